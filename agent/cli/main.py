@@ -1,0 +1,55 @@
+"""Entry point of the `selftune` command: builds the typer app from the command modules."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from agent.cli.common import AppState, SelftuneGroup
+
+# Each module exposes register(app). Add a module here when its commands work end to end.
+COMMAND_MODULES = [
+    "agent.cli.doctor_cmd",
+    "agent.cli.run_cmd",
+]
+
+app = typer.Typer(
+    name="selftune",
+    help="A self-hosted assistant that fine-tunes its own language models. "
+    "Run `selftune run` to chat, `selftune doctor` to check the machine.",
+    cls=SelftuneGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(  # noqa: UP045 - typer needs Optional on 3.11
+        None, "--config", help="Path to selftune.toml (else SELFTUNE_CONFIG, ./selftune.toml, the state dir)."
+    ),
+) -> None:
+    """Global options."""
+    ctx.obj = AppState(config_path=config)
+
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    app()
+
+
+if __name__ == "__main__":
+    main()

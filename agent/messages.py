@@ -1,0 +1,43 @@
+"""Transport-neutral message and reply models: what every transport hands to the Router and gets back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Attachment(BaseModel):
+    """A file that came with a message (dataset upload, voice message)."""
+
+    filename: str
+    path: Path
+    content_type: str | None = None
+    size: int = 0
+
+
+class IncomingMessage(BaseModel):
+    """One message from a person, whatever the transport."""
+
+    transport: str = "console"  # console | cli | discord | voice | mcp
+    channel: str = "console"
+    user: str = "local"
+    text: str = ""
+    roles: list[str] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
+    message_id: str | None = None
+    reply_to: str | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class Reply(BaseModel):
+    """What the assistant answers: text plus what it understood and anything it started."""
+
+    text: str
+    intent: str = "chat"
+    args: dict[str, Any] = Field(default_factory=dict)
+    attachments: list[Path] = Field(default_factory=list)
+    job_id: str | None = None  # set when the reply started long work the transport should follow
+    transcript: str | None = None  # what was heard, for voice messages

@@ -1,0 +1,103 @@
+"""Logging setup with a filter that redacts every configured secret from every record."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+from config.settings import SECRET_FIELDS, Settings
+
+REDACTED = "***"
+# Shapes of secrets that may arrive from elsewhere (e.g. a pasted token in an error message).
+_TOKEN_PATTERNS = [
+    re.compile(r"\b[MN][A-Za-z\d_-]{23,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,40}\b"),  # Discord bot token
+    re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b"),  # OpenAI-style key
+]
+
+
+class RedactingFilter(logging.Filter):
+    """Replace known secret values (and secret-shaped strings) in log messages and arguments."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        """Return text with every secret replaced by ***."""
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        for pattern in _TOKEN_PATTERNS:
+            text = pattern.sub(REDACTED, text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg = self.redact(message)
+        record.args = None
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """All configured secret values, for redaction; unreadable secret files are skipped."""
+    values = []
+    for name in SECRET_FIELDS:
+        try:
+            value = settings.secret(name)
+        except Exception:  # a broken *_file is reported by doctor, not here
+            value = None
+        if value:
+            values.append(value)
+    return values
+
+
+def install_redaction(settings: Settings) -> RedactingFilter:
+    """Attach a redacting filter to every handler of the root logger (and future ones via root)."""
+    redactor = RedactingFilter(secret_values(settings))
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.addFilter(redactor)
+    root.addFilter(redactor)
+    return redactor
+
+
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is now (CLI test runners swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # noqa: ANN001
+        pass
+
+
+def setup_logging(settings: Settings, log_file: bool = True) -> RedactingFilter:
+    """Log warnings to stderr and everything at log_level to <home>/logs/selftune.log, secrets redacted.
+
+    Calling it again (a new Settings) replaces the handlers it installed before.
+    """
+    root = logging.getLogger()
+    root.setLevel(settings.log_level.upper())
+    for old in [h for h in root.handlers if getattr(h, "_selftune", False)]:
+        root.removeHandler(old)
+        old.close()
+    for f in [f for f in root.filters if isinstance(f, RedactingFilter)]:
+        root.removeFilter(f)
+    stderr = _CurrentStderrHandler()
+    stderr.setLevel(logging.WARNING)
+    handlers: list[logging.Handler] = [stderr]
+    if log_file:
+        (settings.home / "logs").mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(settings.home / "logs" / "selftune.log", encoding="utf-8")
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(fh)
+    for handler in handlers:
+        handler._selftune = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    return install_redaction(settings)

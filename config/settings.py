@@ -1,0 +1,270 @@
+"""One Settings object: built-in defaults < selftune.toml < SELFTUNE_* environment.
+
+Secrets (Discord token, API keys) come only from the environment or from a file
+whose path is configured; a secret written into selftune.toml is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from config.errors import ConfigError
+
+Permission = Literal["read", "train", "admin"]
+SECRET_FIELDS = ("discord_token", "openai_api_key", "judge_api_key")
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors, so typos are caught."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMConfig(Section):
+    """Which chat model answers: the embedded local model, an OpenAI-compatible server or Ollama."""
+
+    provider: Literal["local", "openai", "ollama"] = Field("local", description="Chat provider.")
+    model: str = Field("smollm2", description="Model name at the provider (or local base model).")
+    base_url: str | None = Field(None, description="Server URL for openai/ollama providers.")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout in seconds.")
+    max_new_tokens: int = Field(256, gt=0, description="Generation length cap.")
+    fallback: list[Literal["local", "openai", "ollama"]] = Field(
+        default_factory=list, description="Providers tried in order when the main one fails."
+    )
+
+
+class JudgeConfig(Section):
+    """The LLM judge used by evaluation; never the model under test."""
+
+    provider: Literal["local", "openai", "ollama"] = "local"
+    model: str = "smollm2"
+    base_url: str | None = None
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class DiscordConfig(Section):
+    """Discord transport options (the token itself is the secret `discord_token`)."""
+
+    guild_ids: list[int] = Field(default_factory=list, description="Guilds to sync slash commands to.")
+    global_sync: bool = Field(False, description="Sync slash commands globally (slow; only on request).")
+    dm_policy: Literal["allow", "admins", "deny"] = "admins"
+    max_attachment_mb: float = Field(20.0, gt=0)
+    progress_edit_interval_s: float = Field(5.0, ge=1.0)
+
+
+class ExecutorConfig(Section):
+    """Where training jobs run."""
+
+    kind: Literal["local", "ray"] = "local"
+    ray_address: str | None = Field(None, description="Ray dashboard URL, e.g. http://gpu-box:8265.")
+    cancel_grace_s: float = Field(10.0, gt=0, description="SIGTERM→SIGKILL grace period.")
+
+
+class AuthConfig(Section):
+    """Who may do what. Identities are 'transport:user' (e.g. 'discord:1234', 'role:trainers')."""
+
+    default_permission: Permission = "read"
+    trainers: list[str] = Field(default_factory=list)
+    admins: list[str] = Field(default_factory=list)
+    local_user_permission: Permission = Field("admin", description="Permission of the terminal/CLI user.")
+    rate_limit_per_minute: int = Field(20, gt=0)
+
+
+class MemoryConfig(Section):
+    """Conversation memory and retention."""
+
+    retention_days: int | None = Field(None, gt=0, description="Forget messages older than this.")
+    recall_k: int = Field(4, ge=0)
+
+
+class VoiceConfig(Section):
+    """Local Whisper transcription."""
+
+    model: str = Field("tiny.en", description="'tiny.en' (packaged) or a CTranslate2 model folder.")
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str = "int8"
+    max_seconds: float = Field(300.0, gt=0)
+
+
+class SchedulerConfig(Section):
+    """Persisted schedules."""
+
+    timezone: str = "UTC"
+    misfire_grace_s: int = Field(3600, gt=0)
+
+
+class ImproverConfig(Section):
+    """The improvement loop's budgets and kill switch."""
+
+    enabled: bool = True
+    max_rounds: int = Field(5, gt=0)
+    round_budget_s: float = Field(900.0, gt=0)
+    plateau_rejections: int = Field(3, gt=0)
+    allow_code_paths: list[str] = Field(default_factory=list)
+
+
+class OllamaConfig(Section):
+    """Ollama server used for export."""
+
+    host: str = "http://127.0.0.1:11434"
+
+
+class Settings(BaseSettings):
+    """All of selftune's configuration. Built once in main() and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SELFTUNE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    home: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("selftune")),
+        description="State directory (SELFTUNE_HOME).",
+    )
+    base_model: str = Field("smollm2", description="'smollm2' (packaged), 'tiny' (tests) or an HF folder.")
+    log_level: str = "INFO"
+
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    discord: DiscordConfig = Field(default_factory=DiscordConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    voice: VoiceConfig = Field(default_factory=VoiceConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    improver: ImproverConfig = Field(default_factory=ImproverConfig)
+    ollama: OllamaConfig = Field(default_factory=OllamaConfig)
+
+    # Secrets: environment (SELFTUNE_DISCORD_TOKEN ...) or *_file paths only.
+    discord_token: SecretStr | None = None
+    discord_token_file: Path | None = None
+    openai_api_key: SecretStr | None = None
+    openai_api_key_file: Path | None = None
+    judge_api_key: SecretStr | None = None
+    judge_api_key_file: Path | None = None
+
+    config_file: Path | None = Field(None, exclude=True, description="The TOML file that was read, if any.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment wins over init kwargs (the TOML file), which win over defaults."""
+        return (env_settings, init_settings)
+
+    def secret(self, name: str) -> str | None:
+        """Return a secret's plain value from the environment or its *_file, or None."""
+        value: SecretStr | None = getattr(self, name)
+        if value is not None:
+            return value.get_secret_value()
+        path: Path | None = getattr(self, f"{name}_file")
+        if path is None:
+            return None
+        try:
+            return path.expanduser().read_text(encoding="utf-8").strip() or None
+        except OSError as exc:
+            raise ConfigError(f"Cannot read {name}_file {path}: {exc.strerror}; fix the path.") from None
+
+    # Paths of the state directory (see docs/architecture.md).
+    @property
+    def db_path(self) -> Path:
+        return self.home / "selftune.db"
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def workspace_dir(self) -> Path:
+        return self.home / "workspace"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def holdout_dir(self) -> Path:
+        return self.home / "holdout"
+
+
+def find_config_file(explicit: Path | None = None) -> Path | None:
+    """Locate selftune.toml: --config, SELFTUNE_CONFIG, ./selftune.toml, then the state dir."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"Config file {explicit} does not exist; check the --config path.")
+        return explicit
+    env_path = os.environ.get("SELFTUNE_CONFIG")
+    if env_path:
+        path = Path(env_path)
+        if not path.is_file():
+            raise ConfigError(f"SELFTUNE_CONFIG points to {path}, which does not exist.")
+        return path
+    candidates = [Path.cwd() / "selftune.toml"]
+    home = os.environ.get("SELFTUNE_HOME")
+    candidates.append(Path(home) / "selftune.toml" if home else Path(platformdirs.user_data_dir("selftune")) / "selftune.toml")
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read config file {path}: {exc}.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from None
+    for name in SECRET_FIELDS:
+        if name in data:
+            raise ConfigError(
+                f"Config file {path} contains the secret '{name}'; secrets are read only from "
+                f"SELFTUNE_{name.upper()} or '{name}_file' — remove it from the file."
+            )
+    return data
+
+
+def _describe_validation_error(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    return f"Invalid setting '{key}' in {source}: {err['msg']} (got {err.get('input')!r})."
+
+
+def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from defaults, the TOML file and the environment, with clear errors."""
+    path = find_config_file(config_path)
+    data = _read_toml(path) if path else {}
+    data.update(overrides)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        source = f"config file {path}" if path else "the SELFTUNE_* environment"
+        # Environment values and file values share one error; name both places when a file exists.
+        if path:
+            source += " (or its SELFTUNE_* environment override)"
+        raise ConfigError(_describe_validation_error(exc, source)) from None
+    settings.config_file = path
+    return settings
+
+
+__all__ = ["Settings", "load_settings", "find_config_file", "Permission", "TomlConfigSettingsSource"]

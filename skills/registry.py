@@ -1,0 +1,264 @@
+"""The skill registry: discovers skills through pluggy entry points and builds their tool schemas.
+
+A skill is a folder with SKILL.md (YAML front matter: name, description, permission) and skill.py,
+which defines one public, fully typed function. Its JSON Schema comes from the type hints, so the
+description a model sees can never drift from the signature.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import sys
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal, get_type_hints
+
+import pluggy
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from config.errors import NotFound, PermissionDenied, SelftuneError, UsageError
+from skills import hookspecs
+from skills.context import SkillContext
+
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "selftune.skills"
+
+
+class SkillRegistrationError(SelftuneError):
+    """A skill is malformed (no description, untyped parameters, bad SKILL.md)."""
+
+
+class SkillInfo(BaseModel):
+    """A registered skill: its metadata, schema and the function that runs it."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    name: str
+    description: str
+    permission: Literal["read", "train", "admin"]
+    parameters: dict[str, Any]
+    origin: str  # "builtin", "entrypoint:<dist>", "workspace"
+    version: str
+    path: Path | None = None
+    body: str = ""  # SKILL.md text after the front matter (usage notes)
+    long_running: bool = False
+    function: Callable[..., Any]
+    args_model: type[BaseModel]
+
+    def openai_tool(self) -> dict[str, Any]:
+        """This skill as an OpenAI tools-schema entry."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+
+def parse_skill_md(text: str, where: str) -> tuple[dict[str, Any], str]:
+    """Split SKILL.md into its YAML front matter and body."""
+    if not text.startswith("---"):
+        raise SkillRegistrationError(f"{where} has no YAML front matter; start it with '---'.")
+    try:
+        _, front, body = text.split("---", 2)
+        meta = yaml.safe_load(front) or {}
+    except (ValueError, yaml.YAMLError) as exc:
+        raise SkillRegistrationError(f"{where} has unreadable front matter: {exc}.") from None
+    if not isinstance(meta, dict):
+        raise SkillRegistrationError(f"{where} front matter must be a mapping.")
+    return meta, body.strip()
+
+
+def _args_model(func: Callable[..., Any], name: str) -> type[BaseModel]:
+    """A pydantic model of the function's parameters (all but `ctx`); refuses untyped ones."""
+    sig = inspect.signature(func)
+    try:
+        hints = get_type_hints(func)
+    except Exception as exc:
+        raise SkillRegistrationError(f"Skill '{name}' has type hints that cannot be resolved: {exc}.") from None
+    if "return" not in hints:
+        raise SkillRegistrationError(f"Skill '{name}' must annotate its return type.")
+    fields: dict[str, Any] = {}
+    for pname, param in sig.parameters.items():
+        if pname == "ctx":
+            continue
+        if pname not in hints:
+            raise SkillRegistrationError(f"Skill '{name}' parameter '{pname}' has no type hint; add one.")
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[pname] = (hints[pname], default)
+    model_name = "".join(part.capitalize() for part in name.replace(".", "_").split("_")) + "Args"
+    return create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def build_skill(
+    function: Callable[..., Any], meta: dict[str, Any], *, origin: str, version: str,
+    path: Path | None = None, body: str = "",
+) -> SkillInfo:
+    """Validate metadata + function and return a SkillInfo."""
+    name = meta.get("name") or ""
+    description = (meta.get("description") or inspect.getdoc(function) or "").strip()
+    if not name:
+        raise SkillRegistrationError(f"Skill at {path or function} has no name in its front matter.")
+    if not description:
+        raise SkillRegistrationError(f"Skill '{name}' has no description; add one to SKILL.md.")
+    permission = meta.get("permission", "read")
+    if permission not in ("read", "train", "admin"):
+        raise SkillRegistrationError(f"Skill '{name}' permission must be read, train or admin, not {permission!r}.")
+    args_model = _args_model(function, name)
+    schema = args_model.model_json_schema()
+    schema.pop("title", None)
+    return SkillInfo(
+        name=name, description=description, permission=permission, parameters=schema, origin=origin,
+        version=version, path=path, body=body, long_running=bool(meta.get("long_running", False)),
+        function=function, args_model=args_model,
+    )
+
+
+def load_skill_folder(folder: Path, *, origin: str, version: str) -> SkillInfo:
+    """Import folder/skill.py and pair its one public function with folder/SKILL.md."""
+    md = folder / "SKILL.md"
+    if not md.is_file():
+        raise SkillRegistrationError(f"Skill folder {folder} has no SKILL.md.")
+    meta, body = parse_skill_md(md.read_text(encoding="utf-8"), str(md))
+    module_name = f"selftune_skill_{origin.replace(':', '_').replace('-', '_')}_{folder.name}"
+    spec = importlib.util.spec_from_file_location(module_name, folder / "skill.py")
+    if spec is None or spec.loader is None:
+        raise SkillRegistrationError(f"Skill folder {folder} has no skill.py.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    entry = meta.get("function")
+    functions = [
+        obj for fname, obj in vars(module).items()
+        if inspect.isfunction(obj) and obj.__module__ == module_name and not fname.startswith("_")
+        and (entry is None or fname == entry)
+    ]
+    if len(functions) != 1:
+        raise SkillRegistrationError(
+            f"{folder / 'skill.py'} must define exactly one public function (or name it with 'function:')."
+        )
+    return build_skill(functions[0], meta, origin=origin, version=version, path=folder, body=body)
+
+
+class SkillRegistry:
+    """All skills known to this process, by name."""
+
+    def __init__(self) -> None:
+        self._skills: dict[str, SkillInfo] = {}
+        self.errors: list[str] = []  # registration failures, shown by `doctor` and `skills list`
+
+    def add(self, skill: SkillInfo) -> None:
+        """Register a skill; a later origin with the same name replaces an earlier one only if builtin."""
+        if skill.name in self._skills and self._skills[skill.name].origin != "builtin":
+            log.warning("skill %s from %s ignored: name already taken", skill.name, skill.origin)
+            return
+        self._skills[skill.name] = skill
+
+    def get(self, name: str) -> SkillInfo:
+        """Look a skill up by name."""
+        try:
+            return self._skills[name]
+        except KeyError:
+            raise NotFound(f"There is no skill named '{name}'; `selftune skills list` shows them.") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._skills
+
+    def all(self) -> list[SkillInfo]:
+        """All skills sorted by name."""
+        return sorted(self._skills.values(), key=lambda s: s.name)
+
+    def validate_args(self, name: str, args: dict[str, Any]) -> BaseModel:
+        """Check arguments against the skill's schema; the error names the skill and the field."""
+        skill = self.get(name)
+        try:
+            return skill.args_model.model_validate(args)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "arguments"
+            raise UsageError(f"Skill '{name}': argument '{field}' {err['msg'].lower()}.") from None
+
+    def call(self, name: str, args: dict[str, Any], ctx: SkillContext) -> Any:
+        """Run a skill after checking the requester's permission and the arguments."""
+        skill = self.get(name)
+        if not ctx.requester.allows(skill.permission):
+            raise PermissionDenied(
+                f"'{name}' needs the '{skill.permission}' permission and {ctx.requester.user} has "
+                f"'{ctx.requester.permission}'; ask an admin to add you to auth.{skill.permission}s."
+            )
+        parsed = self.validate_args(name, args)
+        kwargs = {k: getattr(parsed, k) for k in type(parsed).model_fields}
+        if "ctx" in inspect.signature(skill.function).parameters:
+            kwargs["ctx"] = ctx
+        return skill.function(**kwargs)
+
+
+def _plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("selftune")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def load_registry(pm: pluggy.PluginManager | None = None, workspace: Path | None = None) -> SkillRegistry:
+    """Discover skills from entry points (built-in ones included) and workspace prompt overlays."""
+    registry = SkillRegistry()
+    if pm is None:
+        pm = _plugin_manager()
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                pm.register(ep.load(), name=f"{ep.dist.name if ep.dist else '?'}:{ep.name}")
+            except Exception as exc:  # a broken third-party package must not take the assistant down
+                registry.errors.append(f"entry point {ep.name}: {exc}")
+                log.warning("cannot load skill entry point %s: %s", ep.name, exc)
+        if not pm.get_plugins():  # running from a checkout that was never pip-installed
+            from skills import builtin
+
+            pm.register(builtin, name="selftune:builtin")
+    for plugin in pm.get_plugins():
+        plugin_name = pm.get_name(plugin) or "unknown"
+        dist = plugin_name.split(":")[0]
+        origin = "builtin" if dist == "selftune" else f"entrypoint:{dist}"
+        version = _dist_version(dist)
+
+        def register(item: Any, skill_md: dict[str, Any] | None = None, *, _origin=origin, _v=version) -> None:
+            try:
+                if isinstance(item, str | Path):
+                    registry.add(load_skill_folder(Path(item), origin=_origin, version=_v))
+                else:
+                    registry.add(build_skill(item, skill_md or {}, origin=_origin, version=_v))
+            except SkillRegistrationError as exc:
+                registry.errors.append(str(exc))
+                log.warning("%s", exc)
+
+        hook = getattr(plugin, "register_skills", None)
+        if hook is not None:
+            hook(register=register)
+    if workspace is not None:
+        _apply_workspace_overlays(registry, workspace)
+    return registry
+
+
+def _dist_version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "0+local"
+
+
+def _apply_workspace_overlays(registry: SkillRegistry, workspace: Path) -> None:
+    """Workspace overlays may change a skill's description/body (prompt only, never code)."""
+    for md in sorted((workspace / "skills").glob("*/SKILL.md")):
+        try:
+            meta, body = parse_skill_md(md.read_text(encoding="utf-8"), str(md))
+        except SkillRegistrationError as exc:
+            registry.errors.append(str(exc))
+            continue
+        name = meta.get("name")
+        if name in registry:
+            skill = registry.get(name)
+            update = {"body": body or skill.body, "origin": skill.origin + "+workspace"}
+            if meta.get("description"):
+                update["description"] = str(meta["description"]).strip()
+            registry._skills[name] = skill.model_copy(update=update)

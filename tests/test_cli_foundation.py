@@ -1,0 +1,58 @@
+"""The CLI as users run it: --help, doctor --json, the terminal assistant's prompt."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from agent.cli.main import app
+from config.settings import Settings
+
+runner = CliRunner()
+
+
+def test_help_explains_itself() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "fine-tunes" in result.output and "doctor" in result.output and "run" in result.output
+
+
+def test_doctor_json_fields(settings: Settings) -> None:
+    result = runner.invoke(app, ["doctor", "--json"])
+    doc = json.loads(result.stdout)
+    names = {c["name"] for c in doc["checks"]}
+    assert {"python", "torch", "base model", "voice", "embeddings", "disk", "ray", "llm", "ollama", "discord", "skills"} <= names
+    assert all({"name", "ok", "detail", "fix"} <= set(c) for c in doc["checks"])
+    assert doc["home"] == str(settings.home)
+    assert result.exit_code == (0 if doc["ok"] else 1)
+
+
+def test_doctor_redacts_token(settings: Settings, monkeypatch) -> None:
+    monkeypatch.setenv("SELFTUNE_DISCORD_TOKEN", "super-secret-token-value")
+    result = runner.invoke(app, ["doctor", "--json"])
+    assert "super-secret-token-value" not in result.output
+    assert "token configured" in result.output
+
+
+def test_bad_config_is_one_sentence(settings: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[executor]\nkind = 3\n")
+    result = runner.invoke(app, ["--config", str(bad), "doctor"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "executor.kind" in result.output and str(bad) in result.output
+
+
+def test_run_opens_terminal_prompt(settings: Settings) -> None:
+    """`selftune run` without a Discord token is a terminal chat; it answers and exits on EOF."""
+    env = {**os.environ, "SELFTUNE_HOME": str(settings.home)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.cli.main", "run"], input="hello there\nexit\n",
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "selftune" in proc.stdout and "hello there" in proc.stdout
