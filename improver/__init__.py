@@ -1,0 +1,1 @@
+"""The improvement loop: a git workspace, generators, a separate evaluator, and a journal."""

@@ -1,0 +1,52 @@
+"""Persona cards (workspace personas/*.toml): a system prompt, a training recipe and style checks."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from config.errors import ConfigError, NotFound
+
+
+class StyleChecks(BaseModel):
+    """Format-adherence rules evaluation applies to a persona's answers."""
+
+    model_config = ConfigDict(extra="forbid")
+    any_of: list[str] = Field(default_factory=list, description="At least one marker must appear (case-insensitive).")
+    max_chars: int = Field(1200, gt=0)
+    must_be_json: bool = False
+
+
+class Persona(BaseModel):
+    """A persona card."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    system_prompt: str
+    recipe: str = "persona-lora"
+    channels: list[str] = Field(default_factory=list)
+    style: StyleChecks = Field(default_factory=StyleChecks)
+
+
+def personas_dir(workspace: Path) -> Path:
+    return workspace / "personas"
+
+
+def load_persona(workspace: Path, name: str) -> Persona:
+    """Read personas/<name>.toml from the workspace."""
+    path = personas_dir(workspace) / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(list_personas(workspace)) or "none"
+        raise NotFound(f"There is no persona '{name}' (known: {known}); add {path} to create it.")
+    try:
+        return Persona.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ConfigError(f"Persona card {path} is invalid: {exc}".splitlines()[0]) from None
+
+
+def list_personas(workspace: Path) -> list[str]:
+    """Names of the personas in the workspace."""
+    return sorted(p.stem for p in personas_dir(workspace).glob("*.toml"))
