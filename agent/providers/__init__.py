@@ -1,0 +1,46 @@
+"""LLM providers behind one interface: `get_provider(settings, role)` builds the configured chain."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from agent.providers.base import ChatResult, Provider, ProviderUnavailable, ToolCall
+from agent.providers.fallback import FallbackProvider
+from config.settings import Settings
+
+__all__ = ["ChatResult", "Provider", "ProviderUnavailable", "ToolCall", "FallbackProvider", "get_provider", "build_provider"]
+
+
+def build_provider(
+    settings: Settings, kind: str, *, model: str, base_url: str | None, timeout_s: float, api_key: str | None
+) -> Provider:
+    """One provider of the given kind ('local', 'openai' or 'ollama')."""
+    if kind == "openai":
+        from agent.providers.openai_compat import OpenAIProvider
+
+        return OpenAIProvider(model, base_url=base_url, api_key=api_key, timeout_s=timeout_s)
+    if kind == "ollama":
+        from agent.providers.ollama_provider import OllamaProvider
+
+        return OllamaProvider(model, host=base_url or settings.ollama.host, timeout_s=timeout_s)
+    from agent.providers.local import LocalProvider
+
+    return LocalProvider(model, settings.models_dir, timeout_s=timeout_s, max_new_tokens=settings.llm.max_new_tokens)
+
+
+def get_provider(settings: Settings, role: Literal["llm", "judge"] = "llm") -> Provider:
+    """The chat provider for the assistant ('llm', with its fallback chain) or the evaluation judge."""
+    if role == "judge":
+        cfg = settings.judge
+        return build_provider(settings, cfg.provider, model=cfg.model, base_url=cfg.base_url,
+                              timeout_s=cfg.timeout_s, api_key=settings.secret("judge_api_key"))
+    cfg = settings.llm
+    main = build_provider(settings, cfg.provider, model=cfg.model, base_url=cfg.base_url,
+                          timeout_s=cfg.timeout_s, api_key=settings.secret("openai_api_key"))
+    # A local fallback behind a remote model runs the local base model, not the remote model's name.
+    chain = [main] + [
+        build_provider(settings, kind, model=settings.base_model if kind == "local" else cfg.model,
+                       base_url=None, timeout_s=cfg.timeout_s, api_key=settings.secret("openai_api_key"))
+        for kind in cfg.fallback if kind != cfg.provider
+    ]
+    return main if len(chain) == 1 else FallbackProvider(chain)

@@ -1,0 +1,88 @@
+"""The embedded default: a local transformers model (the converted SmolLM2). torch is imported lazily."""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from agent.providers.base import ChatResult, ProviderUnavailable
+from config.errors import SelftuneError
+
+TOOLS_PREAMBLE = (
+    "You can call these tools. To call one, answer only with "
+    '<tool_call>{"name": "<tool name>", "arguments": {...}}</tool_call>\nTools:\n'
+)
+_generate_lock = threading.Lock()  # one generation at a time: 2 shared cores, and the model is not re-entrant
+
+
+@functools.lru_cache(maxsize=2)
+def _load(name: str, models_dir: str) -> tuple[Any, Any]:
+    from skills.models import load_model
+
+    return load_model(name, Path(models_dir))
+
+
+def render_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """Plain ChatML messages: tool schemas go into the system prompt, tool calls become text blocks."""
+    rendered = []
+    for message in messages:
+        content = message.get("content") or ""
+        for call in message.get("tool_calls") or []:
+            fn = call.get("function", call)
+            content += "<tool_call>" + json.dumps({"name": fn["name"], "arguments": fn.get("arguments", {})}) + "</tool_call>"
+        rendered.append({"role": message["role"], "content": content})
+    if tools:
+        listing = "\n".join(json.dumps(t["function"], ensure_ascii=False) for t in tools)
+        if rendered and rendered[0]["role"] == "system":
+            rendered[0] = {"role": "system", "content": rendered[0]["content"] + "\n\n" + TOOLS_PREAMBLE + listing}
+        else:
+            rendered.insert(0, {"role": "system", "content": TOOLS_PREAMBLE + listing})
+    return rendered
+
+
+class LocalProvider:
+    """Generate with transformers on this machine; tool calls come back as text for the router to recover."""
+
+    name = "local"
+
+    def __init__(self, model: str, models_dir: Path, timeout_s: float = 60.0, max_new_tokens: int = 256):
+        self.model_name = model
+        self.models_dir = models_dir
+        self.timeout_s = timeout_s
+        self.max_new_tokens = max_new_tokens
+
+    def load(self) -> tuple[Any, Any]:
+        """The (model, tokenizer) pair, loaded once per process."""
+        try:
+            return _load(self.model_name, str(self.models_dir))
+        except SelftuneError as exc:
+            raise ProviderUnavailable(f"The local model '{self.model_name}' cannot be loaded: {exc}") from None
+
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+    ) -> ChatResult:
+        """Generate a reply; max_time bounds the generation by the configured timeout."""
+        import torch
+
+        model, tokenizer = self.load()
+        prompt = tokenizer.apply_chat_template(
+            render_messages(messages, tools), add_generation_prompt=True, tokenize=False
+        )
+        inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        with _generate_lock, torch.inference_mode():
+            output = model.generate(
+                **inputs, max_new_tokens=max_tokens or self.max_new_tokens, max_time=self.timeout_s,
+                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id, **sampling,
+            )
+        new_tokens = output[0, inputs["input_ids"].shape[1]:]
+        text = tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+        return ChatResult(text=text, model=self.model_name)

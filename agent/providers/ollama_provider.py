@@ -1,0 +1,53 @@
+"""Ollama through the official `ollama` client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import ollama
+
+from agent.providers.base import ChatResult, ProviderUnavailable, ToolCall, parse_arguments
+
+
+class OllamaProvider:
+    """Chat with a model served by Ollama."""
+
+    name = "ollama"
+
+    def __init__(self, model: str, host: str = "http://127.0.0.1:11434", timeout_s: float = 60.0):
+        self.model = model
+        self.host = host
+        self.client = ollama.Client(host=host, timeout=timeout_s)
+
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+    ) -> ChatResult:
+        """One chat call; an unreachable server, a timeout or a missing model becomes ProviderUnavailable."""
+        options: dict[str, Any] = {"temperature": temperature}
+        if max_tokens:
+            options["num_predict"] = max_tokens
+        try:
+            response = self.client.chat(model=self.model, messages=messages, tools=tools or None, options=options)
+        except httpx.TimeoutException:
+            raise ProviderUnavailable(f"Ollama at {self.host} timed out; try again or raise llm.timeout_s.") from None
+        except (httpx.HTTPError, ConnectionError):
+            raise ProviderUnavailable(f"Cannot reach Ollama at {self.host}; start it with `ollama serve`.") from None
+        except ollama.ResponseError as exc:
+            raise ProviderUnavailable(
+                f"Ollama at {self.host} refused model '{self.model}' ({exc.error}); `ollama pull` it first."
+            ) from None
+        return self._result(response)
+
+    def _result(self, response: Any) -> ChatResult:
+        message = response.message
+        calls = []
+        for i, call in enumerate(message.tool_calls or []):
+            args, error = parse_arguments(call.function.arguments)
+            calls.append(ToolCall(id=f"call_{i}", name=call.function.name, arguments=args, error=error))
+        return ChatResult(text=message.content or "", tool_calls=calls, model=response.model or self.model)

@@ -1,0 +1,62 @@
+"""OpenAI-compatible chat servers (OpenAI, llama.cpp server, vLLM, LM Studio) through the `openai` client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from agent.providers.base import ChatResult, ProviderUnavailable, ToolCall, parse_arguments
+
+
+class OpenAIProvider:
+    """Chat through any server that speaks the OpenAI chat-completions API."""
+
+    name = "openai"
+
+    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, timeout_s: float = 60.0):
+        self.model = model
+        self.base_url = base_url
+        # Local servers need no key, but the client insists on one.
+        self.client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0
+        )
+
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+    ) -> ChatResult:
+        """One chat completion; connection errors, timeouts and server errors become ProviderUnavailable."""
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": temperature}
+        if tools:
+            kwargs["tools"] = tools
+        if max_tokens:
+            kwargs["max_tokens"] = max_tokens
+        try:
+            response = self.client.chat.completions.create(**kwargs)
+        except openai.APITimeoutError:
+            raise ProviderUnavailable(f"The model server at {self._where()} timed out; try again or raise llm.timeout_s.") from None
+        except openai.APIConnectionError:
+            raise ProviderUnavailable(f"Cannot reach the model server at {self._where()}; is it running?") from None
+        except openai.APIStatusError as exc:
+            raise ProviderUnavailable(
+                f"The model server at {self._where()} answered HTTP {exc.status_code}; check llm.model and the API key."
+            ) from None
+        return self._result(response)
+
+    def _where(self) -> str:
+        return self.base_url or "api.openai.com"
+
+    def _result(self, response: Any) -> ChatResult:
+        if not response.choices:
+            raise ProviderUnavailable(f"The model server at {self._where()} returned no answer.")
+        message = response.choices[0].message
+        calls = []
+        for call in message.tool_calls or []:
+            args, error = parse_arguments(call.function.arguments)
+            calls.append(ToolCall(id=call.id or "", name=call.function.name, arguments=args, error=error))
+        return ChatResult(text=message.content or "", tool_calls=calls, model=response.model or self.model)
