@@ -1,0 +1,1 @@
+"""Training engine: TrainSpec + recipes, the worker (SFT/DPO with TRL + PEFT), adapter registry, hot-swap."""

@@ -1,0 +1,214 @@
+"""TrainSpec: everything one training job needs, and recipes (TOML) that fill it in.
+
+A recipe is `recipes/<name>.toml` in the workspace (shipped defaults are copied there on init):
+top-level `method`, `description`, optional `base_model`, and a `[hyper]` table of Hyper fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from config.errors import ConfigError, NotFound, UsageError
+
+DEFAULT_RECIPES = Path(__file__).resolve().parent.parent.parent / "config" / "defaults" / "recipes"
+Method = Literal["lora", "qlora", "dpo", "full"]
+
+
+class Hyper(BaseModel):
+    """Hyperparameters, named the way TRL/PEFT users expect."""
+
+    model_config = ConfigDict(extra="forbid")
+    rank: int = Field(16, gt=0, description="LoRA rank r.")
+    alpha: int = Field(32, gt=0, description="LoRA alpha (scale = alpha / rank).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
+    target_modules: str | list[str] = Field("all-linear", description="'all-linear' or module names (q_proj, ...).")
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (2e-4 LoRA, 2e-5 full).")
+    epochs: float = Field(1.0, gt=0, description="Passes over the data (ignored when max_steps > 0).")
+    max_steps: int = Field(-1, description="Optimizer steps; -1 means derive from epochs.")
+    batch_size: int = Field(4, gt=0, description="Sequences (or packed rows) per device step.")
+    grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps per optimizer step.")
+    max_length: int = Field(1024, gt=8, description="Token length cap (packed row length with packing).")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of steps spent warming up the LR.")
+    scheduler: str = Field("cosine", description="LR scheduler: linear, cosine, constant, ...")
+    packing: bool = Field(True, description="Pack sequences padding-free (best-fit decreasing) into rows.")
+    assistant_only_loss: bool = Field(True, description="Loss only on assistant tokens (SFT).")
+    eval_steps: int = Field(50, gt=0, description="Evaluate the held-out split every N steps.")
+    save_steps: int = Field(50, gt=0, description="Write a resumable checkpoint every N steps.")
+    logging_steps: int = Field(5, gt=0, description="Emit a progress event every N steps.")
+    eval_split: float = Field(0.1, ge=0, lt=1, description="Share held out when no eval_dataset is given.")
+    beta: float = Field(0.1, gt=0, description="DPO temperature (strength of the preference).")
+    gradient_checkpointing: bool | None = Field(
+        None, description="Trade compute for memory; None: only on CUDA (on CPU it is pure overhead for small models)."
+    )
+
+
+class TrainSpec(BaseModel):
+    """One training job, written to SPEC.json and read by `python -m skills.train.worker`."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="Adapter name (registry folder), e.g. 'pirate-lora'.")
+    version: str = Field("v1", description="Adapter version inside the name's folder.")
+    base_model: str = Field("smollm2", description="'smollm2', 'tiny' or a Hugging Face model folder.")
+    method: Method = Field("lora", description="lora | qlora | dpo | full.")
+    dataset: Path = Field(description="Canonical JSONL: messages rows (SFT) or prompt/chosen/rejected (DPO).")
+    dataset_sha256: str = Field("", description="sha256 of the dataset file (checked before training).")
+    eval_dataset: Path | None = Field(None, description="Held-out JSONL; else eval_split of dataset is held out.")
+    output_dir: Path = Field(description="Final adapter folder; appears only when complete.")
+    checkpoint_dir: Path | None = Field(None, description="Checkpoints (default: <output_dir>.ckpt).")
+    hyper: Hyper = Field(default_factory=Hyper)
+    seed: int = Field(42, description="Seed for data order, init and dropout.")
+    backend: Literal["auto", "trl", "unsloth"] = Field("auto", description="auto: unsloth on CUDA when installed.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
+    persona: str | None = Field(None, description="Persona this adapter is trained for.")
+    recipe: str | None = Field(None, description="Recipe the spec was built from.")
+    parent: str | None = Field(None, description="Adapter id this one continues from (manifest lineage).")
+
+    @property
+    def adapter_id(self) -> str:
+        return f"{self.name}/{self.version}"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.checkpoint_dir or self.output_dir.with_name(self.output_dir.name + ".ckpt")
+
+    def save(self, path: Path) -> Path:
+        """Write the spec as JSON."""
+        path.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> TrainSpec:
+        """Read a SPEC.json with a one-sentence error when it is unreadable or invalid."""
+        try:
+            return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise NotFound(f"Cannot read training spec {path}: {exc.strerror}.") from None
+        except ValidationError as exc:
+            raise ConfigError(f"Training spec {path} is invalid: {_first_error(exc)}.") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+
+
+class Recipe(BaseModel):
+    """A recipe file: method + hyperparameters (+ optional base model)."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: str = ""
+    method: Method = "lora"
+    base_model: str | None = None
+    hyper: Hyper = Field(default_factory=Hyper)
+
+
+def recipe_dirs(settings: Any) -> list[Path]:
+    """Where recipes are looked up: the workspace first, then the shipped defaults."""
+    return [settings.workspace_dir / "recipes", DEFAULT_RECIPES]
+
+
+def list_recipes(settings: Any) -> list[str]:
+    """Names of all recipes visible to these settings."""
+    return sorted({p.stem for d in recipe_dirs(settings) for p in d.glob("*.toml")})
+
+
+def load_recipe(settings: Any, name: str) -> Recipe:
+    """Read recipes/<name>.toml (workspace overrides the shipped default)."""
+    path = next((d / f"{name}.toml" for d in recipe_dirs(settings) if (d / f"{name}.toml").is_file()), None)
+    if path is None:
+        known = ", ".join(list_recipes(settings)) or "none"
+        raise NotFound(f"There is no recipe '{name}' (known: {known}); add recipes/{name}.toml to the workspace.")
+    try:
+        return Recipe.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Recipe {path} is not valid TOML: {exc}; fix the file.") from None
+    except ValidationError as exc:
+        raise ConfigError(f"Recipe {path} is invalid: {_first_error(exc)}; fix the file.") from None
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def next_version(adapters_root: Path, name: str) -> str:
+    """v1, v2, ...: one more than the highest version already in the registry (or being written)."""
+    folder = adapters_root / name
+    numbers = [int(m.group(1)) for p in folder.glob("v*") if (m := re.fullmatch(r"v(\d+)", p.name.split(".")[0]))]
+    return f"v{max(numbers, default=0) + 1}"
+
+
+def _default_dataset(settings: Any, persona: str | None) -> Path:
+    candidate = settings.artifacts_dir / "datasets" / f"{persona}.jsonl"
+    if persona and candidate.is_file():
+        return candidate
+    raise UsageError(
+        "No dataset was given for training; pass a canonical JSONL file (dataset=PATH / --dataset PATH) "
+        "or build one first with `selftune dataset build`."
+    )
+
+
+def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Overrides name either TrainSpec fields or Hyper fields (flat, e.g. max_steps=5)."""
+    hyper_keys = set(Hyper.model_fields)
+    spec_keys = set(TrainSpec.model_fields) - {"hyper"}
+    unknown = set(overrides) - hyper_keys - spec_keys
+    if unknown:
+        raise UsageError(f"Unknown training option(s): {', '.join(sorted(unknown))}; see the recipe fields.")
+    hyper = {k: v for k, v in overrides.items() if k in hyper_keys and v is not None}
+    spec = {k: v for k, v in overrides.items() if k in spec_keys and v is not None}
+    return spec, hyper
+
+
+def spec_from_recipe(
+    settings: Any,
+    recipe: str | None,
+    *,
+    persona: str | None = None,
+    method: str | None = None,
+    dataset: str | Path | None = None,
+    **overrides: Any,
+) -> TrainSpec:
+    """Build a TrainSpec from a recipe (default: the persona's, else persona-lora) plus overrides."""
+    recipe = recipe or _persona_recipe(settings, persona) or "persona-lora"
+    base = load_recipe(settings, recipe)
+    spec_over, hyper_over = _split_overrides(overrides)
+    method = method or base.method
+    data_path = Path(dataset).expanduser().resolve() if dataset else _default_dataset(settings, persona)
+    if not data_path.is_file():
+        raise NotFound(f"Dataset {data_path} does not exist; check the path.")
+    hyper = {**base.hyper.model_dump(), **hyper_over}
+    if method == "full" and "learning_rate" not in hyper_over and base.method != "full":
+        hyper["learning_rate"] = 2e-5  # full fine-tuning needs a ~10x smaller LR than LoRA
+    name = spec_over.pop("name", None) or f"{persona or 'base'}-{method}"
+    root = settings.artifacts_dir / "adapters"
+    version = spec_over.pop("version", None) or next_version(root, name)
+    fields: dict[str, Any] = {
+        "name": name, "version": version, "method": method, "dataset": data_path,
+        "dataset_sha256": sha256_file(data_path), "output_dir": root / name / version,
+        "base_model": base.base_model or settings.base_model, "hyper": hyper,
+        "persona": persona, "recipe": recipe,
+    }
+    fields.update(spec_over)
+    try:
+        return TrainSpec.model_validate(fields)
+    except ValidationError as exc:
+        raise UsageError(f"Invalid training option: {_first_error(exc)}.") from None
+
+
+def _persona_recipe(settings: Any, persona: str | None) -> str | None:
+    if not persona:
+        return None
+    from skills.personas import load_persona
+
+    return load_persona(settings.workspace_dir, persona).recipe
