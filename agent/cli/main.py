@@ -15,6 +15,7 @@ from agent.cli.common import AppState, SelftuneGroup
 COMMAND_MODULES = [
     "agent.cli.doctor_cmd",
     "agent.cli.run_cmd",
+    "agent.cli.transcribe_cmd",
 ]
 
 app = typer.Typer(

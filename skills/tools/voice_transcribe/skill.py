@@ -1,0 +1,14 @@
+"""voice.transcribe: audio file → text with local Whisper."""
+
+from typing import Any
+
+from skills.context import SkillContext
+
+
+def transcribe(path: str, *, ctx: SkillContext) -> dict[str, Any]:
+    """Transcribe the audio file at `path` and return {text, language, duration_s, segments}."""
+    from pathlib import Path
+
+    from agent.voice import persona_names, transcribe_file
+
+    return transcribe_file(Path(path), ctx.settings, persona_names(ctx.settings)).model_dump()
