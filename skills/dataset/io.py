@@ -1,0 +1,129 @@
+"""Read any supported dataset as canonical rows, and write datasets atomically with a sidecar manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from config.errors import SelftuneError, UsageError
+from skills.dataset.formats import FORMATS, RowError, detect_format, to_canonical
+from skills.dataset.manifest import Generator, Manifest, Source, as_source, write_manifest
+from skills.dataset.reader import iter_raw, sniff
+
+FORMAT_HINT = "expected 'messages', 'conversations', 'instruction'/'output', 'prompt'/'chosen'/'rejected' or 'label'"
+
+
+class DatasetError(SelftuneError):
+    """A dataset row or file is invalid; the message names the file and line."""
+
+
+@dataclass
+class Row:
+    """One record of a dataset: where it is, and its canonical form or what is wrong with it."""
+
+    line: int
+    index: int | None
+    canonical: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def where(self) -> str:
+        """'line 12' or 'item 3 (line 40)'."""
+        return f"line {self.line}" if self.index is None else f"item {self.index} (line {self.line})"
+
+
+@dataclass
+class DatasetReader:
+    """Streams a dataset file; `format` is known after the first recognisable row (or given)."""
+
+    path: Path
+    fmt: str = "auto"
+    layout: str = "jsonl"
+    warnings: list[str] = field(default_factory=list)
+    format: str | None = None
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if self.fmt not in ("auto", *FORMATS):
+            raise UsageError(f"Unknown format '{self.fmt}'; use auto, {', '.join(FORMATS)}.")
+        self.format = None if self.fmt == "auto" else self.fmt
+        self.layout, self._skip, self.warnings = sniff(self.path)
+
+    def rows(self) -> Iterator[Row]:
+        """Every record, checked and converted; bad ones carry an error sentence instead."""
+        for line, index, value, error in iter_raw(self.path, self.layout, self._skip):
+            if error is not None:
+                yield Row(line, index, error=error)
+                continue
+            fmt = self.format or self._detect(value)
+            if fmt is None:
+                yield Row(line, index, error=_unknown_format(value))
+                continue
+            try:
+                yield Row(line, index, canonical=to_canonical(value, fmt))
+            except RowError as exc:
+                yield Row(line, index, error=str(exc))
+            except RecursionError:
+                yield Row(line, index, error="is nested too deeply to check")
+
+    def _detect(self, value: Any) -> str | None:
+        self.format = detect_format(value)
+        return self.format
+
+
+def _unknown_format(value: Any) -> str:
+    if not isinstance(value, dict):
+        return f"is a JSON {type(value).__name__.replace('dict', 'object').replace('list', 'array')}, not an object"
+    keys = ", ".join(list(value)[:6]) or "none"
+    return f"matches no known format (keys: {keys}); {FORMAT_HINT}"
+
+
+def iter_canonical(path: str | Path, fmt: str = "auto") -> Iterator[dict[str, Any]]:
+    """Canonical rows of a dataset file; raises DatasetError naming the line of the first bad row."""
+    reader = DatasetReader(Path(path), fmt)
+    for row in reader.rows():
+        if row.error is not None:
+            raise DatasetError(
+                f"{reader.path} {row.where} {row.error}; fix or remove that row "
+                f"(`selftune dataset validate {reader.path}` lists every problem)."
+            )
+        yield row.canonical  # type: ignore[misc]
+
+
+def canonical_format(rows_format: str | None) -> str:
+    """The canonical format name for a source format (alpaca and sharegpt become messages)."""
+    return rows_format if rows_format in ("dpo", "kto") else "messages"
+
+
+def write_dataset(
+    rows: Iterable[dict[str, Any]], path: str | Path, *, fmt: str = "messages",
+    sources: Iterable[Source | dict[str, Any] | str | Path] = (), generator: Generator | dict | None = None,
+) -> Manifest:
+    """Write rows as JSONL atomically (temp + rename) plus `<path>.manifest.json`; returns the manifest."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    digest, count = hashlib.sha256(), 0
+    try:
+        with tmp.open("wb") as f:
+            for row in rows:
+                data = orjson.dumps(row) + b"\n"
+                f.write(data)
+                digest.update(data)
+                count += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    gen = Generator.model_validate(generator) if isinstance(generator, dict) else generator
+    manifest = Manifest(path=str(path), sha256=digest.hexdigest(), format=fmt, rows=count,
+                        sources=[as_source(s) for s in sources], generator=gen)
+    write_manifest(manifest, path)
+    return manifest

@@ -1,0 +1,139 @@
+"""validate_file: every bad row reported with its line and a clear sentence; never raises; never writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skills.dataset.validate import validate_file
+from tests.datasets.conftest import chat
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "rows"),
+    [("alpaca_en_demo.json", "alpaca", 60), ("identity.json", "alpaca", 91), ("dpo_en_demo.json", "dpo", 20),
+     ("glaive_toolcall_en_demo.json", "sharegpt", 30), ("kto_en_demo.json", "kto", 30),
+     ("v1_sft_demo.jsonl", "messages", 40)],
+)
+def test_real_llamafactory_files_are_valid(lf: Path, name: str, fmt: str, rows: int) -> None:
+    report = validate_file(lf / name)
+    assert (report.format, report.rows, report.invalid) == (fmt, rows, 0), report.errors[:3]
+
+
+def test_bad_rows_are_reported_with_line_and_reason(write_jsonl) -> None:
+    good = chat()
+    path = write_jsonl([
+        good,
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "  "}]},
+        {"messages": [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]},
+        {"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "a"}]},
+        {"messages": [{"content": "hi"}]},
+        "{not json",
+        b"\xff\xfe\"bad\"",
+        "[1, 2]",
+        good,
+        '{"messages": [{"role": "user", "content": "cut',
+    ])
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    before = path.read_bytes()
+    report = validate_file(path)
+    assert path.read_bytes() == before  # never modifies the input
+    assert (report.rows, report.valid, report.invalid) == (10, 2, 8)
+    by_line = {e.line: e.message for e in report.errors}
+    assert "empty assistant turn" in by_line[2]
+    assert "wrong role order" in by_line[3]
+    assert "must be a string" in by_line[4]
+    assert "role None" in by_line[5]
+    assert "not valid JSON" in by_line[6]
+    assert "UTF-8" in by_line[7]
+    assert "array" in by_line[8]
+    assert "truncated" in by_line[10]
+    assert all(m.startswith(f"line {line} ") for line, m in by_line.items())
+
+
+def test_bom_is_a_warning_and_rows_still_count(write_jsonl) -> None:
+    path = write_jsonl([chat()])
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    report = validate_file(path)
+    assert report.ok and "byte-order mark" in report.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "needle"),
+    [(b"instruction,output\nhi,hello\n", "d.csv", "CSV"), (b"", "e.jsonl", "empty"),
+     (b"\x1f\x8b\x08\x00", "d.jsonl.gz", "gzip"), (b"\xff\xfe{\x00", "u.jsonl", "UTF-16"),
+     (b'{\n  "messages": []\n}\n', "p.jsonl", "spread over several lines"), (b"hello\n", "t.txt", "JSON object")],
+)
+def test_unreadable_files_give_one_sentence(tmp_path: Path, content: bytes, name: str, needle: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    report = validate_file(path)
+    assert not report.ok and report.errors[0].line == 0 and needle in report.errors[0].message
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    assert "does not exist" in validate_file(tmp_path / "nope.jsonl").errors[0].message
+    assert "is a folder" in validate_file(tmp_path).errors[0].message
+
+
+def test_json_array_in_jsonl_file_warns_and_reports_item_index(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps([chat(), {"messages": "x"}, chat()], indent=1))
+    report = validate_file(path)
+    assert report.layout == "array" and "JSON array, not JSONL" in report.warnings[0]
+    assert report.invalid == 1 and report.errors[0].index == 1 and report.errors[0].line > 1
+
+
+def test_truncated_json_array(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps([chat(), chat()])[:-30])
+    report = validate_file(path)
+    assert report.valid == 1 and "truncated" in report.errors[0].message
+
+
+def test_given_format_mismatch_names_the_missing_field(write_jsonl) -> None:
+    report = validate_file(write_jsonl([chat()]), fmt="alpaca")
+    assert report.invalid == 1 and "missing 'instruction'" in report.errors[0].message
+
+
+def test_tool_calls_and_roles(write_jsonl) -> None:
+    call = {"role": "assistant", "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    ok = {"messages": [{"role": "user", "content": "q"}, call, {"role": "tool", "content": "r", "tool_call_id": "c1"},
+                       {"role": "assistant", "content": "done"}]}
+    orphan = {"messages": [{"role": "user", "content": "q"}, {"role": "tool", "content": "r"},
+                           {"role": "assistant", "content": "a"}]}
+    report = validate_file(write_jsonl([ok, orphan]))
+    assert report.valid == 1 and "follows no tool call" in report.errors[0].message
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=300), name=st.sampled_from(["x.jsonl", "x.json", "x.csv"]))
+def test_validate_never_raises_on_bytes(tmp_path: Path, data: bytes, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    report = validate_file(path)
+    assert report.rows >= 0 and (report.ok or report.errors or report.warnings)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["messages", "role", "content", "from", "value", "instruction", "output", "chosen",
+                         "rejected", "prompt", "label", "tool_calls", "conversations", "history"]), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(json_values, min_size=1, max_size=4))
+def test_validate_never_raises_on_json_shapes(tmp_path: Path, rows: list) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = validate_file(path)
+    assert report.ok or report.errors or report.warnings
+    assert report.valid + report.invalid >= report.rows
