@@ -1,0 +1,135 @@
+"""Checks that run before any training work: device, backend, memory, target modules.
+
+Each failure is a one-sentence SelftuneError saying what is wrong and what to do, so a job fails in
+seconds instead of after minutes of loading.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from config.errors import SelftuneError
+from skills.train.spec import TrainSpec
+
+log = logging.getLogger(__name__)
+GIB = 1024**3
+
+
+class PreflightError(SelftuneError):
+    """The job cannot run as specified on this machine."""
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def pick_device(spec: TrainSpec) -> str:
+    """'cuda' or 'cpu'; asking for CUDA on a machine without it is an error, not a silent fallback."""
+    has_cuda = cuda_available()
+    if spec.device == "cuda" and not has_cuda:
+        raise PreflightError(
+            "The spec asks for device 'cuda' but no CUDA GPU is visible here; run it on the GPU machine "
+            "(executor ray) or set device = 'auto'."
+        )
+    if spec.device == "cpu":
+        return "cpu"
+    return "cuda" if has_cuda else "cpu"
+
+
+def pick_backend(spec: TrainSpec, device: str) -> str:
+    """'unsloth' when installed and on CUDA (auto), else 'trl'; an impossible explicit request is an error."""
+    has_unsloth = importlib.util.find_spec("unsloth") is not None
+    if spec.backend == "unsloth" and not (has_unsloth and device == "cuda"):
+        missing = "is not installed" if not has_unsloth else "needs a CUDA GPU"
+        raise PreflightError(f"Backend 'unsloth' {missing}; use backend = 'trl' or 'auto'.")
+    if spec.backend == "auto":
+        return "unsloth" if has_unsloth and device == "cuda" and spec.method != "full" else "trl"
+    return spec.backend
+
+
+def meta_model(model_dir: Path) -> Any:
+    """The model's architecture with no weights (meta device): cheap to inspect, nothing allocated."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(model_dir)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
+
+
+def linear_module_names(model: Any) -> set[str]:
+    """Short names (q_proj, up_proj, ...) of the model's Linear layers, excluding the output head."""
+    import torch
+
+    names = set()
+    for full_name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and not full_name.endswith("lm_head"):
+            names.add(full_name.rsplit(".", 1)[-1])
+    return names
+
+
+def check_target_modules(spec: TrainSpec, model: Any) -> None:
+    """Explicit target modules must exist in the model (PEFT's own error comes later and is cryptic)."""
+    wanted = spec.hyper.target_modules
+    if spec.method == "full" or wanted == "all-linear":
+        return
+    names = [wanted] if isinstance(wanted, str) else wanted
+    available = linear_module_names(model)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise PreflightError(
+            f"Target module(s) {', '.join(unknown)} do not exist in {spec.base_model}; "
+            f"choose from {', '.join(sorted(available))} or 'all-linear'."
+        )
+
+
+def estimate_memory_bytes(spec: TrainSpec, n_params: int, hidden: int, layers: int) -> int:
+    """Rough peak training memory: weights + optimizer/grad state + activations.
+
+    full: fp32 weights 4 + grads 4 + AdamW 8 = 16 bytes/param. LoRA: frozen weights (4 bytes, or ~0.56 in
+    NF4) plus ~1% trainable params at 16 bytes. Activations: ~34 bytes per token per hidden unit per layer
+    without checkpointing (the usual transformer estimate), times tokens in one micro-batch.
+    """
+    if spec.method == "full":
+        weights = n_params * 16
+    else:
+        per_param = 0.56 if spec.method == "qlora" else 4
+        weights = int(n_params * per_param + n_params * 0.01 * 16)
+    # DPO's reference is the same base with the adapter switched off: no second copy of the weights.
+    tokens = spec.hyper.batch_size * spec.hyper.max_length * (2 if spec.method == "dpo" else 1)
+    activations = 34 * tokens * hidden * layers
+    if spec.hyper.gradient_checkpointing:
+        activations //= max(layers, 1)
+    return int(weights + activations)
+
+
+def available_memory_bytes(device: str) -> int:
+    """Free memory where the model will live."""
+    if device == "cuda":
+        import torch
+
+        free, _total = torch.cuda.mem_get_info()
+        return int(free)
+    return int(psutil.virtual_memory().available)
+
+
+def check_memory(spec: TrainSpec, model: Any, device: str) -> int:
+    """Refuse jobs whose estimate exceeds free memory; returns the estimate in bytes."""
+    n_params = sum(p.numel() for p in model.parameters())
+    cfg = model.config
+    need = estimate_memory_bytes(spec, n_params, cfg.hidden_size, cfg.num_hidden_layers)
+    free = available_memory_bytes(device)
+    if need > free:
+        raise PreflightError(
+            f"Training {spec.base_model} ({n_params / 1e6:.0f}M params, method {spec.method}) needs about "
+            f"{need / GIB:.1f} GiB but only {free / GIB:.1f} GiB is free on {device}; use qlora, a smaller "
+            "batch_size/max_length, or a bigger machine."
+        )
+    return need

@@ -1,0 +1,221 @@
+"""What SFT and DPO share: loading the base, the LoRA config, trainer arguments, event callbacks,
+SIGTERM handling and the atomic output folder with its manifest."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from skills.train.events import EventEmitter
+from skills.train.spec import TrainSpec
+
+log = logging.getLogger(__name__)
+
+
+def load_base(spec: TrainSpec, model_dir: Path, device: str) -> tuple[Any, Any]:
+    """(model, tokenizer) ready for training; qlora loads the weights in 4-bit NF4."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if device == "cuda":
+        kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if spec.method == "qlora":
+        kwargs["quantization_config"] = _nf4_config(kwargs["dtype"])
+        kwargs["device_map"] = {"": 0 if device == "cuda" else "cpu"}
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    if spec.method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=_checkpointing(spec, device))
+    return model, tokenizer
+
+
+def _nf4_config(compute_dtype: Any) -> Any:
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
+
+
+def lora_config(spec: TrainSpec) -> Any:
+    """PEFT LoraConfig from the spec; None for full fine-tuning."""
+    if spec.method == "full":
+        return None
+    from peft import LoraConfig
+
+    h = spec.hyper
+    return LoraConfig(
+        r=h.rank, lora_alpha=h.alpha, lora_dropout=h.dropout, target_modules=h.target_modules,
+        bias="none", task_type="CAUSAL_LM",
+    )
+
+
+def _checkpointing(spec: TrainSpec, device: str) -> bool:
+    # On CPU with small models recomputing activations only costs time (~20-30%); memory is plentiful.
+    chosen = spec.hyper.gradient_checkpointing
+    return (device == "cuda") if chosen is None else chosen
+
+
+def common_args(spec: TrainSpec, device: str, has_eval: bool) -> dict[str, Any]:
+    """TrainingArguments fields shared by SFTConfig and DPOConfig."""
+    import torch
+
+    h = spec.hyper
+    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    return {
+        "output_dir": str(spec.checkpoints), "max_steps": h.max_steps, "num_train_epochs": h.epochs,
+        "per_device_train_batch_size": h.batch_size, "per_device_eval_batch_size": h.batch_size,
+        "gradient_accumulation_steps": h.grad_accum, "learning_rate": h.learning_rate,
+        "lr_scheduler_type": h.scheduler, "warmup_steps": h.warmup_ratio,  # < 1 means a ratio
+        "logging_steps": h.logging_steps, "eval_strategy": "steps" if has_eval else "no",
+        "eval_steps": h.eval_steps, "save_strategy": "steps", "save_steps": h.save_steps,
+        "save_total_limit": 2, "seed": spec.seed, "data_seed": spec.seed,
+        "use_cpu": device == "cpu", "bf16": bf16, "fp16": device == "cuda" and not bf16,
+        "gradient_checkpointing": _checkpointing(spec, device), "report_to": [], "disable_tqdm": True,
+        "dataloader_num_workers": 0, "max_length": h.max_length, "logging_first_step": True,
+    }
+
+
+class StopFlag:
+    """Set by SIGTERM; the trainer callback turns it into 'save a checkpoint, then stop'."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> StopFlag:
+        signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+
+class EventsCallback(TrainerCallback):
+    """Turns trainer logs into progress/eval/checkpoint events, and SIGTERM into save-and-stop."""
+
+    def __init__(self, emitter: EventEmitter, stop: StopFlag) -> None:
+        self.emitter, self.stop = emitter, stop
+        self.started_step = 0
+        self.t0 = self.t_last = time.monotonic()
+        self.tokens_last = 0.0
+        self.tokens_per_s: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 - transformers hook
+        self.started_step = state.global_step
+        self.t0 = self.t_last = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        if self.stop.requested:
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+        logs = logs or {}
+        if "eval_loss" in logs:
+            self.emitter.emit("eval", step=state.global_step, eval_loss=logs["eval_loss"])
+        elif "loss" in logs:
+            self.emitter.emit("progress", **self._progress(state, logs))
+
+    def _progress(self, state: Any, logs: dict[str, Any]) -> dict[str, Any]:
+        now = time.monotonic()
+        tokens = float(logs.get("num_tokens", 0.0))
+        if tokens > self.tokens_last and now > self.t_last:
+            self.tokens_per_s = (tokens - self.tokens_last) / (now - self.t_last)
+        self.t_last, self.tokens_last = now, tokens
+        done = state.global_step - self.started_step
+        eta = (now - self.t0) / done * (state.max_steps - state.global_step) if done > 0 else None
+        return {
+            "step": state.global_step, "max_steps": state.max_steps, "loss": logs["loss"],
+            "lr": logs.get("learning_rate"), "tokens_per_s": self.tokens_per_s, "eta_s": eta,
+            "epoch": logs.get("epoch"),
+        }
+
+    def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        self.emitter.emit("checkpoint", step=state.global_step, path=str(path))
+
+
+def last_checkpoint(spec: TrainSpec) -> str | None:
+    """The newest complete checkpoint folder of this job, if any (resume point)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = spec.checkpoints
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def write_output(spec: TrainSpec, trainer: Any, tokenizer: Any, metrics: dict[str, Any]) -> Path:
+    """Save adapter (or full model) + tokenizer + card + manifest into a temp sibling, then rename."""
+    dest = spec.output_dir
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        trainer.model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        manifest = build_manifest(spec, metrics)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(spec, manifest), encoding="utf-8")
+        spec.save(tmp / "train_spec.json")
+        tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def build_manifest(spec: TrainSpec, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The registry's record of an adapter (design: Jobs)."""
+    return {
+        "name": spec.name, "version": spec.version, "id": spec.adapter_id, "base_model": spec.base_model,
+        "method": spec.method, "dataset": str(spec.dataset), "dataset_sha256": spec.dataset_sha256,
+        "recipe": spec.recipe, "persona": spec.persona, "hyper": spec.hyper.model_dump(),
+        "metrics": metrics, "parent": spec.parent, "kind": "model" if spec.method == "full" else "adapter",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def model_card(spec: TrainSpec, manifest: dict[str, Any]) -> str:
+    """A short Hugging Face model card (README.md) with base model, data, recipe and metrics."""
+    metrics = "\n".join(f"| {k} | {v} |" for k, v in manifest["metrics"].items())
+    hyper = ", ".join(f"{k}={v}" for k, v in spec.hyper.model_dump().items())
+    library = "" if spec.method == "full" else "library_name: peft\n"
+    return (
+        f"---\nbase_model: {spec.base_model}\n{library}tags: [selftune, {spec.method}, trl]\n---\n\n"
+        f"# {spec.adapter_id}\n\nTrained by selftune with method **{spec.method}** from recipe "
+        f"`{spec.recipe}`{f' for persona `{spec.persona}`' if spec.persona else ''}.\n\n"
+        f"- Base model: `{spec.base_model}`\n- Data: `{spec.dataset.name}` (sha256 `{spec.dataset_sha256[:16]}…`)\n"
+        f"- Parent: {spec.parent or 'none'}\n- Hyperparameters: {hyper}\n\n"
+        f"## Metrics\n\n| metric | value |\n|---|---|\n{metrics}\n"
+    )
+
+
+def load_unsloth(spec: TrainSpec, model_dir: Path) -> tuple[Any, Any]:
+    """Unsloth's patched model with LoRA already applied (CUDA only; chosen by preflight.pick_backend)."""
+    from unsloth import FastLanguageModel  # type: ignore[import-not-found]
+
+    h = spec.hyper
+    model, tokenizer = FastLanguageModel.from_pretrained(
+        model_name=str(model_dir), max_seq_length=h.max_length, load_in_4bit=spec.method == "qlora",
+    )
+    targets = h.target_modules
+    if targets == "all-linear":
+        targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    model = FastLanguageModel.get_peft_model(
+        model, r=h.rank, lora_alpha=h.alpha, lora_dropout=h.dropout, target_modules=targets,
+        use_gradient_checkpointing="unsloth", random_state=spec.seed,
+    )
+    return model, tokenizer

@@ -1,0 +1,164 @@
+"""`python -m skills.train.worker SPEC.json`: run one training job, emitting JSON-line events on stdout.
+
+Exit 0 on success, 1 on failure (with an `error` event), 143 after SIGTERM once a checkpoint is saved.
+Restarted with the same spec, it resumes from the newest checkpoint in spec.checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from config.errors import SelftuneError
+from skills.train.events import EventEmitter, claim_stdout
+from skills.train.spec import TrainSpec, sha256_file
+
+log = logging.getLogger("skills.train.worker")
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what shells and job runners expect
+
+
+class JobStopped(Exception):
+    """SIGTERM arrived; a checkpoint (if training had begun) is on disk."""
+
+
+def check_spec(spec: TrainSpec) -> None:
+    """The output must not exist yet, and the data must be the data the spec was built from."""
+    from skills.train.preflight import PreflightError
+
+    if (spec.output_dir / "manifest.json").is_file():
+        raise PreflightError(f"Adapter {spec.adapter_id} already exists at {spec.output_dir}; use a new version.")
+    if spec.dataset_sha256 and spec.dataset.is_file() and sha256_file(spec.dataset) != spec.dataset_sha256:
+        raise PreflightError(
+            f"Dataset {spec.dataset} changed since the job was created (sha256 differs); submit the job again."
+        )
+
+
+def preflight(spec: TrainSpec, emitter: EventEmitter, models_dir: Path) -> tuple[str, str, Path]:
+    """Device, backend, base model folder, target modules and memory: all checked before loading weights."""
+    from skills.models import resolve_base_model
+    from skills.train import preflight as pf
+
+    check_spec(spec)
+    device = pf.pick_device(spec)
+    backend = pf.pick_backend(spec, device)
+    emitter.message(f"backend {backend} on {device} (method {spec.method}, base {spec.base_model})")
+    model_dir = resolve_base_model(spec.base_model, models_dir)
+    skeleton = pf.meta_model(model_dir)
+    pf.check_target_modules(spec, skeleton)
+    need = pf.check_memory(spec, skeleton, device)
+    log.info("estimated peak memory %.2f GiB", need / pf.GIB)
+    return device, backend, model_dir
+
+
+def load_data(spec: TrainSpec) -> tuple[list[dict], list[dict]]:
+    """Validated train rows and held-out rows (eval_dataset, else a seeded split)."""
+    from skills.train.data import load_rows, split_rows
+
+    kind = "dpo" if spec.method == "dpo" else "sft"
+    rows = load_rows(spec.dataset, kind)
+    if spec.eval_dataset is not None:
+        return rows, load_rows(spec.eval_dataset, kind)
+    return split_rows(rows, spec.hyper.eval_split, spec.seed)
+
+
+def build(spec: TrainSpec, device: str, backend: str, model_dir: Path, data: tuple, callbacks: list) -> tuple:
+    """(trainer, tokenizer) for the spec's method and backend."""
+    from skills.train import dpo, runtime, sft
+
+    if backend == "unsloth":
+        model, tokenizer = runtime.load_unsloth(spec, model_dir)
+    else:
+        model, tokenizer = runtime.load_base(spec, model_dir, device)
+    method = dpo if spec.method == "dpo" else sft
+    trainer = method.build_trainer(spec, model, tokenizer, *data, device, callbacks, peft=backend != "unsloth")
+    return trainer, tokenizer
+
+
+def planned_steps(trainer: Any, spec: TrainSpec) -> int:
+    """Optimizer steps the run will take (max_steps, or epochs over the packed dataloader)."""
+    if spec.hyper.max_steps > 0:
+        return spec.hyper.max_steps
+    batches = len(trainer.get_train_dataloader())
+    return max(1, math.ceil(batches / spec.hyper.grad_accum) * math.ceil(spec.hyper.epochs))
+
+
+def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any) -> dict[str, Any]:
+    """The whole job; returns the `done` event's fields."""
+    from skills.train.runtime import EventsCallback, last_checkpoint, write_output
+
+    device, backend, model_dir = preflight(spec, emitter, models_dir)
+    data = load_data(spec)
+    callback = EventsCallback(emitter, stop)
+    trainer, tokenizer = build(spec, device, backend, model_dir, data, [callback])
+    resume = last_checkpoint(spec)
+    resumed_from = int(Path(resume).name.split("-")[-1]) if resume else None
+    emitter.emit("start", max_steps=planned_steps(trainer, spec), resumed_from=resumed_from,
+                 train_rows=len(data[0]), eval_rows=len(data[1]), backend=backend, device=device)
+    if stop.requested:
+        raise JobStopped
+    base_eval = trainer.evaluate()["eval_loss"] if data[1] and resume is None else None
+    result = trainer.train(resume_from_checkpoint=resume)
+    if stop.requested:
+        raise JobStopped
+    metrics = final_metrics(trainer, result, base_eval, callback)
+    adapter_dir = write_output(spec, trainer, tokenizer, metrics)
+    shutil.rmtree(spec.checkpoints, ignore_errors=True)  # the finished adapter supersedes them
+    return {"adapter_dir": str(adapter_dir), "adapter_id": spec.adapter_id, "metrics": metrics}
+
+
+def final_metrics(trainer: Any, result: Any, base_eval: float | None, callback: Any) -> dict[str, Any]:
+    """train_loss, eval_loss (held-out, after training), base_eval_loss, tokens_per_s, steps."""
+    eval_loss = trainer.evaluate()["eval_loss"] if trainer.eval_dataset is not None else None
+    metrics = {
+        "train_loss": result.training_loss, "eval_loss": eval_loss, "tokens_per_s": callback.tokens_per_s,
+        "steps": trainer.state.global_step,
+    }
+    if base_eval is not None:
+        metrics["base_eval_loss"] = base_eval
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse SPEC path, run, translate outcomes into events and exit codes."""
+    from skills.train.runtime import StopFlag
+
+    argv = sys.argv[1:] if argv is None else argv
+    emitter = EventEmitter(claim_stdout())
+    stop = StopFlag().install()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    if len(argv) != 1:
+        emitter.emit("error", message="Usage: python -m skills.train.worker SPEC.json")
+        return 2
+    return run(Path(argv[0]), emitter, stop)
+
+
+def run(spec_path: Path, emitter: EventEmitter, stop: Any) -> int:
+    """Run a spec file; never raises (errors become an `error` event + exit 1)."""
+    from config.settings import load_settings
+
+    try:
+        spec = TrainSpec.load(spec_path)
+        done = train(spec, emitter, load_settings().models_dir, stop)
+    except JobStopped:
+        emitter.message("stopped by SIGTERM; the last checkpoint is kept and the job resumes from it")
+        return EXIT_TERMINATED
+    except SelftuneError as exc:
+        emitter.emit("error", message=str(exc))
+        return 1
+    except Exception as exc:  # our bug or a library failure: the user gets one line, the log the traceback
+        log.exception("training failed")
+        emitter.emit("error", message=f"Training failed: {type(exc).__name__}: {exc}".splitlines()[0])
+        return 1
+    emitter.emit("done", **done)
+    summary = {**done["metrics"], "adapter_dir": done["adapter_dir"]}
+    for key, value in summary.items():  # nanoGPT-style summary an evaluator can grep
+        print(f"{key}: {value}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
