@@ -1,0 +1,1 @@
+"""Conversation memory: the SQLite log (source of truth), consent, Chroma recall, forgetting, harvesting."""

