@@ -1,7 +1,7 @@
 """Training data: read canonical JSONL, check it before any work starts, split off a held-out set.
 
-When the datasets package's validator (`skills.dataset.io.validate_file`) is present it is used, so the
-worker reports the same messages as `selftune dataset validate`; otherwise a small local check runs.
+Rows are read with the datasets package's `iter_canonical` (same messages as `selftune dataset validate`);
+a small local JSONL reader stands in where that package is absent.
 """
 
 from __future__ import annotations
@@ -52,33 +52,27 @@ def _row_problem(row: Any, kind: Kind) -> str | None:
     return None
 
 
-def _validate_with_datasets_package(path: Path) -> None:
+def _canonical_rows(path: Path, kind: Kind) -> list[dict[str, Any]]:
+    """Rows through the datasets package's reader (alpaca/sharegpt become messages) when it is installed."""
     try:
-        from skills.dataset.io import validate_file  # type: ignore[import-not-found]
-    except ImportError:
-        return
-    report = validate_file(path)
-    report = report if isinstance(report, dict) else report.model_dump()
-    errors = report.get("errors") or []
-    if report.get("invalid") and errors:
-        first = errors[0]
-        raise DatasetInvalid(
-            f"Dataset {path} has {report['invalid']} invalid row(s); line {first['line']}: {first['message']} "
-            "(run `selftune dataset validate` for all of them)."
-        )
+        from skills.dataset.io import iter_canonical
+    except ImportError:  # the trainer can run on a GPU box with only skills.train present
+        return read_jsonl(path)
+    if not path.is_file():
+        raise NotFound(f"Dataset {path} does not exist; check the spec's dataset path.")
+    return list(iter_canonical(path, "dpo" if kind == "dpo" else "auto"))
 
 
 def load_rows(path: Path, kind: Kind) -> list[dict[str, Any]]:
-    """Validated rows for `kind` training; raises DatasetInvalid naming the first bad line."""
-    _validate_with_datasets_package(path)
-    rows = read_jsonl(path)
+    """Validated rows for `kind` training; raises a one-sentence error naming the first bad line."""
+    rows = _canonical_rows(path, kind)
     if not rows:
         raise DatasetInvalid(f"Dataset {path} is empty; add at least a few examples.")
     for number, row in enumerate(rows, 1):
         problem = _row_problem(row, kind)
         if problem:
             shape = "prompt/chosen/rejected" if kind == "dpo" else "{\"messages\": [...]}"
-            raise DatasetInvalid(f"Dataset {path} line {number} {problem}; {kind.upper()} training needs {shape} rows.")
+            raise DatasetInvalid(f"Dataset {path} row {number} {problem}; {kind.upper()} training needs {shape} rows.")
     return [_only_training_keys(row, kind) for row in rows]
 
 

@@ -136,13 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     return run(Path(argv[0]), emitter, stop)
 
 
-def run(spec_path: Path, emitter: EventEmitter, stop: Any) -> int:
+def run(spec_path: Path, emitter: EventEmitter, stop: Any, models_dir: Path | None = None) -> int:
     """Run a spec file; never raises (errors become an `error` event + exit 1)."""
     from config.settings import load_settings
 
     try:
         spec = TrainSpec.load(spec_path)
-        done = train(spec, emitter, load_settings().models_dir, stop)
+        done = train(spec, emitter, models_dir or load_settings().models_dir, stop)
     except JobStopped:
         emitter.message("stopped by SIGTERM; the last checkpoint is kept and the job resumes from it")
         return EXIT_TERMINATED
