@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.prompt import Prompt
 
 from agent.messages import IncomingMessage
@@ -11,7 +12,7 @@ from agent.router import Router
 EXIT_WORDS = {"exit", "quit", ":q", "/exit", "/quit"}
 
 
-def run_console(router: Router, console: Console | None = None, channel: str = "console") -> None:
+def run_console(router: Router, console: Console | None = None, channel: str = "console", user: str = "local") -> None:
     """Read lines until EOF or 'exit', answer each through the router."""
     console = console or Console()
     console.print("[bold]selftune[/] — type a message, 'help' for what I can do, 'exit' to leave.")
@@ -25,5 +26,9 @@ def run_console(router: Router, console: Console | None = None, channel: str = "
             return
         if not text.strip():
             continue
-        reply = router.handle(IncomingMessage(transport="console", channel=channel, text=text))
-        console.print(f"[green]selftune[/] {reply.text}", highlight=False)
+        with console.status("thinking…", spinner="dots"):
+            reply = router.handle(IncomingMessage(transport="console", channel=channel, user=user, text=text))
+        console.print("[green]selftune[/]", end=" ")
+        console.print(Markdown(reply.text) if reply.intent == "help" else reply.text, highlight=False, markup=False)
+        if reply.job_id:
+            console.print(f"[dim]job {reply.job_id} started — ask 'status' to follow it.[/]")

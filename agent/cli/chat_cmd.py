@@ -1,0 +1,30 @@
+"""`selftune chat "TEXT"`: one message through the same Router as Discord (for scripts and tests)."""
+
+from __future__ import annotations
+
+import typer
+
+from agent.cli.common import console, emit_json, settings_of
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `chat` command."""
+
+    @app.command()
+    def chat(
+        ctx: typer.Context,
+        text: str = typer.Argument(..., help="The message, e.g. \"tune a pirate persona adapter\"."),
+        channel: str = typer.Option("cli", "--channel", help="Channel name (selects persona and session)."),
+        user: str = typer.Option("local", "--user", help="Who is speaking (the CLI user has auth.local_user_permission)."),
+        as_json: bool = typer.Option(False, "--json", help="Print {reply, intent, args, job_id} as one JSON document."),
+    ) -> None:
+        """Send one message to the assistant and print its reply."""
+        from agent.messages import IncomingMessage
+        from agent.router import Router
+
+        reply = Router(settings_of(ctx)).handle(IncomingMessage(transport="cli", channel=channel, user=user, text=text))
+        if as_json:
+            emit_json({"reply": reply.text, "intent": reply.intent, "args": reply.args, "job_id": reply.job_id})
+        else:
+            console.print(reply.text, highlight=False, markup=False)
+        raise typer.Exit(1 if reply.intent == "error" else 0)

@@ -1,0 +1,244 @@
+"""Intent resolution without a model: explicit commands (`!tune`, `/status`) and a grammar for natural phrasings.
+
+The grammar is deliberately conservative: a core intent needs its verb at the start of the request
+(after greetings and politeness in several languages are stripped) or an unambiguous phrase, so
+ordinary chat is left to the LLM.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+CORE_INTENTS = ("tune", "status", "cancel", "eval", "export", "schedule", "rollback", "collect", "forget", "help")
+COMMAND_ALIASES = {
+    "tune": "tune", "train": "tune", "finetune": "tune", "status": "status", "jobs": "status", "progress": "status",
+    "cancel": "cancel", "stop": "cancel", "eval": "eval", "evaluate": "eval", "export": "export",
+    "schedule": "schedule", "rollback": "rollback", "collect": "collect", "forget": "forget", "help": "help",
+}
+
+
+class Intent(BaseModel):
+    """What a message asks for: a core intent (or 'chat'), its arguments, and how it was recognised."""
+
+    name: str = "chat"
+    args: dict[str, Any] = Field(default_factory=dict)
+    source: str = "none"  # command | grammar | followup | llm | none
+
+
+# Greetings and politeness that may precede or follow a request, in a few languages.
+_LEADING = [
+    "hey", "hi", "hello", "yo", "ok", "okay", "so", "now", "alright", "hola", "bonjour", "hallo", "ciao", "oi",
+    "please", "pls", "plz", "kindly", "bitte", "por favor", "s'il te plait", "s'il vous plait", "svp",
+    "per favore", "por favor", "onegai", "пожалуйста", "could you", "can you", "would you", "will you",
+    "could u", "can u", "i want to", "i wanna", "i'd like to", "i would like to", "i need to", "i need you to",
+    "let's", "lets", "go ahead and", "quickly", "just", "kannst du", "peux-tu", "puedes", "selftune",
+]
+_TRAILING = ["please", "pls", "thanks", "thank you", "thx", "bitte", "danke", "gracias", "merci", "grazie",
+             "por favor", "svp", "s'il te plait", "now", "asap"]
+_LEAD_RE = re.compile(r"^(?:" + "|".join(re.escape(w) for w in sorted(_LEADING, key=len, reverse=True)) + r")\b[\s,!.:]*")
+_TRAIL_RE = re.compile(r"[\s,!.]*\b(?:" + "|".join(re.escape(w) for w in _TRAILING) + r")[\s!.?]*$")
+
+# Keywords that tolerate one typo (transposition, or one missing/extra letter in longer words).
+_KEYWORDS = ["tune", "train", "training", "finetune", "retrain", "status", "cancel", "abort", "evaluate",
+             "export", "schedule", "rollback", "collect", "collecting", "forget", "help", "adapter", "persona",
+             "progress", "recording", "dataset", "schedules", "adapters", "personas", "datasets"]
+_NOT_TYPOS = {"rain", "brain", "strain", "tone", "stats", "state", "statue", "helps", "hello", "tunes",
+              "trains", "expert", "helm", "hemp", "collects"}
+
+
+def _typo_of(word: str, key: str) -> bool:
+    if abs(len(word) - len(key)) > 1 or len(word) < 4 or word in _NOT_TYPOS:
+        return False
+    if len(word) == len(key):  # one adjacent transposition only (no substitutions: they make real words)
+        diff = [i for i in range(len(word)) if word[i] != key[i]]
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and word[diff[0]] == key[diff[1]] and word[diff[1]] == key[diff[0]]
+    if min(len(word), len(key)) < 5:
+        return False
+    longer, shorter = (word, key) if len(word) > len(key) else (key, word)
+    return any(longer[:i] + longer[i + 1:] == shorter for i in range(len(longer)))
+
+
+def _fix_typos(text: str) -> str:
+    def fix(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if word in _KEYWORDS:
+            return word
+        return next((key for key in _KEYWORDS if _typo_of(word, key)), word)
+
+    return re.sub(r"[a-z]+", fix, text)
+
+
+def normalize(text: str) -> str:
+    """Lowercase, strip accents, mentions, greetings and politeness, and fix keyword typos."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode() or text
+    text = re.sub(r"<@!?\d+>|^@[\w-]+", " ", text.lower())
+    text = text.replace("\u2019", "'").replace("fine-tune", "finetune").replace("fine tune", "finetune")
+    text = re.sub(r"\s+", " ", text).strip(" ,")
+    text = _fix_typos(text)
+    previous = None
+    while previous != text:
+        previous = text
+        text = _LEAD_RE.sub("", text).strip()
+        text = _TRAIL_RE.sub("", text).strip()
+    return text.rstrip("?!. ")
+
+
+# --- argument extraction -------------------------------------------------------------------------------
+
+_FILLER = {"a", "an", "the", "my", "our", "new", "this", "that", "it", "me", "some", "your", "its", "latest",
+           "last", "current", "lora", "qlora", "dpo", "full", "job", "training", "adapter", "persona", "model",
+           "run", "for", "of", "on", "with", "to", "is", "how", "what", "whats", "what's", "how's", "hows", "and"}
+
+
+def _word(value: str | None) -> str | None:
+    return value if value and value not in _FILLER else None
+
+
+def find_persona(text: str, personas: list[str]) -> str | None:
+    """A persona named in the text: a known persona, or '<name> persona|adapter|model|job|bot'."""
+    for name in personas:
+        if re.search(rf"\b{re.escape(name.lower())}\b", text):
+            return name
+    match = re.search(r"\b([a-z][\w-]*) (?:persona|adapter|model|bot|style|voice|job|training|run)\b", text)
+    if match and _word(match.group(1)):
+        return match.group(1)
+    match = re.search(r"\b(?:persona|for(?: the)?) ([a-z][\w-]*)\b", text)
+    return _word(match.group(1)) if match else None
+
+
+def find_dataset(text: str) -> str | None:
+    """A dataset reference: a #channel, a data file, or 'synthetic'."""
+    match = re.search(r"(<#\d+>|#[\w-]+)", text)
+    if match:
+        return match.group(1)
+    match = re.search(r"([\w./~-]+\.(?:jsonl|json|csv|parquet))\b", text)
+    if match:
+        return match.group(1)
+    return "synthetic" if re.search(r"\bsynth(?:etic)?\b", text) else None
+
+
+def find_job(text: str, personas: list[str]) -> str | None:
+    """A job reference: 'job 12', a job id, or a persona whose job is meant."""
+    match = re.search(r"\bjob\s*#?\s*([0-9a-f][\w-]*)\b", text) or re.search(r"#(\d+)\b", text)
+    if match:
+        return match.group(1)
+    match = re.search(r"\b([0-9a-f]{8,}|\d+)\b", text)
+    return match.group(1) if match else find_persona(text, personas)
+
+
+def _method(text: str) -> str | None:
+    match = re.search(r"\b(qlora|lora|dpo|full)\b", text)
+    return match.group(1) if match else None
+
+
+def _compact(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in args.items() if v is not None}
+
+
+# --- rules: (intent, pattern on the normalized text, argument extractor) -------------------------------
+
+_JOBWORD = r"(?:(?:the |my |our )?(?:job|jobs|training|run|finetune)|job|jobs|training|train|run|finetune|that|it|this|everything|the \S+ (?:job|training|run))"
+Extractor = Callable[[str, str, list[str]], dict[str, Any]]
+
+
+def _tune_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    dataset = find_dataset(raw.lower()) or find_dataset(text)
+    persona_text = re.sub(r"(<#\d+>|#[\w-]+|[\w./~-]+\.(?:jsonl|json|csv|parquet))", " ", text)
+    return _compact({"persona": find_persona(persona_text, personas), "method": _method(text), "dataset": dataset})
+
+
+def _job_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    return _compact({"job": find_job(text, personas)})
+
+
+def _adapter_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    target = re.search(r"\b(ollama|gguf|merged?)\b", text)
+    to = {"merge": "merged"}.get(target.group(1), target.group(1)) if target else None
+    return _compact({"adapter": find_persona(re.sub(r"\b(ollama|gguf)\b", " ", text), personas), "to": to})
+
+
+def _schedule_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    action = "list" if re.search(r"\b(list|show|what|which)\b", text) else "add"
+    if re.search(r"\b(remove|delete|cancel|unschedule|drop)\b", text):
+        action = "remove"
+    when = re.search(r"\b(every (?:night|day|morning|evening|week|hour|\w+day)|nightly|daily|weekly|hourly|at \d{1,2}(?::\d\d)? ?(?:am|pm)?)\b", text)
+    return _compact({"action": action, "persona": find_persona(text, personas), "when": when.group(1) if when else None})
+
+
+def _collect_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    off = re.search(r"\b(off|stop|disable|don't|dont|do not|no longer|opt out|opt-out|pause)\b", text)
+    return _compact({"enabled": not off, "channel": find_dataset(raw.lower()) if "#" in raw else None})
+
+
+def _forget_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    scope = "channel" if re.search(r"\b(channel|everyone|this chat)\b", text) else "me"
+    about = re.search(r"\babout (.+)$", text)
+    return _compact({"scope": scope, "query": about.group(1) if about else None})
+
+
+def _none(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    return {}
+
+
+RULES: list[tuple[str, re.Pattern[str], Extractor]] = [
+    ("help", re.compile(r"^(?:help|aide|ayuda|hilfe|aiuto|commands|\?)$|^(?:what can you do|what do you do|"
+                        r"how do i use you|what are your commands|show (?:me )?(?:the )?commands)\b"), _none),
+    ("collect", re.compile(r"^(?:(?:start|stop|begin|resume|pause|enable|disable|turn (?:on|off)) (?:collecting|recording|"
+                           r"collection|logging)|collect(?:ing|ion)? (?:on|off)|(?:opt (?:in|out)|don't record|do not record|"
+                           r"record|collect)\b.*\b(?:channel|here|conversations?|messages?))|^collect(?:ing|ion)?\b"), _collect_args),
+    ("forget", re.compile(r"^(?:forget|erase|delete|wipe|remove)\b(?!.*\b(?:schedule|job|adapter)\b)(?! it$| about it$)"
+                          r".*\b(?:me|my|i|everything|messages?|said|channel|history|conversations?|about|what)\b"), _forget_args),
+    ("status", re.compile(r"^(?:status|progress|jobs?)(?: (?:of|for|on) .*| (?:job )?#?[\w-]+)?$|\b(?:what's|whats|what is) the (?:status|progress)\b|"
+                          r"^(?:how's|hows|how is|how are|how's it going with) (?:the |my |our )?\S*\s?(?:job|training|run|jobs|finetune|going)\b|"
+                          r"^(?:is|are) (?:the |my )?\S*\s?(?:job|training|run)s? (?:done|finished|running|over|complete)\b|"
+                          r"^(?:show|check|list|give me) (?:the |my |me )*(?:status|progress|jobs?|training)\b|^any news\b"), _job_args),
+    ("cancel", re.compile(rf"^(?:cancel|abort)\b|^(?:stop|kill|halt|terminate|end) {_JOBWORD}\b"), _job_args),
+    ("rollback", re.compile(r"^(?:rollback|roll back|revert|undo)\b|^go back to the (?:previous|old|last)\b"), _adapter_args),
+    ("schedule", re.compile(r"^(?:schedule|unschedule)\b|^(?:list|show|remove|delete) (?:the |my |all )?schedules?\b|"
+                            r"^(?:retrain|train|tune|finetune) .*\b(?:every|nightly|daily|weekly|hourly)\b|^(?:set up|add) (?:a )?"
+                            r"(?:nightly|daily|weekly) (?:retrain|training)\b"), _schedule_args),
+    ("eval", re.compile(r"^(?:evaluate|eval|benchmark|score|test|judge|assess)\b(?! me\b)|^how good is\b|^(?:run|do) (?:an? )?(?:eval|evaluation)\b"), _adapter_args),
+    ("export", re.compile(r"^(?:export|publish|push|convert|merge)\b.*\b(?:adapter|model|ollama|gguf|merged?|persona)\b|"
+                          r"^export(?: (?:the |my )?[\w-]+(?: (?:adapter|model|persona))?(?: to \w+)?)?$"), _adapter_args),
+    ("tune", re.compile(r"^(?:tune|train|finetune|retrain|make|build|create)\b.*\b(?:adapter|persona|model|bot|lora|qlora|dpo|on|with|using)\b|"
+                        r"^(?:tune|train|finetune|retrain)\b(?! (?:my|your|the) (?:dog|cat|brain|voice)\b)|"
+                        r"^(?:start|begin|launch|kick off) (?:a |the |an )?(?:new )?(?:training|finetune|tuning|train)\b"), _tune_args),
+]
+
+
+def parse_command(text: str, personas: list[str]) -> Intent | None:
+    """`!tune pirate`, `/status 12`: the first word names the intent, the rest is parsed like the grammar's arguments."""
+    match = re.match(r"^\s*[!/]([a-z_-]+)\b\s*(.*)$", text.strip(), re.IGNORECASE | re.DOTALL)
+    if not match or match.group(1).lower() not in COMMAND_ALIASES:
+        return None
+    name = COMMAND_ALIASES[match.group(1).lower()]
+    rest = match.group(2).strip()
+    args = dict(re.findall(r"(\w+)=(\S+)", rest))
+    free = re.sub(r"\w+=\S+", " ", rest).strip()
+    if free:
+        extractor = next(ex for intent, _, ex in RULES if intent == name)
+        guessed = extractor(normalize(free), free, personas)
+        if name in ("status", "cancel") and "job" not in guessed:
+            guessed["job"] = free.split()[0]
+        if name in ("tune", "eval", "export", "rollback") and not guessed.get("persona" if name == "tune" else "adapter"):
+            guessed["persona" if name == "tune" else "adapter"] = free.split()[0]
+        args = {**guessed, **args}
+    return Intent(name=name, args=args, source="command")
+
+
+def resolve(text: str, personas: list[str] | None = None) -> Intent:
+    """Explicit command, else the grammar; 'chat' when neither matches."""
+    personas = personas or []
+    command = parse_command(text, personas)
+    if command is not None:
+        return command
+    norm = normalize(text)
+    for name, pattern, extract in RULES:
+        if pattern.search(norm):
+            return Intent(name=name, args=extract(norm, text, personas), source="grammar")
+    return Intent(name="chat", source="none")

@@ -1,0 +1,72 @@
+"""Stand-in skills with the contract's names, registered through a real pluggy PluginManager."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from skills import hookspecs
+from skills.context import SkillContext
+from skills.registry import SkillRegistry, load_registry
+
+CALLS: list[tuple[str, dict[str, Any]]] = []
+
+
+def train_submit(persona: str, dataset: str, method: str | None = None, ctx: SkillContext | None = None) -> dict:
+    """Submit a training job for a persona on a dataset."""
+    CALLS.append(("train.submit", {"persona": persona, "dataset": dataset, "method": method}))
+    return {"job_id": "job-1", "persona": persona, "state": "queued"}
+
+
+def jobs_status(job_id: str | None = None) -> dict:
+    """A job's state and progress."""
+    CALLS.append(("jobs.status", {"job_id": job_id}))
+    return {"job_id": job_id or "job-1", "state": "running", "message": f"Job {job_id or 'job-1'} is running: step 3/10."}
+
+
+def jobs_cancel(job_id: str | None = None) -> dict:
+    """Cancel a job."""
+    CALLS.append(("jobs.cancel", {"job_id": job_id}))
+    return {"message": f"Cancelled {job_id or 'the latest job'}."}
+
+
+def export_run(adapter: str, to: str = "ollama") -> dict:
+    """Export an adapter."""
+    CALLS.append(("export.run", {"adapter": adapter, "to": to}))
+    return {"message": f"Exported {adapter} to {to}."}
+
+
+def dataset_validate(path: str) -> dict:
+    """Validate a dataset file."""
+    rows = Path(path).read_text(encoding="utf-8").splitlines()
+    CALLS.append(("dataset.validate", {"path": path}))
+    return {"path": path, "rows": len(rows), "valid": len(rows), "invalid": 0, "sample": rows[0] if rows else ""}
+
+
+SKILLS = [
+    (train_submit, {"name": "train.submit", "permission": "train"}),
+    (jobs_status, {"name": "jobs.status", "permission": "read"}),
+    (jobs_cancel, {"name": "jobs.cancel", "permission": "train"}),
+    (export_run, {"name": "export.run", "permission": "train"}),
+    (dataset_validate, {"name": "dataset.validate", "permission": "read"}),
+]
+
+
+class Plugin:
+    @hookspecs.hookimpl
+    def register_skills(self, register):  # noqa: ANN001, ANN201
+        for function, meta in SKILLS:
+            register(function, skill_md=meta)
+
+
+def fake_registry() -> SkillRegistry:
+    """A registry holding only the fake skills."""
+    CALLS.clear()
+    pm = pluggy.PluginManager("selftune")
+    pm.add_hookspecs(hookspecs)
+    pm.register(Plugin(), name="selftune:fake")
+    registry = load_registry(pm=pm)
+    assert not registry.errors, registry.errors
+    return registry
