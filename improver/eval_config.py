@@ -1,0 +1,67 @@
+"""The evaluator's own configuration: built from Settings, then `<home>/evaluator.toml` on top.
+
+The evaluator never reads the generator's provider settings or the proposals table; everything it needs
+is here. Tests point `answerer`/`answer_base_url` at a scripted server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from config.errors import ConfigError
+from config.settings import Settings
+
+FILE_NAME = "evaluator.toml"
+
+
+class EvalConfig(BaseModel):
+    """How proposals are judged: where things are, which model answers, how many repeats."""
+
+    model_config = ConfigDict(extra="forbid")
+    workspace: Path = Field(description="The workspace git repository.")
+    holdout_dir: Path = Field(description="Held-out data, outside the workspace.")
+    models_dir: Path = Field(description="Converted base models.")
+    base_model: str = Field("smollm2", description="Model whose answers are scored for persona proposals.")
+    answerer: Literal["local", "openai"] = Field("local", description="local transformers or an OpenAI-compatible server.")
+    answer_base_url: str | None = Field(None, description="Server URL when answerer = 'openai'.")
+    answer_model: str = Field("evaluator", description="Model name sent to the server.")
+    temperature: float = Field(0.7, ge=0, description="Sampling temperature; repeats differ only through it.")
+    max_new_tokens: int = Field(48, gt=0)
+    repeats: int = Field(3, ge=1, description="Repeated measurements of baseline and candidate (noise).")
+    max_prompts: int = Field(16, ge=2, description="Held-out prompts per measurement.")
+    bootstrap: int = Field(1000, ge=100, description="Bootstrap resamples over held-out items.")
+    recipe_base_model: str = Field("tiny", description="Model of the short training run for recipe proposals.")
+    train_steps: int = Field(30, gt=0, description="Optimizer steps of that run (same budget for both sides).")
+    train_max_length: int = Field(96, gt=8)
+    allow_code_paths: list[str] = Field(default_factory=list, description="Globs of code the loop may edit.")
+    test_command: list[str] = Field(
+        default_factory=lambda: [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        description="Runs the checkout's tests when a proposal changes code.",
+    )
+    test_timeout_s: float = Field(300.0, gt=0)
+
+
+def from_settings(settings: Settings, **overrides: object) -> EvalConfig:
+    """Defaults from Settings, then <home>/evaluator.toml, then explicit overrides."""
+    data: dict[str, object] = {
+        "workspace": settings.workspace_dir, "holdout_dir": settings.holdout_dir,
+        "models_dir": settings.models_dir, "base_model": settings.base_model,
+        "allow_code_paths": list(settings.improver.allow_code_paths),
+    }
+    path = settings.home / FILE_NAME
+    if path.is_file():
+        try:
+            data.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}; fix the file.") from None
+    data.update(overrides)
+    try:
+        return EvalConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"Evaluator setting '{err['loc'][0]}' is invalid: {err['msg']} (see {path}).") from None

@@ -1,0 +1,78 @@
+"""The evaluator's held-out data under settings.holdout_dir (outside the workspace, never shown to generators).
+
+Layout: personas/<name>.jsonl ({"prompt": ...} per line; default.jsonl when a persona has none) and
+recipes/<name>.jsonl (canonical {"messages": [...]} rows; default.jsonl likewise). Defaults are written
+on first use so a fresh install can run the loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from config.errors import ConfigError
+
+DEFAULT_PROMPTS = [
+    "What is a learning rate?", "How do I make tea?", "Tell me about the sea.", "What time is it in Paris?",
+    "Can you recommend a book?", "Why is the sky blue?", "How do I fix a flat tyre?", "What is LoRA?",
+    "Say hello to my friend.", "What should I cook tonight?", "Explain what a dataset is.",
+    "How far is the moon?", "Give me a tip for sleeping well.", "What is Python?", "Who are you?",
+    "How do ships float?",
+]
+
+
+def _default_rows() -> list[dict]:
+    """Small, learnable chat rows (arithmetic in a fixed voice) for the short recipe training run."""
+    rows = []
+    for a in range(1, 9):
+        for b in range(1, 7):
+            rows.append({"messages": [
+                {"role": "user", "content": f"What is {a} plus {b}?"},
+                {"role": "assistant", "content": f"Arr matey, {a} plus {b} be {a + b}."},
+            ]})
+    return rows
+
+
+def seed_defaults(holdout_dir: Path) -> None:
+    """Write default held-out sets if missing (never overwrites)."""
+    personas = holdout_dir / "personas" / "default.jsonl"
+    recipes = holdout_dir / "recipes" / "default.jsonl"
+    for path, rows in ((personas, [{"prompt": p} for p in DEFAULT_PROMPTS]), (recipes, _default_rows())):
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"Held-out file {path} is unreadable ({exc}); fix or delete it.") from None
+
+
+def _pick(holdout_dir: Path, sub: str, name: str) -> Path:
+    seed_defaults(holdout_dir)
+    own = holdout_dir / sub / f"{name}.jsonl"
+    return own if own.is_file() else holdout_dir / sub / "default.jsonl"
+
+
+def persona_prompts(holdout_dir: Path, persona: str, limit: int | None = None) -> list[str]:
+    """Held-out user prompts for a persona."""
+    prompts = [str(r["prompt"]) for r in _read_jsonl(_pick(holdout_dir, "personas", persona))]
+    return prompts[:limit] if limit else prompts
+
+
+def recipe_rows(holdout_dir: Path, recipe: str) -> tuple[list[dict], list[dict]]:
+    """(train, held-out) chat rows for a recipe's short training run: every 4th row is held out."""
+    rows = _read_jsonl(_pick(holdout_dir, "recipes", recipe))
+    return [r for i, r in enumerate(rows) if i % 4], [r for i, r in enumerate(rows) if not i % 4]
+
+
+def fingerprint(holdout_dir: Path) -> str:
+    """sha256 over every held-out file (names and bytes): detects tampering during an evaluation."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in holdout_dir.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(holdout_dir)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

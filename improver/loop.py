@@ -1,0 +1,285 @@
+"""The improvement loop: rounds of propose -> evaluate (separate process) -> merge+tag or delete -> journal.
+
+Budgets: rounds (settings.improver.max_rounds), seconds per round (round_budget_s) and per proposal.
+Kill switch: a STOP file in the state dir, or settings.improver.enabled = false; both are checked before
+every proposal. A target whose last K attempts were all rejected (plateau_rejections) is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from config.errors import NotFound, SelftuneError
+from config.settings import Settings
+from improver import journal
+from improver.eval_config import EvalConfig, from_settings
+from improver.evaluator import Verdict
+from improver.generators import Generator
+from improver.journal import JournalEntry
+from improver.proposals import Draft, Proposal, create_proposal, delete_branch
+from improver.workspace import AUTHOR, Workspace, _lock, open_workspace
+from skills.personas import list_personas, load_persona
+
+STOP_FILE = "STOP"
+TAG_PREFIX = "improve/"
+Progress = Callable[[str], None]
+
+
+class RunSummary(BaseModel):
+    """What a run did."""
+
+    rounds: int = 0
+    entries: list[JournalEntry] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+def stop_reason(settings: Settings) -> str | None:
+    """Why the loop must not run now (kill switch), or None."""
+    if not settings.improver.enabled:
+        return "the improver is disabled (improver.enabled = false)"
+    if (settings.home / STOP_FILE).exists():
+        return f"the kill switch is on ({settings.home / STOP_FILE} exists; `selftune improve resume` removes it)"
+    return None
+
+
+def default_targets(settings: Settings, ws: Workspace) -> list[str]:
+    """Personas with style markers to measure, and the workspace's recipes."""
+    personas = [f"persona:{p}" for p in list_personas(ws.path) if load_persona(ws.path, p).style.any_of]
+    recipes = [f"recipe:{p.stem}" for p in sorted((ws.path / "recipes").glob("*.toml"))]
+    return personas + recipes
+
+
+def default_generator(settings: Settings, target: str) -> Generator:
+    """The generator for a target kind: LLM edits for personas/skills, Optuna for recipes, retrain for adapters."""
+    kind = target.split(":", 1)[0]
+    if kind in ("persona", "skill"):
+        from improver.generators.llm_edit import LLMEditGenerator
+
+        return LLMEditGenerator(settings)
+    if kind == "recipe":
+        from improver.generators.optuna_hparams import OptunaRecipeGenerator
+
+        return OptunaRecipeGenerator(settings)
+    if kind == "adapter":
+        from improver.generators.retrain import RetrainGenerator
+
+        return RetrainGenerator(settings)
+    raise NotFound(f"Unknown improvement target '{target}'; use persona:<name>, recipe:<name> or adapter:<persona>.")
+
+
+class Loop:
+    """One run of the loop over some targets."""
+
+    def __init__(self, settings: Settings, *, generator_for: Callable[[str], Generator] | None = None,
+                 eval_config: EvalConfig | None = None, proposal_budget_s: float | None = None,
+                 progress: Progress | None = None) -> None:
+        self.settings = settings
+        self.ws = open_workspace(settings)
+        self.generator_for = generator_for or (lambda t: default_generator(settings, t))
+        self.eval_config = eval_config or from_settings(settings)
+        self.proposal_budget_s = proposal_budget_s or settings.improver.round_budget_s
+        self.progress = progress or (lambda _msg: None)
+        self._generators: dict[str, Generator] = {}
+
+    def run(self, rounds: int | None = None, targets: list[str] | None = None) -> RunSummary:
+        """Run up to `rounds` rounds (capped by settings.improver.max_rounds) over the targets."""
+        summary = RunSummary()
+        targets = targets or default_targets(self.settings, self.ws)
+        if not targets:
+            summary.notes.append("nothing to improve: no persona with style markers and no recipe in the workspace")
+        first = journal.last_round(self.settings) + 1
+        for number in range(first, first + min(rounds or self.settings.improver.max_rounds,
+                                                    self.settings.improver.max_rounds)):
+            if not self._round(number, targets, summary):
+                break
+            summary.rounds += 1
+        return summary
+
+    def _round(self, number: int, targets: list[str], summary: RunSummary) -> bool:
+        deadline = time.monotonic() + self.settings.improver.round_budget_s
+        active = [t for t in targets if not self._plateaued(t, summary)]
+        if not active:
+            summary.notes.append("every target has plateaued; stopping")
+            return False
+        for target in active:
+            reason = stop_reason(self.settings)
+            if reason or time.monotonic() >= deadline:
+                summary.notes.append(reason or f"round {number} ran out of its time budget")
+                return reason is None
+            self.progress(f"round {number}: proposing for {target}")
+            entry = self._attempt(number, target, deadline)
+            if entry is not None:
+                summary.entries.append(entry)
+                self.progress(f"round {number}: {target} {entry.verdict}: {entry.reason}")
+        return True
+
+    def _plateaued(self, target: str, summary: RunSummary) -> bool:
+        k = self.settings.improver.plateau_rejections
+        if journal.consecutive_rejections(self.settings, target) >= k:
+            note = f"{target} has plateaued ({k} rejections in a row); not proposing to it"
+            if note not in summary.notes:
+                summary.notes.append(note)
+            return True
+        return False
+
+    def _generator(self, target: str) -> Generator:
+        kind = target.split(":", 1)[0]
+        if kind not in self._generators:
+            self._generators[kind] = self.generator_for(target)
+        return self._generators[kind]
+
+    def _attempt(self, number: int, target: str, deadline: float) -> JournalEntry | None:
+        try:
+            generator = self._generator(target)
+            draft = generator.propose(target, journal.entries(self.settings, target=target))
+        except Exception as exc:  # a generator failing is a crash of this attempt, not of the loop
+            return self._record(number, target, "crash", f"generator failed: {_one_line(exc)}")
+        if draft is None:
+            return self._record(number, target, "rejected", "the generator had no new idea")
+        proposal = create_proposal(self.settings, self.ws, draft)
+        budget = min(self.proposal_budget_s, max(1.0, deadline - time.monotonic()))
+        verdict = run_evaluator(self.eval_config, proposal.branch, budget)
+        entry = self._settle(number, proposal, verdict, draft)
+        try:
+            generator.feedback(proposal, verdict)
+        except Exception as exc:  # feedback is best effort; the verdict already stands
+            self.progress(f"generator feedback failed: {_one_line(exc)}")
+        return entry
+
+    def _settle(self, number: int, proposal: Proposal, verdict: Verdict, draft: Draft) -> JournalEntry:
+        commit, status = "", {"accept": "accepted", "reject": "rejected"}.get(verdict.verdict, "crash")
+        if status == "accepted":
+            try:
+                commit = merge_and_tag(self.ws, proposal, number, verdict.reason)
+            except SelftuneError as exc:
+                status, verdict.reason = "crash", str(exc)
+        delete_branch(self.ws, proposal.branch)
+        return self._record(number, proposal.target, status, verdict.reason, commit=commit, verdict=verdict,
+                            proposal=proposal)
+
+    def _record(self, number: int, target: str, status: str, reason: str, *, commit: str = "",
+                verdict: Verdict | None = None, proposal: Proposal | None = None) -> JournalEntry:
+        numbers = verdict.model_dump(include={"baseline", "candidate", "noise", "delta"}) if verdict else {}
+        entry = JournalEntry(round=number, target=target, verdict=status, reason=reason, commit=commit,
+                             files=proposal.files if proposal else [], proposal_id=proposal.id if proposal else "",
+                             generator=proposal.generator if proposal else "", **numbers)
+        return journal.record(self.settings, entry)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def merge_and_tag(ws: Workspace, proposal: Proposal, number: int, reason: str) -> str:
+    """Squash the proposal onto main as one commit and tag it; returns the commit sha."""
+    import git
+
+    with _lock:
+        repo = ws.repo
+        if repo.active_branch.name != "main" or repo.is_dirty(untracked_files=False):
+            raise SelftuneError(f"The workspace {ws.path} is not a clean main checkout; commit or discard its changes.")
+        try:
+            repo.git.merge("--squash", proposal.branch)
+            repo.git.commit("-m", f"improve {proposal.target}: {reason} (proposal {proposal.id})",
+                            f"--author={AUTHOR.name} <{AUTHOR.email}>")
+        except git.GitCommandError as exc:
+            repo.git.reset("--hard", "HEAD")  # undo a half-applied squash in the workspace repo only
+            raise SelftuneError(f"Could not merge {proposal.branch}: {_one_line(exc)}.") from None
+        sha = repo.head.commit.hexsha
+        repo.create_tag(f"{TAG_PREFIX}r{number}-{proposal.id}", ref=sha)
+        return sha
+
+
+def run_evaluator(cfg: EvalConfig, ref: str, timeout_s: float) -> Verdict:
+    """Run `python -m improver.evaluator REF` in its own process group; a timeout or garbage is a crash."""
+    with tempfile.TemporaryDirectory(prefix="selftune-evaluator-") as tmp:
+        cfg_path = Path(tmp) / "evaluator.json"
+        cfg_path.write_text(cfg.model_dump_json(), encoding="utf-8")
+        cmd = [sys.executable, "-m", "improver.evaluator", ref, "--config", str(cfg_path), "--scratch", tmp]
+        env = {k: v for k, v in os.environ.items() if not _is_secret_var(k)}
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                cwd=tmp, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return Verdict(ref=ref, verdict="crash", reason=f"the evaluation exceeded its budget of {timeout_s:.0f} s")
+    return _parse_verdict(ref, out, err)
+
+
+def _is_secret_var(name: str) -> bool:
+    upper = name.upper()
+    return upper.startswith("SELFTUNE_") and any(s in upper for s in ("TOKEN", "KEY", "SECRET", "PASSWORD"))
+
+
+def _parse_verdict(ref: str, out: str, err: str) -> Verdict:
+    lines = [line for line in out.splitlines() if line.strip()]
+    try:
+        return Verdict.model_validate(json.loads(lines[-1]))
+    except (IndexError, ValueError):
+        tail = (err.strip().splitlines() or ["no output"])[-1]
+        return Verdict(ref=ref, verdict="crash", reason=f"the evaluator gave no verdict ({tail[:200]})")
+
+
+def rollback(settings: Settings, commit: str | None = None, reason: str = "rolled back on request") -> JournalEntry:
+    """Revert an accepted improvement (default: the latest one still in effect) and journal it."""
+    ws = open_workspace(settings)
+    accepted = _in_effect(settings)
+    if commit is None:
+        if not accepted:
+            raise NotFound("There is no accepted improvement to roll back; `selftune improve journal` lists them.")
+        target_entry = accepted[-1]
+    else:
+        matches = [e for e in accepted if e.commit.startswith(commit)]
+        if not matches:
+            raise NotFound(f"No accepted improvement in effect has commit {commit}; see `selftune improve journal`.")
+        target_entry = matches[-1]
+    revert_sha = ws.revert(target_entry.commit, f"rollback {target_entry.target}: {reason}")
+    return journal.record(settings, JournalEntry(
+        round=target_entry.round, target=target_entry.target, files=target_entry.files, verdict="rolled_back",
+        reason=f"{reason} (reverted {target_entry.commit[:8]})", commit=revert_sha,
+        proposal_id=target_entry.proposal_id, generator=target_entry.generator))
+
+
+def _in_effect(settings: Settings) -> list[JournalEntry]:
+    """Accepted entries whose commit has not been rolled back yet, oldest first."""
+    items = journal.entries(settings)
+    reverted = {e.reason.rsplit("reverted ", 1)[-1].rstrip(")") for e in items if e.verdict == "rolled_back"}
+    return [e for e in items if e.verdict == "accepted" and e.commit and e.commit[:8] not in reverted]
+
+
+def check_regressions(settings: Settings, eval_config: EvalConfig | None = None,
+                      timeout_s: float | None = None) -> list[JournalEntry]:
+    """Re-judge each target's latest accepted change: if undoing it now measures better, roll it back."""
+    ws, cfg = open_workspace(settings), eval_config or from_settings(settings)
+    latest = {e.target: e for e in _in_effect(settings)}
+    rolled = []
+    for entry in latest.values():
+        parent = ws.repo.commit(entry.commit).parents[0]
+        changes = {f: _blob_text(parent, f) for f in entry.files}
+        undo = create_proposal(settings, ws, Draft(target=entry.target, changes=changes, generator="regression-check",
+                                                   rationale=f"undo {entry.commit[:8]}"))
+        verdict = run_evaluator(cfg, undo.branch, timeout_s or settings.improver.round_budget_s)
+        delete_branch(ws, undo.branch)
+        if verdict.verdict == "accept":
+            rolled.append(rollback(settings, entry.commit, f"regression detected: {verdict.reason}"))
+    return rolled
+
+
+def _blob_text(commit, path: str) -> str | None:  # noqa: ANN001 - git.Commit
+    try:
+        return (commit.tree / path).data_stream.read().decode("utf-8")
+    except KeyError:
+        return None

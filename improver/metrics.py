@@ -1,0 +1,122 @@
+"""Metrics the evaluator measures, chosen by target kind, and the noise-aware comparison.
+
+Each metric returns a `Measured`: a (repeats x items) score matrix for baseline and candidate, whether
+higher is better, and any regressions found on secondary checks. `compare` turns that into a decision:
+the candidate must beat the baseline by more than the baseline's noise (2 x the spread of repeated
+measurements, or the 95% bootstrap half-width over held-out items, whichever is larger).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from improver import holdout
+from improver.answerers import make_answerer
+from improver.eval_config import EvalConfig
+from skills.personas import load_persona
+
+
+@dataclass
+class Measured:
+    """Raw scores of one metric on both sides."""
+
+    name: str
+    base: np.ndarray  # shape (repeats, items)
+    cand: np.ndarray
+    higher_is_better: bool = True
+    regressions: list[str] = field(default_factory=list)
+
+
+class Comparison(BaseModel):
+    """Baseline vs candidate, with the noise floor; delta > 0 means better whatever the direction."""
+
+    metric: str
+    baseline: float
+    candidate: float
+    noise: float
+    delta: float
+    improved: bool
+
+
+def noise_floor(base: np.ndarray, resamples: int = 1000, seed: int = 0) -> float:
+    """max(2 x std of repeat means, 1.96 x bootstrap std of the item-mean) of the baseline."""
+    repeat_means = base.mean(axis=1)
+    spread = 2 * float(np.std(repeat_means, ddof=1)) if len(repeat_means) > 1 else 0.0
+    items = base.mean(axis=0)
+    rng = np.random.default_rng(seed)
+    boots = items[rng.integers(0, len(items), size=(resamples, len(items)))].mean(axis=1)
+    return max(spread, 1.96 * float(np.std(boots)))
+
+
+def compare(measured: Measured, resamples: int = 1000) -> Comparison:
+    """Decide whether the candidate beats the baseline by more than the noise."""
+    base, cand = float(measured.base.mean()), float(measured.cand.mean())
+    delta = (cand - base) if measured.higher_is_better else (base - cand)
+    noise = noise_floor(measured.base, resamples)
+    return Comparison(metric=measured.name, baseline=base, candidate=cand, noise=noise, delta=delta,
+                      improved=delta > noise and np.isfinite(cand))
+
+
+# ---- persona: format adherence of answers to held-out prompts -------------------------------------------
+
+def adherence_matrix(answers: list[list[str]], markers: list[str]) -> np.ndarray:
+    """1.0 where an answer contains any marker (case-insensitive)."""
+    lowered = [m.lower() for m in markers]
+    return np.array([[float(any(m in a.lower() for m in lowered)) for a in row] for row in answers])
+
+
+def persona_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -> Measured:
+    """Format adherence (persona style.any_of markers of the BASELINE card) on held-out prompts."""
+    base_card, cand_card = load_persona(base_dir, name), load_persona(cand_dir, name)
+    if not base_card.style.any_of:
+        raise MetricUnavailable(f"persona '{name}' has no style.any_of markers to measure")
+    prompts = holdout.persona_prompts(cfg.holdout_dir, name, cfg.max_prompts)
+    answer = make_answerer(cfg)
+    base_ans = [answer(base_card.system_prompt, prompts, seed) for seed in range(cfg.repeats)]
+    cand_ans = [answer(cand_card.system_prompt, prompts, seed) for seed in range(cfg.repeats)]
+    measured = Measured("format_adherence", adherence_matrix(base_ans, base_card.style.any_of),
+                        adherence_matrix(cand_ans, base_card.style.any_of))
+    measured.regressions.extend(_length_regression(base_ans, cand_ans, base_card.style.max_chars, cfg))
+    return measured
+
+
+def _length_regression(base: list[list[str]], cand: list[list[str]], max_chars: int, cfg: EvalConfig) -> list[str]:
+    within = Measured("length_ok", np.array([[float(len(a) <= max_chars) for a in r] for r in base]),
+                      np.array([[float(len(a) <= max_chars) for a in r] for r in cand]))
+    result = compare(within, cfg.bootstrap)
+    if -result.delta > result.noise:
+        return [f"answers within {max_chars} chars fell from {result.baseline:.2f} to {result.candidate:.2f}"]
+    return []
+
+
+# ---- recipe: held-out loss after a short training run on a small model ----------------------------------
+
+def recipe_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -> Measured:
+    """Held-out loss after cfg.train_steps steps with each side's hyperparameters (lower is better)."""
+    from improver.short_train import heldout_losses
+    from skills.train.spec import Recipe
+
+    train_rows, eval_rows = holdout.recipe_rows(cfg.holdout_dir, name)
+    sides = []
+    for root in (base_dir, cand_dir):
+        recipe = Recipe.model_validate(tomllib.loads((root / "recipes" / f"{name}.toml").read_text()))
+        sides.append(np.array([heldout_losses(cfg, recipe, train_rows, eval_rows, seed) for seed in range(cfg.repeats)]))
+    measured = Measured("heldout_loss", sides[0], sides[1], higher_is_better=False)
+    if not np.all(np.isfinite(sides[1])):
+        measured.regressions.append("the candidate's training diverged (non-finite loss)")
+    return measured
+
+
+class MetricUnavailable(Exception):
+    """This target cannot be measured (no markers, no data); the evaluator rejects by default."""
+
+
+MetricFn = Callable[[EvalConfig, Path, Path, str], Measured]
+# The evaluator looks metrics up by target kind; other parts may register theirs here.
+METRICS: dict[str, MetricFn] = {"persona": persona_metric, "recipe": recipe_metric}

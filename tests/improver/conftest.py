@@ -1,0 +1,67 @@
+"""Improver fixtures: a scripted OpenAI-compatible answer server on 127.0.0.1 and evaluator configs.
+
+The fake answers like a model that follows its system prompt more often the more it insists on the
+persona's markers: P(marker) = 0.2 x (occurrences of "arr"/"matey" in the system prompt), +0.05 when it says
+"please", and a 700-char ramble when it says "verbose". Each answer is a deterministic function of
+(user prompt, seed), so baseline repeats differ exactly like sampling noise would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from config.settings import Settings
+from improver.eval_config import EvalConfig, from_settings
+
+
+def fake_answer(system: str, user: str, seed: int) -> str:
+    """What the scripted model says."""
+    low = system.lower()
+    p = min(1.0, 0.2 * (low.count("arr") + low.count("matey")) + (0.05 if "please" in low else 0.0))
+    u = int(hashlib.sha256(f"{user}|{seed}".encode()).hexdigest()[:8], 16) / 2**32
+    text = "Arr matey, here is my answer." if u < p else "Here is my answer."
+    return text + (" and so on" * 70 if "verbose" in low else "")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 - http.server API
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+        user = body["messages"][-1]["content"]
+        text = fake_answer(system, user, int(body.get("seed") or 0))
+        doc = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+               "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}
+        data = json.dumps(doc).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def answer_server() -> Iterator[str]:
+    """Base URL of the scripted answer server (stopped after the test)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def eval_cfg(settings: Settings, answer_server: str) -> EvalConfig:
+    """Evaluator config: scripted answers, 3 repeats x 16 prompts, a short 2-seed training run for recipes."""
+    return from_settings(settings, answerer="openai", answer_base_url=answer_server, repeats=3,
+                         train_steps=30, allow_code_paths=["plugins/*.py"], bootstrap=500)
