@@ -17,8 +17,10 @@ COMMAND_MODULES = [
     "agent.cli.run_cmd",
     "agent.cli.transcribe_cmd",
     "agent.cli.skills_cmd",
+    "agent.cli.schedule_cmd",
     "agent.cli.chat_cmd",
     "agent.cli.eval_cmd",
+    "agent.cli.dataset_cmd",
 ]
 
 app = typer.Typer(

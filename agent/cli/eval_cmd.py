@@ -1,0 +1,45 @@
+"""`selftune eval ADAPTER`: is the adapter better than its base (or another adapter)?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from agent.cli.common import console, emit_json, err_console, settings_of
+
+
+def _print_human(doc: dict[str, Any]) -> None:
+    from rich.markdown import Markdown
+
+    console.print(Markdown(Path(doc["report"]["markdown"]).read_text(encoding="utf-8")))
+    console.print(f"Report: {doc['report']['markdown']} (chart: {doc['report']['png']})")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `eval` command."""
+
+    @app.command("eval")
+    def eval_(  # noqa: PLR0913 - one option per user-facing knob
+        ctx: typer.Context,
+        adapter: str = typer.Argument(..., help="Adapter folder or registered adapter id."),
+        against: str = typer.Option("base", "--against", help="'base' or another adapter (folder or id) to compare with."),
+        data: Optional[Path] = typer.Option(None, "--data", help="Eval split (messages JSONL); default: the adapter's."),  # noqa: UP045
+        persona: Optional[str] = typer.Option(None, "--persona", help="Persona whose style rules to check."),  # noqa: UP045
+        judge: bool = typer.Option(True, "--judge/--no-judge", help="Ask the configured [judge] model to compare answers."),
+        limit: int = typer.Option(32, "--limit", min=1, help="Evaluate at most this many items."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """Evaluate ADAPTER: held-out loss, samples, format adherence, judge, forgetting, and the promotion verdict."""
+        from skills.evaluate.report import summary
+        from skills.evaluate.run import evaluate_adapter
+
+        settings = settings_of(ctx)
+        with err_console.status("Evaluating…") as status:
+            doc = evaluate_adapter(settings, adapter, against=against, data=data, persona=persona, limit=limit,
+                                   use_judge=judge, progress=lambda e: status.update(e.get("message", "")))
+        if as_json:
+            emit_json(summary(doc))
+        else:
+            _print_human(doc)

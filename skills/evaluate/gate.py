@@ -1,0 +1,87 @@
+"""Promotion gate: a candidate is promoted only if it beats the current model by more than the measured
+noise (a bootstrap over eval items) and passes the forgetting check."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Verdict(BaseModel):
+    """The gate's decision with a one-sentence reason users can read."""
+
+    model_config = ConfigDict(extra="forbid")
+    promote: bool
+    reason: str
+    metric: str
+    delta: float
+    noise: float
+
+
+def bootstrap_noise(values: list[float], *, rounds: int = 1000, seed: int = 0) -> float:
+    """Half-width of the 95% bootstrap interval of the mean of `values` (the measured noise)."""
+    if len(values) < 2:
+        return float("inf")
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(sum(rng.choice(values) for _ in range(n)) / n for _ in range(rounds))
+    low, high = means[int(0.025 * rounds)], means[int(0.975 * rounds) - 1]
+    return (high - low) / 2
+
+
+def _forgetting_veto(forgetting: dict[str, Any] | None) -> Verdict | None:
+    if not forgetting or not forgetting.get("flagged"):
+        return None
+    return Verdict(
+        promote=False, metric="forgetting", delta=-max(forgetting["accuracy_drop"], forgetting["loss_rise"]), noise=0.0,
+        reason=(f"candidate forgets general ability: accuracy fell {forgetting['accuracy_drop']:.0%} and "
+                f"answer loss rose {forgetting['loss_rise']:.0%} (limit {forgetting['max_drop']:.0%})."),
+    )
+
+
+def gate_on_judge(scores: list[float], forgetting: dict[str, Any] | None = None, seed: int = 0) -> Verdict:
+    """Judge scores per item (1 win, 0.5 tie, 0 loss for the candidate): promote if the win rate beats 50% + noise."""
+    veto = _forgetting_veto(forgetting)
+    if veto:
+        return veto
+    win = sum(scores) / len(scores) if scores else 0.0
+    noise = bootstrap_noise(scores, seed=seed)
+    delta = win - 0.5
+    if delta > noise:
+        reason = f"candidate won {win:.0%} vs {1 - win:.0%} of judged pairs (noise ±{noise:.0%})."
+    elif delta < 0:
+        reason = f"candidate lost {win:.0%} vs {1 - win:.0%} of judged pairs."
+    else:
+        reason = f"candidate won {win:.0%} vs {1 - win:.0%}, within the measured noise (±{noise:.0%})."
+    return Verdict(promote=delta > noise, reason=reason, metric="judge_win_rate", delta=round(delta, 4), noise=round(noise, 4))
+
+
+def gate_on_loss(candidate: list[float], current: list[float], forgetting: dict[str, Any] | None = None,
+                 seed: int = 0) -> Verdict:
+    """Per-item held-out losses (lower is better) on the same items: promote if the mean gain beats the noise."""
+    veto = _forgetting_veto(forgetting)
+    if veto:
+        return veto
+    gains = [cur - cand for cand, cur in zip(candidate, current, strict=True)]
+    gain = sum(gains) / len(gains)
+    noise = bootstrap_noise(gains, seed=seed)
+    cand_mean, cur_mean = sum(candidate) / len(candidate), sum(current) / len(current)
+    if gain > noise:
+        reason = f"candidate's held-out loss {cand_mean:.3f} beats {cur_mean:.3f} by more than the noise (±{noise:.3f})."
+    elif gain < -noise:
+        reason = f"candidate's held-out loss {cand_mean:.3f} is worse than the current {cur_mean:.3f}."
+    else:
+        reason = f"candidate's held-out loss {cand_mean:.3f} vs {cur_mean:.3f} is within the measured noise (±{noise:.3f})."
+    return Verdict(promote=gain > noise, reason=reason, metric="heldout_loss", delta=round(gain, 6), noise=round(noise, 6))
+
+
+def decide(report: dict[str, Any], seed: int = 0) -> Verdict:
+    """Gate an evaluation report: the judge's scores when a judge ran, else the per-item held-out losses."""
+    forgetting = report.get("forgetting")
+    judge = report.get("judge")
+    if judge and judge.get("scores"):
+        return gate_on_judge(judge["scores"], forgetting, seed)
+    held = report["heldout"]
+    return gate_on_loss(held["candidate_items"], held["against_items"], forgetting, seed)

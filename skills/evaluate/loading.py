@@ -1,0 +1,119 @@
+"""Find an adapter (folder or registry id), read its manifest and load it on its base model with PEFT."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from config.errors import NotFound, SelftuneError
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+CANDIDATE = "candidate"
+AGAINST = "against"
+
+
+@dataclass
+class AdapterRef:
+    """An adapter on disk and what its manifest says about it."""
+
+    path: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """A readable id: manifest name/version or the folder name."""
+        name, version = self.manifest.get("name"), self.manifest.get("version")
+        return f"{name}/{version}" if name and version else str(name or self.path.name)
+
+
+def _registry_path(adapter_id: str, settings: Settings) -> Path | None:
+    """Ask the training registry (skills.train.adapters) for an id, when that part is installed."""
+    try:
+        from skills.train import adapters  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        found = adapters.get_adapter(adapter_id) if _takes_one_arg(adapters.get_adapter) else adapters.get_adapter(
+            settings, adapter_id
+        )
+    except NotFound:
+        return None
+    for attr in ("path", "dir", "adapter_dir"):
+        if hasattr(found, attr):
+            return Path(getattr(found, attr))
+    return Path(found) if isinstance(found, str | Path) else None
+
+
+def _takes_one_arg(func: Any) -> bool:
+    import inspect
+
+    return len(inspect.signature(func).parameters) == 1
+
+
+def resolve_adapter(adapter: str | Path, settings: Settings) -> AdapterRef:
+    """Turn a folder path or a registry id into an AdapterRef; raise NotFound with a hint otherwise."""
+    path = Path(adapter).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        path = _registry_path(str(adapter), settings) or path
+    if not (path / "adapter_config.json").is_file():
+        raise NotFound(
+            f"Adapter '{adapter}' is neither a PEFT adapter folder (with adapter_config.json) nor a registered "
+            "adapter id; pass the folder written by training or an id from `selftune adapters list`."
+        )
+    manifest_path = path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
+    return AdapterRef(path=path, manifest=manifest)
+
+
+def base_model_of(ref: AdapterRef, settings: Settings) -> str:
+    """The base model an adapter was trained on: manifest, then adapter_config.json, then settings."""
+    if ref.manifest.get("base_model"):
+        return str(ref.manifest["base_model"])
+    config = json.loads((ref.path / "adapter_config.json").read_text(encoding="utf-8"))
+    return str(config.get("base_model_name_or_path") or settings.base_model)
+
+
+def load_with_adapters(settings: Settings, candidate: AdapterRef, against: AdapterRef | None = None) -> tuple[Any, Any]:
+    """Base model + the candidate adapter (and optionally a second one to compare against), in eval mode."""
+    from peft import PeftModel
+
+    from skills.models import load_model
+
+    base, tokenizer = load_model(base_model_of(candidate, settings), settings.models_dir)
+    try:
+        model = PeftModel.from_pretrained(base, str(candidate.path), adapter_name=CANDIDATE)
+        if against is not None:
+            model.load_adapter(str(against.path), adapter_name=AGAINST)
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise SelftuneError(
+            f"Cannot load adapter {candidate.path} on base '{base_model_of(candidate, settings)}': "
+            f"{str(exc).splitlines()[0]}; check that it was trained on this base model."
+        ) from None
+    model.set_adapter(CANDIDATE)
+    model.eval()
+    return model, tokenizer
+
+
+class use_variant:  # noqa: N801 - reads like a function at call sites: `with use_variant(model, "base"):`
+    """Context manager running the model as 'candidate', 'against' (second adapter) or 'base' (adapter off)."""
+
+    def __init__(self, model: Any, variant: str) -> None:
+        self.model, self.variant = model, variant
+        self._disabled: Any = None
+
+    def __enter__(self) -> Any:
+        if self.variant == "base":
+            self._disabled = self.model.disable_adapter()
+            self._disabled.__enter__()
+        else:
+            self.model.set_adapter(CANDIDATE if self.variant == "candidate" else AGAINST)
+        return self.model
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._disabled is not None:
+            self._disabled.__exit__(*exc)
+        self.model.set_adapter(CANDIDATE)

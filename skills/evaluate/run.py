@@ -1,0 +1,135 @@
+"""The evaluation pipeline: held-out loss, side-by-side samples, adherence, judge, forgetting, gate, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from config.errors import NotFound, SelftuneError
+from config.settings import Settings
+from skills.evaluate import forgetting, gate, heldout, judge, report
+from skills.evaluate.adherence import adherence
+from skills.evaluate.generate import generate_batch, prompt_of
+from skills.evaluate.loading import AdapterRef, load_with_adapters, resolve_adapter, use_variant
+from skills.personas import Persona, load_persona
+
+log = logging.getLogger(__name__)
+Progress = Callable[[dict[str, Any]], None]
+
+
+def eval_data_of(ref: AdapterRef, data: Path | None) -> Path:
+    """The eval split: --data, else the manifest's or saved TrainSpec's eval_dataset (or dataset)."""
+    if data is not None:
+        return data
+    spec_path = ref.path / "spec.json"
+    spec = json.loads(spec_path.read_text(encoding="utf-8")) if spec_path.is_file() else {}
+    for source in (ref.manifest, spec):
+        for key in ("eval_dataset", "dataset"):
+            if source.get(key) and Path(source[key]).is_file():
+                return Path(source[key])
+    raise NotFound(f"No eval data is recorded for adapter {ref.path}; pass one with --data PATH (messages JSONL).")
+
+
+def persona_of(settings: Settings, ref: AdapterRef, name: str | None) -> Persona | None:
+    """The persona whose style the adapter should follow (explicit, else the manifest's), if any."""
+    name = name or ref.manifest.get("persona")
+    if not name:
+        return None
+    from improver.workspace import open_workspace
+
+    return load_persona(open_workspace(settings).path, name)
+
+
+def _job_events(ref: AdapterRef, settings: Settings) -> list[dict[str, Any]]:
+    """Training events for the loss curves: events.jsonl beside the adapter, else the job store."""
+    path = ref.path / "events.jsonl"
+    if path.is_file():
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    job_id = ref.manifest.get("job_id")
+    try:
+        from skills.jobs import JobManager  # type: ignore[import-not-found]
+    except ImportError:
+        return []
+    if not job_id:
+        return []
+    return [dict(e) if not hasattr(e, "model_dump") else e.model_dump() for e in JobManager(settings).events(job_id)]
+
+
+def _step(progress: Progress | None, message: str) -> None:
+    log.info("eval: %s", message)
+    if progress:
+        progress({"event": "message", "message": message})
+
+
+def evaluate_adapter(
+    settings: Settings, adapter: str | Path, *, against: str | None = None, data: Path | None = None,
+    persona: str | None = None, limit: int = 32, max_new_tokens: int = 48, use_judge: bool = True,
+    out_dir: Path | None = None, progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate an adapter against its base (or another adapter); write the report and return it."""
+    started = time.monotonic()
+    ref = resolve_adapter(adapter, settings)
+    other = resolve_adapter(against, settings) if against and against != "base" else None
+    rows = heldout.read_rows(eval_data_of(ref, data), limit)
+    card = persona_of(settings, ref, persona)
+    _step(progress, f"loading {ref.name} on its base model")
+    model, tok = load_with_adapters(settings, ref, other)
+    against_variant = "against" if other else "base"
+    doc: dict[str, Any] = {"adapter": ref.name, "adapter_path": str(ref.path),
+                           "against": other.name if other else "base", "items": len(rows)}
+    doc["heldout"] = _heldout(model, tok, rows, against_variant, progress)
+    prompts = [prompt_of(r, card.system_prompt if card else None) for r in rows]
+    answers = _answers(model, tok, prompts, against_variant, max_new_tokens, progress)
+    doc["samples"] = [{"prompt": p[-1]["content"], "against": a, "candidate": c}
+                      for p, a, c in zip(prompts, answers["against"], answers["candidate"], strict=True)]
+    if card is not None:
+        doc["adherence"] = {k: adherence(v, card.style) for k, v in answers.items()}
+    doc["judge"] = _judge(settings, prompts, answers, progress) if use_judge else None
+    doc["forgetting"] = _forgetting(model, tok, against_variant, progress)
+    doc["gate"] = gate.decide(doc).model_dump()
+    doc["seconds"] = round(time.monotonic() - started, 2)
+    out = out_dir or settings.artifacts_dir / "reports" / f"{ref.path.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    doc["report"] = report.write_report(doc, out, _job_events(ref, settings))
+    return doc
+
+
+def _heldout(model: Any, tok: Any, rows: list, against_variant: str, progress: Progress | None) -> dict[str, Any]:
+    _step(progress, f"held-out loss on {len(rows)} items")
+    with use_variant(model, "candidate"):
+        cand = heldout.item_losses(model, tok, rows)
+    with use_variant(model, against_variant):
+        other = heldout.item_losses(model, tok, rows)
+    return {"candidate": heldout.summarize(cand), "against": heldout.summarize(other),
+            "candidate_items": cand, "against_items": other}
+
+
+def _answers(model: Any, tok: Any, prompts: list, against_variant: str, max_new: int, progress: Progress | None) -> dict[str, list[str]]:
+    _step(progress, f"generating {len(prompts)} answers with and without the adapter")
+    with use_variant(model, "candidate"):
+        cand = generate_batch(model, tok, prompts, max_new_tokens=max_new)
+    with use_variant(model, against_variant):
+        other = generate_batch(model, tok, prompts, max_new_tokens=max_new)
+    return {"candidate": cand, "against": other}
+
+
+def _judge(settings: Settings, prompts: list, answers: dict[str, list[str]], progress: Progress | None) -> dict[str, Any]:
+    provider = judge.judge_provider(settings)
+    _step(progress, f"judging {len(prompts)} pairs (both orders)")
+    return judge.judge_pairs(provider, prompts, answers["candidate"], answers["against"])
+
+
+def _forgetting(model: Any, tok: Any, against_variant: str, progress: Progress | None) -> dict[str, Any]:
+    _step(progress, "forgetting check on the general-ability set")
+    items = forgetting.general_set()
+    with use_variant(model, "candidate"):
+        cand = forgetting.measure(model, tok, items)
+    with use_variant(model, against_variant):
+        base = forgetting.measure(model, tok, items)
+    return forgetting.compare(base, cand)
+
+
+__all__ = ["evaluate_adapter", "SelftuneError"]

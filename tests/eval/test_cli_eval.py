@@ -1,0 +1,41 @@
+"""`selftune eval` and the eval.run skill, used the way a user and the assistant do."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli.main import app
+from config.errors import PermissionDenied
+from skills.context import Requester, SkillContext
+from skills.registry import load_registry
+
+
+def test_cli_eval_json_prints_one_document(settings, tiny_adapter, eval_data):
+    result = CliRunner().invoke(app, ["eval", str(tiny_adapter), "--data", str(eval_data["eval"]), "--no-judge",
+                                      "--limit", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["items"] == 4 and "candidate_items" not in doc["heldout"]
+    assert set(doc["report"]) == {"json", "markdown", "png"}
+    assert isinstance(doc["gate"]["promote"], bool)
+
+
+def test_cli_eval_missing_adapter_is_one_sentence(settings, tmp_path):
+    result = CliRunner().invoke(app, ["eval", str(tmp_path / "nope"), "--json"])
+    assert result.exit_code == 1
+    assert "neither a PEFT adapter folder" in result.output and "Traceback" not in result.output
+
+
+def test_skill_eval_run_needs_train_permission_and_reports_progress(settings, tiny_adapter, eval_data):
+    registry = load_registry()
+    events = []
+    ctx = SkillContext(settings=settings, requester=Requester(permission="train"), progress=events.append)
+    doc = registry.call("eval.run", {"adapter": str(tiny_adapter), "data": str(eval_data["eval"]),
+                                     "judge": False, "limit": 2}, ctx)
+    assert doc["items"] == 2 and any("held-out" in e["message"] for e in events)
+    reader = SkillContext(settings=settings, requester=Requester(permission="read"))
+    with pytest.raises(PermissionDenied):
+        registry.call("eval.run", {"adapter": str(tiny_adapter)}, reader)
