@@ -1,0 +1,151 @@
+"""Adapter registry: finished adapters under artifacts/adapters/<name>/<version>/ (each with manifest.json),
+and which one each persona serves in the workspace's adapters/served.toml (every change a git commit).
+
+Adapter ids are "<name>/<version>", e.g. "pirate-lora/v3".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict
+
+from config.errors import NotFound, UsageError
+from improver.workspace import open_workspace
+
+SERVED = "adapters/served.toml"
+_PROMOTE = re.compile(r"^(promote|rollback) (?P<persona>\S+): (?P<old>\S+) -> (?P<new>\S+)")
+NONE = "(none)"
+
+
+class AdapterInfo(BaseModel):
+    """One registered adapter, as listed to users."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    name: str
+    version: str
+    path: str
+    base_model: str
+    method: str
+    persona: str | None = None
+    created_at: str | None = None
+    metrics: dict[str, Any] = {}
+    parent: str | None = None
+    served_for: list[str] = []
+
+
+def adapters_root(settings: Any) -> Path:
+    return settings.artifacts_dir / "adapters"
+
+
+def _info(path: Path, served: dict[str, str]) -> AdapterInfo:
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    adapter_id = f"{path.parent.name}/{path.name}"
+    return AdapterInfo(
+        id=adapter_id, name=path.parent.name, version=path.name, path=str(path),
+        base_model=manifest.get("base_model", "?"), method=manifest.get("method", "?"),
+        persona=manifest.get("persona"), created_at=manifest.get("created_at"),
+        metrics=manifest.get("metrics") or {}, parent=manifest.get("parent"),
+        served_for=sorted(p for p, a in served.items() if a == adapter_id),
+    )
+
+
+def _version_key(path: Path) -> tuple[str, int]:
+    digits = re.sub(r"\D", "", path.name)
+    return path.parent.name, int(digits) if digits else 0
+
+
+def list_adapters(settings: Any, name: str | None = None) -> list[AdapterInfo]:
+    """Complete adapters (folders with manifest.json), oldest version first within each name."""
+    served = served_map(settings)
+    pattern = f"{name}/*/manifest.json" if name else "*/*/manifest.json"
+    folders = sorted((m.parent for m in adapters_root(settings).glob(pattern)), key=_version_key)
+    return [_info(folder, served) for folder in folders]
+
+
+def get_adapter(settings: Any, adapter_id: str) -> AdapterInfo:
+    """One adapter by id ("name/version"; a bare name means its newest version)."""
+    if "/" not in adapter_id:
+        versions = list_adapters(settings, adapter_id)
+        if versions:
+            return versions[-1]
+    else:
+        path = adapters_root(settings) / adapter_id
+        if (path / "manifest.json").is_file():
+            return _info(path, served_map(settings))
+    known = ", ".join(a.id for a in list_adapters(settings)) or "none yet"
+    raise NotFound(f"There is no adapter '{adapter_id}' (known: {known}); train one with `selftune train`.")
+
+
+def served_map(settings: Any) -> dict[str, str]:
+    """persona -> adapter id currently served."""
+    path = settings.workspace_dir / SERVED
+    if not path.is_file():
+        return {}
+    return {k: v for k, v in tomllib.loads(path.read_text(encoding="utf-8")).items() if isinstance(v, str)}
+
+
+def served_adapter(settings: Any, persona: str) -> AdapterInfo | None:
+    """The adapter a persona serves now, or None (the base model)."""
+    adapter_id = served_map(settings).get(persona)
+    return get_adapter(settings, adapter_id) if adapter_id else None
+
+
+def _write_served(settings: Any, persona: str, adapter_id: str | None, verb: str, note: str = "") -> str:
+    ws = open_workspace(settings)
+    served = served_map(settings)
+    old = served.get(persona, NONE)
+    if adapter_id is None:
+        served.pop(persona, None)
+    else:
+        served[persona] = adapter_id
+    header = "# persona = adapter id served for it (managed by selftune; every change is a commit)\n"
+    ws.write(SERVED, header + tomli_w.dumps(dict(sorted(served.items()))))
+    return ws.commit(f"{verb} {persona}: {old} -> {adapter_id or NONE}{note}", [SERVED])
+
+
+def promote(settings: Any, persona: str, adapter_id: str) -> str:
+    """Serve adapter_id for persona (a workspace commit); returns the commit sha."""
+    info = get_adapter(settings, adapter_id)
+    return _write_served(settings, persona, info.id, "promote")
+
+
+def _history(settings: Any, persona: str) -> list[tuple[str, str, str, str]]:
+    """(verb, old, new, sha) of this persona's served changes, newest first."""
+    repo = open_workspace(settings).repo
+    changes = []
+    for commit in repo.iter_commits(paths=SERVED):
+        match = _PROMOTE.match(commit.message)
+        if match and match["persona"] == persona:
+            changes.append((match[1], match["old"], match["new"], commit.hexsha))
+    return changes
+
+
+def _last_live_promotion(settings: Any, persona: str) -> tuple[str, str | None]:
+    """(sha, adapter served before it) of the newest promotion not yet undone by a rollback."""
+    repo = open_workspace(settings).repo
+    undone: set[str] = set()
+    for verb, old, _new, sha in _history(settings, persona):
+        if verb == "rollback":
+            undone.update(re.findall(r"undoes ([0-9a-f]{40})", repo.commit(sha).message))
+        elif sha not in undone:
+            return sha, None if old == NONE else old
+    raise UsageError(f"Persona '{persona}' has no promotion to roll back; it serves what it always served.")
+
+
+def rollback(settings: Any, persona: str, to: str | None = None) -> dict[str, Any]:
+    """Serve the adapter the persona served before its last promotion (or `to`); returns what changed."""
+    before = served_map(settings).get(persona)
+    if to is not None:
+        target = get_adapter(settings, to).id
+        sha = _write_served(settings, persona, target, "rollback")
+    else:
+        undo, target = _last_live_promotion(settings, persona)
+        sha = _write_served(settings, persona, target, "rollback", f"\n\nundoes {undo}")
+    return {"persona": persona, "from": before, "to": target, "commit": sha}
