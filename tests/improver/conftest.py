@@ -19,10 +19,15 @@ import pytest
 from config.settings import Settings
 from improver.eval_config import EvalConfig, from_settings
 
+# Tests flip this to model a world that changed after an acceptance: prompts containing it stop working.
+PENALIZED: list[str] = []
+
 
 def fake_answer(system: str, user: str, seed: int) -> str:
     """What the scripted model says."""
     low = system.lower()
+    if any(word in low for word in PENALIZED):
+        return "Here is my answer."
     p = min(1.0, 0.2 * (low.count("arr") + low.count("matey")) + (0.05 if "please" in low else 0.0))
     u = int(hashlib.sha256(f"{user}|{seed}".encode()).hexdigest()[:8], 16) / 2**32
     text = "Arr matey, here is my answer." if u < p else "Here is my answer."
@@ -55,6 +60,7 @@ def answer_server() -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    PENALIZED.clear()
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)

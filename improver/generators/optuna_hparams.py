@@ -1,0 +1,85 @@
+"""Hyperparameter search for a recipe with Optuna: each trial is one proposal; the study lives in SQLite.
+
+The study (`<home>/improver_optuna.db`, one study per recipe) survives restarts. A trial's value is the
+evaluator's measured candidate held-out loss; crashed or unmeasured trials are told as failed.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+import optuna
+import tomli_w
+
+from config.settings import Settings
+from improver.journal import JournalEntry
+from improver.proposals import Draft
+from improver.workspace import open_workspace
+
+SEARCH_SPACE = {"learning_rate": (1e-5, 1e-2), "rank": [4, 8, 16, 32]}
+
+
+class OptunaRecipeGenerator:
+    """Asks an Optuna study for the next learning rate / LoRA rank of a recipe."""
+
+    name = "optuna"
+
+    def __init__(self, settings: Settings, seed: int = 0) -> None:
+        self.settings = settings
+        self.storage = f"sqlite:///{settings.home / 'improver_optuna.db'}"
+        self.seed = seed
+        self._pending: dict[str, tuple[optuna.Study, int]] = {}
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def study(self, recipe: str) -> optuna.Study:
+        """The persistent study of one recipe (minimises held-out loss)."""
+        return optuna.create_study(study_name=f"recipe-{recipe}", storage=self.storage, direction="minimize",
+                                   sampler=optuna.samplers.TPESampler(seed=self.seed), load_if_exists=True)
+
+    def propose(self, target: str, history: list[JournalEntry]) -> Draft | None:
+        """The next trial's hyperparameters written into recipes/<name>.toml."""
+        kind, _, name = target.partition(":")
+        if kind != "recipe":
+            return None
+        rel = f"recipes/{name}.toml"
+        text = open_workspace(self.settings).read(rel)
+        study = self.study(name)
+        trial = study.ask()
+        values: dict[str, Any] = {"learning_rate": trial.suggest_float("learning_rate", *SEARCH_SPACE["learning_rate"], log=True)}
+        if tomllib.loads(text).get("method", "lora") in ("lora", "qlora"):
+            values["rank"] = trial.suggest_categorical("rank", SEARCH_SPACE["rank"])
+        draft = Draft(target=target, changes={rel: set_hyper(text, values)}, generator=self.name,
+                      rationale=f"Optuna trial {trial.number}: {values}", meta={"trial": trial.number})
+        self._pending[target] = (study, trial.number)
+        return draft
+
+    def feedback(self, proposal: Any, verdict: Any) -> None:
+        """Tell the study the trial's measured held-out loss (or that it failed)."""
+        study, number = self._pending.pop(proposal.target, (None, None))
+        if study is None:
+            return
+        if verdict.candidate is None or verdict.verdict == "crash":
+            study.tell(number, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(number, verdict.candidate)
+
+
+def set_hyper(text: str, values: dict[str, Any]) -> str:
+    """The recipe text with [hyper] keys replaced in place (comments kept), else re-serialised."""
+    out = text
+    for key, value in values.items():
+        pattern = re.compile(rf"^({key}\s*=\s*)[^#\n]*?(\s*(#.*)?)$", re.M)
+        literal = f"{value:.3g}" if isinstance(value, float) else str(value)
+        out, n = pattern.subn(lambda m, lit=literal: m.group(1) + lit + m.group(2), out, count=1)
+        if n == 0:
+            break
+    else:
+        if {k: tomllib.loads(out)["hyper"].get(k) for k in values} == {
+            k: float(f"{v:.3g}") if isinstance(v, float) else v for k, v in values.items()
+        }:
+            return out
+    data = tomllib.loads(text)
+    data.setdefault("hyper", {}).update(values)
+    return tomli_w.dumps(data)

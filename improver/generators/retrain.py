@@ -1,0 +1,58 @@
+"""'Retrain with new data': train a fresh adapter for a persona through the job system, then propose serving it.
+
+The proposal changes only adapters/served.toml; the evaluator decides whether it is served. The training
+job runs through `skills.jobs.JobManager` (local subprocess or Ray), bounded by `wait_s`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from config.errors import SelftuneError
+from config.settings import Settings
+from improver.journal import JournalEntry
+from improver.proposals import Draft
+from improver.workspace import open_workspace
+
+SERVED = "adapters/served.toml"
+
+
+class RetrainGenerator:
+    """Trains persona:<name>'s recipe on its current dataset and proposes the new adapter."""
+
+    name = "retrain"
+
+    def __init__(self, settings: Settings, wait_s: float | None = None) -> None:
+        self.settings = settings
+        self.wait_s = wait_s or settings.improver.round_budget_s
+
+    def propose(self, target: str, history: list[JournalEntry]) -> Draft | None:
+        """Submit the training job, wait for it, and draft the served-pointer change."""
+        from skills.jobs.manager import JobManager
+        from skills.train.spec import spec_from_recipe
+
+        kind, _, persona = target.partition(":")
+        if kind != "adapter":
+            return None
+        spec = spec_from_recipe(self.settings, None, persona=persona)
+        manager = JobManager(self.settings)
+        job = manager.wait(manager.submit(spec, requester="improver"), timeout=self.wait_s)
+        if job.state != "succeeded":
+            raise SelftuneError(f"Retraining {persona} ended {job.state}: {job.error or 'no error message'}.")
+        adapter_id = job.adapter or spec.adapter_id
+        text = set_served(open_workspace(self.settings).read(SERVED), persona, str(adapter_id))
+        return Draft(target=target, changes={SERVED: text}, generator=self.name,
+                     rationale=f"retrained {persona} on {spec.dataset} (sha {spec.dataset_sha256[:12]}) in job {job.id}")
+
+    def feedback(self, proposal: Any, verdict: Any) -> None:
+        """Nothing to learn: a rejected adapter stays in the registry, unserved."""
+
+
+def set_served(text: str, persona: str, adapter_id: str) -> str:
+    """served.toml with `persona = "adapter_id"` set (replaced or appended)."""
+    line = f'{persona} = "{adapter_id}"'
+    pattern = re.compile(rf"^{re.escape(persona)}\s*=.*$", re.M)
+    if pattern.search(text):
+        return pattern.sub(line, text, count=1)
+    return text.rstrip("\n") + "\n" + line + "\n"
