@@ -102,7 +102,8 @@ class SchedulerConfig(Section):
     """Persisted schedules."""
 
     timezone: str = "UTC"
-    misfire_grace_s: int = Field(3600, gt=0)
+    misfire_grace_s: int = Field(43200, gt=0, description="A run missed by up to this many seconds (machine off) runs once on start.")
+    min_new_conversations: int = Field(20, ge=0, description="Retrains skip when fewer new consented conversations arrived.")
 
 
 class ImproverConfig(Section):

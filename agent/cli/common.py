@@ -52,10 +52,12 @@ class AppState:
         if self._settings is None:
             from config.logging import setup_logging
             from config.state import ensure_state_dir
+            from improver.workspace import open_workspace
 
             self._settings = load_settings(self.config_path)
             ensure_state_dir(self._settings)
             setup_logging(self._settings)
+            open_workspace(self._settings)  # personas and recipes exist from the first command on
         return self._settings
 
 

@@ -1,0 +1,218 @@
+"""The nightly retrain pipeline for one persona, gated so that it can never make things worse.
+
+harvest new consented conversations → merge into the persona's dataset → validate → train through the
+configured executor → evaluate against the served adapter → promote only if the gate passes → report.
+Every step's outcome is recorded in SQLite (retrain_runs) and returned; a skipped or rejected run says why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from config.errors import SelftuneError
+from config.settings import Settings, load_settings
+from config.state import connect
+
+log = logging.getLogger(__name__)
+Status = Literal["promoted", "rejected", "skipped", "failed"]
+TRAIN_TIMEOUT_S = 6 * 3600
+
+
+class Step(BaseModel):
+    """The outcome of one pipeline step."""
+
+    step: str
+    ok: bool
+    detail: str
+
+
+class RetrainOutcome(BaseModel):
+    """What a retrain run did and why."""
+
+    persona: str
+    status: Status = "failed"
+    reason: str = ""
+    steps: list[Step] = Field(default_factory=list)
+    job_id: str | None = None
+    candidate: str | None = None
+    served: str | None = None
+    report: dict[str, Any] | None = None
+    started_at: float = Field(default_factory=time.time)
+    finished_at: float | None = None
+
+    def record(self, step: str, ok: bool, detail: str) -> None:
+        """Append a step outcome (and log it)."""
+        log.info("retrain %s: %s %s: %s", self.persona, step, "ok" if ok else "stopped", detail)
+        self.steps.append(Step(step=step, ok=ok, detail=detail))
+
+    def finish(self, status: Status, reason: str) -> RetrainOutcome:
+        self.status, self.reason, self.finished_at = status, reason, time.time()
+        return self
+
+
+class Stop(Exception):
+    """Ends the pipeline early with a status and a user-facing reason."""
+
+    def __init__(self, status: Status, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def init_schema(conn: Any) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS retrain_runs (id INTEGER PRIMARY KEY, persona TEXT NOT NULL, status TEXT, "
+        "reason TEXT, job_id TEXT, candidate TEXT, started_at REAL, finished_at REAL, steps TEXT)"
+    )
+
+
+def _save(settings: Settings, outcome: RetrainOutcome) -> None:
+    conn = connect(settings)
+    try:
+        init_schema(conn)
+        conn.execute(
+            "INSERT INTO retrain_runs (persona, status, reason, job_id, candidate, started_at, finished_at, steps) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (outcome.persona, outcome.status, outcome.reason, outcome.job_id, outcome.candidate,
+             outcome.started_at, outcome.finished_at, json.dumps([s.model_dump() for s in outcome.steps])),
+        )
+    finally:
+        conn.close()
+
+
+def recent_runs(settings: Settings, persona: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+    """The latest recorded runs, newest first."""
+    conn = connect(settings)
+    try:
+        init_schema(conn)
+        sql = "SELECT * FROM retrain_runs" + (" WHERE persona = ?" if persona else "") + " ORDER BY id DESC LIMIT ?"
+        rows = conn.execute(sql, (persona, limit) if persona else (limit,)).fetchall()
+        return [{**dict(r), "steps": json.loads(r["steps"] or "[]")} for r in rows]
+    finally:
+        conn.close()
+
+
+def _check_no_running_job(settings: Settings, persona: str, outcome: RetrainOutcome) -> None:
+    from skills.jobs import JobManager
+
+    active = [j for j in JobManager(settings).list(limit=50)
+              if j.spec.get("persona") == persona and j.state in ("queued", "running")]
+    if active:
+        raise Stop("skipped", f"job {active[0].id} for {persona} is still {active[0].state}; not starting another")
+    outcome.record("overlap", True, "no other job for this persona is running")
+
+
+def _harvest(settings: Settings, persona: Any, outcome: RetrainOutcome) -> list[Path]:
+    """Harvest each consented channel of the persona incrementally; stop when too little is new."""
+    from memory.store import Memory
+
+    memory = Memory(settings)
+    files, new_rows = [], 0
+    try:
+        for channel in persona.channels:
+            if not memory.consented(channel):
+                outcome.record("harvest", True, f"channel {channel} has not opted in; skipped")
+                continue
+            result = memory.harvest(channel, persona=persona.name, incremental=True)
+            new_rows += result.rows
+            if result.path is not None:
+                files.append(result.path)
+    finally:
+        memory.close()
+    minimum = settings.scheduler.min_new_conversations
+    if new_rows < minimum:
+        raise Stop("skipped", f"only {new_rows} new conversations, minimum is {minimum}")
+    outcome.record("harvest", True, f"{new_rows} new conversations from {len(files)} channel(s)")
+    return files
+
+
+def _merge_and_validate(settings: Settings, persona: str, new_files: list[Path], outcome: RetrainOutcome) -> Path:
+    """Append new rows to the persona's dataset (as a new file, never in place) and validate it."""
+    from skills.dataset.io import iter_canonical, write_dataset
+    from skills.dataset.validate import validate_file
+
+    current = settings.artifacts_dir / "datasets" / f"{persona}.jsonl"
+    sources = [current, *new_files] if current.is_file() else list(new_files)
+    rows, seen = [], set()
+    for source in sources:
+        for row in iter_canonical(source):
+            key = json.dumps(row, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
+    merged = settings.artifacts_dir / "datasets" / f"{persona}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    write_dataset(rows, merged, sources=[str(s) for s in sources], generator="retrain")
+    report = validate_file(merged)
+    if report.invalid:
+        raise Stop("failed", f"the merged dataset has {report.invalid} invalid rows (first: line "
+                             f"{report.errors[0].line}: {report.errors[0].message})")
+    outcome.record("dataset", True, f"{report.rows} rows in {merged.name}")
+    return merged
+
+
+def _train(settings: Settings, persona: Any, dataset: Path, outcome: RetrainOutcome, overrides: dict[str, Any]) -> str:
+    from skills.jobs import JobManager
+    from skills.train.spec import spec_from_recipe
+
+    spec = spec_from_recipe(settings, persona.recipe, persona=persona.name, dataset=dataset, **overrides)
+    manager = JobManager(settings)
+    outcome.job_id = manager.submit(spec, requester="scheduler")
+    job = manager.wait(outcome.job_id, timeout=TRAIN_TIMEOUT_S)
+    if job.state != "succeeded" or not job.adapter:
+        raise Stop("failed", f"training job {job.id} ended {job.state}: {job.error or 'no adapter was produced'}")
+    outcome.candidate = job.adapter
+    outcome.record("train", True, f"job {job.id} produced {job.adapter}")
+    return job.adapter
+
+
+def _evaluate(settings: Settings, persona: str, candidate: str, served: str | None, outcome: RetrainOutcome) -> bool:
+    from skills.evaluate.run import evaluate_adapter
+
+    doc = evaluate_adapter(settings, candidate, against=served or "base", persona=persona)
+    outcome.report = {"gate": doc["gate"], "report": doc.get("report")}
+    verdict = doc["gate"]
+    outcome.record("evaluate", bool(verdict["accept"]), verdict["reason"])
+    return bool(verdict["accept"])
+
+
+def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -> RetrainOutcome:
+    """Run the whole pipeline once for a persona; never raises for expected failures."""
+    from skills.personas import load_persona
+    from skills.train import adapters
+
+    outcome = RetrainOutcome(persona=persona_name)
+    try:
+        persona = load_persona(settings.workspace_dir, persona_name)
+        _check_no_running_job(settings, persona_name, outcome)
+        new_files = _harvest(settings, persona, outcome)
+        dataset = _merge_and_validate(settings, persona_name, new_files, outcome)
+        candidate = _train(settings, persona, dataset, outcome, train_overrides)
+        served = adapters.served_adapter(settings, persona_name)
+        outcome.served = served
+        if not _evaluate(settings, persona_name, candidate, served, outcome):
+            kept = served or "the base model"
+            return _done(settings, outcome.finish("rejected", f"{outcome.steps[-1].detail}; keeping {kept}"))
+        adapters.promote(settings, persona_name, candidate)
+        outcome.served = candidate
+        outcome.record("promote", True, f"{persona_name} now serves {candidate}")
+        return _done(settings, outcome.finish("promoted", f"{candidate} beat {served or 'the base model'}"))
+    except Stop as stop:
+        return _done(settings, outcome.finish(stop.status, stop.reason))
+    except SelftuneError as exc:
+        return _done(settings, outcome.finish("failed", str(exc)))
+
+
+def _done(settings: Settings, outcome: RetrainOutcome) -> RetrainOutcome:
+    _save(settings, outcome)
+    return outcome
+
+
+def scheduled_retrain(persona: str, home: str, config: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """Entry point the scheduler persists (a textual reference); rebuilds settings from the state dir."""
+    settings = load_settings(Path(config) if config else None, home=Path(home))
+    return run_retrain(settings, persona, **overrides).model_dump(mode="json")
