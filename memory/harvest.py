@@ -23,7 +23,9 @@ from config.errors import PermissionDenied
 from config.settings import Settings
 from memory.consent import consent_history
 from memory.log import LoggedMessage, get_cursor, iter_messages, set_cursor, utc_iso
-from memory.scrub import best_scrubber
+from memory.scrub import scrub
+from skills.dataset.io import write_dataset
+from skills.dataset.manifest import Source, manifest_path
 
 SESSION_GAP = timedelta(minutes=30)  # a longer silence starts a new conversation
 CONTEXT_MESSAGES = 8
@@ -89,7 +91,7 @@ def _context(history: list[LoggedMessage], target: LoggedMessage) -> list[Logged
     return picked[::-1]
 
 
-def _turns(context: list[LoggedMessage], target: LoggedMessage, scrub: Callable[[str], str],
+def _turns(context: list[LoggedMessage], target: LoggedMessage,
            rewrite: Callable[[str], str] | None) -> list[dict[str, str]]:
     """Alternating chat turns (consecutive same-role messages merged), starting with a user turn."""
     turns: list[dict[str, str]] = []
@@ -107,8 +109,9 @@ def _turns(context: list[LoggedMessage], target: LoggedMessage, scrub: Callable[
 
 
 def _row_hash(messages: list[dict[str, str]]) -> str:
-    canonical = [{"role": m["role"], "content": re.sub(r"\s+", " ", m["content"]).strip().lower()} for m in messages]
-    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+    """Rows equal up to case and spacing hash the same."""
+    canonical = [[m["role"], " ".join(m["content"].lower().split())] for m in messages]
+    return hashlib.sha256(json.dumps(canonical).encode()).hexdigest()
 
 
 def harvest_channel(
@@ -129,7 +132,7 @@ def harvest_channel(
     result = HarvestResult(channel=channel, path=None, manifest=None, rows=len(rows), since_seq=since, **stats)
     if rows:
         path = out or _default_path(settings, channel)
-        manifest = write_rows(path, rows, _manifest(result, path, system_prompt, rows))
+        manifest = _write(path, rows, result, system_prompt)
         _remember(conn, channel, path, rows)
         result = result.model_copy(update={"path": path, "manifest": manifest})
     set_cursor(conn, cursor_name, result.until_seq)
@@ -138,7 +141,6 @@ def harvest_channel(
 
 def _build_rows(conn: sqlite3.Connection, channel: str, since: int, windows: list,
                 system_prompt: str | None, rewrite: Callable[[str], str] | None) -> tuple[list[dict], dict]:
-    scrub = best_scrubber()
     history: list[LoggedMessage] = []
     rows: list[dict[str, Any]] = []
     seen = {r[0] for r in conn.execute("SELECT hash FROM harvested_rows WHERE channel = ?", (channel,))}
@@ -151,7 +153,7 @@ def _build_rows(conn: sqlite3.Connection, channel: str, since: int, windows: lis
             continue
         if msg.role == "assistant" and msg.seq > since:
             context = _context(history, msg)
-            turns = _turns(context, msg, scrub, rewrite)
+            turns = _turns(context, msg, rewrite)
             digest = _row_hash(turns)
             if len(turns) >= 2 and digest in seen:
                 stats["duplicates"] += 1
@@ -170,30 +172,14 @@ def _default_path(settings: Settings, channel: str) -> Path:
     return settings.artifacts_dir / "datasets" / f"harvest-{safe}-{stamp}.jsonl"
 
 
-def _manifest(result: HarvestResult, path: Path, system_prompt: str | None, rows: list[dict]) -> dict[str, Any]:
-    return {
-        "kind": "harvest", "format": "messages", "source": f"channel:{result.channel}", "file": path.name,
-        "created_at": utc_iso(datetime.now(UTC)), "rows": len(rows), "since_seq": result.since_seq,
-        "until_seq": result.until_seq, "system_prompt": system_prompt, "duplicates_skipped": result.duplicates,
-        "provenance": [{"row": i + 1, "message_ids": r["message_ids"]} for i, r in enumerate(rows)],
-    }
-
-
-def write_rows(path: Path, rows: list[dict[str, Any]], manifest: dict[str, Any]) -> Path:
-    """Write rows as JSONL and the manifest beside it, each appearing only complete; return the manifest path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = "".join(json.dumps({"messages": r["messages"]}, ensure_ascii=False) + "\n" for r in rows)
-    manifest["sha256"] = hashlib.sha256(data.encode()).hexdigest()
-    manifest_path = path.with_name(path.name + ".manifest.json")
-    _atomic_write(path, data)
-    _atomic_write(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    return manifest_path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+def _write(path: Path, rows: list[dict[str, Any]], result: HarvestResult, system_prompt: str | None) -> Path:
+    """Write the rows with the datasets area's writer; provenance = the message ids of every row."""
+    note = f"harvest of seq {result.since_seq + 1}..{result.until_seq}"
+    sources = [Source(kind="channel", channel=result.channel, message_ids=r["message_ids"], rows=1,
+                      note=f"row {i + 1}; {note}" + ("; persona system prompt" if system_prompt else ""))
+               for i, r in enumerate(rows)]
+    write_dataset(({"messages": r["messages"]} for r in rows), path, fmt="messages", sources=sources)
+    return manifest_path(path)
 
 
 def _remember(conn: sqlite3.Connection, channel: str, path: Path, rows: list[dict]) -> None:

@@ -14,10 +14,11 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?i)\b(password|passwd|token|secret|api[_-]?key)(\s*[:=]\s*)\S+"), r"\1\2[SECRET]"),
     (re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"), "[EMAIL]"),
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"), "[IP]"),
-    (re.compile(r"<@!?\d+>"), "[USER]"),
+    (re.compile(r"<@[!&]?\d+>"), "[USER]"),
 ]
 
 
+_MENTION = re.compile(r"<@[!&]?\d+>")  # Discord mentions carry user ids
 _PHONE = re.compile(r"(?<!\w)\+?\d[\d ().-]{7,}\d(?!\w)")
 
 
@@ -33,10 +34,10 @@ def scrub_text(text: str) -> str:
     return _PHONE.sub(_phone, text)
 
 
-def best_scrubber():  # type: ignore[no-untyped-def]
-    """The datasets area's scrubber when installed, else this module's."""
+def scrub(text: str) -> str:
+    """Scrub with the datasets area's scrubber when present (it also reports findings), else this module's."""
     try:
         from skills.dataset.scrub import scrub_text as shared
     except ImportError:
-        return scrub_text
-    return shared
+        return scrub_text(text)
+    return _MENTION.sub("[USER]", shared(text)[0])

@@ -32,8 +32,9 @@ class Memory:
         for module in (convlog, consent, harvesting):
             module.init_schema(self.conn)
         self.index = RecallIndex(settings)
-        if str(settings.home) not in _RETENTION_APPLIED:
-            _RETENTION_APPLIED.add(str(settings.home))
+        policy = f"{settings.home}:{settings.memory.retention_days}"
+        if settings.memory.retention_days is not None and policy not in _RETENTION_APPLIED:
+            _RETENTION_APPLIED.add(policy)
             self.apply_retention()
 
     def close(self) -> None:

@@ -22,14 +22,14 @@ def memory(settings: Settings) -> Iterator[Memory]:
 
 @pytest.fixture
 def say() -> Callable[..., LoggedMessage]:
-    """Build messages a minute apart: say("hi"), say("hello", role="assistant")."""
-    clock = {"t": datetime.now(UTC) - timedelta(hours=1)}
+    """Build messages a second apart from now on: say("hi"), say("hello", role="assistant")."""
+    clock = {"t": datetime.now(UTC)}
 
     def make(text: str, *, role: str = "user", channel: str = "general", author: str | None = None,
              **extra: object) -> LoggedMessage:
-        clock["t"] += timedelta(minutes=1)
+        clock["t"] += timedelta(seconds=1)
         who = author or ("assistant" if role == "assistant" else "alice")
         return LoggedMessage(text=text, role=role, channel=channel, author=who, transport="discord",
-                             created_at=extra.pop("created_at", clock["t"]), **extra)
+                             created_at=extra.pop("created_at", None) or clock["t"], **extra)
 
     return make
