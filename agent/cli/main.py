@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "agent.cli.transcribe_cmd",
     "agent.cli.skills_cmd",
     "agent.cli.schedule_cmd",
+    "agent.cli.adapters_cmd",
     "agent.cli.chat_cmd",
     "agent.cli.eval_cmd",
     "agent.cli.dataset_cmd",

@@ -158,7 +158,7 @@ def _tools(row: dict[str, Any]) -> dict[str, Any]:
             raise RowError("'tools' is a string that is not valid JSON") from None
     if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
         raise RowError("'tools' must be a list of tool schemas")
-    return {"tools": tools}
+    return {"tools": tools} if tools else {}
 
 
 def _read_messages(row: dict[str, Any]) -> dict[str, Any]:
@@ -255,7 +255,10 @@ def _side(value: Any, key: str) -> list[dict[str, Any]]:
 
 def _prompt(row: dict[str, Any]) -> list[dict[str, Any]] | None:
     if "conversations" in row:
-        return sharegpt_messages(row["conversations"], need_answer=False)
+        msgs = sharegpt_messages(row["conversations"], need_answer=False)
+        if isinstance(row.get("system"), str) and row["system"] and msgs[0]["role"] != "system":
+            msgs.insert(0, {"role": "system", "content": row["system"]})
+        return msgs
     raw = row.get("prompt", row.get("messages"))
     if raw is None:
         return None

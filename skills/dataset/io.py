@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from config.errors import SelftuneError, UsageError
-from skills.dataset.formats import FORMATS, RowError, detect_format, to_canonical
+from skills.dataset.formats import FORMATS, RowError, detect_format, row_kind, to_canonical
 from skills.dataset.manifest import Generator, Manifest, Source, as_source, write_manifest
 from skills.dataset.reader import iter_raw, sniff
 
@@ -96,9 +96,10 @@ def iter_canonical(path: str | Path, fmt: str = "auto") -> Iterator[dict[str, An
         yield row.canonical  # type: ignore[misc]
 
 
-def canonical_format(rows_format: str | None) -> str:
-    """The canonical format name for a source format (alpaca and sharegpt become messages)."""
-    return rows_format if rows_format in ("dpo", "kto") else "messages"
+def format_of(row: dict[str, Any]) -> str:
+    """The canonical format name of a canonical row: messages, dpo or kto."""
+    kind = row_kind(row)
+    return "messages" if kind == "sft" else kind
 
 
 def write_dataset(

@@ -81,7 +81,7 @@ def write_manifest(manifest: Manifest, dataset: Path) -> Path:
     """Write the sidecar atomically (temp file + rename)."""
     target = manifest_path(dataset)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(manifest.model_dump(mode="json", exclude_none=True), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, target)
     return target
 

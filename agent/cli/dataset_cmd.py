@@ -1,0 +1,165 @@
+"""`selftune dataset ...`: validate, inspect, convert, split, mix, scrub and synthesize training data.
+
+`dataset_app` is module-level so other areas can add commands to the same group (e.g. `dataset build`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from agent.cli.common import console, emit_json, err_console, new_typer, settings_of
+
+dataset_app = new_typer(
+    "Validate, inspect, convert, split, mix and synthesize datasets. Reads alpaca, ShareGPT, OpenAI messages, "
+    "DPO and KTO rows, as JSONL or a JSON array; writes canonical JSONL with a <file>.manifest.json sidecar."
+)
+FORMAT_HELP = "Input format: auto (detect), messages, sharegpt, alpaca, dpo or kto."
+JSON_HELP = "Print one JSON document on stdout."
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `dataset` group."""
+    app.add_typer(dataset_app, name="dataset")
+
+
+@dataset_app.command("validate")
+def validate_cmd(
+    path: Path = typer.Argument(..., help="Dataset file (.jsonl or .json array)."),
+    fmt: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Check every row; report each bad one with its line and what is wrong. Exit 1 if any row is invalid."""
+    from skills.dataset.validate import validate_file
+
+    with err_console.status(f"Validating {path}"):
+        report = validate_file(path, fmt)
+    if as_json:
+        emit_json(report.model_dump())
+    else:
+        _print_report(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+    """Warnings, one line per bad row (path:line: message) and a summary; no wrapping, so lines stay greppable."""
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    for err in report.errors[:50]:
+        console.print(f"[red]error:[/] {err.message}" if err.line == 0 else f"[red]{report.path}:{err.line}:[/] {err.message}",
+                      highlight=False, soft_wrap=True)
+    if report.errors and report.errors[0].line == 0:
+        return  # the file itself could not be read; that one sentence says it all
+    if len(report.errors) > 50:
+        console.print(f"... and {report.invalid - 50} more (use --json for the full list).")
+    detected = f"format {report.format}" if report.format else "format unknown"
+    colour = "green" if report.ok else "red"
+    console.print(f"[{colour}]{report.path}: {report.rows} rows, {report.valid} valid, {report.invalid} invalid[/] "
+                  f"({detected}, {report.layout or '?'})", highlight=False, soft_wrap=True)
+
+
+@dataset_app.command("convert")
+def convert_cmd(
+    src: Path = typer.Argument(..., help="Input dataset."),
+    dst: Path = typer.Argument(..., help="Output .jsonl (written atomically, with a manifest)."),
+    to: str = typer.Option(..., "--to", help="Target format: messages, sharegpt or alpaca."),
+    fmt: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
+    allow_lossy: bool = typer.Option(False, "--allow-lossy", help="Convert even when rows lose information."),
+    scrub: bool = typer.Option(False, "--scrub", help="Replace emails, phone numbers, API keys, Discord tokens."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Convert a dataset to another format; refuses lossy conversions unless --allow-lossy."""
+    from skills.dataset.convert import convert_file
+
+    with err_console.status(f"Converting {src} to {to}"):
+        result = convert_file(src, dst, to, fmt=fmt, allow_lossy=allow_lossy, scrub=scrub)
+    _done(result, as_json, f"Wrote {result['rows']} rows to {dst} ({to})"
+          + (f", skipped {result['skipped']} lossy rows" if result["skipped"] else "")
+          + (f", scrubbed {result['scrubbed']}" if result["scrubbed"] else ""))
+
+
+@dataset_app.command("stats")
+def stats_cmd(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="Dataset file."),
+    fmt: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
+    tokenizer: Optional[str] = typer.Option(  # noqa: UP045 - typer needs Optional on 3.11
+        None, "--tokenizer", help="Base model whose chat template counts tokens (default: settings.base_model)."),
+    tokens: bool = typer.Option(True, "--tokens/--no-tokens", help="Count tokens (slower on big files)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Rows, turns, role counts, token lengths (through the chat template) and duplicates."""
+    from skills.dataset.stats import dataset_stats, load_tokenizer
+
+    tok = None
+    if tokens:
+        settings = settings_of(ctx)
+        tok = load_tokenizer(tokenizer or settings.base_model, settings.models_dir)
+    with err_console.status(f"Reading {path}"):
+        result = dataset_stats(path, fmt=fmt, tokenizer=tok)
+    if as_json:
+        emit_json(result)
+        return
+    table = Table("measure", "min", "mean", "p50", "p95", "max", title=f"{path} ({result['format']}, {result['rows']} rows)")
+    for name in ("turns", "chars", "tokens"):
+        if result[name]:
+            table.add_row(name, *(str(result[name][k]) for k in ("min", "mean", "p50", "p95", "max")))
+    console.print(table)
+    console.print(f"roles: {result['roles']}  duplicates: {result['duplicates']}", highlight=False)
+
+
+@dataset_app.command("split")
+def split_cmd(
+    path: Path = typer.Argument(..., help="Dataset file."),
+    eval_ratio: float = typer.Option(0.1, "--eval-ratio", help="Share of rows for evaluation."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same split."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Where to write (default: next to the input)."),  # noqa: UP045
+    fmt: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Deterministic train/eval split; rows with the same or nearly the same prompt stay on one side."""
+    from skills.dataset.split import split_file
+
+    result = split_file(path, out_dir, eval_ratio=eval_ratio, seed=seed, fmt=fmt)
+    _done(result, as_json, f"train: {result['train']['rows']} rows -> {result['train']['path']}\n"
+                           f"eval: {result['eval']['rows']} rows -> {result['eval']['path']}")
+
+
+@dataset_app.command("mix")
+def mix_cmd(
+    sources: list[str] = typer.Argument(..., help="Datasets with weights: a.jsonl:0.7 b.jsonl:0.3 (default 1)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .jsonl."),
+    rows: Optional[int] = typer.Option(None, "--rows", help="Output size (default: largest mix without repeats)."),  # noqa: UP045
+    seed: int = typer.Option(0, "--seed", help="Sampling and shuffle seed."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Mix several datasets by weight into one shuffled file (DataMix-style)."""
+    from skills.dataset.mix import mix_files, parse_weighted
+
+    result = mix_files([parse_weighted(s) for s in sources], out, rows=rows, seed=seed)
+    shares = ", ".join(f"{s['path']}: {s['rows']}" for s in result["sources"])
+    _done(result, as_json, f"Wrote {result['rows']} rows to {out} ({shares})"
+          + (f"; upsampled {', '.join(result['upsampled'])}" if result["upsampled"] else ""))
+
+
+@dataset_app.command("scrub")
+def scrub_cmd(
+    src: Path = typer.Argument(..., help="Input dataset."),
+    dst: Path = typer.Argument(..., help="Output .jsonl (canonical messages)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Replace emails, phone numbers, API keys and Discord tokens with placeholders and report what was removed."""
+    from skills.dataset.convert import convert_file
+
+    result = convert_file(src, dst, "messages", scrub=True)
+    _done(result, as_json, f"Wrote {result['rows']} rows to {dst}; removed {result['scrubbed'] or 'nothing'}")
+
+
+def _done(result: dict, as_json: bool, text: str) -> None:
+    if as_json:
+        emit_json(result)
+    else:
+        console.print(text, highlight=False, soft_wrap=True)

@@ -1,0 +1,16 @@
+"""dataset.mix: weighted mixing of datasets."""
+
+from typing import Any
+
+from skills.context import SkillContext
+
+
+def mix(sources: list[str], output: str, rows: int | None = None, seed: int = 0, *, ctx: SkillContext) -> dict[str, Any]:
+    """Mix datasets given as "path:weight" into one shuffled file with a manifest."""
+    from skills.dataset.mix import mix_files, parse_weighted
+    from skills.dataset.paths import find_dataset, output_path
+
+    settings = ctx.settings
+    weighted = [parse_weighted(s) for s in sources]
+    resolved = [(find_dataset(str(p), settings), w) for p, w in weighted]
+    return mix_files(resolved, output_path(output, settings), rows=rows, seed=seed)

@@ -1,0 +1,17 @@
+"""dataset.split: deterministic train/eval split without duplicate leakage."""
+
+from typing import Any
+
+from skills.context import SkillContext
+
+
+def split(
+    path: str, eval_ratio: float = 0.1, seed: int = 0, output_dir: str | None = None, *, ctx: SkillContext,
+) -> dict[str, Any]:
+    """Split a dataset into train/eval files by seed; duplicates stay on one side."""
+    from skills.dataset.paths import find_dataset, output_path
+    from skills.dataset.split import split_file
+
+    settings = ctx.settings
+    out = output_path(output_dir, settings) if output_dir else None
+    return split_file(find_dataset(path, settings), out, eval_ratio=eval_ratio, seed=seed)
