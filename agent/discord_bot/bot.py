@@ -106,8 +106,11 @@ class SelftuneBot(commands.Bot):
 
     # --- messages -------------------------------------------------------------------------------
     def addressed(self, message: discord.Message) -> bool:
-        """Whether a message is for us: a DM, a mention, a `!command`, or a reply to one of our messages."""
+        """Whether a message is for us: a DM, a mention, a `!command`, a voice note (they cannot mention
+        anyone), or a reply to one of our messages."""
         if message.guild is None or message.content.startswith("!"):
+            return True
+        if not message.content and any(files.kind_of(a) == "voice" for a in message.attachments):
             return True
         if self.user is not None and self.user in message.mentions:
             return True
@@ -158,7 +161,8 @@ class SelftuneBot(commands.Bot):
         )
         reply = await route(self.services.router, incoming)
         sent = await self.deliver(message.channel, reply, reference=message)
-        await self.remember(sent, reply, prompt=text, prompt_id=message.id, asker=message.author.id)
+        await self.remember(sent, reply, prompt=text, prompt_id=message.id, asker=message.author.id,
+                            incoming=incoming)
         if reply.job_id:
             self.follow(reply, message.channel, origin=message)
 
@@ -200,13 +204,24 @@ class SelftuneBot(commands.Bot):
         return sent
 
     async def remember(self, sent: discord.Message, reply: Reply, *, prompt: str, prompt_id: int | None,
-                       asker: int | None) -> None:
+                       asker: int | None, incoming: IncomingMessage | None = None) -> None:
         """Record which message answered which prompt, so reactions on it become feedback."""
         record = ReplyRecord(
             reply_id=sent.id, channel_id=sent.channel.id, prompt_message_id=prompt_id, asker_id=asker,
             prompt=prompt, reply=reply.text, intent=reply.intent, persona=reply.args.get("persona"),
         )
         await asyncio.to_thread(self.store.add_reply, record)
+        if self.services.memory is not None and incoming is not None:
+            await asyncio.to_thread(self.log_to_memory, incoming, reply, sent.id)
+
+    def log_to_memory(self, incoming: IncomingMessage, reply: Reply, reply_id: int) -> None:
+        """Log the exchange in memory under Discord's ids, so reactions can find the answer later."""
+        try:
+            self.services.memory.log_incoming(incoming)
+            self.services.memory.log_reply(reply.text, to=incoming, persona=reply.args.get("persona"),
+                                           message_id=str(reply_id))
+        except Exception:  # memory must never cost the user their answer
+            log.warning("could not log the exchange in memory", exc_info=True)
 
     # --- jobs -----------------------------------------------------------------------------------
     def follow(self, reply: Reply, channel: discord.abc.Messageable, origin: discord.Message | None) -> None:
@@ -252,7 +267,16 @@ class SelftuneBot(commands.Bot):
         if await asyncio.to_thread(self.store.reply, payload.message_id) is None:
             return  # not an assistant answer
         await asyncio.to_thread(self.store.set_feedback, payload.message_id, payload.user_id, rating)
+        if rating is not None and self.services.memory is not None:
+            await asyncio.to_thread(self.feedback_to_memory, payload.message_id, payload.user_id, rating)
         log.info("feedback %s on reply %s from %s", rating, payload.message_id, payload.user_id)
+
+    def feedback_to_memory(self, reply_id: int, user_id: int, rating: int) -> None:
+        """Hand a rating to memory, where it becomes a chosen/rejected pair for the persona."""
+        try:
+            self.services.memory.feedback(str(reply_id), f"discord:{user_id}", rating)
+        except Exception:
+            log.warning("could not store feedback on %s in memory", reply_id, exc_info=True)
 
     # --- buttons and slash errors ---------------------------------------------------------------
     async def on_interaction(self, interaction: discord.Interaction) -> None:

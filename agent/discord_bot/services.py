@@ -81,6 +81,14 @@ def _default_promoter(settings: Settings) -> Promoter:
     return promote
 
 
+def _default_memory(settings: Settings) -> Any | None:
+    try:
+        from memory.store import Memory
+    except ImportError:
+        return None
+    return Memory(settings)
+
+
 @dataclass
 class BotServices:
     """The parts the bot calls; tests pass stand-ins, `for_settings` wires the real ones."""
@@ -90,6 +98,7 @@ class BotServices:
     validate_dataset: Validator | None = None
     transcribe: Transcriber | None = None
     promote: Promoter | None = None
+    memory: Any | None = None  # memory.store.Memory: reply log with Discord ids, feedback, consent status
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -102,6 +111,7 @@ class BotServices:
         return cls(
             router=router, jobs=_default_jobs(settings), validate_dataset=_default_validator(settings),
             transcribe=_default_transcriber(settings), promote=_default_promoter(settings),
+            memory=_default_memory(settings),
         )
 
     def fill_defaults(self, settings: Settings) -> None:
@@ -110,6 +120,7 @@ class BotServices:
         self.validate_dataset = self.validate_dataset or _default_validator(settings)
         self.transcribe = self.transcribe or _default_transcriber(settings)
         self.promote = self.promote or _default_promoter(settings)
+        self.memory = self.memory if self.memory is not None else _default_memory(settings)
 
 
 async def route(router: RouterLike, message: IncomingMessage) -> Reply:

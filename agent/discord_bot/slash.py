@@ -3,6 +3,7 @@ becomes an explicit command for the same Router that handles typed messages."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Literal
 
 import discord
@@ -42,6 +43,16 @@ async def run_command(bot: SelftuneBot, interaction: discord.Interaction, text: 
     await bot.remember(sent, reply, prompt=text, prompt_id=None, asker=interaction.user.id)
     if reply.job_id and interaction.channel is not None:
         bot.follow(reply, interaction.channel, origin=None)
+
+
+async def collect_status(bot: SelftuneBot, channel_id: int | None) -> str:
+    """Whether this channel's conversations may become training data."""
+    memory = bot.services.memory
+    if memory is None:
+        return "Conversation memory is not part of this build, so nothing here is collected."
+    on = await asyncio.to_thread(memory.consented, str(channel_id))
+    return ("Collection is **on** here: conversations in this channel may become training data."
+            if on else "Collection is **off** here: nothing in this channel becomes training data.")
 
 
 def install(bot: SelftuneBot) -> None:
@@ -101,13 +112,15 @@ def install(bot: SelftuneBot) -> None:
     @tree.command(name="collect", description="Turn learning from this channel on or off, or show its status.")
     @app_commands.describe(state="on: this channel's conversations may train models; off: they may not.")
     async def collect(interaction: discord.Interaction, state: Literal["on", "off", "status"] = "status") -> None:
-        if state != "status":
-            require(bot.settings, interaction.user, "admin")
-        await run_command(bot, interaction, command_text("collect", state=state))
+        if state == "status":
+            await interaction.response.send_message(await collect_status(bot, interaction.channel_id))
+            return
+        require(bot.settings, interaction.user, "admin")
+        await run_command(bot, interaction, f"!collect {state}")
 
     @tree.command(name="forget", description="Forget your own messages in the assistant's memory.")
     async def forget(interaction: discord.Interaction) -> None:
-        await run_command(bot, interaction, command_text("forget", user=f"discord:{interaction.user.id}"))
+        await run_command(bot, interaction, "!forget me")
 
     @tree.command(name="help", description="What the assistant can do.")
     async def help_(interaction: discord.Interaction) -> None:

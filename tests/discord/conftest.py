@@ -14,6 +14,7 @@ from typing import Any
 
 import discord
 import discord.ext.test as dpytest
+import discord.state
 import pytest
 import pytest_asyncio
 from discord import app_commands
@@ -64,6 +65,15 @@ async def _send_message_keeping_content(self, channel_id, *, params):
             params = MultipartParameters(payload=json.loads(part["value"]), multipart=params.multipart,
                                          files=params.files)
     return await _ORIGINAL_SEND(self, channel_id, params=params)
+
+
+def _with_reaction_type(parse: Callable[..., None]) -> Callable[..., None]:
+    """dpytest's reaction payloads predate the 'type' field discord.py 2.7 reads."""
+
+    def parse_with_type(self, data: dict[str, Any]) -> None:
+        parse(self, {"type": 0, **data})
+
+    return parse_with_type
 
 
 class ScriptedRouter:
@@ -192,6 +202,9 @@ def make_harness(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Callabl
     monkeypatch.setattr(backend.FakeHttp, "start_thread_without_message", _start_thread_without_message,
                         raising=False)
     monkeypatch.setattr(backend.FakeHttp, "send_message", _send_message_keeping_content)
+    for name in ("parse_message_reaction_add", "parse_message_reaction_remove"):
+        monkeypatch.setattr(discord.state.ConnectionState, name,
+                            _with_reaction_type(getattr(discord.state.ConnectionState, name)))
     settings.discord.progress_edit_interval_s = 1.0  # the smallest interval config allows
     made: list[Harness] = []
 

@@ -1,0 +1,158 @@
+"""Uploads (datasets, voice), 👍/👎 reactions, and slash commands with their permissions."""
+
+from __future__ import annotations
+
+import json
+import logging
+from types import SimpleNamespace
+
+import discord.ext.test as dpytest
+
+from skills.dataset.validate import validate_file
+from tests.discord.conftest import FakeInteraction, invoke, write
+
+GOOD = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Ahoy!"}]}
+
+
+async def test_dataset_with_bad_rows_gets_a_reply_naming_the_lines(make_harness, tmp_path):
+    h = await make_harness(validator=validate_file)
+    bad = write(tmp_path / "pirate.jsonl", "\n".join([json.dumps(GOOD), "{not json", json.dumps(GOOD),
+                                                      json.dumps({"messages": "nope"})]) + "\n")
+    await dpytest.message(f"{h.mention()} train on this", channel=h.channel, attachments=[str(bad)])
+    [reply] = h.sent()
+    assert "`pirate.jsonl` has 2 invalid row(s) of 4" in reply.content
+    assert "line 2" in reply.content and "line 4" in reply.content and "line 1:" not in reply.content
+    assert h.router.seen == []  # nothing routed on a bad upload
+
+
+async def test_valid_dataset_is_stored_with_provenance_and_passed_to_the_router(make_harness, tmp_path, settings):
+    h = await make_harness(validator=validate_file)
+    good = write(tmp_path / "pirate.jsonl", json.dumps(GOOD) + "\n" + json.dumps(GOOD) + "\n")
+    message = await dpytest.message(f"{h.mention()} use this", channel=h.channel, member=h.members[0],
+                                    attachments=[str(good)])
+    stored_note, answer = h.sent()
+    assert stored_note.content.startswith("📦 Stored `pirate.jsonl`: 2 valid rows")
+    [attachment] = h.router.seen[0].attachments
+    assert attachment.path.is_file() and attachment.path.is_relative_to(settings.artifacts_dir / "datasets")
+    provenance = json.loads((attachment.path.parent / "provenance.json").read_text())
+    assert provenance["message_id"] == message.id and provenance["author_id"] == h.members[0].id
+    assert provenance["source"] == "discord" and provenance["rows"] == 2
+    assert answer.content == "You said: use this"
+
+
+async def test_oversized_upload_is_refused(make_harness, tmp_path, settings):
+    h = await make_harness(validator=validate_file)
+    settings.discord.max_attachment_mb = 0.001
+    big = write(tmp_path / "big.jsonl", (json.dumps(GOOD) + "\n") * 50)
+    await dpytest.message(f"{h.mention()} here", channel=h.channel, attachments=[str(big)])
+    [reply] = h.sent()
+    assert "larger than the 0.001 MB limit" in reply.content
+
+
+async def test_voice_message_is_transcribed_echoed_then_answered(make_harness, tmp_path):
+    heard: list[str] = []
+
+    def transcribe(path):  # stand-in for agent.voice.transcribe_file at its seam
+        heard.append(path.read_bytes().decode())
+        return SimpleNamespace(text="what's the status of the pirate job", language="en", duration_s=2.0)
+
+    h = await make_harness(transcriber=transcribe)
+    voice = write(tmp_path / "voice-message.ogg", "OggS-fake")
+    await dpytest.message("", channel=h.channel, member=h.members[0], attachments=[str(voice)])
+    echo, answer = h.sent()
+    assert echo.content == "🎙️ I heard: “what's the status of the pirate job”"
+    assert answer.content == "You said: what's the status of the pirate job" and heard == ["OggS-fake"]
+
+
+async def test_silent_voice_message_gets_one_sentence(make_harness, tmp_path):
+    h = await make_harness(transcriber=lambda path: SimpleNamespace(text="  "))
+    await dpytest.message("", channel=h.channel, attachments=[str(write(tmp_path / "v.ogg", "x"))])
+    [reply] = h.sent()
+    assert "couldn't hear any words" in reply.content
+
+
+async def test_reactions_on_answers_are_stored_as_feedback(harness):
+    h = harness
+    await dpytest.message(f"{h.mention()} talk like a pirate", channel=h.channel, member=h.members[0])
+    [answer] = h.sent()
+    await dpytest.add_reaction(h.members[0], answer, "👍")
+    await dpytest.add_reaction(h.members[1], answer, "👎")
+    await dpytest.add_reaction(h.members[1], answer, "🎉")  # not a rating
+    rows = {(r.user_id, r.rating) for r in h.bot.store.feedback()}
+    assert rows == {(h.members[0].id, 1), (h.members[1].id, -1)}
+    assert h.bot.store.feedback()[0].prompt == "talk like a pirate"
+    await dpytest.remove_reaction(h.members[1], answer, "👎")
+    assert [(r.user_id, r.rating) for r in h.bot.store.feedback()] == [(h.members[0].id, 1)]
+
+
+async def test_reactions_on_other_messages_are_ignored(harness):
+    h = harness
+    other = await dpytest.message("hello friends", channel=h.channel, member=h.members[0])
+    await dpytest.add_reaction(h.members[1], other, "👍")
+    assert h.bot.store.feedback() == []
+
+
+async def test_collect_on_is_admin_only(harness, settings):
+    h = harness
+    refused = FakeInteraction(h.members[1], h.channel)
+    await invoke(h.bot, "collect", refused, state="on")
+    assert refused.sent == [(refused.sent[0][0], True)] and "'admin' permission" in refused.sent[0][0]
+    assert h.router.seen == []
+    settings.auth.admins.append(f"discord:{h.members[0].id}")
+    admin = FakeInteraction(h.members[0], h.channel)
+    await invoke(h.bot, "collect", admin, state="on")
+    assert h.router.seen[0].text == "!collect on" and h.router.seen[0].user == str(h.members[0].id)
+    await invoke(h.bot, "collect", admin, state="off")
+    assert h.router.seen[1].text == "!collect off"
+
+
+async def test_slash_command_failure_is_one_ephemeral_sentence(harness, caplog):
+    h = harness
+    h.router.fail_with = RuntimeError("db exploded at line 42")
+    interaction = FakeInteraction(h.members[0], h.channel)
+    with caplog.at_level(logging.ERROR):
+        await invoke(h.bot, "ask", interaction, text="hi")
+    [(text, ephemeral)] = interaction.sent
+    assert ephemeral and "error id" in text and "exploded" not in text and "Traceback" not in text
+
+
+async def test_slash_tune_routes_an_explicit_command_and_follows_the_job(harness, settings):
+    h = harness
+    settings.auth.trainers.append(f"discord:{h.members[0].id}")
+    h.jobs.script = [{"event": "done", "adapter_dir": None, "metrics": {}}]
+    interaction = FakeInteraction(h.members[0], h.channel)
+    await invoke(h.bot, "tune", interaction, persona="pirate", method="qlora")
+    await h.settle_jobs()
+    assert h.router.seen[0].text == "!tune persona=pirate method=qlora"
+    assert interaction.sent[0] == ("Started job j1 for the pirate persona.", False)
+    assert [t.name for t in h.guild.threads] == ["pirate · job j1"]
+
+
+async def test_cancel_button_needs_train_permission(harness, settings):
+    h = harness
+    press = FakeInteraction(h.members[1], h.channel, custom_id="selftune:cancel:j9")
+    await h.bot.on_interaction(press)
+    assert "'train' permission" in press.sent[0][0] and press.sent[0][1] and h.jobs.cancelled == []
+    settings.auth.trainers.append(f"discord:{h.members[1].id}")
+    press = FakeInteraction(h.members[1], h.channel, custom_id="selftune:cancel:j9")
+    await h.bot.on_interaction(press)
+    assert h.jobs.cancelled == ["j9"] and press.sent == [("Cancelling job j9…", True)]
+
+
+async def test_commands_sync_only_to_configured_guilds(harness, settings, monkeypatch):
+    calls = []
+
+    async def fake_sync(*, guild=None):  # Discord's HTTP endpoint, recorded
+        calls.append(guild.id if guild else "global")
+        return []
+
+    monkeypatch.setattr(harness.bot.tree, "sync", fake_sync)
+    assert await harness.bot.sync_commands() == [] and calls == []
+    settings.discord.guild_ids = [123]
+    assert await harness.bot.sync_commands() == ["guild:123"] and calls == [123]
+    settings.discord.global_sync = True
+    await harness.bot.sync_commands()
+    assert calls[-1] == "global"
+    commands = {c.name: c for c in harness.bot.tree.get_commands()}
+    assert {"tune", "status", "cancel", "eval", "export", "collect", "forget", "help"} <= commands.keys()
+    assert commands["tune"].get_parameter("persona").description
