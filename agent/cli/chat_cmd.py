@@ -17,12 +17,20 @@ def register(app: typer.Typer) -> None:
         channel: str = typer.Option("cli", "--channel", help="Channel name (selects persona and session)."),
         user: str = typer.Option("local", "--user", help="Who is speaking (the CLI user has auth.local_user_permission)."),
         as_json: bool = typer.Option(False, "--json", help="Print {reply, intent, args, job_id} as one JSON document."),
+        memory: bool = typer.Option(True, "--memory/--no-memory", help="Log the exchange and recall earlier messages."),
     ) -> None:
         """Send one message to the assistant and print its reply."""
+        from agent.memory_hooks import router_with_memory
         from agent.messages import IncomingMessage
         from agent.router import Router
 
-        reply = Router(settings_of(ctx)).handle(IncomingMessage(transport="cli", channel=channel, user=user, text=text))
+        settings = settings_of(ctx)
+        router, hooks = router_with_memory(settings) if memory else (Router(settings), None)
+        try:
+            reply = router.handle(IncomingMessage(transport="cli", channel=channel, user=user, text=text))
+        finally:
+            if hooks is not None:
+                hooks.close()
         if as_json:
             emit_json({"reply": reply.text, "intent": reply.intent, "args": reply.args, "job_id": reply.job_id})
         else:

@@ -14,7 +14,7 @@ from agent.cli.main import app
 
 
 def chat(*args: str) -> dict:
-    result = CliRunner().invoke(app, ["chat", *args, "--json"])
+    result = CliRunner().invoke(app, ["chat", *args, "--json", "--no-memory"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -45,7 +45,7 @@ def test_chat_when_model_is_offline(settings, monkeypatch):
 
 def test_plain_output_and_help_text(settings):
     runner = CliRunner()
-    assert "help" in runner.invoke(app, ["chat", "help"]).stdout
+    assert "help" in runner.invoke(app, ["chat", "help", "--no-memory"]).stdout
     assert "--channel" in runner.invoke(app, ["chat", "--help"]).stdout
 
 
@@ -60,7 +60,21 @@ def test_run_opens_console_and_answers(settings):
 @pytest.mark.slow
 def test_chat_with_real_local_model(settings, smollm2_dir, monkeypatch):
     monkeypatch.setenv("SELFTUNE_LLM__MODEL", "smollm2")
-    monkeypatch.setenv("SELFTUNE_LLM__MAX_NEW_TOKENS", "24")
+    monkeypatch.setenv("SELFTUNE_LLM__MAX_NEW_TOKENS", "8")
     doc = chat("What is the capital of France? Answer in one word.")
     assert doc["intent"] == "chat" and doc["reply"].strip() and "offline" not in doc["reply"]
     assert chat("how's the pirate job?")["intent"] == "status"  # core intents never need the model
+
+
+@pytest.mark.slow
+def test_chat_logs_to_memory(settings):
+    result = CliRunner().invoke(app, ["chat", "help", "--json", "--channel", "mem"])
+    assert result.exit_code == 0, result.output
+    from memory.store import Memory
+
+    memory = Memory(settings)
+    try:
+        texts = [hit.text for hit in memory.recall("help", channel="mem", k=4)]
+    finally:
+        memory.close()
+    assert "help" in texts
