@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import typer
 
-from agent.cli.common import console, settings_of
+from agent.cli.common import console, err_console, settings_of
 
 
 def register(app: typer.Typer) -> None:
@@ -15,11 +17,19 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         force_console: bool = typer.Option(False, "--console", help="Use the terminal even if a Discord token is set."),
     ) -> None:
-        """Start the assistant: Discord when SELFTUNE_DISCORD_TOKEN is set, else a terminal chat."""
-        from agent.console import run_console
+        """Start the assistant: Discord when SELFTUNE_DISCORD_TOKEN (or discord_token_file) is set, else a terminal chat."""
         from agent.router import Router
 
         settings = settings_of(ctx)
         if settings.secret("discord_token") and not force_console:
-            console.print("Discord transport is not available yet; starting the terminal assistant.")
+            from agent.discord_bot import BotServices, run_bot
+
+            err_console.print("Connecting to Discord… (Ctrl+C to stop)")
+            try:
+                asyncio.run(run_bot(settings, BotServices.for_settings(settings, Router(settings))))
+            except KeyboardInterrupt:
+                err_console.print("Stopped.")
+            return
+        from agent.console import run_console
+
         run_console(Router(settings), console)
