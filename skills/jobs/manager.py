@@ -28,10 +28,13 @@ POLL_S = 0.25
 class JobManager:
     """The one entry point other parts use for jobs."""
 
-    def __init__(self, settings: Settings, *, worker: list[str] | None = None) -> None:
+    def __init__(self, settings: Settings, *, worker: list[str] | None = None,
+                 ray_resources: dict[str, float] | None = None) -> None:
         self.settings = settings
         self.store = JobStore(settings)
         self.worker = worker or DEFAULT_WORKER
+        # Custom Ray resources a job needs on its worker node (the GPU box advertises {"trainer": 1}).
+        self.ray_resources = ray_resources or {"trainer": 1.0}
 
     def submit(self, spec: BaseModel | dict[str, Any], executor: str | None = None, *,
                requester: str | None = None) -> str:
@@ -39,7 +42,8 @@ class JobManager:
         kind = executor or self.settings.executor.kind
         self._check_executor(kind)
         doc = spec.model_dump(mode="json") if isinstance(spec, BaseModel) else dict(spec)
-        job = self.store.create(doc, executor=kind, worker=self.worker, requester=requester)
+        job = self.store.create(doc, executor=kind, worker=self.worker, requester=requester,
+                                resources=self.ray_resources)
         (job_dir(self.settings, job.id) / "spec.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
         self._start(job.id)
         log.info("job %s submitted to %s", job.id, kind)

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     waiting TEXT,
     progress TEXT NOT NULL DEFAULT '{}',
-    requester TEXT
+    requester TEXT,
+    resources TEXT NOT NULL DEFAULT '{"trainer": 1}'
 );
 CREATE TABLE IF NOT EXISTS job_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -86,6 +87,7 @@ class Job(BaseModel):
     waiting: str | None = None
     progress: dict[str, Any] = Field(default_factory=dict)
     requester: str | None = None
+    resources: dict[str, float] = Field(default_factory=lambda: {"trainer": 1.0})
 
     @property
     def done(self) -> bool:
@@ -117,7 +119,7 @@ class JobEvent(BaseModel):
 
 def _row_to_job(row: sqlite3.Row) -> Job:
     doc = dict(row)
-    for key in ("spec", "worker", "progress"):
+    for key in ("spec", "worker", "progress", "resources"):
         doc[key] = json.loads(doc[key])
     doc["cancel_requested"] = bool(doc["cancel_requested"])
     return Job.model_validate(doc)
@@ -134,14 +136,16 @@ class JobStore:
         """Close the connection."""
         self.conn.close()
 
-    def create(self, spec: dict[str, Any], *, executor: str, worker: list[str], requester: str | None = None) -> Job:
+    def create(self, spec: dict[str, Any], *, executor: str, worker: list[str], requester: str | None = None,
+               resources: dict[str, float] | None = None) -> Job:
         """Insert a queued job and return it."""
         job_id = uuid.uuid4().hex[:8]
         name = str(spec.get("name") or "job")
         self.conn.execute(
-            "INSERT INTO jobs (id, name, state, executor, spec, worker, created_at, requester) "
-            "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
-            (job_id, name, executor, json.dumps(spec), json.dumps(worker), time.time(), requester),
+            "INSERT INTO jobs (id, name, state, executor, spec, worker, created_at, requester, resources) "
+            "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+            (job_id, name, executor, json.dumps(spec), json.dumps(worker), time.time(), requester,
+             json.dumps(resources or {"trainer": 1})),
         )
         return self.get(job_id)
 

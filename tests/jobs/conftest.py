@@ -1,5 +1,6 @@
 """Fixtures for the jobs tests: a JobManager driving the fake worker, and specs it understands."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,63 @@ def manager(settings):
     mgr.close()
 
 
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory):
+    """A real Ray head on 127.0.0.1 with one `trainer` resource, on free ports; killed (its process group) at the end."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ray.job_submission import JobSubmissionClient
+
+    venv_bin = Path(sys.executable).parent
+    temp = Path(f"/tmp/st-ray-{os.getpid()}")  # short: Ray's socket paths must stay under ~107 chars
+    dash, gcs, client_port, agent = (_free_port() for _ in range(4))
+    argv = [str(venv_bin / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+            "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--port={gcs}",
+            f"--ray-client-server-port={client_port}", f"--dashboard-agent-listen-port={agent}",
+            "--num-cpus=2", '--resources={"trainer": 1}', "--disable-usage-stats", f"--temp-dir={temp}",
+            "--include-dashboard=true"]
+    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0"}
+    log = (tmp_path_factory.mktemp("ray") / "head.log").open("wb")
+    proc = subprocess.Popen(argv, stdout=log, stderr=log, env=env, start_new_session=True)
+    address = f"http://127.0.0.1:{dash}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                JobSubmissionClient(address).list_jobs()
+                break
+            except Exception:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"Ray head did not start; see {log.name}") from None
+                time.sleep(0.5)
+        yield address
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def ray_settings(settings, ray_head, monkeypatch):
+    """Settings (and environment, for the job supervisors) pointing the ray executor at the test head."""
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__RAY_ADDRESS", ray_head)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}")
+    return settings.model_copy(update={"executor": settings.executor.model_copy(update={"ray_address": ray_head})})

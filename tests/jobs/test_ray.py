@@ -1,0 +1,67 @@
+"""The Ray executor against a real local Ray head (slow: one head for the module)."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from skills.jobs import JobManager
+from tests.jobs.conftest import FAKE_WORKER
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def ray_manager(ray_settings):
+    mgr = JobManager(ray_settings, worker=[str(FAKE_WORKER)])
+    yield mgr
+    for job in mgr.list(limit=100):
+        if not job.done:
+            mgr.cancel(job.id)
+            mgr.wait(job.id, timeout=30)
+    mgr.close()
+
+
+def test_fake_job_through_ray_fetches_the_adapter(ray_manager, fake_spec, tmp_path):
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"messages": []}\n')
+    spec = {**fake_spec(steps=4), "dataset": str(data)}
+    job_id = ray_manager.submit(spec, executor="ray")
+    job = ray_manager.wait(job_id, 90)
+    assert job.state == "succeeded", (job.error, ray_manager.log_text(job_id))
+    assert job.adapter == spec["output_dir"]
+
+    assert (Path(job.adapter) / "manifest.json").is_file() and (Path(job.adapter) / "adapter_model.safetensors").is_file()
+    kinds = [e["event"] for e in ray_manager.events(job_id)]
+    assert "artifact" not in kinds and kinds.count("progress") == 4 and "done" in kinds
+
+
+def test_cancel_a_ray_job_mid_run(ray_manager, fake_spec):
+    job_id = ray_manager.submit(fake_spec(steps=200, step_s=0.2), executor="ray")
+    wait_for(lambda: ray_manager.get(job_id).progress.get("step", 0) >= 1)
+    ray_manager.cancel(job_id)
+    job = ray_manager.wait(job_id, 60)
+    assert job.state == "cancelled"
+
+
+def test_job_waits_visibly_without_a_trainer_worker(ray_settings, fake_spec):
+    mgr = JobManager(ray_settings, worker=[str(FAKE_WORKER)], ray_resources={"gpu_box_nobody_has": 1})
+    job_id = mgr.submit(fake_spec(), executor="ray")
+    job = wait_for(lambda: (j := mgr.get(job_id)).waiting and j)
+    assert job.state == "queued" and "Waiting for a trainer worker" in job.waiting
+    from skills.jobs.format import describe
+
+    assert "Waiting for a trainer worker" in describe(job)
+    mgr.cancel(job_id)
+    assert mgr.wait(job_id, 60).state == "cancelled"
+    mgr.close()
