@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 
 from agent.messages import IncomingMessage
 from config.settings import Permission, Settings
@@ -46,7 +47,7 @@ def allows(permission: Permission, needed: Permission) -> bool:
 class RateLimiter:
     """At most `per_minute` messages per user in any sliding 60-second window."""
 
-    def __init__(self, per_minute: int, clock: callable = time.monotonic) -> None:  # type: ignore[valid-type]
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_minute = per_minute
         self.clock = clock
         self._seen: dict[str, deque[float]] = defaultdict(deque)
