@@ -7,6 +7,7 @@ import logging
 from types import SimpleNamespace
 
 import discord.ext.test as dpytest
+import pytest
 
 from skills.dataset.validate import validate_file
 from tests.discord.conftest import FakeInteraction, invoke, write
@@ -156,3 +157,19 @@ async def test_commands_sync_only_to_configured_guilds(harness, settings, monkey
     commands = {c.name: c for c in harness.bot.tree.get_commands()}
     assert {"tune", "status", "cancel", "eval", "export", "collect", "forget", "help"} <= commands.keys()
     assert commands["tune"].get_parameter("persona").description
+
+
+@pytest.mark.slow  # the real Memory loads the MiniLM embedding model (~30 s on 2 shared cores)
+async def test_reaction_feedback_reaches_real_memory(harness, settings):
+    from memory.store import Memory
+
+    h = harness
+    h.bot.services.memory = memory = Memory(settings)
+    try:
+        await dpytest.message(f"{h.mention()} say arr", channel=h.channel, member=h.members[0])
+        [answer] = h.sent()
+        await dpytest.add_reaction(h.members[0], answer, "👎")
+        rows = memory.conn.execute("SELECT message_id, user, rating FROM feedback").fetchall()
+        assert [tuple(r) for r in rows] == [(str(answer.id), f"discord:{h.members[0].id}", -1)]
+    finally:
+        memory.close()

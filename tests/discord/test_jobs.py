@@ -82,3 +82,13 @@ def test_progress_rendering_and_event_shapes():
     assert job.step == 2 and job.losses == [(2, 1.5)] and "loss 1.5000" in job.render()
     assert parse_custom_id("selftune:promote:pirate:pirate/3") == ("promote", ["pirate", "pirate/3"])
     assert parse_custom_id("other:thing") is None
+
+
+async def test_real_router_refuses_training_for_a_read_only_user(make_harness, settings):
+    from agent.router import Router
+
+    h = await make_harness(router=Router(settings))
+    await dpytest.message(f"{h.mention()} tune a pirate persona adapter", channel=h.channel, member=h.members[1])
+    [reply] = h.sent()
+    assert "train" in reply.content.lower() and "permission" in reply.content.lower()
+    assert not h.bot.job_tasks and list(h.guild.threads) == []
