@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from config.settings import Settings
+from config.state import connect
 from memory.log import utc_iso
 
 SCHEMA = """
@@ -79,3 +81,22 @@ def consent_history(conn: sqlite3.Connection, channel: str) -> list[ConsentChang
     ).fetchall()
     return [ConsentChange(channel=r[0], enabled=bool(r[1]), changed_by=r[2],
                           changed_at=datetime.fromisoformat(r[3])) for r in rows]
+
+
+def consented_list(conn: sqlite3.Connection) -> list[str]:
+    """Every channel whose latest consent change turned harvesting on."""
+    rows = conn.execute(
+        "SELECT channel FROM consent_changes c WHERE id = (SELECT MAX(id) FROM consent_changes"
+        " WHERE channel = c.channel) AND enabled = 1 ORDER BY channel"
+    )
+    return [r[0] for r in rows]
+
+
+def consented_channels(settings: Settings) -> list[str]:
+    """Channels that currently allow harvesting (for callers without an open Memory, e.g. the Router)."""
+    conn = connect(settings)
+    try:
+        init_schema(conn)
+        return consented_list(conn)
+    finally:
+        conn.close()

@@ -29,8 +29,13 @@ class ForgetResult(BaseModel):
     before: datetime | None = None
 
 
-def _conditions(user: str | None, channel: str | None, before: datetime | None) -> tuple[str, list[object]]:
-    clauses, params = [], []
+def _conditions(user: str | None, channel: str | None, before: datetime | None,
+                ids: list[str] | None = None) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if ids is not None:
+        clauses.append(f"id IN ({','.join('?' * len(ids))})")
+        params.extend(ids)
     if user is not None:
         clauses.append("author = ?")
         params.append(user)
@@ -46,11 +51,14 @@ def _conditions(user: str | None, channel: str | None, before: datetime | None) 
 def forget(
     conn: sqlite3.Connection, index: RecallIndex, *,
     user: str | None = None, channel: str | None = None, before: datetime | None = None,
+    ids: list[str] | None = None,
 ) -> ForgetResult:
     """Delete every message matching all given conditions (and feedback on them) from log and index."""
-    if user is None and channel is None and before is None:
+    if user is None and channel is None and before is None and ids is None:
         raise UsageError("Say what to forget: give a user, a channel or a date (--user, --channel, --before).")
-    where_sql, params = _conditions(user, channel, before)
+    if ids is not None and not ids:
+        return ForgetResult(messages=0, feedback=0, user=user, channel=channel, before=before)
+    where_sql, params = _conditions(user, channel, before, ids)
     ids = [r[0] for r in conn.execute(f"SELECT id FROM messages WHERE {where_sql}", params)]
     # By id for what the log knows, by filter for chunks the log lost track of (e.g. after a crash).
     index.delete(message_ids=ids, where=build_where(channel=channel, author=user, until=before))

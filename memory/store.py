@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -138,9 +139,9 @@ class Memory:
 
     # --- forgetting and harvesting ----------------------------------------------------------------
     def forget(self, *, user: str | None = None, channel: str | None = None,
-               before: datetime | None = None) -> ForgetResult:
-        """Remove matching messages from the log and the index."""
-        return forget(self.conn, self.index, user=user, channel=channel, before=before)
+               before: datetime | None = None, ids: list[str] | None = None) -> ForgetResult:
+        """Remove messages matching all given conditions from the log and the index."""
+        return forget(self.conn, self.index, user=user, channel=channel, before=before, ids=ids)
 
     def apply_retention(self) -> ForgetResult | None:
         """Forget what is older than settings.memory.retention_days (no-op when unset)."""
@@ -157,3 +158,13 @@ class Memory:
         name = f"harvest:{channel}:{persona or ''}"
         return harvesting.harvest_channel(self.conn, self.settings, channel, out=out, system_prompt=system_prompt,
                                        rewrite=rewrite, incremental=incremental, cursor_name=name)
+
+
+@contextmanager
+def open_memory(settings: Settings) -> Iterator[Memory]:
+    """A Memory that is closed when the block ends (for skills and CLI commands)."""
+    memory = Memory(settings)
+    try:
+        yield memory
+    finally:
+        memory.close()

@@ -23,6 +23,9 @@ COMMAND_MODULES = [
     "agent.cli.eval_cmd",
     "agent.cli.dataset_cmd",
     "agent.cli.improve_cmd",
+    "agent.cli.memory_cmd",
+    "agent.cli.jobs_cmd",
+    "agent.cli.train_cmd",
 ]
 
 app = typer.Typer(

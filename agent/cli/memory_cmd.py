@@ -1,0 +1,160 @@
+"""`selftune memory ...` (search, forget, reindex, collect) and `selftune dataset build` (harvest)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from agent.cli.common import console, emit_json, err_console, new_typer, settings_of
+from config.errors import UsageError
+
+memory_app = new_typer(
+    "The assistant's conversation memory: search it, forget from it (log and index alike), rebuild its index, "
+    "and choose which channels may become training data."
+)
+JSON_HELP = "Print one JSON document on stdout."
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `memory` group and `dataset build`."""
+    app.add_typer(memory_app, name="memory")
+    from agent.cli.dataset_cmd import dataset_app
+
+    dataset_app.command("build")(build_cmd)
+
+
+def _date(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--before '{text}' is not a date; write it like 2026-01-31 or 2026-01-31T18:00.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@memory_app.command("search")
+def search_cmd(
+    ctx: typer.Context,
+    query: str = typer.Argument(..., help="What to look for, in plain words (matched by meaning)."),
+    channel: Optional[str] = typer.Option(None, "--channel", "-c", help="Only this channel."),  # noqa: UP045
+    user: Optional[str] = typer.Option(None, "--user", "-u", help="Only this author."),  # noqa: UP045
+    k: int = typer.Option(4, "--k", "-k", min=1, max=50, help="How many messages to return."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Find past messages closest in meaning to QUERY, shown verbatim with who said them, where and when."""
+    from memory.store import open_memory
+
+    with err_console.status("Searching memory"), open_memory(settings_of(ctx)) as memory:
+        hits = memory.recall(query, channel=channel, k=k, user=user)
+    if as_json:
+        emit_json({"query": query, "channel": channel, "hits": [h.model_dump(mode="json") for h in hits]})
+        return
+    if not hits:
+        console.print("Nothing in memory matches that.")
+        return
+    table = Table("when", "channel", "who", "message", "distance")
+    for h in hits:
+        table.add_row(h.created_at.strftime("%Y-%m-%d %H:%M"), h.channel, h.author, h.text, f"{h.distance:.2f}")
+    console.print(table)
+
+
+@memory_app.command("forget")
+def forget_cmd(
+    ctx: typer.Context,
+    user: Optional[str] = typer.Option(None, "--user", "-u", help="Forget everything this author said."),  # noqa: UP045
+    channel: Optional[str] = typer.Option(None, "--channel", "-c", help="Forget a whole channel."),  # noqa: UP045
+    before: Optional[str] = typer.Option(None, "--before", help="Forget messages older than this date (ISO)."),  # noqa: UP045
+    expired: bool = typer.Option(False, "--expired", help="Apply the retention policy (memory.retention_days)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Erase messages from the log AND the recall index for good. Options combine (user AND channel AND date)."""
+    from memory.store import open_memory
+
+    settings = settings_of(ctx)
+    if expired and settings.memory.retention_days is None:
+        raise UsageError("No retention policy is set; add memory.retention_days to selftune.toml first.")
+    with open_memory(settings) as memory:
+        if expired:
+            result = memory.apply_retention()
+        else:
+            result = memory.forget(user=user, channel=channel, before=_date(before))
+    assert result is not None
+    if as_json:
+        emit_json(result.model_dump(mode="json"))
+    else:
+        console.print(f"Forgot {result.messages} message(s) and {result.feedback} feedback vote(s).")
+
+
+@memory_app.command("reindex")
+def reindex_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Rebuild the recall index (Chroma) from the conversation log, e.g. after it was lost or damaged."""
+    from rich.progress import Progress
+
+    from memory.store import open_memory
+
+    with Progress(console=err_console, transient=True) as progress, open_memory(settings_of(ctx)) as memory:
+        task = progress.add_task("Re-embedding messages", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, advance=done, total=total)
+
+        count = memory.reindex(progress=advance)
+    if as_json:
+        emit_json({"indexed": count})
+    else:
+        console.print(f"Rebuilt the recall index from the log: {count} message(s).")
+
+
+@memory_app.command("collect")
+def collect_cmd(
+    ctx: typer.Context,
+    channel: str = typer.Argument(..., help="Channel id (as the transport names it)."),
+    on: Optional[bool] = typer.Option(None, "--on/--off", help="Allow or stop harvesting; omit to show the state."),  # noqa: UP045
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Show or change whether CHANNEL's conversations may become training data (who and when are recorded)."""
+    from memory.consent import consent_history
+    from memory.store import open_memory
+
+    with open_memory(settings_of(ctx)) as memory:
+        if on is not None:
+            memory.set_consent(channel, on, "cli:local")
+        history = consent_history(memory.conn, channel)
+    enabled = bool(history and history[-1].enabled)
+    if as_json:
+        emit_json({"channel": channel, "enabled": enabled, "history": [h.model_dump(mode="json") for h in history]})
+        return
+    last = f" (set by {history[-1].changed_by} at {history[-1].changed_at:%Y-%m-%d %H:%M} UTC)" if history else ""
+    console.print(f"Collection is {'on' if enabled else 'off'} for {channel}{last}.")
+
+
+def build_cmd(
+    ctx: typer.Context,
+    source: str = typer.Option(..., "--from", help="What to harvest: channel:ID."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output JSONL (default: artifacts/datasets/)."),  # noqa: UP045
+    persona: Optional[str] = typer.Option(None, "--persona", "-p", help="Put this persona's system prompt in every row."),  # noqa: UP045
+    full: bool = typer.Option(False, "--full", help="Use the whole history, not only what is new since the last build."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Harvest a consented channel into a messages dataset (scrubbed, deduplicated, message ids in the manifest)."""
+    from memory.store import open_memory
+
+    kind, _, channel = source.partition(":")
+    if kind != "channel" or not channel:
+        raise UsageError(f"--from must look like channel:ID, not '{source}'.")
+    with err_console.status(f"Harvesting {source}"), open_memory(settings_of(ctx)) as memory:
+        result = memory.harvest(channel, out=out, persona=persona, incremental=not full)
+    if as_json:
+        emit_json(result.model_dump(mode="json"))
+    elif result.path is None:
+        console.print(f"Nothing new to harvest from {source} since the last build "
+                      f"({result.without_consent} message(s) written without consent were skipped).")
+    else:
+        console.print(f"Wrote {result.rows} row(s) to {result.path} ({result.duplicates} duplicate(s) skipped, "
+                      f"{result.without_consent} message(s) without consent skipped); manifest {result.manifest}.",
+                      soft_wrap=True)
