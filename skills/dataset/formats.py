@@ -49,6 +49,40 @@ def to_canonical(row: Any, fmt: Format) -> dict[str, Any]:
     return _READERS[fmt](row)
 
 
+def looks_valid(row: Any, fmt: str) -> bool:
+    """A fast check for the common plain-text shapes; False means "run the full check", not "invalid"."""
+    if type(row) is not dict:
+        return False
+    if fmt == "messages":
+        return "tools" not in row and _plain_chat(row.get("messages"))
+    if fmt == "alpaca":
+        out, ins = row.get("output"), row.get("instruction")
+        return (type(out) is str and type(ins) is str and out.strip() != "" and ins.strip() != ""
+                and type(row.get("input", "")) is str and len(row) <= 3)
+    return False
+
+
+def _plain_chat(msgs: Any) -> bool:
+    """Text-only system?/user/assistant alternation ending with a non-empty assistant turn."""
+    if type(msgs) is not list or not msgs:
+        return False
+    prev = None
+    for i, m in enumerate(msgs):
+        if type(m) is not dict or len(m) != 2 or type(m.get("content")) is not str:
+            return False
+        role = m["role"] if "role" in m else None
+        if role == "user":
+            if prev == "user":
+                return False
+        elif role == "assistant":
+            if prev != "user" or not m["content"].strip():
+                return False
+        elif role != "system" or i:
+            return False
+        prev = role
+    return prev == "assistant"
+
+
 def row_kind(row: dict[str, Any]) -> Literal["sft", "dpo", "kto"]:
     """Which kind of canonical row this is."""
     if "chosen" in row:
@@ -211,7 +245,7 @@ def _read_alpaca(row: dict[str, Any]) -> dict[str, Any]:
         if key not in row:
             raise RowError(f"is missing '{key}' (alpaca rows need instruction and output)")
     for key in ("instruction", "input", "output", "system"):
-        if row.get(key) is not None and not isinstance(row[key], str):
+        if (row.get(key) is not None or key in ("instruction", "output")) and not isinstance(row[key], str):
             raise RowError(f"'{key}' must be a string, not a JSON {_json_kind(row[key])}")
     if not row["output"].strip():
         raise RowError("'output' is empty (an empty assistant turn)")

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from config.errors import SelftuneError, UsageError
-from skills.dataset.formats import FORMATS, RowError, detect_format, row_kind, to_canonical
+from skills.dataset.formats import FORMATS, RowError, detect_format, looks_valid, row_kind, to_canonical
 from skills.dataset.manifest import Generator, Manifest, Source, as_source, write_manifest
 from skills.dataset.reader import iter_raw, sniff
 
@@ -67,6 +67,27 @@ class DatasetReader:
                 continue
             try:
                 yield Row(line, index, canonical=to_canonical(value, fmt))
+            except RowError as exc:
+                yield Row(line, index, error=str(exc))
+            except RecursionError:
+                yield Row(line, index, error="is nested too deeply to check")
+
+    def problems(self) -> Iterator[Row]:
+        """Only the bad records (fast path for validation); `self.count` ends as the number of records."""
+        self.count = 0
+        for line, index, value, error in iter_raw(self.path, self.layout, self._skip):
+            self.count += 1
+            if error is None and looks_valid(value, self.format or self._detect(value) or ""):
+                continue
+            if error is not None:
+                yield Row(line, index, error=error)
+                continue
+            fmt = self.format or self._detect(value)
+            if fmt is None:
+                yield Row(line, index, error=_unknown_format(value))
+                continue
+            try:
+                to_canonical(value, fmt)
             except RowError as exc:
                 yield Row(line, index, error=str(exc))
             except RecursionError:

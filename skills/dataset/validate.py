@@ -60,14 +60,15 @@ def validate_file(path: str | Path, fmt: str = "auto") -> ValidationReport:
 
 
 def _check_rows(reader: DatasetReader, report: ValidationReport) -> None:
-    for row in reader.rows():
-        report.rows += 1
-        if row.error is None:
-            report.valid += 1
-            continue
-        report.invalid += 1
-        if len(report.errors) < MAX_ERRORS:
-            where = f"line {row.line}" if row.index is None else f"item {row.index}"
-            report.errors.append(RowProblem(line=row.line, index=row.index, message=f"{where} {row.error}."))
+    invalid = 0
+    try:
+        for row in reader.problems():
+            invalid += 1
+            if len(report.errors) < MAX_ERRORS:
+                where = f"line {row.line}" if row.index is None else f"item {row.index}"
+                report.errors.append(RowProblem(line=row.line, index=row.index, message=f"{where} {row.error}."))
+    finally:
+        report.rows, report.invalid = reader.count, report.invalid + invalid
+        report.valid = report.rows - invalid
     if report.invalid > MAX_ERRORS:
         report.warnings.append(f"only the first {MAX_ERRORS} of {report.invalid} errors are listed.")

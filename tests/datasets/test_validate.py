@@ -137,3 +137,15 @@ def test_validate_never_raises_on_json_shapes(tmp_path: Path, rows: list) -> Non
     report = validate_file(path)
     assert report.ok or report.errors or report.warnings
     assert report.valid + report.invalid >= report.rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(row=json_values, fmt=st.sampled_from(["messages", "alpaca"]))
+def test_fast_path_never_accepts_what_the_full_check_rejects(row, fmt: str) -> None:
+    from skills.dataset.formats import RowError, looks_valid, to_canonical
+
+    if looks_valid(row, fmt):
+        try:
+            to_canonical(row, fmt)
+        except RowError as exc:  # pragma: no cover - the assertion below reports it
+            raise AssertionError(f"fast path accepted {row!r}: {exc}") from None
