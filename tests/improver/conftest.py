@@ -70,4 +70,4 @@ def answer_server() -> Iterator[str]:
 def eval_cfg(settings: Settings, answer_server: str) -> EvalConfig:
     """Evaluator config: scripted answers, 3 repeats x 16 prompts, a short 2-seed training run for recipes."""
     return from_settings(settings, answerer="openai", answer_base_url=answer_server, repeats=3,
-                         train_steps=30, allow_code_paths=["plugins/*.py"], bootstrap=500)
+                         train_steps=15, allow_code_paths=["plugins/*.py"], bootstrap=500)
