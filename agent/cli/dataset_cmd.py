@@ -158,6 +158,33 @@ def scrub_cmd(
     _done(result, as_json, f"Wrote {result['rows']} rows to {dst}; removed {result['scrubbed'] or 'nothing'}")
 
 
+@dataset_app.command("synth")
+def synth_cmd(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="persona, qa, multiturn, reasoning or dpo."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .jsonl; re-running resumes an unfinished run."),
+    persona: Optional[str] = typer.Option(None, "--persona", help="Persona card (persona and dpo tasks)."),  # noqa: UP045
+    seeds: Optional[Path] = typer.Option(None, "--seeds", help="File of user questions (default: packaged seeds)."),  # noqa: UP045
+    document: Optional[list[Path]] = typer.Option(None, "--document", help="Text file for the qa task (repeatable)."),  # noqa: UP045
+    rows: int = typer.Option(50, "--rows", help="Stop after this many rows."),
+    max_seconds: float = typer.Option(600.0, "--max-seconds", help="Stop after this much time."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Generate synthetic data with the configured LLM; the manifest records the model and prompt."""
+    from rich.progress import Progress
+
+    from skills.dataset.synth import run_synth
+
+    settings = settings_of(ctx)
+    with Progress(console=err_console, transient=True) as bar:
+        job = bar.add_task(f"synth {task}", total=rows)
+        result = run_synth(settings, task, out, persona=persona, seeds=seeds, documents=document, max_rows=rows,
+                           max_seconds=max_seconds, progress=lambda e: bar.update(job, completed=e["rows"]))
+    state = "done" if result["complete"] else "stopped by the budget; run again to continue"
+    _done(result, as_json, f"Wrote {result['rows']} rows to {out} with {result['model']} ({state}; "
+                           f"{result['resumed']} resumed, {result['skipped']} skipped)")
+
+
 def _done(result: dict, as_json: bool, text: str) -> None:
     if as_json:
         emit_json(result)

@@ -1,0 +1,23 @@
+"""dataset.synth: synthetic data through the configured LLM provider."""
+
+from pathlib import Path
+from typing import Any, Literal
+
+from skills.context import SkillContext
+
+
+def synth(
+    task: Literal["persona", "qa", "multiturn", "reasoning", "dpo"], output: str, persona: str | None = None,
+    seeds: str | None = None, documents: list[str] | None = None, max_rows: int = 50, max_seconds: float = 600.0,
+    *, ctx: SkillContext,
+) -> dict[str, Any]:
+    """Generate a synthetic dataset (resumable, bounded by rows and time) and write it with a manifest."""
+    from skills.dataset.paths import find_dataset, output_path
+    from skills.dataset.synth import run_synth
+
+    settings = ctx.settings
+    return run_synth(
+        settings, task, output_path(output, settings), persona=persona,
+        seeds=find_dataset(seeds, settings) if seeds else None,
+        documents=[Path(d) for d in documents or []], max_rows=max_rows, max_seconds=max_seconds, progress=ctx.report,
+    )
