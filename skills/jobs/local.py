@@ -36,6 +36,9 @@ class LocalExecutor:
         if reattach:  # the worker may still run, or have ended while nobody watched: read what it left
             return self._follow(job, proc=None)
         lock_fd = self._wait_for_turn(job)
+        if lock_fd is not None and self.store.get(job.id).cancel_requested:
+            os.close(lock_fd)
+            lock_fd = None
         if lock_fd is None:
             return Outcome(state="cancelled", error="Cancelled before it started.")
         try:

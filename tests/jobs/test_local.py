@@ -9,6 +9,7 @@ import pytest
 
 from config.errors import UsageError
 from skills.jobs import JobManager
+from skills.jobs.procs import alive
 from tests.jobs.conftest import FAKE_WORKER
 
 
@@ -40,7 +41,7 @@ def test_job_runs_to_success_and_records_events(manager, fake_spec):
 
 
 def test_one_heavy_job_at_a_time(manager, fake_spec):
-    first = manager.submit(fake_spec("a", steps=8, step_s=0.1))
+    first = manager.submit(fake_spec("a", steps=25, step_s=0.1))
     second = manager.submit(fake_spec("b", steps=2))
     wait_for(lambda: manager.get(second).waiting)
     assert manager.get(second).state == "queued"
@@ -73,7 +74,7 @@ def test_cancel_escalates_to_sigkill_after_grace(settings, fake_spec, monkeypatc
 
 
 def test_queued_job_can_be_cancelled_before_it_starts(manager, fake_spec):
-    first = manager.submit(fake_spec("a", steps=20, step_s=0.1))
+    first = manager.submit(fake_spec("a", steps=300, step_s=0.1))
     second = manager.submit(fake_spec("b"))
     wait_for(lambda: manager.get(second).waiting)
     assert manager.cancel(second).cancel_requested
@@ -107,7 +108,9 @@ def test_error_event_fails_the_job(manager, fake_spec):
 def test_restart_reattaches_to_a_running_worker(settings, manager, fake_spec):
     job_id = manager.submit(fake_spec(steps=16, step_s=0.15))
     wait_for(lambda: running_with_progress(manager, job_id, step=2))
-    os.kill(manager.get(job_id).runner_pid, signal.SIGKILL)  # the supervisor dies with the "bot"
+    runner = manager.get(job_id).runner_pid
+    os.kill(runner, signal.SIGKILL)  # the supervisor dies with the "bot"
+    wait_for(lambda: not alive(runner, job_id))
 
     restarted = JobManager(settings, worker=[str(FAKE_WORKER)])
     assert restarted.reattach() == [job_id]
@@ -125,7 +128,7 @@ def test_reattach_marks_a_vanished_worker_failed(settings, manager, fake_spec):
     job = manager.get(job_id)
     os.kill(job.runner_pid, signal.SIGKILL)
     os.kill(job.pid, signal.SIGKILL)
-    wait_for(lambda: not os.path.exists(f"/proc/{job.pid}/cmdline") or not open(f"/proc/{job.pid}/cmdline").read())
+    wait_for(lambda: not alive(job.pid, job_id) and not alive(job.runner_pid, job_id))
     JobManager(settings, worker=[str(FAKE_WORKER)]).reattach()
     job = manager.wait(job_id, 15)
     assert job.state == "failed" and "disappeared" in job.error

@@ -1,0 +1,64 @@
+"""`selftune train`: submit a fine-tuning job and optionally wait for it with a progress bar."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from agent.cli.common import console, emit_json, err_console, settings_of
+
+
+def _wait_with_progress(manager, job_id: str, quiet: bool):  # type: ignore[no-untyped-def]
+    """Poll the job until it ends, drawing step/loss/ETA on stderr."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+               TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
+        task = bar.add_task(f"job {job_id}", total=None, loss="-")
+        job = manager.get(job_id)
+        while not job.done:
+            time.sleep(0.5)
+            job = manager.get(job_id)
+            p = job.progress
+            loss = f"{p['loss']:.3f}" if isinstance(p.get("loss"), int | float) else "-"
+            bar.update(task, total=p.get("max_steps"), completed=p.get("step", 0), loss=loss,
+                       description=f"job {job_id} {job.state}" + (" (waiting)" if job.waiting else ""))
+    return job
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `train` command."""
+
+    @app.command()
+    def train(
+        ctx: typer.Context,
+        recipe: Optional[str] = typer.Argument(None, help="Recipe: persona-lora, persona-qlora, dpo, full-small, ..."),  # noqa: UP045
+        persona: Optional[str] = typer.Option(None, "--persona", "-p", help="Persona the adapter is for."),  # noqa: UP045
+        method: Optional[str] = typer.Option(None, "--method", "-m", help="lora | qlora | dpo | full."),  # noqa: UP045
+        dataset: Optional[Path] = typer.Option(None, "--dataset", "-d", help="Canonical JSONL dataset."),  # noqa: UP045
+        executor: Optional[str] = typer.Option(None, "--executor", "-e", help="local (this machine) or ray (GPU box)."),  # noqa: UP045
+        max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Override the recipe's optimizer steps."),  # noqa: UP045
+        wait: bool = typer.Option(False, "--wait", "-w", help="Wait for the job, with a progress bar (step, loss, ETA)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """Submit a training job; prints its id (follow it with `selftune jobs logs ID --follow`)."""
+        from skills.jobs import JobManager
+        from skills.jobs.format import describe
+        from skills.train.spec import spec_from_recipe
+
+        settings = settings_of(ctx)
+        spec = spec_from_recipe(settings, recipe, persona=persona, method=method,
+                                dataset=str(dataset) if dataset else None, max_steps=max_steps)
+        manager = JobManager(settings)
+        job_id = manager.submit(spec, executor)
+        if not as_json:
+            console.print(f"Submitted job {job_id} ({spec.name}/{spec.version}).", markup=False)
+        job = _wait_with_progress(manager, job_id, quiet=as_json) if wait else manager.get(job_id)
+        if as_json:
+            emit_json({**job.summary(), "job_id": job.id, "message": describe(job)})
+        elif wait:
+            console.print(describe(job), markup=False)
+        raise typer.Exit(1 if wait and job.state != "succeeded" else 0)
