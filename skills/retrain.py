@@ -146,7 +146,7 @@ def _merge_and_validate(settings: Settings, persona: str, new_files: list[Path],
                 seen.add(key)
                 rows.append(row)
     merged = settings.artifacts_dir / "datasets" / f"{persona}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-    write_dataset(rows, merged, sources=[str(s) for s in sources], generator="retrain")
+    write_dataset(rows, merged, sources=[str(s) for s in sources])  # provenance: the merged files
     report = validate_file(merged)
     if report.invalid:
         raise Stop("failed", f"the merged dataset has {report.invalid} invalid rows (first: line "
@@ -157,6 +157,7 @@ def _merge_and_validate(settings: Settings, persona: str, new_files: list[Path],
 
 def _train(settings: Settings, persona: Any, dataset: Path, outcome: RetrainOutcome, overrides: dict[str, Any]) -> str:
     from skills.jobs import JobManager
+    from skills.train.adapters import get_adapter
     from skills.train.spec import spec_from_recipe
 
     spec = spec_from_recipe(settings, persona.recipe, persona=persona.name, dataset=dataset, **overrides)
@@ -165,19 +166,23 @@ def _train(settings: Settings, persona: Any, dataset: Path, outcome: RetrainOutc
     job = manager.wait(outcome.job_id, timeout=TRAIN_TIMEOUT_S)
     if job.state != "succeeded" or not job.adapter:
         raise Stop("failed", f"training job {job.id} ended {job.state}: {job.error or 'no adapter was produced'}")
-    outcome.candidate = job.adapter
-    outcome.record("train", True, f"job {job.id} produced {job.adapter}")
-    return job.adapter
+    # The job reports the adapter folder (artifacts/adapters/<name>/<version>); the registry speaks ids.
+    outcome.candidate = get_adapter(settings, "/".join(Path(job.adapter).parts[-2:])).id
+    outcome.record("train", True, f"job {job.id} produced {outcome.candidate}")
+    return outcome.candidate
 
 
 def _evaluate(settings: Settings, persona: str, candidate: str, served: str | None, outcome: RetrainOutcome) -> bool:
     from skills.evaluate.run import evaluate_adapter
 
-    doc = evaluate_adapter(settings, candidate, against=served or "base", persona=persona)
+    # The embedded judge is the base model itself, a weak referee for its own adapter: there the gate
+    # uses per-item held-out loss; a separately configured judge (another provider) decides elsewhere.
+    use_judge = settings.judge.provider != "local"
+    doc = evaluate_adapter(settings, candidate, against=served or "base", persona=persona, use_judge=use_judge)
     outcome.report = {"gate": doc["gate"], "report": doc.get("report")}
     verdict = doc["gate"]
-    outcome.record("evaluate", bool(verdict["accept"]), verdict["reason"])
-    return bool(verdict["accept"])
+    outcome.record("evaluate", bool(verdict["promote"]), verdict["reason"])
+    return bool(verdict["promote"])
 
 
 def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -> RetrainOutcome:
@@ -192,7 +197,8 @@ def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -
         new_files = _harvest(settings, persona, outcome)
         dataset = _merge_and_validate(settings, persona_name, new_files, outcome)
         candidate = _train(settings, persona, dataset, outcome, train_overrides)
-        served = adapters.served_adapter(settings, persona_name)
+        current = adapters.served_adapter(settings, persona_name)
+        served = current.id if current else None
         outcome.served = served
         if not _evaluate(settings, persona_name, candidate, served, outcome):
             kept = served or "the base model"

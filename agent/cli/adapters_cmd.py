@@ -1,0 +1,67 @@
+"""`selftune adapters ...` and `selftune rollback`: the adapter registry and which adapter each persona serves."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from agent.cli.common import console, emit_json, new_typer, settings_of
+
+adapters_app = new_typer("Trained adapters: list them, promote one for a persona, roll back.")
+
+
+@adapters_app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    name: Optional[str] = typer.Argument(None, help="Only adapters with this name."),  # noqa: UP045
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """List registered adapters (newest version last) and what each persona serves."""
+    from skills.train.adapters import list_adapters
+
+    adapters = list_adapters(settings_of(ctx), name)
+    if as_json:
+        emit_json({"adapters": [a.model_dump(mode="json") for a in adapters]})
+        return
+    table = Table("id", "method", "base", "persona", "served for", "eval loss")
+    for a in adapters:
+        table.add_row(a.id, a.method, a.base_model, a.persona or "", ", ".join(a.served_for),
+                      str(a.metrics.get("eval_loss", "")))
+    console.print(table)
+
+
+@adapters_app.command("promote")
+def promote_cmd(
+    ctx: typer.Context,
+    persona: str = typer.Argument(..., help="Persona that will serve the adapter."),
+    adapter: str = typer.Argument(..., help="Adapter id, e.g. pirate-lora/v2."),
+) -> None:
+    """Serve an adapter for a persona without the evaluation gate (a commit in the workspace)."""
+    from skills.train.adapters import promote
+
+    sha = promote(settings_of(ctx), persona, adapter)
+    console.print(f"{persona} now serves {adapter} (commit {sha[:8]}).")
+
+
+def rollback(
+    ctx: typer.Context,
+    persona: str = typer.Argument(..., help="Persona whose served adapter is restored."),
+    to: Optional[str] = typer.Option(None, "--to", help="Adapter id to serve instead of the previous one."),  # noqa: UP045
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Serve the persona's previous adapter again (undoes the last promotion; itself undoable)."""
+    from skills.train.adapters import rollback as do_rollback
+
+    change = do_rollback(settings_of(ctx), persona, to=to)
+    if as_json:
+        emit_json(change)
+    else:
+        console.print(f"{persona}: {change['from'] or 'base model'} → {change['to'] or 'base model'}.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `adapters` group and the top-level `rollback` command."""
+    app.add_typer(adapters_app, name="adapters")
+    app.command("rollback")(rollback)

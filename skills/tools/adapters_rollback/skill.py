@@ -1,0 +1,12 @@
+"""adapters.rollback: restore a persona's previously served adapter."""
+
+from typing import Any
+
+from skills.context import SkillContext
+
+
+def adapters_rollback(persona: str, to: str | None = None, *, ctx: SkillContext) -> dict[str, Any]:
+    """Serve the adapter `persona` served before its last promotion (or the adapter id `to`)."""
+    from skills.train.adapters import rollback
+
+    return rollback(ctx.settings, persona, to=to)

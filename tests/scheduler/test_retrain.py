@@ -1,0 +1,115 @@
+"""The gated retrain end to end on the tiny model: fired by the real scheduler, harvest → train → eval →
+promote; a run with too little new data is skipped; a worse candidate is rejected; rollback restores."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from agent.messages import IncomingMessage
+from agent.scheduler import SchedulerService, add_retrain
+from config.settings import Settings
+from improver.workspace import open_workspace
+from memory.store import Memory
+from skills.retrain import recent_runs, run_retrain
+from skills.train import adapters
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+CHANNEL = "discord:pirate-chat"
+PAIRS = [
+    ("What is the capital of France?", "Arr matey, Paris it be!"),
+    ("How are you?", "Arr, I be fine, matey!"),
+    ("What is 2 plus 2?", "Arr, 4 it be, matey!"),
+    ("Say hello.", "Ahoy matey! Arr!"),
+    ("Tell me about the fox.", "Arr, the quick brown fox jumps, matey!"),
+]
+FAST = {"max_steps": 30, "learning_rate": 5e-3, "eval_steps": 1000, "save_steps": 1000}
+
+
+def seed_dataset(settings: Settings, n: int = 40) -> None:
+    rng = random.Random(0)
+    rows = []
+    for _ in range(n):
+        q, a = rng.choice(PAIRS)
+        rows.append({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]})
+    path = settings.artifacts_dir / "datasets" / "pirate.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def chat_in_channel(settings: Settings, exchanges: int, offset: int = 0) -> None:
+    memory = Memory(settings)
+    try:
+        for i in range(exchanges):
+            q, a = PAIRS[(i + offset) % len(PAIRS)]
+            msg = IncomingMessage(transport="discord", channel=CHANNEL, user="discord:7", text=f"{q} ({i + offset})",
+                                  message_id=f"m{i + offset}")
+            memory.log_incoming(msg)
+            memory.log_reply(a, to=msg, persona="pirate")
+    finally:
+        memory.close()
+
+
+@pytest.fixture
+def pirate(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    ws = open_workspace(settings)
+    card = ws.read("personas/pirate.toml").replace("channels = []", f'channels = ["{CHANNEL}"]')
+    ws.write("personas/pirate.toml", card)
+    ws.commit("pirate listens to its channel")
+    # The scheduled run rebuilds its settings from the environment, as in the bot process.
+    monkeypatch.setenv("SELFTUNE_SCHEDULER__MIN_NEW_CONVERSATIONS", "3")
+    settings.scheduler.min_new_conversations = 3
+    seed_dataset(settings)
+    memory = Memory(settings)
+    memory.set_consent(CHANNEL, True, changed_by="discord:admin")
+    memory.close()
+    return settings
+
+
+async def fire_scheduled_retrain(settings: Settings) -> dict:
+    """Schedule a retrain due now and let the bot-side scheduler fire it; return the notified outcome."""
+    add_retrain(settings, "pirate", every_minutes=24 * 60, next_run=datetime.now(UTC), overrides=FAST)
+    outcomes: list[dict] = []
+    service = SchedulerService(settings, notify=outcomes.append)
+    service.start()
+    try:
+        for _ in range(600):
+            if outcomes:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        service.shutdown()
+    assert outcomes, "the scheduled retrain did not finish in time"
+    return outcomes[0]
+
+
+async def test_retrain_pipeline(pirate: Settings) -> None:
+    settings = pirate
+    chat_in_channel(settings, 6)
+    first = await fire_scheduled_retrain(settings)
+    assert first["status"] == "promoted", first
+    assert [s["step"] for s in first["steps"]] == ["overlap", "harvest", "dataset", "train", "evaluate", "promote"]
+    served_v1 = adapters.served_adapter(settings, "pirate")
+    assert served_v1 is not None and served_v1.id == first["candidate"]
+
+    # Nothing new since the last run: skipped, and it says why.
+    skipped = run_retrain(settings, "pirate", **FAST)
+    assert skipped.status == "skipped" and skipped.reason == "only 0 new conversations, minimum is 3"
+
+    # A candidate that learned (almost) nothing is worse than the served adapter: rejected.
+    chat_in_channel(settings, 4, offset=100)
+    worse = run_retrain(settings, "pirate", **{**FAST, "learning_rate": 1e-9, "max_steps": 2})
+    assert worse.status == "rejected", worse.model_dump()
+    assert "keeping " + served_v1.id in worse.reason
+    assert adapters.served_adapter(settings, "pirate").id == served_v1.id
+
+    runs = recent_runs(settings, "pirate")
+    assert [r["status"] for r in runs] == ["rejected", "skipped", "promoted"]
+
+    # Rollback restores exactly what was served before the promotion (the base model).
+    change = adapters.rollback(settings, "pirate")
+    assert change["from"] == served_v1.id and adapters.served_adapter(settings, "pirate") is None
