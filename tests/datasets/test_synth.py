@@ -124,3 +124,13 @@ def test_cli_synth_budget(llm_settings: Settings, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["rows"] == 2
     refused = CliRunner().invoke(app, ["dataset", "synth", "persona", "--out", str(out)])
     assert refused.exit_code == 2 and "--persona" in refused.output  # a usage error
+
+
+@pytest.mark.slow
+def test_persona_synth_with_real_smollm2(settings: Settings, smollm2_dir: Path, tmp_path: Path) -> None:
+    local = settings.model_copy(update={"llm": settings.llm.model_copy(
+        update={"provider": "local", "model": "smollm2", "max_new_tokens": 24, "fallback": []})})
+    out = tmp_path / "pirate.jsonl"
+    result = run_synth(local, "dpo", out, persona="pirate", max_rows=2, max_seconds=120)
+    assert result["rows"] >= 1 and validate_file(out).ok
+    assert read_manifest(out).generator.model
