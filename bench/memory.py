@@ -1,0 +1,177 @@
+"""Memory benchmark: ingest rate, recall latency (ours vs a raw Chroma query), and recall quality (R@5).
+
+    .venv/bin/python bench/memory.py                 # 10k real + 100k (90k synthetic vectors), ~3-5 min on 2 cores
+    .venv/bin/python bench/memory.py --sizes 10000 --queries 100
+    .venv/bin/python bench/memory.py --real          # embed every message for real at every size (slow on CPU)
+
+Messages are generated: "fact" messages whose answers the questions ask for, buried in chatter.
+At sizes above --real-limit, only --real-limit messages are embedded by MiniLM; the rest of the index is
+filled with noisy copies of real chatter vectors (same dimension, same HNSW work per query), so latency is
+representative of that index size while the embedding cost stays affordable. Printed lines say which.
+Targets (issue 10): recall p95 < 50 ms at 100k, our overhead < 1.5x raw, R@5 >= 0.9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Run as a script, bench/ is sys.path[0], and its siblings (bench/datasets.py) would shadow real packages.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from config.settings import Settings  # noqa: E402
+from memory.log import LoggedMessage  # noqa: E402
+from memory.recall import build_where, embedding_function  # noqa: E402
+from memory.store import Memory  # noqa: E402
+
+NAMES = ["Alice", "Bruno", "Chen", "Dana", "Emeka", "Farah", "Gustav", "Hana", "Ivan", "Jia", "Kofi", "Lena",
+         "Mateo", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tariq", "Uma", "Viktor", "Wen", "Yara", "Zoe"]
+THINGS = {"cat": "cat is named", "car": "car is a", "birthday": "birthday is on", "office": "office is in room",
+          "password hint": "password hint is", "favourite band": "favourite band is", "dentist": "dentist is Dr.",
+          "flight": "flight leaves from gate", "laptop": "laptop is a", "wifi network": "wifi network is called",
+          "bike lock code": "bike lock code is", "allergy": "allergy is to", "team": "team is called",
+          "hometown": "hometown is", "locker": "locker number is", "plant": "plant is a"}
+QUESTION = ["What is {n}'s {t}?", "Remind me, {n}'s {t}?", "Do you remember {n}'s {t}?", "{n} told us about their {t}, what was it?"]
+WORDS = ("deploy build tests lunch coffee meeting sprint review weather weekend movie football release bug fix "
+         "server cache docker kernel garden recipe pasta holiday train budget invoice slides demo music guitar "
+         "chess puzzle hiking camera photo podcast novel painting yoga running swim").split()
+
+
+def make_corpus(size: int, facts: int, rng: random.Random) -> tuple[list[LoggedMessage], list[tuple[str, str]]]:
+    """Messages (facts spread among chatter) and (question, answer message id) pairs."""
+    start = datetime.now(UTC) - timedelta(days=30)
+    pairs = [(n, t) for n in NAMES for t in THINGS]
+    rng.shuffle(pairs)
+    fact_slots = set(rng.sample(range(size), min(facts, len(pairs), size)))
+    messages, questions = [], []
+    fact_iter = iter(pairs)
+    for i in range(size):
+        when = start + timedelta(seconds=i * 20)
+        if i in fact_slots:
+            name, thing = next(fact_iter)
+            value = f"{rng.choice(WORDS).title()}{rng.randint(10, 999)}"
+            msg = LoggedMessage(text=f"Just so you know, {name}'s {THINGS[thing]} {value}.", channel=f"c{i % 7}",
+                                author=name.lower(), created_at=when)
+            questions.append((rng.choice(QUESTION).format(n=name, t=thing), msg.id))
+        else:
+            text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 14)))
+            msg = LoggedMessage(text=f"{text}.", channel=f"c{i % 7}", author=rng.choice(NAMES).lower(),
+                                role=rng.choice(["user", "assistant"]), created_at=when)
+        messages.append(msg)
+    return messages, questions
+
+
+def ingest(memory: Memory, messages: list[LoggedMessage], batch: int = 500) -> float:
+    """Log + embed + index through the facade in batches; return messages per second."""
+    began = time.perf_counter()
+    for start in range(0, len(messages), batch):
+        memory.log_many(messages[start:start + batch])
+    return len(messages) / (time.perf_counter() - began)
+
+
+def pad_with_synthetic(memory: Memory, target: int, rng: np.random.Generator) -> float:
+    """Fill the index up to `target` chunks with noisy copies of real chatter vectors; return vectors/s."""
+    col = memory.index.collection
+    seed = col.get(limit=2000, include=["embeddings", "metadatas"])
+    base = np.asarray(seed["embeddings"], dtype=np.float32)
+    began, added, n = time.perf_counter(), 0, col.count()
+    while n + added < target:
+        count = min(5000, target - n - added)
+        vecs = base[rng.integers(0, len(base), count)] + rng.normal(0, 0.08, (count, base.shape[1])).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        ids = [f"synthetic-{n + added + j}" for j in range(count)]
+        metas = [{"message_id": i, "channel": f"c{j % 7}", "author": "synthetic", "role": "user",
+                  "transport": "bench", "ts": 0.0, "chunk": 0} for j, i in enumerate(ids)]
+        with memory.index.writing():
+            col.add(ids=ids, embeddings=vecs, metadatas=metas, documents=["(synthetic)"] * count)
+        added += count
+    return added / max(time.perf_counter() - began, 1e-9)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """q-th percentile in milliseconds."""
+    return float(np.percentile(np.asarray(values) * 1000, q))
+
+
+def measure(memory: Memory, questions: list[tuple[str, str]], channel_filter: bool) -> dict[str, float]:
+    """Latencies of our recall (text), our recall (precomputed vector) and a raw collection.query; R@5."""
+    texts = [q for q, _ in questions]
+    vectors = embedding_function()(texts)
+    col = memory.index.collection
+    ours, ours_vec, raw, found = [], [], [], 0
+    for (text, answer), vec in zip(questions, vectors, strict=True):
+        channel = None
+        if channel_filter:
+            channel = memory.conn.execute("SELECT channel FROM messages WHERE id = ?", (answer,)).fetchone()[0]
+        t0 = time.perf_counter()
+        hits = memory.recall(text, channel=channel, k=5)
+        t1 = time.perf_counter()
+        memory.index.query(text, k=5, where=build_where(channel=channel), embedding=vec)
+        t2 = time.perf_counter()
+        col.query(query_embeddings=[vec], n_results=5, where=build_where(channel=channel))
+        t3 = time.perf_counter()
+        ours.append(t1 - t0)
+        ours_vec.append(t2 - t1)
+        raw.append(t3 - t2)
+        found += answer in {h.message_id for h in hits}
+    return {"ours_p50": percentile(ours, 50), "ours_p95": percentile(ours, 95),
+            "vec_p50": percentile(ours_vec, 50), "vec_p95": percentile(ours_vec, 95),
+            "raw_p50": percentile(raw, 50), "raw_p95": percentile(raw, 95), "r_at_5": found / len(questions)}
+
+
+def run_size(size: int, args: argparse.Namespace) -> None:
+    """Build a fresh state dir with `size` messages and print one block of results."""
+    rng = random.Random(size)
+    real = size if args.real else min(size, args.real_limit)
+    messages, questions = make_corpus(real, args.facts, rng)
+    questions = questions[:args.queries]
+    with tempfile.TemporaryDirectory(prefix="selftune-bench-") as tmp:
+        memory = Memory(Settings(home=Path(tmp)))
+        rate = ingest(memory, messages)
+        print(f"[{size:>7} msgs] ingest via Memory.log_many (SQLite + MiniLM + Chroma), {real} real: {rate:8.0f} msg/s")
+        if size > real:
+            vrate = pad_with_synthetic(memory, size, np.random.default_rng(size))
+            print(f"[{size:>7} msgs] + {size - real} synthetic vectors (noisy copies of chatter), chroma add: "
+                  f"{vrate:8.0f} vec/s")
+        for label, filt in (("no filter", False), ("channel filter", True)):
+            m = measure(memory, questions, filt)
+            print(f"[{size:>7} msgs] recall k=5, {label:14}: ours p50 {m['ours_p50']:6.1f} ms p95 {m['ours_p95']:6.1f} ms"
+                  f" | ours w/ precomputed vector p50 {m['vec_p50']:5.1f} p95 {m['vec_p95']:5.1f}"
+                  f" | raw collection.query p50 {m['raw_p50']:5.1f} p95 {m['raw_p95']:5.1f}"
+                  f" | overhead p95 ours/raw {m['ours_p95'] / m['raw_p95']:4.2f}x,"
+                  f" wrapper-only {m['vec_p95'] / m['raw_p95']:4.2f}x | R@5 {m['r_at_5']:.3f} ({len(questions)} q)")
+        memory.close()
+
+
+def main() -> None:
+    """Parse options and run each size."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--facts", type=int, default=400, help="Fact messages the questions ask about.")
+    parser.add_argument("--real-limit", type=int, default=10_000, help="Embed at most this many messages for real.")
+    parser.add_argument("--real", action="store_true", help="Embed every message for real (slow on CPU).")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))  # 2 shared cores: more threads only thrash
+    began = time.perf_counter()
+    for size in args.sizes:
+        run_size(size, args)
+    print(f"total {time.perf_counter() - began:.0f} s; targets: p95 < 50 ms at 100k, overhead < 1.5x, R@5 >= 0.9")
+
+
+if __name__ == "__main__":
+    main()
