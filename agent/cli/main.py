@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "agent.cli.memory_cmd",
     "agent.cli.jobs_cmd",
     "agent.cli.train_cmd",
+    "agent.cli.demo_cmd",
 ]
 
 app = typer.Typer(
