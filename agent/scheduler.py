@@ -161,14 +161,16 @@ def set_paused(settings: Settings, ref: str, paused: bool) -> ScheduleInfo:
 class SchedulerService:
     """Runs the persisted schedules inside the bot process and reports each outcome."""
 
-    def __init__(self, settings: Settings, notify: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(self, settings: Settings, notify: Callable[[dict[str, Any]], None] | None = None, *,
+                 background: bool = False) -> None:
+        """`notify` is called from a worker thread; `background` runs without an event loop (terminal)."""
         self.settings = settings
         self.notify = notify
-        self.scheduler = make_scheduler(settings, running_loop=True)
+        self.scheduler = make_scheduler(settings, running_loop=not background)
         self.scheduler.add_listener(self._on_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
 
     def start(self) -> None:
-        """Start firing (call from inside the running event loop); missed runs coalesce into one."""
+        """Start firing (from inside the running event loop unless background); missed runs coalesce into one."""
         self.scheduler.start()
         log.info("scheduler started with %d schedules", len(self.scheduler.get_jobs()))
 

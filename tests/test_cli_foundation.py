@@ -48,11 +48,11 @@ def test_bad_config_is_one_sentence(settings: Settings, tmp_path: Path) -> None:
 
 
 def test_run_opens_terminal_prompt(settings: Settings) -> None:
-    """`selftune run` without a Discord token is a terminal chat; it answers and exits on EOF."""
-    env = {**os.environ, "SELFTUNE_HOME": str(settings.home)}
+    """`selftune run` without a Discord token is a terminal chat; it answers and exits on 'exit'."""
+    env = {**os.environ, "SELFTUNE_HOME": str(settings.home), "SELFTUNE_LLM__MODEL": "tiny"}
     proc = subprocess.run(
-        [sys.executable, "-m", "agent.cli.main", "run"], input="hello there\nexit\n",
+        [sys.executable, "-m", "agent.cli.main", "run"], input="help\nexit\n",
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "selftune" in proc.stdout and "hello there" in proc.stdout
+    assert "type a message" in proc.stdout and "tune" in proc.stdout.split("you:")[1]

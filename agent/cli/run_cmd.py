@@ -17,19 +17,39 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         force_console: bool = typer.Option(False, "--console", help="Use the terminal even if a Discord token is set."),
     ) -> None:
-        """Start the assistant: Discord when SELFTUNE_DISCORD_TOKEN (or discord_token_file) is set, else a terminal chat."""
+        """Start the assistant: Discord when SELFTUNE_DISCORD_TOKEN (or discord_token_file) is set, else a terminal chat.
+
+        Both remember conversations (SQLite + Chroma) and run the persisted schedules.
+        """
+        from agent.memory_hooks import MemoryHooks, router_with_memory
         from agent.router import Router
 
         settings = settings_of(ctx)
         if settings.secret("discord_token") and not force_console:
             from agent.discord_bot import BotServices, run_bot
 
+            hooks = MemoryHooks(settings)  # the bot logs exchanges itself (with Discord ids); the router recalls
             err_console.print("Connecting to Discord… (Ctrl+C to stop)")
             try:
-                asyncio.run(run_bot(settings, BotServices.for_settings(settings, Router(settings))))
+                asyncio.run(run_bot(settings, BotServices.for_settings(settings, Router(settings, recall=hooks.recall))))
             except KeyboardInterrupt:
                 err_console.print("Stopped.")
+            finally:
+                hooks.close()
             return
         from agent.console import run_console
+        from agent.scheduler import SchedulerService
 
-        run_console(Router(settings), console)
+        router, hooks = router_with_memory(settings)
+        schedules = SchedulerService(settings, notify=_print_outcome, background=True)
+        schedules.start()
+        try:
+            run_console(router, console)
+        finally:
+            schedules.shutdown()
+            hooks.close()
+
+
+def _print_outcome(outcome: dict) -> None:
+    console.print(f"\n[bold]Scheduled retrain of {outcome.get('persona', '?')}[/]: "
+                  f"{outcome.get('status', 'failed')} — {outcome.get('reason', '')}", highlight=False)

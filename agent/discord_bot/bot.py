@@ -73,14 +73,41 @@ class SelftuneBot(commands.Bot):
         self.services = services
         self.store = store or BotStore(settings)
         self.job_tasks: set[asyncio.Task[Any]] = set()
+        self.scheduler: Any = None  # a SchedulerService, set by run_bot; tests leave it off
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
         from agent.discord_bot.slash import install
 
         install(self)
 
     async def setup_hook(self) -> None:
-        """Sync slash commands to the configured guilds (globally only when asked)."""
+        """Sync slash commands to the configured guilds (globally only when asked); start the schedules."""
         await self.sync_commands()
+        if self.scheduler is not None:
+            self.scheduler.start()
+
+    def on_retrain(self, outcome: dict[str, Any]) -> None:
+        """Scheduler callback (runs in a worker thread): post the outcome in the persona's channels."""
+        asyncio.run_coroutine_threadsafe(self.post_retrain(outcome), self.loop)
+
+    async def post_retrain(self, outcome: dict[str, Any]) -> list[int]:
+        """Say what a scheduled retrain did, and why, where the persona lives; returns the channel ids."""
+        from skills.personas import load_persona
+
+        persona = outcome.get("persona") or ""
+        text = f"Scheduled retrain of **{persona}**: {outcome.get('status', 'failed')} — {outcome.get('reason', '')}"
+        try:
+            channels = load_persona(self.settings.workspace_dir, persona).channels
+        except SelftuneError:
+            channels = []
+        posted = []
+        for ref in channels:
+            channel = self.get_channel(int(ref)) if ref.isdigit() else None
+            if channel is not None and hasattr(channel, "send"):
+                await channel.send(text[:DISCORD_LIMIT])
+                posted.append(channel.id)
+        if not posted:
+            log.info("retrain outcome for %s not posted (no Discord channel in its card): %s", persona, text)
+        return posted
 
     async def sync_commands(self) -> list[str]:
         """Push slash commands to Discord; returns where they were synced."""
@@ -101,6 +128,8 @@ class SelftuneBot(commands.Bot):
         """Stop following jobs, then disconnect."""
         for task in list(self.job_tasks):
             task.cancel()
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
         await super().close()
         self.store.close()
 
@@ -345,6 +374,9 @@ async def run_bot(settings: Settings, services: BotServices | None = None) -> No
     services = services or BotServices.for_settings(settings)
     services.fill_defaults(settings)
     async with SelftuneBot(settings, services) as bot:
+        from agent.scheduler import SchedulerService
+
+        bot.scheduler = SchedulerService(settings, notify=bot.on_retrain)
         try:
             await bot.start(token, reconnect=True)
         except discord.LoginFailure:
