@@ -1,0 +1,203 @@
+"""Run every bench/*.py script with a per-script timeout and write one table of figures vs their baselines.
+
+    python bench/run_all.py [--only agent voice] [--timeout 900] [--out bench/results]
+
+Scripts that accept `--json OUT` are asked for it (their numeric results are flattened into figures); every
+script's printed lines are also read with the small patterns below, which pull "ours vs baseline" pairs out of
+each script's side-by-side output. Output: bench/results/summary.md + summary.json (+ each script's log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+HERE = Path(__file__).resolve().parent
+NUM = r"([0-9][0-9,]*\.?[0-9]*)"
+# script -> (figure, regex with groups value [and baseline], unit, target). ratio = value / baseline.
+PATTERNS: dict[str, list[tuple[str, str, str, str]]] = {
+    "agent": [
+        ("command intent via router", rf"skill direct {NUM} ms \| via router {NUM} ms", "ms", "overhead < 20 ms"),
+        ("LLM turn via router", rf"raw provider {NUM} ms \| via router {NUM} ms", "ms", "overhead < 10 %"),
+    ],
+    "datasets": [
+        ("validate rows/s vs load_dataset", rf"selftune validate_file\s+[0-9.]+ s\s+{NUM} rows/s(?s:.*)"
+                                            rf"load_dataset\('json'\)\s+[0-9.]+ s\s+{NUM} rows/s", "rows/s", "ratio >= 1.0"),
+    ],
+    "train": [
+        ("train tokens/s vs TRL quickstart", "see _train_figure", "tokens/s", "ratio >= 1.3"),
+    ],
+    "jobs": [
+        ("local submit→running", rf"local submit->running\s+median {NUM} s", "s", "—"),
+        ("event-loop lag p99 while following", rf"loop lag while following\s+p50 [0-9.]+ ms\s+p99 {NUM} ms", "ms", "< 50 ms"),
+    ],
+    "memory": [
+        ("recall p95 vs raw Chroma", rf"recall k=5, no filter\s*: ours p50 +[0-9.]+ ms p95 +{NUM} ms.*?raw collection"
+                                     rf"\.query p50 +[0-9.]+ p95 +{NUM}", "ms", "ratio < 1.5"),
+    ],
+    "voice": [("transcribe RTF", rf"RTF {NUM}", "×realtime", "< 0.2")],
+}
+
+
+class Figure(BaseModel):
+    """One measured number, its baseline (if the script measured one) and the ratio between them."""
+
+    model_config = ConfigDict(extra="forbid")
+    script: str
+    figure: str
+    value: float | None
+    baseline: float | None = None
+    ratio: float | None = None
+    unit: str = ""
+    target: str = ""
+
+
+class ScriptRun(BaseModel):
+    """How one script ran."""
+
+    model_config = ConfigDict(extra="forbid")
+    script: str
+    status: str  # ok | failed | timeout
+    seconds: float
+    log: str
+    note: str = ""
+
+
+def accepts_json(script: Path) -> bool:
+    """Whether the script has a --json option (read from its source: --help would import heavy libraries)."""
+    return '"--json"' in script.read_text(encoding="utf-8")
+
+
+def run_script(script: Path, out_dir: Path, timeout_s: float) -> tuple[ScriptRun, str, dict | None]:
+    """Run one script; returns how it went, its stdout and its JSON document (when it wrote one)."""
+    json_path = out_dir / f"{script.stem}.json"
+    json_path.unlink(missing_ok=True)
+    argv = [sys.executable, str(script)] + (["--json", str(json_path)] if accepts_json(script) else [])
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "HF_HUB_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false", "ANONYMIZED_TELEMETRY": "False", "MPLBACKEND": "Agg"}
+    log_path = out_dir / f"{script.stem}.log"
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, env=env, cwd=HERE.parent)
+        status, stdout, stderr = ("ok" if proc.returncode == 0 else "failed"), proc.stdout, proc.stderr
+        note = "" if proc.returncode == 0 else (stderr.strip().splitlines() or ["?"])[-1][:200]
+    except subprocess.TimeoutExpired as exc:
+        status, note = "timeout", f"killed after {timeout_s:.0f} s"
+        stdout, stderr = _text(exc.stdout), _text(exc.stderr)
+    log_path.write_text(stdout + "\n--- stderr ---\n" + stderr, encoding="utf-8")
+    doc = json.loads(json_path.read_text(encoding="utf-8")) if json_path.is_file() else None
+    run = ScriptRun(script=script.stem, status=status, seconds=round(time.monotonic() - started, 1),
+                    log=str(log_path), note=note)
+    return run, stdout, doc
+
+
+def _text(data: bytes | str | None) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
+
+
+def _number(text: str | None) -> float | None:
+    return float(text.replace(",", "")) if text else None
+
+
+def parse_text(script: str, stdout: str) -> list[Figure]:
+    """Figures from the script's printed side-by-side lines; 'ratio ...: N' lines are kept as they are."""
+    figures = []
+    for name, pattern, unit, target in PATTERNS.get(script, []):
+        if script == "train":
+            figures += _train_figure(stdout, name, unit, target)
+            continue
+        match = re.search(pattern, stdout)
+        if match is None:
+            continue
+        groups = [_number(g) for g in match.groups()]
+        value, baseline = (groups[1], groups[0]) if len(groups) == 2 and script == "agent" else (groups + [None])[:2]
+        figures.append(_figure(script, name, value, baseline, unit, target))
+    return figures
+
+
+def _train_figure(stdout: str, name: str, unit: str, target: str) -> list[Figure]:
+    ours = re.search(rf"^ours\s+{NUM}", stdout, re.M)
+    base = re.search(rf"^baseline\s+{NUM}", stdout, re.M)
+    if not ours:
+        return []
+    return [_figure("train", name, _number(ours.group(1)), _number(base.group(1)) if base else None, unit, target)]
+
+
+def _figure(script: str, name: str, value: float | None, baseline: float | None, unit: str, target: str) -> Figure:
+    ratio = round(value / baseline, 3) if value is not None and baseline else None
+    return Figure(script=script, figure=name, value=value, baseline=baseline, ratio=ratio, unit=unit, target=target)
+
+
+def parse_json(script: str, doc: dict) -> list[Figure]:
+    """Numeric leaves of a script's JSON document (lists of rows get their first label as a prefix)."""
+    figures: list[Figure] = []
+    _flatten(script, doc, "", figures)
+    return figures
+
+
+def _flatten(script: str, node: object, prefix: str, out: list[Figure]) -> None:
+    if isinstance(node, bool):
+        return
+    if isinstance(node, int | float):
+        out.append(Figure(script=script, figure=prefix or "value", value=float(node)))
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            _flatten(script, value, f"{prefix}.{key}".strip("."), out)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            _flatten(script, item, f"{prefix}[{i}]", out)
+
+
+def markdown(runs: list[ScriptRun], figures: list[Figure]) -> str:
+    """The summary table (figures) and a short table of how each script ran."""
+    lines = ["# Benchmarks", "", f"Run {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPU(s), "
+             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}.", "",
+             "| script | figure | value | baseline | ratio | unit | target |", "|---|---|---:|---:|---:|---|---|"]
+    for f in figures:
+        lines.append(f"| {f.script} | {f.figure} | {_fmt(f.value)} | {_fmt(f.baseline)} | {_fmt(f.ratio)} | "
+                     f"{f.unit} | {f.target} |")
+    lines += ["", "| script | status | seconds | note | log |", "|---|---|---:|---|---|"]
+    lines += [f"| {r.script} | {r.status} | {r.seconds} | {r.note} | {Path(r.log).name} |" for r in runs]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the scripts, write summary.md/summary.json; exit 1 when a script failed or timed out."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="Script names to run (default: all).")
+    parser.add_argument("--timeout", type=float, default=900.0, help="Seconds per script before it is killed.")
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="Folder for summary.md/.json and logs.")
+    parser.add_argument("--dir", type=Path, default=HERE, help="Folder of the bench scripts.")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    scripts = [p for p in sorted(args.dir.glob("*.py"))
+               if p.name != "run_all.py" and not p.name.startswith("_") and (not args.only or p.stem in args.only)]
+    runs, figures = [], []
+    for script in scripts:
+        print(f"running {script.name} (timeout {args.timeout:.0f} s)...", flush=True)
+        run, stdout, doc = run_script(script, args.out, args.timeout)
+        found = parse_text(run.script, stdout) + (parse_json(run.script, doc) if doc else [])
+        print(f"  {run.status} in {run.seconds} s, {len(found)} figure(s){': ' + run.note if run.note else ''}")
+        runs.append(run)
+        figures += found
+    (args.out / "summary.md").write_text(markdown(runs, figures), encoding="utf-8")
+    (args.out / "summary.json").write_text(json.dumps({"runs": [r.model_dump() for r in runs],
+                                                       "figures": [f.model_dump() for f in figures]}, indent=2))
+    print(f"wrote {args.out / 'summary.md'} and summary.json")
+    return 0 if all(r.status == "ok" for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
