@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         from agent.router import Router
 
         settings = settings_of(ctx)
+        _reattach_jobs(settings)
         if settings.secret("discord_token") and not force_console:
             from agent.discord_bot import BotServices, run_bot
 
@@ -48,6 +49,15 @@ def register(app: typer.Typer) -> None:
         finally:
             schedules.shutdown()
             hooks.close()
+
+
+def _reattach_jobs(settings) -> None:  # noqa: ANN001
+    """Jobs survive restarts: give unfinished ones whose supervisor died a new one, and say so."""
+    from skills.jobs import JobManager
+
+    restarted = JobManager(settings).reattach()
+    if restarted:
+        err_console.print(f"Re-attached to {len(restarted)} unfinished job(s): {', '.join(restarted)}")
 
 
 def _print_outcome(outcome: dict) -> None:
