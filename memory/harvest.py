@@ -59,7 +59,7 @@ def init_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(SCHEMA)
 
 
-def _consent_windows(conn: sqlite3.Connection, channel: str) -> list[tuple[datetime, datetime | None]]:
+def consent_windows(conn: sqlite3.Connection, channel: str) -> list[tuple[datetime, datetime | None]]:
     """Time intervals during which the channel had consent."""
     windows: list[tuple[datetime, datetime | None]] = []
     start: datetime | None = None
@@ -72,7 +72,8 @@ def _consent_windows(conn: sqlite3.Connection, channel: str) -> list[tuple[datet
     return windows + ([(start, None)] if start is not None else [])
 
 
-def _allowed(msg: LoggedMessage, windows: list[tuple[datetime, datetime | None]]) -> bool:
+def allowed(msg: LoggedMessage, windows: list[tuple[datetime, datetime | None]]) -> bool:
+    """True when the message was written inside one of the consent windows."""
     created = msg.created_at if msg.created_at.tzinfo else msg.created_at.replace(tzinfo=UTC)
     return any(lo <= created and (hi is None or created < hi) for lo, hi in windows)
 
@@ -120,7 +121,7 @@ def harvest_channel(
     rewrite: Callable[[str], str] | None = None, incremental: bool = True, cursor_name: str | None = None,
 ) -> HarvestResult:
     """Build a messages dataset from a channel's consented conversations since the last build."""
-    windows = _consent_windows(conn, channel)
+    windows = consent_windows(conn, channel)
     if not windows:
         raise PermissionDenied(
             f"Channel {channel} never opted in to collection, so nothing is harvested; an admin can turn it "
@@ -147,7 +148,7 @@ def _build_rows(conn: sqlite3.Connection, channel: str, since: int, windows: lis
     stats = {"duplicates": 0, "without_consent": 0, "until_seq": since}
     for msg in iter_messages(conn, channel=channel):
         stats["until_seq"] = max(stats["until_seq"], msg.seq or 0)
-        if not _allowed(msg, windows):
+        if not allowed(msg, windows):
             stats["without_consent"] += int(msg.seq > since)
             history = []  # never let unconsented text leak in as context
             continue

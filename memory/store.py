@@ -147,6 +147,12 @@ class Memory:
         """Forget what is older than settings.memory.retention_days (no-op when unset)."""
         return apply_retention(self.conn, self.index, self.settings.memory.retention_days)
 
+    def preferences(self, *, persona: str | None = None, kind: str = "dpo") -> list[dict]:
+        """Feedback as preference rows: DPO {prompt, chosen, rejected} or KTO {messages, label}, consented only."""
+        from memory.preferences import preference_rows
+
+        return preference_rows(self.conn, persona=persona, kind=kind)
+
     def harvest(self, channel: str, *, out: Path | None = None, persona: str | None = None,
                 rewrite: Callable[[str], str] | None = None, incremental: bool = True) -> harvesting.HarvestResult:
         """Turn the channel's consented conversations since the last build into a messages dataset."""

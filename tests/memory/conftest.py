@@ -22,8 +22,8 @@ def memory(settings: Settings) -> Iterator[Memory]:
 
 @pytest.fixture
 def say() -> Callable[..., LoggedMessage]:
-    """Build messages a second apart from now on: say("hi"), say("hello", role="assistant")."""
-    clock = {"t": datetime.now(UTC)}
+    """Build messages a second apart, starting a minute from now (so after any consent the test sets first)."""
+    clock = {"t": datetime.now(UTC) + timedelta(minutes=1)}
 
     def make(text: str, *, role: str = "user", channel: str = "general", author: str | None = None,
              **extra: object) -> LoggedMessage:

@@ -136,7 +136,7 @@ def test_harvest_uses_only_messages_written_while_consent_was_on(memory: Memory,
     assert (result.without_consent, result.rows) == (2, 2)
     assert all("old answer" not in m["content"] for row in _rows(result.path) for m in row["messages"])
     memory.set_consent("c1", False, "discord:admin")
-    _conversation(memory, say, topic="after opt-out")
+    _conversation(memory, say, topic="after opt-out", start=datetime.now(UTC) + timedelta(hours=1))
     assert memory.harvest("c1").rows == 0
 
 
@@ -150,3 +150,26 @@ def test_harvest_with_persona_system_prompt_and_rewrite(memory: Memory, settings
     row = _rows(result.path)[0]["messages"]
     assert row[0]["role"] == "system" and row[0]["content"]
     assert row[-1]["content"] == "ARR, KNOTS BE TIED WITH A BOWLINE, MATEY."
+
+
+def test_feedback_becomes_dpo_pairs_and_kto_rows_per_persona(memory: Memory, say) -> None:
+    memory.set_consent("c1", True, "discord:admin")
+    prompt = memory.log_message(say("Say hello like a pirate", channel="c1"))
+    good = memory.log_message(say("Ahoy, matey!", role="assistant", channel="c1", reply_to=prompt.id, persona="pirate"))
+    bad = memory.log_message(say("Hello.", role="assistant", channel="c1", reply_to=prompt.id, persona="pirate"))
+    other = memory.log_message(say("Greetings.", role="assistant", channel="c1", reply_to=prompt.id, persona="butler"))
+    memory.feedback(good.id, "alice", "👍")
+    memory.feedback(bad.id, "alice", "👎")
+    memory.feedback(other.id, "alice", "👍")
+    pairs = memory.preferences(persona="pirate")
+    assert pairs == [{"prompt": [{"role": "user", "content": "Say hello like a pirate"}],
+                      "chosen": [{"role": "assistant", "content": "Ahoy, matey!"}],
+                      "rejected": [{"role": "assistant", "content": "Hello."}],
+                      "message_ids": [prompt.id, good.id, bad.id]}]
+    kto = memory.preferences(kind="kto")
+    assert sorted((r["messages"][-1]["content"], r["label"]) for r in kto) == [
+        ("Ahoy, matey!", True), ("Greetings.", True), ("Hello.", False)]
+    private = memory.log_message(say("Say hello", channel="c2"))
+    answer = memory.log_message(say("Hi.", role="assistant", channel="c2", reply_to=private.id, persona="pirate"))
+    memory.feedback(answer.id, "alice", "👎")
+    assert len(memory.preferences(kind="kto")) == 3  # channel c2 never consented: its feedback is not used

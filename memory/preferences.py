@@ -1,0 +1,60 @@
+"""Feedback → preference data: 👍/👎 on assistant answers as DPO pairs (chosen/rejected) or KTO rows, per persona.
+
+A DPO pair needs two answers to the same prompt (e.g. after "try again"), one liked and one disliked;
+every rated answer also gives a KTO row (messages + label). Consent rules are the harvest's.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from memory.harvest import allowed, consent_windows
+from memory.log import LoggedMessage, get_messages
+from memory.scrub import scrub
+
+
+def _rated_answers(conn: sqlite3.Connection, persona: str | None) -> list[tuple[str, int]]:
+    """(answer id, net score) for every rated assistant message (of one persona, if given)."""
+    sql = ("SELECT m.id, SUM(f.rating) FROM feedback f JOIN messages m ON m.id = f.message_id"
+           " WHERE m.role = 'assistant' AND m.reply_to IS NOT NULL" + (" AND m.persona = ?" if persona else "")
+           + " GROUP BY m.id HAVING SUM(f.rating) != 0 ORDER BY m.seq")
+    return [(r[0], r[1]) for r in conn.execute(sql, (persona,) if persona else ())]
+
+
+def _consented(conn: sqlite3.Connection, messages: list[LoggedMessage], cache: dict[str, list]) -> bool:
+    for msg in messages:
+        windows = cache.setdefault(msg.channel, consent_windows(conn, msg.channel))
+        if not allowed(msg, windows):
+            return False
+    return True
+
+
+def preference_rows(conn: sqlite3.Connection, *, persona: str | None = None, kind: str = "dpo") -> list[dict[str, Any]]:
+    """DPO rows {prompt, chosen, rejected, message_ids} or KTO rows {messages, label, message_ids}."""
+    rated = _rated_answers(conn, persona)
+    answers = get_messages(conn, [a for a, _ in rated])
+    prompts = get_messages(conn, [m.reply_to for m in answers.values() if m.reply_to])
+    by_prompt: dict[str, list[tuple[LoggedMessage, int]]] = {}
+    cache: dict[str, list] = {}
+    for answer_id, score in rated:
+        answer = answers[answer_id]
+        prompt = prompts.get(answer.reply_to or "")
+        if prompt is not None and _consented(conn, [prompt, answer], cache):
+            by_prompt.setdefault(prompt.id, []).append((answer, score))
+    rows: list[dict[str, Any]] = []
+    for prompt_id, scored in by_prompt.items():
+        user = [{"role": "user", "content": scrub(prompts[prompt_id].text)}]
+        if kind == "kto":
+            rows += [{"messages": user + [_assistant(a)], "label": s > 0, "message_ids": [prompt_id, a.id]}
+                     for a, s in scored]
+            continue
+        best, worst = max(scored, key=lambda p: p[1]), min(scored, key=lambda p: p[1])
+        if best[1] > 0 > worst[1]:
+            rows.append({"prompt": user, "chosen": [_assistant(best[0])], "rejected": [_assistant(worst[0])],
+                         "message_ids": [prompt_id, best[0].id, worst[0].id]})
+    return rows
+
+
+def _assistant(msg: LoggedMessage) -> dict[str, str]:
+    return {"role": "assistant", "content": scrub(msg.text)}
