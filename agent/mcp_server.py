@@ -117,17 +117,22 @@ class SkillServer:
         manager = JobManager(self.settings)
         deadline = time.monotonic() + min(timeout_s, JOB_WAIT_LIMIT_S)
         last_step = -1
-        while time.monotonic() < deadline:
+        try:
+            while time.monotonic() < deadline:
+                job = await anyio.to_thread.run_sync(manager.get, job_id)
+                step = job.progress.get("step")
+                if isinstance(step, int) and step != last_step:
+                    last_step = step
+                    total = job.progress.get("max_steps")
+                    message = f"step {step}/{total} loss {job.progress.get('loss')}"
+                    await ctx.session.report_progress(float(step), float(total) if total else None, message)
+                if job.state in TERMINAL_STATES:
+                    return job.model_dump(mode="json")
+                await anyio.sleep(JOB_POLL_S)
             job = await anyio.to_thread.run_sync(manager.get, job_id)
-            progress = _latest_progress(manager, job_id)
-            if progress and progress.get("step", -1) != last_step:
-                last_step = progress["step"]
-                message = f"step {progress['step']}/{progress.get('max_steps')} loss {progress.get('loss')}"
-                await ctx.session.report_progress(float(progress["step"]), _num(progress.get("max_steps")), message)
-            if _state(job) in TERMINAL_STATES:
-                return _job_summary(job)
-            await anyio.sleep(JOB_POLL_S)
-        return {**_job_summary(await anyio.to_thread.run_sync(manager.get, job_id)), "waiting": "timed out"}
+            return {**job.model_dump(mode="json"), "waiting": "timed out"}
+        finally:
+            manager.close()
 
     async def list_resources(self, ctx: ServerRequestContext, params: Any) -> types.ListResourcesResult:
         resources = [
@@ -169,42 +174,28 @@ def _version() -> str:
         return "0+local"
 
 
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
-
-
 def _mime(path: Path) -> str:
     return {".json": "application/json", ".md": "text/markdown", ".png": "image/png"}.get(path.suffix, "text/plain")
 
 
-def _state(job: Any) -> str:
-    return job["state"] if isinstance(job, dict) else getattr(job, "state", "")
-
-
-def _job_summary(job: Any) -> dict[str, Any]:
-    return job if isinstance(job, dict) else job.model_dump(mode="json")
-
-
-def _latest_progress(manager: Any, job_id: str) -> dict[str, Any] | None:
-    events = [e if isinstance(e, dict) else e.model_dump() for e in manager.events(job_id)]
-    progress = [e.get("data", e) for e in events if e.get("event", e.get("kind")) == "progress"]
-    return progress[-1] if progress else None
-
-
 def _job_ids(settings: Settings) -> list[str]:
-    try:
-        from skills.jobs import JobManager
+    from skills.jobs import JobManager
 
-        return [_job_summary(j)["id"] for j in JobManager(settings).list()][:50]
-    except Exception:  # the job store may not exist yet on a fresh machine
-        return []
+    manager = JobManager(settings)
+    try:
+        return [job.id for job in manager.list(limit=50)]
+    finally:
+        manager.close()
 
 
 def _job_log_text(settings: Settings, job_id: str) -> str:
     from skills.jobs import JobManager
 
-    events = JobManager(settings).events(job_id)
-    return "\n".join(json.dumps(e if isinstance(e, dict) else e.model_dump(mode="json"), default=str) for e in events)
+    manager = JobManager(settings)
+    try:
+        return manager.log_text(job_id)
+    finally:
+        manager.close()
 
 
 async def serve_stdio(skill_server: SkillServer) -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
@@ -86,3 +87,45 @@ async def test_http_transport(http_server: str) -> None:
     async with Client(http_server) as client:
         result = await client.call_tool("text_word_count", {"text": "one two"})
         assert payload(result) == {"words": 2, "characters": 7}
+
+
+def test_admin_tools_hidden_and_refused(settings: Settings) -> None:
+    """Admin skills (schedules, rollback, improve.run) exist but are off for MCP clients by default."""
+    async def run() -> tuple[set[str], object]:
+        async with Client(stdio_params(settings)) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            return names, await client.call_tool("schedule_add", {"persona": "pirate"})
+
+    names, refused = anyio.run(run)
+    assert "schedule_list" in names and "schedule_add" not in names and "adapters_rollback" not in names
+    assert refused.is_error and "admin skill" in refused.content[0].text
+
+
+@pytest.mark.slow
+async def test_training_job_with_progress_and_same_json_as_cli(settings: Settings, tmp_path: Path) -> None:
+    """Validate a real file (same JSON as the CLI), start a tiny training job, follow its progress to the end,
+    then read its log as an MCP resource."""
+    rows = [{"messages": [{"role": "user", "content": f"Say hi {i}"}, {"role": "assistant", "content": "Arr, hi matey!"}]}
+            for i in range(24)]
+    data = tmp_path / "pirate.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cli = subprocess.run([sys.executable, "-m", "agent.cli.main", "dataset", "validate", str(data), "--json"],
+                         capture_output=True, text=True, env=server_env(settings), timeout=120)
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total, message))
+
+    async with Client(stdio_params(settings)) as client:
+        validated = await client.call_tool("dataset_validate", {"path": str(data)})
+        assert payload(validated) == json.loads(cli.stdout)
+        started = payload(await client.call_tool("train_submit", {"dataset": str(data), "max_steps": 6}))
+        final = await client.call_tool("jobs_wait", {"job_id": started["job_id"], "timeout_s": 240},
+                                       progress_callback=on_progress)
+        assert payload(final)["state"] == "succeeded", final.content[0].text
+        assert progress and progress[-1][0] == 6 and progress[-1][1] == 6
+        resources = [str(r.uri) for r in (await client.list_resources()).resources]
+        log_uri = f"selftune://jobs/{started['job_id']}/log"
+        assert log_uri in resources
+        log = await client.read_resource(log_uri)
+        assert "adapter_dir:" in log.contents[0].text
