@@ -113,9 +113,12 @@ def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any) -
 def final_metrics(trainer: Any, result: Any, base_eval: float | None, callback: Any) -> dict[str, Any]:
     """train_loss, eval_loss (held-out, after training), base_eval_loss, tokens_per_s, steps."""
     eval_loss = trainer.evaluate()["eval_loss"] if trainer.eval_dataset is not None else None
+    tokens = max((log.get("num_tokens", 0) for log in trainer.state.log_history), default=0)
+    runtime = result.metrics.get("train_runtime") or 0.0
     metrics = {
-        "train_loss": result.training_loss, "eval_loss": eval_loss, "tokens_per_s": callback.tokens_per_s,
-        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss, "eval_loss": eval_loss, "steps": trainer.state.global_step,
+        "tokens_per_s": tokens / runtime if tokens and runtime else callback.tokens_per_s,
+        "train_tokens": tokens, "train_runtime_s": runtime,
     }
     if base_eval is not None:
         metrics["base_eval_loss"] = base_eval
