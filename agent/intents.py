@@ -185,9 +185,20 @@ def _none(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     return {}
 
 
+def _persona_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    if re.search(r"\b(?:yourself|normal(?:ly)?|usual)\b|^stop ", text):
+        return {"persona": None}
+    named = find_persona(text, personas)
+    match = re.search(r"\b(?:like|as|be|become|use|switch to) (?:a |an |the |my )?([a-z][\w-]*)\b", text)
+    return {"persona": named or (_word(match.group(1)) if match else None)}
+
+
 RULES: list[tuple[str, re.Pattern[str], Extractor]] = [
     ("help", re.compile(r"^(?:help|aide|ayuda|hilfe|aiuto|commands|\?)$|^(?:what can you do|what do you do|"
                         r"how do i use you|what are your commands|show (?:me )?(?:the )?commands)\b"), _none),
+    ("persona", re.compile(r"^(?:talk|speak|answer|reply|respond|write|act) (?:like|as) (?:a |an |the )?[a-z][\w-]*$|"
+                           r"^(?:be|become) (?:a |an |the )[a-z][\w-]*$|^(?:use|switch to) (?:the |my )?[a-z][\w-]* persona$|"
+                           r"^(?:stop (?:talking|speaking) like\b|be yourself\b|talk normally\b)"), _persona_args),
     ("collect", re.compile(r"^(?:(?:start|stop|begin|resume|pause|enable|disable|turn (?:on|off)) (?:collecting|recording|"
                            r"collection|logging)|collect(?:ing|ion)? (?:on|off)|(?:opt (?:in|out)|don't record|do not record|"
                            r"record|collect)\b.*\b(?:channel|here|conversations?|messages?))|^collect(?:ing|ion)?\b"), _collect_args),
@@ -198,7 +209,7 @@ RULES: list[tuple[str, re.Pattern[str], Extractor]] = [
                           r"^(?:is|are) (?:the |my )?\S*\s?(?:job|training|run)s? (?:done|finished|running|over|complete)\b|"
                           r"^(?:show|check|list|give me) (?:the |my |me )*(?:status|progress|jobs?|training)\b|^any news\b"), _job_args),
     ("cancel", re.compile(rf"^(?:cancel|abort)\b|^(?:stop|kill|halt|terminate|end) {_JOBWORD}\b"), _job_args),
-    ("rollback", re.compile(r"^(?:rollback|roll back|revert|undo)\b|^go back to the (?:previous|old|last)\b"), _adapter_args),
+    ("rollback", re.compile(r"^(?:rollback|roll back|revert|undo)\b|^roll (?:it|that|this|the \S+|\S+) back\b|^go back to the (?:previous|old|last)\b"), _adapter_args),
     ("schedule", re.compile(r"^(?:schedule|unschedule)\b|^(?:list|show|remove|delete) (?:the |my |all )?schedules?\b|"
                             r"^(?:retrain|train|tune|finetune) .*\b(?:every|nightly|daily|weekly|hourly)\b|^(?:set up|add) (?:a )?"
                             r"(?:nightly|daily|weekly) (?:retrain|training)\b"), _schedule_args),

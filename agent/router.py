@@ -12,7 +12,7 @@ import re
 import uuid
 from typing import Any
 
-from agent import dispatch
+from agent import dispatch, persona_switch
 from agent.auth import LOCAL_TRANSPORTS, RateLimiter, requester_for
 from agent.intents import Intent, find_dataset, find_persona, resolve
 from agent.llm_turn import LLMTurn, TurnLimits
@@ -63,7 +63,9 @@ class Router:
     def handle(self, message: IncomingMessage) -> Reply:
         """Answer one message; expected failures become a one-sentence reply, never a traceback."""
         session = self.session(message.channel)
+        heard = None
         try:
+            message, heard = self._transcribe_voice(message)
             reply = self._handle(message, session)
         except SelftuneError as exc:
             reply = Reply(text=str(exc), intent="error")
@@ -71,9 +73,21 @@ class Router:
             error_id = uuid.uuid4().hex[:8]
             log.exception("internal error %s handling a message in %s", error_id, message.channel)
             reply = Reply(text=f"Internal error (id {error_id}); the log has the details.", intent="error")
+        if heard:  # a voice command does what the same typed text would; the reply shows what was heard
+            reply = reply.model_copy(update={"transcript": heard, "text": f"Heard: \u201c{heard}\u201d\n{reply.text}"})
         session.remember(message.text, reply.text)
         self._log(message, reply)
         return reply
+
+    def _transcribe_voice(self, message: IncomingMessage) -> tuple[IncomingMessage, str | None]:
+        """A message that is only a voice note becomes its transcript (local Whisper)."""
+        from agent.voice import is_audio_file, persona_names, transcribe_file
+
+        audio = next((a for a in message.attachments if is_audio_file(a.filename, a.content_type)), None)
+        if audio is None or message.text.strip():
+            return message, None
+        heard = transcribe_file(audio.path, self.settings, persona_names(self.settings)).text
+        return message.model_copy(update={"text": heard}), heard
 
     async def ahandle(self, message: IncomingMessage) -> Reply:
         """handle() off the event loop (model calls and skills block)."""
@@ -92,7 +106,10 @@ class Router:
             return self._chat(message, session, requester)
         if intent.name == "help":
             return Reply(text=self._help(), intent="help")
+        if intent.name == "persona":
+            return persona_switch.switch(self.settings, session, intent.args.get("persona"))
         dispatch.check_permission(intent, requester.permission, message.user)
+        _refer_to_last_persona(intent, session)
         return self._dispatch(intent, message, session, requester)
 
     # --- intents -----------------------------------------------------------------------------------
@@ -167,9 +184,14 @@ class Router:
     # --- chat --------------------------------------------------------------------------------------
 
     def _chat(self, message: IncomingMessage, session: Session, requester: Requester) -> Reply:
-        turn = LLMTurn(self.provider, self.registry, SkillContext(settings=self.settings, requester=requester), self.limits)
+        adapter_provider = persona_switch.provider_for(self.settings, session.persona)
+        provider = adapter_provider or self.provider
+        turn = LLMTurn(provider, self.registry, SkillContext(settings=self.settings, requester=requester), self.limits)
         try:
-            return turn.run(session.messages_for(message.text))
+            reply = turn.run(session.messages_for(message.text))
+            if adapter_provider is not None:
+                reply.args = {**reply.args, "persona": session.persona, "adapter": adapter_provider.adapter_id}
+            return reply
         except ProviderUnavailable as exc:
             return Reply(text=followups()["offline"].format(reason=str(exc).rstrip(".")), intent="chat",
                          args={"offline": True})
@@ -216,6 +238,16 @@ class Router:
             self.log_hook(message, reply)
         except Exception:  # logging a conversation must never lose the reply
             log.warning("conversation log hook failed", exc_info=True)
+
+
+def _refer_to_last_persona(intent: Intent, session: Session) -> None:
+    """'export it', 'roll it back': the persona the channel last named; remember the one named now."""
+    key = "persona" if intent.name == "tune" else "adapter"
+    if intent.name in ("tune", "eval", "export", "rollback"):
+        if intent.args.get(key):
+            session.last_persona = intent.args[key]
+        elif session.last_persona and intent.name != "tune":
+            intent.args[key] = session.last_persona
 
 
 def _dataset_upload(message: IncomingMessage) -> str | None:

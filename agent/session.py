@@ -37,6 +37,8 @@ class Session:
     history: deque[dict[str, str]] = field(default_factory=deque)
     pending: Pending | None = None
     last_dataset: str | None = None
+    persona: str | None = None  # set by "talk like the pirate"; chat then uses the persona's served adapter
+    last_persona: str | None = None  # the persona the channel last talked about ("roll it back", "export it")
 
     def remember(self, user_text: str, reply_text: str) -> None:
         """Append a turn, keeping only the last `window` messages."""

@@ -1,0 +1,89 @@
+""""talk like the pirate": switch a channel's persona, and answer with the adapter that persona serves.
+
+The channel's session keeps the persona name; each chat turn looks up the persona's served adapter
+(adapters/served.toml), so a promotion or a rollback takes effect on the next message. With the local
+provider the adapter is applied through skills.train.hotswap.AdapterHost on its own copy of the base model.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from agent.messages import Reply
+from agent.providers.local import LocalProvider
+from config.errors import SelftuneError
+from config.settings import Settings
+
+_providers: dict[tuple[str, str], AdapterProvider] = {}
+_lock = threading.Lock()
+
+
+class AdapterProvider(LocalProvider):
+    """The local provider with one LoRA adapter active (a separate base copy: the shared one stays plain)."""
+
+    name = "local+adapter"
+
+    def __init__(self, model: str, models_dir: Path, adapter_id: str, adapter_dir: Path, **kwargs: Any) -> None:
+        super().__init__(model, models_dir, **kwargs)
+        self.adapter_id, self.adapter_dir = adapter_id, adapter_dir
+        self._pair: tuple[Any, Any] | None = None
+
+    def load(self) -> tuple[Any, Any]:
+        """Base model + the adapter, loaded once and switched on."""
+        if self._pair is None:
+            from skills.models import load_model
+            from skills.train.hotswap import AdapterHost
+
+            model, tokenizer = load_model(self.model_name, self.models_dir)
+            host = AdapterHost(model)
+            name = self.adapter_id.replace("/", "-").replace(".", "_")  # PEFT adapter names are module keys
+            host.load(name, self.adapter_dir)
+            host.activate(name)
+            self._pair = (host.model, tokenizer)
+        return self._pair
+
+
+def switch(settings: Settings, session: Any, persona: str | None) -> Reply:
+    """Make `persona` the channel's persona (None: back to the plain assistant) and say what answers now."""
+    from skills.personas import load_persona
+
+    if persona is None:
+        session.persona, session.persona_prompt = None, None
+        return Reply(text="OK, back to my usual self here.", intent="persona", args={"persona": None})
+    card = load_persona(settings.workspace_dir, persona)
+    session.persona, session.persona_prompt, session.last_persona = card.name, card.system_prompt, card.name
+    adapter = served_id(settings, card.name)
+    using = f"with adapter {adapter}" if adapter else "with the base model (no adapter is served for it yet)"
+    return Reply(text=f"Arr, {card.name} it is for this channel — answering {using}.", intent="persona",
+                 args={"persona": card.name, "adapter": adapter})
+
+
+def served_id(settings: Settings, persona: str) -> str | None:
+    """The adapter id the persona serves now, or None."""
+    from skills.train.adapters import served_map
+
+    return served_map(settings).get(persona)
+
+
+def provider_for(settings: Settings, persona: str | None) -> AdapterProvider | None:
+    """An adapter-serving provider when the persona serves an adapter and the local model answers chats."""
+    if persona is None or settings.llm.provider != "local":
+        return None
+    adapter_id = served_id(settings, persona)
+    if adapter_id is None:
+        return None
+    from skills.train.adapters import get_adapter
+
+    try:
+        info = get_adapter(settings, adapter_id)
+    except SelftuneError:
+        return None
+    key = (str(settings.home), info.id)
+    with _lock:
+        if key not in _providers:
+            _providers[key] = AdapterProvider(info.base_model, settings.models_dir, info.id, Path(info.path),
+                                              timeout_s=settings.llm.timeout_s,
+                                              max_new_tokens=settings.llm.max_new_tokens)
+        return _providers[key]
