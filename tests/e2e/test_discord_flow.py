@@ -1,0 +1,115 @@
+"""The headline flow in Discord (dpytest), real Router, real jobs, the tiny model:
+tune → follow-up answered → job thread with progress → report PNG → promote → export → talk like the pirate
+(answered with the new adapter) → roll it back (the previous one is served again)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import discord.ext.test as dpytest
+import pytest
+
+from agent.router import Router
+from config.settings import Settings
+from skills.jobs import JobManager
+from skills.train.adapters import served_map
+from tests.discord.conftest import FakeInteraction, make_harness  # noqa: F401 - the dpytest harness fixture
+from tests.eval.conftest import pirate_rows, write_jsonl
+
+TINY_RECIPE = """description = "tiny persona LoRA for the end-to-end test"
+method = "lora"
+[hyper]
+rank = 8
+alpha = 16
+target_modules = "all-linear"
+learning_rate = 1e-2
+max_steps = 12
+batch_size = 2
+max_length = 64
+warmup_ratio = 0.0
+eval_steps = 12
+save_steps = 12
+logging_steps = 2
+"""
+
+
+@pytest.fixture
+def flow_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The tiny model answers chats; the workspace's persona-lora recipe is a few steps long."""
+    from improver.workspace import open_workspace
+
+    monkeypatch.setenv("SELFTUNE_LLM__MODEL", "tiny")
+    open_workspace(settings)  # personas and recipes, as `selftune run` creates them
+    settings.llm.model, settings.llm.max_new_tokens, settings.llm.fallback = "tiny", 12, []
+    (settings.workspace_dir / "recipes").mkdir(exist_ok=True)
+    (settings.workspace_dir / "recipes" / "persona-lora.toml").write_text(TINY_RECIPE)
+    settings.discord.progress_edit_interval_s = 1.0
+    return settings
+
+
+async def say(h, text: str, member=None) -> list:
+    """Send a message as the trainer-admin and return what the bot posted."""
+    await dpytest.message(f"{h.mention()} {text}", channel=h.channel, member=member or h.members[0])
+    return h.sent()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+async def test_pirate_flow_in_discord(make_harness, flow_settings: Settings, tmp_path: Path) -> None:  # noqa: F811
+    settings = flow_settings
+    router = Router(settings)
+    h = await make_harness(router=router)
+    h.bot.services.jobs = JobManager(settings)  # the real job feed instead of the harness' scripted one
+    h.bot.services.promote = lambda persona, adapter: __import__("skills.train.adapters", fromlist=["promote"]).promote(
+        settings, persona, adapter)
+    settings.auth.admins.append(f"discord:{h.members[0].id}")
+    data = write_jsonl(tmp_path / "pirate.jsonl", pirate_rows(16, 3))
+
+    [question] = await say(h, "tune a pirate persona adapter")
+    assert question.content.lower().count("dataset") >= 1 and "?" in question.content
+    sent = await say(h, f"use {data}")
+    assert "job" in sent[0].content.lower()
+    await h.settle_jobs(timeout=180)
+    in_thread = sent[1:] + h.sent()
+    [thread] = h.guild.threads
+    assert thread.name.startswith("pirate")
+    assert any("step" in (t or "") for _, t in h.edits) or any("step" in m.content for m in in_thread)
+    final = in_thread[-1]
+    assert final.channel.id == thread.id and "✅" in final.content
+    assert [a.filename for a in final.attachments][0].endswith(".png")
+
+    [adapter_id] = _registered(settings)
+    click = FakeInteraction(h.members[0], h.channel)
+    assert "now serves" in await h.bot.press(click, "promote", ["pirate", adapter_id])
+    assert served_map(settings)["pirate"] == adapter_id
+
+    [export] = await say(h, "export it to ollama")
+    if "export.run" in router.registry:
+        assert "ollama" in export.content.lower()
+    else:  # the export skill has not landed in this build: one clear sentence, no traceback
+        assert "export.run skill is not installed" in export.content
+
+    [switched] = await say(h, "talk like the pirate")
+    assert adapter_id in switched.content
+    [answer] = await say(h, "what should I pack for a voyage?")
+    assert answer.content and "error" not in answer.content.lower()
+    assert router.sessions[str(h.channel.id)].persona == "pirate"
+    reply = router.handle(_incoming(h, "and where do we sail?"))
+    assert reply.args.get("adapter") == adapter_id  # the new adapter answered
+
+    [rolled] = await say(h, "roll it back")
+    assert "pirate" in rolled.content or "none" in rolled.content.lower()
+    assert "pirate" not in served_map(settings)
+    assert router.handle(_incoming(h, "still a pirate?")).args.get("adapter") is None  # back to the base
+
+
+def _registered(settings: Settings) -> list[str]:
+    from skills.train.adapters import list_adapters
+
+    return [a.id for a in list_adapters(settings)]
+
+
+def _incoming(h, text: str):
+    from agent.messages import IncomingMessage
+
+    return IncomingMessage(transport="discord", channel=str(h.channel.id), user=str(h.members[0].id), text=text)
