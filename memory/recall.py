@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -189,7 +190,22 @@ class RecallIndex:
             except SelftuneError:
                 self._move_aside()
             self.close()
+            self._vacuum()
             _ = self.collection
+
+    def _vacuum(self) -> None:
+        """Rewrite Chroma's SQLite file so deleted text does not survive in its free pages or log."""
+        db = self.path / "chroma.sqlite3"
+        if not db.exists():
+            return
+        try:
+            conn = sqlite3.connect(db, timeout=5)
+            try:
+                conn.execute("VACUUM")
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:  # another process has it open; the next reindex will try again
+            log.warning("could not vacuum %s (%s); deleted text may stay on disk until the next reindex", db, exc)
 
     def _move_aside(self) -> None:
         from chromadb.api.shared_system_client import SharedSystemClient

@@ -87,7 +87,9 @@ def forget_cmd(
     if as_json:
         emit_json(result.model_dump(mode="json"))
     else:
-        console.print(f"Forgot {result.messages} message(s) and {result.feedback} feedback vote(s).")
+        console.print(f"Forgot {result.messages} message(s) and {result.feedback} feedback vote(s). They no longer "
+                      "appear anywhere; run `selftune memory reindex` to also purge Chroma's internal log on disk.",
+                      soft_wrap=True)
 
 
 @memory_app.command("reindex")

@@ -40,6 +40,14 @@ def test_forget_user_removes_text_from_sqlite_and_chroma(memory: Memory, setting
     assert [h.message_id for h in memory.recall("weather", k=5)] == [kept.id]
 
 
+def test_reindex_after_forget_leaves_no_bytes_of_the_text_in_the_chroma_folder(memory: Memory, settings, say) -> None:
+    memory.log_many([say(f"my locker code is {SECRET}", author="mallory"), say("keep me", author="bob")])
+    memory.forget(user="mallory")
+    memory.reindex()  # Chroma keeps deleted text in its own write-ahead log until the index is rebuilt
+    leftovers = [p for p in settings.chroma_dir.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert leftovers == [] and [h.text for h in memory.recall("keep", k=5)] == ["keep me"]
+
+
 def test_forget_channel_and_before_date(memory: Memory, say) -> None:
     now = datetime.now(UTC)
     memory.log_many([
