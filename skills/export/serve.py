@@ -1,0 +1,90 @@
+"""A real llama.cpp server (the xllamacpp wheel) on 127.0.0.1: the base GGUF plus LoRA adapters,
+used through the OpenAI client; the active adapter changes without a restart (POST /lora-adapters)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from config.errors import NotFound, SelftuneError
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LlamaServer:
+    """llama.cpp's HTTP server in this process; adapters are loaded at start and switched by name."""
+
+    def __init__(self, base_gguf: Path, adapters: dict[str, Path] | None = None, *, port: int | None = None,
+                 n_ctx: int = 2048, threads: int = 1) -> None:
+        self.base_gguf, self.adapters = Path(base_gguf), dict(adapters or {})
+        self.port, self.n_ctx, self.threads = port or free_port(), n_ctx, threads
+        self._server: Any = None
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL (…/v1)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> LlamaServer:
+        """Load the model and adapters (all at scale 0: the base answers until `use` picks one)."""
+        import xllamacpp as xlc
+
+        for path in [self.base_gguf, *self.adapters.values()]:
+            if not Path(path).is_file():
+                raise NotFound(f"GGUF file {path} does not exist; export it with `selftune export ADAPTER --to gguf`.")
+        params = xlc.CommonParams()
+        params.model.path = str(self.base_gguf)
+        params.hostnames, params.port, params.n_ctx = ["127.0.0.1"], self.port, self.n_ctx
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = self.threads
+        params.lora_adapters = [xlc.CommonAdapterLoraInfo(str(p), 0.0) for p in self.adapters.values()]
+        params.lora_init_without_apply = True
+        try:
+            self._server = xlc.Server(params)
+        except Exception as exc:  # llama.cpp reports load failures as RuntimeError with its own text
+            raise SelftuneError(f"llama.cpp could not load {self.base_gguf}: {exc}.") from None
+        return self
+
+    def use(self, adapter: str | None) -> None:
+        """Serve with the named adapter (None: the plain base), without restarting the server."""
+        if adapter is not None and adapter not in self.adapters:
+            raise NotFound(f"Adapter '{adapter}' is not loaded in this server (loaded: {', '.join(self.adapters) or 'none'}).")
+        scales = [{"id": i, "scale": 1.0 if name == adapter else 0.0} for i, name in enumerate(self.adapters)]
+        self._post("/lora-adapters", scales)
+
+    def loaded(self) -> list[dict[str, Any]]:
+        """llama.cpp's view of the adapters: id, path, scale."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/lora-adapters", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def _post(self, path: str, body: Any) -> None:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+
+    def client(self) -> Any:
+        """An OpenAI client pointed at this server."""
+        import openai
+
+        return openai.OpenAI(base_url=self.base_url, api_key="not-needed", timeout=60, max_retries=0)
+
+    def stop(self) -> None:
+        """Shut the server down (llama.cpp stops its loop when the Server object goes away)."""
+        self._server = None
+
+    def __enter__(self) -> LlamaServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
