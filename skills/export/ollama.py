@@ -1,0 +1,73 @@
+"""Ollama export: a Modelfile (FROM + ADAPTER + TEMPLATE + SYSTEM + PARAMETER) and model creation
+through the `ollama` client against settings.ollama.host (blobs uploaded first, progress streamed)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from config.errors import SelftuneError
+
+# ChatML in Ollama's Go template syntax (the template SmolLM2 and the tiny model were trained with).
+CHATML_TEMPLATE = (
+    "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}<|im_start|>assistant\n"
+)
+PARAMETERS: dict[str, Any] = {"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.7}
+
+
+def modelfile(base_gguf: Path, adapter_gguf: Path, system: str | None, parameters: dict[str, Any] = PARAMETERS) -> str:
+    """The Modelfile text a user can also feed to `ollama create -f` by hand."""
+    lines = [f"FROM {base_gguf}", f"ADAPTER {adapter_gguf}", f'TEMPLATE """{CHATML_TEMPLATE}"""']
+    if system:
+        lines.append(f'SYSTEM """{system}"""')
+    for key, value in parameters.items():
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f'PARAMETER {key} "{item}"' if isinstance(item, str) else f"PARAMETER {key} {item}")
+    return "\n".join(lines) + "\n"
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(chunk)
+    return f"sha256:{sha.hexdigest()}"
+
+
+def _upload(client: Any, host: str, path: Path) -> str:
+    """Upload a file as a blob unless the server already has it (HEAD /api/blobs/:digest)."""
+    digest = _digest(path)
+    if httpx.head(f"{host}/api/blobs/{digest}", timeout=30).status_code != 200:
+        client.create_blob(path)
+    return digest
+
+
+def create_model(host: str, name: str, base_gguf: Path, adapter_gguf: Path, system: str | None,
+                 progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Create `name` in the Ollama server at `host`; returns its version and the final status."""
+    import ollama
+
+    host = host.rstrip("/")
+    try:
+        version = httpx.get(f"{host}/api/version", timeout=10).json().get("version", "?")
+    except httpx.HTTPError:
+        raise SelftuneError(f"Cannot reach Ollama at {host}; start it (`ollama serve`) or set ollama.host.") from None
+    client = ollama.Client(host=host)
+    try:
+        files = {base_gguf.name: _upload(client, host, base_gguf)}
+        adapters = {adapter_gguf.name: _upload(client, host, adapter_gguf)}
+        status = ""
+        for update in client.create(model=name, files=files, adapters=adapters, template=CHATML_TEMPLATE,
+                                    system=system, parameters=PARAMETERS, stream=True):
+            status = update.status or status
+            if progress:
+                progress({"event": "message", "message": f"ollama: {status}"})
+    except (ollama.ResponseError, httpx.HTTPError) as exc:
+        raise SelftuneError(f"Ollama at {host} refused to create {name}: {exc}.") from None
+    if status != "success":
+        raise SelftuneError(f"Ollama at {host} stopped creating {name} at '{status}'; see the Ollama server log.")
+    return {"host": host, "ollama_version": version, "model": name, "status": status}
