@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "agent.cli.adapters_cmd",
     "agent.cli.chat_cmd",
     "agent.cli.eval_cmd",
+    "agent.cli.export_cmd",
     "agent.cli.dataset_cmd",
     "agent.cli.improve_cmd",
     "agent.cli.memory_cmd",

@@ -1,0 +1,15 @@
+"""Skill export.run: export an adapter to merged weights, GGUF or Ollama."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from skills.context import SkillContext
+
+
+def run_export(adapter: str, to: Literal["merged", "gguf", "ollama"] = "ollama", name: str | None = None,
+               *, ctx: SkillContext) -> dict[str, Any]:
+    """Export an adapter; returns the written paths (and the Ollama model name for 'ollama')."""
+    from skills.export.run import export_adapter
+
+    return export_adapter(ctx.settings, adapter, to, name=name, progress=ctx.report)
