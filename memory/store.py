@@ -33,6 +33,7 @@ class Memory:
         for module in (convlog, consent, harvesting):
             module.init_schema(self.conn)
         self.index = RecallIndex(settings)
+        self._synced = False
         policy = f"{settings.home}:{settings.memory.retention_days}"
         if settings.memory.retention_days is not None and policy not in _RETENTION_APPLIED:
             _RETENTION_APPLIED.add(policy)
@@ -116,6 +117,9 @@ class Memory:
     def recall(self, query: str, channel: str | None = None, k: int = 4, *, user: str | None = None,
                since: datetime | None = None, until: datetime | None = None) -> list[RecallHit]:
         """The k past messages closest in meaning to query, optionally limited to a channel/user/time."""
+        if not self._synced:  # catch up once on what a crash left unindexed (one cheap query when nothing is)
+            self._synced = True
+            self.sync(limit=2000)
         where = build_where(channel=channel, author=user, since=since, until=until)
         return self.index.query(query, k=k, where=where)
 
