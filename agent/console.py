@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.prompt import Prompt
 
-from agent.messages import IncomingMessage
+from agent.messages import Attachment, IncomingMessage
 from agent.router import Router
 
 EXIT_WORDS = {"exit", "quit", ":q", "/exit", "/quit"}
@@ -15,7 +17,8 @@ EXIT_WORDS = {"exit", "quit", ":q", "/exit", "/quit"}
 def run_console(router: Router, console: Console | None = None, channel: str = "console", user: str = "local") -> None:
     """Read lines until EOF or 'exit', answer each through the router."""
     console = console or Console()
-    console.print("[bold]selftune[/] — type a message, 'help' for what I can do, 'exit' to leave.")
+    console.print("[bold]selftune[/] — type a message, 'help' for what I can do, '/voice FILE' to send a "
+                  "voice message, 'exit' to leave.")
     while True:
         try:
             text = Prompt.ask("[cyan]you[/]", console=console)
@@ -27,8 +30,17 @@ def run_console(router: Router, console: Console | None = None, channel: str = "
         if not text.strip():
             continue
         with console.status("thinking…", spinner="dots"):
-            reply = router.handle(IncomingMessage(transport="console", channel=channel, user=user, text=text))
+            reply = router.handle(_message(text, channel, user))
         console.print("[green]selftune[/]", end=" ")
         console.print(Markdown(reply.text) if reply.intent == "help" else reply.text, highlight=False, markup=False)
         if reply.job_id:
             console.print(f"[dim]job {reply.job_id} started — ask 'status' to follow it.[/]")
+
+
+def _message(line: str, channel: str, user: str) -> IncomingMessage:
+    """A typed line, or '/voice FILE' as a voice message the router transcribes."""
+    if line.startswith("/voice "):
+        path = Path(line.removeprefix("/voice ").strip()).expanduser()
+        return IncomingMessage(transport="console", channel=channel, user=user,
+                               attachments=[Attachment(filename=path.name, path=path)])
+    return IncomingMessage(transport="console", channel=channel, user=user, text=line)

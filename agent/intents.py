@@ -207,7 +207,8 @@ RULES: list[tuple[str, re.Pattern[str], Extractor]] = [
     ("status", re.compile(r"^(?:status|progress|jobs?)(?: (?:of|for|on) .*| (?:job )?#?[\w-]+)?$|\b(?:what's|whats|what is) the (?:status|progress)\b|"
                           r"^(?:how's|hows|how is|how are|how's it going with) (?:the |my |our )?\S*\s?(?:job|training|run|jobs|finetune|going)\b|"
                           r"^(?:is|are) (?:the |my )?\S*\s?(?:job|training|run)s? (?:done|finished|running|over|complete)\b|"
-                          r"^(?:show|check|list|give me) (?:the |my |me )*(?:status|progress|jobs?|training)\b|^any news\b"), _job_args),
+                          r"^(?:show|check|list|give me) (?:the |my |me )*(?:status|progress|jobs?|training)\b|^any news\b|"
+                          r"\b(?:status|progress) (?:of|on|for) (?:the |my |our )?(?:\S+ )?(?:job|training|run)s?\b"), _job_args),
     ("cancel", re.compile(rf"^(?:cancel|abort)\b|^(?:stop|kill|halt|terminate|end) {_JOBWORD}\b"), _job_args),
     ("rollback", re.compile(r"^(?:rollback|roll back|revert|undo)\b|^roll (?:it|that|this|the \S+|\S+) back\b|^go back to the (?:previous|old|last)\b"), _adapter_args),
     ("schedule", re.compile(r"^(?:schedule|unschedule)\b|^(?:list|show|remove|delete) (?:the |my |all )?schedules?\b|"

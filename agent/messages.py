@@ -41,3 +41,4 @@ class Reply(BaseModel):
     attachments: list[Path] = Field(default_factory=list)
     job_id: str | None = None  # set when the reply started long work the transport should follow
     transcript: str | None = None  # what was heard, for voice messages
+    ok: bool = True  # False when the request failed (the text says why); intent still says what was understood

@@ -68,11 +68,11 @@ class Router:
             message, heard = self._transcribe_voice(message)
             reply = self._handle(message, session)
         except SelftuneError as exc:
-            reply = Reply(text=str(exc), intent="error")
+            reply = Reply(text=str(exc), intent="error", ok=False)
         except Exception:
             error_id = uuid.uuid4().hex[:8]
             log.exception("internal error %s handling a message in %s", error_id, message.channel)
-            reply = Reply(text=f"Internal error (id {error_id}); the log has the details.", intent="error")
+            reply = Reply(text=f"Internal error (id {error_id}); the log has the details.", intent="error", ok=False)
         if heard:  # a voice command does what the same typed text would; the reply shows what was heard
             reply = reply.model_copy(update={"transcript": heard, "text": f"Heard: \u201c{heard}\u201d\n{reply.text}"})
         session.remember(message.text, reply.text)
@@ -153,7 +153,10 @@ class Router:
         if missing:
             return self._ask(intent, missing, session)
         ctx = SkillContext(settings=self.settings, requester=requester)
-        result = dispatch.run_skill(self.registry, name, fitted, ctx)
+        try:
+            result = dispatch.run_skill(self.registry, name, fitted, ctx)
+        except SelftuneError as exc:  # understood, but it failed: keep the intent, say why
+            return Reply(text=str(exc), intent=intent.name, args=intent.args, ok=False)
         job_id = result.get("job_id") if isinstance(result, dict) else None
         return Reply(text=dispatch.describe_result(intent.name, result), intent=intent.name, args=intent.args, job_id=job_id)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from agent.cli.common import console, emit_json, settings_of
+from config.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -13,7 +16,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def chat(
         ctx: typer.Context,
-        text: str = typer.Argument(..., help="The message, e.g. \"tune a pirate persona adapter\"."),
+        text: str = typer.Argument("", help="The message, e.g. \"tune a pirate persona adapter\"."),
+        audio: Path | None = typer.Option(None, "--audio", help="Send a voice message instead (Ogg Opus, WAV, MP3, ...)."),
         channel: str = typer.Option("cli", "--channel", help="Channel name (selects persona and session)."),
         user: str = typer.Option("local", "--user", help="Who is speaking (the CLI user has auth.local_user_permission)."),
         as_json: bool = typer.Option(False, "--json", help="Print {reply, intent, args, job_id} as one JSON document."),
@@ -21,18 +25,23 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send one message to the assistant and print its reply."""
         from agent.memory_hooks import router_with_memory
-        from agent.messages import IncomingMessage
+        from agent.messages import Attachment, IncomingMessage
         from agent.router import Router
 
+        if not text and audio is None:
+            raise UsageError("Give the message TEXT or a voice message with --audio PATH.")
+        attachments = [Attachment(filename=audio.name, path=audio)] if audio else []
         settings = settings_of(ctx)
         router, hooks = router_with_memory(settings) if memory else (Router(settings), None)
         try:
-            reply = router.handle(IncomingMessage(transport="cli", channel=channel, user=user, text=text))
+            reply = router.handle(IncomingMessage(transport="cli", channel=channel, user=user, text=text,
+                                                  attachments=attachments))
         finally:
             if hooks is not None:
                 hooks.close()
         if as_json:
-            emit_json({"reply": reply.text, "intent": reply.intent, "args": reply.args, "job_id": reply.job_id})
+            emit_json({"reply": reply.text, "intent": reply.intent, "args": reply.args, "job_id": reply.job_id,
+                       "transcript": reply.transcript, "ok": reply.ok})
         else:
             console.print(reply.text, highlight=False, markup=False)
-        raise typer.Exit(1 if reply.intent == "error" else 0)
+        raise typer.Exit(0 if reply.ok else 1)

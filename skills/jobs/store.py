@@ -150,15 +150,19 @@ class JobStore:
         return self.get(job_id)
 
     def get(self, job_id: str) -> Job:
-        """A job by id, unique id prefix, or 'latest'."""
+        """A job by id, unique id prefix, 'latest', or a persona name (its newest job)."""
         if job_id == "latest":
             row = self.conn.execute("SELECT * FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
             if row is None:
                 raise NotFound("There are no jobs yet; start one with `selftune train`.")
             return _row_to_job(row)
         rows = self.conn.execute("SELECT * FROM jobs WHERE id LIKE ? LIMIT 2", (job_id + "%",)).fetchall()
+        if not rows and job_id:  # "how's the pirate job?": the persona's newest job
+            rows = self.conn.execute(
+                "SELECT * FROM jobs WHERE json_extract(spec, '$.persona') = ? ORDER BY created_at DESC, rowid DESC "
+                "LIMIT 1", (job_id,)).fetchall()
         if not rows or not job_id:
-            raise NotFound(f"There is no job '{job_id}'; `selftune jobs list` shows the jobs.")
+            raise NotFound(f"There is no job '{job_id}' (by id or persona); `selftune jobs list` shows the jobs.")
         if len(rows) > 1:
             raise UsageError(f"Job id '{job_id}' is ambiguous; type more of it.")
         return _row_to_job(rows[0])

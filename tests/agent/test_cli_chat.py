@@ -33,7 +33,8 @@ def test_chat_with_scripted_server(settings, scripted_llm, monkeypatch):
     monkeypatch.setenv("SELFTUNE_LLM__PROVIDER", "openai")
     monkeypatch.setenv("SELFTUNE_LLM__BASE_URL", scripted_llm.url + "/v1")
     scripted_llm.enqueue(text="Arr, hello!")
-    assert chat("hello there") == {"reply": "Arr, hello!", "intent": "chat", "args": {}, "job_id": None}
+    assert chat("hello there") == {"reply": "Arr, hello!", "intent": "chat", "args": {}, "job_id": None,
+                                   "transcript": None, "ok": True}
 
 
 def test_chat_when_model_is_offline(settings, monkeypatch):

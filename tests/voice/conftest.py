@@ -10,7 +10,7 @@ from tests.voice.audio import HAVE_ESPEAK, speak, to_ogg_opus
 
 # Phrasings that espeak-ng's robotic voice and tiny.en agree on (see agent/voice.py's prompt note).
 COMMANDS = {
-    "tune": "please tune a pirate persona adapter",
+    "tune": "train a pirate persona adapter",
     "status": "what's the status of the pirate job",
     "rollback": "roll back the pirate adapter",
 }
