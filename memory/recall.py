@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 COLLECTION = "messages"
 CHUNK_CHARS = 1000  # MiniLM reads ~256 word pieces; ~1000 characters of chat text fit in that
 EMBED_BATCH = 256
+OVERFETCH = 64  # unfiltered candidates tried before a filtered Chroma search
 _THREAD_LOCK = threading.RLock()
 
 
@@ -229,9 +230,17 @@ class RecallIndex:
         """The k messages closest in meaning to text (or a precomputed embedding), best first, each once."""
         if k <= 0 or (embedding is None and not text.strip()):
             return []
-        query: dict[str, Any] = {"query_texts": [text]} if embedding is None else {"query_embeddings": [embedding]}
-        result = self.collection.query(**query, n_results=k, where=where,
-                                       include=["documents", "metadatas", "distances"])
+        if embedding is None:
+            embedding = embedding_function()([text])[0]
+        include = ["documents", "metadatas", "distances"]
+        if where is not None:
+            # Chroma's filtered search is slow on big indexes; the unfiltered top OVERFETCH usually holds
+            # k matches, and when it does they are exactly the best k matches (all others are farther).
+            result = self.collection.query(query_embeddings=[embedding], n_results=max(OVERFETCH, k), include=include)
+            hits = [h for h in _hits(result) if _matches(h, where)]
+            if len(hits) >= k:
+                return hits[:k]
+        result = self.collection.query(query_embeddings=[embedding], n_results=k, where=where, include=include)
         return _hits(result)
 
     def query_embedding(self, embedding: Sequence[float], *, k: int = 4, where: dict[str, Any] | None = None) -> Any:
@@ -258,6 +267,17 @@ def _hits(result: dict[str, Any]) -> list[RecallHit]:
             role=meta["role"], created_at=datetime.fromtimestamp(meta["ts"], UTC), distance=float(dist),
         ))
     return hits
+
+
+def _matches(hit: RecallHit, where: dict[str, Any]) -> bool:
+    """Evaluate a filter made by build_where on a hit (equality, $gte, $lt, $and)."""
+    if "$and" in where:
+        return all(_matches(hit, term) for term in where["$and"])
+    (key, cond), = where.items()
+    value = hit.created_at.timestamp() if key == "ts" else getattr(hit, key)
+    if not isinstance(cond, dict):
+        return value == cond
+    return all((value >= bound) if op == "$gte" else (value < bound) for op, bound in cond.items())
 
 
 class _WriteLock:

@@ -150,3 +150,13 @@ def test_log_survives_reopen(settings, say) -> None:
     conn = sqlite3.connect(settings.db_path)
     assert conn.execute("SELECT text FROM messages").fetchone()[0] == "persisted across restarts"
     conn.close()
+
+
+def test_filtered_recall_matches_chromas_own_filtered_search(memory: Memory, say) -> None:
+    topics = ["deploy", "lunch", "guitar", "football", "garden", "kernel", "pasta", "chess"]
+    memory.log_many([say(f"{topics[i % 8]} talk number {i} about {topics[(i * 3) % 8]}", channel=f"c{i % 3}",
+                         author=f"u{i % 5}") for i in range(120)])
+    for where in ({"channel": "c1"}, {"$and": [{"channel": "c2"}, {"author": "u3"}]}):
+        got = memory.index.query("guitar and chess", k=4, where=where)  # over-fetch path or fallback
+        want = memory.index.collection.query(query_texts=["guitar and chess"], n_results=4, where=where)
+        assert [h.message_id for h in got] == [i.split("#")[0] for i in want["ids"][0]]
