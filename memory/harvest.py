@@ -142,29 +142,43 @@ def harvest_channel(
 
 def _build_rows(conn: sqlite3.Connection, channel: str, since: int, windows: list,
                 system_prompt: str | None, rewrite: Callable[[str], str] | None) -> tuple[list[dict], dict]:
+    """One row per new consented assistant message, skipping rows any earlier build already produced."""
     history: list[LoggedMessage] = []
     rows: list[dict[str, Any]] = []
     seen = {r[0] for r in conn.execute("SELECT hash FROM harvested_rows WHERE channel = ?", (channel,))}
     stats = {"duplicates": 0, "without_consent": 0, "until_seq": since}
-    for msg in iter_messages(conn, channel=channel):
+    for msg in iter_messages(conn, channel=channel, after_seq=_context_start(conn, channel, since)):
         stats["until_seq"] = max(stats["until_seq"], msg.seq or 0)
         if not allowed(msg, windows):
-            stats["without_consent"] += int(msg.seq > since)
+            stats["without_consent"] += int((msg.seq or 0) > since)
             history = []  # never let unconsented text leak in as context
             continue
-        if msg.role == "assistant" and msg.seq > since:
-            context = _context(history, msg)
-            turns = _turns(context, msg, rewrite)
-            digest = _row_hash(turns)
-            if len(turns) >= 2 and digest in seen:
-                stats["duplicates"] += 1
-            elif len(turns) >= 2:
-                seen.add(digest)
-                system = [{"role": "system", "content": system_prompt}] if system_prompt else []
-                rows.append({"messages": system + turns, "hash": digest,
-                             "message_ids": [m.id for m in context] + [msg.id]})
-        history.append(msg)
+        row = _row(history, msg, rewrite, system_prompt) if msg.role == "assistant" and (msg.seq or 0) > since else None
+        if row is not None and row["hash"] in seen:
+            stats["duplicates"] += 1
+        elif row is not None:
+            seen.add(row["hash"])
+            rows.append(row)
+        history = [*history[-CONTEXT_MESSAGES:], msg]
     return rows, stats
+
+
+def _context_start(conn: sqlite3.Connection, channel: str, since: int) -> int:
+    """The seq to read from so the first new answer still sees the messages just before it."""
+    row = conn.execute("SELECT seq FROM messages WHERE channel = ? AND seq <= ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                       (channel, since, CONTEXT_MESSAGES)).fetchone()
+    return row[0] if row else 0
+
+
+def _row(history: list[LoggedMessage], target: LoggedMessage, rewrite: Callable[[str], str] | None,
+         system_prompt: str | None) -> dict[str, Any] | None:
+    """The dataset row whose target is this assistant message, or None without a user turn before it."""
+    context = _context(history, target)
+    turns = _turns(context, target, rewrite)
+    if len(turns) < 2:
+        return None
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return {"messages": system + turns, "hash": _row_hash(turns), "message_ids": [m.id for m in context] + [target.id]}
 
 
 def _default_path(settings: Settings, channel: str) -> Path:

@@ -181,3 +181,14 @@ def test_feedback_becomes_dpo_pairs_and_kto_rows_per_persona(memory: Memory, say
     answer = memory.log_message(say("Hi.", role="assistant", channel="c2", reply_to=private.id, persona="pirate"))
     memory.feedback(answer.id, "alice", "👎")
     assert len(memory.preferences(kind="kto")) == 3  # channel c2 never consented: its feedback is not used
+
+
+def test_incremental_build_keeps_context_from_before_the_cursor(memory: Memory, say) -> None:
+    memory.set_consent("c1", True, "discord:admin")
+    memory.log_many([say(f"filler {i}", channel="c1") for i in range(12)] + [say("What is a bowline?", channel="c1")])
+    assert memory.harvest("c1").rows == 0  # a question without an answer yet
+    memory.log_message(say("A knot that makes a fixed loop.", role="assistant", channel="c1"))
+    rows = _rows(memory.harvest("c1").path)
+    assert rows[0]["messages"][-2:] == [
+        {"role": "user", "content": "\n".join([*(f"filler {i}" for i in range(5, 12)), "What is a bowline?"])},
+        {"role": "assistant", "content": "A knot that makes a fixed loop."}]
