@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Optional
 
@@ -80,10 +80,9 @@ def forget_cmd(
         raise UsageError("No retention policy is set; add memory.retention_days to selftune.toml first.")
     with open_memory(settings) as memory:
         if expired:
-            result = memory.apply_retention()
+            result = memory.forget(before=datetime.now(UTC) - timedelta(days=settings.memory.retention_days or 0))
         else:
             result = memory.forget(user=user, channel=channel, before=_date(before))
-    assert result is not None
     if as_json:
         emit_json(result.model_dump(mode="json"))
     else:

@@ -106,3 +106,13 @@ def test_forget_about_a_topic_only_removes_close_messages(memory: Memory, settin
     result = load_registry().call("memory.forget", {"query": "where I live, my address"}, _ctx(settings))
     assert result["forgotten"] == 1
     assert [r[0] for r in memory.conn.execute("SELECT text FROM messages")] == ["I like turtles"]
+
+
+def test_cli_forget_expired_uses_the_retention_policy(settings, memory: Memory, say) -> None:
+    assert runner.invoke(app, ["memory", "forget", "--expired"]).exit_code == 2  # no policy configured
+    memory.log_many([say("stale", created_at=datetime.now(UTC) - timedelta(days=90)), say("fresh")])
+    (settings.home / "selftune.toml").write_text("[memory]\nretention_days = 30\n")
+    result = runner.invoke(app, ["memory", "forget", "--expired", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "messages" in json.loads(result.stdout)  # memory also applies the policy whenever it opens
+    assert [r[0] for r in memory.conn.execute("SELECT text FROM messages")] == ["fresh"]
