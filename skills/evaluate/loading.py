@@ -30,28 +30,16 @@ class AdapterRef:
         return f"{name}/{version}" if name and version else str(name or self.path.name)
 
 
-def _registry_path(adapter_id: str, settings: Settings) -> Path | None:
-    """Ask the training registry (skills.train.adapters) for an id, when that part is installed."""
+def _registry_path(adapter: str, settings: Settings) -> Path | None:
+    """A registry id ("pirate-lora/v2", or a bare name for its newest version), else a persona name meaning
+    the adapter that persona serves."""
+    from skills.train import adapters
+
     try:
-        from skills.train import adapters  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    try:
-        found = adapters.get_adapter(adapter_id) if _takes_one_arg(adapters.get_adapter) else adapters.get_adapter(
-            settings, adapter_id
-        )
+        return Path(adapters.get_adapter(settings, adapter).path)
     except NotFound:
-        return None
-    for attr in ("path", "dir", "adapter_dir"):
-        if hasattr(found, attr):
-            return Path(getattr(found, attr))
-    return Path(found) if isinstance(found, str | Path) else None
-
-
-def _takes_one_arg(func: Any) -> bool:
-    import inspect
-
-    return len(inspect.signature(func).parameters) == 1
+        served = adapters.served_adapter(settings, adapter)
+        return Path(served.path) if served else None
 
 
 def resolve_adapter(adapter: str | Path, settings: Settings) -> AdapterRef:

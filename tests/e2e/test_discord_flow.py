@@ -83,11 +83,11 @@ async def test_pirate_flow_in_discord(make_harness, flow_settings: Settings, tmp
     assert "now serves" in await h.bot.press(click, "promote", ["pirate", adapter_id])
     assert served_map(settings)["pirate"] == adapter_id
 
+    # "it" is the pirate persona's served adapter. Ollama needs a base GGUF, which only the packaged SmolLM2
+    # has (tests/eval covers Ollama creation against a fake server); on the tiny model the answer is one
+    # clear sentence saying what to do instead.
     [export] = await say(h, "export it to ollama")
-    if "export.run" in router.registry:
-        assert "ollama" in export.content.lower()
-    else:  # the export skill has not landed in this build: one clear sentence, no traceback
-        assert "export.run skill is not installed" in export.content
+    assert export.content == "No base GGUF is known for 'tiny'; export --to merged, or train on smollm2."
 
     [switched] = await say(h, "talk like the pirate")
     assert adapter_id in switched.content

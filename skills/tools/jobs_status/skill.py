@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.errors import NotFound
 from skills.context import SkillContext
 
 
 def job_status(job_id: str = "latest", *, ctx: SkillContext) -> dict[str, Any]:
-    """A job's state and progress; returns the job summary plus a one-line `message`."""
+    """A job's state and progress (by id, prefix, 'latest' or persona); returns the summary plus a `message`."""
     from skills.jobs import JobManager
     from skills.jobs.format import describe
+    from skills.personas import list_personas
 
     manager = JobManager(ctx.settings)
     try:
         job = manager.get(job_id)
         return {**job.summary(), "message": describe(job)}
+    except NotFound:
+        # Asking about a persona (or 'latest') before any job ran is a question, not a failure.
+        if job_id == "latest" or job_id in list_personas(ctx.settings.workspace_dir):
+            who = "" if job_id == "latest" else f" for {job_id}"
+            return {"id": None, "state": None,
+                    "message": f"There are no jobs{who} yet; say 'tune a {job_id if who else 'pirate'} persona adapter' to start one."}
+        raise
     finally:
         manager.close()
