@@ -57,20 +57,8 @@ class DatasetReader:
 
     def rows(self) -> Iterator[Row]:
         """Every record, checked and converted; bad ones carry an error sentence instead."""
-        for line, index, value, error in iter_raw(self.path, self.layout, self._skip):
-            if error is not None:
-                yield Row(line, index, error=error)
-                continue
-            fmt = self.format or self._detect(value)
-            if fmt is None:
-                yield Row(line, index, error=_unknown_format(value))
-                continue
-            try:
-                yield Row(line, index, canonical=to_canonical(value, fmt))
-            except RowError as exc:
-                yield Row(line, index, error=str(exc))
-            except RecursionError:
-                yield Row(line, index, error="is nested too deeply to check")
+        for raw in iter_raw(self.path, self.layout, self._skip):
+            yield self._check(*raw)
 
     def problems(self) -> Iterator[Row]:
         """Only the bad records (fast path for validation); `self.count` ends as the number of records."""
@@ -79,19 +67,23 @@ class DatasetReader:
             self.count += 1
             if error is None and looks_valid(value, self.format or self._detect(value) or ""):
                 continue
-            if error is not None:
-                yield Row(line, index, error=error)
-                continue
-            fmt = self.format or self._detect(value)
-            if fmt is None:
-                yield Row(line, index, error=_unknown_format(value))
-                continue
-            try:
-                to_canonical(value, fmt)
-            except RowError as exc:
-                yield Row(line, index, error=str(exc))
-            except RecursionError:
-                yield Row(line, index, error="is nested too deeply to check")
+            row = self._check(line, index, value, error)
+            if row.error is not None:
+                yield row
+
+    def _check(self, line: int, index: int | None, value: Any, error: str | None) -> Row:
+        """One raw record converted to canonical form, or the sentence saying what is wrong with it."""
+        if error is not None:
+            return Row(line, index, error=error)
+        fmt = self.format or self._detect(value)
+        if fmt is None:
+            return Row(line, index, error=_unknown_format(value))
+        try:
+            return Row(line, index, canonical=to_canonical(value, fmt))
+        except RowError as exc:
+            return Row(line, index, error=str(exc))
+        except RecursionError:
+            return Row(line, index, error="is nested too deeply to check")
 
     def _detect(self, value: Any) -> str | None:
         self.format = detect_format(value)
