@@ -54,11 +54,12 @@ class LocalExecutor:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         noted = False
         while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return fd
-            except BlockingIOError:
-                pass
+            if self._first_in_line(job):  # first come, first served
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return fd
+                except BlockingIOError:
+                    pass
             current = self.store.get(job.id)
             if current.cancel_requested or current.done:
                 os.close(fd)
@@ -69,6 +70,11 @@ class LocalExecutor:
                 self.store.note(job.id, reason)
                 noted = True
             time.sleep(POLL_S * 2)
+
+    def _first_in_line(self, job: Job) -> bool:
+        """No older local job is still queued (the flock alone would let a newer job win the race)."""
+        queued = self.store.list(limit=10_000, states=frozenset({"queued"}))
+        return not any(j.executor == "local" and (j.created_at, j.id) < (job.created_at, job.id) for j in queued)
 
     def _launch(self, job: Job, lock_fd: int) -> subprocess.Popen[bytes]:
         spec_path = job_dir(self.settings, job.id) / "spec.json"
