@@ -17,13 +17,18 @@ from skills.train.spec import TrainSpec
 
 
 def sft_config(spec: TrainSpec, device: str, has_eval: bool) -> SFTConfig:
-    """SFTConfig from the spec: packing (bfd, padding-free) and assistant-only loss as the recipe says."""
+    """SFTConfig from the spec: packing (bfd, padding-free) on CUDA or length-grouped batches, assistant-only loss."""
     h = spec.hyper
+    # Padding-free packing pays off with varlen attention kernels (CUDA). On CPU, SDPA materializes the whole
+    # packed row's attention mask per layer (GBs for SmolLM2), so there we batch conversations of similar
+    # length instead: almost no padding, and no cross-conversation attention.
+    pack = h.packing and device == "cuda"
     return SFTConfig(
         **common_args(spec, device, has_eval),
-        packing=h.packing,
+        packing=pack,
         packing_strategy="bfd",
-        padding_free=h.packing,
+        padding_free=pack,
+        train_sampling_strategy="random" if pack else "group_by_length",
         assistant_only_loss=h.assistant_only_loss,
         dataset_num_proc=None,
     )
