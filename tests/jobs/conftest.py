@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from skills.jobs import JobManager
+from tests.conftest import MODEL_CACHE
 
 FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
 
@@ -67,7 +68,11 @@ def ray_head(tmp_path_factory):
             f"--ray-client-server-port={client_port}", f"--dashboard-agent-listen-port={agent}",
             "--num-cpus=2", '--resources={"trainer": 1}', "--disable-usage-stats", f"--temp-dir={temp}",
             "--include-dashboard=true"]
-    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0"}
+    # The "GPU box" has its own state dir; its models/ is the shared test cache so real workers find the tiny model.
+    box_home = tmp_path_factory.mktemp("gpu-box-home")
+    (box_home / "models").symlink_to(MODEL_CACHE, target_is_directory=True)
+    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
+           "SELFTUNE_HOME": str(box_home)}
     log = (tmp_path_factory.mktemp("ray") / "head.log").open("wb")
     proc = subprocess.Popen(argv, stdout=log, stderr=log, env=env, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"

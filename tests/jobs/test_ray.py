@@ -65,3 +65,27 @@ def test_job_waits_visibly_without_a_trainer_worker(ray_settings, fake_spec):
     mgr.cancel(job_id)
     assert mgr.wait(job_id, 60).state == "cancelled"
     mgr.close()
+
+
+def test_real_tiny_training_job_through_ray(ray_settings, tmp_path):
+    """The real worker trains the tiny model on the Ray node; the adapter comes back complete and registered."""
+    import json
+
+    from skills.train.adapters import get_adapter
+    from skills.train.spec import spec_from_recipe
+
+    rows = [{"messages": [{"role": "user", "content": f"Say hi {i}"}, {"role": "assistant", "content": "Arr, hi matey!"}]}
+            for i in range(24)]
+    data = tmp_path / "pirate.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    spec = spec_from_recipe(ray_settings, "persona-lora", dataset=data, name="pirate-ray", max_steps=6)
+    mgr = JobManager(ray_settings)
+    try:
+        job = mgr.wait(mgr.submit(spec, executor="ray"), 240)
+        assert job.state == "succeeded", (job.error, mgr.log_text(job.id))
+        kinds = [e["event"] for e in mgr.events(job.id)]
+        assert "start" in kinds and "progress" in kinds and kinds[-1] == "done"
+        adapter = get_adapter(ray_settings, "pirate-ray/v1")
+        assert Path(adapter.path, "adapter_model.safetensors").is_file() and adapter.metrics["steps"] == 6
+    finally:
+        mgr.close()
