@@ -11,6 +11,7 @@ import pytest
 
 from skills.dataset.validate import validate_file
 from tests.discord.conftest import FakeInteraction, invoke, write
+from tests.voice.audio import needs_espeak, speak, to_ogg_opus
 
 GOOD = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Ahoy!"}]}
 
@@ -173,3 +174,20 @@ async def test_reaction_feedback_reaches_real_memory(harness, settings):
         assert [tuple(r) for r in rows] == [(str(answer.id), f"discord:{h.members[0].id}", -1)]
     finally:
         memory.close()
+
+
+@needs_espeak
+async def test_real_voice_message_runs_the_spoken_command(make_harness, settings, tmp_path):
+    """A real Discord-style voice note (Ogg Opus) through local Whisper and the real Router."""
+    from agent.discord_bot.services import _default_transcriber
+    from agent.router import Router
+    from improver.workspace import open_workspace
+
+    open_workspace(settings)
+    clip = to_ogg_opus(speak("roll back the pirate adapter", tmp_path / "v.wav"), tmp_path / "voice-message.ogg")
+    h = await make_harness(router=Router(settings), transcriber=_default_transcriber(settings))
+    await dpytest.message("", channel=h.channel, member=h.members[0], attachments=[str(clip)])
+    echo, answer = h.sent()
+    assert "roll back the pirate adapter" in echo.content.lower()
+    # The spoken command resolved to `rollback`, and a voice note gets no more rights than typed text.
+    assert "'rollback' needs the 'admin' permission" in answer.content
