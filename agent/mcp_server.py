@@ -22,7 +22,7 @@ from mcp.server.context import ServerRequestContext
 from config.errors import NotFound, SelftuneError
 from config.settings import Settings
 from skills.context import Requester, SkillContext
-from skills.registry import SkillInfo, SkillRegistry
+from skills.registry import SkillInfo, SkillRegistry, dist_version
 
 log = logging.getLogger(__name__)
 JOB_WAIT_LIMIT_S = 6 * 3600
@@ -60,7 +60,7 @@ class SkillServer:
         )
         self.server: Server[Any] = Server(
             "selftune",
-            version=_version(),
+            version=dist_version("selftune"),
             instructions="Fine-tuning skills: datasets, training jobs, evaluation, export, schedules.",
             on_list_tools=self.list_tools,
             on_call_tool=self.call_tool,
@@ -163,15 +163,6 @@ class SkillServer:
 
 def _error(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
-
-
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("selftune")
-    except metadata.PackageNotFoundError:
-        return "0+local"
 
 
 def _mime(path: Path) -> str:

@@ -220,7 +220,7 @@ def load_registry(pm: pluggy.PluginManager | None = None, workspace: Path | None
         plugin_name = pm.get_name(plugin) or "unknown"
         dist = plugin_name.split(":")[0]
         origin = "builtin" if dist == "selftune" else f"entrypoint:{dist}"
-        version = _dist_version(dist)
+        version = dist_version(dist)
 
         def register(item: Any, skill_md: dict[str, Any] | None = None, *, _origin=origin, _v=version) -> None:
             try:
@@ -240,7 +240,8 @@ def load_registry(pm: pluggy.PluginManager | None = None, workspace: Path | None
     return registry
 
 
-def _dist_version(dist: str) -> str:
+def dist_version(dist: str) -> str:
+    """The installed version of a distribution, or '0+local' for a checkout that was never installed."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
