@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         console.print(describe(job), markup=False)
         for key, value in job.summary().items():
             if value not in (None, {}, ""):
-                console.print(f"  {key}: {value}", markup=False)
+                console.print(f"  {key}: {_human(key, value)}", markup=False)
 
     @jobs.command("logs")
     def logs(ctx: typer.Context, job_id: str = JobArg,
@@ -110,3 +110,10 @@ def register(app: typer.Typer) -> None:
             emit_json({"job_id": job.id, "state": job.state, "attempt": job.attempt})
         else:
             console.print(f"Job {job.id} queued again (attempt {job.attempt}).", markup=False)
+
+
+def _human(key: str, value: object) -> object:
+    """Timestamps as local date-times; everything else as stored."""
+    if key.endswith("_at") and isinstance(value, int | float):
+        return datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
+    return value
