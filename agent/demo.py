@@ -31,9 +31,9 @@ class DemoPlan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     tiny: bool = False
-    rows: int = Field(24, description="Synthetic persona rows to generate.")
-    synth_tokens: int = Field(96, description="max_new_tokens per synthetic answer.")
-    max_steps: int = Field(60, description="LoRA optimizer steps.")
+    rows: int = Field(16, description="Synthetic persona rows to generate (~5 s each with SmolLM2 on 2 CPU cores).")
+    synth_tokens: int = Field(72, description="max_new_tokens per synthetic answer.")
+    max_steps: int = Field(45, description="LoRA optimizer steps.")
     learning_rate: float = 2e-4
     max_length: int = 384
     eval_limit: int = 8
@@ -192,9 +192,16 @@ def step_promote(state: DemoState) -> StepResult:
     """Serve the new adapter for the pirate persona (a workspace commit; `selftune adapters rollback` undoes it)."""
     from skills.train.adapters import promote
 
+    gate = state.values["eval_doc"]["gate"]
+    if not gate.get("promote"):
+        # Scheduled retrains obey the gate; the demo serves the adapter anyway so there is something to try,
+        # and says so plainly.
+        state.say(f"[yellow]the gate would keep the base:[/] {gate['reason']} Serving it anyway for the demo; "
+                  f"`selftune rollback {PERSONA}` undoes this.")
     sha = promote(state.settings, PERSONA, state.values["adapter_id"])
     state.say(f"{PERSONA} now serves {state.values['adapter_id']} (commit {sha[:8]})")
-    return StepResult(name="promote", detail=f"{PERSONA} → {state.values['adapter_id']}", data={"commit": sha})
+    detail = f"{PERSONA} → {state.values['adapter_id']}" + ("" if gate.get("promote") else " (despite the gate, for the demo)")
+    return StepResult(name="promote", detail=detail, data={"commit": sha, "gate_agreed": bool(gate.get("promote"))})
 
 
 def step_export(state: DemoState) -> StepResult:

@@ -52,13 +52,18 @@ def measure(model: Any, tokenizer: Any, items: list[dict[str, str]], *, max_new_
 
 
 def compare(base: dict[str, Any], adapter: dict[str, Any], max_drop: float = MAX_DROP) -> dict[str, Any]:
-    """Relative drops of the adapter vs the base, and whether either exceeds `max_drop`."""
+    """Relative drops of the adapter vs the base; flagged when one exceeds `max_drop` and, for accuracy,
+    the lost items are more than the bootstrap noise of the per-item differences (32 items: 2 flips are noise)."""
+    from skills.evaluate.gate import bootstrap_noise
+
     acc_drop = (base["accuracy"] - adapter["accuracy"]) / base["accuracy"] if base["accuracy"] > 0 else 0.0
     loss_rise = (adapter["loss"] - base["loss"]) / base["loss"] if base["loss"] > 0 else 0.0
-    flagged = acc_drop > max_drop or loss_rise > max_drop
+    flips = [int(a) - int(b) for a, b in zip(adapter.get("correct", []), base.get("correct", []), strict=False)]
+    noise = bootstrap_noise(flips) if len(flips) > 1 else 0.0
+    accuracy_lost = acc_drop > max_drop and base["accuracy"] - adapter["accuracy"] > noise
     return {
         "base_accuracy": round(base["accuracy"], 4), "adapter_accuracy": round(adapter["accuracy"], 4),
         "base_loss": round(base["loss"], 4), "adapter_loss": round(adapter["loss"], 4),
-        "accuracy_drop": round(acc_drop, 4), "loss_rise": round(loss_rise, 4),
-        "max_drop": max_drop, "flagged": flagged,
+        "accuracy_drop": round(acc_drop, 4), "loss_rise": round(loss_rise, 4), "accuracy_noise": round(noise, 4),
+        "max_drop": max_drop, "flagged": accuracy_lost or loss_rise > max_drop,
     }
