@@ -1,6 +1,7 @@
 """Fixtures for the jobs tests: a JobManager driving the fake worker, and specs it understands."""
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,14 @@ def ray_settings(settings, ray_head, monkeypatch):
     monkeypatch.setenv("SELFTUNE_EXECUTOR__RAY_ADDRESS", ray_head)
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}")
     return settings.model_copy(update={"executor": settings.executor.model_copy(update={"ray_address": ray_head})})
+
+
+def wait_for(predicate, timeout=20.0):
+    """Poll until predicate() is truthy (bounded); returns its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")

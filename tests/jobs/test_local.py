@@ -10,18 +10,7 @@ import pytest
 from config.errors import UsageError
 from skills.jobs import JobManager
 from skills.jobs.procs import alive
-from tests.jobs.conftest import FAKE_WORKER
-
-
-def wait_for(predicate, timeout=20.0):
-    """Poll until predicate() is truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+from tests.jobs.conftest import FAKE_WORKER, wait_for
 
 
 def running_with_progress(manager, job_id, step=1):

@@ -1,24 +1,14 @@
 """The Ray executor against a real local Ray head (slow: one head for the module)."""
 
-import time
 from pathlib import Path
 
 import pytest
 
 from skills.jobs import JobManager
-from tests.jobs.conftest import FAKE_WORKER
+from tests.jobs.conftest import FAKE_WORKER, wait_for
 
 pytestmark = pytest.mark.slow
 
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -48,7 +38,7 @@ def test_fake_job_through_ray_fetches_the_adapter(ray_manager, fake_spec, tmp_pa
 
 def test_cancel_a_ray_job_mid_run(ray_manager, fake_spec):
     job_id = ray_manager.submit(fake_spec(steps=200, step_s=0.2), executor="ray")
-    wait_for(lambda: ray_manager.get(job_id).progress.get("step", 0) >= 1)
+    wait_for(lambda: ray_manager.get(job_id).progress.get("step", 0) >= 1, timeout=60)
     ray_manager.cancel(job_id)
     job = ray_manager.wait(job_id, 60)
     assert job.state == "cancelled"
@@ -57,7 +47,7 @@ def test_cancel_a_ray_job_mid_run(ray_manager, fake_spec):
 def test_job_waits_visibly_without_a_trainer_worker(ray_settings, fake_spec):
     mgr = JobManager(ray_settings, worker=[str(FAKE_WORKER)], ray_resources={"gpu_box_nobody_has": 1})
     job_id = mgr.submit(fake_spec(), executor="ray")
-    job = wait_for(lambda: (j := mgr.get(job_id)).waiting and j)
+    job = wait_for(lambda: (j := mgr.get(job_id)).waiting and j, timeout=60)
     assert job.state == "queued" and "Waiting for a trainer worker" in job.waiting
     from skills.jobs.format import describe
 
