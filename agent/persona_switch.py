@@ -2,7 +2,8 @@
 
 The channel's session keeps the persona name; each chat turn looks up the persona's served adapter
 (adapters/served.toml), so a promotion or a rollback takes effect on the next message. With the local
-provider the adapter is applied through skills.train.hotswap.AdapterHost on its own copy of the base model.
+provider every persona's adapter is loaded once onto one shared base (skills.train.hotswap.AdapterHost) and
+switched in for its answer; the plain provider keeps its own, adapter-free copy.
 """
 
 from __future__ import annotations
@@ -12,37 +13,49 @@ from pathlib import Path
 from typing import Any
 
 from agent.messages import Reply
-from agent.providers.local import LocalProvider
+from agent.providers.local import LocalProvider, generate_lock
 from config.errors import SelftuneError
 from config.settings import Settings
 
 _providers: dict[tuple[str, str], AdapterProvider] = {}
+_hosts: dict[tuple[str, str], tuple[Any, Any]] = {}  # (models_dir, base) -> (AdapterHost, tokenizer)
 _lock = threading.Lock()
 
 
+def _shared_host(model_name: str, models_dir: Path) -> tuple[Any, Any]:
+    """One base copy per base model carries every persona adapter (the plain provider keeps its own)."""
+    from skills.models import load_model
+    from skills.train.hotswap import AdapterHost
+
+    key = (str(models_dir), model_name)
+    with _lock:
+        if key not in _hosts:
+            model, tokenizer = load_model(model_name, models_dir)
+            _hosts[key] = (AdapterHost(model), tokenizer)
+        return _hosts[key]
+
+
 class AdapterProvider(LocalProvider):
-    """The local provider with one LoRA adapter active (a separate base copy: the shared one stays plain)."""
+    """The local provider answering with one LoRA adapter, switched in on the shared adapter host."""
 
     name = "local+adapter"
 
     def __init__(self, model: str, models_dir: Path, adapter_id: str, adapter_dir: Path, **kwargs: Any) -> None:
         super().__init__(model, models_dir, **kwargs)
         self.adapter_id, self.adapter_dir = adapter_id, adapter_dir
-        self._pair: tuple[Any, Any] | None = None
+        self.adapter_key = adapter_id.replace("/", "-").replace(".", "_")  # PEFT adapter names are module keys
 
     def load(self) -> tuple[Any, Any]:
-        """Base model + the adapter, loaded once and switched on."""
-        if self._pair is None:
-            from skills.models import load_model
-            from skills.train.hotswap import AdapterHost
+        """The shared base with this adapter loaded (once) and active."""
+        host, tokenizer = _shared_host(self.model_name, self.models_dir)
+        host.load(self.adapter_key, self.adapter_dir)
+        host.activate(self.adapter_key)
+        return host.model, tokenizer
 
-            model, tokenizer = load_model(self.model_name, self.models_dir)
-            host = AdapterHost(model)
-            name = self.adapter_id.replace("/", "-").replace(".", "_")  # PEFT adapter names are module keys
-            host.load(name, self.adapter_dir)
-            host.activate(name)
-            self._pair = (host.model, tokenizer)
-        return self._pair
+    def chat(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+        """Generate with this adapter; the generation lock keeps another persona from switching mid-answer."""
+        with generate_lock:
+            return super().chat(messages, **kwargs)
 
 
 def switch(settings: Settings, session: Any, persona: str | None) -> Reply:

@@ -15,7 +15,7 @@ TOOLS_PREAMBLE = (
     "You can call these tools. To call one, answer only with "
     '<tool_call>{"name": "<tool name>", "arguments": {...}}</tool_call>\nTools:\n'
 )
-_generate_lock = threading.Lock()  # one generation at a time: 2 shared cores, and the model is not re-entrant
+generate_lock = threading.RLock()  # one generation at a time: 2 shared cores, and the model is not re-entrant
 
 
 @functools.lru_cache(maxsize=2)
@@ -78,7 +78,7 @@ class LocalProvider:
         )
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-        with _generate_lock, torch.inference_mode():
+        with generate_lock, torch.inference_mode():
             output = model.generate(
                 **inputs, max_new_tokens=max_tokens or self.max_new_tokens, max_time=self.timeout_s,
                 pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id, **sampling,
