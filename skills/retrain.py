@@ -185,6 +185,23 @@ def _evaluate(settings: Settings, persona: str, candidate: str, served: str | No
     return bool(verdict["promote"])
 
 
+def _update_serving(settings: Settings, persona: str, candidate: str, outcome: RetrainOutcome) -> None:
+    """Refresh the persona's Ollama model when an Ollama server answers; the local chat path and the llama.cpp
+    server read the served pointer themselves. A failed refresh is recorded; the promotion stands."""
+    from skills.export.ollama import server_version
+    from skills.export.run import export_adapter
+
+    host = settings.ollama.host
+    if server_version(host) is None:
+        outcome.record("serve", True, f"no Ollama at {host}; local serving follows the served pointer")
+        return
+    try:
+        doc = export_adapter(settings, candidate, "ollama", name=f"selftune-{persona}")
+        outcome.record("serve", True, f"Ollama model selftune-{persona} updated ({doc['path']})")
+    except SelftuneError as exc:
+        outcome.record("serve", False, f"Ollama model not updated: {exc}")
+
+
 def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -> RetrainOutcome:
     """Run the whole pipeline once for a persona; never raises for expected failures."""
     from skills.personas import load_persona
@@ -206,6 +223,7 @@ def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -
         adapters.promote(settings, persona_name, candidate)
         outcome.served = candidate
         outcome.record("promote", True, f"{persona_name} now serves {candidate}")
+        _update_serving(settings, persona_name, candidate, outcome)
         return _done(settings, outcome.finish("promoted", f"{candidate} beat {served or 'the base model'}"))
     except Stop as stop:
         return _done(settings, outcome.finish(stop.status, stop.reason))

@@ -46,16 +46,23 @@ def _upload(client: Any, host: str, path: Path) -> str:
     return digest
 
 
+def server_version(host: str, timeout: float = 2.0) -> str | None:
+    """The Ollama server's version, or None when nothing answers at `host`."""
+    try:
+        return httpx.get(f"{host.rstrip('/')}/api/version", timeout=timeout).json().get("version", "?")
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
 def create_model(host: str, name: str, base_gguf: Path, adapter_gguf: Path, system: str | None,
                  progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Create `name` in the Ollama server at `host`; returns its version and the final status."""
     import ollama
 
     host = host.rstrip("/")
-    try:
-        version = httpx.get(f"{host}/api/version", timeout=10).json().get("version", "?")
-    except httpx.HTTPError:
-        raise SelftuneError(f"Cannot reach Ollama at {host}; start it (`ollama serve`) or set ollama.host.") from None
+    version = server_version(host, timeout=10)
+    if version is None:
+        raise SelftuneError(f"Cannot reach Ollama at {host}; start it (`ollama serve`) or set ollama.host.")
     client = ollama.Client(host=host)
     try:
         files = {base_gguf.name: _upload(client, host, base_gguf)}

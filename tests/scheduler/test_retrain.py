@@ -92,7 +92,7 @@ async def test_retrain_pipeline(pirate: Settings) -> None:
     chat_in_channel(settings, 6)
     first = await fire_scheduled_retrain(settings)
     assert first["status"] == "promoted", first
-    assert [s["step"] for s in first["steps"]] == ["overlap", "harvest", "dataset", "train", "evaluate", "promote"]
+    assert [s["step"] for s in first["steps"]] == ["overlap", "harvest", "dataset", "train", "evaluate", "promote", "serve"]
     served_v1 = adapters.served_adapter(settings, "pirate")
     assert served_v1 is not None and served_v1.id == first["candidate"]
 
