@@ -23,6 +23,7 @@ INTENT_SKILLS: dict[str, str] = {
     "export": "export.run", "rollback": "adapters.rollback", "collect": "memory.collect",
     "forget": "memory.forget", "dataset": "dataset.validate",
     "schedule:add": "schedule.add", "schedule:list": "schedule.list", "schedule:remove": "schedule.remove",
+    "schedule:pause": "schedule.remove", "schedule:resume": "schedule.remove", "improve": "improve.journal",
 }
 SKILL_INTENTS = {skill: key.split(":")[0] for key, skill in INTENT_SKILLS.items()}
 # Checked before asking anything, so an unauthorised request is refused at once, not after questions.
@@ -30,15 +31,16 @@ INTENT_PERMISSION: dict[str, Permission] = {
     "tune": "train", "status": "read", "cancel": "train", "eval": "train", "export": "train",
     "rollback": "admin", "collect": "admin", "forget": "read", "dataset": "read", "help": "read",
     "schedule:add": "admin", "schedule:remove": "admin", "schedule:list": "read",
+    "schedule:pause": "admin", "schedule:resume": "admin", "improve": "read",
 }
 REQUIRED: dict[str, list[str]] = {"tune": ["persona", "dataset"]}
 # Intent argument -> parameter names a skill may use for it (first one the skill has wins).
 ALIASES: dict[str, list[str]] = {
     "job": ["job_id", "job", "id"], "adapter": ["adapter", "adapter_id", "persona", "name"],
-    "persona": ["persona", "name"], "dataset": ["dataset", "dataset_path", "path", "source"],
+    "persona": ["persona", "name", "schedule"], "dataset": ["dataset", "dataset_path", "path", "source"],
     "to": ["to", "target", "format"], "enabled": ["enabled", "on", "consent"], "channel": ["channel"],
-    "when": ["when", "cron", "schedule"], "scope": ["scope"], "query": ["query", "q"], "method": ["method"],
-    "action": [],
+    "at": ["at"], "every_minutes": ["every_minutes"], "scope": ["scope"], "query": ["query", "q"],
+    "method": ["method"], "action": ["action"],
 }
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-CORE_INTENTS = ("tune", "status", "cancel", "eval", "export", "schedule", "rollback", "collect", "forget", "help")
+CORE_INTENTS = ("tune", "status", "cancel", "eval", "export", "schedule", "rollback", "collect", "forget", "help",
+                "improve")
 COMMAND_ALIASES = {
     "tune": "tune", "train": "tune", "finetune": "tune", "status": "status", "jobs": "status", "progress": "status",
     "cancel": "cancel", "stop": "cancel", "eval": "eval", "evaluate": "eval", "export": "export",
@@ -163,11 +164,15 @@ def _adapter_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
 
 
 def _schedule_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
-    action = "list" if re.search(r"\b(list|show|what|which)\b", text) else "add"
-    if re.search(r"\b(remove|delete|cancel|unschedule|drop)\b", text):
-        action = "remove"
-    when = re.search(r"\b(every (?:night|day|morning|evening|week|hour|\w+day)|nightly|daily|weekly|hourly|at \d{1,2}(?::\d\d)? ?(?:am|pm)?)\b", text)
-    return _compact({"action": action, "persona": find_persona(text, personas), "when": when.group(1) if when else None})
+    action = "list" if re.search(r"\b(list|show|what|whats|which)\b", text) else "add"
+    for verb, name in (("remove|delete|cancel|unschedule|drop", "remove"), ("pause|suspend", "pause"),
+                       ("resume|unpause|reactivate", "resume")):
+        if re.search(rf"\b({verb})\b", text):
+            action = name
+    at = re.search(r"\bat (\d{1,2}(?::\d\d)? ?(?:am|pm)?)\b", text)
+    hourly = re.search(r"\b(hourly|every hour)\b", text)
+    return _compact({"action": action, "persona": find_persona(text, personas), "at": at.group(1) if at else None,
+                     "every_minutes": 60 if hourly else None})
 
 
 def _collect_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
@@ -211,7 +216,13 @@ RULES: list[tuple[str, re.Pattern[str], Extractor]] = [
                           r"\b(?:status|progress) (?:of|on|for) (?:the |my |our )?(?:\S+ )?(?:job|training|run)s?\b"), _job_args),
     ("cancel", re.compile(rf"^(?:cancel|abort)\b|^(?:stop|kill|halt|terminate|end) {_JOBWORD}\b"), _job_args),
     ("rollback", re.compile(r"^(?:rollback|roll back|revert|undo)\b|^roll (?:it|that|this|the \S+|\S+) back\b|^go back to the (?:previous|old|last)\b"), _adapter_args),
+    ("improve", re.compile(r"^what (?:did|have|has) (?:you|selftune) (?:improve|change|learn)|"
+                           r"^(?:show|list|give me) (?:me )?(?:the |your )?(?:improvement|improver) (?:journal|log|history)\b|"
+                           r"^(?:improvement|improver) (?:journal|log|history)\b"), _none),
     ("schedule", re.compile(r"^(?:schedule|unschedule)\b|^(?:list|show|remove|delete) (?:the |my |all )?schedules?\b|"
+                            r"^what(?:'s|s| is| are)? (?:the )?(?:scheduled?|on the schedules?|schedules?)\b|"
+                            r"^(?:pause|resume|unpause|suspend|remove|delete) (?:the |my )?(?:\S+ )?(?:nightly |daily )?"
+                            r"(?:retrain(?:ing)?|schedule)s?\b|"
                             r"^(?:retrain|train|tune|finetune) .*\b(?:every|nightly|daily|weekly|hourly)\b|^(?:set up|add) (?:a )?"
                             r"(?:nightly|daily|weekly) (?:retrain|training)\b"), _schedule_args),
     ("eval", re.compile(r"^(?:evaluate|eval|benchmark|score|test|judge|assess)\b(?! me\b)|^how good is\b|^(?:run|do) (?:an? )?(?:eval|evaluation)\b"), _adapter_args),

@@ -51,10 +51,16 @@ PHRASINGS = [
     ("push the butler model to ollama", "export", {"adapter": "butler", "to": "ollama"}),
     ("Export pirate", "export", {"adapter": "pirate"}),
     ("merge the pirate adapter", "export", {"adapter": "pirate", "to": "merged"}),
-    ("schedule a nightly retrain of pirate", "schedule", {"action": "add", "persona": "pirate", "when": "nightly"}),
-    ("retrain the pirate every night", "schedule", {"action": "add", "when": "every night"}),
+    ("schedule a nightly retrain of pirate", "schedule", {"action": "add", "persona": "pirate"}),
+    ("schedule a nightly retrain of pirate at 2am", "schedule", {"action": "add", "persona": "pirate", "at": "2am"}),
+    ("retrain the pirate every night", "schedule", {"action": "add"}),
+    ("retrain the pirate every hour", "schedule", {"action": "add", "every_minutes": 60}),
     ("list schedules", "schedule", {"action": "list"}),
-    ("shedule pirate daily", "schedule", {"persona": "pirate", "when": "daily"}),
+    ("what's scheduled?", "schedule", {"action": "list"}),
+    ("pause the pirate retrain", "schedule", {"action": "pause", "persona": "pirate"}),
+    ("resume the pirate retrain", "schedule", {"action": "resume", "persona": "pirate"}),
+    ("shedule pirate daily", "schedule", {"persona": "pirate"}),
+    ("what did you improve this week?", "improve", {}),
     ("remove the schedule for pirate", "schedule", {"action": "remove"}),
     ("roll back the pirate adapter", "rollback", {"adapter": "pirate"}),
     ("rollback pirate", "rollback", {"adapter": "pirate"}),
@@ -82,6 +88,8 @@ PHRASINGS = [
 ]
 
 NON_COMMANDS = [
+    "what is a schedule in python?",
+    "what's the weather like on the ship?",
     "what is the capital of France?",
     "tell me a joke about pirates",
     "I love training my dog",

@@ -110,3 +110,20 @@ async def test_overlapping_triggers_do_not_double_run(ws_settings: Settings, tmp
     await _run_service(ws_settings, 2.0, [])
     await asyncio.sleep(1.7)  # let the one running instance finish
     assert len(out.read_text().splitlines()) <= 2  # max_instances=1: at most one run at a time
+
+
+def test_schedules_by_chat(ws_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chat phrasings the issue names drive the same persisted schedules."""
+    monkeypatch.setenv("SELFTUNE_LLM__MODEL", "tiny")
+
+    def chat(text: str) -> dict:
+        result = runner.invoke(app, ["chat", text, "--json", "--no-memory"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    added = chat("schedule a nightly retrain of pirate at 2am")
+    assert added["intent"] == "schedule" and "nightly retrain of pirate at 02:00 UTC" in added["reply"]
+    assert "nightly retrain of pirate at 02:00 UTC: next run" in chat("what's scheduled?")["reply"]
+    assert chat("pause the pirate retrain")["reply"].startswith("Paused")
+    assert list_schedules(ws_settings)[0].paused
+    assert "paused" in chat("what's scheduled?")["reply"]

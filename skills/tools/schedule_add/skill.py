@@ -9,4 +9,5 @@ def schedule_add(persona: str, at: str = "02:00", every_minutes: float | None = 
     """Schedule `persona`'s retrain nightly `at` a time of day, or every `every_minutes` minutes."""
     from agent.scheduler import add_retrain
 
-    return add_retrain(ctx.settings, persona, at=at, every_minutes=every_minutes).model_dump(mode="json")
+    info = add_retrain(ctx.settings, persona, at=at, every_minutes=every_minutes)
+    return {**info.model_dump(mode="json"), "message": f"Scheduled the {info.name}; next run {info.next_run:%Y-%m-%d %H:%M %Z}."}

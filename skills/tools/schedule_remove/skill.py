@@ -13,4 +13,5 @@ def schedule_remove(schedule: str, action: Literal["remove", "pause", "resume"] 
         info = remove_schedule(ctx.settings, schedule)
     else:
         info = set_paused(ctx.settings, schedule, action == "pause")
-    return {"action": action, **info.model_dump(mode="json")}
+    done = {"remove": "Removed", "pause": "Paused", "resume": "Resumed"}[action]
+    return {"action": action, **info.model_dump(mode="json"), "message": f"{done} the {info.name}."}
