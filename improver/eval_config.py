@@ -26,6 +26,7 @@ class EvalConfig(BaseModel):
     workspace: Path = Field(description="The workspace git repository.")
     holdout_dir: Path = Field(description="Held-out data, outside the workspace.")
     models_dir: Path = Field(description="Converted base models.")
+    artifacts_dir: Path | None = Field(None, description="Where registered adapters live (adapter proposals).")
     base_model: str = Field("smollm2", description="Model whose answers are scored for persona proposals.")
     answerer: Literal["local", "openai"] = Field("local", description="local transformers or an OpenAI-compatible server.")
     answer_base_url: str | None = Field(None, description="Server URL when answerer = 'openai'.")
@@ -50,7 +51,7 @@ def from_settings(settings: Settings, **overrides: object) -> EvalConfig:
     """Defaults from Settings, then <home>/evaluator.toml, then explicit overrides."""
     data: dict[str, object] = {
         "workspace": settings.workspace_dir, "holdout_dir": settings.holdout_dir,
-        "models_dir": settings.models_dir, "base_model": settings.base_model,
+        "models_dir": settings.models_dir, "artifacts_dir": settings.artifacts_dir, "base_model": settings.base_model,
         "allow_code_paths": list(settings.improver.allow_code_paths),
     }
     path = settings.home / FILE_NAME

@@ -1,7 +1,8 @@
 """The evaluator's held-out data under settings.holdout_dir (outside the workspace, never shown to generators).
 
-Layout: personas/<name>.jsonl ({"prompt": ...} per line; default.jsonl when a persona has none) and
-recipes/<name>.jsonl (canonical {"messages": [...]} rows; default.jsonl likewise). Defaults are written
+Layout: personas/<name>.jsonl ({"prompt": ...} per line; default.jsonl when a persona has none),
+recipes/<name>.jsonl (canonical {"messages": [...]} rows; default.jsonl likewise) and adapters/<persona>.jsonl
+(chat rows that judge a served adapter; the recipes' held-out rows when absent). Defaults are written
 on first use so a fresh install can run the loop.
 """
 
@@ -67,6 +68,12 @@ def recipe_rows(holdout_dir: Path, recipe: str) -> tuple[list[dict], list[dict]]
     """(train, held-out) chat rows for a recipe's short training run: every 4th row is held out."""
     rows = _read_jsonl(_pick(holdout_dir, "recipes", recipe))
     return [r for i, r in enumerate(rows) if i % 4], [r for i, r in enumerate(rows) if not i % 4]
+
+
+def adapter_rows(holdout_dir: Path, persona: str) -> list[dict]:
+    """Held-out chat rows judging a persona's adapter: adapters/<persona>.jsonl, else the recipes' held-out rows."""
+    own = holdout_dir / "adapters" / f"{persona}.jsonl"
+    return _read_jsonl(own) if own.is_file() else recipe_rows(holdout_dir, "default")[1]
 
 
 def fingerprint(holdout_dir: Path) -> str:

@@ -113,10 +113,68 @@ def recipe_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) ->
     return measured
 
 
+# ---- adapter: held-out loss with each side's served adapter --------------------------------------------
+
+def adapter_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -> Measured:
+    """Per-item held-out loss of every persona whose served adapter the proposal changes (lower is better)."""
+    base_served, cand_served = _served(base_dir), _served(cand_dir)
+    changed = sorted(p for p in base_served.keys() | cand_served.keys() if base_served.get(p) != cand_served.get(p))
+    if not changed:
+        raise MetricUnavailable("the proposal serves the same adapters as before")
+    if cfg.artifacts_dir is None:
+        raise MetricUnavailable("the evaluator does not know where adapters live (artifacts_dir)")
+    base_losses: list[float] = []
+    cand_losses: list[float] = []
+    for persona in changed:
+        rows = [r["messages"] for r in holdout.adapter_rows(cfg.holdout_dir, persona)]
+        ids = (base_served.get(persona), cand_served.get(persona))
+        base_model = _base_model_of(cfg, ids)
+        base_losses += _adapter_losses(cfg, base_model, ids[0], rows)
+        cand_losses += _adapter_losses(cfg, base_model, ids[1], rows)
+    return Measured("adapter_heldout_loss", np.array([base_losses]), np.array([cand_losses]), higher_is_better=False)
+
+
+def _served(root: Path) -> dict[str, str]:
+    path = root / "adapters" / "served.toml"
+    data = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+def _adapter_dir(cfg: EvalConfig, adapter_id: str) -> Path:
+    folder = Path(cfg.artifacts_dir or ".") / "adapters" / adapter_id
+    if not (folder / "adapter_config.json").is_file():
+        raise MetricUnavailable(f"adapter {adapter_id} is not in the registry ({folder})")
+    return folder
+
+
+def _base_model_of(cfg: EvalConfig, ids: tuple[str | None, str | None]) -> str:
+    """Both sides are judged on the base the adapters were trained on (from a manifest), else cfg.base_model."""
+    import json
+
+    for adapter_id in ids:
+        if adapter_id:
+            manifest = _adapter_dir(cfg, adapter_id) / "manifest.json"
+            if manifest.is_file():
+                return str(json.loads(manifest.read_text(encoding="utf-8")).get("base_model") or cfg.base_model)
+    return cfg.base_model
+
+
+def _adapter_losses(cfg: EvalConfig, base_model: str, adapter_id: str | None, rows: list) -> list[float]:
+    from skills.evaluate.heldout import item_losses
+    from skills.models import load_model
+
+    model, tokenizer = load_model(base_model, cfg.models_dir)
+    if adapter_id:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(_adapter_dir(cfg, adapter_id))).eval()
+    return item_losses(model, tokenizer, rows)
+
+
 class MetricUnavailable(Exception):
     """This target cannot be measured (no markers, no data); the evaluator rejects by default."""
 
 
 MetricFn = Callable[[EvalConfig, Path, Path, str], Measured]
 # The evaluator looks metrics up by target kind; other parts may register theirs here.
-METRICS: dict[str, MetricFn] = {"persona": persona_metric, "recipe": recipe_metric}
+METRICS: dict[str, MetricFn] = {"persona": persona_metric, "recipe": recipe_metric, "adapter": adapter_metric}

@@ -40,8 +40,8 @@ class RetrainGenerator:
         job = manager.wait(manager.submit(spec, requester="improver"), timeout=self.wait_s)
         if job.state != "succeeded":
             raise SelftuneError(f"Retraining {persona} ended {job.state}: {job.error or 'no error message'}.")
-        adapter_id = job.adapter or spec.adapter_id
-        text = set_served(open_workspace(self.settings).read(SERVED), persona, str(adapter_id))
+        # job.adapter is the folder; served.toml holds registry ids ("name/version").
+        text = set_served(open_workspace(self.settings).read(SERVED), persona, spec.adapter_id)
         return Draft(target=target, changes={SERVED: text}, generator=self.name,
                      rationale=f"retrained {persona} on {spec.dataset} (sha {spec.dataset_sha256[:12]}) in job {job.id}")
 
