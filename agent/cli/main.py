@@ -12,22 +12,22 @@ import typer
 from agent.cli.common import AppState, SelftuneGroup
 
 # Each module exposes register(app). Add a module here when its commands work end to end.
-COMMAND_MODULES = [
-    "agent.cli.doctor_cmd",
+COMMAND_MODULES = [  # in the order `selftune --help` lists them: daily use first
     "agent.cli.run_cmd",
-    "agent.cli.transcribe_cmd",
-    "agent.cli.skills_cmd",
-    "agent.cli.schedule_cmd",
-    "agent.cli.adapters_cmd",
     "agent.cli.chat_cmd",
+    "agent.cli.demo_cmd",
+    "agent.cli.doctor_cmd",
+    "agent.cli.dataset_cmd",
+    "agent.cli.train_cmd",
+    "agent.cli.jobs_cmd",
     "agent.cli.eval_cmd",
     "agent.cli.export_cmd",
-    "agent.cli.dataset_cmd",
-    "agent.cli.improve_cmd",
+    "agent.cli.adapters_cmd",
+    "agent.cli.schedule_cmd",
     "agent.cli.memory_cmd",
-    "agent.cli.jobs_cmd",
-    "agent.cli.train_cmd",
-    "agent.cli.demo_cmd",
+    "agent.cli.transcribe_cmd",
+    "agent.cli.improve_cmd",
+    "agent.cli.skills_cmd",
 ]
 
 app = typer.Typer(
