@@ -21,29 +21,36 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 HERE = Path(__file__).resolve().parent
-NUM = r"([0-9][0-9,]*\.?[0-9]*)"
-# script -> (figure, regex with groups value [and baseline], unit, target). ratio = value / baseline.
+V = r"(?P<value>[0-9][0-9,]*\.?[0-9]*)"  # our figure
+B = r"(?P<baseline>[0-9][0-9,]*\.?[0-9]*)"  # the baseline measured beside it in the same run
+# script -> (figure, regex with named groups value [and baseline], unit, target). ratio = value / baseline.
 PATTERNS: dict[str, list[tuple[str, str, str, str]]] = {
     "agent": [
-        ("command intent via router", rf"skill direct {NUM} ms \| via router {NUM} ms", "ms", "overhead < 20 ms"),
-        ("LLM turn via router", rf"raw provider {NUM} ms \| via router {NUM} ms", "ms", "overhead < 10 %"),
+        ("command intent via router", rf"skill direct {B} ms \| via router {V} ms", "ms", "overhead < 20 ms"),
+        ("LLM turn via router", rf"raw provider {B} ms \| via router {V} ms", "ms", "overhead < 10 %"),
     ],
     "datasets": [
-        ("validate rows/s vs load_dataset", rf"selftune validate_file\s+[0-9.]+ s\s+{NUM} rows/s(?s:.*)"
-                                            rf"load_dataset\('json'\)\s+[0-9.]+ s\s+{NUM} rows/s", "rows/s", "ratio >= 1.0"),
+        ("validate rows/s vs load_dataset", rf"selftune validate_file\s+[0-9.]+ s\s+{V} rows/s(?s:.*)"
+                                            rf"load_dataset\('json'\)\s+[0-9.]+ s\s+{B} rows/s", "rows/s", "ratio >= 1.0"),
+    ],
+    "eval": [
+        ("batched generation prompts/s vs one-at-a-time", rf"naive loop:\s+{B} prompts/s\s+batched:\s+{V} prompts/s",
+         "prompts/s", "ratio >= 3"),
     ],
     "train": [
-        ("train tokens/s vs TRL quickstart", "see _train_figure", "tokens/s", "ratio >= 1.3"),
+        ("train tokens/s vs TRL quickstart", rf"^baseline\s+{B}(?s:.*)^ours\s+{V}", "tokens/s", "ratio >= 1.3"),
+        ("train peak RSS vs TRL quickstart", rf"^baseline\s+(?:\S+\s+){{3}}{B}\s*$(?s:.*)^ours\s+(?:\S+\s+){{3}}{V}\s*$",
+         "MiB", "ratio <= 1.0"),
     ],
     "jobs": [
-        ("local submit→running", rf"local submit->running\s+median {NUM} s", "s", "—"),
-        ("event-loop lag p99 while following", rf"loop lag while following\s+p50 [0-9.]+ ms\s+p99 {NUM} ms", "ms", "< 50 ms"),
+        ("local submit→running", rf"local submit->running\s+median {V} s", "s", "—"),
+        ("event-loop lag p99 while following", rf"loop lag while following\s+p50 [0-9.]+ ms\s+p99 {V} ms", "ms", "< 50 ms"),
     ],
     "memory": [
-        ("recall p95 vs raw Chroma", rf"recall k=5, no filter\s*: ours p50 +[0-9.]+ ms p95 +{NUM} ms.*?raw collection"
-                                     rf"\.query p50 +[0-9.]+ p95 +{NUM}", "ms", "ratio < 1.5"),
+        ("recall p95 vs raw Chroma", rf"recall k=5, no filter\s*: ours p50 +[0-9.]+ ms p95 +{V} ms.*?raw collection"
+                                     rf"\.query p50 +[0-9.]+ p95 +{B}", "ms", "ratio < 1.5"),
     ],
-    "voice": [("transcribe RTF", rf"RTF {NUM}", "×realtime", "< 0.2")],
+    "voice": [("transcribe RTF", rf"RTF {V}", "×realtime", "< 0.2")],
 }
 
 
@@ -108,27 +115,14 @@ def _number(text: str | None) -> float | None:
 
 
 def parse_text(script: str, stdout: str) -> list[Figure]:
-    """Figures from the script's printed side-by-side lines; 'ratio ...: N' lines are kept as they are."""
+    """Figures from the script's printed side-by-side lines."""
     figures = []
     for name, pattern, unit, target in PATTERNS.get(script, []):
-        if script == "train":
-            figures += _train_figure(stdout, name, unit, target)
-            continue
-        match = re.search(pattern, stdout)
-        if match is None:
-            continue
-        groups = [_number(g) for g in match.groups()]
-        value, baseline = (groups[1], groups[0]) if len(groups) == 2 and script == "agent" else (groups + [None])[:2]
-        figures.append(_figure(script, name, value, baseline, unit, target))
+        match = re.search(pattern, stdout, re.M)
+        if match is not None:
+            found = match.groupdict()
+            figures.append(_figure(script, name, _number(found.get("value")), _number(found.get("baseline")), unit, target))
     return figures
-
-
-def _train_figure(stdout: str, name: str, unit: str, target: str) -> list[Figure]:
-    ours = re.search(rf"^ours\s+{NUM}", stdout, re.M)
-    base = re.search(rf"^baseline\s+{NUM}", stdout, re.M)
-    if not ours:
-        return []
-    return [_figure("train", name, _number(ours.group(1)), _number(base.group(1)) if base else None, unit, target)]
 
 
 def _figure(script: str, name: str, value: float | None, baseline: float | None, unit: str, target: str) -> Figure:
