@@ -20,7 +20,7 @@ from agent.messages import IncomingMessage, Reply
 from agent.prompts import followups, prompt
 from agent.providers import Provider, ProviderUnavailable, get_provider
 from agent.session import LogHook, Pending, RecallHook, Session
-from config.errors import SelftuneError
+from config.errors import PermissionDenied, SelftuneError
 from config.settings import Settings
 from skills.context import Requester, SkillContext
 from skills.personas import list_personas, load_persona
@@ -108,7 +108,10 @@ class Router:
             return Reply(text=self._help(), intent="help")
         if intent.name == "persona":
             return persona_switch.switch(self.settings, session, intent.args.get("persona"))
-        dispatch.check_permission(intent, requester.permission, message.user)
+        try:
+            dispatch.check_permission(intent, requester.permission, message.user)
+        except PermissionDenied as exc:  # refused: keep what was understood, say why
+            return Reply(text=str(exc), intent=intent.name, args=intent.args, ok=False)
         _refer_to_last_persona(intent, session)
         return self._dispatch(intent, message, session, requester)
 

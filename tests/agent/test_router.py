@@ -52,7 +52,7 @@ def test_status_and_cancel_dispatch_without_llm(router, scripted_llm):
 
 def test_unauthorized_user_asking_to_train_is_refused(router):
     reply = router.handle(msg("train a pirate adapter on #pirate-chat", user="99", transport="discord"))
-    assert reply.intent == "error" and "needs the 'train' permission" in reply.text and not CALLS
+    assert reply.intent == "tune" and not reply.ok and "needs the 'train' permission" in reply.text and not CALLS
     ok = router.handle(msg("train a pirate adapter on #pirate-chat", user="42", transport="discord"))
     assert ok.job_id == "job-1"
 
