@@ -18,6 +18,8 @@ import anyio
 import mcp_types as types
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp_types.jsonrpc import INVALID_PARAMS
 
 from config.errors import NotFound, SelftuneError
 from config.settings import Settings
@@ -135,23 +137,31 @@ class SkillServer:
             manager.close()
 
     async def list_resources(self, ctx: ServerRequestContext, params: Any) -> types.ListResourcesResult:
+        reports = self.reports_dir()
         resources = [
-            types.Resource(name=f"report {p.name}", uri=f"selftune://reports/{p.name}", mime_type=_mime(p))
-            for p in sorted(self.reports_dir().glob("*")) if p.is_file()
+            types.Resource(name=f"eval report {p.parent.name}", uri=f"selftune://reports/{p.relative_to(reports)}",
+                           mime_type=_mime(p))
+            for p in sorted(reports.glob("*/report.*")) if p.suffix in (".md", ".json")
         ]
         for job_id in _job_ids(self.settings):
             resources.append(types.Resource(name=f"job {job_id} log", uri=f"selftune://jobs/{job_id}/log", mime_type="text/plain"))
         return types.ListResourcesResult(resources=resources)
 
     async def read_resource(self, ctx: ServerRequestContext, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        uri = str(params.uri)
+        try:
+            return self._read(str(params.uri))
+        except SelftuneError as exc:  # the client sees the sentence, not "Internal server error"
+            raise MCPError(INVALID_PARAMS, str(exc)) from None
+
+    def _read(self, uri: str) -> types.ReadResourceResult:
         if uri.startswith("selftune://jobs/") and uri.endswith("/log"):
             job_id = uri.removeprefix("selftune://jobs/").removesuffix("/log")
             text = _job_log_text(self.settings, job_id)
         elif uri.startswith("selftune://reports/"):
-            path = self.reports_dir() / Path(uri.removeprefix("selftune://reports/")).name
-            if not path.is_file():
-                raise NotFound(f"No report named {path.name}.")
+            reports = self.reports_dir().resolve()
+            path = (reports / uri.removeprefix("selftune://reports/")).resolve()
+            if not path.is_relative_to(reports) or not path.is_file():  # no reading outside the reports folder
+                raise NotFound(f"No report at {uri}; list the resources to see the reports.")
             text = path.read_text(encoding="utf-8", errors="replace")
         else:
             raise NotFound(f"Unknown resource {uri}.")

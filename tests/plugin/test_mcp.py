@@ -129,3 +129,18 @@ async def test_training_job_with_progress_and_same_json_as_cli(settings: Setting
         assert log_uri in resources
         log = await client.read_resource(log_uri)
         assert "adapter_dir:" in log.contents[0].text
+
+
+async def test_eval_reports_are_resources(settings: Settings) -> None:
+    folder = settings.artifacts_dir / "reports" / "pirate-v1-20261125"
+    folder.mkdir(parents=True)
+    (folder / "report.md").write_text("# pirate-lora/v1\nheld-out loss 1.5 → 1.3\n")
+    (folder / "report.png").write_bytes(b"\x89PNG")
+    async with Client(stdio_params(settings)) as client:
+        uris = [str(r.uri) for r in (await client.list_resources()).resources]
+        assert "selftune://reports/pirate-v1-20261125/report.md" in uris
+        assert not any(u.endswith(".png") for u in uris)
+        report = await client.read_resource("selftune://reports/pirate-v1-20261125/report.md")
+        assert "held-out loss" in report.contents[0].text
+        with pytest.raises(Exception, match="No report"):
+            await client.read_resource("selftune://reports/../../selftune.db")
