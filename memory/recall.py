@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import shutil
 import sqlite3
 import threading
@@ -115,6 +116,9 @@ def _records(messages: Sequence[LoggedMessage]) -> tuple[list[str], list[str], l
     return ids, docs, metas
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 class RecallIndex:
     """The Chroma collection of message chunks at settings.chroma_dir."""
 
@@ -193,6 +197,24 @@ class RecallIndex:
             self.close()
             self._vacuum()
             _ = self.collection
+            self._remove_orphan_segments()
+
+    def _remove_orphan_segments(self) -> None:
+        """Delete segment folders Chroma no longer references: delete_collection leaves the old HNSW files on
+        disk, and hnswlib writes them from uninitialised memory that can hold forgotten text."""
+        db = self.path / "chroma.sqlite3"
+        try:
+            conn = sqlite3.connect(db, timeout=5)
+            try:
+                live = {row[0] for row in conn.execute("SELECT id FROM segments")}
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            log.warning("could not list Chroma segments in %s (%s); old index files stay until the next reindex", db, exc)
+            return
+        for folder in self.path.iterdir():
+            if folder.is_dir() and _UUID.fullmatch(folder.name) and folder.name not in live:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _vacuum(self) -> None:
         """Rewrite Chroma's SQLite file so deleted text does not survive in its free pages or log."""

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from queue import Empty
+from typing import Any
 
 from agent.messages import IncomingMessage
-from config.errors import NotFound, UsageError
+from config.errors import NotFound, SelftuneError, UsageError
 from config.settings import Settings
 from config.state import connect
 from memory import consent
@@ -91,7 +94,22 @@ class Memory:
         return done
 
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Rebuild the recall index from the SQLite log; return the number of messages indexed."""
+        """Rebuild the recall index from the SQLite log; return the number of messages indexed.
+
+        The rebuild runs in a fresh process: Chroma writes its HNSW files from malloc'd memory, and in
+        this process that memory may still hold text that was just forgotten (a test caught it on disk).
+        """
+        self.index.close()
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        worker = ctx.Process(target=_reindex_in_fresh_process, args=(self.settings, queue), daemon=True)
+        worker.start()
+        try:
+            return _follow_reindex(worker, queue, progress)
+        finally:
+            worker.join(timeout=30)
+
+    def _reindex_here(self, progress: Callable[[int, int], None] | None = None) -> int:
         total = convlog.count_messages(self.conn)
         self.index.rebuild()
         batch: list[LoggedMessage] = []
@@ -178,3 +196,32 @@ def open_memory(settings: Settings) -> Iterator[Memory]:
         yield memory
     finally:
         memory.close()
+
+
+def _reindex_in_fresh_process(settings: Settings, queue: Any) -> None:
+    """Child side of Memory.reindex: rebuild, reporting ('progress', n, total), then ('done', count)."""
+    memory = Memory(settings)
+    try:
+        count = memory._reindex_here(progress=lambda n, total: queue.put(("progress", n, total)))
+        queue.put(("done", count))
+    except Exception as exc:  # reported to the parent as one sentence
+        queue.put(("error", str(exc)))
+    finally:
+        memory.close()
+
+
+def _follow_reindex(worker: Any, queue: Any, progress: Callable[[int, int], None] | None) -> int:
+    """Relay the child's progress; its count, or a SelftuneError when it fails or dies."""
+    while True:
+        try:
+            kind, *data = queue.get(timeout=1.0)
+        except Empty:
+            if not worker.is_alive():
+                raise SelftuneError("The index rebuild stopped unexpectedly; run `selftune memory reindex` again.") from None
+            continue
+        if kind == "progress" and progress is not None:
+            progress(*data)
+        elif kind == "done":
+            return int(data[0])
+        elif kind == "error":
+            raise SelftuneError(f"The index rebuild failed: {data[0]}")
