@@ -48,6 +48,17 @@ def _conditions(user: str | None, channel: str | None, before: datetime | None,
     return " AND ".join(clauses), params
 
 
+def parse_before(text: str | None) -> datetime | None:
+    """A `--before` date from the user ('2026-01-31' or '2026-01-31T18:00'), in UTC when no zone is given."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"'{text}' is not a date; write it like 2026-01-31 or 2026-01-31T18:00.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def forget(
     conn: sqlite3.Connection, index: RecallIndex, *,
     user: str | None = None, channel: str | None = None, before: datetime | None = None,

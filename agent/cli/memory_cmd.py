@@ -27,15 +27,6 @@ def register(app: typer.Typer) -> None:
     dataset_app.command("build")(build_cmd)
 
 
-def _date(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--before '{text}' is not a date; write it like 2026-01-31 or 2026-01-31T18:00.") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
 
 @memory_app.command("search")
 def search_cmd(
@@ -73,6 +64,7 @@ def forget_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Erase messages from the log AND the recall index for good. Options combine (user AND channel AND date)."""
+    from memory.forget import parse_before
     from memory.store import open_memory
 
     settings = settings_of(ctx)
@@ -82,7 +74,7 @@ def forget_cmd(
         if expired:
             result = memory.forget(before=datetime.now(UTC) - timedelta(days=settings.memory.retention_days or 0))
         else:
-            result = memory.forget(user=user, channel=channel, before=_date(before))
+            result = memory.forget(user=user, channel=channel, before=parse_before(before))
     if as_json:
         emit_json(result.model_dump(mode="json"))
     else:

@@ -1,9 +1,9 @@
 """memory.forget: erase messages from both memory stores, with the permission rules of who may erase what."""
 
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from config.errors import PermissionDenied, UsageError
+from memory.forget import parse_before
 from memory.store import open_memory
 from skills.context import SkillContext
 
@@ -22,7 +22,7 @@ def memory_forget(scope: Literal["me", "user", "channel"] = "me", user: str | No
     if (target_channel is not None or target_user != asker.user) and not asker.allows("admin"):
         raise PermissionDenied("Only admins can forget other people's messages or whole channels; "
                                "you can forget your own with scope 'me'.")
-    cutoff = _parse_date(before)
+    cutoff = parse_before(before)
     with open_memory(ctx.settings) as memory:
         ids = None
         if query:
@@ -32,12 +32,3 @@ def memory_forget(scope: Literal["me", "user", "channel"] = "me", user: str | No
     return {"forgotten": result.messages, "feedback_removed": result.feedback, "scope": scope,
             "user": target_user, "channel": target_channel, "before": before, "query": query}
 
-
-def _parse_date(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"'{text}' is not a date; write it like 2026-01-31.") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
