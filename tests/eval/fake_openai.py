@@ -10,9 +10,9 @@ from typing import Any
 
 
 class ScriptedOpenAI:
-    """Serves POST /v1/chat/completions; `reply(messages) -> str` decides each answer; requests are recorded."""
+    """Serves POST /v1/chat/completions; `reply(request_body) -> str` decides each answer; requests are recorded."""
 
-    def __init__(self, reply: Callable[[list[dict[str, Any]]], str]) -> None:
+    def __init__(self, reply: Callable[[dict[str, Any]], str]) -> None:
         self.reply, self.requests = reply, []
         outer = self
 
@@ -20,7 +20,7 @@ class ScriptedOpenAI:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
-                text = outer.reply(body["messages"])
+                text = outer.reply(body)
                 data = json.dumps({
                     "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                     "choices": [{"index": 0, "finish_reason": "stop",

@@ -24,7 +24,7 @@ def _judge(settings, server):
 
 
 def test_position_swap_cancels_a_judge_that_always_picks_the_first_answer(settings):
-    with ScriptedOpenAI(lambda m: "A") as server:
+    with ScriptedOpenAI(lambda body: "A") as server:
         result = judge_pairs(_judge(settings, server), PROMPTS, ["good"] * 4, ["bad"] * 4)
     assert result["win_rate"] == 0.5 and result["ties"] == 4 and result["first_position_rate"] == 1.0
     # Each item was asked twice, the candidate shown first then second.
@@ -35,8 +35,8 @@ def test_position_swap_cancels_a_judge_that_always_picks_the_first_answer(settin
 
 def test_consistent_judge_scores_exact_wins_losses_and_ties(settings):
     # Prefers the answer containing "best"; with neither, always says A (order bias) -> a tie after swapping.
-    def prefer_best(messages):
-        a, b = _answers(messages)
+    def prefer_best(body):
+        a, b = _answers(body["messages"])
         return "A" if "best" in a else "B" if "best" in b else "A"
 
     candidate = ["best", "meh", "best", "meh"]

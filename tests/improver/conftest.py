@@ -9,15 +9,13 @@ persona's markers: P(marker) = 0.2 x (occurrences of "arr"/"matey" in the system
 from __future__ import annotations
 
 import hashlib
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from config.settings import Settings
 from improver.eval_config import EvalConfig, from_settings
+from tests.eval.fake_openai import ScriptedOpenAI
 
 # Tests flip this to model a world that changed after an acceptance: prompts containing it stop working.
 PENALIZED: list[str] = []
@@ -34,36 +32,17 @@ def fake_answer(system: str, user: str, seed: int) -> str:
     return text + (" and so on" * 70 if "verbose" in low else "")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server API
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
-        user = body["messages"][-1]["content"]
-        text = fake_answer(system, user, int(body.get("seed") or 0))
-        doc = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-               "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}
-        data = json.dumps(doc).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def _scripted_reply(body: dict) -> str:
+    system = next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+    return fake_answer(system, body["messages"][-1]["content"], int(body.get("seed") or 0))
 
 
 @pytest.fixture
 def answer_server() -> Iterator[str]:
     """Base URL of the scripted answer server (stopped after the test)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    with ScriptedOpenAI(_scripted_reply) as server:
+        yield server.url
     PENALIZED.clear()
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
 
 
 @pytest.fixture
