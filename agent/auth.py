@@ -7,7 +7,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 
-from agent.messages import IncomingMessage
+from config.messages import IncomingMessage
 from config.settings import Permission, Settings
 from skills.context import PERMISSION_RANK, Requester
 

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.prompt import Prompt
 
-from agent.messages import Attachment, IncomingMessage
 from agent.router import Router
+from config.messages import Attachment, IncomingMessage
 
 EXIT_WORDS = {"exit", "quit", ":q", "/exit", "/quit"}
 

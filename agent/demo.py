@@ -257,7 +257,7 @@ def step_serve(state: DemoState) -> StepResult:
 
 def step_schedule(state: DemoState) -> StepResult:
     """A persisted nightly retrain of the persona (promotes only when the new adapter beats the served one)."""
-    from agent.scheduler import add_retrain
+    from skills.scheduler import add_retrain
 
     info = add_retrain(state.settings, PERSONA, at="02:00")
     state.say(f"{info.name}; next run {info.next_run}")

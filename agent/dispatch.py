@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from typing import Any
 
 from agent.auth import allows
 from agent.intents import Intent
-from agent.messages import Reply
 from agent.prompts import followups
-from config.errors import PermissionDenied, SelftuneError
+from config.errors import PermissionDenied, SelftuneError, report_internal_error
+from config.messages import Reply
 from config.settings import Permission
 from skills.context import SkillContext
 from skills.registry import SkillInfo, SkillRegistry
@@ -96,10 +95,8 @@ def run_skill(registry: SkillRegistry, name: str, args: dict[str, Any], ctx: Ski
         return registry.call(name, args, ctx)
     except SelftuneError:
         raise
-    except Exception:
-        error_id = uuid.uuid4().hex[:8]
-        log.exception("internal error %s in skill %s", error_id, name)
-        raise SelftuneError(f"Internal error (id {error_id}) while running {name}; the log has the details.") from None
+    except Exception as exc:
+        raise SelftuneError(report_internal_error(log, exc, f"while running {name}")) from None
 
 
 def describe_result(intent: str, result: Any) -> str:

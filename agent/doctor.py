@@ -40,13 +40,12 @@ def check_python(settings: Settings) -> Check:
 
 
 def check_torch(settings: Settings) -> Check:
-    if importlib.util.find_spec("torch") is None:
-        return Check(name="torch", ok=False, detail="not installed", fix="Run `make install` (installs torch first).")
-    import torch  # imported only here: doctor is the one agent command that inspects the training stack
+    from skills.models import torch_summary  # the engine inspects torch; agent/ never imports it
 
-    cuda = torch.cuda.is_available()
-    detail = f"torch {torch.__version__}, CUDA {'available: ' + torch.cuda.get_device_name(0) if cuda else 'not available (CPU training)'}"
-    return Check(name="torch", ok=True, detail=detail)
+    summary = torch_summary()
+    if summary is None:
+        return Check(name="torch", ok=False, detail="not installed", fix="Run `make install` (installs torch first).")
+    return Check(name="torch", ok=True, detail=summary)
 
 
 def check_models(settings: Settings) -> Check:

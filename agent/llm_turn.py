@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.dispatch import SKILL_INTENTS, describe_result, run_skill
-from agent.messages import Reply
-from agent.providers.base import ChatResult, Provider, ToolCall
 from agent.toolcalls import parse_text_tool_calls, skill_name, tool_name, tools_schema
 from config.errors import SelftuneError
+from config.messages import Reply
 from skills.context import SkillContext
+from skills.providers.base import ChatResult, Provider, ToolCall
 from skills.registry import SkillRegistry
 
 MAX_OBSERVATION_CHARS = 4000

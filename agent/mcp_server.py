@@ -21,7 +21,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import INVALID_PARAMS
 
-from config.errors import NotFound, SelftuneError
+from config.errors import NotFound, SelftuneError, report_internal_error
 from config.settings import Settings
 from skills.context import Requester, SkillContext
 from skills.registry import SkillInfo, SkillRegistry, dist_version
@@ -93,10 +93,8 @@ class SkillServer:
                 result = await self.run_skill(params.name, args)
         except SelftuneError as exc:  # permission, bad arguments, expected failures: one sentence back
             return _error(str(exc))
-        except Exception:
-            error_id = f"{time.time_ns() % 10**8:08d}"
-            log.exception("MCP tool %s crashed (error id %s)", params.name, error_id)
-            return _error(f"Internal error id {error_id} in {params.name}; see selftune's log.")
+        except Exception as exc:
+            return _error(report_internal_error(log, exc, f"in the tool {params.name}"))
         text = json.dumps(result, default=str, ensure_ascii=False)
         structured = result if isinstance(result, dict) else {"result": result}
         return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)

@@ -12,10 +12,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from agent.messages import Reply
-from agent.providers.local import LocalProvider, generate_lock
 from config.errors import SelftuneError
+from config.messages import Reply
 from config.settings import Settings
+from skills.providers.local import LocalProvider, generate_lock
 
 _providers: dict[tuple[str, str], AdapterProvider] = {}
 _hosts: dict[tuple[str, str], tuple[Any, Any]] = {}  # (models_dir, base) -> (AdapterHost, tokenizer)

@@ -9,21 +9,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
 from typing import Any
 
 from agent import dispatch, persona_switch
 from agent.auth import LOCAL_TRANSPORTS, RateLimiter, requester_for
 from agent.intents import Intent, find_dataset, find_persona, resolve
 from agent.llm_turn import LLMTurn, TurnLimits
-from agent.messages import IncomingMessage, Reply
 from agent.prompts import followups, prompt
-from agent.providers import Provider, ProviderUnavailable, get_provider
 from agent.session import LogHook, Pending, RecallHook, Session
-from config.errors import PermissionDenied, SelftuneError
+from config.errors import PermissionDenied, SelftuneError, report_internal_error
+from config.messages import IncomingMessage, Reply
 from config.settings import Settings
 from skills.context import Requester, SkillContext
 from skills.personas import list_personas, load_persona
+from skills.providers import Provider, ProviderUnavailable, get_provider
 from skills.registry import SkillRegistry, load_registry
 
 log = logging.getLogger(__name__)
@@ -69,10 +68,9 @@ class Router:
             reply = self._handle(message, session)
         except SelftuneError as exc:
             reply = Reply(text=str(exc), intent="error", ok=False)
-        except Exception:
-            error_id = uuid.uuid4().hex[:8]
-            log.exception("internal error %s handling a message in %s", error_id, message.channel)
-            reply = Reply(text=f"Internal error (id {error_id}); the log has the details.", intent="error", ok=False)
+        except Exception as exc:
+            text = report_internal_error(log, exc, f"handling a message in {message.channel}")
+            reply = Reply(text=text, intent="error", ok=False)
         if heard:  # a voice command does what the same typed text would; the reply shows what was heard
             reply = reply.model_copy(update={"transcript": heard, "text": f"Heard: \u201c{heard}\u201d\n{reply.text}"})
         session.remember(message.text, reply.text)
@@ -81,7 +79,7 @@ class Router:
 
     def _transcribe_voice(self, message: IncomingMessage) -> tuple[IncomingMessage, str | None]:
         """A message that is only a voice note becomes its transcript (local Whisper)."""
-        from agent.voice import is_audio_file, persona_names, transcribe_file
+        from skills.voice import is_audio_file, persona_names, transcribe_file
 
         audio = next((a for a in message.attachments if is_audio_file(a.filename, a.content_type)), None)
         if audio is None or message.text.strip():

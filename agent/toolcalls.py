@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from agent.providers.base import ToolCall, parse_arguments
+from skills.providers.base import ToolCall, parse_arguments
 from skills.registry import SkillInfo
 
 

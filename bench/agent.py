@@ -16,13 +16,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pluggy  # noqa: E402
 
 from agent.llm_turn import TurnLimits  # noqa: E402
-from agent.messages import IncomingMessage  # noqa: E402
-from agent.providers.base import ChatResult  # noqa: E402
 from agent.router import Router  # noqa: E402
+from config.messages import IncomingMessage  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from config.state import ensure_state_dir  # noqa: E402
 from skills import hookspecs  # noqa: E402
 from skills.context import SkillContext  # noqa: E402
+from skills.providers.base import ChatResult  # noqa: E402
 from skills.registry import load_registry  # noqa: E402
 
 MODEL_LATENCY_S = 0.2  # a fast remote model's answer time

@@ -20,8 +20,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent.voice import get_model, transcribe_file  # noqa: E402
 from config.settings import Settings  # noqa: E402
+from skills.voice import get_model, transcribe_file  # noqa: E402
 from tests.voice.audio import speak, to_ogg_opus  # noqa: E402
 
 SENTENCE = "Train a pirate persona adapter. "  # a phrasing espeak-ng and tiny.en agree on

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 
+from config.scrub import redact_secrets
 from config.settings import SECRET_FIELDS, Settings
 
 REDACTED = "***"
-# Shapes of secrets that may arrive from elsewhere (e.g. a pasted token in an error message).
-_TOKEN_PATTERNS = [
-    re.compile(r"\b[MN][A-Za-z\d_-]{23,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,40}\b"),  # Discord bot token
-    re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b"),  # OpenAI-style key
-]
 
 
 class RedactingFilter(logging.Filter):
@@ -27,9 +22,7 @@ class RedactingFilter(logging.Filter):
         """Return text with every secret replaced by ***."""
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
-        for pattern in _TOKEN_PATTERNS:
-            text = pattern.sub(REDACTED, text)
-        return text
+        return redact_secrets(text, REDACTED)  # shapes of secrets from elsewhere, e.g. a pasted token
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -21,13 +21,13 @@ from pydantic import BaseModel, Field
 
 from config.errors import NotFound, SelftuneError
 from config.settings import Settings
+from config.workspace import AUTHOR, Workspace, _lock, open_workspace
 from improver import journal
 from improver.eval_config import EvalConfig, from_settings
 from improver.evaluator import Verdict
 from improver.generators import Generator
 from improver.journal import JournalEntry
 from improver.proposals import Draft, Proposal, create_proposal, delete_branch
-from improver.workspace import AUTHOR, Workspace, _lock, open_workspace
 from skills.personas import list_personas, load_persona
 
 STOP_FILE = "STOP"

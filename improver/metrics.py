@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from improver import holdout
 from improver.answerers import make_answerer
 from improver.eval_config import EvalConfig
+from skills.evaluate.gate import bootstrap_noise
 from skills.personas import load_persona
 
 
@@ -45,13 +46,10 @@ class Comparison(BaseModel):
 
 
 def noise_floor(base: np.ndarray, resamples: int = 1000, seed: int = 0) -> float:
-    """max(2 x std of repeat means, 1.96 x bootstrap std of the item-mean) of the baseline."""
+    """max(2 x std of repeat means, the 95% bootstrap half-width of the item-mean) of the baseline."""
     repeat_means = base.mean(axis=1)
     spread = 2 * float(np.std(repeat_means, ddof=1)) if len(repeat_means) > 1 else 0.0
-    items = base.mean(axis=0)
-    rng = np.random.default_rng(seed)
-    boots = items[rng.integers(0, len(items), size=(resamples, len(items)))].mean(axis=1)
-    return max(spread, 1.96 * float(np.std(boots)))
+    return max(spread, bootstrap_noise(base.mean(axis=0), rounds=resamples, seed=seed))
 
 
 def compare(measured: Measured, resamples: int = 1000) -> Comparison:

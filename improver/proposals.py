@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from config.settings import Settings
 from config.state import connect
-from improver.workspace import AUTHOR, Workspace
+from config.workspace import AUTHOR, Workspace
 
 MAX_FILES = 3
 BRANCH_PREFIX = "proposal/"

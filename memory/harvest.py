@@ -1,16 +1,16 @@
-"""Harvest: consented conversations → a messages dataset with provenance, incrementally.
+"""Harvest: consented conversations → dataset rows with provenance, incrementally.
 
 Each assistant message becomes one row whose target is that message and whose context is the
 conversation just before it in the same channel. Only messages written while the channel had
-consent are used; text is scrubbed; rows seen in any earlier build are skipped; the manifest lists
-the message ids behind every row; a cursor in SQLite remembers how far the last build got.
+consent are used; text is scrubbed; rows seen in any earlier build are skipped; every row keeps the
+message ids behind it; a cursor in SQLite remembers how far the last build got. Writing the rows as
+a dataset is the datasets area's job (`skills.dataset.harvest`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -20,12 +20,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from config.errors import PermissionDenied
-from config.settings import Settings
+from config.scrub import scrub
 from memory.consent import consent_history
 from memory.log import LoggedMessage, get_cursor, iter_messages, set_cursor, utc_iso
-from memory.scrub import scrub
-from skills.dataset.io import write_dataset
-from skills.dataset.manifest import Source, manifest_path
 
 SESSION_GAP = timedelta(minutes=30)  # a longer silence starts a new conversation
 CONTEXT_MESSAGES = 8
@@ -39,15 +36,14 @@ CREATE TABLE IF NOT EXISTS harvested_rows (
 """
 
 
-class HarvestResult(BaseModel):
-    """What a harvest produced (path is None when there was nothing new)."""
+class HarvestBatch(BaseModel):
+    """New rows of one channel since the cursor, with provenance; written by the datasets area, then marked."""
 
     model_config = ConfigDict(extra="forbid")
 
     channel: str
-    path: Path | None
-    manifest: Path | None
-    rows: int
+    cursor_name: str
+    rows: list[dict[str, Any]]
     duplicates: int
     without_consent: int
     since_seq: int
@@ -115,12 +111,11 @@ def _row_hash(messages: list[dict[str, str]]) -> str:
     return hashlib.sha256(json.dumps(canonical).encode()).hexdigest()
 
 
-def harvest_channel(
-    conn: sqlite3.Connection, settings: Settings, channel: str, *,
-    out: Path | None = None, system_prompt: str | None = None,
+def collect_rows(
+    conn: sqlite3.Connection, channel: str, *, system_prompt: str | None = None,
     rewrite: Callable[[str], str] | None = None, incremental: bool = True, cursor_name: str | None = None,
-) -> HarvestResult:
-    """Build a messages dataset from a channel's consented conversations since the last build."""
+) -> HarvestBatch:
+    """The channel's consented conversations since the last build, one row per assistant answer."""
     windows = consent_windows(conn, channel)
     if not windows:
         raise PermissionDenied(
@@ -130,14 +125,14 @@ def harvest_channel(
     cursor_name = cursor_name or f"harvest:{channel}"
     since = get_cursor(conn, cursor_name) if incremental else 0
     rows, stats = _build_rows(conn, channel, since, windows, system_prompt, rewrite)
-    result = HarvestResult(channel=channel, path=None, manifest=None, rows=len(rows), since_seq=since, **stats)
-    if rows:
-        path = out or _default_path(settings, channel)
-        manifest = _write(path, rows, result, system_prompt)
-        _remember(conn, channel, path, rows)
-        result = result.model_copy(update={"path": path, "manifest": manifest})
-    set_cursor(conn, cursor_name, result.until_seq)
-    return result
+    return HarvestBatch(channel=channel, cursor_name=cursor_name, rows=rows, since_seq=since, **stats)
+
+
+def mark_harvested(conn: sqlite3.Connection, batch: HarvestBatch, dataset: Path | None) -> None:
+    """Remember the batch's rows (so later builds skip them) and move the cursor past it."""
+    if batch.rows and dataset is not None:
+        _remember(conn, batch.channel, dataset, batch.rows)
+    set_cursor(conn, batch.cursor_name, batch.until_seq)
 
 
 def _build_rows(conn: sqlite3.Connection, channel: str, since: int, windows: list,
@@ -179,22 +174,6 @@ def _row(history: list[LoggedMessage], target: LoggedMessage, rewrite: Callable[
         return None
     system = [{"role": "system", "content": system_prompt}] if system_prompt else []
     return {"messages": system + turns, "hash": _row_hash(turns), "message_ids": [m.id for m in context] + [target.id]}
-
-
-def _default_path(settings: Settings, channel: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", channel)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    return settings.artifacts_dir / "datasets" / f"harvest-{safe}-{stamp}.jsonl"
-
-
-def _write(path: Path, rows: list[dict[str, Any]], result: HarvestResult, system_prompt: str | None) -> Path:
-    """Write the rows with the datasets area's writer; provenance = the message ids of every row."""
-    note = f"harvest of seq {result.since_seq + 1}..{result.until_seq}"
-    sources = [Source(kind="channel", channel=result.channel, message_ids=r["message_ids"], rows=1,
-                      note=f"row {i + 1}; {note}" + ("; persona system prompt" if system_prompt else ""))
-               for i, r in enumerate(rows)]
-    write_dataset(({"messages": r["messages"]} for r in rows), path, fmt="messages", sources=sources)
-    return manifest_path(path)
 
 
 def _remember(conn: sqlite3.Connection, channel: str, path: Path, rows: list[dict]) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from config.scrub import scrub
 from memory.harvest import allowed, consent_windows
 from memory.log import LoggedMessage, get_messages
-from memory.scrub import scrub
 
 
 def _rated_answers(conn: sqlite3.Connection, persona: str | None) -> list[tuple[str, int]]:

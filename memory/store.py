@@ -11,8 +11,8 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-from agent.messages import IncomingMessage
 from config.errors import NotFound, SelftuneError, UsageError
+from config.messages import IncomingMessage
 from config.settings import Settings
 from config.state import connect
 from memory import consent
@@ -175,17 +175,16 @@ class Memory:
 
         return preference_rows(self.conn, persona=persona, kind=kind)
 
-    def harvest(self, channel: str, *, out: Path | None = None, persona: str | None = None,
-                rewrite: Callable[[str], str] | None = None, incremental: bool = True) -> harvesting.HarvestResult:
-        """Turn the channel's consented conversations since the last build into a messages dataset."""
-        system_prompt = None
-        if persona is not None:
-            from skills.personas import load_persona
+    def harvest_rows(self, channel: str, *, system_prompt: str | None = None,
+                     rewrite: Callable[[str], str] | None = None, incremental: bool = True,
+                     cursor_name: str | None = None) -> harvesting.HarvestBatch:
+        """The channel's consented conversations since the last build, as rows with provenance."""
+        return harvesting.collect_rows(self.conn, channel, system_prompt=system_prompt, rewrite=rewrite,
+                                       incremental=incremental, cursor_name=cursor_name)
 
-            system_prompt = load_persona(self.settings.workspace_dir, persona).system_prompt
-        name = f"harvest:{channel}:{persona or ''}"
-        return harvesting.harvest_channel(self.conn, self.settings, channel, out=out, system_prompt=system_prompt,
-                                       rewrite=rewrite, incremental=incremental, cursor_name=name)
+    def mark_harvested(self, batch: harvesting.HarvestBatch, dataset: Path | None) -> None:
+        """Record that the batch was written (to `dataset`), so the next build starts after it."""
+        harvesting.mark_harvested(self.conn, batch, dataset)
 
 
 @contextmanager

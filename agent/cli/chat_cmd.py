@@ -25,8 +25,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send one message to the assistant and print its reply."""
         from agent.memory_hooks import router_with_memory
-        from agent.messages import Attachment, IncomingMessage
         from agent.router import Router
+        from config.messages import Attachment, IncomingMessage
 
         if not text and audio is None:
             raise UsageError("Give the message TEXT or a voice message with --audio PATH.")

@@ -52,7 +52,7 @@ class AppState:
         if self._settings is None:
             from config.logging import setup_logging
             from config.state import ensure_state_dir
-            from improver.workspace import open_workspace
+            from config.workspace import open_workspace
 
             self._settings = load_settings(self.config_path)
             ensure_state_dir(self._settings)

@@ -136,12 +136,13 @@ def build_cmd(
 ) -> None:
     """Harvest a consented channel into a messages dataset (scrubbed, deduplicated, message ids in the manifest)."""
     from memory.store import open_memory
+    from skills.dataset.harvest import harvest_channel
 
     kind, _, channel = source.partition(":")
     if kind != "channel" or not channel:
         raise UsageError(f"--from must look like channel:ID, not '{source}'.")
     with err_console.status(f"Harvesting {source}"), open_memory(settings_of(ctx)) as memory:
-        result = memory.harvest(channel, out=out, persona=persona, incremental=not full)
+        result = harvest_channel(memory, channel, out=out, persona=persona, incremental=not full)
     if as_json:
         emit_json(result.model_dump(mode="json"))
     elif result.path is None:

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
                 hooks.close()
             return
         from agent.console import run_console
-        from agent.scheduler import SchedulerService
+        from skills.scheduler import SchedulerService
 
         router, hooks = router_with_memory(settings)
         schedules = SchedulerService(settings, notify=_print_outcome, background=True)

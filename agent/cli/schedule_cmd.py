@@ -15,7 +15,7 @@ schedule_app = new_typer("Persisted schedules: nightly, gated retrains of a pers
 @schedule_app.command("list")
 def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
     """List schedules with their next run."""
-    from agent.scheduler import list_schedules
+    from skills.scheduler import list_schedules
 
     schedules = list_schedules(settings_of(ctx))
     if as_json:
@@ -39,7 +39,7 @@ def add_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Schedule a gated retrain: harvest → train → evaluate → promote only if better."""
-    from agent.scheduler import add_retrain
+    from skills.scheduler import add_retrain
 
     info = add_retrain(settings_of(ctx), persona, at=at, every_minutes=every)
     if as_json:
@@ -51,7 +51,7 @@ def add_cmd(
 @schedule_app.command("remove")
 def remove_cmd(ctx: typer.Context, schedule: str = typer.Argument(..., help="Schedule id or persona.")) -> None:
     """Delete a schedule."""
-    from agent.scheduler import remove_schedule
+    from skills.scheduler import remove_schedule
 
     info = remove_schedule(settings_of(ctx), schedule)
     console.print(f"Removed {info.name}.")
@@ -60,7 +60,7 @@ def remove_cmd(ctx: typer.Context, schedule: str = typer.Argument(..., help="Sch
 @schedule_app.command("pause")
 def pause_cmd(ctx: typer.Context, schedule: str = typer.Argument(..., help="Schedule id or persona.")) -> None:
     """Pause a schedule (it keeps its settings)."""
-    from agent.scheduler import set_paused
+    from skills.scheduler import set_paused
 
     console.print(f"Paused {set_paused(settings_of(ctx), schedule, True).name}.")
 
@@ -68,7 +68,7 @@ def pause_cmd(ctx: typer.Context, schedule: str = typer.Argument(..., help="Sche
 @schedule_app.command("resume")
 def resume_cmd(ctx: typer.Context, schedule: str = typer.Argument(..., help="Schedule id or persona.")) -> None:
     """Resume a paused schedule."""
-    from agent.scheduler import set_paused
+    from skills.scheduler import set_paused
 
     info = set_paused(settings_of(ctx), schedule, False)
     console.print(f"Resumed {info.name}; next run {info.next_run}.")

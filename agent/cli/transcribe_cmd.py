@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print {text, language, duration_s, segments}."),
     ) -> None:
         """Transcribe an audio file with local Whisper (tiny.en by default; nothing is downloaded)."""
-        from agent.voice import persona_names, transcribe_file
+        from skills.voice import persona_names, transcribe_file
 
         settings = settings_of(ctx)
         result = transcribe_file(audio, settings, persona_names(settings))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
 from typing import Any
 
 import discord
@@ -19,8 +18,9 @@ from agent.discord_bot.progress import JobView, follow_job, open_job_thread, pos
 from agent.discord_bot.services import BotServices, route
 from agent.discord_bot.store import BotStore, ReplyRecord
 from agent.discord_bot.views import parse_custom_id
-from agent.messages import Attachment, IncomingMessage, Reply
+from config import errors
 from config.errors import SelftuneError
+from config.messages import Attachment, IncomingMessage, Reply
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,18 +29,9 @@ DISCORD_LIMIT = 2000
 MENTION = re.compile(r"<@!?(\d+)>")
 
 
-def internal_error_text(error_id: str) -> str:
-    """What users see for our own bugs; the traceback stays in the log under the same id."""
-    return f"Something went wrong on my side (error id {error_id}); the details are in the bot's log."
-
-
 def user_error_text(exc: BaseException) -> str:
     """One sentence for any failure: SelftuneError messages as they are, anything else as an error id."""
-    if isinstance(exc, SelftuneError):
-        return str(exc)
-    error_id = uuid.uuid4().hex[:8]
-    log.error("internal error %s", error_id, exc_info=exc)
-    return internal_error_text(error_id)
+    return errors.user_error_text(exc, log, "in the Discord bot")
 
 
 def split_text(text: str, limit: int = DISCORD_LIMIT) -> list[str]:
@@ -374,7 +365,7 @@ async def run_bot(settings: Settings, services: BotServices | None = None) -> No
     services = services or BotServices.for_settings(settings)
     services.fill_defaults(settings)
     async with SelftuneBot(settings, services) as bot:
-        from agent.scheduler import SchedulerService
+        from skills.scheduler import SchedulerService
 
         bot.scheduler = SchedulerService(settings, notify=bot.on_retrain)
         try:

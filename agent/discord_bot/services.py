@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from agent.messages import IncomingMessage, Reply
 from config.errors import SelftuneError
+from config.messages import IncomingMessage, Reply
 from config.settings import Settings
 
 
@@ -62,7 +62,7 @@ def _default_validator(settings: Settings) -> Validator:
 def _default_transcriber(settings: Settings) -> Transcriber:
     def transcribe(path: Path) -> Any:
         try:
-            from agent.voice import transcribe_file  # type: ignore[import-not-found]
+            from skills.voice import transcribe_file  # type: ignore[import-not-found]
         except ImportError:
             raise PartMissing("Voice messages are not supported in this build yet; please type instead.") from None
         return transcribe_file(path, settings)

@@ -16,9 +16,9 @@ from typing import Any
 import tomli_w
 
 from config.settings import Settings
+from config.workspace import open_workspace
 from improver.journal import JournalEntry
 from improver.proposals import Draft, rationale_of
-from improver.workspace import open_workspace
 from skills.personas import load_persona
 
 PROMPT = (Path(__file__).parent / "prompts" / "llm_edit.md").read_text(encoding="utf-8")
@@ -39,7 +39,7 @@ class LLMEditGenerator:
     def provider(self) -> Any:
         """The chat provider (built on first use from settings.llm)."""
         if self._provider is None:
-            from agent.providers import get_provider
+            from skills.providers import get_provider
 
             self._provider = get_provider(self.settings)
         return self._provider

@@ -14,9 +14,9 @@ import optuna
 import tomli_w
 
 from config.settings import Settings
+from config.workspace import open_workspace
 from improver.journal import JournalEntry
 from improver.proposals import Draft
-from improver.workspace import open_workspace
 
 SEARCH_SPACE = {"learning_rate": (1e-5, 1e-2), "rank": [4, 8, 16, 32]}
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from config.errors import SelftuneError
 from config.settings import Settings
+from config.workspace import open_workspace
 from improver.journal import JournalEntry
 from improver.proposals import Draft
-from improver.workspace import open_workspace
 
 SERVED = "adapters/served.toml"
 

@@ -193,9 +193,9 @@ def run_synth(
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """synthesize() with the configured provider, a persona card from the workspace and default seeds."""
-    from agent.providers import get_provider
-    from improver.workspace import open_workspace
+    from config.workspace import open_workspace
     from skills.personas import load_persona
+    from skills.providers import get_provider
 
     system_prompt = load_persona(open_workspace(settings).path, persona).system_prompt if persona else ""
     if task == "qa":

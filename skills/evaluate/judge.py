@@ -17,7 +17,7 @@ VERDICT = re.compile(r"\b(A|B|TIE)\b")
 
 
 class ChatProvider(Protocol):
-    """The part of agent.providers' provider objects the judge uses."""
+    """The part of skills.providers' provider objects the judge uses."""
 
     def chat(self, messages: list[dict[str, Any]], *, tools: list[dict] | None = None,
              max_tokens: int | None = None, temperature: float = 0.0) -> Any: ...
@@ -25,7 +25,7 @@ class ChatProvider(Protocol):
 
 def judge_provider(settings: Settings) -> ChatProvider:
     """The separately configured judge ([judge] in selftune.toml), never the model under test."""
-    from agent.providers import get_provider
+    from skills.providers import get_provider
 
     return get_provider(settings, role="judge")
 

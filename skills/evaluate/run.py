@@ -39,7 +39,7 @@ def persona_of(settings: Settings, ref: AdapterRef, name: str | None) -> Persona
     name = name or ref.manifest.get("persona")
     if not name:
         return None
-    from improver.workspace import open_workspace
+    from config.workspace import open_workspace
 
     return load_persona(open_workspace(settings).path, name)
 

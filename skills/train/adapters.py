@@ -16,7 +16,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict
 
 from config.errors import NotFound, UsageError
-from improver.workspace import open_workspace
+from config.workspace import open_workspace
 
 SERVED = "adapters/served.toml"
 _PROMOTE = re.compile(r"^(promote|rollback) (?P<persona>\S+): (?P<old>\S+) -> (?P<new>\S+)")

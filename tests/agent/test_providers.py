@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from agent.providers import FallbackProvider, ProviderUnavailable, get_provider
-from agent.providers.local import LocalProvider
-from agent.providers.ollama_provider import OllamaProvider
-from agent.providers.openai_compat import OpenAIProvider
 from config.settings import LLMConfig
+from skills.providers import FallbackProvider, ProviderUnavailable, get_provider
+from skills.providers.local import LocalProvider
+from skills.providers.ollama_provider import OllamaProvider
+from skills.providers.openai_compat import OpenAIProvider
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

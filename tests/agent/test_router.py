@@ -7,10 +7,10 @@ import json
 import pytest
 
 from agent.llm_turn import TurnLimits
-from agent.messages import Attachment, IncomingMessage
-from agent.providers.openai_compat import OpenAIProvider
 from agent.router import Router
+from config.messages import Attachment, IncomingMessage
 from config.settings import AuthConfig
+from skills.providers.openai_compat import OpenAIProvider
 from tests.agent.fake_skills import CALLS, fake_registry
 
 

@@ -23,8 +23,8 @@ from discord.http import MultipartParameters
 
 from agent.discord_bot import BotServices, SelftuneBot
 from agent.discord_bot.auth import permission_of
-from agent.messages import IncomingMessage, Reply
 from config.errors import PermissionDenied
+from config.messages import IncomingMessage, Reply
 from config.settings import Settings
 from skills.context import PERMISSION_RANK
 

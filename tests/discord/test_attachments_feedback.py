@@ -54,7 +54,7 @@ async def test_oversized_upload_is_refused(make_harness, tmp_path, settings):
 async def test_voice_message_is_transcribed_echoed_then_answered(make_harness, tmp_path):
     heard: list[str] = []
 
-    def transcribe(path):  # stand-in for agent.voice.transcribe_file at its seam
+    def transcribe(path):  # stand-in for skills.voice.transcribe_file at its seam
         heard.append(path.read_bytes().decode())
         return SimpleNamespace(text="what's the status of the pirate job", language="en", duration_s=2.0)
 
@@ -181,7 +181,7 @@ async def test_real_voice_message_runs_the_spoken_command(make_harness, settings
     """A real Discord-style voice note (Ogg Opus) through local Whisper and the real Router."""
     from agent.discord_bot.services import _default_transcriber
     from agent.router import Router
-    from improver.workspace import open_workspace
+    from config.workspace import open_workspace
 
     open_workspace(settings)
     clip = to_ogg_opus(speak("roll back the pirate adapter", tmp_path / "v.wav"), tmp_path / "voice-message.ogg")

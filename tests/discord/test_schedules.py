@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from improver.workspace import open_workspace
+from config.workspace import open_workspace
 
 
 async def test_retrain_outcome_posted_in_persona_channel(harness, settings) -> None:

@@ -36,7 +36,7 @@ logging_steps = 2
 @pytest.fixture
 def flow_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The tiny model answers chats; the workspace's persona-lora recipe is a few steps long."""
-    from improver.workspace import open_workspace
+    from config.workspace import open_workspace
 
     monkeypatch.setenv("SELFTUNE_LLM__MODEL", "tiny")
     open_workspace(settings)  # personas and recipes, as `selftune run` creates them
@@ -110,6 +110,6 @@ def _registered(settings: Settings) -> list[str]:
 
 
 def _incoming(h, text: str):
-    from agent.messages import IncomingMessage
+    from config.messages import IncomingMessage
 
     return IncomingMessage(transport="discord", channel=str(h.channel.id), user=str(h.members[0].id), text=text)

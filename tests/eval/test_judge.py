@@ -1,4 +1,4 @@
-"""The pairwise judge through agent.providers against a scripted OpenAI-compatible server."""
+"""The pairwise judge through skills.providers against a scripted OpenAI-compatible server."""
 
 from __future__ import annotations
 

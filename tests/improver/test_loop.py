@@ -7,14 +7,14 @@ import json
 import time
 from pathlib import Path
 
-from agent.providers.base import ChatResult
 from config.settings import Settings
+from config.workspace import open_workspace
 from improver import journal
 from improver.eval_config import EvalConfig
 from improver.generators.llm_edit import LLMEditGenerator
 from improver.loop import STOP_FILE, Loop, check_regressions, rollback
 from improver.proposals import rationale_of
-from improver.workspace import open_workspace
+from skills.providers.base import ChatResult
 from tests.improver import conftest as fake
 from tests.improver.test_planted import STRONG
 

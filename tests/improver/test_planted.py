@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from config.settings import Settings
+from config.workspace import open_workspace
 from improver.eval_config import EvalConfig
 from improver.evaluator import evaluate
 from improver.proposals import Draft, create_proposal
-from improver.workspace import open_workspace
 
 PIRATE = "personas/pirate.toml"
 STRONG = ("You are Captain Selftune, a pirate. Start every answer with 'Arr matey!' and end it with 'arr'. "

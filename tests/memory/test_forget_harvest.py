@@ -11,6 +11,7 @@ import pytest
 from config.errors import PermissionDenied, UsageError
 from config.settings import Settings
 from memory.store import Memory
+from skills.dataset.harvest import harvest_channel
 
 SECRET = "ZEBRA-ORCHID-4417"
 
@@ -102,14 +103,14 @@ def _rows(path: Path) -> list[dict]:
 def test_harvest_refuses_without_consent(memory: Memory, say) -> None:
     _conversation(memory, say)
     with pytest.raises(PermissionDenied, match="never opted in"):
-        memory.harvest("c1")
+        harvest_channel(memory, "c1")
 
 
 def test_harvest_with_consent_builds_scrubbed_rows_with_provenance(memory: Memory, settings: Settings, say) -> None:
     memory.set_consent("c1", True, "discord:admin")
     _conversation(memory, say)
     _conversation(memory, say, channel="other")  # another channel is never mixed in
-    result = memory.harvest("c1")
+    result = harvest_channel(memory, "c1")
     rows = _rows(result.path)
     assert result.rows == 2 and len(rows) == 2 and result.path.parent == settings.artifacts_dir / "datasets"
     assert rows[0]["messages"][0] == {"role": "user", "content": "How do I tie knots? mail me at [EMAIL]"}
@@ -124,12 +125,12 @@ def test_harvest_with_consent_builds_scrubbed_rows_with_provenance(memory: Memor
 def test_harvest_is_incremental_and_deduplicated(memory: Memory, say) -> None:
     memory.set_consent("c1", True, "discord:admin")
     _conversation(memory, say)
-    first = memory.harvest("c1")
-    assert memory.harvest("c1").rows == 0  # nothing new since the last build
+    first = harvest_channel(memory, "c1")
+    assert harvest_channel(memory, "c1").rows == 0  # nothing new since the last build
     _conversation(memory, say, topic="sails", start=datetime.now(UTC) + timedelta(hours=1))
     # the same exchange again, after a pause (a new conversation), is a duplicate
     _conversation(memory, say, topic="sails", start=datetime.now(UTC) + timedelta(hours=2))
-    second = memory.harvest("c1")
+    second = harvest_channel(memory, "c1")
     assert (second.rows, second.duplicates) == (2, 2) and second.since_seq == first.until_seq
     assert "sails" in _rows(second.path)[0]["messages"][0]["content"]
 
@@ -140,21 +141,21 @@ def test_harvest_uses_only_messages_written_while_consent_was_on(memory: Memory,
                      say("old answer", role="assistant", channel="c1", created_at=hour_ago + timedelta(seconds=1))])
     memory.set_consent("c1", True, "discord:admin")
     _conversation(memory, say)
-    result = memory.harvest("c1")
+    result = harvest_channel(memory, "c1")
     assert (result.without_consent, result.rows) == (2, 2)
     assert all("old answer" not in m["content"] for row in _rows(result.path) for m in row["messages"])
     memory.set_consent("c1", False, "discord:admin")
     _conversation(memory, say, topic="after opt-out", start=datetime.now(UTC) + timedelta(hours=1))
-    assert memory.harvest("c1").rows == 0
+    assert harvest_channel(memory, "c1").rows == 0
 
 
 def test_harvest_with_persona_system_prompt_and_rewrite(memory: Memory, settings: Settings, say) -> None:
-    from improver.workspace import open_workspace
+    from config.workspace import open_workspace
 
     open_workspace(settings)
     memory.set_consent("c1", True, "discord:admin")
     _conversation(memory, say)
-    result = memory.harvest("c1", persona="pirate", rewrite=str.upper)
+    result = harvest_channel(memory, "c1", persona="pirate", rewrite=str.upper)
     row = _rows(result.path)[0]["messages"]
     assert row[0]["role"] == "system" and row[0]["content"]
     assert row[-1]["content"] == "ARR, KNOTS BE TIED WITH A BOWLINE, MATEY."
@@ -186,9 +187,9 @@ def test_feedback_becomes_dpo_pairs_and_kto_rows_per_persona(memory: Memory, say
 def test_incremental_build_keeps_context_from_before_the_cursor(memory: Memory, say) -> None:
     memory.set_consent("c1", True, "discord:admin")
     memory.log_many([say(f"filler {i}", channel="c1") for i in range(12)] + [say("What is a bowline?", channel="c1")])
-    assert memory.harvest("c1").rows == 0  # a question without an answer yet
+    assert harvest_channel(memory, "c1").rows == 0  # a question without an answer yet
     memory.log_message(say("A knot that makes a fixed loop.", role="assistant", channel="c1"))
-    rows = _rows(memory.harvest("c1").path)
+    rows = _rows(harvest_channel(memory, "c1").path)
     assert rows[0]["messages"][-2:] == [
         {"role": "user", "content": "\n".join([*(f"filler {i}" for i in range(5, 12)), "What is a bowline?"])},
         {"role": "assistant", "content": "A knot that makes a fixed loop."}]

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.messages import IncomingMessage
 from config.errors import NotFound, UsageError
+from config.messages import IncomingMessage
 from memory.log import get_message
 from memory.store import Memory
 

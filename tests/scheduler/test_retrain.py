@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent.messages import IncomingMessage
-from agent.scheduler import SchedulerService, add_retrain
+from config.messages import IncomingMessage
 from config.settings import Settings
-from improver.workspace import open_workspace
+from config.workspace import open_workspace
 from memory.store import Memory
 from skills.retrain import recent_runs, run_retrain
+from skills.scheduler import SchedulerService, add_retrain
 from skills.train import adapters
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]

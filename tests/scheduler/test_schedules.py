@@ -12,7 +12,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from typer.testing import CliRunner
 
 from agent.cli.main import app
-from agent.scheduler import (
+from config.errors import NotFound, UsageError
+from config.settings import Settings
+from config.workspace import open_workspace
+from skills.scheduler import (
     SchedulerService,
     add_retrain,
     list_schedules,
@@ -21,9 +24,6 @@ from agent.scheduler import (
     schedule_store,
     set_paused,
 )
-from config.errors import NotFound, UsageError
-from config.settings import Settings
-from improver.workspace import open_workspace
 
 runner = CliRunner()
 PROBE = "tests.scheduler.probe:record"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from config.errors import NotFound, UsageError
-from improver.workspace import open_workspace
+from config.workspace import open_workspace
 from skills.train.spec import TrainSpec, list_recipes, load_recipe, spec_from_recipe
 
 

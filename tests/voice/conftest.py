@@ -8,7 +8,7 @@ import pytest
 
 from tests.voice.audio import HAVE_ESPEAK, speak, to_ogg_opus
 
-# Phrasings that espeak-ng's robotic voice and tiny.en agree on (see agent/voice.py's prompt note).
+# Phrasings that espeak-ng's robotic voice and tiny.en agree on (see skills/voice.py's prompt note).
 COMMANDS = {
     "tune": "train a pirate persona adapter",
     "status": "what's the status of the pirate job",

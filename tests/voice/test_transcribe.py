@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli.main import app
-from agent.voice import VoiceError, is_audio_file, transcribe_file
 from config.settings import Settings
+from skills.voice import VoiceError, is_audio_file, transcribe_file
 from tests.voice.audio import add_noise, convert, needs_sox, silence
 
 runner = CliRunner()

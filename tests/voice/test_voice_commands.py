@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from agent.cli.main import app
-from agent.messages import Attachment, IncomingMessage
 from agent.router import Router
+from config.messages import Attachment, IncomingMessage
 from config.settings import Settings
 from tests.voice.conftest import COMMANDS
 

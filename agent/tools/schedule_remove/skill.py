@@ -7,7 +7,7 @@ from skills.context import SkillContext
 
 def schedule_remove(schedule: str, action: Literal["remove", "pause", "resume"] = "remove", *, ctx: SkillContext) -> dict[str, Any]:
     """Remove (or pause/resume) the schedule named by id or persona."""
-    from agent.scheduler import remove_schedule, set_paused
+    from skills.scheduler import remove_schedule, set_paused
 
     if action == "remove":
         info = remove_schedule(ctx.settings, schedule)

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import ollama
 
-from agent.providers.base import ChatResult, ProviderUnavailable, ToolCall, parse_arguments
+from skills.providers.base import ChatResult, ProviderUnavailable, ToolCall, parse_arguments
 
 
 class OllamaProvider:

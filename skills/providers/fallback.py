@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from agent.providers.base import ChatResult, Provider, ProviderUnavailable
+from skills.providers.base import ChatResult, Provider, ProviderUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from skills.context import SkillContext
 
 def schedule_list(*, ctx: SkillContext) -> dict[str, Any]:
     """Return every schedule, soonest first."""
-    from agent.scheduler import list_schedules
+    from skills.scheduler import list_schedules
 
     schedules = list_schedules(ctx.settings)
     lines = [f"- {s.name}: " + ("paused" if s.paused else f"next run {s.next_run:%Y-%m-%d %H:%M %Z}") for s in schedules]

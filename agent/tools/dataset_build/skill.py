@@ -6,6 +6,7 @@ from typing import Any
 from config.errors import UsageError
 from memory.store import open_memory
 from skills.context import SkillContext
+from skills.dataset.harvest import harvest_channel
 
 
 def dataset_build(source: str, out: str | None = None, persona: str | None = None, full: bool = False, *,
@@ -15,5 +16,5 @@ def dataset_build(source: str, out: str | None = None, persona: str | None = Non
     if kind != "channel" or not channel:
         raise UsageError(f"Build from 'channel:ID', not '{source}'.")
     with open_memory(ctx.settings) as memory:
-        result = memory.harvest(channel, out=Path(out) if out else None, persona=persona, incremental=not full)
+        result = harvest_channel(memory, channel, out=Path(out) if out else None, persona=persona, incremental=not full)
     return result.model_dump(mode="json")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from agent.providers.base import ChatResult, Provider, ProviderUnavailable, ToolCall
-from agent.providers.fallback import FallbackProvider
 from config.settings import Settings
+from skills.providers.base import ChatResult, Provider, ProviderUnavailable, ToolCall
+from skills.providers.fallback import FallbackProvider
 
 __all__ = ["ChatResult", "Provider", "ProviderUnavailable", "ToolCall", "FallbackProvider", "get_provider", "build_provider"]
 
@@ -16,14 +16,14 @@ def build_provider(
 ) -> Provider:
     """One provider of the given kind ('local', 'openai' or 'ollama')."""
     if kind == "openai":
-        from agent.providers.openai_compat import OpenAIProvider
+        from skills.providers.openai_compat import OpenAIProvider
 
         return OpenAIProvider(model, base_url=base_url, api_key=api_key, timeout_s=timeout_s)
     if kind == "ollama":
-        from agent.providers.ollama_provider import OllamaProvider
+        from skills.providers.ollama_provider import OllamaProvider
 
         return OllamaProvider(model, host=base_url or settings.ollama.host, timeout_s=timeout_s)
-    from agent.providers.local import LocalProvider
+    from skills.providers.local import LocalProvider
 
     return LocalProvider(model, settings.models_dir, timeout_s=timeout_s, max_new_tokens=settings.llm.max_new_tokens)
 

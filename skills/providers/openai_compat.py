@@ -6,7 +6,7 @@ from typing import Any
 
 import openai
 
-from agent.providers.base import ChatResult, ProviderUnavailable, ToolCall, parse_arguments
+from skills.providers.base import ChatResult, ProviderUnavailable, ToolCall, parse_arguments
 
 
 class OpenAIProvider:

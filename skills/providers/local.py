@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from agent.providers.base import ChatResult, ProviderUnavailable
 from config.errors import SelftuneError
+from skills.providers.base import ChatResult, ProviderUnavailable
 
 TOOLS_PREAMBLE = (
     "You can call these tools. To call one, answer only with "

@@ -9,6 +9,6 @@ def transcribe(path: str, *, ctx: SkillContext) -> dict[str, Any]:
     """Transcribe the audio file at `path` and return {text, language, duration_s, segments}."""
     from pathlib import Path
 
-    from agent.voice import persona_names, transcribe_file
+    from skills.voice import persona_names, transcribe_file
 
     return transcribe_file(Path(path), ctx.settings, persona_names(ctx.settings)).model_dump()

@@ -1,0 +1,64 @@
+"""Harvest a channel into a messages dataset: memory picks the consented rows, this writes them with provenance."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from config.settings import Settings
+from memory.harvest import HarvestBatch
+from memory.store import Memory
+from skills.dataset.io import write_dataset
+from skills.dataset.manifest import Source, manifest_path
+from skills.personas import load_persona
+
+
+class HarvestResult(BaseModel):
+    """What a harvest produced (path is None when there was nothing new)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str
+    path: Path | None
+    manifest: Path | None
+    rows: int
+    duplicates: int
+    without_consent: int
+    since_seq: int
+    until_seq: int
+
+
+def harvest_channel(memory: Memory, channel: str, *, out: Path | None = None, persona: str | None = None,
+                    rewrite: Callable[[str], str] | None = None, incremental: bool = True) -> HarvestResult:
+    """Turn the channel's consented conversations since the last build into a messages dataset."""
+    system_prompt = load_persona(memory.settings.workspace_dir, persona).system_prompt if persona else None
+    batch = memory.harvest_rows(channel, system_prompt=system_prompt, rewrite=rewrite, incremental=incremental,
+                                cursor_name=f"harvest:{channel}:{persona or ''}")
+    path = manifest = None
+    if batch.rows:
+        path = out or _default_path(memory.settings, channel)
+        manifest = _write(path, batch, system_prompt)
+    memory.mark_harvested(batch, path)
+    return HarvestResult(channel=channel, path=path, manifest=manifest, rows=len(batch.rows),
+                         duplicates=batch.duplicates, without_consent=batch.without_consent,
+                         since_seq=batch.since_seq, until_seq=batch.until_seq)
+
+
+def _default_path(settings: Settings, channel: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", channel)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    return settings.artifacts_dir / "datasets" / f"harvest-{safe}-{stamp}.jsonl"
+
+
+def _write(path: Path, batch: HarvestBatch, system_prompt: str | None) -> Path:
+    """Write the rows with the datasets area's writer; provenance = the message ids of every row."""
+    note = f"harvest of seq {batch.since_seq + 1}..{batch.until_seq}"
+    sources = [Source(kind="channel", channel=batch.channel, message_ids=r["message_ids"], rows=1,
+                      note=f"row {i + 1}; {note}" + ("; persona system prompt" if system_prompt else ""))
+               for i, r in enumerate(batch.rows)]
+    write_dataset(({"messages": r["messages"]} for r in batch.rows), path, fmt="messages", sources=sources)
+    return manifest_path(path)
