@@ -50,12 +50,9 @@ def _job_events(ref: AdapterRef, settings: Settings) -> list[dict[str, Any]]:
     if path.is_file():
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     job_id = ref.manifest.get("job_id")
-    try:
-        from skills.jobs import JobManager  # type: ignore[import-not-found]
-    except ImportError:
-        return []
     if not job_id:
         return []
+    from skills.jobs import JobManager
     return [dict(e) if not hasattr(e, "model_dump") else e.model_dump() for e in JobManager(settings).events(job_id)]
 
 

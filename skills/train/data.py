@@ -1,12 +1,10 @@
 """Training data: read canonical JSONL, check it before any work starts, split off a held-out set.
 
-Rows are read with the datasets package's `iter_canonical` (same messages as `selftune dataset validate`);
-a small local JSONL reader stands in where that package is absent.
+Rows are read with the datasets area's `iter_canonical` (same messages as `selftune dataset validate`).
 """
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any, Literal
@@ -18,24 +16,6 @@ Kind = Literal["sft", "dpo"]
 
 class DatasetInvalid(SelftuneError):
     """The training data cannot be used as given."""
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file (or a JSON array); the first bad line is a one-sentence error."""
-    if not path.is_file():
-        raise NotFound(f"Dataset {path} does not exist; check the spec's dataset path.")
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        return json.loads(text)
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise DatasetInvalid(f"Dataset {path} line {number} is not JSON ({exc.msg}); fix or remove it.") from None
-    return rows
 
 
 def _row_problem(row: Any, kind: Kind) -> str | None:
@@ -53,11 +33,9 @@ def _row_problem(row: Any, kind: Kind) -> str | None:
 
 
 def _canonical_rows(path: Path, kind: Kind) -> list[dict[str, Any]]:
-    """Rows through the datasets package's reader (alpaca/sharegpt become messages) when it is installed."""
-    try:
-        from skills.dataset.io import iter_canonical
-    except ImportError:  # the trainer can run on a GPU box with only skills.train present
-        return read_jsonl(path)
+    """Rows through the datasets area's reader (alpaca/sharegpt become messages)."""
+    from skills.dataset.io import iter_canonical
+
     if not path.is_file():
         raise NotFound(f"Dataset {path} does not exist; check the spec's dataset path.")
     return list(iter_canonical(path, "dpo" if kind == "dpo" else "auto"))
