@@ -82,7 +82,7 @@ def test_llm_tool_call_sequence(router, scripted_llm):
     tool_turn = scripted_llm.requests[1]["messages"][-1]
     assert tool_turn["role"] == "tool" and "step 3/10" in tool_turn["content"]
     offered = {t["function"]["name"] for t in scripted_llm.requests[0]["tools"]}
-    assert "train__submit" not in offered or True  # local user is admin: everything offered
+    assert "train__submit" in offered  # the local user is admin: every tool is offered
 
 
 def test_llm_offers_only_permitted_tools(router, scripted_llm):
