@@ -39,6 +39,8 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/deptry .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .cache

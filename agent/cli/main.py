@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from agent.cli.common import AppState, SelftuneGroup
+from skills.registry import dist_version
 
 # Each module exposes register(app). Add a module here when its commands work end to end.
 COMMAND_MODULES = [  # in the order `selftune --help` lists them: daily use first
@@ -41,12 +42,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"selftune {dist_version('selftune')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
     config: Optional[Path] = typer.Option(  # noqa: UP045 - typer needs Optional on 3.11
         None, "--config", help="Path to selftune.toml (else SELFTUNE_CONFIG, ./selftune.toml, the state dir)."
     ),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print selftune's version and exit."),
 ) -> None:
     """Global options."""
     ctx.obj = AppState(config_path=config)
