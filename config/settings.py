@@ -48,10 +48,10 @@ class LLMConfig(Section):
 class JudgeConfig(Section):
     """The LLM judge used by evaluation; never the model under test."""
 
-    provider: Literal["local", "openai", "ollama"] = "local"
-    model: str = "smollm2"
-    base_url: str | None = None
-    timeout_s: float = Field(60.0, gt=0)
+    provider: Literal["local", "openai", "ollama"] = Field("local", description="Judge provider.")
+    model: str = Field("smollm2", description="Judge model name at the provider (or local base model).")
+    base_url: str | None = Field(None, description="Server URL for openai/ollama judges.")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout of the judge in seconds.")
 
 
 class DiscordConfig(Section):
@@ -59,15 +59,17 @@ class DiscordConfig(Section):
 
     guild_ids: list[int] = Field(default_factory=list, description="Guilds to sync slash commands to.")
     global_sync: bool = Field(False, description="Sync slash commands globally (slow; only on request).")
-    dm_policy: Literal["allow", "admins", "deny"] = "admins"
-    max_attachment_mb: float = Field(20.0, gt=0)
-    progress_edit_interval_s: float = Field(5.0, ge=1.0)
+    dm_policy: Literal["allow", "admins", "deny"] = Field("admins", description="Who may talk to the bot in DMs.")
+    max_attachment_mb: float = Field(20.0, gt=0, description="Largest dataset/audio attachment accepted, in MB.")
+    progress_edit_interval_s: float = Field(
+        5.0, ge=1.0, description="Seconds between edits of a job's progress message (Discord rate limits)."
+    )
 
 
 class ExecutorConfig(Section):
     """Where training jobs run."""
 
-    kind: Literal["local", "ray"] = "local"
+    kind: Literal["local", "ray"] = Field("local", description="'local' subprocess or a 'ray' cluster.")
     ray_address: str | None = Field(None, description="Ray dashboard URL, e.g. http://gpu-box:8265.")
     cancel_grace_s: float = Field(10.0, gt=0, description="SIGTERM→SIGKILL grace period.")
 
@@ -75,33 +77,33 @@ class ExecutorConfig(Section):
 class AuthConfig(Section):
     """Who may do what. Identities are 'transport:user' (e.g. 'discord:1234', 'role:trainers')."""
 
-    default_permission: Permission = "read"
-    trainers: list[str] = Field(default_factory=list)
-    admins: list[str] = Field(default_factory=list)
+    default_permission: Permission = Field("read", description="Permission of identities not listed below.")
+    trainers: list[str] = Field(default_factory=list, description="Identities that may train, evaluate and export.")
+    admins: list[str] = Field(default_factory=list, description="Identities with every permission.")
     local_user_permission: Permission = Field("admin", description="Permission of the terminal/CLI user.")
-    rate_limit_per_minute: int = Field(20, gt=0)
+    rate_limit_per_minute: int = Field(20, gt=0, description="Messages one identity may send per minute.")
 
 
 class MemoryConfig(Section):
     """Conversation memory and retention."""
 
     retention_days: int | None = Field(None, gt=0, description="Forget messages older than this.")
-    recall_k: int = Field(4, ge=0)
+    recall_k: int = Field(4, ge=0, description="Remembered messages recalled into each turn (0 turns recall off).")
 
 
 class VoiceConfig(Section):
     """Local Whisper transcription."""
 
     model: str = Field("tiny.en", description="'tiny.en' (packaged) or a CTranslate2 model folder.")
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
-    compute_type: str = "int8"
-    max_seconds: float = Field(300.0, gt=0)
+    device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Device Whisper runs on.")
+    compute_type: str = Field("int8", description="CTranslate2 compute type, e.g. int8 or float16.")
+    max_seconds: float = Field(300.0, gt=0, description="Longest voice message transcribed, in seconds.")
 
 
 class SchedulerConfig(Section):
     """Persisted schedules."""
 
-    timezone: str = "UTC"
+    timezone: str = Field("UTC", description="IANA time zone of cron-style schedules.")
     misfire_grace_s: int = Field(43200, gt=0, description="A run missed by up to this many seconds (machine off) runs once on start.")
     min_new_conversations: int = Field(20, ge=0, description="Retrains skip when fewer new consented conversations arrived.")
 
@@ -109,11 +111,13 @@ class SchedulerConfig(Section):
 class ImproverConfig(Section):
     """The improvement loop's budgets and kill switch."""
 
-    enabled: bool = True
-    max_rounds: int = Field(5, gt=0)
-    round_budget_s: float = Field(900.0, gt=0)
-    plateau_rejections: int = Field(3, gt=0)
-    allow_code_paths: list[str] = Field(default_factory=list)
+    enabled: bool = Field(True, description="Kill switch: false stops the loop before its next proposal.")
+    max_rounds: int = Field(5, gt=0, description="Most rounds one `selftune improve run` may do.")
+    round_budget_s: float = Field(900.0, gt=0, description="Wall-clock seconds one round (and one proposal) may take.")
+    plateau_rejections: int = Field(3, gt=0, description="Rejections in a row after which a target is skipped.")
+    allow_code_paths: list[str] = Field(
+        default_factory=list, description="Workspace globs of code the loop may also edit (none by default)."
+    )
 
 
 class McpConfig(Section):
@@ -127,7 +131,7 @@ class McpConfig(Section):
 class OllamaConfig(Section):
     """Ollama server used for export."""
 
-    host: str = "http://127.0.0.1:11434"
+    host: str = Field("http://127.0.0.1:11434", description="URL of the Ollama server.")
 
 
 class Settings(BaseSettings):
@@ -145,27 +149,27 @@ class Settings(BaseSettings):
         description="State directory (SELFTUNE_HOME).",
     )
     base_model: str = Field("smollm2", description="'smollm2' (packaged), 'tiny' (tests) or an HF folder.")
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
-    llm: LLMConfig = Field(default_factory=LLMConfig)
-    judge: JudgeConfig = Field(default_factory=JudgeConfig)
-    discord: DiscordConfig = Field(default_factory=DiscordConfig)
-    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
-    auth: AuthConfig = Field(default_factory=AuthConfig)
-    memory: MemoryConfig = Field(default_factory=MemoryConfig)
-    voice: VoiceConfig = Field(default_factory=VoiceConfig)
-    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
-    improver: ImproverConfig = Field(default_factory=ImproverConfig)
-    ollama: OllamaConfig = Field(default_factory=OllamaConfig)
-    mcp: McpConfig = Field(default_factory=McpConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig, description=LLMConfig.__doc__)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig, description=JudgeConfig.__doc__)
+    discord: DiscordConfig = Field(default_factory=DiscordConfig, description=DiscordConfig.__doc__)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description=ExecutorConfig.__doc__)
+    auth: AuthConfig = Field(default_factory=AuthConfig, description=AuthConfig.__doc__)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig, description=MemoryConfig.__doc__)
+    voice: VoiceConfig = Field(default_factory=VoiceConfig, description=VoiceConfig.__doc__)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig, description=SchedulerConfig.__doc__)
+    improver: ImproverConfig = Field(default_factory=ImproverConfig, description=ImproverConfig.__doc__)
+    ollama: OllamaConfig = Field(default_factory=OllamaConfig, description=OllamaConfig.__doc__)
+    mcp: McpConfig = Field(default_factory=McpConfig, description=McpConfig.__doc__)
 
     # Secrets: environment (SELFTUNE_DISCORD_TOKEN ...) or *_file paths only.
-    discord_token: SecretStr | None = None
-    discord_token_file: Path | None = None
-    openai_api_key: SecretStr | None = None
-    openai_api_key_file: Path | None = None
-    judge_api_key: SecretStr | None = None
-    judge_api_key_file: Path | None = None
+    discord_token: SecretStr | None = Field(None, description="Discord bot token (SELFTUNE_DISCORD_TOKEN only).")
+    discord_token_file: Path | None = Field(None, description="File holding the Discord bot token.")
+    openai_api_key: SecretStr | None = Field(None, description="API key of the OpenAI-compatible chat server.")
+    openai_api_key_file: Path | None = Field(None, description="File holding the chat server's API key.")
+    judge_api_key: SecretStr | None = Field(None, description="API key of the judge's server.")
+    judge_api_key_file: Path | None = Field(None, description="File holding the judge server's API key.")
 
     config_file: Path | None = Field(None, exclude=True, description="The TOML file that was read, if any.")
 

@@ -27,7 +27,7 @@ from improver.eval_config import EvalConfig, from_settings
 from improver.evaluator import Verdict
 from improver.generators import Generator
 from improver.journal import JournalEntry
-from improver.proposals import Draft, Proposal, create_proposal, delete_branch
+from improver.proposals import Draft, Proposal, ProposalRefused, create_proposal, delete_branch
 from skills.personas import list_personas, load_persona
 
 STOP_FILE = "STOP"
@@ -146,7 +146,10 @@ class Loop:
             return self._record(number, target, "crash", f"generator failed: {_one_line(exc)}")
         if draft is None:
             return self._record(number, target, "rejected", "the generator had no new idea")
-        proposal = create_proposal(self.settings, self.ws, draft)
+        try:
+            proposal = create_proposal(self.settings, self.ws, draft, self.eval_config.allow_code_paths)
+        except ProposalRefused as exc:  # checked before writing: nothing exists to evaluate or clean up
+            return self._record(number, target, "rejected", str(exc))
         budget = min(self.proposal_budget_s, max(1.0, deadline - time.monotonic()))
         verdict = run_evaluator(self.eval_config, proposal.branch, budget)
         entry = self._settle(number, proposal, verdict, draft)
@@ -269,8 +272,12 @@ def check_regressions(settings: Settings, eval_config: EvalConfig | None = None,
     for entry in latest.values():
         parent = ws.repo.commit(entry.commit).parents[0]
         changes = {f: _blob_text(parent, f) for f in entry.files}
-        undo = create_proposal(settings, ws, Draft(target=entry.target, changes=changes, generator="regression-check",
-                                                   rationale=f"undo {entry.commit[:8]}"))
+        try:
+            undo = create_proposal(settings, ws, Draft(target=entry.target, changes=changes,
+                                                       generator="regression-check", rationale=f"undo {entry.commit[:8]}"),
+                                   cfg.allow_code_paths)
+        except ProposalRefused:
+            continue  # the undo itself is out of bounds now (e.g. a link appeared): leave the change in effect
         verdict = run_evaluator(cfg, undo.branch, timeout_s or settings.improver.round_budget_s)
         delete_branch(ws, undo.branch)
         if verdict.verdict == "accept":

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import types
+import typing
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
+from typer.testing import CliRunner
 
+from agent.cli.main import app
 from config.errors import ConfigError
 from config.logging import RedactingFilter, setup_logging
-from config.settings import load_settings
+from config.settings import Settings, load_settings
 from config.state import SUBDIRS, connect, ensure_state_dir
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbCdE.abcdefghijklmnopqrstuvwxyz0123456789ab"
@@ -121,3 +127,71 @@ def test_state_dir_layout_and_wal(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert (tmp_path / "state" / name).is_dir()
     conn = connect(settings)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    """The pydantic models inside a field's type (through Optional, unions and lists)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is not None:
+        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+    return []
+
+
+def _undescribed(model: type[BaseModel], prefix: str = "") -> tuple[int, list[str]]:
+    seen, missing = 0, []
+    for name, info in model.model_fields.items():
+        seen += 1
+        if not (info.description or "").strip():
+            missing.append(prefix + name)
+        for sub in _models_in(info.annotation):
+            n, m = _undescribed(sub, f"{prefix}{name}.")
+            seen, missing = seen + n, missing + m
+    return seen, missing
+
+
+def test_every_setting_has_a_description() -> None:
+    seen, missing = _undescribed(Settings)
+    assert seen > 50  # the walk reached the nested sections
+    assert missing == []
+
+
+def _show(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str) -> tuple[int, str]:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SELFTUNE_HOME", str(tmp_path / "h"))
+    monkeypatch.setenv("COLUMNS", "80")
+    result = CliRunner().invoke(app, ["config", "show", *args])
+    return result.exit_code, result.output
+
+
+def test_config_show_names_each_source_and_hides_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toml = write_toml(tmp_path / "selftune.toml",
+                      '[llm]\nmodel = "from-file"\nbase_url = "https://bob:hunter2-pass@example.com/v1"\n')
+    monkeypatch.setenv("SELFTUNE_LLM__TIMEOUT_S", "7")
+    monkeypatch.setenv("SELFTUNE_DISCORD_TOKEN", TOKEN)
+    code, out = _show(monkeypatch, tmp_path, "--json")
+    assert code == 0, out
+    doc = json.loads(out)
+    rows = {r["key"]: r for r in doc["settings"]}
+    assert doc["ok"] and doc["config_file"] == str(toml)
+    assert (rows["llm.model"]["value"], rows["llm.model"]["source"]) == ("from-file", str(toml))
+    assert (rows["llm.timeout_s"]["value"], rows["llm.timeout_s"]["source"]) == (7.0, "SELFTUNE_LLM__TIMEOUT_S")
+    assert (rows["llm.max_new_tokens"]["source"], rows["home"]["source"]) == ("default", "SELFTUNE_HOME")
+    assert rows["discord_token"]["value"] == "***" and rows["openai_api_key"]["value"] is None
+    assert all(r["description"] for r in rows.values())
+    assert {r["section"] for r in rows.values()} >= {"general", "llm", "auth", "secrets"}
+    code, table = _show(monkeypatch, tmp_path)
+    assert code == 0, table
+    for text in (out, table):
+        assert TOKEN not in text and "hunter2-pass" not in text
+    assert "SELFTUNE_LLM__TIMEOUT_S" in table and "selftune.toml" in table and "*** (set)" in table
+    assert "Chat provider." in table and "Generation length cap." in table  # descriptions are shown
+    assert max(len(line) for line in table.splitlines()) <= 80
+
+
+def test_config_show_json_reports_a_bad_file_as_one_sentence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_toml(tmp_path / "selftune.toml", '[llm]\ntimeout_s = "soon"\n')
+    code, out = _show(monkeypatch, tmp_path, "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["ok"] is False and doc["exit_code"] == 1
+    assert "llm.timeout_s" in doc["error"] and "Traceback" not in out

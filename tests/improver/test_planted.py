@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+import git
 import pytest
 
 from config.settings import Settings
-from config.workspace import open_workspace
+from config.workspace import AUTHOR, open_workspace
 from improver.eval_config import EvalConfig
 from improver.evaluator import evaluate
-from improver.proposals import Draft, create_proposal
+from improver.proposals import Draft, ProposalRefused, create_proposal
 
 PIRATE = "personas/pirate.toml"
 STRONG = ("You are Captain Selftune, a pirate. Start every answer with 'Arr matey!' and end it with 'arr'. "
@@ -22,9 +26,41 @@ def _card(settings: Settings, **replace: str) -> str:
     return text
 
 
+CODE_PATHS = ["plugins/*.py"]  # what the eval_cfg fixture allows
+
+
 def _propose(settings: Settings, changes: dict[str, str | None], target: str = "persona:pirate") -> str:
     ws = open_workspace(settings)
-    return create_proposal(settings, ws, Draft(target=target, changes=changes, rationale="secret-rationale")).branch
+    draft = Draft(target=target, changes=changes, rationale="secret-rationale")
+    return create_proposal(settings, ws, draft, allow_code_paths=CODE_PATHS).branch
+
+
+def _plant(settings: Settings, changes: dict[str, str | None]) -> str:
+    """A branch committed by hand, past create_proposal's checks: the evaluator must still reject it."""
+    repo = open_workspace(settings).repo
+    branch = f"proposal/planted-{len(repo.heads)}"
+    with tempfile.TemporaryDirectory() as tmp:
+        checkout = Path(tmp) / "wt"
+        repo.git.worktree("add", "-b", branch, str(checkout), "main")
+        for rel, text in changes.items():
+            if text is None:
+                (checkout / rel).unlink()
+                continue
+            (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
+            (checkout / rel).write_text(text, encoding="utf-8")
+        git.Repo(checkout).git.add("-A")
+        git.Repo(checkout).git.commit("-m", "planted", f"--author={AUTHOR.name} <{AUTHOR.email}>")
+        repo.git.worktree("remove", "--force", str(checkout))
+    return branch
+
+
+def _propose_or_plant(settings: Settings, changes: dict[str, str | None], case: str, target: str = "persona:pirate") -> str:
+    """Out-of-scope drafts are refused before anything is written; their hand-made branch still gets judged."""
+    try:
+        return _propose(settings, changes, target)
+    except ProposalRefused as exc:
+        assert case in REFUSED_BEFORE_WRITING, exc
+        return _plant(settings, changes)
 
 
 def _prompt_card(settings: Settings, prompt: str) -> dict[str, str | None]:
@@ -58,6 +94,10 @@ BAD_PERSONA = {
 }
 
 
+REFUSED_BEFORE_WRITING = {"outside the allowlist", "more than 3 files", "edits the evaluator", "edits the held-out set",
+                          "edits its test", "edits conftest"}
+
+
 def _recipe(settings: Settings, old: str, new: str) -> str:
     text = open_workspace(settings).read("recipes/persona-lora.toml")
     assert old in text
@@ -66,7 +106,7 @@ def _recipe(settings: Settings, old: str, new: str) -> str:
 
 @pytest.mark.parametrize("case", sorted(BAD_PERSONA))
 def test_known_bad_proposals_are_rejected(settings: Settings, eval_cfg: EvalConfig, case: str) -> None:
-    ref = _propose(settings, BAD_PERSONA[case](settings))
+    ref = _propose_or_plant(settings, BAD_PERSONA[case](settings), case)
     verdict = evaluate(eval_cfg, ref)
     assert verdict.verdict == "reject", verdict
     assert "held-out set changed" not in verdict.reason
@@ -90,9 +130,10 @@ def test_code_change_that_hides_a_failing_test_is_rejected(settings: Settings, e
 
 def test_code_change_that_edits_its_test_or_conftest_is_rejected(settings: Settings, eval_cfg: EvalConfig) -> None:
     _seed_code(settings)
-    for changes in ({"plugins/greet.py": "def greet(n):\n    return 1\n", "tests/test_greet.py": "def test_x(): pass\n"},
-                    {"plugins/conftest.py": "collect_ignore_glob = ['*']\n"}):
-        verdict = evaluate(eval_cfg, _propose(settings, changes, target="code:code"))
+    for case, changes in (("edits its test", {"plugins/greet.py": "def greet(n):\n    return 1\n",
+                                               "tests/test_greet.py": "def test_x(): pass\n"}),
+                          ("edits conftest", {"plugins/conftest.py": "collect_ignore_glob = ['*']\n"})):
+        verdict = evaluate(eval_cfg, _propose_or_plant(settings, changes, case, target="code:code"))
         assert verdict.verdict == "reject" and "pinned" in verdict.reason
 
 
