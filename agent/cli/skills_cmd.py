@@ -22,7 +22,7 @@ def _registry(ctx: typer.Context):  # noqa: ANN202
 
 def _summary(skill) -> dict:  # noqa: ANN001
     return {
-        "name": skill.name, "description": skill.description, "permission": skill.permission,
+        "name": skill.name, "description": skill.description, "permission": skill.permission, "effects": skill.effects,
         "origin": skill.origin, "version": skill.version, "parameters": skill.parameters,
     }
 
@@ -97,18 +97,20 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def mcp(
         ctx: typer.Context,
-        http: bool = typer.Option(False, "--http", help="Serve streamable HTTP on 127.0.0.1 instead of stdio."),
+        http: bool = typer.Option(False, "--http", help="Serve streamable HTTP on 127.0.0.1 instead of stdio "
+                                  "(needs SELFTUNE_MCP_TOKEN; clients send 'Authorization: Bearer <token>')."),
         port: int = typer.Option(None, "--port", help="HTTP port (default mcp.port, 8765)."),
         client: str = typer.Option("mcp-client", "--client", help="Name of the connecting client, for logs and audit."),
     ) -> None:
         """Serve selftune's skills to another agent host over MCP (stdio by default)."""
         import anyio
 
-        from agent.mcp_server import SkillServer, serve_http, serve_stdio
+        from agent.mcp_server import SkillServer, http_token, serve_http, serve_stdio
 
         settings = settings_of(ctx)
+        token = http_token(settings) if http else None  # refuse before anything listens
         server = SkillServer(settings, _registry(ctx), client=client)
-        if http:
-            serve_http(server, port or settings.mcp.port)
+        if token is not None:
+            serve_http(server, port or settings.mcp.port, token)
         else:
             anyio.run(serve_stdio, server)
