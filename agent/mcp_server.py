@@ -84,7 +84,7 @@ class SkillServer:
 
     async def list_tools(self, ctx: ServerRequestContext, params: Any) -> types.ListToolsResult:
         tools = [
-            types.Tool(name=name, description=s.description, input_schema=s.parameters)
+            types.Tool(name=name, description=s.description, input_schema=s.parameters, annotations=_annotations(s))
             for name, s in self.visible().items()
         ]
         return types.ListToolsResult(tools=[*tools, JOBS_WAIT_TOOL])
@@ -172,6 +172,11 @@ class SkillServer:
 
     def reports_dir(self) -> Path:
         return self.settings.artifacts_dir / "reports"
+
+
+def _annotations(skill: SkillInfo) -> types.ToolAnnotations:
+    """The skill's declared effects as MCP hints, so a host can ask its user before anything destructive."""
+    return types.ToolAnnotations(read_only_hint=skill.effect_free, destructive_hint=skill.effects == "destructive")
 
 
 def _error(message: str) -> types.CallToolResult:

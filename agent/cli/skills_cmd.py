@@ -29,14 +29,14 @@ def _summary(skill) -> dict:  # noqa: ANN001
 
 @skills_app.command("list")
 def list_skills(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
-    """List every registered skill with its permission and origin."""
+    """List every registered skill with its permission, effects and origin."""
     registry = _registry(ctx)
     if as_json:
         emit_json({"skills": [_summary(s) for s in registry.all()], "errors": registry.errors})
         return
-    table = Table("name", "permission", "origin", "description")
+    table = Table("name", "permission", "effects", "origin", "description")
     for s in registry.all():
-        table.add_row(s.name, s.permission, f"{s.origin} {s.version}", s.description)
+        table.add_row(s.name, s.permission, s.effects, f"{s.origin} {s.version}", s.description)
     console.print(table)
     for error in registry.errors:
         console.print(f"[red]not loaded:[/] {error}")
@@ -49,7 +49,8 @@ def show_skill(ctx: typer.Context, name: str, as_json: bool = typer.Option(False
     if as_json:
         emit_json({**_summary(skill), "usage": skill.body})
         return
-    console.print(f"[bold]{skill.name}[/] ({skill.permission}, {skill.origin} {skill.version})\n{skill.description}")
+    console.print(f"[bold]{skill.name}[/] ({skill.permission}, effects {skill.effects}, {skill.origin} {skill.version})\n"
+                  f"{skill.description}")
     console.print_json(json.dumps(skill.parameters))
     if skill.body:
         console.print(skill.body, highlight=False)

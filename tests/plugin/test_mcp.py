@@ -48,6 +48,14 @@ async def test_stdio_lists_and_calls_tools(settings: Settings) -> None:
         assert bad.is_error and "'text'" in bad.content[0].text
 
 
+async def test_tools_carry_their_declared_effects_as_hints(settings: Settings) -> None:
+    async with Client(stdio_params(settings)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert tools["memory_forget"].annotations.destructive_hint is True
+    assert tools["jobs_status"].annotations.read_only_hint is True
+    assert tools["train_submit"].annotations.read_only_hint is False
+
+
 async def test_permission_level_of_mcp_clients(settings: Settings) -> None:
     """A read-only MCP identity is refused train-level skills; admin skills stay hidden unless enabled."""
     async with Client(stdio_params(settings, SELFTUNE_MCP__CLIENT_PERMISSION="read")) as client:
