@@ -52,8 +52,8 @@ ALIASES: dict[str, list[str]] = {
 }
 
 
-class Dispatched(NamedTuple):
-    """A dispatch's reply, and whether its text carries data (a skill's result or error) rather than our own words."""
+class Outcome(NamedTuple):
+    """A reply, and whether its text carries data (a skill's result or error, a model that read data) rather than our own words."""
 
     reply: Reply
     quotes_data: bool
@@ -155,22 +155,22 @@ class Dispatcher:
         self.settings = settings
         self.registry = registry
 
-    def dispatch(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester) -> Dispatched:
+    def dispatch(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester) -> Outcome:
         """Check permission, fill arguments (or ask for one), run the skill, describe the result."""
         try:
             check_permission(intent, requester.permission, message.user)
         except PermissionDenied as exc:  # refused: keep what was understood, say why
-            return Dispatched(Reply(text=str(exc), intent=intent.name, args=intent.args, ok=False), False)
+            return Outcome(Reply(text=str(exc), intent=intent.name, args=intent.args, ok=False), False)
         refer_to_last_persona(intent, session)
         name = INTENT_SKILLS.get(intent_key(intent))
         if name is None or name not in self.registry:
             missing = self.missing(intent, None)
-            return Dispatched(self.ask(intent, missing, session) if missing else not_installed(intent, name or intent.name), False)
+            return Outcome(self.ask(intent, missing, session) if missing else not_installed(intent, name or intent.name), False)
         fitted = fit_args(intent.args, self.registry.get(name), message.channel)
         missing = self.missing(intent, fitted)
         if missing:
-            return Dispatched(self.ask(intent, missing, session), False)
-        return Dispatched(self._run(intent, name, fitted, requester), True)
+            return Outcome(self.ask(intent, missing, session), False)
+        return Outcome(self._run(intent, name, fitted, requester), True)
 
     def _run(self, intent: Intent, name: str, fitted: dict[str, Any], requester: Requester) -> Reply:
         ctx = SkillContext(settings=self.settings, requester=requester)

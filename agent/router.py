@@ -13,7 +13,7 @@ import re
 
 from agent import persona_switch
 from agent.auth import LOCAL_TRANSPORTS, RateLimiter, requester_for
-from agent.dispatch import Dispatched, Dispatcher
+from agent.dispatch import Dispatcher, Outcome
 from agent.intents import Intent, find_dataset, find_persona, resolve
 from agent.llm_turn import LLMTurn, TurnLimits
 from agent.prompts import followups, prompt
@@ -93,23 +93,23 @@ class Router:
         """handle() off the event loop (model calls and skills block)."""
         return await asyncio.to_thread(self.handle, message)
 
-    def _handle(self, message: IncomingMessage, session: Session) -> Dispatched:
+    def _handle(self, message: IncomingMessage, session: Session) -> Outcome:
         """The reply, and whether its text quotes data (so later turns treat it as untrusted)."""
         requester = requester_for(self.settings, message)
         if message.transport not in LOCAL_TRANSPORTS:
             wait = self.limiter.check(f"{message.transport}:{message.user}")
             if wait:
-                return Dispatched(Reply(text=f"You're sending messages too fast; try again in {wait:.0f} s.",
+                return Outcome(Reply(text=f"You're sending messages too fast; try again in {wait:.0f} s.",
                                         intent="rate_limited"), False)
         intent = self._intent(message, session)
         if intent is None:
-            return Dispatched(Reply(text="OK, dropped it.", intent="chat"), False)
+            return Outcome(Reply(text="OK, dropped it.", intent="chat"), False)
         if intent.name == "chat":
             return self._chat(message, session, requester)
         if intent.name == "help":
-            return Dispatched(Reply(text=self._help(), intent="help"), False)
+            return Outcome(Reply(text=self._help(), intent="help"), False)
         if intent.name == "persona":
-            return Dispatched(persona_switch.switch(self.settings, session, intent.args.get("persona")), False)
+            return Outcome(persona_switch.switch(self.settings, session, intent.args.get("persona")), False)
         return self.dispatcher.dispatch(intent, message, session, requester)
 
     # --- intents -----------------------------------------------------------------------------------
@@ -142,7 +142,7 @@ class Router:
 
     # --- chat --------------------------------------------------------------------------------------
 
-    def _chat(self, message: IncomingMessage, session: Session, requester: Requester) -> Dispatched:
+    def _chat(self, message: IncomingMessage, session: Session, requester: Requester) -> Outcome:
         adapter_provider = persona_switch.provider_for(self.settings, session.persona)
         provider = adapter_provider or self.provider
         turn = LLMTurn(provider, self.registry, SkillContext(settings=self.settings, requester=requester), self.limits)
@@ -150,12 +150,12 @@ class Router:
         try:
             reply = turn.run(prompt_.messages, untrusted=prompt_.untrusted)
         except ProviderUnavailable as exc:
-            return Dispatched(Reply(text=followups()["offline"].format(reason=str(exc).rstrip(".")), intent="chat",
+            return Outcome(Reply(text=followups()["offline"].format(reason=str(exc).rstrip(".")), intent="chat",
                                     args={"offline": True}), False)
         if adapter_provider is not None:
             reply.args = {**reply.args, "persona": session.persona, "adapter": adapter_provider.adapter_id}
         # A model that read data may repeat it: its answer is data for the turns after this one.
-        return Dispatched(reply, bool(turn.state.untrusted))
+        return Outcome(reply, bool(turn.state.untrusted))
 
     def _help(self) -> str:
         installed = sorted(s.name for s in self.registry.all())
