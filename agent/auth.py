@@ -1,30 +1,39 @@
-"""Who may do what: permission from the sender's identity and config `auth`, plus per-user rate limits."""
+"""Who may do what: permission from the sender's identity and config `auth`, plus per-user rate limits.
+
+This is the one permission rule for every transport (router, CLI, console, Discord); it is never decided
+by a model. Only the local terminal user without `--user` gets `auth.local_user_permission`; anyone named
+with `--user` gets exactly what config grants that identity.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from config.messages import IncomingMessage
 from config.settings import Permission, Settings
 from skills.context import PERMISSION_RANK, Requester
 
 LOCAL_TRANSPORTS = {"console", "cli"}
+LOCAL_USER = "local"  # the user of the terminal itself (no --user given)
 
 
-def identities(message: IncomingMessage) -> list[str]:
-    """The identities a message's sender can be named by in config: 'discord:123', 'role:trainers'."""
-    return [f"{message.transport}:{message.user}", message.user] + [f"role:{role}" for role in message.roles]
+def identities(transport: str, user: str | int, roles: Iterable[str] = ()) -> set[str]:
+    """The names config can give a sender: 'discord:123' (also as a bare '--user discord:123'), 'role:trainers'."""
+    names = {f"{transport}:{user}", *(f"role:{role}" for role in roles)}
+    if not str(user).startswith("role:"):  # a role comes from the transport, never from a claimed user name
+        names.add(str(user))
+    return names
 
 
-def permission_for(settings: Settings, message: IncomingMessage) -> Permission:
-    """The highest permission config grants the sender; the local terminal user gets local_user_permission."""
+def permission_for(settings: Settings, transport: str, user: str | int, roles: Iterable[str] = ()) -> Permission:
+    """The highest permission config grants this sender; only the local terminal user gets local_user_permission."""
     auth = settings.auth
-    if message.transport in LOCAL_TRANSPORTS:
+    if transport in LOCAL_TRANSPORTS and str(user) == LOCAL_USER:
         return auth.local_user_permission
-    names = set(identities(message))
+    names = identities(transport, user, roles)
     if names & set(auth.admins):
         return "admin"
     if names & set(auth.trainers):
@@ -35,8 +44,9 @@ def permission_for(settings: Settings, message: IncomingMessage) -> Permission:
 def requester_for(settings: Settings, message: IncomingMessage) -> Requester:
     """The Requester a skill sees for this message (permission decided here, never by the model)."""
     transport = message.transport if message.transport in ("console", "cli", "discord", "mcp") else "cli"
+    permission = permission_for(settings, message.transport, message.user, message.roles)
     return Requester(user=message.user, transport=transport, channel=message.channel,  # type: ignore[arg-type]
-                     permission=permission_for(settings, message), roles=list(message.roles))
+                     permission=permission, roles=list(message.roles))
 
 
 def allows(permission: Permission, needed: Permission) -> bool:

@@ -1,18 +1,26 @@
-"""Core intents to skills: which skill, which permission, fitting arguments, follow-up questions, reply text."""
+"""Dispatch in one place: core intent → skill → permission → arguments (or a follow-up question) → reply.
+
+The Router resolves the intent and orchestrates; everything after that lives here: which skill serves an
+intent, which permission it needs, fitting the grammar's arguments to the skill's parameters, asking for
+what is missing, running the skill and describing its result. The LLM turn uses the same `run_skill`,
+`describe_result` and the refusal sentence for actions that text inside data tried to start.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent.auth import allows
 from agent.intents import Intent
 from agent.prompts import followups
+from agent.session import Pending, Session
 from config.errors import PermissionDenied, SelftuneError, report_internal_error
-from config.messages import Reply
-from config.settings import Permission
-from skills.context import SkillContext
+from config.messages import IncomingMessage, Reply
+from config.settings import Permission, Settings
+from skills.context import Requester, SkillContext
+from skills.personas import list_personas
 from skills.registry import SkillInfo, SkillRegistry
 
 log = logging.getLogger(__name__)
@@ -26,9 +34,10 @@ INTENT_SKILLS: dict[str, str] = {
 }
 SKILL_INTENTS = {skill: key.split(":")[0] for key, skill in INTENT_SKILLS.items()}
 # Checked before asking anything, so an unauthorised request is refused at once, not after questions.
+# By effect: anything that changes or erases state (forget, collect, rollback, schedules, export) is not 'read'.
 INTENT_PERMISSION: dict[str, Permission] = {
     "tune": "train", "status": "read", "cancel": "train", "eval": "train", "export": "train",
-    "rollback": "admin", "collect": "admin", "forget": "read", "dataset": "read", "help": "read",
+    "rollback": "admin", "collect": "admin", "forget": "train", "dataset": "read", "help": "read",
     "schedule:add": "admin", "schedule:remove": "admin", "schedule:list": "read",
     "schedule:pause": "admin", "schedule:resume": "admin", "improve": "read",
 }
@@ -41,6 +50,13 @@ ALIASES: dict[str, list[str]] = {
     "at": ["at"], "every_minutes": ["every_minutes"], "scope": ["scope"], "query": ["query", "q"],
     "method": ["method"], "action": ["action"],
 }
+
+
+class Outcome(NamedTuple):
+    """A reply, and whether its text carries data (a skill's result or error, a model that read data) rather than our own words."""
+
+    reply: Reply
+    quotes_data: bool
 
 
 def intent_key(intent: Intent) -> str:
@@ -110,3 +126,98 @@ def describe_result(intent: str, result: Any) -> str:
         return f"Started training job {result['job_id']}; I'll report progress here."
     shown = {k: v for k, v in result.items() if not isinstance(v, list | dict)}
     return "Done: " + (json.dumps(shown, default=str, ensure_ascii=False)[:500] if shown else "ok") + "."
+
+
+def untrusted_refusal(skills: list[str], sources: list[str]) -> str:
+    """The sentence a reply carries when actions were refused because the turn held data, not the user's words."""
+    names = ", ".join(dict.fromkeys(skills))
+    commands = [f"`!{SKILL_INTENTS[s]}`" for s in dict.fromkeys(skills) if s in SKILL_INTENTS]
+    how = f" (e.g. {', '.join(commands)})" if commands else ""
+    return (f"I did not run {names}: this conversation included text that you did not type in this message "
+            f"({', '.join(dict.fromkeys(sources))}), and such text can't start actions; "
+            f"if you want it, ask for it directly{how}.")
+
+
+def refer_to_last_persona(intent: Intent, session: Session) -> None:
+    """'export it', 'roll it back': the persona the channel last named; remember the one named now."""
+    key = "persona" if intent.name == "tune" else "adapter"
+    if intent.name in ("tune", "eval", "export", "rollback"):
+        if intent.args.get(key):
+            session.last_persona = intent.args[key]
+        elif session.last_persona and intent.name != "tune":
+            intent.args[key] = session.last_persona
+
+
+class Dispatcher:
+    """Runs core intents against the skill registry with the requester's permission."""
+
+    def __init__(self, settings: Settings, registry: SkillRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+
+    def dispatch(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester) -> Outcome:
+        """Check permission, fill arguments (or ask for one), run the skill, describe the result."""
+        try:
+            check_permission(intent, requester.permission, message.user)
+        except PermissionDenied as exc:  # refused: keep what was understood, say why
+            return Outcome(Reply(text=str(exc), intent=intent.name, args=intent.args, ok=False), False)
+        refer_to_last_persona(intent, session)
+        name = INTENT_SKILLS.get(intent_key(intent))
+        if name is None or name not in self.registry:
+            missing = self.missing(intent, None)
+            return Outcome(self.ask(intent, missing, session) if missing else not_installed(intent, name or intent.name), False)
+        fitted = fit_args(intent.args, self.registry.get(name), message.channel)
+        missing = self.missing(intent, fitted)
+        if missing:
+            return Outcome(self.ask(intent, missing, session), False)
+        return Outcome(self._run(intent, name, fitted, requester), True)
+
+    def _run(self, intent: Intent, name: str, fitted: dict[str, Any], requester: Requester) -> Reply:
+        ctx = SkillContext(settings=self.settings, requester=requester)
+        try:
+            result = run_skill(self.registry, name, fitted, ctx)
+        except SelftuneError as exc:  # understood, but it failed: keep the intent, say why
+            return Reply(text=str(exc), intent=intent.name, args=intent.args, ok=False)
+        job_id = result.get("job_id") if isinstance(result, dict) else None
+        return Reply(text=describe_result(intent.name, result), intent=intent.name, args=intent.args, job_id=job_id)
+
+    def missing(self, intent: Intent, fitted: dict[str, Any] | None) -> str | None:
+        """The first argument to ask for: the intent's own needs first, then the skill's required ones."""
+        for field in REQUIRED.get(intent.name, []):
+            if not intent.args.get(field):
+                return field
+        if fitted is None:
+            return None
+        missing = missing_skill_args(self.registry.get(INTENT_SKILLS[intent_key(intent)]), fitted)
+        return missing[0] if missing else None
+
+    def ask(self, intent: Intent, field: str, session: Session) -> Reply:
+        """Ask for a missing argument and remember the intent until the answer comes."""
+        session.pending = Pending(intent=intent, missing=field)
+        return Reply(text=question(field, self._options(field)), intent=intent.name, args=intent.args)
+
+    def _options(self, field: str) -> str:
+        if field == "persona":
+            known = self.personas()
+            return f" I know: {', '.join(known)}." if known else ""
+        if field == "dataset":
+            channels = self.consented_channels()
+            return f"I can use {', '.join(channels)}, or " if channels else ""
+        return ""
+
+    def personas(self) -> list[str]:
+        """Persona names in the workspace (none when it cannot be read)."""
+        try:
+            return list_personas(self.settings.workspace_dir)
+        except OSError:
+            return []
+
+    def consented_channels(self) -> list[str]:
+        """Channels that opted in to collection (none when the memory cannot be read)."""
+        from memory.consent import consented_channels  # opened only when a dataset question is asked
+
+        try:
+            return [f"#{c}" for c in consented_channels(self.settings)]
+        except Exception:
+            log.warning("cannot list consented channels", exc_info=True)
+            return []

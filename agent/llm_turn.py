@@ -1,7 +1,10 @@
 """One LLM turn with tools: bounded by max_steps and a time budget; model mistakes become observations.
 
-Safety: tools are offered only up to the requester's permission, and once any tool output (data) is in
-the context, only read-only tools may run, so text inside data can never start an action on its own.
+Safety: tools are offered only up to the requester's permission. Trust follows the data: when the turn
+starts with text the requester did not type (recalled memory, others' messages, replies quoting data) or once
+any tool output is in the context, only skills that declare `effects: none` may run, whatever their
+permission; a refused call is answered to the model and named in the reply, so text inside data can never
+start an action on its own and the user learns that it tried.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.dispatch import SKILL_INTENTS, describe_result, run_skill
+from agent.dispatch import SKILL_INTENTS, describe_result, run_skill, untrusted_refusal
 from agent.toolcalls import parse_text_tool_calls, skill_name, tool_name, tools_schema
 from config.errors import SelftuneError
 from config.messages import Reply
@@ -35,8 +38,14 @@ class TurnLimits:
 class TurnState:
     """What happened so far in this turn."""
 
-    tainted: bool = False  # tool output (untrusted data) is in the context
+    untrusted: list[str] = field(default_factory=list)  # where text the requester did not type came from
     executed: list[tuple[str, dict[str, Any], Any]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # skills with side effects asked for on untrusted text
+
+    def taint(self, source: str) -> None:
+        """Record that text from `source` (not the requester's) entered the context."""
+        if source not in self.untrusted:
+            self.untrusted.append(source)
 
 
 class LLMTurn:
@@ -47,31 +56,39 @@ class LLMTurn:
         self.registry = registry
         self.ctx = ctx
         self.limits = limits
-        allowed = [s for s in registry.all() if ctx.requester.allows(s.permission)]
-        self.tools = tools_schema(allowed)
-        self.known = {s.name for s in allowed}
+        self.allowed = [s for s in registry.all() if ctx.requester.allows(s.permission)]
+        self.known = {s.name for s in self.allowed}
+        self.state = TurnState()
 
-    def run(self, messages: list[dict[str, Any]]) -> Reply:
-        """Answer the conversation; raises ProviderUnavailable if the model cannot be reached."""
+    def run(self, messages: list[dict[str, Any]], untrusted: list[str] | None = None) -> Reply:
+        """Answer the conversation; raises ProviderUnavailable if the model cannot be reached.
+
+        `untrusted` names where text in `messages` that the requester did not type came from.
+        """
         deadline = time.monotonic() + self.limits.budget_s
-        state = TurnState()
+        state = self.state = TurnState(untrusted=list(untrusted or []))
         for _ in range(self.limits.max_steps):
             if time.monotonic() > deadline:
                 return self._reply("I ran out of time for this request; try something smaller.", state)
-            result = self.provider.chat(messages, tools=self.tools or None, max_tokens=self.limits.max_tokens)
-            calls = self._calls(result)
+            tools = self.tools(state)
+            result = self.provider.chat(messages, tools=tools or None, max_tokens=self.limits.max_tokens)
+            calls = self._calls(result, tools)
             if not calls:
                 return self._reply(result.text.strip() or "(the model gave no answer)", state)
             messages.append(_assistant_message(result, calls))
             for call in calls:
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": self._observe(call, state)})
-            state.tainted = True
+            state.taint("tool output")
         return self._reply(f"I stopped after {self.limits.max_steps} steps without a final answer.", state)
 
-    def _calls(self, result: ChatResult) -> list[ToolCall]:
-        if result.tool_calls or not self.tools:
+    def tools(self, state: TurnState) -> list[dict[str, Any]]:
+        """The tools offered now: the requester's, and only effect-free ones once the context holds data."""
+        return tools_schema([s for s in self.allowed if s.effect_free or not state.untrusted])
+
+    def _calls(self, result: ChatResult, tools: list[dict[str, Any]]) -> list[ToolCall]:
+        if result.tool_calls or not tools:
             return result.tool_calls
-        # Small models print calls as text; only names of offered tools count as calls.
+        # Small models print calls as text; only names of the requester's tools count as calls.
         return [c for c in parse_text_tool_calls(result.text) if skill_name(c.name, self.known)]
 
     def _observe(self, call: ToolCall, state: TurnState) -> str:
@@ -81,8 +98,10 @@ class LLMTurn:
             return _error(f"there is no tool named '{call.name}' available to this user")
         if call.error:
             return _error(f"{call.error}; call {tool_name(name)} again with a JSON object of arguments")
-        if state.tainted and self.registry.get(name).permission != "read":
-            return _error(f"refused: {name} changes things and may only be requested by the user, not by tool output")
+        if state.untrusted and not self.registry.get(name).effect_free:
+            state.refused.append(name)
+            return _error(f"refused: {name} changes things, and this conversation holds text the user did not type "
+                          f"({', '.join(state.untrusted)}); only the user can ask for it directly")
         try:
             result = run_skill(self.registry, name, call.arguments, self.ctx)
         except SelftuneError as exc:
@@ -91,6 +110,14 @@ class LLMTurn:
         return json.dumps({"result": result}, default=str, ensure_ascii=False)[:MAX_OBSERVATION_CHARS]
 
     def _reply(self, text: str, state: TurnState) -> Reply:
+        reply = self._answer(text, state)
+        if state.refused:  # the user must learn that something tried to act, and why it did not
+            note = untrusted_refusal(state.refused, state.untrusted)
+            reply = reply.model_copy(update={"text": f"{reply.text}\n\n{note}",
+                                             "args": {**reply.args, "refused": list(dict.fromkeys(state.refused))}})
+        return reply
+
+    def _answer(self, text: str, state: TurnState) -> Reply:
         if not state.executed:
             return Reply(text=text, intent="chat")
         name, args, result = state.executed[-1]

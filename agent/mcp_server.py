@@ -4,10 +4,13 @@ Tools are the skill registry itself: same JSON schemas (from type hints), same p
 MCP clients get `settings.mcp.client_permission`; admin skills are hidden unless `mcp.allow_admin`.
 A `jobs_wait` tool follows a training job and sends MCP progress notifications until it ends.
 Resources expose job logs (`selftune://jobs/<id>/log`) and evaluation reports (`selftune://reports/<file>`).
+Over HTTP every request must carry `Authorization: Bearer <mcp_token>` (SELFTUNE_MCP_TOKEN or mcp_token_file),
+checked by the SDK's bearer middleware (401 otherwise); stdio needs no token (the client started the process).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import time
@@ -17,11 +20,13 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp.server import Server
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import INVALID_PARAMS
 
-from config.errors import NotFound, SelftuneError, report_internal_error
+from config.errors import ConfigError, NotFound, SelftuneError, report_internal_error
 from config.settings import Settings
 from skills.context import Requester, SkillContext
 from skills.registry import SkillInfo, SkillRegistry, dist_version
@@ -79,7 +84,7 @@ class SkillServer:
 
     async def list_tools(self, ctx: ServerRequestContext, params: Any) -> types.ListToolsResult:
         tools = [
-            types.Tool(name=name, description=s.description, input_schema=s.parameters)
+            types.Tool(name=name, description=s.description, input_schema=s.parameters, annotations=_annotations(s))
             for name, s in self.visible().items()
         ]
         return types.ListToolsResult(tools=[*tools, JOBS_WAIT_TOOL])
@@ -169,6 +174,11 @@ class SkillServer:
         return self.settings.artifacts_dir / "reports"
 
 
+def _annotations(skill: SkillInfo) -> types.ToolAnnotations:
+    """The skill's declared effects as MCP hints, so a host can ask its user before anything destructive."""
+    return types.ToolAnnotations(read_only_hint=skill.effect_free, destructive_hint=skill.effects == "destructive")
+
+
 def _error(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
 
@@ -205,9 +215,38 @@ async def serve_stdio(skill_server: SkillServer) -> None:
         await skill_server.server.run(read, write, skill_server.server.create_initialization_options())
 
 
-def serve_http(skill_server: SkillServer, port: int) -> None:
-    """Serve streamable HTTP on 127.0.0.1:port/mcp (loopback only)."""
+class BearerToken:
+    """The SDK's TokenVerifier for one shared secret, compared in constant time."""
+
+    def __init__(self, token: str, client: str) -> None:
+        self._token = token.encode()
+        self.client = client
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        """Access for the configured client when the token matches, else None (the SDK answers 401)."""
+        if hmac.compare_digest(token.encode(), self._token):
+            return AccessToken(token="configured", client_id=self.client, scopes=[])
+        return None
+
+
+def http_token(settings: Settings) -> str:
+    """The bearer token HTTP clients must send; refusing to serve without one."""
+    token = settings.secret("mcp_token")
+    if not token:
+        raise ConfigError("`selftune mcp --http` needs a bearer token: set SELFTUNE_MCP_TOKEN (or mcp_token_file) "
+                          "and give the same token to the MCP client as 'Authorization: Bearer <token>'.")
+    return token
+
+
+def serve_http(skill_server: SkillServer, port: int, token: str) -> None:
+    """Serve streamable HTTP on 127.0.0.1:port/mcp (loopback only), every request checked for the bearer token."""
     import uvicorn
 
-    app = skill_server.server.streamable_http_app(host="127.0.0.1")
+    origin = f"http://127.0.0.1:{port}"
+    app = skill_server.server.streamable_http_app(
+        host="127.0.0.1",
+        # No OAuth server: the issuer is this server itself, and no protected-resource metadata is advertised.
+        auth=AuthSettings(issuer_url=origin, resource_server_url=None),
+        token_verifier=BearerToken(token, skill_server.requester.user),
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

@@ -1,7 +1,8 @@
 """The Router: one entry point for every transport (terminal, CLI, Discord, voice).
 
 Order for each message: rate limit → session of the channel → pending follow-up or intent resolution
-(explicit command → grammar) → skill dispatch with the sender's permission, else an LLM turn with tools.
+(explicit command → grammar) → skill dispatch with the sender's permission (agent.dispatch), else an LLM
+turn with tools whose trust follows the data in its context (agent.session, agent.llm_turn).
 """
 
 from __future__ import annotations
@@ -9,19 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any
 
-from agent import dispatch, persona_switch
+from agent import persona_switch
 from agent.auth import LOCAL_TRANSPORTS, RateLimiter, requester_for
+from agent.dispatch import Dispatcher, Outcome
 from agent.intents import Intent, find_dataset, find_persona, resolve
 from agent.llm_turn import LLMTurn, TurnLimits
 from agent.prompts import followups, prompt
-from agent.session import LogHook, Pending, RecallHook, Session
-from config.errors import PermissionDenied, SelftuneError, report_internal_error
+from agent.session import LogHook, RecallHook, Session
+from config.errors import SelftuneError, report_internal_error
 from config.messages import IncomingMessage, Reply
 from config.settings import Settings
 from skills.context import Requester, SkillContext
-from skills.personas import list_personas, load_persona
+from skills.personas import load_persona
 from skills.providers import Provider, ProviderUnavailable, get_provider
 from skills.registry import SkillRegistry, load_registry
 
@@ -39,6 +40,7 @@ class Router:
     ) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else load_registry(workspace=settings.workspace_dir)
+        self.dispatcher = Dispatcher(settings, self.registry)
         self._provider = provider
         self.recall = recall
         self.log_hook = log_hook
@@ -65,15 +67,15 @@ class Router:
         heard = None
         try:
             message, heard = self._transcribe_voice(message)
-            reply = self._handle(message, session)
-        except SelftuneError as exc:
-            reply = Reply(text=str(exc), intent="error", ok=False)
+            reply, quotes_data = self._handle(message, session)
+        except SelftuneError as exc:  # its sentence may quote data (a file's line, a job's message)
+            reply, quotes_data = Reply(text=str(exc), intent="error", ok=False), True
         except Exception as exc:
             text = report_internal_error(log, exc, f"handling a message in {message.channel}")
-            reply = Reply(text=text, intent="error", ok=False)
+            reply, quotes_data = Reply(text=text, intent="error", ok=False), False
         if heard:  # a voice command does what the same typed text would; the reply shows what was heard
             reply = reply.model_copy(update={"transcript": heard, "text": f"Heard: \u201c{heard}\u201d\n{reply.text}"})
-        session.remember(message.text, reply.text)
+        session.remember(message.text, reply.text, author=message.user, reply_quotes_data=quotes_data)
         self._log(message, reply)
         return reply
 
@@ -91,27 +93,24 @@ class Router:
         """handle() off the event loop (model calls and skills block)."""
         return await asyncio.to_thread(self.handle, message)
 
-    def _handle(self, message: IncomingMessage, session: Session) -> Reply:
+    def _handle(self, message: IncomingMessage, session: Session) -> Outcome:
+        """The reply, and whether its text quotes data (so later turns treat it as untrusted)."""
         requester = requester_for(self.settings, message)
         if message.transport not in LOCAL_TRANSPORTS:
             wait = self.limiter.check(f"{message.transport}:{message.user}")
             if wait:
-                return Reply(text=f"You're sending messages too fast; try again in {wait:.0f} s.", intent="rate_limited")
+                return Outcome(Reply(text=f"You're sending messages too fast; try again in {wait:.0f} s.",
+                                        intent="rate_limited"), False)
         intent = self._intent(message, session)
         if intent is None:
-            return Reply(text="OK, dropped it.", intent="chat")
+            return Outcome(Reply(text="OK, dropped it.", intent="chat"), False)
         if intent.name == "chat":
             return self._chat(message, session, requester)
         if intent.name == "help":
-            return Reply(text=self._help(), intent="help")
+            return Outcome(Reply(text=self._help(), intent="help"), False)
         if intent.name == "persona":
-            return persona_switch.switch(self.settings, session, intent.args.get("persona"))
-        try:
-            dispatch.check_permission(intent, requester.permission, message.user)
-        except PermissionDenied as exc:  # refused: keep what was understood, say why
-            return Reply(text=str(exc), intent=intent.name, args=intent.args, ok=False)
-        _refer_to_last_persona(intent, session)
-        return self._dispatch(intent, message, session, requester)
+            return Outcome(persona_switch.switch(self.settings, session, intent.args.get("persona")), False)
+        return self.dispatcher.dispatch(intent, message, session, requester)
 
     # --- intents -----------------------------------------------------------------------------------
 
@@ -120,7 +119,7 @@ class Router:
         if session.pending is not None and ABANDON.match(message.text):
             session.pending = None
             return None
-        intent = resolve(message.text, self._personas())
+        intent = resolve(message.text, self.dispatcher.personas())
         upload = _dataset_upload(message)
         if upload and intent.name in ("chat", "tune"):
             session.last_dataset = upload
@@ -138,67 +137,25 @@ class Router:
         if field == "dataset":
             value = find_dataset(text.lower())
         elif field in ("persona", "adapter", "job"):
-            value = find_persona(text.lower(), self._personas())
+            value = find_persona(text.lower(), self.dispatcher.personas())
         return value or text.strip().strip("\"'").split("\n")[0]
-
-    # --- dispatch ----------------------------------------------------------------------------------
-
-    def _dispatch(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester) -> Reply:
-        name = dispatch.INTENT_SKILLS.get(dispatch.intent_key(intent))
-        if name is None or name not in self.registry:
-            missing = self._missing(intent, None, message.channel)
-            return self._ask(intent, missing, session) if missing else dispatch.not_installed(intent, name or intent.name)
-        skill = self.registry.get(name)
-        fitted = dispatch.fit_args(intent.args, skill, message.channel)
-        missing = self._missing(intent, fitted, message.channel)
-        if missing:
-            return self._ask(intent, missing, session)
-        ctx = SkillContext(settings=self.settings, requester=requester)
-        try:
-            result = dispatch.run_skill(self.registry, name, fitted, ctx)
-        except SelftuneError as exc:  # understood, but it failed: keep the intent, say why
-            return Reply(text=str(exc), intent=intent.name, args=intent.args, ok=False)
-        job_id = result.get("job_id") if isinstance(result, dict) else None
-        return Reply(text=dispatch.describe_result(intent.name, result), intent=intent.name, args=intent.args, job_id=job_id)
-
-    def _missing(self, intent: Intent, fitted: dict[str, Any] | None, channel: str) -> str | None:
-        """The first argument to ask for: the intent's own needs first, then the skill's required ones."""
-        for field in dispatch.REQUIRED.get(intent.name, []):
-            if not intent.args.get(field):
-                return field
-        if fitted is None:
-            return None
-        skill = self.registry.get(dispatch.INTENT_SKILLS[dispatch.intent_key(intent)])
-        missing = dispatch.missing_skill_args(skill, fitted)
-        return missing[0] if missing else None
-
-    def _ask(self, intent: Intent, field: str, session: Session) -> Reply:
-        session.pending = Pending(intent=intent, missing=field)
-        return Reply(text=dispatch.question(field, self._options(field)), intent=intent.name, args=intent.args)
-
-    def _options(self, field: str) -> str:
-        if field == "persona":
-            known = self._personas()
-            return f" I know: {', '.join(known)}." if known else ""
-        if field == "dataset":
-            channels = self._consented_channels()
-            return f"I can use {', '.join(channels)}, or " if channels else ""
-        return ""
 
     # --- chat --------------------------------------------------------------------------------------
 
-    def _chat(self, message: IncomingMessage, session: Session, requester: Requester) -> Reply:
+    def _chat(self, message: IncomingMessage, session: Session, requester: Requester) -> Outcome:
         adapter_provider = persona_switch.provider_for(self.settings, session.persona)
         provider = adapter_provider or self.provider
         turn = LLMTurn(provider, self.registry, SkillContext(settings=self.settings, requester=requester), self.limits)
+        prompt_ = session.prompt_for(message.text, author=message.user)
         try:
-            reply = turn.run(session.messages_for(message.text))
-            if adapter_provider is not None:
-                reply.args = {**reply.args, "persona": session.persona, "adapter": adapter_provider.adapter_id}
-            return reply
+            reply = turn.run(prompt_.messages, untrusted=prompt_.untrusted)
         except ProviderUnavailable as exc:
-            return Reply(text=followups()["offline"].format(reason=str(exc).rstrip(".")), intent="chat",
-                         args={"offline": True})
+            return Outcome(Reply(text=followups()["offline"].format(reason=str(exc).rstrip(".")), intent="chat",
+                                    args={"offline": True}), False)
+        if adapter_provider is not None:
+            reply.args = {**reply.args, "persona": session.persona, "adapter": adapter_provider.adapter_id}
+        # A model that read data may repeat it: its answer is data for the turns after this one.
+        return Outcome(reply, bool(turn.state.untrusted))
 
     def _help(self) -> str:
         installed = sorted(s.name for s in self.registry.all())
@@ -207,14 +164,8 @@ class Router:
 
     # --- hooks and lookups -------------------------------------------------------------------------
 
-    def _personas(self) -> list[str]:
-        try:
-            return list_personas(self.settings.workspace_dir)
-        except OSError:
-            return []
-
     def _persona_prompt(self, channel: str) -> str | None:
-        for name in self._personas():
+        for name in self.dispatcher.personas():
             try:
                 persona = load_persona(self.settings.workspace_dir, name)
             except SelftuneError:
@@ -223,18 +174,6 @@ class Router:
                 return persona.system_prompt
         return None
 
-    def _consented_channels(self) -> list[str]:
-        """Channels that opted in to collection, when the memory package provides them."""
-        try:
-            from memory.consent import consented_channels  # type: ignore[attr-defined]
-        except ImportError:
-            return []
-        try:
-            return [f"#{c}" for c in consented_channels(self.settings)]
-        except Exception:
-            log.warning("cannot list consented channels", exc_info=True)
-            return []
-
     def _log(self, message: IncomingMessage, reply: Reply) -> None:
         if self.log_hook is None:
             return
@@ -242,16 +181,6 @@ class Router:
             self.log_hook(message, reply)
         except Exception:  # logging a conversation must never lose the reply
             log.warning("conversation log hook failed", exc_info=True)
-
-
-def _refer_to_last_persona(intent: Intent, session: Session) -> None:
-    """'export it', 'roll it back': the persona the channel last named; remember the one named now."""
-    key = "persona" if intent.name == "tune" else "adapter"
-    if intent.name in ("tune", "eval", "export", "rollback"):
-        if intent.args.get(key):
-            session.last_persona = intent.args[key]
-        elif session.last_persona and intent.name != "tune":
-            intent.args[key] = session.last_persona
 
 
 def _dataset_upload(message: IncomingMessage) -> str | None:

@@ -23,7 +23,7 @@ from pydantic_settings import (
 from config.errors import ConfigError
 
 Permission = Literal["read", "train", "admin"]
-SECRET_FIELDS = ("discord_token", "openai_api_key", "judge_api_key")
+SECRET_FIELDS = ("discord_token", "openai_api_key", "judge_api_key", "mcp_token")
 
 
 class Section(BaseModel):
@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     judge_api_key_file: Path | None = Field(None, description="File holding the judge server's API key.")
 
     config_file: Path | None = Field(None, exclude=True, description="The TOML file that was read, if any.")
+
+    # The MCP HTTP bearer token, a secret like the ones above: environment or file only.
+    mcp_token: SecretStr | None = Field(
+        None, description="Bearer token every `selftune mcp --http` request must carry (SELFTUNE_MCP_TOKEN)."
+    )
+    mcp_token_file: Path | None = Field(None, description="A file holding the MCP bearer token (instead of the variable).")
 
     @classmethod
     def settings_customise_sources(

@@ -1,6 +1,8 @@
 """The conversation log in SQLite: every message in and out, feedback on answers, harvest cursors.
 
 SQLite is the source of truth; the Chroma index is derived from it and can be rebuilt (`reindex`).
+Secrets (tokens, API keys, credentials) are replaced by placeholders before a message is stored, so
+neither the log nor the index built from it ever holds one; personal data stays (harvesting scrubs it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from config.scrub import SECRET_PATTERNS, scrub_text
 
 Role = Literal["user", "assistant"]
 
@@ -100,10 +104,10 @@ def _from_row(row: sqlite3.Row) -> LoggedMessage:
 
 
 def insert_messages(conn: sqlite3.Connection, messages: Iterable[LoggedMessage]) -> list[LoggedMessage]:
-    """Store messages (a message id seen before is ignored); return those newly stored, with seq."""
+    """Store messages, secrets scrubbed (a message id seen before is ignored); return those newly stored, with seq."""
     stored = []
     with conn:
-        for msg in messages:
+        for msg in map(without_secrets, messages):
             cur = conn.execute(
                 "INSERT OR IGNORE INTO messages (id, transport, channel, author, role, text, created_at, ts,"
                 " reply_to, persona, adapter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -113,6 +117,12 @@ def insert_messages(conn: sqlite3.Connection, messages: Iterable[LoggedMessage])
             if cur.rowcount:
                 stored.append(msg.model_copy(update={"seq": cur.lastrowid}))
     return stored
+
+
+def without_secrets(message: LoggedMessage) -> LoggedMessage:
+    """The message with tokens, keys and credentials replaced by placeholders such as [DISCORD_TOKEN]."""
+    clean, found = scrub_text(message.text, SECRET_PATTERNS)
+    return message.model_copy(update={"text": clean}) if found else message
 
 
 def mark_indexed(conn: sqlite3.Connection, ids: list[str]) -> None:

@@ -54,7 +54,7 @@ class Memory:
         return stored[0] if stored else message
 
     def log_many(self, messages: Sequence[LoggedMessage]) -> list[LoggedMessage]:
-        """Store messages in the log (first, the source of truth) and then in the index, batched."""
+        """Store messages (secrets scrubbed) in the log (first, the source of truth) and then in the index, batched."""
         stored = convlog.insert_messages(self.conn, messages)
         if stored:
             self._index(stored)

@@ -1,8 +1,14 @@
 """The skill registry: discovers skills through pluggy entry points and builds their tool schemas.
 
-A skill is a folder with SKILL.md (YAML front matter: name, description, permission) and skill.py,
-which defines one public, fully typed function. Its JSON Schema comes from the type hints, so the
-description a model sees can never drift from the signature.
+A skill is a folder with SKILL.md (YAML front matter: name, description, permission, effects) and
+skill.py, which defines one public, fully typed function. Its JSON Schema comes from the type hints, so
+the description a model sees can never drift from the signature.
+
+`effects` says what running the skill does to the world: `none` (only reads), `writes` (creates or
+changes state: jobs, files, schedules, consent) or `destructive` (erases what cannot be restored). Only
+skills that declare `effects: none` may run in a turn whose context holds data (recalled memory, files,
+tool output); a skill that declares no effects is treated as `writes`. A skill with effects cannot be
+declared `read`: who may change things is never the lowest permission.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from skills.context import SkillContext
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "selftune.skills"
+Effects = Literal["none", "writes", "destructive"]
+EFFECTS: tuple[str, ...] = ("none", "writes", "destructive")
 
 
 class SkillRegistrationError(SelftuneError):
@@ -40,6 +48,7 @@ class SkillInfo(BaseModel):
     name: str
     description: str
     permission: Literal["read", "train", "admin"]
+    effects: Effects = "writes"  # undeclared counts as having side effects (the safe side)
     parameters: dict[str, Any]
     origin: str  # "builtin", "entrypoint:<dist>", "workspace"
     version: str
@@ -55,6 +64,11 @@ class SkillInfo(BaseModel):
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
         }
+
+    @property
+    def effect_free(self) -> bool:
+        """True only for skills that declared `effects: none` (they may run on untrusted data)."""
+        return self.effects == "none"
 
 
 def parse_skill_md(text: str, where: str) -> tuple[dict[str, Any], str]:
@@ -106,14 +120,28 @@ def build_skill(
     permission = meta.get("permission", "read")
     if permission not in ("read", "train", "admin"):
         raise SkillRegistrationError(f"Skill '{name}' permission must be read, train or admin, not {permission!r}.")
+    effects = _effects(meta, name, permission)
     args_model = _args_model(function, name)
     schema = args_model.model_json_schema()
     schema.pop("title", None)
     return SkillInfo(
-        name=name, description=description, permission=permission, parameters=schema, origin=origin,
+        name=name, description=description, permission=permission, effects=effects, parameters=schema, origin=origin,
         version=version, path=path, body=body, long_running=bool(meta.get("long_running", False)),
         function=function, args_model=args_model,
     )
+
+
+def _effects(meta: dict[str, Any], name: str, permission: str) -> str:
+    """The declared effects (default 'writes'); a skill that changes things may not be 'read'."""
+    effects = meta.get("effects", "writes")
+    if effects not in EFFECTS:
+        raise SkillRegistrationError(f"Skill '{name}' effects must be none, writes or destructive, not {effects!r}.")
+    if "effects" in meta and effects != "none" and permission == "read":
+        raise SkillRegistrationError(
+            f"Skill '{name}' declares effects '{effects}' with permission 'read'; "
+            "a skill that changes things needs 'train' or 'admin'."
+        )
+    return effects
 
 
 def load_skill_folder(folder: Path, *, origin: str, version: str) -> SkillInfo:

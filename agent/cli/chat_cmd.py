@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
         text: str = typer.Argument("", help="The message, e.g. \"tune a pirate persona adapter\"."),
         audio: Path | None = typer.Option(None, "--audio", help="Send a voice message instead (Ogg Opus, WAV, MP3, ...)."),
         channel: str = typer.Option("cli", "--channel", help="Channel name (selects persona and session)."),
-        user: str = typer.Option("local", "--user", help="Who is speaking (the CLI user has auth.local_user_permission)."),
+        user: str = typer.Option("local", "--user", help="Speak as this identity (e.g. discord:123) with the permission config grants it; "
+                                "without --user you are the local user (auth.local_user_permission)."),
         as_json: bool = typer.Option(False, "--json", help="Print {reply, intent, args, job_id} as one JSON document."),
         memory: bool = typer.Option(True, "--memory/--no-memory", help="Log the exchange and recall earlier messages."),
     ) -> None:

@@ -22,21 +22,21 @@ def _registry(ctx: typer.Context):  # noqa: ANN202
 
 def _summary(skill) -> dict:  # noqa: ANN001
     return {
-        "name": skill.name, "description": skill.description, "permission": skill.permission,
+        "name": skill.name, "description": skill.description, "permission": skill.permission, "effects": skill.effects,
         "origin": skill.origin, "version": skill.version, "parameters": skill.parameters,
     }
 
 
 @skills_app.command("list")
 def list_skills(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
-    """List every registered skill with its permission and origin."""
+    """List every registered skill with its permission, effects and origin."""
     registry = _registry(ctx)
     if as_json:
         emit_json({"skills": [_summary(s) for s in registry.all()], "errors": registry.errors})
         return
-    table = Table("name", "permission", "origin", "description")
+    table = Table("name", "permission", "effects", "origin", "description")
     for s in registry.all():
-        table.add_row(s.name, s.permission, f"{s.origin} {s.version}", s.description)
+        table.add_row(s.name, s.permission, s.effects, f"{s.origin} {s.version}", s.description)
     console.print(table)
     for error in registry.errors:
         console.print(f"[red]not loaded:[/] {error}")
@@ -49,7 +49,8 @@ def show_skill(ctx: typer.Context, name: str, as_json: bool = typer.Option(False
     if as_json:
         emit_json({**_summary(skill), "usage": skill.body})
         return
-    console.print(f"[bold]{skill.name}[/] ({skill.permission}, {skill.origin} {skill.version})\n{skill.description}")
+    console.print(f"[bold]{skill.name}[/] ({skill.permission}, effects {skill.effects}, {skill.origin} {skill.version})\n"
+                  f"{skill.description}")
     console.print_json(json.dumps(skill.parameters))
     if skill.body:
         console.print(skill.body, highlight=False)
@@ -97,18 +98,20 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def mcp(
         ctx: typer.Context,
-        http: bool = typer.Option(False, "--http", help="Serve streamable HTTP on 127.0.0.1 instead of stdio."),
+        http: bool = typer.Option(False, "--http", help="Serve streamable HTTP on 127.0.0.1 instead of stdio "
+                                  "(needs SELFTUNE_MCP_TOKEN; clients send 'Authorization: Bearer <token>')."),
         port: int = typer.Option(None, "--port", help="HTTP port (default mcp.port, 8765)."),
         client: str = typer.Option("mcp-client", "--client", help="Name of the connecting client, for logs and audit."),
     ) -> None:
         """Serve selftune's skills to another agent host over MCP (stdio by default)."""
         import anyio
 
-        from agent.mcp_server import SkillServer, serve_http, serve_stdio
+        from agent.mcp_server import SkillServer, http_token, serve_http, serve_stdio
 
         settings = settings_of(ctx)
+        token = http_token(settings) if http else None  # refuse before anything listens
         server = SkillServer(settings, _registry(ctx), client=client)
-        if http:
-            serve_http(server, port or settings.mcp.port)
+        if token is not None:
+            serve_http(server, port or settings.mcp.port, token)
         else:
             anyio.run(serve_stdio, server)

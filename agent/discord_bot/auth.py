@@ -6,23 +6,14 @@ from collections.abc import Iterable
 
 import discord
 
+from agent.auth import permission_for
 from config.settings import Permission, Settings
 from skills.context import PERMISSION_RANK
 
 
-def identities(user_id: int, role_names: Iterable[str]) -> set[str]:
-    """The config identities one Discord member has."""
-    return {f"discord:{user_id}", *(f"role:{name}" for name in role_names)}
-
-
 def permission_of(settings: Settings, user_id: int, role_names: Iterable[str]) -> Permission:
-    """The highest permission the member's identities grant (never decided by a model)."""
-    ids = identities(user_id, role_names)
-    if ids & set(settings.auth.admins):
-        return "admin"
-    if ids & set(settings.auth.trainers):
-        return "train"
-    return settings.auth.default_permission
+    """The member's permission by the one rule in agent.auth.permission_for (never decided by a model)."""
+    return permission_for(settings, "discord", user_id, role_names)
 
 
 def role_names(user: discord.abc.User) -> list[str]:

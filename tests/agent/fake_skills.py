@@ -47,10 +47,10 @@ def dataset_validate(path: str) -> dict:
 
 SKILLS = [
     (train_submit, {"name": "train.submit", "permission": "train"}),
-    (jobs_status, {"name": "jobs.status", "permission": "read"}),
+    (jobs_status, {"name": "jobs.status", "permission": "read", "effects": "none"}),
     (jobs_cancel, {"name": "jobs.cancel", "permission": "train"}),
     (export_run, {"name": "export.run", "permission": "train"}),
-    (dataset_validate, {"name": "dataset.validate", "permission": "read"}),
+    (dataset_validate, {"name": "dataset.validate", "permission": "read", "effects": "none"}),
 ]
 
 

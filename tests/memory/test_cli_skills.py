@@ -90,7 +90,9 @@ def test_skills_search_forget_collect_build(seeded: Memory, settings) -> None:
         registry.call("memory.forget", {"scope": "channel", "channel": "ops"}, _ctx(settings))
     with pytest.raises(PermissionDenied):
         registry.call("memory.collect", {"enabled": True}, _ctx(settings))
-    done = registry.call("memory.forget", {"channel": "ops"}, _ctx(settings))  # scope "me": only carol's
+    with pytest.raises(PermissionDenied, match="needs the 'train' permission"):  # forgetting erases: not 'read'
+        registry.call("memory.forget", {"channel": "ops"}, _ctx(settings))
+    done = registry.call("memory.forget", {"channel": "ops"}, _ctx(settings, permission="train"))  # scope "me": only carol's
     assert done["forgotten"] == 1 and done["user"] == "carol"
     admin = _ctx(settings, user="root", permission="admin")
     assert registry.call("memory.collect", {"enabled": True, "channel": "food"}, admin)["enabled"] is True
@@ -103,7 +105,8 @@ def test_skills_search_forget_collect_build(seeded: Memory, settings) -> None:
 def test_forget_about_a_topic_only_removes_close_messages(memory: Memory, settings, say) -> None:
     memory.log_many([say("My home address is 12 Elm Street", author="carol", channel="ops"),
                      say("I like turtles", author="carol", channel="ops")])
-    result = load_registry().call("memory.forget", {"query": "where I live, my address"}, _ctx(settings))
+    result = load_registry().call("memory.forget", {"query": "where I live, my address"},
+                                  _ctx(settings, permission="train"))
     assert result["forgotten"] == 1
     assert [r[0] for r in memory.conn.execute("SELECT text FROM messages")] == ["I like turtles"]
 

@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 
 from config.settings import Settings
 
@@ -46,6 +48,14 @@ async def test_stdio_lists_and_calls_tools(settings: Settings) -> None:
         assert bad.is_error and "'text'" in bad.content[0].text
 
 
+async def test_tools_carry_their_declared_effects_as_hints(settings: Settings) -> None:
+    async with Client(stdio_params(settings)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert tools["memory_forget"].annotations.destructive_hint is True
+    assert tools["jobs_status"].annotations.read_only_hint is True
+    assert tools["train_submit"].annotations.read_only_hint is False
+
+
 async def test_permission_level_of_mcp_clients(settings: Settings) -> None:
     """A read-only MCP identity is refused train-level skills; admin skills stay hidden unless enabled."""
     async with Client(stdio_params(settings, SELFTUNE_MCP__CLIENT_PERMISSION="read")) as client:
@@ -63,12 +73,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+TOKEN = "test-token-4f9c2a"
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "probe", "version": "0"}}}
+
+
 @pytest.fixture
 def http_server(settings: Settings):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent.cli.main", "mcp", "--http", "--port", str(port)],
-        env=server_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=server_env(settings, SELFTUNE_MCP_TOKEN=TOKEN), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -83,10 +99,38 @@ def http_server(settings: Settings):
     proc.wait(timeout=10)
 
 
+def with_token(url: str, token: str = TOKEN):  # noqa: ANN201 - an MCP transport
+    """The SDK's HTTP transport sending `Authorization: Bearer <token>` on every request."""
+    return streamable_http_client(url, http_client=httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}))
+
+
 async def test_http_transport(http_server: str) -> None:
-    async with Client(http_server) as client:
+    async with Client(with_token(http_server)) as client:
         result = await client.call_tool("text_word_count", {"text": "one two"})
         assert payload(result) == {"words": 2, "characters": 7}
+
+
+def test_http_refuses_requests_without_the_right_token(http_server: str) -> None:
+    """Every request is checked: no token, a wrong one or another scheme gets 401 before any MCP handling."""
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    for auth in (None, "Bearer wrong-token", f"Bearer {TOKEN}x", f"Basic {TOKEN}"):
+        sent = {**headers, **({"Authorization": auth} if auth else {})}
+        response = httpx2.post(http_server, json=INITIALIZE, headers=sent, timeout=10)
+        assert response.status_code == 401, (auth, response.status_code)
+    good = httpx2.post(http_server, json=INITIALIZE, headers={**headers, "Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert good.status_code == 200 and "selftune" in good.text
+
+
+async def test_http_client_with_a_wrong_token_gets_nothing(http_server: str) -> None:
+    with pytest.raises(Exception):  # noqa: B017 - the SDK raises its own error for a 401
+        async with Client(with_token(http_server, "wrong-token")) as client:
+            await client.list_tools()
+
+
+def test_http_without_a_configured_token_refuses_to_start(settings: Settings) -> None:
+    proc = subprocess.run([sys.executable, "-m", "agent.cli.main", "mcp", "--http", "--port", str(free_port())],
+                          env=server_env(settings), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "SELFTUNE_MCP_TOKEN" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_admin_tools_hidden_and_refused(settings: Settings) -> None:
