@@ -62,6 +62,7 @@ async def _start_thread_without_message(self, channel_id, *, name, **_: Any) -> 
 
 
 _ORIGINAL_SEND = backend.FakeHttp.send_message
+SENT_COMPONENTS: dict[int, list[dict[str, Any]]] = {}  # message id -> the components Discord stored with it
 
 
 async def _send_message_keeping_content(self, channel_id, *, params):
@@ -72,7 +73,10 @@ async def _send_message_keeping_content(self, channel_id, *, params):
         if part is not None:
             params = MultipartParameters(payload=json.loads(part["value"]), multipart=params.multipart,
                                          files=params.files)
-    return await _ORIGINAL_SEND(self, channel_id, params=params)
+    data = await _ORIGINAL_SEND(self, channel_id, params=params)
+    if params.payload and params.payload.get("components"):  # dpytest keeps no buttons; Discord would
+        SENT_COMPONENTS[int(data["id"])] = params.payload["components"]
+    return data
 
 
 def _with_reaction_type(parse: Callable[..., None]) -> Callable[..., None]:
