@@ -4,6 +4,7 @@ registers the persistent job buttons, and syncs slash commands to the configured
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import discord
@@ -20,7 +21,7 @@ from agent.discord_bot.store import BotStore
 from agent.discord_bot.text import respond, user_error_text
 from agent.discord_bot.uploads import Uploads
 from agent.discord_bot.views import BUTTONS
-from config.errors import SelftuneError
+from config.errors import SelftuneError, report_internal_error
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,10 @@ class SelftuneBot(commands.Bot):
         if not synced:
             log.warning("no discord.guild_ids configured and global_sync is off: slash commands are not synced")
         return synced
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        """A listener's own bug (nobody to answer): logged once under an error id, traceback included."""
+        report_internal_error(log, sys.exc_info()[1] or RuntimeError("unknown error"), f"in the Discord event {event_method}")
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands here: `!commands` are the router's (the Conversation cog listens)."""

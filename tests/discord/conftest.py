@@ -1,5 +1,9 @@
 """dpytest harness for the Discord bot: real discord.py objects, a fake Discord backend, no network.
 
+Behind the bot everything is real (Router, skill registry, job store and supervisors, scheduler, SQLite);
+fakes sit only at process boundaries: Discord itself (dpytest), the chat model (an OpenAI-compatible server
+on 127.0.0.1 that echoes) and the training worker (tests/discord/fake_trainer.py, run by the real supervisor).
+
 dpytest 0.7 does not implement thread creation, so the two thread endpoints are added here the way
 its other endpoints work (they update the fake server state and return Discord's JSON)."""
 
@@ -7,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -237,8 +241,8 @@ async def start_bot(settings: Settings, services: BotServices, members: int = 2)
 
 
 @pytest_asyncio.fixture
-async def make_harness(settings: Settings, monkeypatch: pytest.MonkeyPatch, chat_model: ScriptedOpenAI,
-                 ) -> Callable[..., Any]:
+async def make_harness(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                       chat_model: ScriptedOpenAI) -> AsyncIterator[Callable[..., Any]]:
     """Build a dpytest-configured bot on the real Router, job manager (fake trainer process), scheduler and
     SQLite; `router=` replaces the default Router, `trainer=False` keeps the real training worker."""
     patch_discord_backend(monkeypatch)
@@ -275,6 +279,7 @@ async def make_harness(settings: Settings, monkeypatch: pytest.MonkeyPatch, chat
         callbacks.remove_callback("edit_message")
         while not dpytest.sent_queue.empty():
             dpytest.sent_queue.get_nowait()
+    SENT_COMPONENTS.clear()
 
 
 def cancel_unfinished(jobs: JobManager) -> None:

@@ -13,7 +13,7 @@ from agent.discord_bot.views import PromoteButton
 from agent.router import Router
 from config.settings import Settings
 from skills.train.adapters import served_map
-from tests.discord.conftest import FakeInteraction, make_harness  # noqa: F401 - the dpytest harness fixture
+from tests.discord.conftest import FakeInteraction, chat_model, make_harness  # noqa: F401 - the dpytest harness fixtures
 from tests.eval.conftest import pirate_rows, write_jsonl
 
 TINY_RECIPE = """description = "tiny persona LoRA for the end-to-end test"
