@@ -88,13 +88,16 @@ def question(field: str, options: str = "") -> str:
     return templates.get(field, templates["default"]).format(options=options, field=field.replace("_", " "))
 
 
+ROSTER: dict[Permission, str] = {"read": "default_permission", "train": "trainers", "admin": "admins"}
+
+
 def check_permission(intent: Intent, permission: Permission, user: str) -> None:
     """Refuse before doing anything when the sender's permission is below what the intent needs."""
     needed = INTENT_PERMISSION.get(intent_key(intent), "read")
     if not allows(permission, needed):
         raise PermissionDenied(
             f"Sorry {user}, '{intent.name}' needs the '{needed}' permission and you have '{permission}'; "
-            f"ask an admin to add you to auth.{needed}s."
+            f"ask an admin to add you to auth.{ROSTER[needed]}."
         )
 
 

@@ -1,19 +1,28 @@
-"""Who may do what in Discord: identities 'discord:<id>' and 'role:<name>' looked up in settings.auth."""
+"""Who may do what in Discord: the router's own rules (agent.auth identities, agent.dispatch's intent table).
+
+Slash commands and buttons are checked here before anything runs, with the same table and the same
+sentence the router uses for typed messages, so the two can never disagree."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import discord
+from discord import app_commands
 
-from agent.auth import permission_for
+from agent import auth, dispatch
+from agent.intents import Intent
+from config.errors import PermissionDenied
+from config.messages import IncomingMessage
 from config.settings import Permission, Settings
-from skills.context import PERMISSION_RANK
+
+T = TypeVar("T")
 
 
-def permission_of(settings: Settings, user_id: int, role_names: Iterable[str]) -> Permission:
-    """The member's permission by the one rule in agent.auth.permission_for (never decided by a model)."""
-    return permission_for(settings, "discord", user_id, role_names)
+class Refused(app_commands.CheckFailure, PermissionDenied):
+    """A slash command or button the user may not use; the message is the router's one sentence (a
+    CheckFailure for discord.py, a SelftuneError for selftune, so every handler shows it as it is)."""
 
 
 def role_names(user: discord.abc.User) -> list[str]:
@@ -22,7 +31,35 @@ def role_names(user: discord.abc.User) -> list[str]:
     return [role.name for role in roles if not role.is_default()]
 
 
+def sender(user: discord.abc.User, channel_id: int | None, text: str = "") -> IncomingMessage:
+    """The Discord user as the router sees a sender (identity, roles, channel)."""
+    return IncomingMessage(transport="discord", channel=str(channel_id), user=str(user.id), text=text,
+                           roles=role_names(user))
+
+
+def permission_of(settings: Settings, user: discord.abc.User) -> Permission:
+    """The highest permission config grants this Discord user (never decided by a model)."""
+    return auth.permission_for(settings, "discord", user.id, role_names(user))
+
+
 def allows(settings: Settings, user: discord.abc.User, needed: Permission) -> bool:
     """True when the Discord user holds at least `needed`."""
-    have = permission_of(settings, user.id, role_names(user))
-    return PERMISSION_RANK[have] >= PERMISSION_RANK[needed]
+    return auth.allows(permission_of(settings, user), needed)
+
+
+def require(settings: Settings, user: discord.abc.User, intent: str) -> None:
+    """Raise Refused (the router's sentence) unless the user may carry out `intent`."""
+    try:
+        dispatch.check_permission(Intent(name=intent), permission_of(settings, user), str(user.id))
+    except PermissionDenied as exc:
+        raise Refused(str(exc)) from None
+
+
+def needs(intent: str) -> Callable[[T], T]:
+    """Slash-command check: the permission `intent` has in the router's table (agent.dispatch)."""
+
+    def predicate(interaction: discord.Interaction[Any]) -> bool:
+        require(interaction.client.settings, interaction.user, intent)  # type: ignore[attr-defined]
+        return True
+
+    return app_commands.check(predicate)

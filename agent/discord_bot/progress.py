@@ -232,10 +232,11 @@ def sample_text(sample: dict[str, Any]) -> str:
 
 async def post_final(thread: discord.abc.Messageable, job: JobView, out_dir: Path) -> discord.Message:
     """Post the final message with the report PNG and export/promote buttons."""
-    png = await asyncio.to_thread(report_png, job, out_dir) if (job.final or {}).get("event") in (
-        "done", "succeeded") else None
+    final = job.final or {}
+    succeeded = final.get("event") in ("done", "succeeded")
+    png = await asyncio.to_thread(report_png, job, out_dir) if succeeded else None
     files = [discord.File(png, filename=png.name)] if png else []
-    view = final_view(job) if files or (job.final or {}).get("adapter_dir") else None
+    view = final_view(final.get("adapter_dir"), job.persona) if files or final.get("adapter_dir") else None
     if view is None:
         return await thread.send(final_text(job), files=files)
     return await thread.send(final_text(job), files=files, view=view)

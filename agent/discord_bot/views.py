@@ -1,18 +1,25 @@
-"""Buttons under job messages. Their custom ids carry what they act on, so the bot's
-`on_interaction` handles them even after a restart (no in-memory view state needed)."""
+"""Buttons under job messages, as persistent `DynamicItem`s: the custom id carries what a button acts on
+(matched by each class's `template`), so a button keeps working after the bot restarts; the bot registers
+the classes with `add_dynamic_items` and discord.py rebuilds the button from the id on every press."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import discord
 
-if TYPE_CHECKING:
-    from agent.discord_bot.progress import JobView
+from agent.discord_bot.auth import require
+from agent.discord_bot.services import BotServices, ask
+from agent.discord_bot.text import command_text, respond, user_error_text
 
 PREFIX = "selftune"
+# A promotion changes which adapter serves, as a rollback does; the router's table has no 'promote' intent.
+PROMOTE_INTENT = "rollback"
+DynamicButton = discord.ui.DynamicItem[discord.ui.Button[Any]]
 
 
 def custom_id(action: str, *parts: str) -> str:
@@ -20,26 +27,102 @@ def custom_id(action: str, *parts: str) -> str:
     return ":".join((PREFIX, action, *parts))[:100]
 
 
-def parse_custom_id(value: str) -> tuple[str, list[str]] | None:
-    """(action, parts) of one of our buttons, or None for someone else's component."""
-    head, _, rest = value.partition(":")
-    if head != PREFIX or not rest:
-        return None
-    action, *parts = rest.split(":")
-    return action, parts
+def services_of(interaction: discord.Interaction[Any]) -> BotServices:
+    """The bot's services (a button only knows the client it was pressed on)."""
+    return interaction.client.services  # type: ignore[attr-defined, no-any-return]
 
 
-def _view(*buttons: discord.ui.Button) -> discord.ui.View:
+class Answered:
+    """Mixin for our buttons: a press is answered with one ephemeral sentence, failures included."""
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Carry out the press; any failure becomes one sentence (tracebacks only in the log)."""
+        try:
+            text = await self.press(interaction, services_of(interaction))
+        except Exception as exc:
+            text = user_error_text(exc)
+        await respond(interaction, text, ephemeral=True)
+
+    async def press(self, interaction: discord.Interaction[Any], services: BotServices) -> str:
+        """What the button does; returns the answer."""
+        raise NotImplementedError
+
+
+class CancelButton(Answered, DynamicButton, template=rf"{PREFIX}:cancel:(?P<job>[^:]+)"):
+    """Cancel a running job."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Cancel", style=discord.ButtonStyle.danger,
+                                           custom_id=custom_id("cancel", job_id)))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+                             match: re.Match[str]) -> CancelButton:
+        """Rebuild the button from its custom id."""
+        return cls(match["job"])
+
+    async def press(self, interaction: discord.Interaction[Any], services: BotServices) -> str:
+        """Ask the job to stop."""
+        require(services.settings, interaction.user, "cancel")
+        await asyncio.to_thread(services.jobs.cancel, self.job_id)
+        return f"Cancelling job {self.job_id}…"
+
+
+class ExportButton(Answered, DynamicButton, template=rf"{PREFIX}:export:(?P<adapter>.+)"):
+    """Export a finished adapter to Ollama (through the router, like `!export`)."""
+
+    def __init__(self, adapter: str) -> None:
+        super().__init__(discord.ui.Button(label="Export to Ollama", style=discord.ButtonStyle.primary,
+                                           custom_id=custom_id("export", adapter)))
+        self.adapter = adapter
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+                             match: re.Match[str]) -> ExportButton:
+        """Rebuild the button from its custom id."""
+        return cls(match["adapter"])
+
+    async def press(self, interaction: discord.Interaction[Any], services: BotServices) -> str:
+        """Route `!export adapter=... to=ollama` as the presser."""
+        require(services.settings, interaction.user, "export")
+        return (await ask(services, interaction, command_text("export", adapter=self.adapter, to="ollama"))).text
+
+
+class PromoteButton(Answered, DynamicButton, template=rf"{PREFIX}:promote:(?P<persona>[^:]+):(?P<adapter>.+)"):
+    """Serve a finished adapter for its persona."""
+
+    def __init__(self, persona: str, adapter: str) -> None:
+        super().__init__(discord.ui.Button(label=f"Promote for {persona}", style=discord.ButtonStyle.success,
+                                           custom_id=custom_id("promote", persona, adapter)))
+        self.persona, self.adapter = persona, adapter
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+                             match: re.Match[str]) -> PromoteButton:
+        """Rebuild the button from its custom id."""
+        return cls(match["persona"], match["adapter"])
+
+    async def press(self, interaction: discord.Interaction[Any], services: BotServices) -> str:
+        """Promote the adapter (admins, like a rollback)."""
+        require(services.settings, interaction.user, PROMOTE_INTENT)
+        await asyncio.to_thread(services.promote, self.persona, self.adapter)
+        return f"`{self.adapter}` now serves the {self.persona} persona."
+
+
+BUTTONS = (CancelButton, ExportButton, PromoteButton)
+
+
+def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    for button in buttons:
-        view.add_item(button)
+    for item in items:
+        view.add_item(item)
     return view
 
 
 def running_view(job_id: str) -> discord.ui.View:
     """A Cancel button for a running job."""
-    return _view(discord.ui.Button(label="Cancel", style=discord.ButtonStyle.danger,
-                                   custom_id=custom_id("cancel", job_id)))
+    return _view(CancelButton(job_id))
 
 
 def adapter_id(adapter_dir: str | None) -> str | None:
@@ -54,14 +137,12 @@ def adapter_id(adapter_dir: str | None) -> str | None:
         return path.name
 
 
-def final_view(job: JobView) -> discord.ui.View | None:
+def final_view(adapter_dir: str | None, persona: str | None) -> discord.ui.View | None:
     """Export and Promote buttons for a finished adapter."""
-    adapter = adapter_id((job.final or {}).get("adapter_dir"))
+    adapter = adapter_id(adapter_dir)
     if adapter is None:
         return None
-    buttons = [discord.ui.Button(label="Export to Ollama", style=discord.ButtonStyle.primary,
-                                 custom_id=custom_id("export", adapter))]
-    if job.persona:
-        buttons.append(discord.ui.Button(label=f"Promote for {job.persona}", style=discord.ButtonStyle.success,
-                                         custom_id=custom_id("promote", job.persona, adapter)))
+    buttons: list[discord.ui.Item[Any]] = [ExportButton(adapter)]
+    if persona:
+        buttons.append(PromoteButton(persona, adapter))
     return _view(*buttons)

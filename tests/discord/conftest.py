@@ -1,5 +1,9 @@
 """dpytest harness for the Discord bot: real discord.py objects, a fake Discord backend, no network.
 
+Behind the bot everything is real (Router, skill registry, job store and supervisors, scheduler, SQLite);
+fakes sit only at process boundaries: Discord itself (dpytest), the chat model (an OpenAI-compatible server
+on 127.0.0.1 that echoes) and the training worker (tests/discord/fake_trainer.py, run by the real supervisor).
+
 dpytest 0.7 does not implement thread creation, so the two thread endpoints are added here the way
 its other endpoints work (they update the fake server state and return Discord's JSON)."""
 
@@ -7,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,18 +19,26 @@ from typing import Any
 import discord
 import discord.ext.test as dpytest
 import discord.state
+import pluggy
 import pytest
 import pytest_asyncio
 from discord import app_commands
 from discord.ext.test import backend, callbacks
 from discord.http import MultipartParameters
 
+import skills.jobs.manager as job_manager
 from agent.discord_bot import BotServices, SelftuneBot
-from agent.discord_bot.auth import permission_of
-from config.errors import PermissionDenied
-from config.messages import IncomingMessage, Reply
+from agent.router import Router
+from config.errors import SelftuneError
+from config.messages import IncomingMessage
 from config.settings import Settings
-from skills.context import PERMISSION_RANK
+from config.workspace import open_workspace
+from skills import hookspecs
+from skills.jobs import JobManager
+from skills.registry import SkillRegistry, load_registry
+from tests.eval.fake_openai import ScriptedOpenAI
+
+FAKE_TRAINER = Path(__file__).with_name("fake_trainer.py")
 
 
 def _thread_payload(channel_id: int, thread_id: int, name: str) -> dict[str, Any]:
@@ -54,6 +66,7 @@ async def _start_thread_without_message(self, channel_id, *, name, **_: Any) -> 
 
 
 _ORIGINAL_SEND = backend.FakeHttp.send_message
+SENT_COMPONENTS: dict[int, list[dict[str, Any]]] = {}  # message id -> the components Discord stored with it
 
 
 async def _send_message_keeping_content(self, channel_id, *, params):
@@ -64,7 +77,10 @@ async def _send_message_keeping_content(self, channel_id, *, params):
         if part is not None:
             params = MultipartParameters(payload=json.loads(part["value"]), multipart=params.multipart,
                                          files=params.files)
-    return await _ORIGINAL_SEND(self, channel_id, params=params)
+    data = await _ORIGINAL_SEND(self, channel_id, params=params)
+    if params.payload and params.payload.get("components"):  # dpytest keeps no buttons; Discord would
+        SENT_COMPONENTS[int(data["id"])] = params.payload["components"]
+    return data
 
 
 def _with_reaction_type(parse: Callable[..., None]) -> Callable[..., None]:
@@ -76,45 +92,38 @@ def _with_reaction_type(parse: Callable[..., None]) -> Callable[..., None]:
     return parse_with_type
 
 
-class ScriptedRouter:
-    """Stand-in for the agent's Router at its seam: records messages; `tune` starts job j1 when allowed."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.seen: list[IncomingMessage] = []
-        self.fail_with: BaseException | None = None
-
-    def handle(self, message: IncomingMessage) -> Reply:
-        self.seen.append(message)
-        if self.fail_with is not None:
-            raise self.fail_with
-        text = message.text.lower()
-        if text.startswith(("tune", "!tune")):
-            have = permission_of(self.settings, int(message.user), message.roles)
-            if PERMISSION_RANK[have] < PERMISSION_RANK["train"]:
-                raise PermissionDenied("'train.submit' needs the 'train' permission; ask an admin.")
-            return Reply(text="Started job j1 for the pirate persona.", intent="tune",
-                         args={"persona": "pirate"}, job_id="j1")
-        if text.startswith("!collect"):
-            return Reply(text=f"Collection is now {text.split('=')[-1]} here.", intent="collect")
-        return Reply(text=f"You said: {message.text}", intent="chat")
+def echo(request: dict[str, Any]) -> str:
+    """The scripted chat model's answer: what the user said last."""
+    return f"You said: {request['messages'][-1]['content']}"
 
 
-class FakeJobs:
-    """Stand-in for JobManager.follow: a few progress events, then done (or what `script` says)."""
+class Failing:
+    """A third-party skill plugin whose `jobs.status` fails with `error` (registered through real pluggy)."""
 
-    def __init__(self) -> None:
-        self.cancelled: list[str] = []
-        self.script: list[dict[str, Any]] = []
-        self.delay_s = 0.0
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
-    async def follow(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
-        for event in self.script:
-            await asyncio.sleep(self.delay_s)
-            yield event
+    @hookspecs.hookimpl
+    def register_skills(self, register: Callable[..., None]) -> None:
+        def jobs_status(job_id: str | None = None) -> dict:
+            """A job's state and progress."""
+            raise self.error
 
-    def cancel(self, job_id: str) -> None:
-        self.cancelled.append(job_id)
+        register(jobs_status, skill_md={"name": "jobs.status", "permission": "read"})
+
+
+def failing_registry(error: BaseException) -> SkillRegistry:
+    """A real registry whose only skill, jobs.status, raises `error`."""
+    pm = pluggy.PluginManager("selftune")
+    pm.add_hookspecs(hookspecs)
+    pm.register(Failing(error), name="broken-plugin:failing")
+    return load_registry(pm=pm)
+
+
+def dataset_file(folder: Path, rows: int = 2) -> Path:
+    """A small valid chat dataset."""
+    line = json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Ahoy!"}]})
+    return write(folder / "pirate.jsonl", (line + "\n") * rows)
 
 
 class FakeResponse:
@@ -150,8 +159,10 @@ class FakeFollowup:
 class FakeInteraction:
     """A slash-command or button interaction from `user` in `channel` (Discord's side faked)."""
 
-    def __init__(self, user: discord.Member, channel: discord.TextChannel, custom_id: str | None = None) -> None:
+    def __init__(self, user: discord.Member, channel: discord.TextChannel, custom_id: str | None = None,
+                 client: discord.Client | None = None) -> None:
         self.user, self.channel, self.channel_id, self.guild = user, channel, channel.id, channel.guild
+        self.client = client
         self.id = discord.utils.time_snowflake(datetime.now(UTC))
         self.created_at = datetime.now(UTC)
         self.type = discord.InteractionType.component if custom_id else discord.InteractionType.application_command
@@ -162,20 +173,24 @@ class FakeInteraction:
 
 
 async def invoke(bot: SelftuneBot, name: str, interaction: FakeInteraction, **params: Any) -> None:
-    """Run a slash command the way CommandTree does: errors go to tree.on_error."""
+    """Run a slash command the way CommandTree._call does: checks, the callback, then the error handlers."""
     command = bot.tree.get_command(name)
     assert command is not None, name
+    interaction.client = bot
     try:
-        await command.callback(interaction, **params)
-    except Exception as exc:
-        await bot.tree.on_error(interaction, app_commands.CommandInvokeError(command, exc))
+        if not await command._check_can_run(interaction):
+            raise app_commands.CheckFailure(f"The check functions for command {name!r} failed.")
+        await command._do_call(interaction, params)
+    except app_commands.AppCommandError as exc:
+        await command._invoke_error_handlers(interaction, exc)
+        await bot.tree.on_error(interaction, exc)
 
 
 class Harness:
-    """A configured bot with its stand-ins and what Discord saw."""
+    """A configured bot on the real services, and what Discord saw."""
 
-    def __init__(self, bot: SelftuneBot, router: Any, jobs: FakeJobs) -> None:
-        self.bot, self.router, self.jobs = bot, router, jobs
+    def __init__(self, bot: SelftuneBot, seen: list[IncomingMessage]) -> None:
+        self.bot, self.router, self.seen = bot, bot.services.router, seen
         self.edits: list[tuple[float, str]] = []
         config = dpytest.get_config()
         self.guild, self.channel = config.guilds[0], config.channels[0]
@@ -190,14 +205,20 @@ class Harness:
             out.append(dpytest.sent_queue.get_nowait())
         return out
 
-    async def settle_jobs(self, timeout: float = 20.0) -> None:
+    async def settle_jobs(self, timeout: float = 60.0) -> None:
         if self.bot.job_tasks:
             await asyncio.wait_for(asyncio.gather(*self.bot.job_tasks), timeout)
 
 
 @pytest.fixture
-def make_harness(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
-    """Build a dpytest-configured bot; `router=` replaces the scripted stand-in."""
+def chat_model() -> Iterator[ScriptedOpenAI]:
+    """The chat model at its process boundary: an OpenAI-compatible server on 127.0.0.1 that echoes."""
+    with ScriptedOpenAI(echo) as server:
+        yield server
+
+
+def patch_discord_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What dpytest's fake Discord lacks: thread endpoints, text with files, reaction payload types."""
     monkeypatch.setattr(backend.FakeHttp, "start_thread_with_message", _start_thread_with_message, raising=False)
     monkeypatch.setattr(backend.FakeHttp, "start_thread_without_message", _start_thread_without_message,
                         raising=False)
@@ -205,21 +226,42 @@ def make_harness(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Callabl
     for name in ("parse_message_reaction_add", "parse_message_reaction_remove"):
         monkeypatch.setattr(discord.state.ConnectionState, name,
                             _with_reaction_type(getattr(discord.state.ConnectionState, name)))
+
+
+async def start_bot(settings: Settings, services: BotServices, members: int = 2) -> SelftuneBot:
+    """A bot on dpytest's fake Discord, set up as `bot.start` would (cogs, buttons, schedules)."""
+    intents = discord.Intents.default()
+    intents.message_content = intents.members = True  # dpytest resolves mentions from the member cache
+    bot = SelftuneBot(settings, services, intents=intents)
+    await bot._async_setup_hook()
+    dpytest.configure(bot, members=members)
+    bot._connection.loop = asyncio.get_running_loop()  # dpytest's FakeState leaves it unset on dpy 2.7
+    await bot.setup_hook()
+    return bot
+
+
+@pytest_asyncio.fixture
+async def make_harness(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                       chat_model: ScriptedOpenAI) -> AsyncIterator[Callable[..., Any]]:
+    """Build a dpytest-configured bot on the real Router, job manager (fake trainer process), scheduler and
+    SQLite; `router=` replaces the default Router, `trainer=False` keeps the real training worker."""
+    patch_discord_backend(monkeypatch)
     settings.discord.progress_edit_interval_s = 1.0  # the smallest interval config allows
+    open_workspace(settings)  # personas and recipes, as `selftune run` creates them
     made: list[Harness] = []
 
-    async def build(router: Any = None, validator: Any = None, transcriber: Any = None,
-                    members: int = 2) -> Harness:
-        jobs = FakeJobs()
-        services = BotServices(router=router or ScriptedRouter(settings), jobs=jobs,
-                               validate_dataset=validator, transcribe=transcriber)
-        intents = discord.Intents.default()
-        intents.message_content = intents.members = True  # dpytest resolves mentions from the member cache
-        bot = SelftuneBot(settings, services, intents=intents)
-        await bot._async_setup_hook()
-        dpytest.configure(bot, members=members)
-        bot._connection.loop = asyncio.get_running_loop()  # dpytest's FakeState leaves it unset on dpy 2.7
-        harness = Harness(bot, services.router, jobs)
+    async def build(router: Router | None = None, members: int = 2, trainer: bool = True,
+                    registry: SkillRegistry | None = None) -> Harness:
+        if trainer:
+            monkeypatch.setattr(job_manager, "DEFAULT_WORKER", [str(FAKE_TRAINER)])
+        seen: list[IncomingMessage] = []
+        if router is None:
+            settings.llm = settings.llm.model_copy(update={"provider": "openai", "base_url": chat_model.url,
+                                                           "model": "scripted", "fallback": []})
+            router = Router(settings, registry=registry, log_hook=lambda message, reply: seen.append(message))
+        services = BotServices(settings=settings, router=router, jobs=JobManager(settings))
+        bot = await start_bot(settings, services, members)
+        harness = Harness(bot, seen)
 
         async def on_edit(channel: Any, message: Any, fields: Any) -> None:
             harness.edits.append((asyncio.get_running_loop().time(), fields["params"].payload.get("content")))
@@ -230,17 +272,31 @@ def make_harness(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Callabl
 
     yield build
     for harness in made:
-        for task in harness.bot.job_tasks:
-            task.cancel()
+        for name in list(harness.bot.cogs):  # what bot.close() does first: schedules stop, job threads too
+            await harness.bot.remove_cog(name)
+        cancel_unfinished(harness.bot.services.jobs)
         harness.bot.store.close()
         callbacks.remove_callback("edit_message")
         while not dpytest.sent_queue.empty():
             dpytest.sent_queue.get_nowait()
+    SENT_COMPONENTS.clear()
+
+
+def cancel_unfinished(jobs: JobManager) -> None:
+    """Stop every job a test left running (their supervisors are real processes)."""
+    for job in jobs.list(limit=100):
+        if not job.done:
+            try:
+                jobs.cancel(job.id)
+            except SelftuneError:
+                pass
+            jobs.wait(job.id, timeout=10)
+    jobs.close()
 
 
 @pytest_asyncio.fixture
 async def harness(make_harness: Callable[..., Any]) -> Harness:
-    """The bot with the scripted router, fake jobs, and no dataset/voice parts."""
+    """The bot on the real Router (echoing chat model), real jobs with the fake trainer process."""
     return await make_harness()
 
 

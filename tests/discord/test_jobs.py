@@ -6,33 +6,31 @@ import discord.ext.test as dpytest
 from discord.ext.test import backend
 
 from agent.discord_bot.progress import JobView, as_event, format_eta, progress_bar
-from agent.discord_bot.views import parse_custom_id
+from agent.discord_bot.views import BUTTONS, PromoteButton
+from tests.discord.conftest import dataset_file
 
 
-def training_script(steps: int = 12) -> list[dict]:
-    events = [{"event": "start", "max_steps": steps, "resumed_from": None}]
-    events += [{"event": "progress", "step": s, "max_steps": steps, "loss": 3.0 - s * 0.2, "eta_s": (steps - s) * 2}
-               for s in range(1, steps + 1)]
-    events.append({"event": "eval", "step": steps, "eval_loss": 1.1})
-    events.append({"event": "done", "adapter_dir": "/nowhere/pirate-1",
-                   "metrics": {"train_loss": 0.6, "eval_loss": 1.1, "base_eval_loss": 2.4},
-                   "samples": [{"prompt": "Hi", "before": "Hello.", "after": "Ahoy, matey!"}]})
-    return events
+def only_job(h) -> str:
+    """The id of the one job the router started."""
+    [job] = h.bot.services.jobs.list()
+    return job.id
 
 
-async def test_tune_opens_thread_edits_progress_and_posts_report(harness, settings):
+async def test_tune_opens_thread_edits_progress_and_posts_report(harness, settings, monkeypatch, tmp_path):
     h = harness
     settings.auth.trainers.append(f"discord:{h.members[0].id}")
-    h.jobs.script, h.jobs.delay_s = training_script(), 0.12  # ~1.7 s of training, edits every 1 s at most
-    await dpytest.message(f"{h.mention()} tune a pirate persona adapter", channel=h.channel, member=h.members[0])
+    monkeypatch.setenv("FAKE_TRAINER_STEP_S", "0.12")  # ~1.7 s of training, edits every 1 s at most
+    await dpytest.message(f"{h.mention()} tune a pirate persona adapter on {dataset_file(tmp_path)}",
+                          channel=h.channel, member=h.members[0])
     await h.settle_jobs()
     sent = h.sent()
-    assert sent[0].content == "Started job j1 for the pirate persona." and sent[0].channel == h.channel
+    job_id = only_job(h)
+    assert sent[0].content.startswith(f"Job {job_id} (pirate-lora") and sent[0].channel == h.channel
     progress, final = sent[1], sent[2]
     [thread] = h.guild.threads  # opened on the user's message, named after the job
-    assert thread.name == "pirate · job j1" and thread.parent == h.channel
+    assert thread.name == f"pirate · job {job_id}" and thread.parent == h.channel
     assert progress.channel.id == final.channel.id == thread.id
-    assert "job j1" in progress.content and "step 0" in progress.content
+    assert f"job {job_id}" in progress.content and "step 0" in progress.content
     # one message edited, never faster than the configured interval
     times = [t for t, _ in h.edits]
     assert 1 <= len(times) <= 4
@@ -44,11 +42,12 @@ async def test_tune_opens_thread_edits_progress_and_posts_report(harness, settin
     assert len(sent) == 3
 
 
-async def test_failed_job_ends_with_its_reason(harness, settings):
+async def test_failed_job_ends_with_its_reason(harness, settings, monkeypatch, tmp_path):
     h = harness
     settings.auth.trainers.append(f"discord:{h.members[0].id}")
-    h.jobs.script = [{"event": "start", "max_steps": 5}, {"event": "error", "message": "CUDA out of memory"}]
-    await dpytest.message("!tune persona=pirate", channel=h.channel, member=h.members[0])
+    monkeypatch.setenv("FAKE_TRAINER_FAIL", "CUDA out of memory")
+    await dpytest.message(f"!tune persona=pirate dataset={dataset_file(tmp_path)}", channel=h.channel,
+                          member=h.members[0])
     await h.settle_jobs()
     final = h.sent()[-1]
     assert final.content.startswith("❌") and "CUDA out of memory" in final.content and not final.attachments
@@ -62,16 +61,17 @@ async def test_unauthorized_train_request_is_refused_without_a_job(harness):
     assert not h.bot.job_tasks and list(h.guild.threads) == []
 
 
-async def test_trainer_role_grants_training(harness, settings):
+async def test_trainer_role_grants_training(harness, settings, monkeypatch, tmp_path):
     h = harness
     role = backend.make_role("trainers", h.guild)
     await dpytest.add_role(h.members[1], role)
     settings.auth.trainers.append("role:trainers")
-    h.jobs.script = [{"event": "done", "adapter_dir": None, "metrics": {}}]
-    await dpytest.message("!tune persona=pirate", channel=h.channel, member=h.members[1])
+    monkeypatch.setenv("FAKE_TRAINER_STEPS", "1")
+    await dpytest.message(f"!tune persona=pirate dataset={dataset_file(tmp_path)}", channel=h.channel,
+                          member=h.members[1])
     await h.settle_jobs()
-    assert h.sent()[0].content.startswith("Started job j1")
-    assert h.router.seen[0].roles == ["trainers"]
+    assert h.sent()[0].content.startswith(f"Job {only_job(h)}")
+    assert h.seen[0].roles == ["trainers"]
 
 
 def test_progress_rendering_and_event_shapes():
@@ -80,8 +80,9 @@ def test_progress_rendering_and_event_shapes():
     job = JobView(job_id="j", title="t")
     job.apply(as_event({"kind": "progress", "data": {"step": 2, "max_steps": 4, "loss": 1.5}}))
     assert job.step == 2 and job.losses == [(2, 1.5)] and "loss 1.5000" in job.render()
-    assert parse_custom_id("selftune:promote:pirate:pirate/3") == ("promote", ["pirate", "pirate/3"])
-    assert parse_custom_id("other:thing") is None
+    promote = PromoteButton.__discord_ui_compiled_template__.fullmatch("selftune:promote:pirate:pirate/3")
+    assert promote is not None and (promote["persona"], promote["adapter"]) == ("pirate", "pirate/3")
+    assert not any(b.__discord_ui_compiled_template__.fullmatch("other:thing") for b in BUTTONS)
 
 
 async def test_real_router_refuses_training_for_a_read_only_user(make_harness, settings):

@@ -7,6 +7,7 @@ import logging
 import discord.ext.test as dpytest
 
 from agent.router import Router
+from tests.discord.conftest import failing_registry
 
 
 async def test_mention_gets_a_reply_from_the_real_router(make_harness, settings):
@@ -19,7 +20,7 @@ async def test_mention_gets_a_reply_from_the_real_router(make_harness, settings)
 async def test_router_gets_channel_user_and_roles(harness):
     h = harness
     await dpytest.message(f"{h.mention()} what's up", channel=h.channel, member=h.members[0])
-    [incoming] = h.router.seen
+    [incoming] = h.seen
     assert incoming.transport == "discord"
     assert incoming.channel == str(h.channel.id) and incoming.user == str(h.members[0].id)
     assert incoming.text == "what's up" and incoming.message_id
@@ -27,12 +28,13 @@ async def test_router_gets_channel_user_and_roles(harness):
 
 async def test_messages_not_for_the_bot_are_ignored(harness):
     await dpytest.message("just chatting with friends", channel=harness.channel)
-    assert harness.sent() == [] and harness.router.seen == []
+    assert harness.sent() == [] and harness.seen == []
 
 
 async def test_bang_command_is_answered_without_mention(harness):
     await dpytest.message("!help", channel=harness.channel)
-    assert [m.content for m in harness.sent()] == ["You said: !help"]
+    [reply] = harness.sent()  # the router's own help, asked for with no mention
+    assert reply.content.startswith("Here is what I can do") and [m.text for m in harness.seen] == ["!help"]
 
 
 async def test_replayed_message_after_reconnect_is_answered_once(harness):
@@ -40,7 +42,7 @@ async def test_replayed_message_after_reconnect_is_answered_once(harness):
     message = await dpytest.message(f"{h.mention()} once please", channel=h.channel)
     h.bot.dispatch("message", message)  # what a gateway RESUME replay looks like to the bot
     await dpytest.run_all_events()
-    assert len(h.sent()) == 1 and len(h.router.seen) == 1
+    assert len(h.sent()) == 1 and len(h.seen) == 1
 
 
 async def test_handled_ids_survive_a_restart(make_harness):
@@ -50,11 +52,10 @@ async def test_handled_ids_survive_a_restart(make_harness):
     assert h.bot.store.claim(message.id, h.channel.id) is False
 
 
-async def test_internal_error_is_one_sentence_with_an_id_and_logged(harness, caplog):
-    h = harness
-    h.router.fail_with = RuntimeError("secret stack detail")
+async def test_internal_error_is_one_sentence_with_an_id_and_logged(make_harness, caplog):
+    h = await make_harness(registry=failing_registry(RuntimeError("secret stack detail")))
     with caplog.at_level(logging.ERROR, logger="agent.discord_bot.bot"):
-        await dpytest.message(f"{h.mention()} boom", channel=h.channel)
+        await dpytest.message(f"{h.mention()} !status", channel=h.channel)
     [reply] = h.sent()
     assert "error id" in reply.content and "Traceback" not in reply.content
     assert "secret stack detail" not in reply.content
@@ -62,10 +63,11 @@ async def test_internal_error_is_one_sentence_with_an_id_and_logged(harness, cap
     assert any(error_id in r.getMessage() and r.exc_info for r in caplog.records)
 
 
-async def test_selftune_error_is_shown_as_its_sentence(harness):
+async def test_selftune_error_is_shown_as_its_sentence(make_harness):
     from config.errors import NotFound
 
-    harness.router.fail_with = NotFound("There is no job 'x'; `selftune jobs list` shows them.")
+    harness = await make_harness(registry=failing_registry(
+        NotFound("There is no job 'x'; `selftune jobs list` shows them.")))
     await dpytest.message("!status job=x", channel=harness.channel)
     assert [m.content for m in harness.sent()] == ["There is no job 'x'; `selftune jobs list` shows them."]
 
@@ -75,7 +77,7 @@ async def test_dm_from_non_admin_is_refused_by_default_policy(harness):
     dm = await h.members[0].create_dm()
     await dpytest.message("hi in private", channel=dm, member=h.members[0])
     [reply] = h.sent()
-    assert "only answer direct messages from admins" in reply.content and h.router.seen == []
+    assert "only answer direct messages from admins" in reply.content and h.seen == []
 
 
 async def test_dm_from_admin_is_answered(make_harness, settings):
@@ -87,7 +89,7 @@ async def test_dm_from_admin_is_answered(make_harness, settings):
 
 
 async def test_long_answers_are_split(harness):
-    from agent.discord_bot.bot import split_text
+    from agent.discord_bot.text import split_text
 
     pieces = split_text("line\n" * 900)
     assert len(pieces) == 3 and all(len(p) <= 2000 for p in pieces)

@@ -13,8 +13,11 @@ async def test_retrain_outcome_posted_in_persona_channel(harness, settings) -> N
     ws.write("personas/pirate.toml", ws.read("personas/pirate.toml").replace("channels = []", f'channels = ["{h.channel.id}"]'))
     ws.commit("pirate lives in the test channel")
     outcome = {"persona": "pirate", "status": "skipped", "reason": "only 4 new conversations, minimum is 20"}
-    # The scheduler calls on_retrain from a worker thread; the post lands on the bot's loop.
-    await asyncio.get_running_loop().run_in_executor(None, h.bot.on_retrain, outcome)
+    # The real scheduler (started with the Jobs cog) calls its notify from a worker thread; the post lands on
+    # the bot's loop.
+    schedules = h.bot.get_cog("Jobs").schedules
+    assert schedules is not None and schedules.scheduler.running
+    await asyncio.get_running_loop().run_in_executor(None, schedules.notify, outcome)
     for _ in range(50):
         sent = h.sent()
         if sent:

@@ -9,11 +9,11 @@ from pathlib import Path
 import discord.ext.test as dpytest
 import pytest
 
+from agent.discord_bot.views import PromoteButton
 from agent.router import Router
 from config.settings import Settings
-from skills.jobs import JobManager
 from skills.train.adapters import served_map
-from tests.discord.conftest import FakeInteraction, make_harness  # noqa: F401 - the dpytest harness fixture
+from tests.discord.conftest import FakeInteraction, chat_model, make_harness  # noqa: F401 - the dpytest harness fixtures
 from tests.eval.conftest import pirate_rows, write_jsonl
 
 TINY_RECIPE = """description = "tiny persona LoRA for the end-to-end test"
@@ -58,10 +58,7 @@ async def say(h, text: str, member=None) -> list:
 async def test_pirate_flow_in_discord(make_harness, flow_settings: Settings, tmp_path: Path) -> None:  # noqa: F811
     settings = flow_settings
     router = Router(settings)
-    h = await make_harness(router=router)
-    h.bot.services.jobs = JobManager(settings)  # the real job feed instead of the harness' scripted one
-    h.bot.services.promote = lambda persona, adapter: __import__("skills.train.adapters", fromlist=["promote"]).promote(
-        settings, persona, adapter)
+    h = await make_harness(router=router, trainer=False)  # the real training worker on the tiny model
     settings.auth.admins.append(f"discord:{h.members[0].id}")
     data = write_jsonl(tmp_path / "pirate.jsonl", pirate_rows(16, 3))
 
@@ -79,8 +76,8 @@ async def test_pirate_flow_in_discord(make_harness, flow_settings: Settings, tmp
     assert [a.filename for a in final.attachments][0].endswith(".png")
 
     [adapter_id] = _registered(settings)
-    click = FakeInteraction(h.members[0], h.channel)
-    assert "now serves" in await h.bot.press(click, "promote", ["pirate", adapter_id])
+    click = FakeInteraction(h.members[0], h.channel, client=h.bot)
+    assert "now serves" in await PromoteButton("pirate", adapter_id).press(click, h.bot.services)
     assert served_map(settings)["pirate"] == adapter_id
 
     # "it" is the pirate persona's served adapter. Ollama needs a base GGUF, which only the packaged SmolLM2
