@@ -174,7 +174,7 @@ class Router:
 
     def _ask(self, intent: Intent, field: str, session: Session) -> Reply:
         session.pending = Pending(intent=intent, missing=field)
-        return Reply(text=dispatch.question(field, self._options(field)), intent=intent.name, args=intent.args)
+        return Reply(text=dispatch.question(field, self._options(field)), intent=intent.name, args=intent.args, kind="question")
 
     def _options(self, field: str) -> str:
         if field == "persona":
