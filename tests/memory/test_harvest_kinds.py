@@ -74,11 +74,15 @@ def test_dataset_build_keeps_only_good_persona_answers_and_counts_the_rest(pirat
         logged = {m["text"]: m for m in memory.conn.execute("SELECT * FROM messages WHERE role = 'assistant'")}
         memory.feedback(logged[BAD]["id"], "discord:7", "👎")
         memory.feedback(logged[GOOD[0]]["id"], "discord:7", "👍")
+        help_reply = next(m for m in logged.values() if m["kind"] == "help")
+        memory.feedback(help_reply["id"], "discord:7", "👎")  # not a style judgement: no preference row, still "help"
+        kto = sorted((r["messages"][-1]["content"], r["label"]) for r in memory.preferences(kind="kto"))
         kinds = sorted(m["kind"] for m in logged.values())
         assert {logged[t]["persona"] for t in GOOD} == {"pirate"}
     finally:
         memory.close()
     assert kinds == ["chat", "chat", "chat", "chat", "command", "error", "help", "question"]
+    assert kto == [(GOOD[0], True), (BAD, False)]
 
     result = runner.invoke(app, ["dataset", "build", "--from", f"channel:{CHANNEL}", "--json"])
     assert result.exit_code == 0, result.output
@@ -132,3 +136,30 @@ def test_old_log_migrates_and_still_harvests_leaving_unknown_answers_out(setting
                                                     {"role": "assistant",
                                                      "content": "Right over left, then left over right, matey."}]]
     assert batch.skipped["unknown"] == 1
+
+
+def test_tool_answers_and_model_failures_are_logged_but_never_learned(pirate_channel: Settings,
+                                                                      scripted_llm: ScriptedLLM) -> None:  # noqa: F811
+    scripted_llm.enqueue(tool_calls=[("memory__search", {"query": "bowline"})])
+    scripted_llm.enqueue(text="Ye asked about the bowline before, matey.")
+    scripted_llm.enqueue(text="   ")  # the model says nothing
+    scripted_llm.enqueue(text=GOOD[0])
+    router, hooks = router_with_memory(pirate_channel)
+    try:
+        looked_up = _say(router, "What did I ask about knots?")
+        empty = _say(router, "Sing me a shanty")
+        _say(router, "How do I tie a bowline?")
+    finally:
+        hooks.close()
+    assert looked_up.intent == "chat" and looked_up.args["skill"] == "memory.search"
+    assert empty.text == "(the model gave no answer)"
+    memory = Memory(pirate_channel)
+    try:
+        batch = memory.harvest_rows(CHANNEL)
+        kinds = [r[0] for r in memory.conn.execute("SELECT kind FROM messages WHERE role = 'assistant' ORDER BY seq")]
+    finally:
+        memory.close()
+    assert kinds == ["command", "error", "chat"]
+    assert [r["messages"] for r in batch.rows] == [[{"role": "user", "content": "How do I tie a bowline?"},
+                                                    {"role": "assistant", "content": GOOD[0]}]]
+    assert (batch.skipped["command"], batch.skipped["error"]) == (1, 1)
