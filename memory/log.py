@@ -63,10 +63,19 @@ def init_schema(conn: sqlite3.Connection) -> None:
     """Create the log's tables if missing and add columns an older log lacks."""
     conn.executescript(SCHEMA)
     present = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
-    with conn:
-        for name, sql_type in _ADDED_COLUMNS.items():
-            if name not in present:
-                conn.execute(f"ALTER TABLE messages ADD COLUMN {name} {sql_type}")
+    for name, sql_type in _ADDED_COLUMNS.items():
+        if name not in present:
+            _add_column(conn, name, sql_type)
+
+
+def _add_column(conn: sqlite3.Connection, name: str, sql_type: str) -> None:
+    """ALTER TABLE once; another process opening the same old log at the same moment may have done it first."""
+    try:
+        with conn:
+            conn.execute(f"ALTER TABLE messages ADD COLUMN {name} {sql_type}")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):
+            raise
 
 
 def utc_iso(moment: datetime) -> str:
