@@ -197,7 +197,7 @@ class Dispatcher:
     def ask(self, intent: Intent, field: str, session: Session) -> Reply:
         """Ask for a missing argument and remember the intent until the answer comes."""
         session.pending = Pending(intent=intent, missing=field)
-        return Reply(text=question(field, self._options(field)), intent=intent.name, args=intent.args)
+        return Reply(text=question(field, self._options(field)), intent=intent.name, args=intent.args, kind="question")
 
     def _options(self, field: str) -> str:
         if field == "persona":

@@ -17,7 +17,7 @@ from typing import Any
 from agent.dispatch import SKILL_INTENTS, describe_result, run_skill, untrusted_refusal
 from agent.toolcalls import parse_text_tool_calls, skill_name, tool_name, tools_schema
 from config.errors import SelftuneError
-from config.messages import Reply
+from config.messages import Reply, ReplyKind
 from skills.context import SkillContext
 from skills.providers.base import ChatResult, Provider, ToolCall
 from skills.registry import SkillRegistry
@@ -69,17 +69,18 @@ class LLMTurn:
         state = self.state = TurnState(untrusted=list(untrusted or []))
         for _ in range(self.limits.max_steps):
             if time.monotonic() > deadline:
-                return self._reply("I ran out of time for this request; try something smaller.", state)
+                return self._reply("I ran out of time for this request; try something smaller.", state, "error")
             tools = self.tools(state)
             result = self.provider.chat(messages, tools=tools or None, max_tokens=self.limits.max_tokens)
             calls = self._calls(result, tools)
             if not calls:
-                return self._reply(result.text.strip() or "(the model gave no answer)", state)
+                answer = result.text.strip()
+                return self._reply(answer or "(the model gave no answer)", state, "chat" if answer else "error")
             messages.append(_assistant_message(result, calls))
             for call in calls:
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": self._observe(call, state)})
             state.taint("tool output")
-        return self._reply(f"I stopped after {self.limits.max_steps} steps without a final answer.", state)
+        return self._reply(f"I stopped after {self.limits.max_steps} steps without a final answer.", state, "error")
 
     def tools(self, state: TurnState) -> list[dict[str, Any]]:
         """The tools offered now: the requester's, and only effect-free ones once the context holds data."""
@@ -109,23 +110,25 @@ class LLMTurn:
         state.executed.append((name, call.arguments, result))
         return json.dumps({"result": result}, default=str, ensure_ascii=False)[:MAX_OBSERVATION_CHARS]
 
-    def _reply(self, text: str, state: TurnState) -> Reply:
-        reply = self._answer(text, state)
+    def _reply(self, text: str, state: TurnState, kind: ReplyKind) -> Reply:
+        reply = self._answer(text, state, kind)
         if state.refused:  # the user must learn that something tried to act, and why it did not
             note = untrusted_refusal(state.refused, state.untrusted)
             reply = reply.model_copy(update={"text": f"{reply.text}\n\n{note}",
                                              "args": {**reply.args, "refused": list(dict.fromkeys(state.refused))}})
         return reply
 
-    def _answer(self, text: str, state: TurnState) -> Reply:
+    def _answer(self, text: str, state: TurnState, kind: ReplyKind) -> Reply:
+        """The turn's reply; only the model's own answer without tool results is logged as a `chat` answer."""
         if not state.executed:
-            return Reply(text=text, intent="chat")
+            return Reply(text=text, intent="chat", kind=kind)
         name, args, result = state.executed[-1]
         intent = SKILL_INTENTS.get(name, "chat")
         job_id = result.get("job_id") if isinstance(result, dict) else None
         if text.startswith("(the model"):
             text = describe_result(intent, result)
-        return Reply(text=text, intent=intent, args={"skill": name, **args}, job_id=job_id)
+        return Reply(text=text, intent=intent, args={"skill": name, **args}, job_id=job_id,
+                     kind="command" if kind == "chat" else kind)
 
 
 def _assistant_message(result: ChatResult, calls: list[ToolCall]) -> dict[str, Any]:

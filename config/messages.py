@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +32,10 @@ class IncomingMessage(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
+ReplyKind = Literal["chat", "command", "question", "error", "help", "progress"]
+"""What an assistant message is, for the conversation log: only `chat` (a persona's answer) is ever learned from."""
+
+
 class Reply(BaseModel):
     """What the assistant answers: text plus what it understood and anything it started."""
 
@@ -42,3 +46,15 @@ class Reply(BaseModel):
     job_id: str | None = None  # set when the reply started long work the transport should follow
     transcript: str | None = None  # what was heard, for voice messages
     ok: bool = True  # False when the request failed (the text says why); intent still says what was understood
+    # chat: the model's own answer to a chat turn; question: a follow-up asking for a missing value.
+    # None: derived from intent and ok by reply_kind() (never chat, so unlabelled text is never learned).
+    kind: ReplyKind | None = None
+
+
+def reply_kind(reply: Reply) -> ReplyKind:
+    """The kind a reply is logged as: its own label, else error/help/command from its intent and ok."""
+    if reply.kind is not None:
+        return reply.kind
+    if not reply.ok or reply.intent in ("error", "rate_limited") or reply.args.get("offline"):
+        return "error"
+    return "help" if reply.intent == "help" else "command"

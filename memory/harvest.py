@@ -1,9 +1,13 @@
-"""Harvest: consented conversations → dataset rows with provenance, incrementally.
+"""Harvest: consented persona answers → dataset rows with provenance, incrementally.
 
-Each assistant message becomes one row whose target is that message and whose context is the
-conversation just before it in the same channel. Only messages written while the channel had
-consent are used; text is scrubbed; rows seen in any earlier build are skipped; every row keeps the
-message ids behind it; a cursor in SQLite remembers how far the last build got. Writing the rows as
+Only a persona's answer to a chat turn (kind `chat`) becomes a row: its target is that answer and its
+context the chat just before it in the same channel. Everything else is left out and counted by reason
+(`skipped`): command/tool replies, follow-up questions, errors, help and progress messages, answers
+with net 👎 feedback, answers of another persona, rows logged before kinds were recorded (`unknown`:
+nobody knows what they were, so they are never learned), rows an earlier build already produced, and
+answers written without consent. A left-out answer also leaves the context, with the message it
+answered, so a row never teaches a command exchange as conversation. Text is scrubbed; every row keeps
+the message ids behind it; a cursor in SQLite remembers how far the last build got. Writing the rows as
 a dataset is the datasets area's job (`skills.dataset.harvest`).
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,10 +27,13 @@ from pydantic import BaseModel, ConfigDict
 from config.errors import PermissionDenied
 from config.scrub import scrub
 from memory.consent import consent_history
-from memory.log import LoggedMessage, get_cursor, iter_messages, set_cursor, utc_iso
+from memory.log import LoggedMessage, get_cursor, iter_messages, net_ratings, set_cursor, utc_iso
 
 SESSION_GAP = timedelta(minutes=30)  # a longer silence starts a new conversation
 CONTEXT_MESSAGES = 8
+# Why an answer did not become a row; every reason is reported, zero or not, so the counts read the same.
+SKIP_REASONS = ("command", "question", "error", "help", "progress", "disliked", "other_persona", "without_consent",
+                "duplicate", "unknown", "no_prompt")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS harvested_rows (
     hash TEXT PRIMARY KEY,
@@ -46,6 +54,7 @@ class HarvestBatch(BaseModel):
     rows: list[dict[str, Any]]
     duplicates: int
     without_consent: int
+    skipped: dict[str, int]
     since_seq: int
     until_seq: int
 
@@ -114,8 +123,9 @@ def _row_hash(messages: list[dict[str, str]]) -> str:
 def collect_rows(
     conn: sqlite3.Connection, channel: str, *, system_prompt: str | None = None,
     rewrite: Callable[[str], str] | None = None, incremental: bool = True, cursor_name: str | None = None,
+    persona: str | None = None,
 ) -> HarvestBatch:
-    """The channel's consented conversations since the last build, one row per assistant answer."""
+    """The channel's consented conversations since the last build, one row per persona answer (of `persona`)."""
     windows = consent_windows(conn, channel)
     if not windows:
         raise PermissionDenied(
@@ -124,7 +134,8 @@ def collect_rows(
         )
     cursor_name = cursor_name or f"harvest:{channel}"
     since = get_cursor(conn, cursor_name) if incremental else 0
-    rows, stats = _build_rows(conn, channel, since, windows, system_prompt, rewrite)
+    picker = _Picker(net_ratings(conn, channel), persona)
+    rows, stats = _build_rows(conn, channel, since, windows, picker, system_prompt, rewrite)
     return HarvestBatch(channel=channel, cursor_name=cursor_name, rows=rows, since_seq=since, **stats)
 
 
@@ -135,27 +146,70 @@ def mark_harvested(conn: sqlite3.Connection, batch: HarvestBatch, dataset: Path 
     set_cursor(conn, batch.cursor_name, batch.until_seq)
 
 
-def _build_rows(conn: sqlite3.Connection, channel: str, since: int, windows: list,
+class _Picker:
+    """Decides which assistant messages are learned from, counting the reason for each one left out."""
+
+    def __init__(self, ratings: dict[str, int], persona: str | None) -> None:
+        self.ratings, self.persona = ratings, persona
+        self.skipped: Counter[str] = Counter({reason: 0 for reason in SKIP_REASONS})
+
+    def reason(self, msg: LoggedMessage) -> str | None:
+        """Why this assistant message is not a training target, or None when it is one."""
+        if msg.kind != "chat":
+            return msg.kind or "unknown"
+        if self.ratings.get(msg.id, 0) < 0:
+            return "disliked"
+        if self.persona and msg.persona and msg.persona != self.persona:
+            return "other_persona"
+        return None
+
+
+def _build_rows(conn: sqlite3.Connection, channel: str, since: int, windows: list, picker: _Picker,
                 system_prompt: str | None, rewrite: Callable[[str], str] | None) -> tuple[list[dict], dict]:
-    """One row per new consented assistant message, skipping rows any earlier build already produced."""
+    """One row per new consented persona answer, skipping rows any earlier build already produced."""
     history: list[LoggedMessage] = []
     rows: list[dict[str, Any]] = []
     seen = {r[0] for r in conn.execute("SELECT hash FROM harvested_rows WHERE channel = ?", (channel,))}
     stats = {"duplicates": 0, "without_consent": 0, "until_seq": since}
     for msg in iter_messages(conn, channel=channel, after_seq=_context_start(conn, channel, since)):
+        new = (msg.seq or 0) > since
         stats["until_seq"] = max(stats["until_seq"], msg.seq or 0)
         if not allowed(msg, windows):
-            stats["without_consent"] += int((msg.seq or 0) > since)
+            stats["without_consent"] += int(new)
+            picker.skipped["without_consent"] += int(new and msg.role == "assistant")
             history = []  # never let unconsented text leak in as context
             continue
-        row = _row(history, msg, rewrite, system_prompt) if msg.role == "assistant" and (msg.seq or 0) > since else None
-        if row is not None and row["hash"] in seen:
-            stats["duplicates"] += 1
-        elif row is not None:
-            seen.add(row["hash"])
-            rows.append(row)
+        reason = picker.reason(msg) if msg.role == "assistant" else None
+        if reason is not None:
+            picker.skipped[reason] += int(new)
+            history = _without_exchange(history, msg)
+            continue
+        if msg.role == "assistant" and new:
+            _take(_row(history, msg, rewrite, system_prompt), rows, seen, picker, stats)
         history = [*history[-CONTEXT_MESSAGES:], msg]
-    return rows, stats
+    return rows, {**stats, "skipped": dict(picker.skipped)}
+
+
+def _take(row: dict[str, Any] | None, rows: list[dict], seen: set[str], picker: _Picker, stats: dict) -> None:
+    """Keep a new row, or count why not (no user turn before it, or built before)."""
+    if row is None:
+        picker.skipped["no_prompt"] += 1
+    elif row["hash"] in seen:
+        stats["duplicates"] += 1
+        picker.skipped["duplicate"] += 1
+    else:
+        seen.add(row["hash"])
+        rows.append(row)
+
+
+def _without_exchange(history: list[LoggedMessage], reply: LoggedMessage) -> list[LoggedMessage]:
+    """The context minus the message a left-out reply answered (the trailing user turn when it names none)."""
+    if reply.reply_to is not None:
+        return [m for m in history if m.id != reply.reply_to]
+    kept = list(history)
+    while kept and kept[-1].role == "user":
+        kept.pop()
+    return kept
 
 
 def _context_start(conn: sqlite3.Connection, channel: str, since: int) -> int:

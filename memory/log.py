@@ -13,11 +13,14 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from config.messages import ReplyKind
 from config.scrub import SECRET_PATTERNS, scrub_text
 
 Role = Literal["user", "assistant"]
+# An assistant message's kind; "unknown" is a row logged before kinds were recorded (NULL in SQLite).
+MessageKind = ReplyKind | Literal["unknown"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -33,7 +36,8 @@ CREATE TABLE IF NOT EXISTS messages (
     reply_to TEXT,
     persona TEXT,
     adapter TEXT,
-    indexed INTEGER NOT NULL DEFAULT 0
+    indexed INTEGER NOT NULL DEFAULT 0,
+    kind TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_channel_ts ON messages (channel, ts);
 CREATE INDEX IF NOT EXISTS messages_author ON messages (author);
@@ -53,12 +57,28 @@ CREATE TABLE IF NOT EXISTS memory_cursors (
 );
 """
 
-_COLUMNS = "seq, id, transport, channel, author, role, text, created_at, reply_to, persona, adapter"
+_COLUMNS = "seq, id, transport, channel, author, role, text, created_at, reply_to, persona, adapter, kind"
+# Columns added after the first release: a log written by an older version gains them (old rows get NULL).
+_ADDED_COLUMNS = {"persona": "TEXT", "adapter": "TEXT", "kind": "TEXT"}
 
 
 def init_schema(conn: sqlite3.Connection) -> None:
-    """Create the log's tables if missing."""
+    """Create the log's tables if missing and add columns an older log lacks."""
     conn.executescript(SCHEMA)
+    present = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+    for name, sql_type in _ADDED_COLUMNS.items():
+        if name not in present:
+            _add_column(conn, name, sql_type)
+
+
+def _add_column(conn: sqlite3.Connection, name: str, sql_type: str) -> None:
+    """ALTER TABLE once; another process opening the same old log at the same moment may have done it first."""
+    try:
+        with conn:
+            conn.execute(f"ALTER TABLE messages ADD COLUMN {name} {sql_type}")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):
+            raise
 
 
 def utc_iso(moment: datetime) -> str:
@@ -89,6 +109,19 @@ class LoggedMessage(BaseModel):
     reply_to: str | None = None
     persona: str | None = Field(None, description="Persona that answered (assistant messages).")
     adapter: str | None = Field(None, description="Adapter id that answered (assistant messages).")
+    kind: MessageKind | None = Field(None, description=(
+        "What an assistant message is: chat (a persona's answer, the only kind harvested), command, question, "
+        "error, help, progress; unknown for rows logged before kinds were recorded. An assistant message "
+        "logged without one is a chat answer (the Memory API's meaning before kinds existed)."))
+
+    @model_validator(mode="after")
+    def _assistant_kind(self) -> LoggedMessage:
+        """Assistant messages always carry a kind; people's messages never do."""
+        if self.role == "user":
+            self.kind = None
+        elif self.kind is None:
+            self.kind = "chat"
+        return self
 
     @property
     def ts(self) -> float:
@@ -100,6 +133,8 @@ class LoggedMessage(BaseModel):
 def _from_row(row: sqlite3.Row) -> LoggedMessage:
     data = dict(row)
     data["created_at"] = datetime.fromisoformat(data["created_at"])
+    if data["role"] == "assistant" and data["kind"] is None:
+        data["kind"] = "unknown"  # logged by a version that did not record kinds
     return LoggedMessage(**data)
 
 
@@ -110,9 +145,9 @@ def insert_messages(conn: sqlite3.Connection, messages: Iterable[LoggedMessage])
         for msg in map(without_secrets, messages):
             cur = conn.execute(
                 "INSERT OR IGNORE INTO messages (id, transport, channel, author, role, text, created_at, ts,"
-                " reply_to, persona, adapter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " reply_to, persona, adapter, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (msg.id, msg.transport, msg.channel, msg.author, msg.role, msg.text, utc_iso(msg.created_at),
-                 msg.ts, msg.reply_to, msg.persona, msg.adapter),
+                 msg.ts, msg.reply_to, msg.persona, msg.adapter, msg.kind),
             )
             if cur.rowcount:
                 stored.append(msg.model_copy(update={"seq": cur.lastrowid}))
@@ -183,6 +218,13 @@ def add_feedback(conn: sqlite3.Connection, message_id: str, user: str, rating: i
             " ON CONFLICT (message_id, user) DO UPDATE SET rating = excluded.rating, created_at = excluded.created_at",
             (message_id, user, rating, utc_iso(datetime.now(UTC))),
         )
+
+
+def net_ratings(conn: sqlite3.Connection, channel: str) -> dict[str, int]:
+    """Sum of 👍 (+1) and 👎 (-1) per rated message of a channel."""
+    rows = conn.execute("SELECT f.message_id, SUM(f.rating) FROM feedback f JOIN messages m ON m.id = f.message_id"
+                        " WHERE m.channel = ? GROUP BY f.message_id", (channel,))
+    return {r[0]: r[1] for r in rows}
 
 
 def get_cursor(conn: sqlite3.Connection, name: str) -> int:

@@ -1,7 +1,8 @@
 """Feedback → preference data: 👍/👎 on assistant answers as DPO pairs (chosen/rejected) or KTO rows, per persona.
 
 A DPO pair needs two answers to the same prompt (e.g. after "try again"), one liked and one disliked;
-every rated answer also gives a KTO row (messages + label). Consent rules are the harvest's.
+every rated answer also gives a KTO row (messages + label). Consent rules are the harvest's, and so is
+what counts as an answer: only persona answers (kind `chat`); a 👎 on help text or an error is not style.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from memory.log import LoggedMessage, get_messages
 def _rated_answers(conn: sqlite3.Connection, persona: str | None) -> list[tuple[str, int]]:
     """(answer id, net score) for every rated assistant message (of one persona, if given)."""
     sql = ("SELECT m.id, SUM(f.rating) FROM feedback f JOIN messages m ON m.id = f.message_id"
-           " WHERE m.role = 'assistant' AND m.reply_to IS NOT NULL" + (" AND m.persona = ?" if persona else "")
+           " WHERE m.role = 'assistant' AND m.kind = 'chat' AND m.reply_to IS NOT NULL" + (" AND m.persona = ?" if persona else "")
            + " GROUP BY m.id HAVING SUM(f.rating) != 0 ORDER BY m.seq")
     return [(r[0], r[1]) for r in conn.execute(sql, (persona,) if persona else ())]
 

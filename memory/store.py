@@ -12,7 +12,7 @@ from queue import Empty
 from typing import Any
 
 from config.errors import NotFound, SelftuneError, UsageError
-from config.messages import IncomingMessage
+from config.messages import IncomingMessage, ReplyKind
 from config.settings import Settings
 from config.state import connect
 from memory import consent
@@ -69,12 +69,12 @@ class Memory:
         ))
 
     def log_reply(self, text: str, *, to: IncomingMessage | LoggedMessage, persona: str | None = None,
-                  adapter: str | None = None, message_id: str | None = None) -> LoggedMessage:
-        """Log the assistant's answer to a message, with the persona and adapter that produced it."""
+                  adapter: str | None = None, message_id: str | None = None, kind: ReplyKind = "chat") -> LoggedMessage:
+        """Log the assistant's reply to a message: its kind (only chat is harvested), persona and adapter."""
         replied_to = to.id if isinstance(to, LoggedMessage) else to.message_id
         return self.log_message(LoggedMessage(
             id=message_id or convlog.new_id(), transport=to.transport, channel=to.channel, author="assistant",
-            role="assistant", text=text, reply_to=replied_to, persona=persona, adapter=adapter,
+            role="assistant", text=text, reply_to=replied_to, persona=persona, adapter=adapter, kind=kind,
         ))
 
     def _index(self, messages: Sequence[LoggedMessage]) -> None:
@@ -177,10 +177,10 @@ class Memory:
 
     def harvest_rows(self, channel: str, *, system_prompt: str | None = None,
                      rewrite: Callable[[str], str] | None = None, incremental: bool = True,
-                     cursor_name: str | None = None) -> harvesting.HarvestBatch:
-        """The channel's consented conversations since the last build, as rows with provenance."""
+                     cursor_name: str | None = None, persona: str | None = None) -> harvesting.HarvestBatch:
+        """The channel's consented persona answers since the last build, as rows with provenance."""
         return harvesting.collect_rows(self.conn, channel, system_prompt=system_prompt, rewrite=rewrite,
-                                       incremental=incremental, cursor_name=cursor_name)
+                                       incremental=incremental, cursor_name=cursor_name, persona=persona)
 
     def mark_harvested(self, batch: harvesting.HarvestBatch, dataset: Path | None) -> None:
         """Record that the batch was written (to `dataset`), so the next build starts after it."""

@@ -14,7 +14,8 @@ def _print_human(doc: dict[str, Any]) -> None:
     from rich.markdown import Markdown
 
     console.print(Markdown(Path(doc["report"]["markdown"]).read_text(encoding="utf-8")))
-    console.print(f"Report: {doc['report']['markdown']} (chart: {doc['report']['png']})")
+    page = Path(doc["report"]["markdown"]).with_name("report.html")
+    console.print(f"Report: {doc['report']['markdown']} (chart: {doc['report']['png']}; open in a browser: {page})")
 
 
 def register(app: typer.Typer) -> None:

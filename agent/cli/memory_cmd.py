@@ -143,12 +143,12 @@ def build_cmd(
         raise UsageError(f"--from must look like channel:ID, not '{source}'.")
     with err_console.status(f"Harvesting {source}"), open_memory(settings_of(ctx)) as memory:
         result = harvest_channel(memory, channel, out=out, persona=persona, incremental=not full)
+    left_out = ", ".join(f"{n} {reason}" for reason, n in result.skipped.items() if n) or "none"
     if as_json:
         emit_json(result.model_dump(mode="json"))
     elif result.path is None:
         console.print(f"Nothing new to harvest from {source} since the last build "
-                      f"({result.without_consent} message(s) written without consent were skipped).")
+                      f"(answers left out: {left_out}).", soft_wrap=True)
     else:
-        console.print(f"Wrote {result.rows} row(s) to {result.path} ({result.duplicates} duplicate(s) skipped, "
-                      f"{result.without_consent} message(s) without consent skipped); manifest {result.manifest}.",
-                      soft_wrap=True)
+        console.print(f"Wrote {result.rows} persona answer(s) to {result.path}; answers left out: {left_out}; "
+                      f"manifest {result.manifest}.", soft_wrap=True)

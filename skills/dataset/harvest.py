@@ -1,4 +1,8 @@
-"""Harvest a channel into a messages dataset: memory picks the consented rows, this writes them with provenance."""
+"""Harvest a channel into a messages dataset: memory picks the consented persona answers, this writes them.
+
+The result and the dataset's manifest count every answer left out by reason (`skipped`), so a build that
+yields few rows says why.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from config.settings import Settings
 from memory.harvest import HarvestBatch
 from memory.store import Memory
 from skills.dataset.io import write_dataset
-from skills.dataset.manifest import Source, manifest_path
+from skills.dataset.manifest import Source, write_manifest
 from skills.personas import load_persona
 
 
@@ -27,7 +31,10 @@ class HarvestResult(BaseModel):
     manifest: Path | None
     rows: int
     duplicates: int
-    without_consent: int
+    without_consent: int = Field(description="Messages (either side) written while the channel had no consent.")
+    skipped: dict[str, int] = Field(description=(
+        "Assistant messages that did not become rows, by reason: command, question, error, help, progress, "
+        "disliked (net 👎), other_persona, without_consent, duplicate, unknown (logged before kinds), no_prompt."))
     since_seq: int
     until_seq: int
 
@@ -37,14 +44,14 @@ def harvest_channel(memory: Memory, channel: str, *, out: Path | None = None, pe
     """Turn the channel's consented conversations since the last build into a messages dataset."""
     system_prompt = load_persona(memory.settings.workspace_dir, persona).system_prompt if persona else None
     batch = memory.harvest_rows(channel, system_prompt=system_prompt, rewrite=rewrite, incremental=incremental,
-                                cursor_name=f"harvest:{channel}:{persona or ''}")
+                                cursor_name=f"harvest:{channel}:{persona or ''}", persona=persona)
     path = manifest = None
     if batch.rows:
         path = out or _default_path(memory.settings, channel)
         manifest = _write(path, batch, system_prompt)
     memory.mark_harvested(batch, path)
     return HarvestResult(channel=channel, path=path, manifest=manifest, rows=len(batch.rows),
-                         duplicates=batch.duplicates, without_consent=batch.without_consent,
+                         duplicates=batch.duplicates, without_consent=batch.without_consent, skipped=batch.skipped,
                          since_seq=batch.since_seq, until_seq=batch.until_seq)
 
 
@@ -60,5 +67,6 @@ def _write(path: Path, batch: HarvestBatch, system_prompt: str | None) -> Path:
     sources = [Source(kind="channel", channel=batch.channel, message_ids=r["message_ids"], rows=1,
                       note=f"row {i + 1}; {note}" + ("; persona system prompt" if system_prompt else ""))
                for i, r in enumerate(batch.rows)]
-    write_dataset(({"messages": r["messages"]} for r in batch.rows), path, fmt="messages", sources=sources)
-    return manifest_path(path)
+    manifest = write_dataset(({"messages": r["messages"]} for r in batch.rows), path, fmt="messages",
+                             sources=sources)
+    return write_manifest(manifest.model_copy(update={"skipped": batch.skipped}), path)

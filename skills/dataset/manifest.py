@@ -50,6 +50,7 @@ class Manifest(BaseModel):
     rows: int = Field(description="Number of rows.")
     sources: list[Source] = Field(default_factory=list)
     generator: Generator | None = None
+    skipped: dict[str, int] | None = Field(None, description="Harvest: messages left out, by reason.")
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 

@@ -1,11 +1,16 @@
-"""Evaluation report: JSON (machine), Markdown (people, Discord) and a PNG (loss curves + metric bars)."""
+"""Evaluation report: JSON (machine), Markdown (people, Discord), a PNG (loss curves + metric bars) and one
+self-contained HTML page (verdict, chart, samples side by side) to open in a browser."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+HTML_NAME = "report.html"
 ITEM_KEYS = ("candidate_items", "against_items", "scores", "verdicts", "correct")
 
 
@@ -18,35 +23,57 @@ def _compact(doc: Any) -> Any:
     return doc
 
 
+def _flat(event: dict[str, Any]) -> dict[str, Any]:
+    """A job-store event ({event, data: {...}}) or a worker line ({event, step, loss}) as one flat dict."""
+    data = event.get("data")
+    return {**data, **{k: v for k, v in event.items() if k != "data"}} if isinstance(data, dict) else event
+
+
 def loss_curves(events: list[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
     """(step, loss) series from training job events: train loss from 'progress', eval loss from 'eval'."""
-    train = [(e["step"], e["loss"]) for e in events if e.get("event") == "progress" and e.get("loss") is not None]
-    evals = [(e["step"], e["eval_loss"]) for e in events if e.get("event") == "eval" and e.get("eval_loss") is not None]
+    flat = [_flat(e) for e in events]
+    train = [(e["step"], e["loss"]) for e in flat if e.get("event") == "progress" and e.get("loss") is not None]
+    evals = [(e["step"], e["eval_loss"]) for e in flat if e.get("event") == "eval" and e.get("eval_loss") is not None]
     return {"train": train, "eval": evals}
 
 
+def title(report: dict[str, Any]) -> str:
+    """What the report is about: the adapter, its persona and what it is measured against."""
+    persona = f" · persona {report['persona']}" if report.get("persona") else ""
+    return f"{report['adapter']}{persona} vs {report['against']}"
+
+
+def figure(report: dict[str, Any], events: list[dict[str, Any]] | None) -> Figure:
+    """Loss curves from the job's events beside bars of the main metrics, on separate axes, titled by adapter."""
+    from matplotlib.figure import Figure  # the object API: no pyplot state, safe in worker threads
+
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    curves_ax, bars_ax = fig.subplots(1, 2)
+    _loss_axes(curves_ax, loss_curves(events or []))
+    _metric_bars(bars_ax, report)
+    fig.suptitle(title(report))
+    return fig
+
+
 def write_png(report: dict[str, Any], events: list[dict[str, Any]] | None, path: Path) -> Path:
-    """Loss curves (when job events are given) beside bars of the main metrics, base vs adapter."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    curves = loss_curves(events or [])
-    has_curves = bool(curves["train"] or curves["eval"])
-    fig, axes = plt.subplots(1, 2 if has_curves else 1, figsize=(10 if has_curves else 5.5, 4))
-    axes = list(axes) if has_curves else [axes]
-    if has_curves:
-        for label, series in curves.items():
-            if series:
-                axes[0].plot(*zip(*series, strict=True), label=f"{label} loss", marker="." if label == "eval" else None)
-        axes[0].set(xlabel="step", ylabel="loss", title="Training")
-        axes[0].legend()
-    _metric_bars(axes[-1], report)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """Save the report's figure (loss curves + metric bars) as a PNG."""
+    figure(report, events).savefig(path, dpi=110)
     return path
+
+
+def _loss_axes(ax: Any, curves: dict[str, list[tuple[float, float]]]) -> None:
+    """Train/eval loss against step; says so on the axes when the job left no events to draw."""
+    ax.set(xlabel="step", ylabel="loss", title="Training loss")
+    drawn = False
+    for label, series in curves.items():
+        if series:
+            ax.plot(*zip(*series, strict=True), label=f"{label} loss", marker="." if label == "eval" else None)
+            drawn = True
+    if drawn:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no training events recorded\nfor this adapter", ha="center", va="center",
+                transform=ax.transAxes, color="gray")
 
 
 def _metric_bars(ax: Any, report: dict[str, Any]) -> None:
@@ -61,30 +88,49 @@ def _metric_bars(ax: Any, report: dict[str, Any]) -> None:
         names.append("general loss")
         against.append(report["forgetting"]["base_loss"]), candidate.append(report["forgetting"]["adapter_loss"])
     xs = range(len(names))
-    ax.bar([x - 0.2 for x in xs], against, width=0.4, label=report["against"])
-    ax.bar([x + 0.2 for x in xs], candidate, width=0.4, label="candidate")
+    for offset, values, label in ((-0.2, against, report["against"]), (0.2, candidate, "candidate")):
+        ax.bar_label(ax.bar([x + offset for x in xs], values, width=0.4, label=label), fmt="%.3g", fontsize=7)
     ax.set_xticks(list(xs), names)
     ax.set_title("Metrics")
     ax.legend(fontsize=8)
 
 
-def markdown(report: dict[str, Any]) -> str:
-    """A short human summary: verdict, metrics table and side-by-side samples."""
-    held, lines = report["heldout"], [f"# Evaluation of {report['adapter']} vs {report['against']}", ""]
-    lines += [f"**Verdict:** {'promote' if report['gate']['promote'] else 'keep current'} — {report['gate']['reason']}", ""]
-    lines += ["| metric | " + report["against"] + " | candidate |", "|---|---|---|"]
-    lines.append(f"| held-out loss | {held['against']['loss']:.4f} | {held['candidate']['loss']:.4f} |")
-    lines.append(f"| perplexity | {held['against']['perplexity']:.2f} | {held['candidate']['perplexity']:.2f} |")
+def verdict(report: dict[str, Any]) -> str:
+    """The gate's decision in words: 'promote' or 'keep current'."""
+    return "promote" if report["gate"]["promote"] else "keep current"
+
+
+def metric_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(metric, against, candidate) as formatted text, for the Markdown and HTML tables."""
+    held = report["heldout"]
+    rows = [("held-out loss", f"{held['against']['loss']:.4f}", f"{held['candidate']['loss']:.4f}"),
+            ("perplexity", f"{held['against']['perplexity']:.2f}", f"{held['candidate']['perplexity']:.2f}")]
     if report.get("adherence"):
         adh = report["adherence"]
-        lines.append(f"| format adherence | {adh['against']['percent']:.1f}% | {adh['candidate']['percent']:.1f}% |")
+        rows.append(("format adherence", f"{adh['against']['percent']:.1f}%", f"{adh['candidate']['percent']:.1f}%"))
     if report.get("forgetting"):
         fg = report["forgetting"]
-        lines.append(f"| general accuracy | {fg['base_accuracy']:.0%} | {fg['adapter_accuracy']:.0%} |")
-        lines.append(f"| general answer loss | {fg['base_loss']:.3f} | {fg['adapter_loss']:.3f} |")
-    if report.get("judge"):
-        j = report["judge"]
-        lines += ["", f"Judge win rate: {j['win_rate']:.0%} (95% CI {j['ci95'][0]:.0%}–{j['ci95'][1]:.0%}, n={j['n']})"]
+        rows.append(("general accuracy", f"{fg['base_accuracy']:.0%}", f"{fg['adapter_accuracy']:.0%}"))
+        rows.append(("general answer loss", f"{fg['base_loss']:.3f}", f"{fg['adapter_loss']:.3f}"))
+    return rows
+
+
+def judge_line(report: dict[str, Any]) -> str | None:
+    """The judge's win rate with its interval, when a judge ran."""
+    j = report.get("judge")
+    if not j:
+        return None
+    return f"Judge win rate: {j['win_rate']:.0%} (95% CI {j['ci95'][0]:.0%}–{j['ci95'][1]:.0%}, n={j['n']})"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """A short human summary: verdict, metrics table and side-by-side samples."""
+    lines = [f"# Evaluation of {report['adapter']} vs {report['against']}", ""]
+    lines += [f"**Verdict:** {verdict(report)} — {report['gate']['reason']}", ""]
+    lines += ["| metric | " + report["against"] + " | candidate |", "|---|---|---|"]
+    lines += [f"| {name} | {against} | {candidate} |" for name, against, candidate in metric_rows(report)]
+    if judge_line(report):
+        lines += ["", str(judge_line(report))]
     lines += ["", "## Samples", ""]
     for s in report.get("samples", [])[:5]:
         lines += [f"**Prompt:** {s['prompt']}", f"- {report['against']}: {s['against']}", f"- candidate: {s['candidate']}", ""]
@@ -92,12 +138,19 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], out_dir: Path, events: list[dict[str, Any]] | None = None) -> dict[str, str]:
-    """Write report.json, report.md and report.png into out_dir; return their paths."""
+    """Write report.json, report.md, report.png and report.html into out_dir; return the first three's paths.
+
+    report.html (one self-contained page) sits beside them under a fixed name: the returned keys are a
+    contract scripts rely on.
+    """
+    from skills.evaluate.report_html import write_html
+
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md", "png": out_dir / "report.png"}
     paths["json"].write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     paths["markdown"].write_text(markdown(report), encoding="utf-8")
     write_png(report, events, paths["png"])
+    write_html(report, paths["png"], out_dir / HTML_NAME)
     return {k: str(v) for k, v in paths.items()}
 
 

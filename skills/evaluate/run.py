@@ -78,6 +78,7 @@ def evaluate_adapter(
     against_variant = "against" if other else "base"
     doc: dict[str, Any] = {"adapter": ref.name, "adapter_path": str(ref.path),
                            "against": other.name if other else "base", "items": len(rows)}
+    doc["persona"] = card.name if card else None  # the report's title names it
     doc["heldout"] = _heldout(model, tok, rows, against_variant, progress)
     prompts = [prompt_of(r, card.system_prompt if card else None) for r in rows]
     answers = _answers(model, tok, prompts, against_variant, max_new_tokens, progress)
