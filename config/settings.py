@@ -70,6 +70,15 @@ class ExecutorConfig(Section):
     kind: Literal["local", "ray"] = "local"
     ray_address: str | None = Field(None, description="Ray dashboard URL, e.g. http://gpu-box:8265.")
     cancel_grace_s: float = Field(10.0, gt=0, description="SIGTERM→SIGKILL grace period.")
+    heartbeat_s: float = Field(2.0, gt=0, description="How often a job's supervisor records that it is alive.")
+    heartbeat_stale_s: float = Field(
+        60.0, gt=0, description="A supervisor on another host whose heartbeat is older than this is taken for dead.")
+
+
+class TrainConfig(Section):
+    """Bounds on what a training job accepts."""
+
+    min_rows: int = Field(8, ge=1, description="Datasets with fewer rows are refused before training starts.")
 
 
 class AuthConfig(Section):
@@ -151,6 +160,7 @@ class Settings(BaseSettings):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     discord: DiscordConfig = Field(default_factory=DiscordConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
