@@ -19,7 +19,7 @@ from config.errors import ConfigError, UsageError
 from config.settings import Settings
 from skills.jobs.liveness import supervisor_alive, worker_may_live
 from skills.jobs.procs import job_dir, spawn_runner
-from skills.jobs.protocol import Outcome
+from skills.jobs.protocol import Outcome, describe_death
 from skills.jobs.store import ACTIVE, Job, JobStore
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class JobManager:
             from skills.jobs.local import LocalExecutor
 
             outcome = LocalExecutor(self.settings, self.store).collect(job)  # a `done` may have arrived unseen
-        if outcome.state == "failed" and (outcome.error is None or "disappeared" in outcome.error):
+        if outcome.state == "failed" and outcome.error in (None, describe_death(None, "this machine")):
             started = "and its training worker disappeared without finishing" if job.state == "running" \
                 else "before the job started"
             outcome.error = (f"The job's supervisor (pid {job.runner_pid or '?'}) died {started}; "
