@@ -44,7 +44,7 @@ class DemoPlan(BaseModel):
     def for_mode(cls, tiny: bool) -> DemoPlan:
         """The tiny plan (CI: random 2-layer model, seconds) or the default plan (SmolLM2 on CPU, minutes)."""
         if tiny:
-            return cls(tiny=True, rows=10, synth_tokens=16, max_steps=40, learning_rate=1e-2, max_length=96,
+            return cls(tiny=True, rows=14, synth_tokens=16, max_steps=40, learning_rate=1e-2, max_length=96,
                        eval_limit=4, train_timeout_s=300.0, improver_prompts=4)
         return cls()
 
@@ -121,26 +121,27 @@ def step_validate(state: DemoState) -> StepResult:
 def step_train(state: DemoState) -> StepResult:
     """LoRA-train through the JobManager (local executor), drawing step/loss/ETA while it runs."""
     from skills.jobs import JobManager
-    from skills.train.spec import spec_from_recipe
+    from skills.jobs.submit import submit_training
 
     plan = state.plan
-    spec = spec_from_recipe(state.settings, "persona-lora", persona=PERSONA, dataset=state.values["train"],
-                            eval_dataset=state.values["eval"], name=ADAPTER_NAME, max_steps=plan.max_steps,
-                            learning_rate=plan.learning_rate, max_length=plan.max_length, batch_size=2,
-                            eval_steps=plan.max_steps, save_steps=plan.max_steps, logging_steps=5, warmup_ratio=0.0)
     manager = JobManager(state.settings)
     try:
-        job_id = manager.submit(spec, "local", requester="demo")
-        state.say(f"job {job_id} submitted ({spec.method}, {plan.max_steps} steps on {spec.base_model})")
+        doc = submit_training(state.settings, "persona-lora", persona=PERSONA, dataset=state.values["train"],
+                              executor="local", requester="demo", manager=manager, eval_dataset=state.values["eval"],
+                              name=ADAPTER_NAME, max_steps=plan.max_steps, learning_rate=plan.learning_rate,
+                              max_length=plan.max_length, batch_size=2, eval_steps=plan.max_steps,
+                              save_steps=plan.max_steps, logging_steps=5, warmup_ratio=0.0)
+        job_id = doc.job_id
+        state.say(f"job {job_id} submitted ({doc.method}, {plan.max_steps} steps on {doc.base_model})")
         job = _follow(manager, job_id, state)
     finally:
         manager.close()
     if job.state != "succeeded":
         raise SelftuneError(f"Training job {job_id} ended {job.state}: {job.error or 'see selftune jobs logs'}.")
-    adapter_id = f"{spec.name}/{spec.version}"
-    state.values.update(adapter_id=adapter_id, adapter_dir=Path(spec.output_dir), job_id=job_id)
+    adapter_id = doc.adapter_id
+    state.values.update(adapter_id=adapter_id, adapter_dir=Path(doc.output_dir), job_id=job_id)
     return StepResult(name="train", detail=f"job {job_id} → adapter {adapter_id}",
-                      artifacts={"adapter": str(spec.output_dir)}, data={"job_id": job_id, "adapter_id": adapter_id})
+                      artifacts={"adapter": doc.output_dir}, data={"job_id": job_id, "adapter_id": adapter_id})
 
 
 def _follow(manager: Any, job_id: str, state: DemoState) -> Any:

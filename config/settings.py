@@ -72,6 +72,15 @@ class ExecutorConfig(Section):
     kind: Literal["local", "ray"] = Field("local", description="'local' subprocess or a 'ray' cluster.")
     ray_address: str | None = Field(None, description="Ray dashboard URL, e.g. http://gpu-box:8265.")
     cancel_grace_s: float = Field(10.0, gt=0, description="SIGTERM→SIGKILL grace period.")
+    heartbeat_s: float = Field(2.0, gt=0, description="How often a job's supervisor records that it is alive.")
+    heartbeat_stale_s: float = Field(
+        60.0, gt=0, description="A supervisor on another host whose heartbeat is older than this is taken for dead.")
+
+
+class TrainConfig(Section):
+    """Bounds on what a training job accepts."""
+
+    min_rows: int = Field(8, ge=1, description="Datasets with fewer rows are refused before training starts.")
 
 
 class AuthConfig(Section):
@@ -155,6 +164,7 @@ class Settings(BaseSettings):
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description=JudgeConfig.__doc__)
     discord: DiscordConfig = Field(default_factory=DiscordConfig, description=DiscordConfig.__doc__)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description=ExecutorConfig.__doc__)
+    train: TrainConfig = Field(default_factory=TrainConfig, description=TrainConfig.__doc__)
     auth: AuthConfig = Field(default_factory=AuthConfig, description=AuthConfig.__doc__)
     memory: MemoryConfig = Field(default_factory=MemoryConfig, description=MemoryConfig.__doc__)
     voice: VoiceConfig = Field(default_factory=VoiceConfig, description=VoiceConfig.__doc__)

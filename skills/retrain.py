@@ -158,13 +158,17 @@ def _merge_and_validate(settings: Settings, persona: str, new_files: list[Path],
 
 def _train(settings: Settings, persona: Any, dataset: Path, outcome: RetrainOutcome, overrides: dict[str, Any]) -> str:
     from skills.jobs import JobManager
+    from skills.jobs.submit import submit_training
     from skills.train.adapters import get_adapter
-    from skills.train.spec import spec_from_recipe
 
-    spec = spec_from_recipe(settings, persona.recipe, persona=persona.name, dataset=dataset, **overrides)
     manager = JobManager(settings)
-    outcome.job_id = manager.submit(spec, requester="scheduler")
-    job = manager.wait(outcome.job_id, timeout=TRAIN_TIMEOUT_S)
+    try:
+        submitted = submit_training(settings, persona.recipe, persona=persona.name, dataset=dataset,
+                                    requester="scheduler", manager=manager, **overrides)
+        outcome.job_id = submitted.job_id
+        job = manager.wait(outcome.job_id, timeout=TRAIN_TIMEOUT_S)
+    finally:
+        manager.close()
     if job.state != "succeeded" or not job.adapter:
         raise Stop("failed", f"training job {job.id} ended {job.state}: {job.error or 'no adapter was produced'}")
     # The job reports the adapter folder (artifacts/adapters/<name>/<version>); the registry speaks ids.

@@ -47,18 +47,22 @@ def register(app: typer.Typer) -> None:
         """Submit a training job; prints its id (follow it with `selftune jobs logs ID --follow`)."""
         from skills.jobs import JobManager
         from skills.jobs.format import describe
-        from skills.train.spec import spec_from_recipe
+        from skills.jobs.submit import TrainingJob, submit_training
 
         settings = settings_of(ctx)
-        spec = spec_from_recipe(settings, recipe, persona=persona, method=method,
-                                dataset=str(dataset) if dataset else None, max_steps=max_steps)
         manager = JobManager(settings)
-        job_id = manager.submit(spec, executor)
-        if not as_json:
-            console.print(f"Submitted job {job_id} ({spec.name}/{spec.version}).", markup=False)
-        job = _wait_with_progress(manager, job_id, quiet=as_json) if wait else manager.get(job_id)
+        try:
+            doc = submit_training(settings, recipe, persona=persona, method=method, dataset=dataset,
+                                  executor=executor, manager=manager, max_steps=max_steps)
+            if not as_json:
+                console.print(f"Submitted job {doc.job_id} ({doc.adapter_id}).", markup=False)
+            if wait:
+                job = _wait_with_progress(manager, doc.job_id, quiet=as_json)
+                doc = TrainingJob.of(job)
+                if not as_json:
+                    console.print(describe(job), markup=False)
+        finally:
+            manager.close()
         if as_json:
-            emit_json({**job.summary(), "job_id": job.id, "message": describe(job)})
-        elif wait:
-            console.print(describe(job), markup=False)
-        raise typer.Exit(1 if wait and job.state != "succeeded" else 0)
+            emit_json(doc.model_dump(mode="json"))
+        raise typer.Exit(1 if wait and doc.state != "succeeded" else 0)

@@ -15,6 +15,7 @@ from typing import Any
 import discord
 
 from agent.discord_bot.views import final_view, running_view
+from skills.jobs.format import duration as format_eta  # the one duration formatter
 
 log = logging.getLogger(__name__)
 BAR_WIDTH = 20
@@ -39,16 +40,6 @@ def progress_bar(step: int, total: int | None) -> str:
     share = min(max(step / total, 0.0), 1.0)
     filled = round(share * BAR_WIDTH)
     return f"`[{'█' * filled}{'░' * (BAR_WIDTH - filled)}]` {share:.0%}"
-
-
-def format_eta(seconds: float | None) -> str:
-    """'1h 02m', '3m 05s' or '12s'."""
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 @dataclass

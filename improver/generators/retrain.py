@@ -6,7 +6,6 @@ job runs through `skills.jobs.JobManager` (local subprocess or Ray), bounded by 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from config.errors import SelftuneError
@@ -14,8 +13,6 @@ from config.settings import Settings
 from config.workspace import open_workspace
 from improver.journal import JournalEntry
 from improver.proposals import Draft
-
-SERVED = "adapters/served.toml"
 
 
 class RetrainGenerator:
@@ -30,29 +27,24 @@ class RetrainGenerator:
     def propose(self, target: str, history: list[JournalEntry]) -> Draft | None:
         """Submit the training job, wait for it, and draft the served-pointer change."""
         from skills.jobs.manager import JobManager
-        from skills.train.spec import spec_from_recipe
+        from skills.jobs.submit import submit_training
+        from skills.train.adapters import SERVED, set_served
 
         kind, _, persona = target.partition(":")
         if kind != "adapter":
             return None
-        spec = spec_from_recipe(self.settings, None, persona=persona)
         manager = JobManager(self.settings)
-        job = manager.wait(manager.submit(spec, requester="improver"), timeout=self.wait_s)
+        try:
+            doc = submit_training(self.settings, None, persona=persona, requester="improver", manager=manager)
+            job = manager.wait(doc.job_id, timeout=self.wait_s)
+        finally:
+            manager.close()
         if job.state != "succeeded":
             raise SelftuneError(f"Retraining {persona} ended {job.state}: {job.error or 'no error message'}.")
         # job.adapter is the folder; served.toml holds registry ids ("name/version").
-        text = set_served(open_workspace(self.settings).read(SERVED), persona, spec.adapter_id)
+        text = set_served(open_workspace(self.settings).read(SERVED), persona, doc.adapter_id)
         return Draft(target=target, changes={SERVED: text}, generator=self.name,
-                     rationale=f"retrained {persona} on {spec.dataset} (sha {spec.dataset_sha256[:12]}) in job {job.id}")
+                     rationale=f"retrained {persona} on {doc.dataset} (sha {doc.dataset_sha256[:12]}) in job {job.id}")
 
     def feedback(self, proposal: Any, verdict: Any) -> None:
         """Nothing to learn: a rejected adapter stays in the registry, unserved."""
-
-
-def set_served(text: str, persona: str, adapter_id: str) -> str:
-    """served.toml with `persona = "adapter_id"` set (replaced or appended)."""
-    line = f'{persona} = "{adapter_id}"'
-    pattern = re.compile(rf"^{re.escape(persona)}\s*=.*$", re.M)
-    if pattern.search(text):
-        return pattern.sub(line, text, count=1)
-    return text.rstrip("\n") + "\n" + line + "\n"

@@ -8,15 +8,15 @@ from skills.jobs.store import Job
 
 
 def duration(seconds: float | None) -> str:
-    """'1h02m', '3m05s', '12s'."""
+    """'1h 02m', '3m 05s' or '12s' (the CLI, chat replies and the Discord progress message all use this)."""
     if seconds is None:
         return "?"
     seconds = int(max(0, seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def progress_text(job: Job) -> str:

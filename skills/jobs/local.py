@@ -47,6 +47,10 @@ class LocalExecutor:
             os.close(lock_fd)  # the worker holds its own copy until it exits
         return self._follow(self.store.get(job.id), proc=proc)
 
+    def collect(self, job: Job) -> Outcome:
+        """The outcome of an attempt whose worker no longer runs, from the events it left in its file."""
+        return self._follow(job, proc=None)
+
     def _wait_for_turn(self, job: Job) -> int | None:
         """Block until this machine's training slot is free; None when the job was cancelled meanwhile."""
         lock_path = self.settings.home / "jobs" / "local.lock"

@@ -17,7 +17,9 @@ from pydantic import BaseModel
 
 from config.errors import ConfigError, UsageError
 from config.settings import Settings
-from skills.jobs.procs import alive, job_dir, spawn_runner
+from skills.jobs.liveness import supervisor_alive, worker_may_live
+from skills.jobs.procs import job_dir, spawn_runner
+from skills.jobs.protocol import Outcome, describe_death
 from skills.jobs.store import ACTIVE, Job, JobStore
 
 log = logging.getLogger(__name__)
@@ -38,18 +40,26 @@ class JobManager:
 
     def submit(self, spec: BaseModel | dict[str, Any], executor: str | None = None, *,
                requester: str | None = None) -> str:
-        """Queue a job for the spec on `executor` (default: settings.executor.kind) and start its supervisor."""
+        """Queue a job for the spec on `executor` (default: settings.executor.kind) and start its supervisor.
+
+        The job's checkpoints go to its own folder (home/jobs/<id>/checkpoints), so a retry resumes only
+        from what this job saved, never from another job of the same adapter.
+        """
         kind = executor or self.settings.executor.kind
-        self._check_executor(kind)
+        self.check_executor(kind)
         doc = spec.model_dump(mode="json") if isinstance(spec, BaseModel) else dict(spec)
         job = self.store.create(doc, executor=kind, worker=self.worker, requester=requester,
                                 resources=self.ray_resources)
-        (job_dir(self.settings, job.id) / "spec.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        folder = job_dir(self.settings, job.id)
+        doc["checkpoint_dir"] = str(folder / "checkpoints")
+        self.store.update(job.id, spec=doc)
+        (folder / "spec.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
         self._start(job.id)
         log.info("job %s submitted to %s", job.id, kind)
         return job.id
 
-    def _check_executor(self, kind: str) -> None:
+    def check_executor(self, kind: str) -> None:
+        """Refuse an unknown executor, or ray without an address, before anything is reserved or written."""
         if kind not in ("local", "ray"):
             raise UsageError(f"Unknown executor '{kind}'; use 'local' or 'ray'.")
         if kind == "ray" and not self.settings.executor.ray_address:
@@ -61,12 +71,41 @@ class JobManager:
         self.store.update(job_id, runner_pid=pid)
 
     def get(self, job_id: str) -> Job:
-        """A job by id (or unique prefix, or 'latest')."""
-        return self.store.get(job_id)
+        """A job by id (or unique prefix, or 'latest'), after checking that an unfinished one is still supervised."""
+        return self.check_supervisor(self.store.get(job_id))
 
     def list(self, limit: int = 20) -> list[Job]:
-        """Newest jobs first."""
-        return self.store.list(limit=limit)
+        """Newest jobs first (unfinished ones checked for a dead supervisor)."""
+        return [self.check_supervisor(job) for job in self.store.list(limit=limit)]
+
+    def check_supervisor(self, job: Job) -> Job:
+        """Notice an unfinished job whose supervisor died: re-attach to a live worker, else end it with a reason."""
+        if job.done or supervisor_alive(self.settings, job):
+            return job
+        if not self.store.claim(job):  # another reader got there first and handles it
+            return self.store.get(job.id)
+        if worker_may_live(job):
+            log.warning("job %s: supervisor pid %s is gone; re-attaching to its worker", job.id, job.runner_pid)
+            self._start(job.id, reattach=True)
+        else:
+            self._close_orphan(job)
+        return self.store.get(job.id)
+
+    def _close_orphan(self, job: Job) -> None:
+        """Record the truth about a job left behind by a dead supervisor and a gone (or never started) worker."""
+        outcome = Outcome(state="failed")
+        if job.state == "running" and job.executor == "local":
+            from skills.jobs.local import LocalExecutor
+
+            outcome = LocalExecutor(self.settings, self.store).collect(job)  # a `done` may have arrived unseen
+        if outcome.state == "failed" and outcome.error in (None, describe_death(None, "this machine")):
+            started = "and its training worker disappeared without finishing" if job.state == "running" \
+                else "before the job started"
+            outcome.error = (f"The job's supervisor (pid {job.runner_pid or '?'}) died {started}; "
+                             f"`selftune jobs retry {job.id}` runs it again from its last checkpoint.")
+        if self.store.transition(job.id, outcome.state, error=outcome.error, adapter=outcome.adapter):  # type: ignore[arg-type]
+            self.store.note(job.id, outcome.error or f"Job {outcome.state} while unsupervised.")
+            log.warning("job %s: supervisor gone; marked %s", job.id, outcome.state)
 
     def events(self, job_id: str, after: int = 0) -> list[dict[str, Any]]:
         """A job's events with seq > after, oldest first (each with event, seq, attempt, ts)."""
@@ -82,7 +121,7 @@ class JobManager:
                 after = event.seq
                 yield event.as_dict()
             if not batch:
-                job = await asyncio.to_thread(self.store.get, job.id)
+                job = await asyncio.to_thread(self.get, job.id)  # ends the stream when the supervisor died
                 if job.done and not await asyncio.to_thread(self.store.events, job.id, after, 1):
                     return
                 await asyncio.sleep(POLL_S)
@@ -106,7 +145,7 @@ class JobManager:
         if job.done:
             raise UsageError(f"Job {job.id} already {job.state}; nothing to cancel.")
         self.store.update(job.id, cancel_requested=True)
-        if not alive(job.runner_pid, job.id):
+        if not supervisor_alive(self.settings, job):
             self._cancel_unsupervised(job)
         return self.store.get(job.id)
 
@@ -130,6 +169,7 @@ class JobManager:
         moved = self.store.transition(
             job.id, "queued", only_from=frozenset({"failed", "cancelled"}), attempt=job.attempt + 1, error=None,
             finished_at=None, started_at=None, pid=None, ray_job_id=None, cancel_requested=False, adapter=None,
+            runner_pid=None, runner_host=None, heartbeat_at=time.time(),  # claimed: a new supervisor is starting
         )
         if moved:
             self._start(job.id)
@@ -139,7 +179,7 @@ class JobManager:
         """After a restart: give every unfinished job whose supervisor is gone a new one; return their ids."""
         restarted = []
         for job in self.store.list(limit=1000, states=ACTIVE):
-            if alive(job.runner_pid, job.id):
+            if supervisor_alive(self.settings, job) or not self.store.claim(job):
                 continue
             resumed = job.state == "running" or job.ray_job_id is not None
             log.info("job %s has no supervisor; %s", job.id, "re-attaching" if resumed else "starting it")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from config.settings import Settings, load_settings
+from skills.jobs.liveness import Heartbeat
 from skills.jobs.protocol import Outcome
 from skills.jobs.store import ACTIVE, Job, JobStore
 
@@ -35,12 +37,15 @@ def supervise(settings: Settings, job_id: str, *, reattach: bool = False) -> Out
     job = store.get(job_id)
     if job.state not in ACTIVE:
         return Outcome(state=job.state, error=job.error, adapter=job.adapter)
+    heartbeat = Heartbeat(settings, job_id, os.getpid()).start()  # readers tell a dead supervisor by these
     try:
         outcome = executor_for(settings, store, job).run(job, reattach=reattach)
     except Exception as exc:  # the supervisor's own bug: say so, keep the traceback in runner.log
         log.exception("job %s supervisor failed", job_id)
         outcome = Outcome(state="failed", error=f"The job supervisor failed ({type(exc).__name__}: {exc}); "
                           "see runner.log in the job folder and retry.")
+    finally:
+        heartbeat.stop()
     store.transition(job_id, outcome.state, error=outcome.error, adapter=outcome.adapter)  # type: ignore[arg-type]
     log.info("job %s ended: %s %s", job_id, outcome.state, outcome.error or outcome.adapter or "")
     store.close()

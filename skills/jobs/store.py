@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     waiting TEXT,
     progress TEXT NOT NULL DEFAULT '{}',
     requester TEXT,
-    resources TEXT NOT NULL DEFAULT '{"trainer": 1}'
+    resources TEXT NOT NULL DEFAULT '{"trainer": 1}',
+    runner_host TEXT,
+    heartbeat_at REAL
 );
 CREATE TABLE IF NOT EXISTS job_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,9 +60,17 @@ CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id, seq);
 SUPERVISOR_ORDINAL = 1_000_000
 
 
+# Columns added after the first release: (name, SQL type) added to older databases on open.
+ADDED_COLUMNS = (("runner_host", "TEXT"), ("heartbeat_at", "REAL"))
+
+
 def init_schema(conn: sqlite3.Connection) -> None:
-    """Create the jobs tables if missing."""
+    """Create the jobs tables if missing, and add columns newer versions introduced."""
     conn.executescript(SCHEMA)
+    present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    for name, kind in ADDED_COLUMNS:
+        if name not in present:
+            conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
 
 class Job(BaseModel):
@@ -88,6 +98,9 @@ class Job(BaseModel):
     progress: dict[str, Any] = Field(default_factory=dict)
     requester: str | None = None
     resources: dict[str, float] = Field(default_factory=lambda: {"trainer": 1.0})
+    runner_host: str | None = Field(None, description="Host name of the machine the supervisor runs on.")
+    heartbeat_at: float | None = Field(
+        None, description="When the supervisor last said it was alive (or when one was claimed to start).")
 
     @property
     def done(self) -> bool:
@@ -96,7 +109,7 @@ class Job(BaseModel):
 
     def summary(self) -> dict[str, Any]:
         """The JSON shape the CLI and skills print for a job."""
-        doc = self.model_dump(exclude={"spec", "worker", "runner_pid", "cancel_requested"})
+        doc = self.model_dump(exclude={"spec", "worker", "runner_pid", "cancel_requested", "runner_host"})
         doc["dataset"] = self.spec.get("dataset")
         doc["method"] = self.spec.get("method")
         return doc
@@ -142,10 +155,10 @@ class JobStore:
         job_id = uuid.uuid4().hex[:8]
         name = str(spec.get("name") or "job")
         self.conn.execute(
-            "INSERT INTO jobs (id, name, state, executor, spec, worker, created_at, requester, resources) "
-            "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, name, state, executor, spec, worker, created_at, requester, resources, heartbeat_at) "
+            "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
             (job_id, name, executor, json.dumps(spec), json.dumps(worker), time.time(), requester,
-             json.dumps(resources or {"trainer": 1})),
+             json.dumps(resources or {"trainer": 1}), time.time()),  # heartbeat_at: a supervisor is starting
         )
         return self.get(job_id)
 
@@ -198,6 +211,19 @@ class JobStore:
         marks = ", ".join("?" for _ in only_from)
         cur = self.conn.execute(
             f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({marks})", (*values, job_id, *sorted(only_from))
+        )
+        return cur.rowcount == 1
+
+    def claim(self, job: Job) -> bool:
+        """Take over supervision of a job whose supervisor is gone; True for the one caller that wins.
+
+        Compare-and-set on (runner_pid, heartbeat_at) as this caller read them, so two readers that both
+        noticed the dead supervisor never start two new ones.
+        """
+        cur = self.conn.execute(
+            "UPDATE jobs SET runner_pid = NULL, runner_host = NULL, heartbeat_at = ? "
+            "WHERE id = ? AND runner_pid IS ? AND heartbeat_at IS ? AND state IN ('queued', 'running')",
+            (time.time(), job.id, job.runner_pid, job.heartbeat_at),
         )
         return cur.rowcount == 1
 

@@ -97,16 +97,23 @@ def served_adapter(settings: Any, persona: str) -> AdapterInfo | None:
     return get_adapter(settings, adapter_id) if adapter_id else None
 
 
-def _write_served(settings: Any, persona: str, adapter_id: str | None, verb: str, note: str = "") -> str:
-    ws = open_workspace(settings)
-    served = served_map(settings)
-    old = served.get(persona, NONE)
+def set_served(text: str, persona: str, adapter_id: str | None) -> str:
+    """served.toml's text with `persona = "adapter_id"` set (or removed when None): the one writer of that file."""
+    served = {k: v for k, v in tomllib.loads(text).items() if isinstance(v, str)} if text.strip() else {}
     if adapter_id is None:
         served.pop(persona, None)
     else:
         served[persona] = adapter_id
     header = "# persona = adapter id served for it (managed by selftune; every change is a commit)\n"
-    ws.write(SERVED, header + tomli_w.dumps(dict(sorted(served.items()))))
+    return header + tomli_w.dumps(dict(sorted(served.items())))
+
+
+def _write_served(settings: Any, persona: str, adapter_id: str | None, verb: str, note: str = "") -> str:
+    ws = open_workspace(settings)
+    path = settings.workspace_dir / SERVED
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    old = served_map(settings).get(persona, NONE)
+    ws.write(SERVED, set_served(text, persona, adapter_id))
     return ws.commit(f"{verb} {persona}: {old} -> {adapter_id or NONE}{note}", [SERVED])
 
 

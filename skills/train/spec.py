@@ -7,14 +7,14 @@ top-level `method`, `description`, optional `base_model`, and a `[hyper]` table 
 from __future__ import annotations
 
 import hashlib
-import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from config.errors import ConfigError, NotFound, UsageError
+from skills.train.versions import peek_version
 
 DEFAULT_RECIPES = Path(__file__).resolve().parent.parent.parent / "config" / "defaults" / "recipes"
 Method = Literal["lora", "qlora", "dpo", "full"]
@@ -30,7 +30,7 @@ class Hyper(BaseModel):
     target_modules: str | list[str] = Field("all-linear", description="'all-linear' or module names (q_proj, ...).")
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (2e-4 LoRA, 2e-5 full).")
     epochs: float = Field(1.0, gt=0, description="Passes over the data (ignored when max_steps > 0).")
-    max_steps: int = Field(-1, description="Optimizer steps; -1 means derive from epochs.")
+    max_steps: int = Field(-1, description="Optimizer steps (at least 1); -1 means derive from epochs.")
     batch_size: int = Field(4, gt=0, description="Sequences (or packed rows) per device step.")
     grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps per optimizer step.")
     max_length: int = Field(1024, gt=8, description="Token length cap (packed row length with packing).")
@@ -47,6 +47,14 @@ class Hyper(BaseModel):
         None, description="Trade compute for memory; None: only on CUDA (on CPU it is pure overhead for small models)."
     )
 
+    @field_validator("max_steps")
+    @classmethod
+    def _steps_or_epochs(cls, value: int) -> int:
+        # -1 is the one "train by epochs" marker; 0 or -5 would otherwise be read as epochs without a word.
+        if value != -1 and value < 1:
+            raise ValueError(f"must be at least 1 (got {value}); leave it out to train for the recipe's epochs")
+        return value
+
 
 class TrainSpec(BaseModel):
     """One training job, written to SPEC.json and read by `python -m skills.train.worker`."""
@@ -58,9 +66,11 @@ class TrainSpec(BaseModel):
     method: Method = Field("lora", description="lora | qlora | dpo | full.")
     dataset: Path = Field(description="Canonical JSONL: messages rows (SFT) or prompt/chosen/rejected (DPO).")
     dataset_sha256: str = Field("", description="sha256 of the dataset file (checked before training).")
+    dataset_rows: int = Field(0, ge=0, description="Training rows counted at submit (checked against train.min_rows).")
     eval_dataset: Path | None = Field(None, description="Held-out JSONL; else eval_split of dataset is held out.")
     output_dir: Path = Field(description="Final adapter folder; appears only when complete.")
-    checkpoint_dir: Path | None = Field(None, description="Checkpoints (default: <output_dir>.ckpt).")
+    checkpoint_dir: Path | None = Field(
+        None, description="Checkpoints (the job manager sets <job folder>/checkpoints; default: <output_dir>.ckpt).")
     hyper: Hyper = Field(default_factory=Hyper)
     seed: int = Field(42, description="Seed for data order, init and dropout.")
     backend: Literal["auto", "trl", "unsloth"] = Field("auto", description="auto: unsloth on CUDA when installed.")
@@ -141,13 +151,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def next_version(adapters_root: Path, name: str) -> str:
-    """v1, v2, ...: one more than the highest version already in the registry (or being written)."""
-    folder = adapters_root / name
-    numbers = [int(m.group(1)) for p in folder.glob("v*") if (m := re.fullmatch(r"v(\d+)", p.name.split(".")[0]))]
-    return f"v{max(numbers, default=0) + 1}"
-
-
 def _default_dataset(settings: Any, persona: str | None) -> Path:
     candidate = settings.artifacts_dir / "datasets" / f"{persona}.jsonl"
     if persona and candidate.is_file():
@@ -192,7 +195,7 @@ def spec_from_recipe(
         hyper["learning_rate"] = 2e-5  # full fine-tuning needs a ~10x smaller LR than LoRA
     name = spec_over.pop("name", None) or f"{persona or 'base'}-{method}"
     root = settings.artifacts_dir / "adapters"
-    version = spec_over.pop("version", None) or next_version(root, name)
+    version = spec_over.pop("version", None) or peek_version(settings, name)  # submit reserves the real one
     fields: dict[str, Any] = {
         "name": name, "version": version, "method": method, "dataset": data_path,
         "dataset_sha256": sha256_file(data_path), "output_dir": root / name / version,

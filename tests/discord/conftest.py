@@ -120,7 +120,7 @@ def failing_registry(error: BaseException) -> SkillRegistry:
     return load_registry(pm=pm)
 
 
-def dataset_file(folder: Path, rows: int = 2) -> Path:
+def dataset_file(folder: Path, rows: int = 8) -> Path:
     """A small valid chat dataset."""
     line = json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Ahoy!"}]})
     return write(folder / "pirate.jsonl", (line + "\n") * rows)

@@ -12,8 +12,8 @@ from config.workspace import open_workspace
 from improver import holdout
 from improver.eval_config import EvalConfig
 from improver.evaluator import evaluate
-from improver.generators.retrain import set_served
 from improver.proposals import Draft, create_proposal
+from skills.train.adapters import set_served
 from tests.eval.conftest import train_adapter
 
 SERVED = "adapters/served.toml"

@@ -57,3 +57,25 @@ def test_promote_unknown_adapter_is_refused(settings) -> None:
     with pytest.raises(NotFound):
         adapters.promote(settings, "pirate", "ghost/v1")
     assert adapters.served_map(settings) == {}
+
+
+def test_one_served_writer_for_promote_and_proposals(settings) -> None:
+    from config.workspace import open_workspace
+
+    a, b = (fake_adapter(settings, "pirate-lora", v) for v in ("v1", "v2"))
+    adapters.promote(settings, "pirate", a)
+    ws = open_workspace(settings)
+    proposed = adapters.set_served(ws.read(adapters.SERVED), "pirate", b)  # what the improver's retrain drafts
+    assert proposed.startswith("# persona = adapter id") and f'pirate = "{b}"' in proposed and a not in proposed
+    assert "assistant" not in adapters.set_served(proposed, "assistant", None)
+    assert adapters.set_served("", "pirate", a).splitlines()[1:] == [f'pirate = "{a}"']
+
+
+def test_versions_count_folders_already_on_disk(settings) -> None:
+    from skills.train.versions import peek_version, reserve_version
+
+    fake_adapter(settings, "pirate-lora", "v7")  # trained before versions were reserved in SQLite
+    assert peek_version(settings, "pirate-lora") == "v8"
+    assert reserve_version(settings, "pirate-lora") == "v8" and peek_version(settings, "pirate-lora") == "v9"
+    with pytest.raises(UsageError, match="already exists"):
+        reserve_version(settings, "pirate-lora", "v7")

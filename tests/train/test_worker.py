@@ -72,15 +72,16 @@ def test_adapter_reloads_bit_identically(trained, tiny_model_dir: Path) -> None:
     assert torch.equal(runs[0], runs[1])
 
 
-def test_merged_weights_reproduce_adapter_logits(trained, tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_merged_weights_reproduce_adapter_logits(trained, settings, tiny_model_dir: Path, tmp_path: Path) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    from skills.evaluate.loading import resolve_adapter
+    from skills.export.merge import merge_adapter
     from skills.models import load_model
-    from skills.train.merge import merge_adapter
 
     adapter_dir, _ = trained
-    merged_dir = merge_adapter(adapter_dir, tmp_path / "merged", tiny_model_dir.parent)
+    merged_dir = merge_adapter(settings, resolve_adapter(adapter_dir, settings), tmp_path / "merged")
     base, tok = load_model("tiny", tiny_model_dir.parent)
     with_adapter = _logits(PeftModel.from_pretrained(base, adapter_dir).eval(), tok)
     merged = _logits(AutoModelForCausalLM.from_pretrained(merged_dir).eval(), tok)

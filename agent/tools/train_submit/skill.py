@@ -1,4 +1,4 @@
-"""Skill train.submit: build a TrainSpec from recipe/persona/method/dataset and submit it as a job."""
+"""Skill train.submit: submit a training job through the one `submit_training` path."""
 
 from __future__ import annotations
 
@@ -12,16 +12,9 @@ def submit_training(
     dataset: str | None = None, executor: Literal["local", "ray"] | None = None, max_steps: int | None = None,
     *, ctx: SkillContext,
 ) -> dict[str, Any]:
-    """Submit a training job; returns {job_id, name, executor, state, output_dir, message}."""
-    from skills.jobs import JobManager
-    from skills.jobs.format import describe
-    from skills.train.spec import spec_from_recipe
+    """Submit a training job; returns the same document as `selftune train --json` (job id, adapter, state, ...)."""
+    from skills.jobs.submit import submit_training as submit
 
-    spec = spec_from_recipe(ctx.settings, recipe, persona=persona, method=method, dataset=dataset, max_steps=max_steps)
-    manager = JobManager(ctx.settings)
-    try:
-        job = manager.get(manager.submit(spec, executor, requester=ctx.requester.user))
-        return {"job_id": job.id, "name": job.name, "executor": job.executor, "state": job.state,
-                "output_dir": str(spec.output_dir), "message": describe(job)}
-    finally:
-        manager.close()
+    job = submit(ctx.settings, recipe, persona=persona, method=method, dataset=dataset, executor=executor,
+                 requester=ctx.requester.user, max_steps=max_steps)
+    return job.model_dump(mode="json")
