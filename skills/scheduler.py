@@ -186,5 +186,8 @@ class SchedulerService:
                                        "reason": f"the scheduled run crashed: {event.exception}"}
         else:
             outcome = {"schedule": event.job_id, **(event.retval or {})}
+        # A job may report several outcomes (a retrain, then the rollbacks that followed it): one notice each.
+        outcomes = outcome.pop("notify") if isinstance(outcome.get("notify"), list) else [outcome]
         if self.notify is not None:
-            self.notify(outcome)
+            for one in outcomes:
+                self.notify({"schedule": event.job_id, **one})
