@@ -1,0 +1,89 @@
+"""Regressions roll back by themselves: the real APScheduler fires the nightly retrain, the regression check
+follows it, reverts the change that now hurts, and the notification hook carries one sentence per persona."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import tomli_w
+
+from config.settings import Settings
+from config.workspace import open_workspace
+from improver import journal
+from improver.eval_config import EvalConfig
+from improver.generators.llm_edit import LLMEditGenerator
+from improver.loop import Loop
+from improver.regressions import in_window
+from improver.scheduled import NIGHTLY_FUNC, install
+from skills.scheduler import SchedulerService, add_retrain, make_scheduler
+from tests.improver import conftest as fake
+from tests.improver.conftest import scripted_overrides
+from tests.improver.test_loop import FakeLLM
+from tests.improver.test_planted import STRONG
+
+WAIT_S = 120  # upper bound for the scheduler to fire and the check to finish (it usually takes ~10 s)
+
+
+def _accept_strong_prompt(settings: Settings, cfg: EvalConfig) -> journal.JournalEntry:
+    llm = FakeLLM(f"<prompt>{STRONG}</prompt>")
+    loop = Loop(settings, generator_for=lambda _t: LLMEditGenerator(settings, provider=llm), eval_config=cfg)
+    [entry] = loop.run(rounds=1, targets=["persona:pirate"]).entries
+    assert entry.verdict == "accepted", entry
+    return entry
+
+
+def test_scheduled_check_reverts_a_change_that_regressed(settings: Settings, eval_cfg: EvalConfig,
+                                                         answer_server: str) -> None:
+    ws = open_workspace(settings)
+    tree_before = ws.repo.head.commit.tree.hexsha
+    accepted = _accept_strong_prompt(settings, eval_cfg)
+    # The scheduled job builds its evaluator config from the state dir, like the bot process does.
+    (settings.home / "evaluator.toml").write_text(tomli_w.dumps(scripted_overrides(answer_server)))
+    add_retrain(settings, "pirate", every_minutes=1 / 60)  # a "nightly" retrain every second
+    assert install(settings) == ["retrain:pirate"]
+    fake.PENALIZED.append("start every answer")  # the world changed: the accepted prompt now hurts
+
+    notices: list[dict] = []
+    rolled = threading.Event()
+
+    def notify(outcome: dict) -> None:
+        notices.append(outcome)
+        if outcome.get("status") == "rolled back":
+            rolled.set()
+
+    service = SchedulerService(settings, notify=notify, background=True)
+    service.start()
+    try:
+        assert rolled.wait(WAIT_S), f"no rollback within {WAIT_S} s; notices: {notices}"
+    finally:
+        service.shutdown()
+    assert ws.repo.head.commit.tree.hexsha == tree_before and STRONG not in ws.read("personas/pirate.toml")
+    last = journal.entries(settings)[-1]
+    assert last.verdict == "rolled_back" and "regression detected" in last.reason
+    assert accepted.commit[:8] in last.reason and in_window(settings) == []
+    # The retrain's own outcome came first, then one sentence for the persona whose change was undone.
+    retrain = next(n for n in notices if n.get("persona") == "pirate" and n.get("status") == "skipped")
+    assert retrain["schedule"] == "retrain:pirate"
+    [rollback] = [n for n in notices if n.get("status") == "rolled back"]
+    assert rollback["persona"] == "pirate" and rollback["schedule"] == "retrain:pirate"
+    assert rollback["reason"].startswith("I undid the improvement to persona:pirate") and rollback["reason"].count(". ") == 0
+
+
+def test_changes_older_than_the_window_are_not_rechecked(settings: Settings, eval_cfg: EvalConfig) -> None:
+    _accept_strong_prompt(settings, eval_cfg)
+    assert [e.target for e in in_window(settings)] == ["persona:pirate"]
+    time.sleep(2.1)  # journal timestamps have whole seconds
+    assert in_window(settings, window_days=1 / 86400) == []
+
+
+def test_install_points_retrain_schedules_at_the_checked_retrain(settings: Settings) -> None:
+    open_workspace(settings)
+    add_retrain(settings, "pirate", at="02:00")
+    assert install(settings) == ["retrain:pirate"] and install(settings) == []
+    scheduler = make_scheduler(settings)
+    scheduler.start(paused=True)
+    try:
+        assert scheduler.get_job("retrain:pirate").func_ref == NIGHTLY_FUNC
+    finally:
+        scheduler.shutdown(wait=False)
