@@ -50,14 +50,15 @@ def nightly_retrain(persona: str, home: str, config: str | None = None, **overri
     return {**outcome, "rollbacks": rollbacks, "notify": [dict(outcome), *rollbacks]}
 
 
-def scheduled_round(home: str, config: str | None = None, rounds: int = 1) -> dict[str, Any]:
-    """Improvement rounds over the default targets, then the regression check."""
+def scheduled_round(home: str, config: str | None = None, rounds: int = 1,
+                    targets: list[str] | None = None) -> dict[str, Any]:
+    """Improvement rounds (over the default targets unless given), then the regression check."""
     from improver.loop import Loop, stop_reason
 
     settings = _settings(home, config)
     adopt_retrains(settings)
     reason = stop_reason(settings)
-    summary = None if reason else Loop(settings).run(rounds=rounds)
+    summary = None if reason else Loop(settings).run(rounds=rounds, targets=targets)
     rollbacks = _check(settings)
     verdicts = [f"{e.target} {e.verdict}" for e in summary.entries] if summary else []
     log.info("scheduled improver round: %s; %d rollback(s)", reason or ", ".join(verdicts) or "no entry", len(rollbacks))
@@ -66,7 +67,8 @@ def scheduled_round(home: str, config: str | None = None, rounds: int = 1) -> di
 
 
 def add_round_schedule(settings: Settings, *, at: str | None = "03:00", every_minutes: float | None = None,
-                       rounds: int = 1, next_run: datetime | None = None) -> ScheduleInfo:
+                       rounds: int = 1, targets: list[str] | None = None,
+                       next_run: datetime | None = None) -> ScheduleInfo:
     """Schedule improvement rounds daily at a time of day (or every N minutes); replaces an existing one."""
     tz = settings.scheduler.timezone
     if every_minutes is not None:
@@ -77,7 +79,7 @@ def add_round_schedule(settings: Settings, *, at: str | None = "03:00", every_mi
         trigger = CronTrigger(hour=hour, minute=minute, timezone=tz)
         name = f"improver: {rounds} round(s) daily at {hour:02d}:{minute:02d} {tz}"
     kwargs = {"home": str(settings.home), "config": str(settings.config_file) if settings.config_file else None,
-              "rounds": rounds}
+              "rounds": rounds, "targets": targets}
     with schedule_store(settings) as scheduler:
         extra = {"next_run_time": next_run} if next_run is not None else {}
         job = scheduler.add_job(ROUND_FUNC, trigger, id=ROUND_ID, name=name, kwargs=kwargs, replace_existing=True,

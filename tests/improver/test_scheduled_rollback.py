@@ -1,13 +1,18 @@
-"""Regressions roll back by themselves: the real APScheduler fires the nightly retrain, the regression check
-follows it, reverts the change that now hurts, and the notification hook carries one sentence per persona."""
+"""Regressions roll back by themselves: the real APScheduler fires the nightly retrain (or an improver round),
+the regression check follows it, reverts the change that now hurts, and the notification hook carries one
+sentence per persona."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
+import pytest
 import tomli_w
+from typer.testing import CliRunner
 
+from agent.cli.main import app
 from config.settings import Settings
 from config.workspace import open_workspace
 from improver import journal
@@ -15,7 +20,7 @@ from improver.eval_config import EvalConfig
 from improver.generators.llm_edit import LLMEditGenerator
 from improver.loop import Loop
 from improver.regressions import in_window
-from improver.scheduled import NIGHTLY_FUNC, install
+from improver.scheduled import NIGHTLY_FUNC, ROUND_ID, install
 from skills.scheduler import SchedulerService, add_retrain, make_scheduler
 from tests.improver import conftest as fake
 from tests.improver.conftest import scripted_overrides
@@ -87,3 +92,34 @@ def test_install_points_retrain_schedules_at_the_checked_retrain(settings: Setti
         assert scheduler.get_job("retrain:pirate").func_ref == NIGHTLY_FUNC
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_scheduled_improver_round_ends_with_the_regression_check(
+    settings: Settings, eval_cfg: EvalConfig, answer_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = open_workspace(settings)
+    tree_before = ws.repo.head.commit.tree.hexsha
+    _accept_strong_prompt(settings, eval_cfg)
+    (settings.home / "evaluator.toml").write_text(tomli_w.dumps(scripted_overrides(answer_server)))
+    # The round's generator asks the configured chat provider: here the scripted server on 127.0.0.1.
+    monkeypatch.setenv("SELFTUNE_LLM__PROVIDER", "openai")
+    monkeypatch.setenv("SELFTUNE_LLM__BASE_URL", answer_server)
+    added = CliRunner().invoke(app, ["improve", "schedule", "--every-minutes", "0.02", "--target", "persona:pirate",
+                                     "--json"])
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["id"] == ROUND_ID
+    fake.PENALIZED.append("start every answer")
+
+    done = threading.Event()
+    notices: list[dict] = []
+    service = SchedulerService(settings, notify=lambda o: (notices.append(o), done.set()), background=True)
+    service.start()
+    try:
+        assert done.wait(WAIT_S), f"no rollback within {WAIT_S} s"
+    finally:
+        service.shutdown()
+    [notice] = notices[:1]
+    assert notice["schedule"] == ROUND_ID and notice["persona"] == "pirate" and notice["status"] == "rolled back"
+    assert ws.repo.head.commit.tree.hexsha == tree_before
+    verdicts = [e.verdict for e in journal.entries(settings)]
+    assert verdicts[0] == "accepted" and "rolled_back" in verdicts and len(verdicts) >= 3  # round entry in between
