@@ -82,13 +82,16 @@ def persona_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -
     if not base_card.style.any_of:
         raise MetricUnavailable(f"persona '{name}' has no style.any_of markers to measure")
     prompts = holdout.persona_prompts(cfg.holdout_dir, name, cfg.max_prompts)
-    served = _served(base_dir).get(name)
-    answer = make_answerer(cfg, _adapter_dir(cfg, served) if served and cfg.artifacts_dir else None)
+    served, model = _served_model(cfg, base_dir, name)
+    # Locally the served adapter is loaded onto its base; an answer server serves whatever it serves.
+    local_adapter = _adapter_dir(cfg, served) if served and cfg.answerer == "local" else None
+    answer = make_answerer(cfg.model_copy(update={"base_model": model}), local_adapter)
     base_ans = [answer(base_card.system_prompt, prompts, seed) for seed in range(cfg.repeats)]
     cand_ans = [answer(cand_card.system_prompt, prompts, seed) for seed in range(cfg.repeats)]
     measured = Measured("format_adherence", adherence_matrix(base_ans, base_card.style.any_of),
                         adherence_matrix(cand_ans, base_card.style.any_of),
-                        measured_on=served or cfg.base_model, served_on=served or cfg.base_model,
+                        measured_on=f"{served} on {model}" if served else model,
+                        served_on=f"{served} on {model}" if served else model,
                         data=holdout.persona_source(cfg.holdout_dir, name))
     measured.regressions.extend(_length_regression(base_ans, cand_ans, base_card.style.max_chars, cfg))
     measured.judge, judged = judge_regression(cfg, prompts, base_ans[0], cand_ans[0])
@@ -144,6 +147,12 @@ def adapter_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -
         base_losses += _adapter_losses(cfg, base_model, ids[0], rows)
         cand_losses += _adapter_losses(cfg, base_model, ids[1], rows)
     return Measured("adapter_heldout_loss", np.array([base_losses]), np.array([cand_losses]), higher_is_better=False)
+
+
+def _served_model(cfg: EvalConfig, root: Path, persona: str) -> tuple[str | None, str]:
+    """(served adapter id or None, its base model): what answers the persona's users today."""
+    served = _served(root).get(persona) if cfg.artifacts_dir else None
+    return served, _base_model_of(cfg, (served, None)) if served else cfg.base_model
 
 
 def _recipe(root: Path, name: str):  # noqa: ANN202 - skills.train.spec.Recipe, imported lazily

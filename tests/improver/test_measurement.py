@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from pathlib import Path
 
 import optuna
 import pytest
@@ -136,3 +137,26 @@ def test_recipe_verdict_names_its_model_and_data(settings: Settings, eval_cfg: E
     verdict = evaluate(eval_cfg.model_copy(update={"repeats": 1}), ref)
     assert verdict.measured_on == verdict.served_on == "tiny" and not verdict.eval_base
     assert "default held-out set" in verdict.data
+
+
+def test_persona_prompts_are_judged_on_the_served_adapters_answers(
+    settings: Settings, eval_cfg: EvalConfig, tiny_model_dir: Path
+) -> None:
+    from improver.evaluator import evaluate
+    from improver.generators.retrain import set_served
+    from improver.proposals import create_proposal
+    from tests.eval.conftest import train_adapter
+
+    train_adapter(tiny_model_dir, holdout.recipe_rows(settings.holdout_dir, "default")[0],
+                  settings.artifacts_dir / "adapters" / "pirate-lora" / "v1", steps=5)
+    ws = open_workspace(settings)
+    ws.write("adapters/served.toml", set_served(ws.read("adapters/served.toml"), "pirate", "pirate-lora/v1"))
+    ws.commit("serve pirate-lora/v1")
+    card = ws.read("personas/pirate.toml").replace("friendly pirate", "jolly pirate")
+    ref = create_proposal(settings, ws, Draft(target="persona:pirate", changes={"personas/pirate.toml": card})).branch
+    # Local answers (the served adapter on its base), the scripted judge; small so it stays quick.
+    cfg = eval_cfg.model_copy(update={"answerer": "local", "repeats": 1, "max_prompts": 2, "max_new_tokens": 6})
+    verdict = evaluate(cfg, ref)
+    assert verdict.verdict == "reject" and verdict.measured_on.startswith("pirate-lora/v1 on "), verdict
+    assert verdict.judge is not None and verdict.judge["n"] == 2
+    assert verdict.data.startswith("the default held-out set personas/default.jsonl")
