@@ -21,7 +21,7 @@ def judge_of(cfg: EvalConfig) -> Any | None:
     if cfg.judge_provider == "ollama":
         from skills.providers.ollama_provider import OllamaProvider
 
-        return OllamaProvider(cfg.judge_model, host=cfg.judge_base_url or "http://127.0.0.1:11434",
+        return OllamaProvider(cfg.judge_model, host=cfg.judge_base_url or "http://127.0.0.1:11434",  # from_settings fills it
                               timeout_s=cfg.judge_timeout_s)
     if cfg.judge_provider == "local":
         from skills.providers.local import LocalProvider
