@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import tomli_w
@@ -15,15 +16,20 @@ from typer.testing import CliRunner
 from agent.cli.main import app
 from config.settings import Settings
 from config.workspace import open_workspace
-from improver import journal
+from improver import holdout, journal
 from improver.eval_config import EvalConfig
 from improver.generators.llm_edit import LLMEditGenerator
+from improver.generators.retrain import SERVED, set_served
 from improver.loop import Loop
-from improver.regressions import in_window
+from improver.proposals import Draft
+from improver.regressions import find_and_roll_back, in_window
 from improver.scheduled import NIGHTLY_FUNC, ROUND_ID, install
 from skills.scheduler import SchedulerService, add_retrain, make_scheduler
+from skills.train.adapters import served_map
+from tests.eval.conftest import train_adapter
 from tests.improver import conftest as fake
 from tests.improver.conftest import scripted_overrides
+from tests.improver.test_adapter_proposals import off_target_rows
 from tests.improver.test_loop import FakeLLM
 from tests.improver.test_planted import STRONG
 
@@ -123,3 +129,42 @@ def test_scheduled_improver_round_ends_with_the_regression_check(
     assert ws.repo.head.commit.tree.hexsha == tree_before
     verdicts = [e.verdict for e in journal.entries(settings)]
     assert verdicts[0] == "accepted" and "rolled_back" in verdicts and len(verdicts) >= 3  # round entry in between
+
+
+class ServeAdapter:
+    """A generator that proposes serving one registered adapter for the pirate."""
+
+    name = "retrain"
+
+    def __init__(self, settings: Settings, adapter_id: str) -> None:
+        self.settings, self.adapter_id = settings, adapter_id
+
+    def propose(self, target: str, history: list) -> Draft:
+        text = set_served(open_workspace(self.settings).read(SERVED), "pirate", self.adapter_id)
+        return Draft(target=target, changes={SERVED: text}, generator=self.name)
+
+    def feedback(self, proposal: object, verdict: object) -> None:
+        """Nothing to learn."""
+
+
+def test_regressed_adapter_change_is_reverted_and_the_previous_adapter_served_again(
+    settings: Settings, eval_cfg: EvalConfig, tiny_model_dir: Path
+) -> None:
+    adapters = settings.artifacts_dir / "adapters" / "pirate-lora"
+    train_adapter(tiny_model_dir, off_target_rows(), adapters / "v1", steps=40)
+    train_adapter(tiny_model_dir, holdout.recipe_rows(settings.holdout_dir, "default")[0], adapters / "v2", steps=40)
+    ws = open_workspace(settings)
+    ws.write(SERVED, set_served(ws.read(SERVED), "pirate", "pirate-lora/v1"))
+    ws.commit("serve pirate-lora/v1")
+    loop = Loop(settings, generator_for=lambda _t: ServeAdapter(settings, "pirate-lora/v2"), eval_config=eval_cfg)
+    [entry] = loop.run(rounds=1, targets=["adapter:pirate"]).entries
+    assert entry.verdict == "accepted" and served_map(settings)["pirate"] == "pirate-lora/v2", entry
+    # The pirate's own held-out rows arrive and look like what v1 learned: v2 is now the worse adapter.
+    (settings.holdout_dir / "adapters").mkdir(parents=True, exist_ok=True)
+    (settings.holdout_dir / "adapters" / "pirate.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in off_target_rows()))
+    [done] = find_and_roll_back(settings, eval_cfg, timeout_s=120)
+    assert done.entry.verdict == "rolled_back" and done.personas == ["pirate"]
+    assert served_map(settings)["pirate"] == "pirate-lora/v1"
+    assert done.reserved == ["pirate: local serving follows the served pointer (pirate-lora/v1)"]
+    assert done.notifications()[0]["reason"].startswith("I undid the improvement to adapter:pirate")
