@@ -112,6 +112,16 @@ def _judge(cfg: EvalConfig, verdict: Verdict, files: list[ChangedFile], kind: st
     else:
         verdict.verdict = "accept"
         verdict.reason = f"{result.metric} {result.baseline:.4g} -> {result.candidate:.4g}"
+    return _labelled(verdict)
+
+
+def _labelled(verdict: Verdict) -> Verdict:
+    """The journal keeps only the reason, so the judge's view and stand-in model/data labels go into it."""
+    if verdict.judge and verdict.verdict == "accept":
+        low, high = verdict.judge["ci95"]
+        verdict.reason += f"; judge win rate {verdict.judge['win_rate']:.2f} (95% CI {low:.2f}-{high:.2f})"
+    if verdict.data.startswith("the default"):
+        verdict.reason += f"; on {verdict.data}"
     if verdict.eval_base:  # the label travels with every verdict measured on a stand-in model
         verdict.reason = f"measured on {verdict.measured_on}, not the served {verdict.served_on}: {verdict.reason}"
     return verdict

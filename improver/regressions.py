@@ -88,7 +88,7 @@ def _roll_back(settings: Settings, ws: Workspace, entry: JournalEntry, reason: s
     reserved = [reserve(settings, p) for p in personas] if entry.target.startswith("adapter:") else []
     when = entry.ts[:10]
     sentence = (f"I undid the improvement to {entry.target} from {when} (commit {entry.commit[:8]}) because it now "
-                f"measures worse than before it ({reason}); the previous version is back in place.")
+                f"measures worse than before it ({reason.split('; ')[0]}); the previous version is back in place.")
     return Rollback(entry=done, personas=personas, sentence=sentence, reserved=reserved)
 
 

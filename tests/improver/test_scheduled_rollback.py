@@ -168,3 +168,17 @@ def test_regressed_adapter_change_is_reverted_and_the_previous_adapter_served_ag
     assert served_map(settings)["pirate"] == "pirate-lora/v1"
     assert done.reserved == ["pirate: local serving follows the served pointer (pirate-lora/v1)"]
     assert done.notifications()[0]["reason"].startswith("I undid the improvement to adapter:pirate")
+
+
+def test_changing_an_adopted_retrain_schedule_keeps_the_check(settings: Settings) -> None:
+    open_workspace(settings)
+    add_retrain(settings, "pirate", at="02:00")
+    install(settings)
+    add_retrain(settings, "pirate", at="04:30")  # the user moves it
+    scheduler = make_scheduler(settings)
+    scheduler.start(paused=True)
+    try:
+        job = scheduler.get_job("retrain:pirate")
+        assert job.func_ref == NIGHTLY_FUNC and "04:30" in job.name
+    finally:
+        scheduler.shutdown(wait=False)
