@@ -9,6 +9,7 @@ re-served (the previous one), the journal records it, and each affected persona 
 from __future__ import annotations
 
 import logging
+import threading
 import tomllib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,9 @@ from improver.proposals import Draft, create_proposal, delete_branch
 
 log = logging.getLogger(__name__)
 SERVED = "adapters/served.toml"
+# Several retrain schedules may finish at once in one scheduler: their checks take turns, so none re-judges
+# or reverts a change another has just reverted.
+_CHECK_LOCK = threading.Lock()
 
 
 class Rollback(BaseModel):
@@ -59,10 +63,11 @@ def find_and_roll_back(settings: Settings, eval_config: EvalConfig | None = None
     """Like check_regressions, with who is affected and what they are told."""
     ws, cfg = open_workspace(settings), eval_config or from_settings(settings)
     done = []
-    for entry in in_window(settings, window_days):
-        reason = _regressed(settings, ws, cfg, entry, timeout_s or settings.improver.round_budget_s)
-        if reason:
-            done.append(_roll_back(settings, ws, entry, reason))
+    with _CHECK_LOCK:
+        for entry in in_window(settings, window_days):
+            reason = _regressed(settings, ws, cfg, entry, timeout_s or settings.improver.round_budget_s)
+            if reason:
+                done.append(_roll_back(settings, ws, entry, reason))
     return done
 
 
