@@ -127,6 +127,12 @@ class ImproverConfig(Section):
     allow_code_paths: list[str] = Field(
         default_factory=list, description="Workspace globs of code the loop may also edit (none by default)."
     )
+    eval_base_model: str | None = Field(
+        None, description="A smaller model to measure recipe proposals on (e.g. 'tiny'); unset measures on base_model. "
+        "Proposals measured on it stay suggestions in the journal and are never applied automatically.")
+    regression_window_days: float = Field(
+        7.0, gt=0, description="After each nightly retrain and improver round, accepted changes of this many days "
+        "are re-measured; one that now regresses beyond the noise is reverted.")
 
 
 class McpConfig(Section):

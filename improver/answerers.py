@@ -7,23 +7,28 @@ measurement is reproducible and its spread is the sampling noise.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from improver.eval_config import EvalConfig
 
 Answerer = Callable[[str, list[str], int], list[str]]
 
 
-def make_answerer(cfg: EvalConfig) -> Answerer:
-    """The answerer this evaluator configuration asks for."""
-    return _openai_answerer(cfg) if cfg.answerer == "openai" else _local_answerer(cfg)
+def make_answerer(cfg: EvalConfig, adapter: Path | None = None) -> Answerer:
+    """The answerer this evaluator configuration asks for; locally, the served adapter on the base model."""
+    return _openai_answerer(cfg) if cfg.answerer == "openai" else _local_answerer(cfg, adapter)
 
 
-def _local_answerer(cfg: EvalConfig) -> Answerer:
+def _local_answerer(cfg: EvalConfig, adapter: Path | None) -> Answerer:
     import torch
 
     from skills.models import load_model
 
     model, tokenizer = load_model(cfg.base_model, cfg.models_dir)
+    if adapter is not None:  # answer as users are answered: the persona's served adapter on its base
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter)).eval()
 
     def answer(system: str, prompts: list[str], seed: int) -> list[str]:
         out = []

@@ -36,7 +36,9 @@ class EvalConfig(BaseModel):
     repeats: int = Field(3, ge=1, description="Repeated measurements of baseline and candidate (noise).")
     max_prompts: int = Field(16, ge=2, description="Held-out prompts per measurement.")
     bootstrap: int = Field(1000, ge=100, description="Bootstrap resamples over held-out items.")
-    recipe_base_model: str = Field("tiny", description="Model of the short training run for recipe proposals.")
+    recipe_base_model: str | None = Field(
+        None, description="A smaller 'eval base' for the short training run of recipe proposals; None measures on "
+        "the served base model. A verdict measured on it is labelled and never merged automatically.")
     train_steps: int = Field(30, gt=0, description="Optimizer steps of that run (same budget for both sides).")
     train_max_length: int = Field(96, gt=8)
     allow_code_paths: list[str] = Field(default_factory=list, description="Globs of code the loop may edit.")
@@ -45,6 +47,15 @@ class EvalConfig(BaseModel):
         description="Runs the checkout's tests when a proposal changes code.",
     )
     test_timeout_s: float = Field(300.0, gt=0)
+    judge_provider: Literal["local", "openai", "ollama", "none"] = Field(
+        "local", description="Position-swapped judge of persona answers ('none' leaves the style markers alone).")
+    judge_model: str = Field("smollm2", description="Judge model name at its provider.")
+    judge_base_url: str | None = Field(None, description="Judge server URL for openai/ollama.")
+    judge_timeout_s: float = Field(60.0, gt=0)
+
+    def measured_base(self, served: str) -> str:
+        """The model a recipe proposal's short training run uses: the eval base if one is set, else the served one."""
+        return self.recipe_base_model or served
 
 
 def from_settings(settings: Settings, **overrides: object) -> EvalConfig:
@@ -53,6 +64,10 @@ def from_settings(settings: Settings, **overrides: object) -> EvalConfig:
         "workspace": settings.workspace_dir, "holdout_dir": settings.holdout_dir,
         "models_dir": settings.models_dir, "artifacts_dir": settings.artifacts_dir, "base_model": settings.base_model,
         "allow_code_paths": list(settings.improver.allow_code_paths),
+        "recipe_base_model": settings.improver.eval_base_model, "judge_provider": settings.judge.provider,
+        "judge_model": settings.judge.model,
+        "judge_base_url": settings.judge.base_url or (settings.ollama.host if settings.judge.provider == "ollama" else None),
+        "judge_timeout_s": settings.judge.timeout_s,
     }
     path = settings.home / FILE_NAME
     if path.is_file():

@@ -46,6 +46,15 @@ class Verdict(BaseModel):
     candidate: float | None = None
     noise: float | None = None
     delta: float | None = None
+    measured_on: str = Field("", description="The model whose scores decided; see `eval_base`.")
+    served_on: str = Field("", description="The model users are served.")
+    data: str = Field("", description="Which held-out data was used.")
+    judge: dict | None = Field(None, description="The position-swapped judge's summary (persona proposals).")
+
+    @property
+    def eval_base(self) -> bool:
+        """Measured on a smaller eval base rather than the served model: a suggestion, never applied by itself."""
+        return bool(self.measured_on and self.served_on and self.measured_on != self.served_on)
 
 
 def evaluate(cfg: EvalConfig, ref: str, scratch: Path | None = None) -> Verdict:
@@ -76,6 +85,8 @@ def _judge(cfg: EvalConfig, verdict: Verdict, files: list[ChangedFile], kind: st
     problems = file_problems(cand_dir, files)
     if not problems and kind == "persona":
         problems = _grading_rule_changes(base_dir, cand_dir, name)
+    if not problems and kind == "recipe":
+        problems = _out_of_bounds(cand_dir, name)
     if not problems and kind == "code":
         problems = test_problems(cfg, base_dir, cand_dir)
     if problems:
@@ -91,7 +102,9 @@ def _judge(cfg: EvalConfig, verdict: Verdict, files: list[ChangedFile], kind: st
         verdict.reason = f"cannot measure: {exc}"
         return verdict
     result = compare(measured, cfg.bootstrap)
-    verdict = verdict.model_copy(update=result.model_dump(exclude={"improved"}))
+    verdict = verdict.model_copy(update={**result.model_dump(exclude={"improved"}), "measured_on": measured.measured_on,
+                                         "served_on": measured.served_on, "data": measured.data,
+                                         "judge": measured.judge})
     if measured.regressions:
         verdict.reason = "regression: " + "; ".join(measured.regressions)
     elif not result.improved:
@@ -99,7 +112,30 @@ def _judge(cfg: EvalConfig, verdict: Verdict, files: list[ChangedFile], kind: st
     else:
         verdict.verdict = "accept"
         verdict.reason = f"{result.metric} {result.baseline:.4g} -> {result.candidate:.4g}"
+    return _labelled(verdict)
+
+
+def _labelled(verdict: Verdict) -> Verdict:
+    """The journal keeps only the reason, so the judge's view and stand-in model/data labels go into it."""
+    if verdict.judge and verdict.verdict == "accept":
+        low, high = verdict.judge["ci95"]
+        verdict.reason += f"; judge win rate {verdict.judge['win_rate']:.2f} (95% CI {low:.2f}-{high:.2f})"
+    if verdict.data.startswith("the default"):
+        verdict.reason += f"; on {verdict.data}"
+    if verdict.eval_base:  # the label travels with every verdict measured on a stand-in model
+        verdict.reason = f"measured on {verdict.measured_on}, not the served {verdict.served_on}: {verdict.reason}"
     return verdict
+
+
+def _out_of_bounds(cand_dir: Path, name: str) -> list[str]:
+    """The fine-tuning guides' bounds, checked before anything is trained or measured."""
+    import tomllib
+
+    from improver.bounds import bound_problems
+    from skills.train.spec import Recipe
+
+    recipe = Recipe.model_validate(tomllib.loads((cand_dir / "recipes" / f"{name}.toml").read_text(encoding="utf-8")))
+    return [f"out of bounds: {p}" for p in bound_problems(recipe)]
 
 
 def _grading_rule_changes(base_dir: Path, cand_dir: Path, name: str) -> list[str]:

@@ -1,9 +1,10 @@
 """The evaluator's held-out data under settings.holdout_dir (outside the workspace, never shown to generators).
 
-Layout: personas/<name>.jsonl ({"prompt": ...} per line; default.jsonl when a persona has none),
-recipes/<name>.jsonl (canonical {"messages": [...]} rows; default.jsonl likewise) and adapters/<persona>.jsonl
-(chat rows that judge a served adapter; the recipes' held-out rows when absent). Defaults are written
-on first use so a fresh install can run the loop.
+Layout: personas/<name>.jsonl ({"prompt": ...} per line), adapters/<persona>.jsonl (a persona's own chat
+rows: they judge its served adapter and the recipe it trains with) and recipes/<name>.jsonl (canonical
+{"messages": [...]} rows for one recipe). Each persona is measured on its own files; only when it has none
+is the neutral default.jsonl used, and every measurement says which data it used (`*_source`). Defaults
+are written on first use so a fresh install can run the loop.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ DEFAULT_PROMPTS = [
 
 
 def _default_rows() -> list[dict]:
-    """Small, learnable chat rows (arithmetic in a fixed voice) for the short recipe training run."""
+    """Small, learnable chat rows (arithmetic in a plain voice, no persona's) for the short recipe training run."""
     rows = []
     for a in range(1, 9):
         for b in range(1, 7):
             rows.append({"messages": [
                 {"role": "user", "content": f"What is {a} plus {b}?"},
-                {"role": "assistant", "content": f"Arr matey, {a} plus {b} be {a + b}."},
+                {"role": "assistant", "content": f"{a} plus {b} is {a + b}."},
             ]})
     return rows
 
@@ -58,16 +59,45 @@ def _pick(holdout_dir: Path, sub: str, name: str) -> Path:
     return own if own.is_file() else holdout_dir / sub / "default.jsonl"
 
 
+def _label(holdout_dir: Path, path: Path) -> str:
+    rel = path.relative_to(holdout_dir).as_posix()
+    return f"the default held-out set {rel} (no own data)" if path.stem == "default" else f"held-out {rel}"
+
+
 def persona_prompts(holdout_dir: Path, persona: str, limit: int | None = None) -> list[str]:
     """Held-out user prompts for a persona."""
     prompts = [str(r["prompt"]) for r in _read_jsonl(_pick(holdout_dir, "personas", persona))]
     return prompts[:limit] if limit else prompts
 
 
+def persona_source(holdout_dir: Path, persona: str) -> str:
+    """Which file persona_prompts read, for the verdict ('the default held-out set ...' when it has none)."""
+    return _label(holdout_dir, _pick(holdout_dir, "personas", persona))
+
+
+def _split(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    return [r for i, r in enumerate(rows) if i % 4], [r for i, r in enumerate(rows) if not i % 4]
+
+
 def recipe_rows(holdout_dir: Path, recipe: str) -> tuple[list[dict], list[dict]]:
     """(train, held-out) chat rows for a recipe's short training run: every 4th row is held out."""
-    rows = _read_jsonl(_pick(holdout_dir, "recipes", recipe))
-    return [r for i, r in enumerate(rows) if i % 4], [r for i, r in enumerate(rows) if not i % 4]
+    return _split(_read_jsonl(_pick(holdout_dir, "recipes", recipe)))
+
+
+def recipe_rows_for(holdout_dir: Path, recipe: str, personas: list[str]) -> tuple[list[dict], list[dict], str]:
+    """(train, held-out, source) for a recipe: recipes/<recipe>.jsonl, else the own rows of the personas that
+    train with it (adapters/<persona>.jsonl), else the labelled default; never one persona's data for another."""
+    seed_defaults(holdout_dir)
+    own = holdout_dir / "recipes" / f"{recipe}.jsonl"
+    if own.is_file():
+        return (*_split(_read_jsonl(own)), _label(holdout_dir, own))
+    files = [holdout_dir / "adapters" / f"{p}.jsonl" for p in sorted(personas)]
+    files = [f for f in files if f.is_file()]
+    if files:
+        rows = [r for f in files for r in _read_jsonl(f)]
+        return (*_split(rows), ", ".join(_label(holdout_dir, f) for f in files))
+    default = holdout_dir / "recipes" / "default.jsonl"
+    return (*_split(_read_jsonl(default)), _label(holdout_dir, default))
 
 
 def adapter_rows(holdout_dir: Path, persona: str) -> list[dict]:

@@ -1,6 +1,7 @@
 """The improvement journal: every attempt, kept in SQLite and mirrored to `results.tsv` in the workspace.
 
-Verdicts: accepted, rejected, crash, rolled_back. `results.tsv` is listed in `.git/info/exclude` so it is
+Verdicts: accepted, rejected, crash, rolled_back, and suggested (better, but measured on a smaller eval base
+than the served model, so never applied by itself). `results.tsv` is listed in `.git/info/exclude` so it is
 never committed (a proposal can neither edit nor hide it), autoresearch-style.
 """
 
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from config.settings import Settings
 from config.state import connect
 
-Verdict = Literal["accepted", "rejected", "crash", "rolled_back"]
+Verdict = Literal["accepted", "rejected", "crash", "rolled_back", "suggested"]
 TSV_NAME = "results.tsv"
 TSV_COLUMNS = (
     "ts", "round", "target", "files", "baseline", "candidate", "noise", "delta", "verdict", "reason", "commit",
@@ -138,9 +139,11 @@ def summarize(items: list[JournalEntry]) -> str:
     if not items:
         return "I have not tried any improvements in that period."
     accepted = [e for e in items if e.verdict == "accepted"]
-    counts = {v: sum(e.verdict == v for e in items) for v in ("accepted", "rejected", "crash", "rolled_back")}
+    counts = {v: sum(e.verdict == v for e in items) for v in ("accepted", "rejected", "crash", "rolled_back", "suggested")}
     head = (f"{len(items)} attempts: {counts['accepted']} accepted, {counts['rejected']} rejected, "
             f"{counts['crash']} crashed, {counts['rolled_back']} rolled back.")
+    if counts["suggested"]:
+        head += f" {counts['suggested']} suggested (measured on an eval base only, not applied)."
     lines = [head]
     for e in accepted[-5:]:
         delta = f" (delta {e.delta:+.3g}, noise {e.noise:.3g})" if e.delta is not None and e.noise is not None else ""

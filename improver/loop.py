@@ -161,6 +161,9 @@ class Loop:
 
     def _settle(self, number: int, proposal: Proposal, verdict: Verdict, draft: Draft) -> JournalEntry:
         commit, status = "", {"accept": "accepted", "reject": "rejected"}.get(verdict.verdict, "crash")
+        if status == "accepted" and verdict.eval_base:
+            # Measured on a stand-in model: what holds there may not hold on the served one, so it stays a suggestion.
+            status, verdict.reason = "suggested", f"{verdict.reason}; kept as a suggestion, not applied"
         if status == "accepted":
             try:
                 commit = merge_and_tag(self.ws, proposal, number, verdict.reason)
@@ -239,7 +242,7 @@ def _parse_verdict(ref: str, out: str, err: str) -> Verdict:
 def rollback(settings: Settings, commit: str | None = None, reason: str = "rolled back on request") -> JournalEntry:
     """Revert an accepted improvement (default: the latest one still in effect) and journal it."""
     ws = open_workspace(settings)
-    accepted = _in_effect(settings)
+    accepted = in_effect(settings)
     if commit is None:
         if not accepted:
             raise NotFound("There is no accepted improvement to roll back; `selftune improve journal` lists them.")
@@ -256,37 +259,8 @@ def rollback(settings: Settings, commit: str | None = None, reason: str = "rolle
         proposal_id=target_entry.proposal_id, generator=target_entry.generator))
 
 
-def _in_effect(settings: Settings) -> list[JournalEntry]:
+def in_effect(settings: Settings) -> list[JournalEntry]:
     """Accepted entries whose commit has not been rolled back yet, oldest first."""
     items = journal.entries(settings)
     reverted = {e.reason.rsplit("reverted ", 1)[-1].rstrip(")") for e in items if e.verdict == "rolled_back"}
     return [e for e in items if e.verdict == "accepted" and e.commit and e.commit[:8] not in reverted]
-
-
-def check_regressions(settings: Settings, eval_config: EvalConfig | None = None,
-                      timeout_s: float | None = None) -> list[JournalEntry]:
-    """Re-judge each target's latest accepted change: if undoing it now measures better, roll it back."""
-    ws, cfg = open_workspace(settings), eval_config or from_settings(settings)
-    latest = {e.target: e for e in _in_effect(settings)}
-    rolled = []
-    for entry in latest.values():
-        parent = ws.repo.commit(entry.commit).parents[0]
-        changes = {f: _blob_text(parent, f) for f in entry.files}
-        try:
-            undo = create_proposal(settings, ws, Draft(target=entry.target, changes=changes,
-                                                       generator="regression-check", rationale=f"undo {entry.commit[:8]}"),
-                                   cfg.allow_code_paths)
-        except ProposalRefused:
-            continue  # the undo itself is out of bounds now (e.g. a link appeared): leave the change in effect
-        verdict = run_evaluator(cfg, undo.branch, timeout_s or settings.improver.round_budget_s)
-        delete_branch(ws, undo.branch)
-        if verdict.verdict == "accept":
-            rolled.append(rollback(settings, entry.commit, f"regression detected: {verdict.reason}"))
-    return rolled
-
-
-def _blob_text(commit, path: str) -> str | None:  # noqa: ANN001 - git.Commit
-    try:
-        return (commit.tree / path).data_stream.read().decode("utf-8")
-    except KeyError:
-        return None

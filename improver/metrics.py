@@ -32,6 +32,10 @@ class Measured:
     cand: np.ndarray
     higher_is_better: bool = True
     regressions: list[str] = field(default_factory=list)
+    measured_on: str = ""  # the model that produced the scores
+    served_on: str = ""  # the model users are served (differs when an eval base was set)
+    data: str = ""  # which held-out data was used, e.g. "the default held-out set ... (no own data)"
+    judge: dict | None = None  # the position-swapped judge's summary (persona proposals)
 
 
 class Comparison(BaseModel):
@@ -70,17 +74,28 @@ def adherence_matrix(answers: list[list[str]], markers: list[str]) -> np.ndarray
 
 
 def persona_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -> Measured:
-    """Format adherence (persona style.any_of markers of the BASELINE card) on held-out prompts."""
+    """Format adherence (the BASELINE card's style.any_of markers) of the served model's answers to held-out
+    prompts, with the answers' length and the position-swapped judge as regression checks."""
+    from improver.judging import judge_regression
+
     base_card, cand_card = load_persona(base_dir, name), load_persona(cand_dir, name)
     if not base_card.style.any_of:
         raise MetricUnavailable(f"persona '{name}' has no style.any_of markers to measure")
     prompts = holdout.persona_prompts(cfg.holdout_dir, name, cfg.max_prompts)
-    answer = make_answerer(cfg)
+    served, model = _served_model(cfg, base_dir, name)
+    # Locally the served adapter is loaded onto its base; an answer server serves whatever it serves.
+    local_adapter = _adapter_dir(cfg, served) if served and cfg.answerer == "local" else None
+    answer = make_answerer(cfg.model_copy(update={"base_model": model}), local_adapter)
     base_ans = [answer(base_card.system_prompt, prompts, seed) for seed in range(cfg.repeats)]
     cand_ans = [answer(cand_card.system_prompt, prompts, seed) for seed in range(cfg.repeats)]
     measured = Measured("format_adherence", adherence_matrix(base_ans, base_card.style.any_of),
-                        adherence_matrix(cand_ans, base_card.style.any_of))
+                        adherence_matrix(cand_ans, base_card.style.any_of),
+                        measured_on=f"{served} on {model}" if served else model,
+                        served_on=f"{served} on {model}" if served else model,
+                        data=holdout.persona_source(cfg.holdout_dir, name))
     measured.regressions.extend(_length_regression(base_ans, cand_ans, base_card.style.max_chars, cfg))
+    measured.judge, judged = judge_regression(cfg, prompts, base_ans[0], cand_ans[0])
+    measured.regressions.extend(judged)
     return measured
 
 
@@ -93,19 +108,21 @@ def _length_regression(base: list[list[str]], cand: list[list[str]], max_chars: 
     return []
 
 
-# ---- recipe: held-out loss after a short training run on a small model ----------------------------------
+# ---- recipe: held-out loss after a short training run on the served base model -----------------------------
 
 def recipe_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -> Measured:
-    """Held-out loss after cfg.train_steps steps with each side's hyperparameters (lower is better)."""
+    """Held-out loss after cfg.train_steps steps with each side's hyperparameters (lower is better), on the
+    served base model (or the eval base, if one is set) and the held-out rows of the personas using the recipe."""
     from improver.short_train import heldout_losses
-    from skills.train.spec import Recipe
 
-    train_rows, eval_rows = holdout.recipe_rows(cfg.holdout_dir, name)
-    sides = []
-    for root in (base_dir, cand_dir):
-        recipe = Recipe.model_validate(tomllib.loads((root / "recipes" / f"{name}.toml").read_text()))
-        sides.append(np.array([heldout_losses(cfg, recipe, train_rows, eval_rows, seed) for seed in range(cfg.repeats)]))
-    measured = Measured("heldout_loss", sides[0], sides[1], higher_is_better=False)
+    recipes = [_recipe(root, name) for root in (base_dir, cand_dir)]
+    served = recipes[0].base_model or cfg.base_model
+    model = cfg.measured_base(served)
+    train_rows, eval_rows, source = holdout.recipe_rows_for(cfg.holdout_dir, name, _personas_using(base_dir, name))
+    sides = [np.array([heldout_losses(cfg, recipe, train_rows, eval_rows, seed, model) for seed in range(cfg.repeats)])
+             for recipe in recipes]
+    measured = Measured("heldout_loss", sides[0], sides[1], higher_is_better=False, measured_on=model,
+                        served_on=served, data=source)
     if not np.all(np.isfinite(sides[1])):
         measured.regressions.append("the candidate's training diverged (non-finite loss)")
     return measured
@@ -130,6 +147,25 @@ def adapter_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -
         base_losses += _adapter_losses(cfg, base_model, ids[0], rows)
         cand_losses += _adapter_losses(cfg, base_model, ids[1], rows)
     return Measured("adapter_heldout_loss", np.array([base_losses]), np.array([cand_losses]), higher_is_better=False)
+
+
+def _served_model(cfg: EvalConfig, root: Path, persona: str) -> tuple[str | None, str]:
+    """(served adapter id or None, its base model): what answers the persona's users today."""
+    served = _served(root).get(persona) if cfg.artifacts_dir else None
+    return served, _base_model_of(cfg, (served, None)) if served else cfg.base_model
+
+
+def _recipe(root: Path, name: str):  # noqa: ANN202 - skills.train.spec.Recipe, imported lazily
+    from skills.train.spec import Recipe
+
+    return Recipe.model_validate(tomllib.loads((root / "recipes" / f"{name}.toml").read_text(encoding="utf-8")))
+
+
+def _personas_using(root: Path, recipe: str) -> list[str]:
+    """Personas of a checkout whose card trains with this recipe."""
+    from skills.personas import list_personas
+
+    return [p for p in list_personas(root) if load_persona(root, p).recipe == recipe]
 
 
 def _served(root: Path) -> dict[str, str]:

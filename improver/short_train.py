@@ -1,4 +1,4 @@
-"""A short, fixed-budget LoRA/full training run on a small model, for comparing recipes' hyperparameters.
+"""A short, fixed-budget LoRA/full training run on the served base model (or a set eval base), comparing recipes.
 
 Both sides of a comparison get the same model, data, step budget and seed; only the recipe differs.
 """
@@ -27,12 +27,12 @@ def _batch(seqs: list[list[int]], pad_id: int) -> dict[str, Any]:
     return {"input_ids": ids, "attention_mask": (labels != -100).long(), "labels": labels}
 
 
-def _prepare(cfg: EvalConfig, recipe: Any) -> tuple[Any, Any]:
+def _prepare(cfg: EvalConfig, recipe: Any, base_model: str) -> tuple[Any, Any]:
     from peft import LoraConfig, get_peft_model
 
     from skills.models import load_model
 
-    model, tokenizer = load_model(cfg.recipe_base_model, cfg.models_dir)
+    model, tokenizer = load_model(base_model, cfg.models_dir)
     if recipe.method in ("lora", "qlora"):  # qlora's 4-bit part needs a GPU; its LoRA part is compared
         h = recipe.hyper
         lora = LoraConfig(r=h.rank, lora_alpha=h.alpha, lora_dropout=h.dropout, target_modules=h.target_modules,
@@ -41,13 +41,14 @@ def _prepare(cfg: EvalConfig, recipe: Any) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def heldout_losses(cfg: EvalConfig, recipe: Any, train_rows: list[dict], eval_rows: list[dict], seed: int) -> list[float]:
-    """Train cfg.train_steps steps with the recipe's hyperparameters, then the mean loss of each held-out row."""
+def heldout_losses(cfg: EvalConfig, recipe: Any, train_rows: list[dict], eval_rows: list[dict], seed: int,
+                   base_model: str) -> list[float]:
+    """Train cfg.train_steps steps on base_model with the recipe's hyperparameters, then each held-out row's loss."""
     import torch
     from transformers import get_scheduler
 
     torch.manual_seed(seed)
-    model, tokenizer = _prepare(cfg, recipe)
+    model, tokenizer = _prepare(cfg, recipe, base_model)
     h = recipe.hyper
     train = _encode(tokenizer, train_rows, cfg.train_max_length)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=h.learning_rate)

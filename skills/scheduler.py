@@ -115,8 +115,10 @@ def add_retrain(settings: Settings, persona: str, *, at: str | None = "02:00",
               "config": str(settings.config_file) if settings.config_file else None, **(overrides or {})}
     with schedule_store(settings) as scheduler:
         extra = {"next_run_time": next_run} if next_run is not None else {}
-        job = scheduler.add_job(RETRAIN_FUNC, trigger, id=retrain_id(persona), name=name, kwargs=kwargs,
-                                replace_existing=True, **extra)
+        # Replacing keeps a wrapper a layer above installed around the retrain (the improver's regression check).
+        existing = scheduler.get_job(retrain_id(persona))
+        job = scheduler.add_job(existing.func_ref if existing else RETRAIN_FUNC, trigger, id=retrain_id(persona),
+                                name=name, kwargs=kwargs, replace_existing=True, **extra)
         return _info(job)
 
 
@@ -186,5 +188,8 @@ class SchedulerService:
                                        "reason": f"the scheduled run crashed: {event.exception}"}
         else:
             outcome = {"schedule": event.job_id, **(event.retval or {})}
+        # A job may report several outcomes (a retrain, then the rollbacks that followed it): one notice each.
+        outcomes = outcome.pop("notify") if isinstance(outcome.get("notify"), list) else [outcome]
         if self.notify is not None:
-            self.notify(outcome)
+            for one in outcomes:
+                self.notify({"schedule": event.job_id, **one})

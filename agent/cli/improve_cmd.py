@@ -1,4 +1,4 @@
-"""`selftune improve run|journal|rollback|stop|resume`: the self-improvement loop."""
+"""`selftune improve run|schedule|journal|rollback|stop|resume`: the self-improvement loop."""
 
 from __future__ import annotations
 
@@ -44,6 +44,25 @@ def run_cmd(
     console.print(_table(summary.entries))
     for note in summary.notes:
         console.print(f"note: {note}")
+
+
+@improve_app.command("schedule")
+def schedule_cmd(
+    ctx: typer.Context,
+    at: str = typer.Option("03:00", "--at", help="Time of day for the daily rounds, e.g. 03:00 or 3am."),
+    every_minutes: Optional[float] = typer.Option(None, "--every-minutes", min=0.01, help="Run every N minutes instead."),  # noqa: UP045
+    rounds: int = typer.Option(1, "--rounds", min=1, help="Rounds per run (capped by improver.max_rounds)."),
+    target: Optional[list[str]] = typer.Option(None, "--target", help="persona:<name>, recipe:<name> or adapter:<persona>; repeatable."),  # noqa: UP045
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Schedule improvement rounds (run by `selftune run`); each run ends with the regression check."""
+    from improver.scheduled import add_round_schedule
+
+    info = add_round_schedule(settings_of(ctx), at=at, every_minutes=every_minutes, rounds=rounds, targets=target or None)
+    if as_json:
+        emit_json(info.model_dump(mode="json"))
+        return
+    console.print(f"Scheduled {info.name}; next run {info.next_run}. `selftune schedule remove {info.id}` removes it.")
 
 
 @improve_app.command("journal")

@@ -23,9 +23,11 @@ def register(app: typer.Typer) -> None:
         """
         from agent.memory_hooks import MemoryHooks, router_with_memory
         from agent.router import Router
+        from improver.scheduled import install
 
         settings = settings_of(ctx)
         _reattach_jobs(settings)
+        install(settings)  # the regression check follows every nightly retrain
         if settings.secret("discord_token") and not force_console:
             from agent.discord_bot import BotServices, run_bot
 

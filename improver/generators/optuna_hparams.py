@@ -1,7 +1,8 @@
 """Hyperparameter search for a recipe with Optuna: each trial is one proposal; the study lives in SQLite.
 
 The study (`<home>/improver_optuna.db`, one study per recipe) survives restarts. A trial's value is the
-evaluator's measured candidate held-out loss; crashed or unmeasured trials are told as failed.
+evaluator's measured candidate held-out loss; crashed or unmeasured trials are told as failed. The search
+space is cut from `improver.bounds` (the fine-tuning guides' bounds), so no trial can leave them.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import tomli_w
 
 from config.settings import Settings
 from config.workspace import open_workspace
+from improver.bounds import bounds_for
 from improver.journal import JournalEntry
 from improver.proposals import Draft
 
-SEARCH_SPACE = {"learning_rate": (1e-5, 1e-2), "rank": [4, 8, 16, 32]}
+RANKS = [4, 8, 16, 32, 64]  # candidates; only those inside the method's rank bound are offered
+ALPHA_PER_RANK = 2  # alpha = 2r, the guides' usual choice (inside r..4r)
 
 
 class OptunaRecipeGenerator:
@@ -47,9 +50,7 @@ class OptunaRecipeGenerator:
         text = open_workspace(self.settings).read(rel)
         study = self.study(name)
         trial = study.ask()
-        values: dict[str, Any] = {"learning_rate": trial.suggest_float("learning_rate", *SEARCH_SPACE["learning_rate"], log=True)}
-        if tomllib.loads(text).get("method", "lora") in ("lora", "qlora"):
-            values["rank"] = trial.suggest_categorical("rank", SEARCH_SPACE["rank"])
+        values = suggest(trial, tomllib.loads(text).get("method", "lora"))
         draft = Draft(target=target, changes={rel: set_hyper(text, values)}, generator=self.name,
                       rationale=f"Optuna trial {trial.number}: {values}", meta={"trial": trial.number})
         self._pending[target] = (study, trial.number)
@@ -64,6 +65,19 @@ class OptunaRecipeGenerator:
             study.tell(number, state=optuna.trial.TrialState.FAIL)
         else:
             study.tell(number, verdict.candidate)
+
+
+def suggest(trial: optuna.Trial, method: str) -> dict[str, Any]:
+    """A trial's learning rate (and LoRA rank with alpha = 2r), drawn inside the method's bounds."""
+    bounds = bounds_for(method)
+    # Optuna samples in [low, high]; set_hyper writes 3 significant digits, so the bounds are narrowed by that rounding.
+    low, high = bounds.learning_rate
+    values: dict[str, Any] = {"learning_rate": trial.suggest_float("learning_rate", low * 1.005, high * 0.995, log=True)}
+    if method in ("lora", "qlora") and bounds.rank is not None:
+        ranks = [r for r in RANKS if bounds.rank[0] <= r <= bounds.rank[1]]
+        values["rank"] = trial.suggest_categorical("rank", ranks)
+        values["alpha"] = ALPHA_PER_RANK * values["rank"]
+    return values
 
 
 def set_hyper(text: str, values: dict[str, Any]) -> str:

@@ -12,8 +12,9 @@ from config.workspace import open_workspace
 from improver import journal
 from improver.eval_config import EvalConfig
 from improver.generators.llm_edit import LLMEditGenerator
-from improver.loop import STOP_FILE, Loop, check_regressions, rollback
+from improver.loop import STOP_FILE, Loop, rollback
 from improver.proposals import rationale_of
+from improver.regressions import check_regressions
 from skills.providers.base import ChatResult
 from tests.improver import conftest as fake
 from tests.improver.test_planted import STRONG

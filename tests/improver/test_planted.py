@@ -84,6 +84,7 @@ BAD_PERSONA = {
     "improves within the noise only": lambda s: _prompt_card(
         s, "You are Captain Selftune, a pirate. Please say Arr and call the user matey."),
     "improves adherence but regresses length": lambda s: _prompt_card(s, STRONG + " Be verbose."),
+    "improves the markers but the judge prefers the baseline": lambda s: _prompt_card(s, "You are a pirate. Chant."),
     "moves its own goalposts": lambda s: {PIRATE: _card(s, **{'any_of = ["arr", "matey", "ahoy", "ye "]': 'any_of = ["e"]'})},
     "outside the allowlist": lambda s: {"agent_notes.txt": "hello"},
     "more than 3 files": lambda s: {f"skills/s{i}/SKILL.md": f"---\nname: s{i}\n---\n" for i in range(4)},
@@ -146,7 +147,7 @@ def test_passing_code_change_without_a_metric_is_rejected_by_default(settings: S
 
 def test_learning_rate_that_lowers_heldout_loss_is_accepted(settings: Settings, eval_cfg: EvalConfig) -> None:
     cfg = eval_cfg.model_copy(update={"repeats": 2})
-    good = _propose(settings, {"recipes/persona-lora.toml": _recipe(settings, "learning_rate = 2e-4", "learning_rate = 5e-3")},
+    good = _propose(settings, {"recipes/persona-lora.toml": _recipe(settings, "learning_rate = 2e-4", "learning_rate = 4e-4")},
                     target="recipe:persona-lora")
     verdict = evaluate(cfg, good)
     assert verdict.verdict == "accept", verdict
