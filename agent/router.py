@@ -153,7 +153,7 @@ class Router:
         missing = self._missing(intent, fitted, message.channel)
         if missing:
             return self._ask(intent, missing, session)
-        ctx = SkillContext(settings=self.settings, requester=requester)
+        ctx = self._context(requester, chosen_by_model=False)
         try:
             result = dispatch.run_skill(self.registry, name, fitted, ctx)
         except SelftuneError as exc:  # understood, but it failed: keep the intent, say why
@@ -190,7 +190,7 @@ class Router:
     def _chat(self, message: IncomingMessage, session: Session, requester: Requester) -> Reply:
         adapter_provider = persona_switch.provider_for(self.settings, session.persona)
         provider = adapter_provider or self.provider
-        turn = LLMTurn(provider, self.registry, SkillContext(settings=self.settings, requester=requester), self.limits)
+        turn = LLMTurn(provider, self.registry, self._context(requester, chosen_by_model=True), self.limits)
         try:
             reply = turn.run(session.messages_for(message.text))
             if adapter_provider is not None:
@@ -199,6 +199,11 @@ class Router:
         except ProviderUnavailable as exc:
             return Reply(text=followups()["offline"].format(reason=str(exc).rstrip(".")), intent="chat",
                          args={"offline": True})
+
+    def _context(self, requester: Requester, *, chosen_by_model: bool) -> SkillContext:
+        """The one place the Router decides confinement: paths stay open only for what the local user typed."""
+        confined = chosen_by_model or requester.transport not in LOCAL_TRANSPORTS
+        return SkillContext(settings=self.settings, requester=requester, confined=confined)
 
     def _help(self) -> str:
         installed = sorted(s.name for s in self.registry.all())

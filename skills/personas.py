@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from config.errors import ConfigError, NotFound
+from config.names import check_name
 
 
 class StyleChecks(BaseModel):
@@ -32,12 +33,21 @@ class Persona(BaseModel):
 
 
 def personas_dir(workspace: Path) -> Path:
+    """personas/ in the workspace."""
     return workspace / "personas"
 
 
+def require_persona(workspace: Path, name: str) -> str:
+    """Return `name` when it is a valid name and its card exists; else one sentence (UsageError or NotFound)."""
+    if check_name(name, "persona") not in list_personas(workspace):
+        known = ", ".join(list_personas(workspace)) or "none"
+        raise NotFound(f"There is no persona '{name}' (known: {known}); add personas/{name}.toml to the workspace.")
+    return name
+
+
 def load_persona(workspace: Path, name: str) -> Persona:
-    """Read personas/<name>.toml from the workspace."""
-    path = personas_dir(workspace) / f"{name}.toml"
+    """Read personas/<name>.toml from the workspace (the name is checked as a name first, never a path)."""
+    path = personas_dir(workspace) / f"{check_name(name, 'persona')}.toml"
     if not path.is_file():
         known = ", ".join(list_personas(workspace)) or "none"
         raise NotFound(f"There is no persona '{name}' (known: {known}); add {path} to create it.")

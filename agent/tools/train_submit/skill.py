@@ -13,6 +13,9 @@ def submit_training(
     *, ctx: SkillContext,
 ) -> dict[str, Any]:
     """Submit a training job; returns {job_id, name, executor, state, output_dir, message}."""
+    from skills.dataset.paths import checked_train_args
+
+    dataset = checked_train_args(ctx, recipe=recipe, persona=persona, dataset=dataset)
     from skills.jobs import JobManager
     from skills.jobs.format import describe
     from skills.train.spec import spec_from_recipe
