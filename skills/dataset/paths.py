@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from config import paths as policy
-from config.errors import NotFound
+from config.errors import NotFound, UsageError
 from config.names import check_names, shown
 from config.settings import Settings
 from skills.context import SkillContext
@@ -23,6 +23,13 @@ def datasets_dir(settings: Settings) -> Path:
 
 def find_dataset(path: str | Path, ctx: SkillContext) -> Path:
     """An existing dataset file this caller may read: as given, else under artifacts/datasets/."""
+    found = _find_dataset(path, ctx)
+    if found.is_dir():
+        raise UsageError(f"'{shown(str(path))}' is a folder; give the path of a .jsonl or .json file.")
+    return found
+
+
+def _find_dataset(path: str | Path, ctx: SkillContext) -> Path:
     settings = ctx.settings
     if ctx.confined:
         found = policy.confine_input(path, settings)

@@ -14,6 +14,7 @@ from tests.agent.conftest import scripted_llm  # noqa: F401 - the scripted model
 
 ROW = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Ahoy!"}]}
 VICTIM_TEXT = "precious: do not overwrite\n"
+SECRET = "OUTSIDE-SECRET-LINE"  # the first line of a file outside; validation would echo it if it read it
 
 
 @pytest.fixture
@@ -23,17 +24,19 @@ def outside(settings: Settings) -> Path:
     folder.mkdir()
     (folder / "victim.txt").write_text(VICTIM_TEXT)
     (folder / "secret.jsonl").write_text(json.dumps(ROW) + "\n")
+    (folder / "leak.txt").write_text(SECRET + "\n")
     return folder
 
 
 @pytest.fixture
 def datasets(settings: Settings, outside: Path) -> Path:
-    """artifacts/datasets with one good dataset and two links out: to a file and to a folder."""
+    """artifacts/datasets with one good dataset and links out: to two files and to a folder."""
     folder = settings.artifacts_dir / "datasets"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "good.jsonl").write_text("\n".join(json.dumps(ROW) for _ in range(4)) + "\n")
     (folder / "link.jsonl").symlink_to(outside / "secret.jsonl")
     (folder / "linkdir").symlink_to(outside, target_is_directory=True)
+    (folder / "leak.jsonl").symlink_to(outside / "leak.txt")
     return folder
 
 
