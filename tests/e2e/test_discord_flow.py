@@ -63,7 +63,9 @@ async def test_pirate_flow_in_discord(make_harness, flow_settings: Settings, tmp
     h.bot.services.promote = lambda persona, adapter: __import__("skills.train.adapters", fromlist=["promote"]).promote(
         settings, persona, adapter)
     settings.auth.admins.append(f"discord:{h.members[0].id}")
-    data = write_jsonl(tmp_path / "pirate.jsonl", pirate_rows(16, 3))
+    uploads = settings.artifacts_dir / "datasets"  # Discord users name files only where uploads are stored
+    uploads.mkdir(parents=True, exist_ok=True)
+    data = write_jsonl(uploads / "pirate.jsonl", pirate_rows(16, 3))
 
     [question] = await say(h, "tune a pirate persona adapter")
     assert question.content.lower().count("dataset") >= 1 and "?" in question.content
