@@ -201,8 +201,10 @@ class Router:
                          args={"offline": True})
 
     def _context(self, requester: Requester, *, chosen_by_model: bool) -> SkillContext:
-        """The one place the Router decides confinement: paths stay open only for what the local user typed."""
-        confined = chosen_by_model or requester.transport not in LOCAL_TRANSPORTS
+        """The one place the Router decides confinement: paths stay open only for what the local user typed
+        (not `selftune chat --user discord:…`, which speaks as someone else, and never for a model's choice)."""
+        local = requester.transport in LOCAL_TRANSPORTS and requester.user == "local"
+        confined = chosen_by_model or not local
         return SkillContext(settings=self.settings, requester=requester, confined=confined)
 
     def _help(self) -> str:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from agent.cli.main import app
 from config.errors import UsageError
 from config.paths import OutsideFolders, confine_input, confine_output
-from config.settings import DatasetsConfig, Settings
+from config.settings import AuthConfig, DatasetsConfig, Settings
 from skills.context import SkillContext
 from skills.registry import load_registry
 from tests.security.conftest import VICTIM_TEXT, files_under
@@ -117,3 +117,20 @@ def test_model_tool_calls_are_confined_even_for_the_local_user(settings: Setting
     observation = scripted_llm.requests[1]["messages"][-1]["content"]
     assert "outside selftune's folders" in observation
     assert all(PASSWD_FIRST_LINE not in json.dumps(r) for r in scripted_llm.requests)
+
+
+def test_router_opens_paths_only_for_commands_the_local_user_types(settings: Settings, outside: Path) -> None:
+    from agent.router import Router
+    from config.messages import IncomingMessage
+
+    router = Router(settings.model_copy(update={"auth": AuthConfig(admins=["discord:7"])}), registry=load_registry())
+    secret = str(outside / "secret.jsonl")
+
+    def eval_data(user: str, transport: str) -> str:
+        text = f"!eval adapter=pirate-lora data={secret}"
+        return router.handle(IncomingMessage(text=text, user=user, transport=transport, channel="c")).text
+
+    # The local user's own command reaches the adapter lookup; anyone else is stopped at the path first.
+    assert "neither a PEFT adapter folder" in eval_data("local", "cli")
+    for user, transport in (("7", "discord"), ("discord:7", "cli")):
+        assert "is outside selftune's folders" in eval_data(user, transport)

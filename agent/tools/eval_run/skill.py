@@ -19,11 +19,12 @@ def run_eval(
     from skills.evaluate.run import evaluate_adapter
 
     check_names(persona=persona)
+    data_path = find_dataset(data, ctx) if data else None
     if ctx.confined:  # names mean the registry; a folder must be inside artifacts/adapters
         adapter = str(confined_adapter(adapter, ctx.settings))
         against = against if against == "base" else str(confined_adapter(against, ctx.settings))
     doc = evaluate_adapter(
-        ctx.settings, adapter, against=against, data=find_dataset(data, ctx) if data else None, persona=persona,
+        ctx.settings, adapter, against=against, data=data_path, persona=persona,
         limit=limit, use_judge=judge, progress=ctx.report,
     )
     return summary(doc)
