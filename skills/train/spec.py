@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from config.errors import ConfigError, NotFound, UsageError
 from config.names import check_name, check_names, name_problem
@@ -72,7 +72,7 @@ class TrainSpec(BaseModel):
 
     @field_validator("name", "version", "persona", "recipe")
     @classmethod
-    def _is_a_name(cls, value: str | None, info: Any) -> str | None:
+    def _is_a_name(cls, value: str | None, info: ValidationInfo) -> str | None:
         """These become folder names under artifacts/adapters, so they must be names, never paths."""
         problem = None if value is None else name_problem(value, "adapter" if info.field_name == "name" else str(info.field_name))
         if problem:

@@ -106,3 +106,12 @@ def test_promote_of_an_unknown_persona_is_not_found(settings: Settings) -> None:
     with pytest.raises(NotFound, match="no persona 'ghost'"):
         adapters.promote(settings, "ghost", fake_adapter(settings, "pirate-lora", "v1"))
     assert adapters.served_map(settings) == {}
+
+
+def test_a_persona_card_whose_name_is_a_path_is_refused(settings: Settings) -> None:
+    from config.errors import ConfigError
+
+    ws = open_workspace(settings).path
+    (ws / "personas" / "sly.toml").write_text('name = "../../sly"\nsystem_prompt = "hi"\n')
+    with pytest.raises(ConfigError, match="not a valid persona name"):
+        load_persona(ws, "sly")
