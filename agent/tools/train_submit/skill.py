@@ -14,12 +14,11 @@ def submit_training(
 ) -> dict[str, Any]:
     """Submit a training job; returns {job_id, name, executor, state, output_dir, message}."""
     from skills.dataset.paths import checked_train_args
-
-    dataset = checked_train_args(ctx, recipe=recipe, persona=persona, dataset=dataset)
     from skills.jobs import JobManager
     from skills.jobs.format import describe
     from skills.train.spec import spec_from_recipe
 
+    dataset = checked_train_args(ctx, recipe=recipe, persona=persona, dataset=dataset)
     spec = spec_from_recipe(ctx.settings, recipe, persona=persona, method=method, dataset=dataset, max_steps=max_steps)
     manager = JobManager(ctx.settings)
     try:
