@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any, NamedTuple
 
-from agent.auth import allows
+from agent.auth import LOCAL_TRANSPORTS, LOCAL_USER, allows
 from agent.intents import Intent
 from agent.prompts import followups
 from agent.session import Pending, Session
@@ -151,6 +151,13 @@ def refer_to_last_persona(intent: Intent, session: Session) -> None:
             intent.args[key] = session.last_persona
 
 
+def skill_context(settings: Settings, requester: Requester, *, chosen_by_model: bool) -> SkillContext:
+    """The one place confinement is decided: paths stay open only for what the local user typed
+    (not `selftune chat --user discord:…`, which speaks as someone else, and never for a model's choice)."""
+    local = requester.transport in LOCAL_TRANSPORTS and requester.user == LOCAL_USER
+    return SkillContext(settings=settings, requester=requester, confined=chosen_by_model or not local)
+
+
 class Dispatcher:
     """Runs core intents against the skill registry with the requester's permission."""
 
@@ -176,7 +183,7 @@ class Dispatcher:
         return Outcome(self._run(intent, name, fitted, requester), True)
 
     def _run(self, intent: Intent, name: str, fitted: dict[str, Any], requester: Requester) -> Reply:
-        ctx = SkillContext(settings=self.settings, requester=requester)
+        ctx = skill_context(self.settings, requester, chosen_by_model=False)
         try:
             result = run_skill(self.registry, name, fitted, ctx)
         except SelftuneError as exc:  # understood, but it failed: keep the intent, say why

@@ -112,7 +112,8 @@ class SkillServer:
             if hidden is not None:
                 raise SelftuneError(f"'{hidden.name}' is an admin skill and admin skills are disabled over MCP (mcp.allow_admin).")
             raise NotFound(f"There is no tool named '{name}'; list the tools to see what selftune offers.")
-        context = SkillContext(settings=self.settings, requester=self.requester)
+        # MCP clients are never the local user: their paths are confined to selftune's folders.
+        context = SkillContext(settings=self.settings, requester=self.requester, confined=True)
         return await anyio.to_thread.run_sync(self.registry.call, skill.name, args, context)
 
     async def wait_for_job(self, ctx: ServerRequestContext, job_id: str, timeout_s: float) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import re
 
 from agent import persona_switch
 from agent.auth import LOCAL_TRANSPORTS, RateLimiter, requester_for
-from agent.dispatch import Dispatcher, Outcome
+from agent.dispatch import Dispatcher, Outcome, skill_context
 from agent.intents import Intent, find_dataset, find_persona, resolve
 from agent.llm_turn import LLMTurn, TurnLimits
 from agent.prompts import followups, prompt
@@ -21,7 +21,7 @@ from agent.session import LogHook, RecallHook, Session
 from config.errors import SelftuneError, report_internal_error
 from config.messages import IncomingMessage, Reply
 from config.settings import Settings
-from skills.context import Requester, SkillContext
+from skills.context import Requester
 from skills.personas import load_persona
 from skills.providers import Provider, ProviderUnavailable, get_provider
 from skills.registry import SkillRegistry, load_registry
@@ -145,7 +145,7 @@ class Router:
     def _chat(self, message: IncomingMessage, session: Session, requester: Requester) -> Outcome:
         adapter_provider = persona_switch.provider_for(self.settings, session.persona)
         provider = adapter_provider or self.provider
-        turn = LLMTurn(provider, self.registry, SkillContext(settings=self.settings, requester=requester), self.limits)
+        turn = LLMTurn(provider, self.registry, skill_context(self.settings, requester, chosen_by_model=True), self.limits)
         prompt_ = session.prompt_for(message.text, author=message.user)
         try:
             reply = turn.run(prompt_.messages, untrusted=prompt_.untrusted)

@@ -143,6 +143,17 @@ class McpConfig(Section):
     port: int = Field(8765, gt=0, lt=65536, description="Port for `selftune mcp --http` on 127.0.0.1.")
 
 
+class DatasetsConfig(Section):
+    """Where datasets may come from when Discord, MCP clients or the model name a file."""
+
+    allowed_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Extra folders whose files Discord users, MCP clients and model tool calls may read as datasets "
+        "(the state dir's artifacts/datasets, where uploads are stored, is always allowed; the local CLI user may "
+        "read any file).",
+    )
+
+
 class OllamaConfig(Section):
     """Ollama server used for export."""
 
@@ -176,6 +187,7 @@ class Settings(BaseSettings):
     voice: VoiceConfig = Field(default_factory=VoiceConfig, description=VoiceConfig.__doc__)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig, description=SchedulerConfig.__doc__)
     improver: ImproverConfig = Field(default_factory=ImproverConfig, description=ImproverConfig.__doc__)
+    datasets: DatasetsConfig = Field(default_factory=DatasetsConfig, description=DatasetsConfig.__doc__)
     ollama: OllamaConfig = Field(default_factory=OllamaConfig, description=OllamaConfig.__doc__)
     mcp: McpConfig = Field(default_factory=McpConfig, description=McpConfig.__doc__)
 

@@ -34,6 +34,10 @@ class SkillContext:
     requester: Requester = field(default_factory=Requester)
     # Long-running skills report progress here: progress({"step": 3, "loss": 1.2, ...}).
     progress: Callable[[dict[str, Any]], None] | None = None
+    # Paths and files: confined callers (Discord, MCP, anything the model chose) read only datasets folders and
+    # write only under artifacts/datasets (config/paths.py). Confined unless a transport says the local user
+    # typed this call themselves: forgetting to decide must never open the file system.
+    confined: bool = True
 
     def report(self, event: dict[str, Any]) -> None:
         """Forward a progress event to whoever is listening (no-op when nobody is)."""

@@ -75,7 +75,8 @@ def call_skill(
         raise UsageError("--args must be a JSON object.")
     settings = settings_of(ctx)
     requester = Requester(user="local", transport="cli", permission=settings.auth.local_user_permission)
-    result = _registry(ctx).call(name, parsed, SkillContext(settings=settings, requester=requester))
+    # The local user at their own shell may name any file they could open themselves.
+    result = _registry(ctx).call(name, parsed, SkillContext(settings=settings, requester=requester, confined=False))
     if as_json:
         emit_json(result)
     else:

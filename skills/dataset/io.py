@@ -121,6 +121,19 @@ def write_dataset(
 ) -> Manifest:
     """Write rows as JSONL atomically (temp + rename) plus `<path>.manifest.json`; returns the manifest."""
     path = Path(path)
+    try:
+        sha256, count = _write_rows(rows, path)
+        gen = Generator.model_validate(generator) if isinstance(generator, dict) else generator
+        manifest = Manifest(path=str(path), sha256=sha256, format=fmt, rows=count,
+                            sources=[as_source(s) for s in sources], generator=gen)
+        write_manifest(manifest, path)
+    except OSError as exc:  # read-only folder, a folder in the way, a name too long: one sentence
+        raise DatasetError(f"Cannot write {path}: {exc.strerror or exc}; choose a writable file name.") from None
+    return manifest
+
+
+def _write_rows(rows: Iterable[dict[str, Any]], path: Path) -> tuple[str, int]:
+    """JSONL through a temp file renamed into place; returns (sha256, rows)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     digest, count = hashlib.sha256(), 0
@@ -136,8 +149,4 @@ def write_dataset(
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    gen = Generator.model_validate(generator) if isinstance(generator, dict) else generator
-    manifest = Manifest(path=str(path), sha256=digest.hexdigest(), format=fmt, rows=count,
-                        sources=[as_source(s) for s in sources], generator=gen)
-    write_manifest(manifest, path)
-    return manifest
+    return digest.hexdigest(), count

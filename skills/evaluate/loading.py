@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import NotFound, SelftuneError
+from config.names import is_adapter_id, shown
+from config.paths import OutsideFolders, exists, resolved
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,16 +44,38 @@ def _registry_path(adapter: str, settings: Settings) -> Path | None:
         return Path(served.path) if served else None
 
 
+def _not_found(adapter: str | Path) -> NotFound:
+    return NotFound(
+        f"Adapter '{shown(str(adapter))}' is neither a PEFT adapter folder (with adapter_config.json) nor a "
+        "registered adapter id; pass the folder written by training or an id from `selftune adapters list`."
+    )
+
+
+def confined_adapter(adapter: str, settings: Settings) -> Path:
+    """The adapter folder a confined caller (Discord, MCP, the model) means: a registry id or persona name,
+    or a folder inside artifacts/adapters; never a path elsewhere."""
+    root = resolved(settings.artifacts_dir / "adapters", "artifacts/adapters")
+    if is_adapter_id(adapter):
+        found = _registry_path(adapter, settings)
+        if found is None:
+            raise _not_found(adapter)
+        return found
+    real = resolved(root / adapter, adapter)  # an absolute path replaces root when joined
+    if not real.is_relative_to(root):
+        raise OutsideFolders(f"'{shown(adapter)}' is outside selftune's folders; name a registered adapter id "
+                             "from `selftune adapters list` instead.")
+    if not exists(real / "adapter_config.json"):
+        raise _not_found(adapter)
+    return real
+
+
 def resolve_adapter(adapter: str | Path, settings: Settings) -> AdapterRef:
     """Turn a folder path or a registry id into an AdapterRef; raise NotFound with a hint otherwise."""
     path = Path(adapter).expanduser()
     if not (path / "adapter_config.json").is_file():
         path = _registry_path(str(adapter), settings) or path
     if not (path / "adapter_config.json").is_file():
-        raise NotFound(
-            f"Adapter '{adapter}' is neither a PEFT adapter folder (with adapter_config.json) nor a registered "
-            "adapter id; pass the folder written by training or an id from `selftune adapters list`."
-        )
+        raise _not_found(adapter)
     manifest_path = path / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
     return AdapterRef(path=path, manifest=manifest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -23,18 +24,29 @@ def base_gguf_for(base_model: str) -> Path:
     raise SelftuneError(f"No base GGUF is known for '{base_model}'; export --to merged, or train on smollm2.")
 
 
+def writable_folder(out: Path) -> Path:
+    """Create the export folder and prove it takes files, so a bad --out is one sentence before any work."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise SelftuneError(f"Cannot write the export to {out}: {exc.strerror or exc}; "
+                            "choose a writable folder with --out.") from None
+    return out
+
+
 def export_adapter(settings: Settings, adapter: str | Path, to: Target, *, out_dir: Path | None = None,
                    name: str | None = None, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Export an adapter; returns the written paths (and the Ollama model for --to ollama)."""
     ref = resolve_adapter(adapter, settings)
-    out = out_dir or settings.artifacts_dir / "exports" / ref.path.name
+    out = writable_folder(out_dir or settings.artifacts_dir / "exports" / ref.path.name)
     if to == "merged":
         return {"to": to, "adapter": ref.name, "path": str(merge.merge_adapter(settings, ref, out / "merged"))}
     from skills.models import resolve_base_model
 
     base_name = base_model_of(ref, settings)
     base_gguf = base_gguf_for(base_name)
-    out.mkdir(parents=True, exist_ok=True)
     lora = gguf.write_lora_gguf(ref.path, resolve_base_model(base_name, settings.models_dir), out / f"{ref.path.name}.gguf")
     doc: dict[str, Any] = {"to": to, "adapter": ref.name, "path": str(lora), "base_gguf": str(base_gguf)}
     if to == "ollama":

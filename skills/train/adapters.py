@@ -16,7 +16,9 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict
 
 from config.errors import NotFound, UsageError
+from config.names import check_name, is_adapter_id, shown
 from config.workspace import open_workspace
+from skills.personas import require_persona
 
 SERVED = "adapters/served.toml"
 _PROMOTE = re.compile(r"^(promote|rollback) (?P<persona>\S+): (?P<old>\S+) -> (?P<new>\S+)")
@@ -71,16 +73,19 @@ def list_adapters(settings: Any, name: str | None = None) -> list[AdapterInfo]:
 
 def get_adapter(settings: Any, adapter_id: str) -> AdapterInfo:
     """One adapter by id ("name/version"; a bare name means its newest version)."""
+    found = _lookup(settings, adapter_id) if is_adapter_id(adapter_id) else None  # never a path outside
+    if found is not None:
+        return found
+    known = ", ".join(a.id for a in list_adapters(settings)) or "none yet"
+    raise NotFound(f"There is no adapter '{shown(adapter_id)}' (known: {known}); train one with `selftune train`.")
+
+
+def _lookup(settings: Any, adapter_id: str) -> AdapterInfo | None:
     if "/" not in adapter_id:
         versions = list_adapters(settings, adapter_id)
-        if versions:
-            return versions[-1]
-    else:
-        path = adapters_root(settings) / adapter_id
-        if (path / "manifest.json").is_file():
-            return _info(path, served_map(settings))
-    known = ", ".join(a.id for a in list_adapters(settings)) or "none yet"
-    raise NotFound(f"There is no adapter '{adapter_id}' (known: {known}); train one with `selftune train`.")
+        return versions[-1] if versions else None
+    path = adapters_root(settings) / adapter_id
+    return _info(path, served_map(settings)) if (path / "manifest.json").is_file() else None
 
 
 def served_map(settings: Any) -> dict[str, str]:
@@ -119,6 +124,7 @@ def _write_served(settings: Any, persona: str, adapter_id: str | None, verb: str
 
 def promote(settings: Any, persona: str, adapter_id: str) -> str:
     """Serve adapter_id for persona (a workspace commit); returns the commit sha."""
+    require_persona(open_workspace(settings).path, persona)  # nothing is committed for an unknown persona
     info = get_adapter(settings, adapter_id)
     return _write_served(settings, persona, info.id, "promote")
 
@@ -148,6 +154,7 @@ def _last_live_promotion(settings: Any, persona: str) -> tuple[str, str | None]:
 
 def rollback(settings: Any, persona: str, to: str | None = None) -> dict[str, Any]:
     """Serve the adapter the persona served before its last promotion (or `to`); returns what changed."""
+    check_name(persona, "persona")
     before = served_map(settings).get(persona)
     if to is not None:
         target = get_adapter(settings, to).id

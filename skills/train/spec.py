@@ -11,9 +11,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from config.errors import ConfigError, NotFound, UsageError
+from config.names import check_name, check_names, name_problem
 from skills.train.versions import peek_version
 
 DEFAULT_RECIPES = Path(__file__).resolve().parent.parent.parent / "config" / "defaults" / "recipes"
@@ -79,6 +80,15 @@ class TrainSpec(BaseModel):
     recipe: str | None = Field(None, description="Recipe the spec was built from.")
     parent: str | None = Field(None, description="Adapter id this one continues from (manifest lineage).")
 
+    @field_validator("name", "version", "persona", "recipe")
+    @classmethod
+    def _is_a_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """These become folder names under artifacts/adapters, so they must be names, never paths."""
+        problem = None if value is None else name_problem(value, "adapter" if info.field_name == "name" else str(info.field_name))
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @property
     def adapter_id(self) -> str:
         return f"{self.name}/{self.version}"
@@ -130,6 +140,7 @@ def list_recipes(settings: Any) -> list[str]:
 
 def load_recipe(settings: Any, name: str) -> Recipe:
     """Read recipes/<name>.toml (workspace overrides the shipped default)."""
+    check_name(name, "recipe")
     path = next((d / f"{name}.toml" for d in recipe_dirs(settings) if (d / f"{name}.toml").is_file()), None)
     if path is None:
         known = ", ".join(list_recipes(settings)) or "none"
@@ -183,6 +194,7 @@ def spec_from_recipe(
     **overrides: Any,
 ) -> TrainSpec:
     """Build a TrainSpec from a recipe (default: the persona's, else persona-lora) plus overrides."""
+    check_names(recipe=recipe, persona=persona, adapter=overrides.get("name"), version=overrides.get("version"))
     recipe = recipe or _persona_recipe(settings, persona) or "persona-lora"
     base = load_recipe(settings, recipe)
     spec_over, hyper_over = _split_overrides(overrides)

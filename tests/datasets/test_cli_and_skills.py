@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -13,6 +14,13 @@ from skills.registry import load_registry
 from tests.datasets.conftest import chat
 
 runner = CliRunner()
+
+
+def uploaded(settings, source: Path) -> Path:
+    """A copy of `source` where uploads are stored: the only place confined skill calls read from."""
+    folder = settings.artifacts_dir / "datasets" / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(source, folder))
 
 
 def test_validate_json_contract_and_exit_codes(settings, lf: Path, write_jsonl) -> None:
@@ -71,14 +79,15 @@ def test_skills_are_registered_with_permissions(settings, lf: Path) -> None:
     assert perms == {"dataset.validate": "read", "dataset.stats": "read", "dataset.convert": "train",
                      "dataset.split": "train", "dataset.mix": "train"}
     reader = SkillContext(settings, Requester(user="discord:1", permission="read"))
-    report = registry.call("dataset.validate", {"path": str(lf / "dpo_en_demo.json")}, reader)
+    report = registry.call("dataset.validate", {"path": str(uploaded(settings, lf / "dpo_en_demo.json"))}, reader)
     assert report["format"] == "dpo" and report["valid"] == 20
 
 
 def test_convert_skill_writes_under_artifacts(settings, lf: Path) -> None:
     registry = load_registry()
     ctx = SkillContext(settings, Requester(permission="train"))
-    result = registry.call("dataset.convert", {"path": str(lf / "identity.json"), "output": "identity.jsonl"}, ctx)
+    result = registry.call("dataset.convert", {"path": str(uploaded(settings, lf / "identity.json")),
+                                               "output": "identity.jsonl"}, ctx)
     assert Path(result["path"]) == settings.artifacts_dir / "datasets" / "identity.jsonl"
     again = registry.call("dataset.validate", {"path": "identity.jsonl"}, ctx)
     assert again["valid"] == 91

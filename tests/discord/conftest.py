@@ -302,5 +302,6 @@ async def harness(make_harness: Callable[..., Any]) -> Harness:
 
 def write(path: Path, text: str) -> Path:
     """Write a test file and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path

@@ -159,7 +159,7 @@ async def test_slash_tune_routes_an_explicit_command_and_follows_the_job(harness
     h = harness
     settings.auth.trainers.append(f"discord:{h.members[0].id}")
     monkeypatch.setenv("FAKE_TRAINER_STEPS", "1")
-    data = dataset_file(tmp_path)
+    data = dataset_file(settings.artifacts_dir / 'datasets')
     interaction = FakeInteraction(h.members[0], h.channel)
     await invoke(h.bot, "tune", interaction, persona="pirate", method="qlora", dataset=Upload(data))
     await h.settle_jobs()
@@ -173,7 +173,7 @@ async def test_slash_tune_routes_an_explicit_command_and_follows_the_job(harness
 async def test_cancel_button_needs_train_permission(harness, settings, monkeypatch, tmp_path):
     h = harness
     monkeypatch.setenv("FAKE_TRAINER_STEP_S", "1")  # still running when the button is pressed
-    j9 = h.router.handle(_incoming("!tune persona=pirate dataset=" + str(dataset_file(tmp_path)))).job_id
+    j9 = h.router.handle(_incoming("!tune persona=pirate dataset=" + str(dataset_file(settings.artifacts_dir / 'datasets')))).job_id
     jobs = h.bot.services.jobs
     press = FakeInteraction(h.members[1], h.channel, custom_id=f"selftune:cancel:{j9}", client=h.bot)
     await CancelButton(j9).callback(press)

@@ -60,7 +60,7 @@ async def test_cancel_button_works_after_the_bot_is_recreated(make_harness, sett
     h = await make_harness()
     settings.auth.trainers.append(f"discord:{h.members[0].id}")
     monkeypatch.setenv("FAKE_TRAINER_STEP_S", "1")  # still running when the button is pressed
-    await dpytest.message(f"!tune persona=pirate dataset={dataset_file(tmp_path)}", channel=h.channel,
+    await dpytest.message(f"!tune persona=pirate dataset={dataset_file(settings.artifacts_dir / 'datasets')}", channel=h.channel,
                           member=h.members[0])
     progress = await wait_for(lambda: [m for m in h.sent() if m.channel != h.channel])
     [job] = h.bot.services.jobs.list()

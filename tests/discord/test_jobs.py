@@ -20,7 +20,7 @@ async def test_tune_opens_thread_edits_progress_and_posts_report(harness, settin
     h = harness
     settings.auth.trainers.append(f"discord:{h.members[0].id}")
     monkeypatch.setenv("FAKE_TRAINER_STEP_S", "0.12")  # ~1.7 s of training, edits every 1 s at most
-    await dpytest.message(f"{h.mention()} tune a pirate persona adapter on {dataset_file(tmp_path)}",
+    await dpytest.message(f"{h.mention()} tune a pirate persona adapter on {dataset_file(settings.artifacts_dir / 'datasets')}",
                           channel=h.channel, member=h.members[0])
     await h.settle_jobs()
     sent = h.sent()
@@ -46,7 +46,7 @@ async def test_failed_job_ends_with_its_reason(harness, settings, monkeypatch, t
     h = harness
     settings.auth.trainers.append(f"discord:{h.members[0].id}")
     monkeypatch.setenv("FAKE_TRAINER_FAIL", "CUDA out of memory")
-    await dpytest.message(f"!tune persona=pirate dataset={dataset_file(tmp_path)}", channel=h.channel,
+    await dpytest.message(f"!tune persona=pirate dataset={dataset_file(settings.artifacts_dir / 'datasets')}", channel=h.channel,
                           member=h.members[0])
     await h.settle_jobs()
     final = h.sent()[-1]
@@ -67,7 +67,7 @@ async def test_trainer_role_grants_training(harness, settings, monkeypatch, tmp_
     await dpytest.add_role(h.members[1], role)
     settings.auth.trainers.append("role:trainers")
     monkeypatch.setenv("FAKE_TRAINER_STEPS", "1")
-    await dpytest.message(f"!tune persona=pirate dataset={dataset_file(tmp_path)}", channel=h.channel,
+    await dpytest.message(f"!tune persona=pirate dataset={dataset_file(settings.artifacts_dir / 'datasets')}", channel=h.channel,
                           member=h.members[1])
     await h.settle_jobs()
     assert h.sent()[0].content.startswith(f"Job {only_job(h)}")

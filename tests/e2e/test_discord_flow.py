@@ -60,7 +60,9 @@ async def test_pirate_flow_in_discord(make_harness, flow_settings: Settings, tmp
     router = Router(settings)
     h = await make_harness(router=router, trainer=False)  # the real training worker on the tiny model
     settings.auth.admins.append(f"discord:{h.members[0].id}")
-    data = write_jsonl(tmp_path / "pirate.jsonl", pirate_rows(16, 3))
+    uploads = settings.artifacts_dir / "datasets"  # Discord users name files only where uploads are stored
+    uploads.mkdir(parents=True, exist_ok=True)
+    data = write_jsonl(uploads / "pirate.jsonl", pirate_rows(16, 3))
 
     [question] = await say(h, "tune a pirate persona adapter")
     assert question.content.lower().count("dataset") >= 1 and "?" in question.content

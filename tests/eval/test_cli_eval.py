@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -32,8 +33,11 @@ def test_cli_eval_missing_adapter_is_one_sentence(settings, tmp_path):
 def test_skill_eval_run_needs_train_permission_and_reports_progress(settings, tiny_adapter, eval_data):
     registry = load_registry()
     events = []
+    # Skill calls read only selftune's folders: the adapter as training leaves it, the data as an upload.
+    adapter = shutil.copytree(tiny_adapter, settings.artifacts_dir / "adapters" / "pirate-tiny" / "v1")
+    data = shutil.copytree(eval_data["eval"].parent, settings.artifacts_dir / "datasets") / "eval.jsonl"
     ctx = SkillContext(settings=settings, requester=Requester(permission="train"), progress=events.append)
-    doc = registry.call("eval.run", {"adapter": str(tiny_adapter), "data": str(eval_data["eval"]),
+    doc = registry.call("eval.run", {"adapter": str(adapter), "data": str(data),
                                      "judge": False, "limit": 2}, ctx)
     assert doc["items"] == 2 and any("held-out" in e["message"] for e in events)
     reader = SkillContext(settings=settings, requester=Requester(permission="read"))

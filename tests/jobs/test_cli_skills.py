@@ -16,6 +16,7 @@ ROWS = [{"messages": [{"role": "user", "content": f"Say hi {i}"},
 
 def dataset(tmp_path):
     path = tmp_path / "pirate.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n")
     return path
 
@@ -76,10 +77,11 @@ def test_train_submit_skill_needs_train_permission(settings, tmp_path):
     from config.errors import PermissionDenied
 
     registry = load_registry()
+    uploads = settings.artifacts_dir / "datasets"  # Discord users train on uploaded datasets, stored here
     reader = SkillContext(settings=settings, requester=Requester(user="discord:2", permission="read"))
     with pytest.raises(PermissionDenied):
-        registry.call("train.submit", {"dataset": str(dataset(tmp_path))}, reader)
+        registry.call("train.submit", {"dataset": str(dataset(uploads))}, reader)
     trainer = SkillContext(settings=settings, requester=Requester(user="discord:1", permission="train"))
-    started = registry.call("train.submit", {"dataset": str(dataset(tmp_path)), "max_steps": 1}, trainer)
+    started = registry.call("train.submit", {"dataset": str(dataset(uploads)), "max_steps": 1}, trainer)
     assert started["job_id"] and started["executor"] == "local"
     registry.call("jobs.cancel", {"job_id": started["job_id"]}, trainer)

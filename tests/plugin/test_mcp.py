@@ -151,7 +151,8 @@ async def test_training_job_with_progress_and_same_json_as_cli(settings: Setting
     then read its log as an MCP resource."""
     rows = [{"messages": [{"role": "user", "content": f"Say hi {i}"}, {"role": "assistant", "content": "Arr, hi matey!"}]}
             for i in range(24)]
-    data = tmp_path / "pirate.jsonl"
+    data = settings.artifacts_dir / "datasets" / "pirate.jsonl"  # MCP clients read only selftune's datasets folders
+    data.parent.mkdir(parents=True, exist_ok=True)
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cli = subprocess.run([sys.executable, "-m", "agent.cli.main", "dataset", "validate", str(data), "--json"],
                          capture_output=True, text=True, env=server_env(settings), timeout=120)

@@ -1,12 +1,13 @@
 """dataset.build: harvest consented conversations into a messages dataset."""
 
-from pathlib import Path
 from typing import Any
 
 from config.errors import UsageError
+from config.names import check_names, shown
 from memory.store import open_memory
 from skills.context import SkillContext
 from skills.dataset.harvest import harvest_channel
+from skills.dataset.paths import output_path
 
 
 def dataset_build(source: str, out: str | None = None, persona: str | None = None, full: bool = False, *,
@@ -14,7 +15,9 @@ def dataset_build(source: str, out: str | None = None, persona: str | None = Non
     """Harvest a channel ("channel:ID") into a dataset file; returns its path, row count and manifest."""
     kind, _, channel = source.partition(":")
     if kind != "channel" or not channel:
-        raise UsageError(f"Build from 'channel:ID', not '{source}'.")
+        raise UsageError(f"Build from 'channel:ID', not '{shown(source)}'.")
+    check_names(persona=persona)
+    target = output_path(out, ctx) if out else None
     with open_memory(ctx.settings) as memory:
-        result = harvest_channel(memory, channel, out=Path(out) if out else None, persona=persona, incremental=not full)
+        result = harvest_channel(memory, channel, out=target, persona=persona, incremental=not full)
     return result.model_dump(mode="json")

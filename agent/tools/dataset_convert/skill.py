@@ -13,6 +13,4 @@ def convert(
     from skills.dataset.convert import convert_file
     from skills.dataset.paths import find_dataset, output_path
 
-    settings = ctx.settings
-    return convert_file(find_dataset(path, settings), output_path(output, settings), to,
-                        allow_lossy=allow_lossy, scrub=scrub)
+    return convert_file(find_dataset(path, ctx), output_path(output, ctx), to, allow_lossy=allow_lossy, scrub=scrub)

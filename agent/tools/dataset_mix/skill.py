@@ -10,7 +10,6 @@ def mix(sources: list[str], output: str, rows: int | None = None, seed: int = 0,
     from skills.dataset.mix import mix_files, parse_weighted
     from skills.dataset.paths import find_dataset, output_path
 
-    settings = ctx.settings
     weighted = [parse_weighted(s) for s in sources]
-    resolved = [(find_dataset(str(p), settings), w) for p, w in weighted]
-    return mix_files(resolved, output_path(output, settings), rows=rows, seed=seed)
+    resolved = [(find_dataset(str(p), ctx), w) for p, w in weighted]
+    return mix_files(resolved, output_path(output, ctx), rows=rows, seed=seed)

@@ -9,9 +9,7 @@ def split(
     path: str, eval_ratio: float = 0.1, seed: int = 0, output_dir: str | None = None, *, ctx: SkillContext,
 ) -> dict[str, Any]:
     """Split a dataset into train/eval files by seed; duplicates stay on one side."""
-    from skills.dataset.paths import find_dataset, output_path
+    from skills.dataset.paths import find_dataset, output_folder
     from skills.dataset.split import split_file
 
-    settings = ctx.settings
-    out = output_path(output_dir, settings) if output_dir else None
-    return split_file(find_dataset(path, settings), out, eval_ratio=eval_ratio, seed=seed)
+    return split_file(find_dataset(path, ctx), output_folder(output_dir, ctx), eval_ratio=eval_ratio, seed=seed)

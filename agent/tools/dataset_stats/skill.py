@@ -11,5 +11,6 @@ def stats(path: str, format: str = "auto", tokens: bool = True, *, ctx: SkillCon
     from skills.dataset.stats import dataset_stats, load_tokenizer
 
     settings = ctx.settings
+    found = find_dataset(path, ctx)  # refuse a path before loading a tokenizer for it
     tok = load_tokenizer(settings.base_model, settings.models_dir) if tokens else None
-    return dataset_stats(find_dataset(path, settings), fmt=format, tokenizer=tok)
+    return dataset_stats(found, fmt=format, tokenizer=tok)

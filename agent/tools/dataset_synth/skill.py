@@ -1,6 +1,5 @@
 """dataset.synth: synthetic data through the configured LLM provider."""
 
-from pathlib import Path
 from typing import Any, Literal
 
 from skills.context import SkillContext
@@ -12,12 +11,14 @@ def synth(
     *, ctx: SkillContext,
 ) -> dict[str, Any]:
     """Generate a synthetic dataset (resumable, bounded by rows and time) and write it with a manifest."""
-    from skills.dataset.paths import find_dataset, output_path
+    from config.names import check_names
+    from skills.dataset.paths import find_dataset, find_input, output_path
     from skills.dataset.synth import run_synth
 
-    settings = ctx.settings
+    check_names(persona=persona)
     return run_synth(
-        settings, task, output_path(output, settings), persona=persona,
-        seeds=find_dataset(seeds, settings) if seeds else None,
-        documents=[Path(d) for d in documents or []], max_rows=max_rows, max_seconds=max_seconds, progress=ctx.report,
+        ctx.settings, task, output_path(output, ctx), persona=persona,
+        seeds=find_dataset(seeds, ctx) if seeds else None,
+        documents=[find_input(d, ctx) for d in documents or []], max_rows=max_rows, max_seconds=max_seconds,
+        progress=ctx.report,
     )

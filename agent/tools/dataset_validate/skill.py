@@ -10,4 +10,4 @@ def validate(path: str, format: str = "auto", *, ctx: SkillContext) -> dict[str,
     from skills.dataset.paths import find_dataset
     from skills.dataset.validate import validate_file
 
-    return validate_file(find_dataset(path, ctx.settings), format).model_dump()
+    return validate_file(find_dataset(path, ctx), format).model_dump()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from skills.context import SkillContext
@@ -13,11 +12,19 @@ def run_eval(
     judge: bool = True, limit: int = 32, *, ctx: SkillContext,
 ) -> dict[str, Any]:
     """Evaluate an adapter against its base or another adapter; returns metrics, verdict and report paths."""
+    from config.names import check_names
+    from skills.dataset.paths import find_dataset
+    from skills.evaluate.loading import confined_adapter
     from skills.evaluate.report import summary
     from skills.evaluate.run import evaluate_adapter
 
+    check_names(persona=persona)
+    data_path = find_dataset(data, ctx) if data else None
+    if ctx.confined:  # names mean the registry; a folder must be inside artifacts/adapters
+        adapter = str(confined_adapter(adapter, ctx.settings))
+        against = against if against == "base" else str(confined_adapter(against, ctx.settings))
     doc = evaluate_adapter(
-        ctx.settings, adapter, against=against, data=Path(data) if data else None, persona=persona,
+        ctx.settings, adapter, against=against, data=data_path, persona=persona,
         limit=limit, use_judge=judge, progress=ctx.report,
     )
     return summary(doc)

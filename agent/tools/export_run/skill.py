@@ -10,6 +10,9 @@ from skills.context import SkillContext
 def run_export(adapter: str, to: Literal["merged", "gguf", "ollama"] = "ollama", name: str | None = None,
                *, ctx: SkillContext) -> dict[str, Any]:
     """Export an adapter; returns the written paths (and the Ollama model name for 'ollama')."""
+    from skills.evaluate.loading import confined_adapter
     from skills.export.run import export_adapter
 
+    if ctx.confined:  # names mean the registry; a folder must be inside artifacts/adapters
+        adapter = str(confined_adapter(adapter, ctx.settings))
     return export_adapter(ctx.settings, adapter, to, name=name, progress=ctx.report)

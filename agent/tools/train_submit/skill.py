@@ -13,8 +13,10 @@ def submit_training(
     *, ctx: SkillContext,
 ) -> dict[str, Any]:
     """Submit a training job; returns the same document as `selftune train --json` (job id, adapter, state, ...)."""
+    from skills.dataset.paths import checked_train_args
     from skills.jobs.submit import submit_training as submit
 
+    dataset = checked_train_args(ctx, recipe=recipe, persona=persona, dataset=dataset)
     job = submit(ctx.settings, recipe, persona=persona, method=method, dataset=dataset, executor=executor,
                  requester=ctx.requester.user, max_steps=max_steps)
     return job.model_dump(mode="json")
