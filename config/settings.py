@@ -130,6 +130,13 @@ class OllamaConfig(Section):
     host: str = "http://127.0.0.1:11434"
 
 
+class AgentConfig(Section):
+    """How the assistant takes messages, whatever the transport."""
+
+    max_message_chars: int = Field(4000, gt=0, description="Longest chat message accepted; longer ones are "
+                                   "refused with one sentence before any model work (Discord messages: at most Discord's own 4000).")
+
+
 class Settings(BaseSettings):
     """All of selftune's configuration. Built once in main() and passed down."""
 
@@ -158,6 +165,8 @@ class Settings(BaseSettings):
     improver: ImproverConfig = Field(default_factory=ImproverConfig)
     ollama: OllamaConfig = Field(default_factory=OllamaConfig)
     mcp: McpConfig = Field(default_factory=McpConfig)
+
+    agent: AgentConfig = Field(default_factory=AgentConfig, description="Limits on incoming messages.")
 
     # Secrets: environment (SELFTUNE_DISCORD_TOKEN ...) or *_file paths only.
     discord_token: SecretStr | None = None
