@@ -94,8 +94,9 @@ def os_error_sentence(exc: OSError) -> str | None:
                 "or change its permissions.")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"There is no space left to write {exc.filename}; free some space or choose another folder."
-    if exc.errno in (errno.ENOTDIR, errno.EISDIR):
-        return f"{exc.filename} cannot be used ({exc.strerror}); check the path."
+    if exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+        return (f"{exc.filename} cannot be used ({exc.strerror}); check the path: a file stands where a folder "
+                "is expected, or the reverse.")
     return None
 
 
