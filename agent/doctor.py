@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import platform
 import shutil
+import sqlite3
 import sys
 import tempfile
 import urllib.request
@@ -126,7 +127,11 @@ def check_database(settings: Settings) -> Check:
     note = f"; backup {backup}" if backup.is_file() else ""
     if not settings.db_path.exists():
         return Check(name="database", ok=True, detail=f"{settings.db_path} not created yet{note}")
-    problem = integrity_problem(settings.db_path)
+    try:
+        problem = integrity_problem(settings.db_path)
+    except sqlite3.Error as exc:
+        return Check(name="database", ok=False, detail=f"{settings.db_path} cannot be opened ({exc})",
+                     fix=f"Make {settings.home} and the file readable and writable for this user.")
     if problem is None:
         return Check(name="database", ok=True, detail=f"{settings.db_path} passes the integrity check{note}")
     return Check(name="database", ok=False, detail=f"{settings.db_path} is damaged: {problem}",

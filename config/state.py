@@ -97,7 +97,7 @@ def backup_database(conn: sqlite3.Connection, target: Path) -> None:
 
 def database_problem(settings: Settings, exc: sqlite3.Error) -> StateError | None:
     """The sentence for a damaged or inaccessible selftune.db; None when the error is something else."""
-    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # the primary code of an extended one
+    code = error_code(exc)
     db = settings.db_path
     if code in DAMAGED or "malformed" in str(exc):
         return StateError(f"selftune's database {db} is damaged ({exc}); {repair_hint(settings)}")
@@ -116,7 +116,11 @@ def repair_hint(settings: Settings) -> str:
 
 
 def integrity_problem(path: Path) -> str | None:
-    """What `PRAGMA integrity_check` finds wrong with a database file; None when it is sound or absent."""
+    """What `PRAGMA integrity_check` finds wrong with a database file; None when it is sound or absent.
+
+    A file that cannot be opened at all (permissions, a folder in its place) raises the sqlite3 error:
+    that is not damage, and setting the file aside would not fix it.
+    """
     if not path.exists():
         return None
     try:
@@ -126,8 +130,15 @@ def integrity_problem(path: Path) -> str | None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
+        if error_code(exc) in NO_ACCESS:
+            raise
         return str(exc)
     return None if rows == ["ok"] else "; ".join(rows)
+
+
+def error_code(exc: sqlite3.Error) -> int:
+    """The primary SQLite result code of an error (extended codes carry it in their low byte)."""
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
 
 
 def repair_database(settings: Settings) -> tuple[str, bool]:

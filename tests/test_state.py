@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -163,24 +164,42 @@ def test_database_that_cannot_be_opened_is_one_sentence(settings: Settings) -> N
     result = runner.invoke(app, ["jobs", "list", "--json"])
     doc = json.loads(result.stdout)
     assert result.exit_code == 1 and f"cannot open or write its database {settings.db_path}" in doc["error"]
+    doctor = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)
+    database = next(c for c in doctor["checks"] if c["name"] == "database")
+    assert database["ok"] is False and "cannot be opened" in database["detail"]  # not "damaged": no repair offered
+
+
+def _read_only_run(home: Path, *args: str) -> subprocess.CompletedProcess | None:
+    """Run selftune on `home` made read-only: by mode bits, or (root ignores those) by a read-only bind mount
+    in a private mount namespace; None when neither is possible here."""
+    command = [sys.executable, "-m", "agent.cli.main", *args]
+    env = {**os.environ, "SELFTUNE_HOME": str(home), "COLUMNS": "400"}
+    if os.geteuid() != 0:
+        paths = [home, *home.rglob("*")]
+        for path in paths:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            return subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+        finally:
+            for path in paths:
+                path.chmod(0o755 if path.is_dir() else 0o644)
+    if shutil.which("unshare") is None:
+        return None
+    mount = f"mount --bind {home} {home} && mount -o remount,bind,ro {home} && exec \"$@\""
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", mount, "sh", *command], capture_output=True, text=True,
+                          env=env, timeout=180)
+    return None if "mount:" in proc.stderr or "unshare:" in proc.stderr else proc
 
 
 def test_read_only_state_dir_is_one_sentence(settings: Settings) -> None:
-    os.chmod(settings.home, 0o555)
-    try:
-        probe = settings.home / "probe"
-        try:
-            probe.write_text("")
-        except PermissionError:
-            pass
-        else:  # root ignores the mode, so there is nothing read-only to test
-            probe.unlink()
-            pytest.skip("running as root: chmod 0555 does not stop writes")
-        proc = selftune(settings.home, "jobs", "list")
-        output = one_line(proc.stdout + proc.stderr)
-        assert proc.returncode == 1 and "Traceback" not in output and str(settings.home) in output
-    finally:
-        os.chmod(settings.home, 0o755)
+    fill(settings)
+    proc = _read_only_run(settings.home, "jobs", "list", "--json")
+    if proc is None:
+        pytest.skip("running as root without mount namespaces: nothing here can make the state dir read-only")
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and doc["ok"] is False
+    assert f"cannot write its state directory {settings.home}" in doc["error"]
+    assert "Read-only file system" in doc["error"] or "Permission denied" in doc["error"]
 
 
 def test_unwritable_output_path_is_one_sentence(settings: Settings, tmp_path: Path) -> None:

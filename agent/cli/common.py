@@ -66,16 +66,15 @@ def failure_sentence(exc: Exception, ctx: typer.Context) -> str:
     """One sentence for an unexpected exception: state and file problems say what to do, bugs get an id."""
     state = app_state(ctx)._settings
     if isinstance(exc, sqlite3.DatabaseError) and state is not None:
-        from config.state import database_problem, integrity_problem
+        from config.state import database_problem
 
         problem = database_problem(state, exc)
-        # Chroma keeps its own SQLite file: only blame selftune.db when selftune.db is what is damaged.
-        if problem is not None and integrity_problem(state.db_path) is not None:
+        if problem is not None and _blames_selftune_db(state, exc):
             return str(problem)
     if isinstance(exc, OSError) and exc.filename:
         sentence = os_error_sentence(exc)
         if sentence:
-            log.warning("%s", sentence, exc_info=exc)
+            log.info("%s", sentence, exc_info=exc)  # the details for the log file; the terminal gets the sentence
             return sentence
     _open_log_file(ctx)
     return report_internal_error(log, exc, f"running `{ctx.command_path} {ctx.invoked_subcommand or ''}`".strip())
@@ -87,11 +86,23 @@ def _open_log_file(ctx: typer.Context) -> None:
         _ = app_state(ctx).settings
 
 
+def _blames_selftune_db(settings: Settings, exc: sqlite3.DatabaseError) -> bool:
+    """Chroma keeps its own SQLite file: call selftune.db damaged only when its integrity check agrees."""
+    from config.state import DAMAGED, error_code, integrity_problem
+
+    if error_code(exc) not in DAMAGED and "malformed" not in str(exc):
+        return True  # cannot open or write: the sentence names the folder to fix either way
+    try:
+        return integrity_problem(settings.db_path) is not None
+    except sqlite3.Error:
+        return True
+
+
 def os_error_sentence(exc: OSError) -> str | None:
     """A file the user pointed at (or the disk) refused: say which file and what to do; None for others."""
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (f"selftune may not write {exc.filename} ({exc.strerror}); choose a folder you can write to "
-                "or change its permissions.")
+        return (f"selftune is not allowed to use {exc.filename} ({exc.strerror}); choose a path you can write "
+                "to or change its permissions.")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"There is no space left to write {exc.filename}; free some space or choose another folder."
     if exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
