@@ -104,6 +104,9 @@ def database_problem(settings: Settings, exc: sqlite3.Error) -> StateError | Non
     if code in NO_ACCESS:
         return StateError(f"selftune cannot open or write its database {db} ({exc}); make {settings.home} "
                           "writable for this user or set SELFTUNE_HOME to a folder you own.")
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StateError(f"selftune's database {db} stayed locked by another process for 30 s ({exc}); wait "
+                          "for that command to finish, or stop it, and try again.")
     return None
 
 

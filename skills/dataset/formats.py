@@ -73,28 +73,34 @@ def _too_deep(value: Any, limit: int) -> bool:
 
 def long_text(row: Any) -> str | None:
     """Which text of a raw row (any format) is longer than LONG_TEXT_CHARS, as 'X is N characters'; else None."""
-    if not isinstance(row, dict):
+    if type(row) is not dict:
         return None
-    for key, value in row.items():
-        turns = value if isinstance(value, list) else [value]
-        for i, turn in enumerate(turns):
-            text = turn.get("content", turn.get("value")) if isinstance(turn, dict) else turn
-            if isinstance(text, str) and len(text) > LONG_TEXT_CHARS:
-                where = f"'{key}' turn {i + 1}" if isinstance(value, list) else f"'{key}'"
-                return f"{where} is {len(text):,} characters long"
+    for key, value in row.items():  # exact type checks: this runs on every row of a validation
+        if type(value) is str:
+            if len(value) > LONG_TEXT_CHARS:
+                return f"'{key}' is {len(value):,} characters long"
+        elif type(value) is list:
+            for i, turn in enumerate(value):
+                text = turn.get("content", turn.get("value")) if type(turn) is dict else turn
+                if type(text) is str and len(text) > LONG_TEXT_CHARS:
+                    return f"'{key}' turn {i + 1} is {len(text):,} characters long"
     return None
 
 
 def looks_valid(row: Any, fmt: str) -> bool:
-    """A fast check for the common plain-text shapes; False means "run the full check", not "invalid"."""
+    """A fast check for the common plain-text shapes; False means "run the full check", not "invalid".
+
+    Rows with a text over LONG_TEXT_CHARS take the full path too, where they get their warning.
+    """
     if type(row) is not dict:
         return False
     if fmt == "messages":
         return "tools" not in row and _plain_chat(row.get("messages"))
     if fmt == "alpaca":
-        out, ins = row.get("output"), row.get("instruction")
+        out, ins, extra = row.get("output"), row.get("instruction"), row.get("input", "")
         return (type(out) is str and type(ins) is str and out.strip() != "" and ins.strip() != ""
-                and type(row.get("input", "")) is str and len(row) <= 3)
+                and type(extra) is str and len(row) <= 3
+                and max(len(out), len(ins), len(extra)) <= LONG_TEXT_CHARS)
     return False
 
 
@@ -105,6 +111,8 @@ def _plain_chat(msgs: Any) -> bool:
     prev = None
     for i, m in enumerate(msgs):
         if type(m) is not dict or len(m) != 2 or type(m.get("content")) is not str:
+            return False
+        if len(m["content"]) > LONG_TEXT_CHARS:
             return False
         role = m["role"] if "role" in m else None
         if role == "user":

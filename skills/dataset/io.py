@@ -78,9 +78,11 @@ class DatasetReader:
         self.count, self.row_warnings, self.long_rows = 0, [], 0
         for line, index, value, error in iter_raw(self.path, self.layout, self._skip):
             self.count += 1
-            self._note_long(Row(line, index), value)
             if error is None and looks_valid(value, self.format or self._detect(value) or ""):
-                continue
+                continue  # looks_valid also means no text is long enough to warn about
+            long = long_text(value)
+            if long is not None:
+                self._note_long(Row(line, index), long)
             row = self._check(line, index, value, error)
             if row.error is not None:
                 yield row
@@ -99,11 +101,8 @@ class DatasetReader:
         except RecursionError:
             return Row(line, index, error="is nested too deeply to check")
 
-    def _note_long(self, row: Row, value: Any) -> None:
+    def _note_long(self, row: Row, text: str) -> None:
         """Warn (with the row's line) about a text longer than any context window; the first few are listed."""
-        text = long_text(value)
-        if text is None:
-            return
         self.long_rows += 1
         if len(self.row_warnings) < MAX_ROW_WARNINGS:
             self.row_warnings.append(f"{row.where}: {text}, more than any context window holds "
