@@ -124,7 +124,8 @@ json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
         st.sampled_from(["messages", "role", "content", "from", "value", "instruction", "output", "chosen",
-                         "rejected", "prompt", "label", "tool_calls", "conversations", "history"]), inner, max_size=4),
+                         "rejected", "prompt", "label", "tool_calls", "conversations", "history", "tool_call_id",
+                         "id", "function", "name", "arguments", "tools"]), inner, max_size=4),
     max_leaves=12,
 )
 
@@ -235,3 +236,25 @@ def test_validate_never_raises_on_any_nesting(tmp_path: Path, depth: int, where:
     report = validate_file(path)
     assert report.rows == (1 if layout == "jsonl" else 2)
     assert report.invalid == 1, report.errors
+
+
+ARGUMENTS = ['{"city": "Paris"}', "{}", "", "{city: Paris", "[1, 2]", '"Paris"', "null", '{"a": {"b": [1]}}', "{'a': 1}"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ids=st.lists(st.text(min_size=1, max_size=3), min_size=1, max_size=3, unique=True),
+       answers=st.lists(st.text(min_size=1, max_size=3), min_size=1, max_size=3),
+       arguments=st.sampled_from(ARGUMENTS) | st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+def test_tool_rows_are_valid_exactly_when_results_answer_issued_calls(tmp_path: Path, ids: list[str], answers: list[str],
+                                                                      arguments) -> None:
+    calls = [{"id": i, "type": "function", "function": {"name": "f", "arguments": arguments}} for i in ids]
+    results = [{"role": "tool", "tool_call_id": a, "content": "r"} for a in answers]
+    row = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": None, "tool_calls": calls},
+                        *results, {"role": "assistant", "content": "done"}]}
+    path = tmp_path / "tools.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    report = validate_file(path)
+    is_object = isinstance(arguments, dict) or (arguments.startswith("{") and arguments not in ("{city: Paris", "{'a': 1}"))
+    answered_once = len(set(answers)) == len(answers) and set(answers) <= set(ids)
+    assert report.valid == int(is_object and answered_once), report.errors
+    assert all(e.line == 1 for e in report.errors)
