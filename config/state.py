@@ -59,10 +59,10 @@ def connect(settings: Settings) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout=30000")
         conn.execute("PRAGMA foreign_keys=ON")
         _migrate(conn, settings)
-    except sqlite3.DatabaseError as exc:
+    except BaseException as exc:
         if conn is not None:
             conn.close()
-        problem = database_problem(settings, exc)
+        problem = database_problem(settings, exc) if isinstance(exc, sqlite3.DatabaseError) else None
         if problem is None:
             raise
         raise problem from None
@@ -80,6 +80,9 @@ def _migrate(conn: sqlite3.Connection, settings: Settings) -> None:
     if version >= SCHEMA_VERSION:
         return
     if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        found = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if found != "ok":  # the backup API copies pages as they are: never let damage replace the last good copy
+            raise StateError(f"selftune's database {settings.db_path} is damaged ({found}); {repair_hint(settings)}")
         backup_database(conn, backup_path(settings))
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -114,7 +117,7 @@ def repair_hint(settings: Settings) -> str:
     """What to do about a damaged database: the backup if there is one, else a fresh start."""
     if backup_path(settings).is_file():
         return (f"run `selftune doctor --repair` to set it aside and restore the backup "
-                f"{backup_path(settings)} taken before the last upgrade.")
+                f"{backup_path(settings)} taken before the last schema change.")
     return "run `selftune doctor --repair` to set it aside and start a fresh, empty database."
 
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from agent.cli.common import SelftuneGroup, emit_json
 from agent.cli.main import app
 from config.settings import Settings
-from config.state import SCHEMA_VERSION, backup_path, connect, repair_database
+from config.state import SCHEMA_VERSION, StateError, backup_path, connect, repair_database
 from skills.jobs.store import JobStore
 
 runner = CliRunner()
@@ -148,6 +148,26 @@ def test_backup_is_taken_only_when_the_schema_version_changes(settings: Settings
     backup_path(settings).unlink()
     connect(settings).close()
     assert not backup_path(settings).exists()  # same version: no copy on every open
+
+
+def test_a_damaged_file_never_replaces_the_last_good_backup(settings: Settings) -> None:
+    fill(settings)
+    conn = sqlite3.connect(settings.db_path)
+    conn.execute("PRAGMA user_version = 0")
+    conn.close()
+    connect(settings).close()  # the good copy
+    good = backup_path(settings).read_bytes()
+    conn = sqlite3.connect(settings.db_path)
+    conn.execute("PRAGMA user_version = 0")  # a schema change is due again...
+    conn.close()
+    checkpoint(settings.db_path)
+    size = settings.db_path.stat().st_size
+    with settings.db_path.open("r+b") as f:  # ...but the file has been damaged since
+        f.seek(4096 * 5)
+        f.write(b"\xab" * (size - 4096 * 5))
+    with pytest.raises(StateError, match="is damaged"):
+        connect(settings)
+    assert backup_path(settings).read_bytes() == good
 
 
 def test_state_dir_where_a_file_is_is_one_sentence(settings: Settings, tmp_path: Path) -> None:
