@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 import platform
 import shutil
+import sqlite3
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Callable
 
@@ -117,6 +119,36 @@ def check_discord(settings: Settings) -> Check:
     return Check(name="discord", ok=True, detail=f"token configured (***{'' if len(token) < 12 else ''}), guilds {settings.discord.guild_ids or 'none (global sync off)'}")
 
 
+def check_database(settings: Settings) -> Check:
+    """selftune.db passes SQLite's integrity check (the backup is named when there is one)."""
+    from config.state import backup_path, integrity_problem, repair_hint
+
+    backup = backup_path(settings)
+    note = f"; backup {backup}" if backup.is_file() else ""
+    if not settings.db_path.exists():
+        return Check(name="database", ok=True, detail=f"{settings.db_path} not created yet{note}")
+    try:
+        problem = integrity_problem(settings.db_path)
+    except sqlite3.Error as exc:
+        return Check(name="database", ok=False, detail=f"{settings.db_path} cannot be opened ({exc})",
+                     fix=f"Make {settings.home} and the file readable and writable for this user.")
+    if problem is None:
+        return Check(name="database", ok=True, detail=f"{settings.db_path} passes the integrity check{note}")
+    return Check(name="database", ok=False, detail=f"{settings.db_path} is damaged: {problem}",
+                 fix=repair_hint(settings))
+
+
+def check_state_dir(settings: Settings) -> Check:
+    """The state directory accepts a new file (a read-only folder fails every command that writes)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=settings.home, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return Check(name="state dir", ok=False, detail=f"{settings.home} is not writable ({exc.strerror})",
+                     fix="Make it writable for this user or set SELFTUNE_HOME to a folder you own.")
+    return Check(name="state dir", ok=True, detail=f"{settings.home} is writable")
+
+
 def check_skills(settings: Settings) -> Check:
     from skills.registry import load_registry
 
@@ -128,7 +160,8 @@ def check_skills(settings: Settings) -> Check:
 
 
 CHECKS: list[Callable[[Settings], Check]] = [
-    check_python, check_torch, check_models, check_whisper, check_embeddings, check_disk,
+    check_python, check_torch, check_models, check_whisper, check_embeddings, check_disk, check_state_dir,
+    check_database,
     check_ray, check_llm, check_ollama, check_discord, check_skills,
 ]
 

@@ -63,6 +63,9 @@ class Router:
 
     def handle(self, message: IncomingMessage) -> Reply:
         """Answer one message; expected failures become a one-sentence reply, never a traceback."""
+        refusal = refuse_too_long(message, self.settings)
+        if refusal is not None:  # before any session, memory or model work, and never logged
+            return refusal
         session = self.session(message.channel)
         heard = None
         try:
@@ -188,3 +191,17 @@ def _dataset_upload(message: IncomingMessage) -> str | None:
         if attachment.filename.lower().endswith(DATASET_EXTENSIONS):
             return str(attachment.path)
     return None
+
+
+DISCORD_MAX_CHARS = 4000  # Discord's own ceiling (2000, or 4000 with Nitro)
+
+
+def refuse_too_long(message: IncomingMessage, settings: Settings) -> Reply | None:
+    """A refusal for a message longer than agent.max_message_chars (Discord: its own limit too), else None."""
+    limit = settings.agent.max_message_chars
+    if message.transport == "discord":
+        limit = min(limit, DISCORD_MAX_CHARS)
+    if len(message.text) <= limit:
+        return None
+    return Reply(text=f"That message is {len(message.text):,} characters long, more than the {limit:,} I accept; "
+                 "send a shorter one, or put long text in a file and attach it.", intent="error", ok=False)

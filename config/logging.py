@@ -70,6 +70,17 @@ class _CurrentStderrHandler(logging.StreamHandler):
         pass
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Terminal warnings stay one line (the exception named, not its traceback, which goes to the log file)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info:  # the traceback's last line, already redacted by RedactingFilter
+            record.exc_text = record.exc_text or self.formatException(record.exc_info)
+            text += f" ({record.exc_text.strip().splitlines()[-1]})"
+        return text
+
+
 def setup_logging(settings: Settings, log_file: bool = True) -> RedactingFilter:
     """Log warnings to stderr and everything at log_level to <home>/logs/selftune.log, secrets redacted.
 
@@ -84,6 +95,7 @@ def setup_logging(settings: Settings, log_file: bool = True) -> RedactingFilter:
         root.removeFilter(f)
     stderr = _CurrentStderrHandler()
     stderr.setLevel(logging.WARNING)
+    stderr.setFormatter(_OneLineFormatter())
     handlers: list[logging.Handler] = [stderr]
     if log_file:
         (settings.home / "logs").mkdir(parents=True, exist_ok=True)

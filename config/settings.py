@@ -160,6 +160,13 @@ class OllamaConfig(Section):
     host: str = Field("http://127.0.0.1:11434", description="URL of the Ollama server.")
 
 
+class AgentConfig(Section):
+    """How the assistant takes messages, whatever the transport."""
+
+    max_message_chars: int = Field(4000, gt=0, description="Longest chat message accepted; longer ones are "
+                                   "refused with one sentence before any model work (Discord messages: at most Discord's own 4000).")
+
+
 class Settings(BaseSettings):
     """All of selftune's configuration. Built once in main() and passed down."""
 
@@ -190,6 +197,8 @@ class Settings(BaseSettings):
     datasets: DatasetsConfig = Field(default_factory=DatasetsConfig, description=DatasetsConfig.__doc__)
     ollama: OllamaConfig = Field(default_factory=OllamaConfig, description=OllamaConfig.__doc__)
     mcp: McpConfig = Field(default_factory=McpConfig, description=McpConfig.__doc__)
+
+    agent: AgentConfig = Field(default_factory=AgentConfig, description="Limits on incoming messages.")
 
     # Secrets: environment (SELFTUNE_DISCORD_TOKEN ...) or *_file paths only.
     discord_token: SecretStr | None = Field(None, description="Discord bot token (SELFTUNE_DISCORD_TOKEN only).")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -56,3 +57,31 @@ def test_run_opens_terminal_prompt(settings: Settings) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "type a message" in proc.stdout and "tune" in proc.stdout.split("you:")[1]
+
+
+def test_a_100k_character_chat_message_is_refused_fast_before_any_model_work(settings: Settings) -> None:
+    """The probe: 100k characters ran the model for a minute and answered nothing with ok: true."""
+    started = time.monotonic()
+    result = runner.invoke(app, ["chat", "a" * 100_000, "--json"])
+    elapsed = time.monotonic() - started
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 1 and doc["ok"] is False and doc["intent"] == "error"
+    assert "100,000 characters" in doc["reply"] and "4,000" in doc["reply"]
+    assert elapsed < 10, f"refusing took {elapsed:.1f} s"
+    assert not (settings.home / "chroma" / "chroma.sqlite3").exists()  # memory was never opened: nothing logged
+
+
+def test_message_cap_is_a_setting_and_discord_keeps_its_own_limit(settings: Settings, monkeypatch) -> None:
+    from agent.router import Router, refuse_too_long
+    from config.messages import IncomingMessage
+
+    monkeypatch.setenv("SELFTUNE_AGENT__MAX_MESSAGE_CHARS", "10000")
+    roomy = Settings(home=settings.home, base_model="tiny")
+    assert roomy.agent.max_message_chars == 10000
+    router = Router(roomy)
+    refused = router.handle(IncomingMessage(transport="discord", channel="c", user="u", text="x" * 4001))
+    assert refused.ok is False and "4,000" in refused.text
+    refused = router.handle(IncomingMessage(transport="cli", channel="c", user="u", text="x" * 10_001))
+    assert refused.ok is False and "10,000" in refused.text
+    at_limit = IncomingMessage(transport="cli", channel="c", user="u", text="x" * 10_000)
+    assert refuse_too_long(at_limit, roomy) is None  # the limit itself is accepted

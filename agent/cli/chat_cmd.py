@@ -28,11 +28,13 @@ def register(app: typer.Typer) -> None:
         from agent.memory_hooks import router_with_memory
         from agent.router import Router
         from config.messages import Attachment, IncomingMessage
+        from config.state import check_database
 
         if not text and audio is None:
             raise UsageError("Give the message TEXT or a voice message with --audio PATH.")
         attachments = [Attachment(filename=audio.name, path=audio)] if audio else []
         settings = settings_of(ctx)
+        check_database(settings)  # memory hooks would only log a damaged database and answer anyway
         router, hooks = router_with_memory(settings) if memory else (Router(settings), None)
         try:
             reply = router.handle(IncomingMessage(transport="cli", channel=channel, user=user, text=text,

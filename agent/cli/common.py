@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
+import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +17,10 @@ from rich.console import Console
 from typer._click.exceptions import ClickException  # typer vendors click; its _main only catches this one
 from typer.core import TyperGroup
 
-from config.errors import SelftuneError
+from config.errors import SelftuneError, report_internal_error
 from config.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 # Human output goes to stderr-free stdout via rich; --json output bypasses rich entirely.
 console = Console()
@@ -30,13 +36,79 @@ class CliError(ClickException):
 
 
 class SelftuneGroup(TyperGroup):
-    """Turns SelftuneError (and bad settings) into one clear sentence and the right exit code."""
+    """Every failure under this group becomes one sentence and an exit code, never a traceback.
+
+    With --json the sentence goes to stdout as {"ok": false, "error", "exit_code"}; our own bugs get an
+    error id and their traceback goes only to the log file.
+    """
 
     def invoke(self, ctx: typer.Context) -> Any:
+        as_json = "--json" in [*ctx._protected_args, *ctx.args]  # the sub-command's args, before they are consumed
         try:
             return super().invoke(ctx)
+        except (ClickException, typer.Exit, typer.Abort):
+            raise
         except SelftuneError as exc:
-            raise CliError(str(exc), exc.exit_code) from None
+            _fail(str(exc), exc.exit_code, as_json)
+        except Exception as exc:
+            _fail(failure_sentence(exc, ctx), 1, as_json)
+
+
+def _fail(sentence: str, exit_code: int, as_json: bool) -> None:
+    """End the command with one sentence: a JSON document on stdout with --json, else typer's error box."""
+    if as_json:
+        emit_json({"ok": False, "error": sentence, "exit_code": exit_code})
+        raise typer.Exit(exit_code)
+    raise CliError(sentence, exit_code) from None
+
+
+def failure_sentence(exc: Exception, ctx: typer.Context) -> str:
+    """One sentence for an unexpected exception: state and file problems say what to do, bugs get an id."""
+    state = app_state(ctx)._settings
+    if isinstance(exc, sqlite3.DatabaseError) and state is not None:
+        from config.state import database_problem
+
+        problem = database_problem(state, exc)
+        if problem is not None and _blames_selftune_db(state, exc):
+            return str(problem)
+    if isinstance(exc, OSError) and exc.filename:
+        sentence = os_error_sentence(exc)
+        if sentence:
+            log.info("%s", sentence, exc_info=exc)  # the details for the log file; the terminal gets the sentence
+            return sentence
+    _open_log_file(ctx)
+    return report_internal_error(log, exc, f"running `{ctx.command_path} {ctx.invoked_subcommand or ''}`".strip())
+
+
+def _open_log_file(ctx: typer.Context) -> None:
+    """Make sure the traceback reaches <home>/logs/selftune.log (settings set logging up on first use)."""
+    with contextlib.suppress(Exception):  # the settings themselves are broken: the error id still reaches stderr
+        _ = app_state(ctx).settings
+
+
+def _blames_selftune_db(settings: Settings, exc: sqlite3.DatabaseError) -> bool:
+    """Chroma keeps its own SQLite file: call selftune.db damaged only when its integrity check agrees."""
+    from config.state import DAMAGED, error_code, integrity_problem
+
+    if error_code(exc) not in DAMAGED and "malformed" not in str(exc):
+        return True  # cannot open or write: the sentence names the folder to fix either way
+    try:
+        return integrity_problem(settings.db_path) is not None
+    except sqlite3.Error:
+        return True
+
+
+def os_error_sentence(exc: OSError) -> str | None:
+    """A file the user pointed at (or the disk) refused: say which file and what to do; None for others."""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"selftune is not allowed to use {exc.filename} ({exc.strerror}); choose a path you can write "
+                "to or change its permissions.")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"There is no space left to write {exc.filename}; free some space or choose another folder."
+    if exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+        return (f"{exc.filename} cannot be used ({exc.strerror}); check the path: a file stands where a folder "
+                "is expected, or the reverse.")
+    return None
 
 
 @dataclass
@@ -51,13 +123,17 @@ class AppState:
         """Settings, built on first use so `--help` never needs a valid config."""
         if self._settings is None:
             from config.logging import setup_logging
-            from config.state import ensure_state_dir
+            from config.state import ensure_state_dir, unusable_home
             from config.workspace import open_workspace
 
-            self._settings = load_settings(self.config_path)
-            ensure_state_dir(self._settings)
-            setup_logging(self._settings)
-            open_workspace(self._settings)  # personas and recipes exist from the first command on
+            settings = load_settings(self.config_path)
+            ensure_state_dir(settings)
+            try:
+                setup_logging(settings)
+            except OSError as exc:  # logs/selftune.log cannot be opened: the state dir is read-only
+                raise unusable_home(settings, exc) from None
+            self._settings = settings
+            open_workspace(settings)  # personas and recipes exist from the first command on
         return self._settings
 
 

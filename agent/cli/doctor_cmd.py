@@ -2,29 +2,60 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 from rich.table import Table
 
-from agent.cli.common import console, emit_json, settings_of
+from agent.cli.common import console, emit_json, err_console, settings_of
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def register(app: typer.Typer) -> None:
     """Add the `doctor` command."""
 
     @app.command()
-    def doctor(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON document.")) -> None:
-        """Check Python, torch/CUDA, models, disk, Ray, the LLM provider, Ollama, Discord and skills."""
+    def doctor(
+        ctx: typer.Context,
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+        repair: bool = typer.Option(False, "--repair", help="Set a damaged selftune.db aside and restore its "
+                                    "backup (selftune.db.bak) or start a fresh one."),
+    ) -> None:
+        """Check Python, torch/CUDA, models, disk, the database, Ray, the LLM provider, Ollama, Discord and skills."""
         from agent.doctor import run_checks
 
         settings = settings_of(ctx)
+        repaired = _repair(settings) if repair else None
         checks = run_checks(settings)
         ok = all(c.ok for c in checks)
         if as_json:
-            emit_json({"ok": ok, "home": str(settings.home), "checks": [c.model_dump() for c in checks]})
+            doc = {"ok": ok, "home": str(settings.home), "checks": [c.model_dump() for c in checks]}
+            emit_json(doc if repaired is None else {**doc, "repair": repaired})
         else:
             table = Table("check", "status", "detail", "fix", show_lines=False)
             for c in checks:
                 table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]problem[/]", c.detail, c.fix or "")
             console.print(table)
             console.print(f"State directory: {settings.home}")
+            if repaired:
+                console.print(repaired, highlight=False, markup=False)
         raise typer.Exit(0 if ok else 1)
+
+
+def _repair(settings: Settings) -> str:
+    """Repair selftune.db, then rebuild the recall index so it holds exactly what the repaired log holds."""
+    from config.state import repair_database
+    from memory.store import open_memory
+
+    sentence, changed = repair_database(settings)
+    if not changed:
+        return sentence
+    try:
+        with err_console.status("Rebuilding the recall index from the repaired log…"), open_memory(settings) as memory:
+            count = memory.reindex()
+    except Exception as exc:  # the database is repaired either way; say how to finish the job
+        log.warning("recall index rebuild after repair failed", exc_info=exc)
+        return f"{sentence}; the recall index could not be rebuilt, so run `selftune memory reindex`."
+    return f"{sentence}, and rebuilt the recall index from it ({count} message(s))."

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+import orjson
+
 Format = Literal["messages", "sharegpt", "alpaca", "dpo", "kto"]
 FORMATS: tuple[str, ...] = ("messages", "sharegpt", "alpaca", "dpo", "kto")
 ROLES = frozenset({"system", "user", "assistant", "tool"})
@@ -19,6 +21,10 @@ SHAREGPT_ROLES = {
     "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system",
     "function_call": "assistant", "observation": "tool", "tool": "tool", "function": "tool",
 }
+
+
+MAX_DEPTH = 64  # real rows nest < 20 levels; writers (orjson) refuse > 254 and Python's json recurses
+LONG_TEXT_CHARS = 32_000  # ~8k tokens: longer than the context any recipe here trains with
 
 
 class RowError(ValueError):
@@ -46,19 +52,55 @@ def to_canonical(row: Any, fmt: Format) -> dict[str, Any]:
     """Validate one row of format `fmt` and return its canonical form; raises RowError."""
     if not isinstance(row, dict):
         raise RowError(f"is a JSON {_json_kind(row)}, not an object with {_expected_keys(fmt)}")
+    if _too_deep(row, MAX_DEPTH):
+        raise RowError(f"nests JSON more than {MAX_DEPTH} levels deep; no conversation needs that, so flatten it")
     return _READERS[fmt](row)
 
 
+def _too_deep(value: Any, limit: int) -> bool:
+    """True when arrays/objects nest more than `limit` levels (iterative: deep rows must not recurse)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def long_text(row: Any) -> str | None:
+    """Which text of a raw row (any format) is longer than LONG_TEXT_CHARS, as 'X is N characters'; else None."""
+    if type(row) is not dict:
+        return None
+    for key, value in row.items():  # exact type checks: this runs on every row of a validation
+        if type(value) is str:
+            if len(value) > LONG_TEXT_CHARS:
+                return f"'{key}' is {len(value):,} characters long"
+        elif type(value) is list:
+            for i, turn in enumerate(value):
+                text = turn.get("content", turn.get("value")) if type(turn) is dict else turn
+                if type(text) is str and len(text) > LONG_TEXT_CHARS:
+                    return f"'{key}' turn {i + 1} is {len(text):,} characters long"
+    return None
+
+
 def looks_valid(row: Any, fmt: str) -> bool:
-    """A fast check for the common plain-text shapes; False means "run the full check", not "invalid"."""
+    """A fast check for the common plain-text shapes; False means "run the full check", not "invalid".
+
+    Rows with a text over LONG_TEXT_CHARS take the full path too, where they get their warning.
+    """
     if type(row) is not dict:
         return False
     if fmt == "messages":
         return "tools" not in row and _plain_chat(row.get("messages"))
     if fmt == "alpaca":
-        out, ins = row.get("output"), row.get("instruction")
+        out, ins, extra = row.get("output"), row.get("instruction"), row.get("input", "")
         return (type(out) is str and type(ins) is str and out.strip() != "" and ins.strip() != ""
-                and type(row.get("input", "")) is str and len(row) <= 3)
+                and type(extra) is str and len(row) <= 3
+                and max(len(out), len(ins), len(extra)) <= LONG_TEXT_CHARS)
     return False
 
 
@@ -69,6 +111,8 @@ def _plain_chat(msgs: Any) -> bool:
     prev = None
     for i, m in enumerate(msgs):
         if type(m) is not dict or len(m) != 2 or type(m.get("content")) is not str:
+            return False
+        if len(m["content"]) > LONG_TEXT_CHARS:
             return False
         role = m["role"] if "role" in m else None
         if role == "user":
@@ -116,14 +160,27 @@ def _tool_calls(calls: Any, where: str) -> list[dict[str, Any]]:
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
             raise RowError(f"{where} has a tool call without function.name")
-        args = fn.get("arguments", "{}")
-        if not isinstance(args, str):
-            args = json.dumps(args, ensure_ascii=False)
+        args = _arguments(fn.get("arguments", "{}"), f"{where} tool call {len(out) + 1} ({fn['name']})")
         clean = {"type": "function", "function": {"name": fn["name"], "arguments": args}}
         if isinstance(call.get("id"), str):
             clean["id"] = call["id"]
         out.append(clean)
     return out
+
+
+def _arguments(args: Any, where: str) -> str:
+    """function.arguments as the JSON text of an object (OpenAI's form); anything else is a RowError."""
+    if isinstance(args, str):
+        try:
+            parsed = orjson.loads(args)
+        except orjson.JSONDecodeError:
+            raise RowError(f"{where} has function.arguments that are not valid JSON") from None
+        if not isinstance(parsed, dict):
+            raise RowError(f"{where} has function.arguments that are a JSON {_json_kind(parsed)}, not an object")
+        return args
+    if not isinstance(args, dict):
+        raise RowError(f"{where} has function.arguments that are a JSON {_json_kind(args)}, not an object")
+    return json.dumps(args, ensure_ascii=False)
 
 
 def _message(msg: Any, i: int) -> dict[str, Any]:
@@ -178,6 +235,23 @@ def _check_order(msgs: list[dict[str, Any]]) -> None:
         if role == "tool" and not (prev == "tool" or (prev == "assistant" and "tool_calls" in msgs[i - 1])):
             raise RowError(f"wrong role order: {where} is a tool result that follows no tool call")
         prev = role
+    _check_tool_ids(msgs)
+
+
+def _check_tool_ids(msgs: list[dict[str, Any]]) -> None:
+    """A tool result's tool_call_id names a call the assistant issued just before, and answers it once."""
+    open_calls: set[str] = set()
+    for i, msg in enumerate(msgs):
+        if "tool_calls" in msg:
+            open_calls = {call["id"] for call in msg["tool_calls"] if "id" in call}
+        call_id = msg.get("tool_call_id") if msg["role"] == "tool" else None
+        if call_id is None:
+            continue
+        if call_id not in open_calls:
+            issued = ", ".join(sorted(open_calls)) or "none with an id"
+            raise RowError(f"message {i + 1} (tool) answers tool_call_id {call_id!r}, which matches no open "
+                           f"tool call (issued: {issued})")
+        open_calls.discard(call_id)
 
 
 def _tools(row: dict[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,20 @@ from typing import Any
 import orjson
 
 from config.errors import SelftuneError, UsageError
-from skills.dataset.formats import FORMATS, RowError, detect_format, looks_valid, row_kind, to_canonical
+from skills.dataset.formats import (
+    FORMATS,
+    LONG_TEXT_CHARS,
+    RowError,
+    detect_format,
+    long_text,
+    looks_valid,
+    row_kind,
+    to_canonical,
+)
 from skills.dataset.manifest import Generator, Manifest, Source, as_source, write_manifest
 from skills.dataset.reader import iter_raw, sniff
 
+MAX_ROW_WARNINGS = 20  # a file of huge rows gets a count, not one warning per row
 FORMAT_HINT = "expected 'messages', 'conversations', 'instruction'/'output', 'prompt'/'chosen'/'rejected' or 'label'"
 
 
@@ -61,12 +71,18 @@ class DatasetReader:
             yield self._check(*raw)
 
     def problems(self) -> Iterator[Row]:
-        """Only the bad records (fast path for validation); `self.count` ends as the number of records."""
-        self.count = 0
+        """Only the bad records (fast path for validation); `self.count` ends as the number of records.
+
+        Rows with a text longer than any context window add a line to `self.row_warnings`.
+        """
+        self.count, self.row_warnings, self.long_rows = 0, [], 0
         for line, index, value, error in iter_raw(self.path, self.layout, self._skip):
             self.count += 1
             if error is None and looks_valid(value, self.format or self._detect(value) or ""):
-                continue
+                continue  # looks_valid also means no text is long enough to warn about
+            long = long_text(value)
+            if long is not None:
+                self._note_long(Row(line, index), long)
             row = self._check(line, index, value, error)
             if row.error is not None:
                 yield row
@@ -84,6 +100,13 @@ class DatasetReader:
             return Row(line, index, error=str(exc))
         except RecursionError:
             return Row(line, index, error="is nested too deeply to check")
+
+    def _note_long(self, row: Row, text: str) -> None:
+        """Warn (with the row's line) about a text longer than any context window; the first few are listed."""
+        self.long_rows += 1
+        if len(self.row_warnings) < MAX_ROW_WARNINGS:
+            self.row_warnings.append(f"{row.where}: {text}, more than any context window holds "
+                                     f"({LONG_TEXT_CHARS:,} characters); training cuts it, so shorten or split it.")
 
     def _detect(self, value: Any) -> str | None:
         self.format = detect_format(value)
@@ -128,7 +151,7 @@ def write_dataset(
                             sources=[as_source(s) for s in sources], generator=gen)
         write_manifest(manifest, path)
     except OSError as exc:  # read-only folder, a folder in the way, a name too long: one sentence
-        raise DatasetError(f"Cannot write {path}: {exc.strerror or exc}; choose a writable file name.") from None
+        raise DatasetError(f"Cannot write {path}: {exc.strerror or exc}; check the path and choose a writable file name.") from None
     return manifest
 
 

@@ -21,6 +21,7 @@ RawRecord = tuple[int, int | None, Any, str | None]
 UTF8_BOM = b"\xef\xbb\xbf"
 SNIFF_BYTES = 65536
 CHUNK_CHARS = 1 << 20
+TOO_DEEP = "nests JSON too deeply to read (over a thousand levels); no conversation needs that, so flatten it"
 
 
 class FileProblem(SelftuneError):
@@ -99,8 +100,10 @@ def _iter_jsonl(f: BinaryIO) -> Iterator[RawRecord]:
     for line_no, raw in enumerate(f, 1):
         try:
             yield line_no, None, loads(raw), None
-        except orjson.JSONDecodeError:
-            if raw.strip():
+        except orjson.JSONDecodeError as exc:
+            if "depth limit" in str(exc):  # orjson stops at 1024 levels; Python's json would recurse and crash
+                yield line_no, None, None, TOO_DEEP
+            elif raw.strip():
                 yield line_no, None, None, _jsonl_error(raw)
 
 
@@ -118,6 +121,8 @@ def _jsonl_error(raw: bytes) -> str:
         json.loads(text)
     except json.JSONDecodeError as exc:
         return f"is not valid JSON: {exc.msg} at column {exc.colno}"
+    except RecursionError:
+        return TOO_DEEP
     return "is not valid JSON (numbers such as NaN or very large integers are not allowed)"
 
 
@@ -140,7 +145,13 @@ def _array_items(cur: _TextCursor) -> Iterator[RawRecord]:
         while True:
             cur.peek()
             line = cur.line
-            yield line, index, cur.decode_value(), None
+            try:
+                value = cur.decode_value()
+            except _TooDeep:
+                cur.skip_value()  # report this item and go on with the next one
+                yield line, index, None, TOO_DEEP
+            else:
+                yield line, index, value, None
             index, sep = index + 1, cur.peek()
             if sep == "]":
                 cur.take()
@@ -155,6 +166,10 @@ def _array_items(cur: _TextCursor) -> Iterator[RawRecord]:
 
 class _Broken(Exception):
     """The JSON array cannot be read any further."""
+
+
+class _TooDeep(Exception):
+    """An array item nests deeper than Python's json can decode."""
 
 
 class _TextCursor:
@@ -193,6 +208,8 @@ class _TextCursor:
         while True:
             try:
                 value, end = self.decoder.raw_decode(self.buf, self.pos)
+            except RecursionError:
+                raise _TooDeep from None
             except json.JSONDecodeError as exc:
                 incomplete = exc.pos >= len(self.buf) - 1 or exc.msg.startswith("Unterminated")
                 if incomplete and self.fill():
@@ -206,3 +223,23 @@ class _TextCursor:
             self.line += self.buf.count("\n", self.pos, end)
             self.pos = end
             return value
+
+    def skip_value(self) -> None:
+        """Move past one array or object without decoding it, counting brackets outside strings."""
+        depth, in_string, escaped = 0, False, False
+        while True:
+            if self.pos >= len(self.buf) and not self.fill():
+                raise _Broken("is truncated: the file ends inside an array item (was it cut off while being written?)")
+            ch = self.buf[self.pos]
+            self.pos += 1
+            self.line += ch == "\n"
+            if in_string:
+                escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+            elif ch == '"':
+                in_string = True
+            elif ch in "[{":
+                depth += 1
+            elif ch in "]}":
+                depth -= 1
+                if depth <= 0:
+                    return

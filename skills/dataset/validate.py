@@ -70,5 +70,9 @@ def _check_rows(reader: DatasetReader, report: ValidationReport) -> None:
     finally:
         report.rows, report.invalid = reader.count, report.invalid + invalid
         report.valid = report.rows - invalid
+        report.warnings += reader.row_warnings
+        if reader.long_rows > len(reader.row_warnings):
+            report.warnings.append(f"{reader.long_rows} rows in all hold a text that long; only the first "
+                                   f"{len(reader.row_warnings)} are listed.")
     if report.invalid > MAX_ERRORS:
         report.warnings.append(f"only the first {MAX_ERRORS} of {report.invalid} errors are listed.")

@@ -32,7 +32,7 @@ def writable_folder(out: Path) -> Path:
             pass
     except OSError as exc:
         raise SelftuneError(f"Cannot write the export to {out}: {exc.strerror or exc}; "
-                            "choose a writable folder with --out.") from None
+                            "check the path and choose a writable folder with --out.") from None
     return out
 
 

@@ -29,6 +29,7 @@ PER_JOB = {"job_id", "adapter_id", "adapter_version", "output_dir", "message"}
 
 def rows_file(folder: Path, n: int, name: str = "pirate.jsonl") -> Path:
     path = folder / name
+    folder.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(ROW) + "\n" for _ in range(n)))
     return path
 
@@ -60,7 +61,7 @@ def slot_taken(settings):
 
 
 def test_cli_json_and_skill_return_the_same_document(settings, tmp_path, slot_taken):
-    data = rows_file(tmp_path, 12)
+    data = rows_file(settings.artifacts_dir / "datasets", 12)  # where a Discord caller may read
     result = cli("train", "persona-lora", "--persona", "pirate", "--dataset", str(data), "--max-steps", "3", "--json")
     assert result.exit_code == 0, result.output
     from_cli = json.loads(result.stdout)
