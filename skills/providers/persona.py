@@ -54,13 +54,19 @@ class PersonaProvider:
         return self.inner.chat(messages, **kwargs)
 
 
+def ollama_host(settings: Settings) -> str:
+    """The Ollama server persona models live on: the chat server when chats go to Ollama, else ollama.host."""
+    cfg = settings.llm
+    return cfg.base_url if cfg.provider == "ollama" and cfg.base_url else settings.ollama.host
+
+
 def ensure_ollama_model(settings: Settings, persona: str, adapter_id: str) -> str:
     """Create the persona's Ollama model for the adapter unless the server has it; returns its name."""
     from skills.export import ollama
     from skills.export.run import export_adapter
     from skills.personas import load_persona
 
-    host = settings.llm.base_url if settings.llm.provider == "ollama" and settings.llm.base_url else settings.ollama.host
+    host = ollama_host(settings)
     name = ollama_model(persona, adapter_id)
     if ollama.has_model(host, name):
         return name
