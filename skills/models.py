@@ -197,14 +197,28 @@ def prepared(src: Path, name: str, models_dir: Path) -> Path:
     """`src` when its chat template marks assistant tokens, else a prepared copy whose template does."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(src)
-    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
-    marked = with_generation_markers(template)
-    if template is None or marked is None or GEN in template:
+    if GEN in _raw_template_text(src):  # the common case costs no tokenizer load
         return src
     key = hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:10]
     slug = re.sub(r"[^\w.-]+", "--", name.strip("/~."))[-60:]
-    return _atomic_build(models_dir / "prepared" / f"{slug}-{key}", lambda out: _link_with_template(src, out, marked))
+    dest = models_dir / "prepared" / f"{slug}-{key}"
+    if (dest / "config.json").is_file():
+        return dest
+    tokenizer = AutoTokenizer.from_pretrained(src)
+    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
+    marked = with_generation_markers(template)
+    if template is None or marked is None or marked == template:  # unknown family, or already marked
+        return src
+    return _atomic_build(dest, lambda out: _link_with_template(src, out, marked))
+
+
+def _raw_template_text(src: Path) -> str:
+    """The chat template text as stored in the folder (chat_template.jinja or tokenizer_config.json)."""
+    jinja = src / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    config = src / "tokenizer_config.json"
+    return config.read_text(encoding="utf-8") if config.is_file() else ""
 
 
 def _link_with_template(src: Path, out: Path, template: str) -> None:
