@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import NotFound, SelftuneError
-from skills.chat_templates import GEN, JINJA, with_generation_markers
+from skills.chat_templates import GEN, JINJA, family_of, with_generation_markers
 
 log = logging.getLogger(__name__)
 
@@ -221,11 +221,25 @@ def _raw_template_text(src: Path) -> str:
     return config.read_text(encoding="utf-8") if config.is_file() else ""
 
 
+_TURNS = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye"}]
+SAMPLE_CHATS = [[{"role": "system", "content": "Be brief."}, *_TURNS], _TURNS]  # with and without a system turn
+
+
+def _render(tokenizer: Any, template: str) -> list[str]:
+    """Fixed conversations rendered with `template` (generation markers do not change the text)."""
+    return [tokenizer.apply_chat_template(chat, chat_template=template, tokenize=False, add_generation_prompt=True)
+            for chat in SAMPLE_CHATS]
+
+
 def _link_with_template(src: Path, out: Path, template: str) -> None:
     """Save the tokenizer with the marked template; symlink everything else (weights are never copied)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(src)
+    if _render(tokenizer, tokenizer.chat_template) != _render(tokenizer, template):
+        log.warning("%s: its own chat template formats a conversation differently from the %s family's marked "
+                    "template used for training (e.g. a built-in default system prompt); answers follow the latter",
+                    src, family_of(tokenizer.chat_template))
     tokenizer.chat_template = template
     tokenizer.save_pretrained(out)
     for item in src.iterdir():

@@ -11,8 +11,12 @@ from skills.tiny_models import ARCHS, build_tiny_arch
 from tests.conftest import MODEL_CACHE
 
 
+def tiny_arch(arch: str) -> Path:
+    """config -> random weights -> folder (cached across runs)."""
+    return _atomic_build(MODEL_CACHE / f"tiny-{arch}", lambda out: build_tiny_arch(arch, out))
+
+
 @pytest.fixture(scope="session", params=sorted(ARCHS))
 def arch_dir(request: pytest.FixtureRequest) -> Path:
-    """config -> random weights -> folder, for each architecture (cached across runs)."""
-    arch = request.param
-    return _atomic_build(MODEL_CACHE / f"tiny-{arch}", lambda out: build_tiny_arch(arch, out))
+    """Each supported architecture's tiny model."""
+    return tiny_arch(request.param)

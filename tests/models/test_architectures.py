@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from skills.models import LORA_TARGETS, load_model, lora_targets, resolve_base_model
+from tests.models.conftest import tiny_arch
 from tests.train.conftest import sft_rows, write_jsonl
 from tests.train.helpers import make_spec, run_inprocess
 
@@ -84,3 +85,24 @@ def test_allowed_download_goes_to_the_hub_and_fails_in_one_sentence(tmp_path: Pa
     monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", "http://127.0.0.1:9/{repo_id}/resolve/{revision}/{filename}")
     with pytest.raises(Exception, match="Could not download 'acme/absent'"):
         resolve_base_model("acme/absent", tmp_path / "models", allow_download=True)
+
+
+def test_a_template_that_formats_differently_is_named_in_the_log(tmp_path: Path, caplog) -> None:
+    """A Hub-style template with its own default system prompt still gets markers, and the difference is logged."""
+    import logging
+
+    from transformers import AutoTokenizer
+
+    arch_dir = tiny_arch("qwen2")
+    src = tmp_path / "qwen-like"
+    src.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (src / name).symlink_to(arch_dir / name)  # read only; the tokenizer is saved as a new file below
+    tokenizer = AutoTokenizer.from_pretrained(arch_dir)
+    tokenizer.chat_template = ("{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are Qwen.<|im_end|>\n"
+                               "{% endif %}" + tokenizer.chat_template)
+    tokenizer.save_pretrained(src)
+    with caplog.at_level(logging.WARNING, logger="skills.models"):
+        resolved = resolve_base_model(str(src), tmp_path / "models")
+    assert "formats a conversation differently from the chatml family" in caplog.text
+    assert "{% generation %}" in AutoTokenizer.from_pretrained(resolved).chat_template
