@@ -3,7 +3,8 @@
 The channel's session keeps the persona name; each chat turn looks up the persona's served adapter
 (adapters/served.toml), so a promotion or a rollback takes effect on the next message. With the local
 provider every persona's adapter is loaded once onto one shared base (skills.train.hotswap.AdapterHost) and
-switched in for its answer; the plain provider keeps its own, adapter-free copy.
+switched in for its answer; the plain provider keeps its own, adapter-free copy. With ollama or openai the
+turn goes to the persona's model at that server (skills.providers.persona).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from config.messages import Reply
 from config.settings import Settings
 from skills.providers.local import LocalProvider, generate_lock
 
-_providers: dict[tuple[str, str], AdapterProvider] = {}
+_providers: dict[tuple[str, ...], Any] = {}
 _hosts: dict[tuple[str, str], tuple[Any, Any]] = {}  # (models_dir, base) -> (AdapterHost, tokenizer)
 _lock = threading.Lock()
 
 
-def _shared_host(model_name: str, models_dir: Path) -> tuple[Any, Any]:
+def _shared_host(model_name: str, models_dir: Path, allow_download: bool = False) -> tuple[Any, Any]:
     """One base copy per base model carries every persona adapter (the plain provider keeps its own)."""
     from skills.models import load_model
     from skills.train.hotswap import AdapterHost
@@ -30,7 +31,7 @@ def _shared_host(model_name: str, models_dir: Path) -> tuple[Any, Any]:
     key = (str(models_dir), model_name)
     with _lock:
         if key not in _hosts:
-            model, tokenizer = load_model(model_name, models_dir)
+            model, tokenizer = load_model(model_name, models_dir, allow_download=allow_download)
             _hosts[key] = (AdapterHost(model), tokenizer)
         return _hosts[key]
 
@@ -47,7 +48,7 @@ class AdapterProvider(LocalProvider):
 
     def load(self) -> tuple[Any, Any]:
         """The shared base with this adapter loaded (once) and active."""
-        host, tokenizer = _shared_host(self.model_name, self.models_dir)
+        host, tokenizer = _shared_host(self.model_name, self.models_dir, self.allow_download)
         host.load(self.adapter_key, self.adapter_dir)
         host.activate(self.adapter_key)
         return host.model, tokenizer
@@ -80,9 +81,9 @@ def served_id(settings: Settings, persona: str) -> str | None:
     return served_map(settings).get(persona)
 
 
-def provider_for(settings: Settings, persona: str | None) -> AdapterProvider | None:
-    """An adapter-serving provider when the persona serves an adapter and the local model answers chats."""
-    if persona is None or settings.llm.provider != "local":
+def provider_for(settings: Settings, persona: str | None) -> Any | None:
+    """The provider answering with the persona's served adapter (local, ollama or openai), or None for the base."""
+    if persona is None:
         return None
     adapter_id = served_id(settings, persona)
     if adapter_id is None:
@@ -93,10 +94,19 @@ def provider_for(settings: Settings, persona: str | None) -> AdapterProvider | N
         info = get_adapter(settings, adapter_id)
     except SelftuneError:
         return None
-    key = (str(settings.home), info.id)
+    cfg = settings.llm
+    key = (str(settings.home), cfg.provider, cfg.base_url or "", cfg.lora_api, persona, info.id)
     with _lock:
         if key not in _providers:
-            _providers[key] = AdapterProvider(info.base_model, settings.models_dir, info.id, Path(info.path),
-                                              timeout_s=settings.llm.timeout_s,
-                                              max_new_tokens=settings.llm.max_new_tokens)
+            _providers[key] = _build(settings, persona, info)
         return _providers[key]
+
+
+def _build(settings: Settings, persona: str, info: Any) -> Any:
+    if settings.llm.provider == "local":
+        return AdapterProvider(info.base_model, settings.models_dir, info.id, Path(info.path),
+                               timeout_s=settings.llm.timeout_s, max_new_tokens=settings.llm.max_new_tokens,
+                               allow_download=settings.models.allow_download)
+    from skills.providers.persona import remote_persona_provider
+
+    return remote_persona_provider(settings, persona, info.id)

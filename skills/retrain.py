@@ -191,18 +191,19 @@ def _evaluate(settings: Settings, persona: str, candidate: str, served: str | No
 
 
 def _update_serving(settings: Settings, persona: str, candidate: str, outcome: RetrainOutcome) -> None:
-    """Refresh the persona's Ollama model when an Ollama server answers; the local chat path and the llama.cpp
-    server read the served pointer themselves. A failed refresh is recorded; the promotion stands."""
+    """Build the persona's Ollama model for the candidate when an Ollama server answers (the one its chats are
+    routed to); the local chat path and the llama.cpp server read the served pointer themselves. A failed
+    build is recorded; the promotion stands."""
     from skills.export.ollama import server_version
-    from skills.export.run import export_adapter
+    from skills.providers.persona import ensure_ollama_model, ollama_host
 
-    host = settings.ollama.host
+    host = ollama_host(settings)
     if server_version(host) is None:
         outcome.record("serve", True, f"no Ollama at {host}; local serving follows the served pointer")
         return
     try:
-        doc = export_adapter(settings, candidate, "ollama", name=f"selftune-{persona}")
-        outcome.record("serve", True, f"Ollama model selftune-{persona} updated ({doc['path']})")
+        name = ensure_ollama_model(settings, persona, candidate)
+        outcome.record("serve", True, f"Ollama model {name} ready for {persona}'s chats")
     except SelftuneError as exc:
         outcome.record("serve", False, f"Ollama model not updated: {exc}")
 

@@ -24,6 +24,7 @@ COMMAND_MODULES = [  # in the order `selftune --help` lists them: daily use firs
     "agent.cli.jobs_cmd",
     "agent.cli.eval_cmd",
     "agent.cli.export_cmd",
+    "agent.cli.serve_cmd",
     "agent.cli.adapters_cmd",
     "agent.cli.schedule_cmd",
     "agent.cli.memory_cmd",

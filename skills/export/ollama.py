@@ -1,5 +1,8 @@
 """Ollama export: a Modelfile (FROM + ADAPTER + TEMPLATE + SYSTEM + PARAMETER) and model creation
-through the `ollama` client against settings.ollama.host (blobs uploaded first, progress streamed)."""
+through the `ollama` client against settings.ollama.host (blobs uploaded first, progress streamed).
+
+Persona models (`create_persona_model`) take TEMPLATE and stop words from the base GGUF's own chat template,
+SYSTEM from the persona card and num_ctx capped by the GGUF's context length."""
 
 from __future__ import annotations
 
@@ -19,9 +22,10 @@ CHATML_TEMPLATE = (
 PARAMETERS: dict[str, Any] = {"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.7}
 
 
-def modelfile(base_gguf: Path, adapter_gguf: Path, system: str | None, parameters: dict[str, Any] = PARAMETERS) -> str:
+def modelfile(base_gguf: Path, adapter_gguf: Path, system: str | None, parameters: dict[str, Any] = PARAMETERS,
+              template: str = CHATML_TEMPLATE) -> str:
     """The Modelfile text a user can also feed to `ollama create -f` by hand."""
-    lines = [f"FROM {base_gguf}", f"ADAPTER {adapter_gguf}", f'TEMPLATE """{CHATML_TEMPLATE}"""']
+    lines = [f"FROM {base_gguf}", f"ADAPTER {adapter_gguf}", f'TEMPLATE """{template}"""']
     if system:
         lines.append(f'SYSTEM """{system}"""')
     for key, value in parameters.items():
@@ -55,7 +59,8 @@ def server_version(host: str, timeout: float = 2.0) -> str | None:
 
 
 def create_model(host: str, name: str, base_gguf: Path, adapter_gguf: Path, system: str | None,
-                 progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                 progress: Callable[[dict[str, Any]], None] | None = None, *, template: str = CHATML_TEMPLATE,
+                 parameters: dict[str, Any] = PARAMETERS) -> dict[str, Any]:
     """Create `name` in the Ollama server at `host`; returns its version and the final status."""
     import ollama
 
@@ -68,8 +73,8 @@ def create_model(host: str, name: str, base_gguf: Path, adapter_gguf: Path, syst
         files = {base_gguf.name: _upload(client, host, base_gguf)}
         adapters = {adapter_gguf.name: _upload(client, host, adapter_gguf)}
         status = ""
-        for update in client.create(model=name, files=files, adapters=adapters, template=CHATML_TEMPLATE,
-                                    system=system, parameters=PARAMETERS, stream=True):
+        for update in client.create(model=name, files=files, adapters=adapters, template=template,
+                                    system=system, parameters=parameters, stream=True):
             status = update.status or status
             if progress:
                 progress({"event": "message", "message": f"ollama: {status}"})
@@ -78,3 +83,41 @@ def create_model(host: str, name: str, base_gguf: Path, adapter_gguf: Path, syst
     if status != "success":
         raise SelftuneError(f"Ollama at {host} stopped creating {name} at '{status}'; see the Ollama server log.")
     return {"host": host, "ollama_version": version, "model": name, "status": status}
+
+
+def gguf_chat(base_gguf: Path) -> tuple[str | None, int | None]:
+    """(Jinja chat template, context length) stored in a GGUF's metadata; None where absent."""
+    import gguf
+
+    fields = gguf.GGUFReader(str(base_gguf)).fields
+    template = fields["tokenizer.chat_template"].contents() if "tokenizer.chat_template" in fields else None
+    arch = fields["general.architecture"].contents() if "general.architecture" in fields else ""
+    key = f"{arch}.context_length"
+    return template, (int(fields[key].contents()) if key in fields else None)
+
+
+def persona_modelfile_parts(base_gguf: Path, num_ctx: int) -> tuple[str, dict[str, Any]]:
+    """(TEMPLATE, PARAMETER map) for a model on this base: its own chat format, num_ctx within its context."""
+    from skills.chat_templates import ollama_template
+
+    jinja, context = gguf_chat(base_gguf)
+    template, stops = ollama_template(jinja) or (CHATML_TEMPLATE, PARAMETERS["stop"])
+    return template, {"stop": stops, "num_ctx": min(num_ctx, context or num_ctx), "temperature": 0.7}
+
+
+def create_persona_model(host: str, name: str, base_gguf: Path, adapter_gguf: Path, system: str | None,
+                         num_ctx: int) -> dict[str, Any]:
+    """Create a persona's model (base + adapter, SYSTEM from its card, TEMPLATE from the base GGUF)."""
+    template, parameters = persona_modelfile_parts(base_gguf, num_ctx)
+    return create_model(host, name, base_gguf, adapter_gguf, system, template=template, parameters=parameters)
+
+
+def has_model(host: str, name: str, timeout: float = 10.0) -> bool:
+    """Whether the Ollama server at `host` already has the model `name` (GET /api/tags)."""
+    import ollama
+
+    try:
+        listed = ollama.Client(host=host.rstrip("/"), timeout=timeout).list()
+    except (ollama.ResponseError, httpx.HTTPError, ConnectionError):
+        return False
+    return any(m.model == name for m in listed.models)

@@ -88,3 +88,37 @@ class LlamaServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def served_adapters(settings: Any, personas: list[str] | None = None) -> dict[str, Any]:
+    """The base GGUF and each promoted persona's LoRA GGUF (exported when needed), named by served name.
+
+    Returns {base_gguf, adapters: {served name: gguf path}, personas: {persona: served name}, skipped: [...]}.
+    Each LoRA GGUF is linked as artifacts/serve/<served name>.gguf, the name clients find in /lora-adapters.
+    """
+    from skills.export.run import base_gguf_for, export_adapter
+    from skills.providers.persona import served_name
+    from skills.train.adapters import served_map
+
+    served = served_map(settings)
+    wanted = personas or sorted(served)
+    missing = [p for p in wanted if p not in served]
+    if missing:
+        raise NotFound(f"Persona(s) {', '.join(missing)} serve no adapter (serving: {', '.join(sorted(served)) or 'none'}); "
+                       "promote one with `selftune adapters promote PERSONA ADAPTER`.")
+    links = settings.artifacts_dir / "serve"
+    links.mkdir(parents=True, exist_ok=True)
+    doc: dict[str, Any] = {"base_gguf": None, "adapters": {}, "personas": {}, "skipped": []}
+    for persona in wanted:
+        exported = export_adapter(settings, served[persona], "gguf")
+        if doc["base_gguf"] not in (None, exported["base_gguf"]):  # one server carries one base
+            doc["skipped"].append(f"{persona} ({served[persona]} is on another base)")
+            continue
+        doc["base_gguf"] = exported["base_gguf"]
+        name = served_name(served[persona])
+        link = links / f"{name}.gguf"
+        link.unlink(missing_ok=True)
+        link.symlink_to(Path(exported["path"]).resolve())
+        doc["adapters"][name], doc["personas"][persona] = str(link), name
+    doc["base_gguf"] = doc["base_gguf"] or str(base_gguf_for(settings.base_model))
+    return doc

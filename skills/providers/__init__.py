@@ -25,7 +25,8 @@ def build_provider(
         return OllamaProvider(model, host=base_url or settings.ollama.host, timeout_s=timeout_s)
     from skills.providers.local import LocalProvider
 
-    return LocalProvider(model, settings.models_dir, timeout_s=timeout_s, max_new_tokens=settings.llm.max_new_tokens)
+    return LocalProvider(model, settings.models_dir, timeout_s=timeout_s, max_new_tokens=settings.llm.max_new_tokens,
+                         allow_download=settings.models.allow_download)
 
 
 def get_provider(settings: Settings, role: Literal["llm", "judge"] = "llm") -> Provider:

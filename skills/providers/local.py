@@ -19,10 +19,10 @@ generate_lock = threading.RLock()  # one generation at a time: 2 shared cores, a
 
 
 @functools.lru_cache(maxsize=2)
-def _load(name: str, models_dir: str) -> tuple[Any, Any]:
+def _load(name: str, models_dir: str, allow_download: bool = False) -> tuple[Any, Any]:
     from skills.models import load_model
 
-    return load_model(name, Path(models_dir))
+    return load_model(name, Path(models_dir), allow_download=allow_download)
 
 
 def render_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[dict[str, str]]:
@@ -48,16 +48,18 @@ class LocalProvider:
 
     name = "local"
 
-    def __init__(self, model: str, models_dir: Path, timeout_s: float = 60.0, max_new_tokens: int = 256):
+    def __init__(self, model: str, models_dir: Path, timeout_s: float = 60.0, max_new_tokens: int = 256,
+                 allow_download: bool = False):
         self.model_name = model
         self.models_dir = models_dir
+        self.allow_download = allow_download
         self.timeout_s = timeout_s
         self.max_new_tokens = max_new_tokens
 
     def load(self) -> tuple[Any, Any]:
         """The (model, tokenizer) pair, loaded once per process."""
         try:
-            return _load(self.model_name, str(self.models_dir))
+            return _load(self.model_name, str(self.models_dir), self.allow_download)
         except SelftuneError as exc:
             raise ProviderUnavailable(f"The local model '{self.model_name}' cannot be loaded: {exc}") from None
 

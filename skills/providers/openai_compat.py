@@ -17,6 +17,7 @@ class OpenAIProvider:
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, timeout_s: float = 60.0):
         self.model = model
         self.base_url = base_url
+        self.extra_body: dict[str, Any] | None = None  # server-specific request fields (llama.cpp's `lora`)
         # Local servers need no key, but the client insists on one.
         self.client = openai.OpenAI(
             base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s, max_retries=0
@@ -36,6 +37,8 @@ class OpenAIProvider:
             kwargs["tools"] = tools
         if max_tokens:
             kwargs["max_tokens"] = max_tokens
+        if self.extra_body:
+            kwargs["extra_body"] = self.extra_body
         try:
             response = self.client.chat.completions.create(**kwargs)
         except openai.APITimeoutError:

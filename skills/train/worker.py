@@ -39,7 +39,7 @@ def check_spec(spec: TrainSpec) -> None:
 
 def preflight(spec: TrainSpec, emitter: EventEmitter, models_dir: Path) -> tuple[str, str, Path]:
     """Device, backend, base model folder, target modules and memory: all checked before loading weights."""
-    from skills.models import resolve_base_model
+    from skills.models import lora_targets, resolve_base_model
     from skills.train import preflight as pf
 
     check_spec(spec)
@@ -47,6 +47,7 @@ def preflight(spec: TrainSpec, emitter: EventEmitter, models_dir: Path) -> tuple
     backend = pf.pick_backend(spec, device)
     emitter.message(f"backend {backend} on {device} (method {spec.method}, base {spec.base_model})")
     model_dir = resolve_base_model(spec.base_model, models_dir)
+    spec.hyper.target_modules = lora_targets(model_dir, spec.hyper.target_modules)  # per architecture
     skeleton = pf.meta_model(model_dir)
     pf.check_target_modules(spec, skeleton)
     need = pf.check_memory(spec, skeleton, device)

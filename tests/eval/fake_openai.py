@@ -10,13 +10,23 @@ from typing import Any
 
 
 class ScriptedOpenAI:
-    """Serves POST /v1/chat/completions; `reply(request_body) -> str` decides each answer; requests are recorded."""
+    """Serves POST /v1/chat/completions; `reply(request_body) -> str` decides each answer; requests are recorded.
+    GET /lora-adapters lists `lora_adapters` ({id, path, scale}) the way llama.cpp's server does."""
 
-    def __init__(self, reply: Callable[[dict[str, Any]], str]) -> None:
-        self.reply, self.requests = reply, []
+    def __init__(self, reply: Callable[[dict[str, Any]], str], lora_adapters: list[dict[str, Any]] | None = None) -> None:
+        self.reply, self.requests, self.lora_adapters = reply, [], lora_adapters or []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                found = self.path == "/lora-adapters"
+                data = json.dumps(outer.lora_adapters if found else {"error": "not found"}).encode()
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
