@@ -29,6 +29,7 @@ class IncomingMessage(BaseModel):
     attachments: list[Attachment] = Field(default_factory=list)
     message_id: str | None = None
     reply_to: str | None = None
+    confirmed: bool = False  # the sender already said yes to any action with lasting effects (`selftune chat --yes`)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -41,4 +42,5 @@ class Reply(BaseModel):
     attachments: list[Path] = Field(default_factory=list)
     job_id: str | None = None  # set when the reply started long work the transport should follow
     transcript: str | None = None  # what was heard, for voice messages
+    confirm: str | None = None  # token of an action waiting for the sender's yes (transports offer buttons for it)
     ok: bool = True  # False when the request failed (the text says why); intent still says what was understood

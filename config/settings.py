@@ -128,6 +128,20 @@ class McpConfig(Section):
     port: int = Field(8765, gt=0, lt=65536, description="Port for `selftune mcp --http` on 127.0.0.1.")
 
 
+class AgentConfig(Section):
+    """Conversations: how long a channel's session lives and when a job needs a yes before it starts."""
+
+    session_ttl_s: float = Field(
+        86400.0, gt=0, description="A channel's session (pending question or confirmation, persona, last adapter/job) "
+        "is forgotten after this many seconds without a message.")
+    confirm_jobs_over_s: float = Field(
+        600.0, ge=0, description="A training job started from chat whose estimate exceeds this many seconds asks "
+        "for a yes first (0: always ask).")
+    train_step_s: float = Field(
+        2.0, gt=0, description="Seconds one optimizer step takes on this device, for job estimates when no earlier "
+        "job on this machine measured it.")
+
+
 class OllamaConfig(Section):
     """Ollama server used for export."""
 
@@ -162,6 +176,7 @@ class Settings(BaseSettings):
     improver: ImproverConfig = Field(default_factory=ImproverConfig, description=ImproverConfig.__doc__)
     ollama: OllamaConfig = Field(default_factory=OllamaConfig, description=OllamaConfig.__doc__)
     mcp: McpConfig = Field(default_factory=McpConfig, description=McpConfig.__doc__)
+    agent: AgentConfig = Field(default_factory=AgentConfig, description=AgentConfig.__doc__)
 
     # Secrets: environment (SELFTUNE_DISCORD_TOKEN ...) or *_file paths only.
     discord_token: SecretStr | None = Field(None, description="Discord bot token (SELFTUNE_DISCORD_TOKEN only).")
