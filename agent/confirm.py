@@ -42,9 +42,13 @@ def answer_of(text: str) -> bool | None:
     return False if NO.match(text) else None
 
 
-def check(settings: Settings, skill: SkillInfo, args: dict[str, Any], requester: Requester) -> Check:
-    """What running `skill` with `args` will do, and whether the requester must confirm it first."""
-    describe = DESCRIBERS.get(skill.name)
+def check(settings: Settings, skill: SkillInfo, args: dict[str, Any], requester: Requester, *,
+          long_jobs: bool = True) -> Check:
+    """What running `skill` with `args` will do, and whether the requester must confirm it first.
+
+    `long_jobs=False` leaves training estimates out (only chat asks before a long job).
+    """
+    describe = DESCRIBERS.get(skill.name) if long_jobs or skill.name != "train.submit" else None
     try:
         if describe is not None:
             return describe(settings, args, requester)
@@ -160,6 +164,11 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def may_ask(skill: SkillInfo) -> bool:
+    """Whether calls of `skill` can need a yes (its schema then offers `confirm` over MCP)."""
+    return skill.effects == "destructive" or (skill.name in DESCRIBERS and skill.name != "train.submit")
 
 
 DESCRIBERS: dict[str, Describer] = {

@@ -98,6 +98,11 @@ class Router:
         self._log(message, reply)
         return reply
 
+    def awaits_answer(self, transport: str, channel: str, user: str) -> bool:
+        """Whether `user` has a confirmation open in `channel` (so a bare "yes" there is meant for us)."""
+        pending = self.session(channel, transport).confirm
+        return pending is not None and pending.user == user
+
     def press(self, message: IncomingMessage, token: str, yes: bool) -> Reply:
         """A Confirm/Cancel button: settle the confirmation it was made for, if it is still the sender's."""
         session = self.session(message.channel, message.transport)
