@@ -62,11 +62,10 @@ class Router:
     def session(self, channel: str, transport: str = "console") -> Session:
         """The Session of a channel: this process's, else the stored one, else a new one; idle past the TTL → new."""
         session = self.sessions.get(channel)
-        if session is not None and time.time() - session.touched > self.settings.agent.session_ttl_s:
-            session = None
-        if session is None:
+        expired = session is not None and time.time() - session.touched > self.settings.agent.session_ttl_s
+        if session is None or expired:
             session = Session(channel, persona_prompt=self._persona_prompt(channel), recall=self.recall)
-            stored = self.store.load(transport, channel)
+            stored = None if expired else self.store.load(transport, channel)  # the stored copy is as old
             if stored:
                 session.restore(stored)
             self.sessions[channel] = session
