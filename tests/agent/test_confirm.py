@@ -217,3 +217,41 @@ def _count(settings: Settings) -> int:
         return int(memory.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
     finally:
         memory.close()
+
+
+def test_cancelling_someone_elses_job_asks_and_ones_own_does_not(settings: Settings) -> None:
+    from tests.jobs.conftest import FAKE_WORKER
+
+    manager = JobManager(settings, worker=[str(FAKE_WORKER)])
+    spec = {"name": "pirate", "method": "lora", "dataset": "data.jsonl", "hyper": {"max_steps": 400, "save_steps": 50},
+            "output_dir": str(settings.artifacts_dir / "adapters" / "pirate" / "v1"), "fake": {"step_s": 0.05}}
+    theirs, mine = manager.submit(spec, requester="alice"), manager.submit(spec, requester="local")
+    router = Router(settings)
+    try:
+        asked = router.handle(cli(f"cancel job {theirs}"))
+
+        assert asked.confirm and asked.text.startswith(f"This will cancel job {theirs} (pirate), which alice started.")
+        assert not manager.get(theirs).cancel_requested
+        assert router.handle(cli("yes")).ok and manager.get(theirs).cancel_requested
+
+        own = router.handle(cli(f"cancel job {mine}"))
+        assert own.confirm is None and own.ok and manager.get(mine).cancel_requested
+    finally:
+        for job_id in (theirs, mine):
+            manager.wait(job_id, timeout=30)
+        manager.close()
+
+
+def test_an_export_that_would_overwrite_asks_first(settings: Settings) -> None:
+    open_workspace(settings)
+    adapter = fake_adapter(settings, "pirate-lora", "v1")
+    (settings.artifacts_dir / "adapters" / adapter / "adapter_config.json").write_text("{}")
+    earlier = settings.artifacts_dir / "exports" / "v1" / "v1.gguf"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"earlier export")
+    router = Router(settings)
+
+    asked = router.handle(cli(f"!export adapter={adapter} to=gguf"))
+
+    assert asked.confirm and asked.text.startswith(f"This will overwrite the earlier export at {earlier}.")
+    assert router.handle(cli("no")).text == "OK, I did nothing." and earlier.read_bytes() == b"earlier export"
