@@ -255,3 +255,20 @@ def test_an_export_that_would_overwrite_asks_first(settings: Settings) -> None:
 
     assert asked.confirm and asked.text.startswith(f"This will overwrite the earlier export at {earlier}.")
     assert router.handle(cli("no")).text == "OK, I did nothing." and earlier.read_bytes() == b"earlier export"
+
+
+def test_removing_a_schedule_asks_and_pausing_does_not(settings: Settings) -> None:
+    from skills.scheduler import list_schedules
+
+    open_workspace(settings)
+    router = Router(settings)
+    assert router.handle(cli("schedule a nightly retrain of the pirate persona at 3am")).ok
+    [schedule] = list_schedules(settings)
+
+    asked = router.handle(cli("remove the pirate schedule"))
+
+    assert asked.confirm and "This will remove the schedule" in asked.text and len(list_schedules(settings)) == 1
+    assert router.handle(cli("yes")).ok and list_schedules(settings) == []
+    assert router.handle(cli("schedule a nightly retrain of the pirate persona at 3am")).ok
+    paused = router.handle(cli("pause the pirate schedule"))
+    assert paused.confirm is None and paused.ok and len(list_schedules(settings)) == 1
