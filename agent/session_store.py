@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 import time
 from typing import Any
 
@@ -40,6 +41,7 @@ class SessionStore:
         self.settings = settings
         self.ttl_s = settings.agent.session_ttl_s
         self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # the bot answers from several threads; one statement at a time here
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -50,32 +52,38 @@ class SessionStore:
     def load(self, transport: str, channel: str) -> dict[str, Any] | None:
         """The stored state of a channel, or None when there is none or it is older than the TTL."""
         try:
-            db = self._db()
-            row = db.execute("SELECT state, updated_at FROM sessions WHERE transport = ? AND channel = ?",
-                             (transport, channel)).fetchone()
-            if row is None:
-                return None
-            if time.time() - row["updated_at"] > self.ttl_s:
-                db.execute("DELETE FROM sessions WHERE transport = ? AND channel = ?", (transport, channel))
-                return None
-            state = json.loads(row["state"])
+            with self._lock:
+                return self._load(transport, channel)
         except (sqlite3.Error, ValueError):  # a broken store: carry on with a fresh session
             log.warning("cannot read the stored session of %s:%s", transport, channel, exc_info=True)
             return None
+
+    def _load(self, transport: str, channel: str) -> dict[str, Any] | None:
+        db = self._db()
+        key = (transport, channel)
+        row = db.execute("SELECT state, updated_at FROM sessions WHERE transport = ? AND channel = ?", key).fetchone()
+        if row is None:
+            return None
+        if time.time() - row["updated_at"] > self.ttl_s:
+            db.execute("DELETE FROM sessions WHERE transport = ? AND channel = ?", key)
+            return None
+        state = json.loads(row["state"])
         return state if isinstance(state, dict) else None
 
     def save(self, transport: str, channel: str, state: dict[str, Any]) -> None:
         """Store a channel's state now (it expires session_ttl_s after this)."""
         try:
-            self._db().execute(
-                "INSERT INTO sessions (transport, channel, state, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (transport, channel) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                (transport, channel, json.dumps(state, default=str), time.time()))
+            with self._lock:
+                self._db().execute(
+                    "INSERT INTO sessions (transport, channel, state, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT "
+                    "(transport, channel) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                    (transport, channel, json.dumps(state, default=str), time.time()))
         except sqlite3.Error:
             log.warning("cannot store the session of %s:%s", transport, channel, exc_info=True)
 
     def close(self) -> None:
         """Close the database connection (reopened on next use)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -272,3 +272,22 @@ def test_removing_a_schedule_asks_and_pausing_does_not(settings: Settings) -> No
     assert router.handle(cli("schedule a nightly retrain of the pirate persona at 3am")).ok
     paused = router.handle(cli("pause the pirate schedule"))
     assert paused.confirm is None and paused.ok and len(list_schedules(settings)) == 1
+
+
+def test_the_terminal_asks_y_n_and_no_is_the_default(three_adapters: Settings) -> None:
+    import subprocess
+
+    env = {**os.environ, "SELFTUNE_HOME": str(three_adapters.home), "SELFTUNE_BASE_MODEL": "tiny", "COLUMNS": "200",
+           "PYTHONPATH": str(REPO)}
+
+    def console(lines: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "agent.cli.main", "run", "--console"], input=lines,
+                              capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    out = console("delete all my adapters\n\nexit\n")  # Enter alone: no
+    assert "This will delete 2 adapters" in out and "go ahead?" in out and "OK, I did nothing." in out
+    assert len(adapter_ids(three_adapters)) == 3
+    out = console("delete all my adapters\ny\nexit\n")
+    assert "Deleted helper-lora/v1, pirate-lora/v1." in out and adapter_ids(three_adapters) == ["pirate-lora/v2"]
