@@ -291,3 +291,21 @@ def test_the_terminal_asks_y_n_and_no_is_the_default(three_adapters: Settings) -
     assert len(adapter_ids(three_adapters)) == 3
     out = console("delete all my adapters\ny\nexit\n")
     assert "Deleted helper-lora/v1, pirate-lora/v1." in out and adapter_ids(three_adapters) == ["pirate-lora/v2"]
+
+
+def test_forgetting_a_channel_before_a_date_says_how_many_of_which_channel(settings: Settings) -> None:
+    from datetime import UTC, datetime
+
+    old, new = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 15, tzinfo=UTC)
+    memory = Memory(settings)
+    try:
+        memory.log_many([LoggedMessage(text=f"m{i}", channel="pirate-chat", author="bob", transport="discord",
+                                       created_at=when) for i, when in enumerate([old, old, new])])
+        router = Router(settings)
+
+        asked = router.handle(cli("!forget scope=channel channel=pirate-chat before=2026-11-01"))
+
+        assert asked.text.startswith("This will forget 2 messages of #pirate-chat from before 2026-11-01")
+        assert router.handle(cli("yes")).ok and _count(settings) == 1
+    finally:
+        memory.close()
