@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from config.errors import SelftuneError
@@ -149,6 +150,10 @@ def _train(settings: Settings, args: dict[str, Any], requester: Requester) -> Ch
     from skills.train.estimate import estimate_job
     from skills.train.spec import spec_from_recipe
 
+    dataset = args.get("dataset")
+    outside = dataset and not Path(str(dataset)).expanduser().resolve().is_relative_to(settings.home.resolve())
+    if outside and requester.transport not in ("console", "cli"):  # never read a remote caller's outside file here
+        return Check(False)
     spec = spec_from_recipe(settings, args.get("recipe"), persona=args.get("persona"), method=args.get("method"),
                             dataset=args.get("dataset"), **({"max_steps": args["max_steps"]} if args.get("max_steps") else {}))
     estimate = estimate_job(settings, spec)
