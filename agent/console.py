@@ -6,10 +6,10 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markdown import Markdown
-from rich.prompt import Prompt
+from rich.prompt import Confirm, Prompt
 
 from agent.router import Router
-from config.messages import Attachment, IncomingMessage
+from config.messages import Attachment, IncomingMessage, Reply
 
 EXIT_WORDS = {"exit", "quit", ":q", "/exit", "/quit"}
 
@@ -31,10 +31,27 @@ def run_console(router: Router, console: Console | None = None, channel: str = "
             continue
         with console.status("thinking…", spinner="dots"):
             reply = router.handle(_message(text, channel, user))
-        console.print("[green]selftune[/]", end=" ")
-        console.print(Markdown(reply.text) if reply.intent == "help" else reply.text, highlight=False, markup=False)
+        _show(console, reply)
+        if reply.confirm:  # an action with lasting effects waits: y/N, no by default
+            yes = _ask_yes(console)
+            reply = router.press(_message("yes" if yes else "no", channel, user), reply.confirm, yes)
+            _show(console, reply)
         if reply.job_id:
             console.print(f"[dim]job {reply.job_id} started — ask 'status' to follow it.[/]")
+
+
+def _show(console: Console, reply: Reply) -> None:
+    console.print("[green]selftune[/]", end=" ")
+    console.print(Markdown(reply.text) if reply.intent == "help" else reply.text, highlight=False, markup=False)
+
+
+def _ask_yes(console: Console) -> bool:
+    """The terminal's y/N; end of input counts as no."""
+    try:
+        return Confirm.ask("[yellow]go ahead?[/] [dim](y/N)[/]", console=console, default=False, show_default=False,
+                           show_choices=False)
+    except (EOFError, KeyboardInterrupt):
+        return False
 
 
 def _message(line: str, channel: str, user: str) -> IncomingMessage:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from typing import Any, NamedTuple
 
+from agent import confirm
 from agent.auth import LOCAL_TRANSPORTS, LOCAL_USER, allows
 from agent.intents import Intent
 from agent.prompts import followups
-from agent.session import Pending, Session
+from agent.session import Confirmation, Pending, Session
 from config.errors import PermissionDenied, SelftuneError, report_internal_error
 from config.messages import IncomingMessage, Reply
 from config.settings import Permission, Settings
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 INTENT_SKILLS: dict[str, str] = {
     "tune": "train.submit", "status": "jobs.status", "cancel": "jobs.cancel", "eval": "eval.run",
     "export": "export.run", "rollback": "adapters.rollback", "collect": "memory.collect",
-    "forget": "memory.forget", "dataset": "dataset.validate",
+    "forget": "memory.forget", "dataset": "dataset.validate", "delete": "adapters.delete",
     "schedule:add": "schedule.add", "schedule:list": "schedule.list", "schedule:remove": "schedule.remove",
     "schedule:pause": "schedule.remove", "schedule:resume": "schedule.remove", "improve": "improve.journal",
 }
@@ -37,11 +39,11 @@ SKILL_INTENTS = {skill: key.split(":")[0] for key, skill in INTENT_SKILLS.items(
 # By effect: anything that changes or erases state (forget, collect, rollback, schedules, export) is not 'read'.
 INTENT_PERMISSION: dict[str, Permission] = {
     "tune": "train", "status": "read", "cancel": "train", "eval": "train", "export": "train",
-    "rollback": "admin", "collect": "admin", "forget": "train", "dataset": "read", "help": "read",
+    "rollback": "admin", "collect": "admin", "forget": "train", "dataset": "read", "help": "read", "delete": "admin",
     "schedule:add": "admin", "schedule:remove": "admin", "schedule:list": "read",
     "schedule:pause": "admin", "schedule:resume": "admin", "improve": "read",
 }
-REQUIRED: dict[str, list[str]] = {"tune": ["persona", "dataset"]}
+REQUIRED: dict[str, list[str]] = {"tune": ["persona", "dataset"], "delete": ["adapter"]}
 # Intent argument -> parameter names a skill may use for it (first one the skill has wins).
 ALIASES: dict[str, list[str]] = {
     "job": ["job_id", "job", "id"], "adapter": ["adapter", "adapter_id", "persona", "name"],
@@ -180,7 +182,30 @@ class Dispatcher:
         missing = self.missing(intent, fitted)
         if missing:
             return Outcome(self.ask(intent, missing, session), False)
-        return Outcome(self._run(intent, name, fitted, requester), True)
+        check = confirm.check(self.settings, self.registry.get(name), fitted, requester)
+        if check.needed and not message.confirmed:
+            return Outcome(self.ask_confirmation(intent, name, fitted, check.text, session, message.user), False)
+        reply = self._run(intent, name, fitted, requester)
+        if reply.job_id and check.text:  # a job started from chat says what it will cost
+            reply.text = f"{reply.text}\n{check.text}"
+        return Outcome(reply, True)
+
+    def ask_confirmation(self, intent: Intent, skill: str, args: dict[str, Any], description: str, session: Session,
+                         user: str) -> Reply:
+        """Say exactly what will happen and keep the action until `user` answers yes (or anything else)."""
+        session.confirm = Confirmation(intent=intent, skill=skill, args=args, description=description, user=user,
+                                       token=secrets.token_hex(4))
+        return Reply(text=confirm.question(confirm.Check(True, description)), intent=intent.name, args=intent.args,
+                     confirm=session.confirm.token)
+
+    def confirmed(self, pending: Confirmation, requester: Requester) -> Outcome:
+        """Run an action its requester just confirmed, exactly as described (permission checked again)."""
+        skill = self.registry.get(pending.skill)
+        if not requester.allows(skill.permission):
+            return Outcome(Reply(text=f"You no longer have the '{skill.permission}' permission {pending.skill} needs; "
+                                      "nothing was done.", intent=pending.intent.name, ok=False), False)
+        reply = self._run(pending.intent, pending.skill, pending.args, requester)
+        return Outcome(reply, True)
 
     def _run(self, intent: Intent, name: str, fitted: dict[str, Any], requester: Requester) -> Reply:
         ctx = skill_context(self.settings, requester, chosen_by_model=False)

@@ -15,11 +15,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 CORE_INTENTS = ("tune", "status", "cancel", "eval", "export", "schedule", "rollback", "collect", "forget", "help",
-                "improve")
+                "improve", "delete")
 COMMAND_ALIASES = {
     "tune": "tune", "train": "tune", "finetune": "tune", "status": "status", "jobs": "status", "progress": "status",
     "cancel": "cancel", "stop": "cancel", "eval": "eval", "evaluate": "eval", "export": "export",
     "schedule": "schedule", "rollback": "rollback", "collect": "collect", "forget": "forget", "help": "help",
+    "delete": "delete",
 }
 
 
@@ -186,6 +187,16 @@ def _forget_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     return _compact({"scope": scope, "query": about.group(1) if about else None})
 
 
+def _delete_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    match = re.search(r"\b([a-z0-9][\w-]*/v\d+)\b", text)
+    if match:
+        return {"adapter": match.group(1)}
+    if re.search(r"\b(?:all|every|each)\b", text):
+        return {"adapter": "all"}
+    named = find_persona(re.sub(r"\badapters?\b", " adapter", text), personas)
+    return {"adapter": named} if named else {}
+
+
 def _none(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     return {}
 
@@ -207,7 +218,8 @@ RULES: list[tuple[str, re.Pattern[str], Extractor]] = [
     ("collect", re.compile(r"^(?:(?:start|stop|begin|resume|pause|enable|disable|turn (?:on|off)) (?:collecting|recording|"
                            r"collection|logging)|collect(?:ing|ion)? (?:on|off)|(?:opt (?:in|out)|don't record|do not record|"
                            r"record|collect)\b.*\b(?:channel|here|conversations?|messages?))|^collect(?:ing|ion)?\b"), _collect_args),
-    ("forget", re.compile(r"^(?:forget|erase|delete|wipe|remove)\b(?!.*\b(?:schedule|job|adapter)\b)(?! it$| about it$)"
+    ("delete", re.compile(r"^(?:delete|remove|erase|wipe|drop|destroy|purge)\b.*(?:\badapters?\b|\b[a-z0-9][\w-]*/v\d+\b)"), _delete_args),
+    ("forget", re.compile(r"^(?:forget|erase|delete|wipe|remove)\b(?!.*\b(?:schedules?|jobs?|adapters?|models?|datasets?)\b)(?! it$| about it$)"
                           r".*\b(?:me|my|i|everything|messages?|said|channel|history|conversations?|about|what)\b"), _forget_args),
     ("status", re.compile(r"^(?:status|progress|jobs?)(?: (?:of|for|on) .*| (?:job )?#?[\w-]+)?$|\b(?:what's|whats|what is) the (?:status|progress)\b|"
                           r"^(?:how's|hows|how is|how are|how's it going with) (?:the |my |our )?\S*\s?(?:job|training|run|jobs|finetune|going)\b|"

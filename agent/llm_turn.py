@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from skills.providers.base import ChatResult, Provider, ToolCall
 from skills.registry import SkillRegistry
 
 MAX_OBSERVATION_CHARS = 4000
+Gate = Callable[[str, dict[str, Any]], str | None]  # (skill, args) -> what it will do when it needs a yes, else None
 
 
 @dataclass
@@ -41,6 +43,7 @@ class TurnState:
     untrusted: list[str] = field(default_factory=list)  # where text the requester did not type came from
     executed: list[tuple[str, dict[str, Any], Any]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # skills with side effects asked for on untrusted text
+    proposed: tuple[str, dict[str, Any], str] | None = None  # (skill, args, what it will do): waits for the user's yes
 
     def taint(self, source: str) -> None:
         """Record that text from `source` (not the requester's) entered the context."""
@@ -51,8 +54,10 @@ class TurnState:
 class LLMTurn:
     """Runs the model, executes the tool calls it makes, and feeds results back until it answers in text."""
 
-    def __init__(self, provider: Provider, registry: SkillRegistry, ctx: SkillContext, limits: TurnLimits):
+    def __init__(self, provider: Provider, registry: SkillRegistry, ctx: SkillContext, limits: TurnLimits,
+                 gate: Gate | None = None):
         self.provider = provider
+        self.gate = gate  # says which calls need the user's yes first (agent.confirm); they are not run here
         self.registry = registry
         self.ctx = ctx
         self.limits = limits
@@ -79,6 +84,8 @@ class LLMTurn:
             messages.append(_assistant_message(result, calls))
             for call in calls:
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": self._observe(call, state)})
+            if state.proposed is not None:  # the user answers the confirmation question before anything else runs
+                return self._reply(state.proposed[2], state, "question")
             state.taint("tool output")
         return self._reply(f"I stopped after {self.limits.max_steps} steps without a final answer.", state, "error")
 
@@ -103,6 +110,12 @@ class LLMTurn:
             state.refused.append(name)
             return _error(f"refused: {name} changes things, and this conversation holds text the user did not type "
                           f"({', '.join(state.untrusted)}); only the user can ask for it directly")
+        if state.proposed is not None:
+            return _error("not run: an earlier action of this turn waits for the user's confirmation")
+        asked = self.gate(name, call.arguments) if self.gate is not None else None
+        if asked:
+            state.proposed = (name, call.arguments, asked)
+            return _error(f"not run: {asked} The user must confirm it first.")
         try:
             result = run_skill(self.registry, name, call.arguments, self.ctx)
         except SelftuneError as exc:

@@ -26,6 +26,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import INVALID_PARAMS
 
+from agent import confirm
 from config.errors import ConfigError, NotFound, SelftuneError, report_internal_error
 from config.settings import Settings
 from skills.context import Requester, SkillContext
@@ -84,7 +85,7 @@ class SkillServer:
 
     async def list_tools(self, ctx: ServerRequestContext, params: Any) -> types.ListToolsResult:
         tools = [
-            types.Tool(name=name, description=s.description, input_schema=s.parameters, annotations=_annotations(s))
+            types.Tool(name=name, description=s.description, input_schema=_schema(s), annotations=_annotations(s))
             for name, s in self.visible().items()
         ]
         return types.ListToolsResult(tools=[*tools, JOBS_WAIT_TOOL])
@@ -112,6 +113,12 @@ class SkillServer:
             if hidden is not None:
                 raise SelftuneError(f"'{hidden.name}' is an admin skill and admin skills are disabled over MCP (mcp.allow_admin).")
             raise NotFound(f"There is no tool named '{name}'; list the tools to see what selftune offers.")
+        confirmed = args.pop(CONFIRM_ARG, False) is True if confirm.may_ask(skill) else False
+        check = await anyio.to_thread.run_sync(
+            lambda: confirm.check(self.settings, skill, args, self.requester, long_jobs=False))
+        if check.needed and not confirmed:  # say what would happen; do nothing
+            return {"done": False, "would": check.text,
+                    "message": f"{check.text} Nothing was done; call {name} again with confirm: true to do it."}
         # MCP clients are never the local user: their paths are confined to selftune's folders.
         context = SkillContext(settings=self.settings, requester=self.requester, confined=True)
         return await anyio.to_thread.run_sync(self.registry.call, skill.name, args, context)
@@ -173,6 +180,19 @@ class SkillServer:
 
     def reports_dir(self) -> Path:
         return self.settings.artifacts_dir / "reports"
+
+
+CONFIRM_ARG = "confirm"
+
+
+def _schema(skill: SkillInfo) -> dict[str, Any]:
+    """The skill's parameters, plus `confirm` for skills whose calls can destroy (they do nothing without it)."""
+    if not confirm.may_ask(skill):
+        return skill.parameters
+    props = {**skill.parameters.get("properties", {}), CONFIRM_ARG: {
+        "type": "boolean", "default": False,
+        "description": "true to really do it; without it the tool only says what would happen."}}
+    return {**skill.parameters, "properties": props}
 
 
 def _annotations(skill: SkillInfo) -> types.ToolAnnotations:

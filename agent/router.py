@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
+from typing import Any
 
-from agent import persona_switch
+from agent import confirm, persona_switch
 from agent.auth import LOCAL_TRANSPORTS, RateLimiter, requester_for
-from agent.dispatch import Dispatcher, Outcome, skill_context
+from agent.dispatch import SKILL_INTENTS, Dispatcher, Outcome, skill_context
 from agent.intents import Intent, find_dataset, find_persona, resolve
-from agent.llm_turn import LLMTurn, TurnLimits
+from agent.llm_turn import Gate, LLMTurn, TurnLimits
 from agent.prompts import followups, prompt
 from agent.session import LogHook, RecallHook, Session
+from agent.session_store import SessionStore
 from config.errors import SelftuneError, report_internal_error
 from config.messages import IncomingMessage, Reply
 from config.settings import Settings
@@ -47,6 +50,7 @@ class Router:
         self.limits = limits or TurnLimits(budget_s=2 * settings.llm.timeout_s, max_tokens=settings.llm.max_new_tokens)
         self.limiter = RateLimiter(settings.auth.rate_limit_per_minute)
         self.sessions: dict[str, Session] = {}
+        self.store = SessionStore(settings)  # sessions outlive the process (selftune.db), for agent.session_ttl_s
 
     @property
     def provider(self) -> Provider:
@@ -55,22 +59,35 @@ class Router:
             self._provider = get_provider(self.settings, "llm")
         return self._provider
 
-    def session(self, channel: str) -> Session:
-        """The Session of a channel (created with its persona on first use)."""
-        if channel not in self.sessions:
-            self.sessions[channel] = Session(channel, persona_prompt=self._persona_prompt(channel), recall=self.recall)
-        return self.sessions[channel]
+    def session(self, channel: str, transport: str = "console") -> Session:
+        """The Session of a channel: this process's, else the stored one, else a new one; idle past the TTL → new."""
+        session = self.sessions.get(channel)
+        expired = session is not None and time.time() - session.touched > self.settings.agent.session_ttl_s
+        if session is None or expired:
+            session = Session(channel, persona_prompt=self._persona_prompt(channel), recall=self.recall)
+            stored = None if expired else self.store.load(transport, channel)  # the stored copy is as old
+            if stored:
+                session.restore(stored)
+            self.sessions[channel] = session
+        return session
+
+    def _save(self, session: Session, transport: str, reply: Reply) -> None:
+        """Keep what the conversation needs for its next message, in this process and in selftune.db."""
+        if reply.job_id:
+            session.last_job = reply.job_id
+        session.touched = time.time()
+        self.store.save(transport, session.channel, session.state())
 
     def handle(self, message: IncomingMessage) -> Reply:
         """Answer one message; expected failures become a one-sentence reply, never a traceback."""
         refusal = refuse_too_long(message, self.settings)
         if refusal is not None:  # before any session, memory or model work, and never logged
             return refusal
-        session = self.session(message.channel)
+        session = self.session(message.channel, message.transport)
         heard = None
         try:
             message, heard = self._transcribe_voice(message)
-            reply, quotes_data = self._handle(message, session)
+            reply, quotes_data = self._settle(message, session) or self._handle(message, session)
         except SelftuneError as exc:  # its sentence may quote data (a file's line, a job's message)
             reply, quotes_data = Reply(text=str(exc), intent="error", ok=False), True
         except Exception as exc:
@@ -79,8 +96,42 @@ class Router:
         if heard:  # a voice command does what the same typed text would; the reply shows what was heard
             reply = reply.model_copy(update={"transcript": heard, "text": f"Heard: \u201c{heard}\u201d\n{reply.text}"})
         session.remember(message.text, reply.text, author=message.user, reply_quotes_data=quotes_data)
+        self._save(session, message.transport, reply)
         self._log(message, reply)
         return reply
+
+    def awaits_answer(self, transport: str, channel: str, user: str) -> bool:
+        """Whether `user` has a confirmation open in `channel` (so a bare "yes" there is meant for us)."""
+        pending = self.session(channel, transport).confirm
+        return pending is not None and pending.user == user
+
+    def press(self, message: IncomingMessage, token: str, yes: bool) -> Reply:
+        """A Confirm/Cancel button: settle the confirmation it was made for, if it is still the sender's."""
+        session = self.session(message.channel, message.transport)
+        pending = session.confirm
+        if pending is None or pending.token != token or pending.user != message.user:
+            return Reply(text="That question is no longer open (answered, replaced or expired), or it was not yours; "
+                              "nothing was done.", intent="confirm", ok=False)
+        try:
+            outcome = self._settle(message.model_copy(update={"text": "yes" if yes else "no"}), session)
+            reply = outcome.reply if outcome else Reply(text="Nothing was pending.", intent="confirm", ok=False)
+        except SelftuneError as exc:
+            reply = Reply(text=str(exc), intent="error", ok=False)
+        self._save(session, message.transport, reply)
+        return reply
+
+    def _settle(self, message: IncomingMessage, session: Session) -> Outcome | None:
+        """The sender's answer to their own pending confirmation: yes runs it, anything else drops it."""
+        pending = session.confirm
+        if pending is None or pending.user != message.user:
+            return None
+        session.confirm = None
+        answer = confirm.answer_of(message.text)
+        if answer is None:  # they moved on: the question lapses and the message is handled as usual
+            return None
+        if not answer:
+            return Outcome(Reply(text="OK, I did nothing.", intent=pending.intent.name, args=pending.intent.args), False)
+        return self.dispatcher.confirmed(pending, requester_for(self.settings, message))
 
     def _transcribe_voice(self, message: IncomingMessage) -> tuple[IncomingMessage, str | None]:
         """A message that is only a voice note becomes its transcript (local Whisper)."""
@@ -148,17 +199,32 @@ class Router:
     def _chat(self, message: IncomingMessage, session: Session, requester: Requester) -> Outcome:
         adapter_provider = persona_switch.provider_for(self.settings, session.persona)
         provider = adapter_provider or self.provider
-        turn = LLMTurn(provider, self.registry, skill_context(self.settings, requester, chosen_by_model=True), self.limits)
+        turn = LLMTurn(provider, self.registry, skill_context(self.settings, requester, chosen_by_model=True), self.limits,
+                       gate=self._gate(message, requester))
         prompt_ = session.prompt_for(message.text, author=message.user)
         try:
             reply = turn.run(prompt_.messages, untrusted=prompt_.untrusted)
         except ProviderUnavailable as exc:
             return Outcome(Reply(text=followups()["offline"].format(reason=str(exc).rstrip(".")), intent="chat",
                                     args={"offline": True}), False)
+        if turn.state.proposed is not None:  # the model asked for an action that needs the user's yes
+            skill, args, description = turn.state.proposed
+            intent = Intent(name=SKILL_INTENTS.get(skill, "chat"), args={"skill": skill, **args}, source="llm")
+            return Outcome(self.dispatcher.ask_confirmation(intent, skill, args, description, session, message.user), False)
         if adapter_provider is not None:
             reply.args = {**reply.args, "persona": session.persona, "adapter": adapter_provider.adapter_id}
         # A model that read data may repeat it: its answer is data for the turns after this one.
         return Outcome(reply, bool(turn.state.untrusted))
+
+    def _gate(self, message: IncomingMessage, requester: Requester) -> Gate:
+        """For the model's tool calls: what a call will do when it needs the user's yes first (else None)."""
+        def gate(skill: str, args: dict[str, Any]) -> str | None:
+            if message.confirmed:
+                return None
+            check = confirm.check(self.settings, self.registry.get(skill), args, requester)
+            return check.text if check.needed else None
+
+        return gate
 
     def _help(self) -> str:
         installed = sorted(s.name for s in self.registry.all())

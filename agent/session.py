@@ -9,6 +9,7 @@ make the turn untrusted, and then no skill with side effects may run in it.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,18 @@ class Pending:
 
     intent: Intent
     missing: str
+
+
+@dataclass
+class Confirmation:
+    """An action with lasting effects, described to `user` and waiting for their yes (or no)."""
+
+    intent: Intent  # what was understood (the reply after a yes names it)
+    skill: str
+    args: dict[str, Any]  # the skill's arguments, exactly as described
+    description: str  # "This will forget 42 messages of #pirate-chat ..."
+    user: str
+    token: str  # names this confirmation in a Discord button, so an old button cannot confirm a newer one
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,31 @@ class Session:
     last_dataset: str | None = None
     persona: str | None = None  # set by "talk like the pirate"; chat then uses the persona's served adapter
     last_persona: str | None = None  # the persona the channel last talked about ("roll it back", "export it")
+    last_job: str | None = None  # the job the channel last started or talked about
+    confirm: Confirmation | None = None  # an action waiting for its requester's yes
+    touched: float = field(default_factory=time.time)  # last message; the session expires agent.session_ttl_s after
+
+    def state(self) -> dict[str, Any]:
+        """What survives the process (stored in selftune.db): pending question and confirmation, persona, last refs."""
+        pending = {"intent": self.pending.intent.model_dump(), "missing": self.pending.missing} if self.pending else None
+        confirm = None
+        if self.confirm is not None:
+            confirm = {**self.confirm.__dict__, "intent": self.confirm.intent.model_dump()}
+        return {"pending": pending, "confirm": confirm, "persona": self.persona, "last_persona": self.last_persona,
+                "last_dataset": self.last_dataset, "last_job": self.last_job}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what state() stored (unknown or malformed parts are dropped, never fatal)."""
+        pending, confirm = state.get("pending"), state.get("confirm")
+        try:
+            self.pending = Pending(Intent.model_validate(pending["intent"]), pending["missing"]) if pending else None
+            self.confirm = Confirmation(**{**confirm, "intent": Intent.model_validate(confirm["intent"])}) if confirm else None
+        except (KeyError, TypeError, ValueError):
+            log.warning("dropping an unreadable stored session of channel %s", self.channel)
+            self.pending = self.confirm = None
+        for key in ("persona", "last_persona", "last_dataset", "last_job"):
+            value = state.get(key)
+            setattr(self, key, value if isinstance(value, str) else None)
 
     def remember(self, user_text: str, reply_text: str, *, author: str = "local", reply_quotes_data: bool = True) -> None:
         """Append a turn, keeping only the last `window` messages (replies count as data unless told otherwise)."""

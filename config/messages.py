@@ -29,6 +29,7 @@ class IncomingMessage(BaseModel):
     attachments: list[Attachment] = Field(default_factory=list)
     message_id: str | None = None
     reply_to: str | None = None
+    confirmed: bool = False  # the sender already said yes to any action with lasting effects (`selftune chat --yes`)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -45,6 +46,7 @@ class Reply(BaseModel):
     attachments: list[Path] = Field(default_factory=list)
     job_id: str | None = None  # set when the reply started long work the transport should follow
     transcript: str | None = None  # what was heard, for voice messages
+    confirm: str | None = None  # token of an action waiting for the sender's yes (transports offer buttons for it)
     ok: bool = True  # False when the request failed (the text says why); intent still says what was understood
     # chat: the model's own answer to a chat turn; question: a follow-up asking for a missing value.
     # None: derived from intent and ok by reply_kind() (never chat, so unlabelled text is never learned).

@@ -176,10 +176,19 @@ class OllamaConfig(Section):
 
 
 class AgentConfig(Section):
-    """How the assistant takes messages, whatever the transport."""
+    """How the assistant takes messages and holds conversations, whatever the transport."""
 
     max_message_chars: int = Field(4000, gt=0, description="Longest chat message accepted; longer ones are "
                                    "refused with one sentence before any model work (Discord messages: at most Discord's own 4000).")
+    session_ttl_s: float = Field(
+        86400.0, gt=0, description="A channel's session (pending question or confirmation, persona, last adapter/job) "
+        "is forgotten after this many seconds without a message.")
+    confirm_jobs_over_s: float = Field(
+        600.0, ge=0, description="A training job started from chat whose estimate exceeds this many seconds asks "
+        "for a yes first (0: always ask).")
+    train_step_s: float = Field(
+        2.0, gt=0, description="Seconds one optimizer step takes on this device, for job estimates when no earlier "
+        "job on this machine measured it.")
 
 
 class Settings(BaseSettings):
@@ -215,8 +224,7 @@ class Settings(BaseSettings):
     ollama: OllamaConfig = Field(default_factory=OllamaConfig, description=OllamaConfig.__doc__)
     models: ModelsConfig = Field(default_factory=ModelsConfig, description=ModelsConfig.__doc__)
     mcp: McpConfig = Field(default_factory=McpConfig, description=McpConfig.__doc__)
-
-    agent: AgentConfig = Field(default_factory=AgentConfig, description="Limits on incoming messages.")
+    agent: AgentConfig = Field(default_factory=AgentConfig, description=AgentConfig.__doc__)
 
     # Secrets: environment (SELFTUNE_DISCORD_TOKEN ...) or *_file paths only.
     discord_token: SecretStr | None = Field(None, description="Discord bot token (SELFTUNE_DISCORD_TOKEN only).")

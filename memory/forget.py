@@ -59,6 +59,14 @@ def parse_before(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def count_matching(conn: sqlite3.Connection, *, user: str | None = None, channel: str | None = None,
+                   before: datetime | None = None) -> int:
+    """How many logged messages a forget with these conditions would remove (to say so before doing it)."""
+    where_sql, params = _conditions(user, channel, before)
+    row = conn.execute(f"SELECT COUNT(*) FROM messages WHERE {where_sql or '1'}", params).fetchone()
+    return int(row[0])
+
+
 def forget(
     conn: sqlite3.Connection, index: RecallIndex, *,
     user: str | None = None, channel: str | None = None, before: datetime | None = None,

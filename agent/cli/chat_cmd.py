@@ -23,6 +23,9 @@ def register(app: typer.Typer) -> None:
                                 "without --user you are the local user (auth.local_user_permission)."),
         as_json: bool = typer.Option(False, "--json", help="Print {reply, intent, args, job_id} as one JSON document."),
         memory: bool = typer.Option(True, "--memory/--no-memory", help="Log the exchange and recall earlier messages."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Confirm in advance: actions with lasting effects (forget, "
+                                 "rollback, deletion, long jobs) run without asking; without it they ask, and a later "
+                                 "`selftune chat yes` confirms."),
     ) -> None:
         """Send one message to the assistant and print its reply."""
         from agent.memory_hooks import router_with_memory
@@ -38,13 +41,14 @@ def register(app: typer.Typer) -> None:
         router, hooks = router_with_memory(settings) if memory else (Router(settings), None)
         try:
             reply = router.handle(IncomingMessage(transport="cli", channel=channel, user=user, text=text,
-                                                  attachments=attachments))
+                                                  attachments=attachments, confirmed=yes))
         finally:
             if hooks is not None:
                 hooks.close()
         if as_json:
-            emit_json({"reply": reply.text, "intent": reply.intent, "args": reply.args, "job_id": reply.job_id,
-                       "transcript": reply.transcript, "ok": reply.ok})
+            doc = {"reply": reply.text, "intent": reply.intent, "args": reply.args, "job_id": reply.job_id,
+                   "transcript": reply.transcript, "ok": reply.ok}
+            emit_json({**doc, "confirm": reply.confirm} if reply.confirm else doc)  # only while a yes is awaited
         else:
             console.print(reply.text, highlight=False, markup=False)
         raise typer.Exit(0 if reply.ok else 1)

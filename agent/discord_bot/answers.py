@@ -13,6 +13,7 @@ import discord
 from agent.discord_bot.services import BotServices, ask
 from agent.discord_bot.store import BotStore, ReplyRecord
 from agent.discord_bot.text import split_text
+from agent.discord_bot.views import confirm_view
 from config.messages import IncomingMessage, Reply
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class Answers:
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
             kwargs: dict[str, Any] = {"files": attached} if last and attached else {}
+            if last and reply.confirm:  # the action waits: Confirm/Cancel buttons beside the typed "yes"
+                kwargs["view"] = confirm_view(reply.confirm)
             if reference is not None and index == 0:
                 sent = await reference.reply(piece, mention_author=False, **kwargs)
             else:
@@ -50,7 +53,8 @@ class Answers:
         pieces = split_text(reply.text or "…")
         for piece in pieces[:-1]:
             await interaction.followup.send(piece)
-        sent = await interaction.followup.send(pieces[-1], files=attached, wait=True)
+        extra: dict[str, Any] = {"view": confirm_view(reply.confirm)} if reply.confirm else {}
+        sent = await interaction.followup.send(pieces[-1], files=attached, wait=True, **extra)
         await self.remember(sent, reply, prompt=text, prompt_id=None, asker=interaction.user.id)
         if reply.job_id and interaction.channel is not None:
             self.follow(reply, interaction.channel, None)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from agent.confirm import answer_of
 from agent.discord_bot import attachments as files
 from agent.discord_bot.answers import Answers
 from agent.discord_bot.auth import allows, needs, sender
@@ -42,7 +43,14 @@ class Conversation(commands.Cog):
         if me is not None and me in message.mentions:
             return True
         ref = message.reference.resolved if message.reference else None
-        return isinstance(ref, discord.Message) and me is not None and ref.author.id == me.id
+        if isinstance(ref, discord.Message) and me is not None and ref.author.id == me.id:
+            return True
+        return self.answers_confirmation(message)
+
+    def answers_confirmation(self, message: discord.Message) -> bool:
+        """A bare "yes"/"no" from someone whose confirmation is open in this channel."""
+        return answer_of(message.content) is not None and self.services.router.awaits_answer(
+            "discord", str(message.channel.id), str(message.author.id))
 
     def dm_refusal(self, message: discord.Message) -> str | None:
         """Why a DM is not answered under settings.discord.dm_policy, or None when it is."""

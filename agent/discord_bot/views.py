@@ -12,7 +12,7 @@ from typing import Any
 
 import discord
 
-from agent.discord_bot.auth import require
+from agent.discord_bot.auth import require, sender
 from agent.discord_bot.services import BotServices, ask
 from agent.discord_bot.text import command_text, respond, user_error_text
 
@@ -110,7 +110,30 @@ class PromoteButton(Answered, DynamicButton, template=rf"{PREFIX}:promote:(?P<pe
         return f"`{self.adapter}` now serves the {self.persona} persona."
 
 
-BUTTONS = (CancelButton, ExportButton, PromoteButton)
+class ConfirmButton(Answered, DynamicButton, template=rf"{PREFIX}:confirm:(?P<token>[0-9a-f]+):(?P<answer>yes|no)"):
+    """Confirm (or cancel) the action a reply described; only the person who asked can settle it."""
+
+    def __init__(self, token: str, answer: str) -> None:
+        yes = answer == "yes"
+        super().__init__(discord.ui.Button(label="Confirm" if yes else "Cancel",
+                                           style=discord.ButtonStyle.danger if yes else discord.ButtonStyle.secondary,
+                                           custom_id=custom_id("confirm", token, answer)))
+        self.token, self.yes = token, yes
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+                             match: re.Match[str]) -> ConfirmButton:
+        """Rebuild the button from its custom id."""
+        return cls(match["token"], match["answer"])
+
+    async def press(self, interaction: discord.Interaction[Any], services: BotServices) -> str:
+        """Settle the pending confirmation in the router (which checks it is the presser's and still open)."""
+        incoming = sender(interaction.user, interaction.channel_id, "yes" if self.yes else "no")
+        reply = await asyncio.to_thread(services.router.press, incoming, self.token, self.yes)
+        return reply.text
+
+
+BUTTONS = (CancelButton, ExportButton, PromoteButton, ConfirmButton)
 
 
 def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
@@ -118,6 +141,11 @@ def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
     for item in items:
         view.add_item(item)
     return view
+
+
+def confirm_view(token: str) -> discord.ui.View:
+    """Confirm and Cancel buttons for an action waiting for a yes."""
+    return _view(ConfirmButton(token, "yes"), ConfirmButton(token, "no"))
 
 
 def running_view(job_id: str) -> discord.ui.View:

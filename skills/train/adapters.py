@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,32 @@ def rollback(settings: Any, persona: str, to: str | None = None) -> dict[str, An
         undo, target = _last_live_promotion(settings, persona)
         sha = _write_served(settings, persona, target, "rollback", f"\n\nundoes {undo}")
     return {"persona": persona, "from": before, "to": target, "commit": sha}
+
+
+def rollback_target(settings: Any, persona: str, to: str | None = None) -> str | None:
+    """The adapter id a rollback would serve (None: the base model), without changing anything."""
+    return get_adapter(settings, to).id if to is not None else _last_live_promotion(settings, persona)[1]
+
+
+def deletion_plan(settings: Any, ref: str = "all") -> tuple[list[AdapterInfo], list[AdapterInfo]]:
+    """(adapters `ref` names that would be deleted, those kept because a persona serves them).
+
+    `ref` is "all", an adapter name (all its versions), a persona (its adapters) or an id "name/version".
+    """
+    if ref == "all":
+        named = list_adapters(settings)
+    elif "/" in ref:
+        named = [get_adapter(settings, ref)]
+    else:
+        named = list_adapters(settings, ref) or [a for a in list_adapters(settings) if a.persona == ref]
+        if not named:
+            get_adapter(settings, ref)  # raises NotFound naming the known adapters
+    return [a for a in named if not a.served_for], [a for a in named if a.served_for]
+
+
+def delete_adapters(settings: Any, ref: str = "all") -> dict[str, Any]:
+    """Delete the adapters `ref` names (served ones are kept); returns what was deleted and kept."""
+    doomed, kept = deletion_plan(settings, ref)
+    for info in doomed:
+        shutil.rmtree(info.path)
+    return {"deleted": [a.id for a in doomed], "kept_served": [a.id for a in kept]}

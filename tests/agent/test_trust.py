@@ -79,7 +79,9 @@ def test_the_same_call_typed_into_a_clean_turn_runs(memory_router, scripted_llm)
     scripted_llm.enqueue(tool_calls=[("memory__forget", {"scope": "channel", "channel": "general"})])
     scripted_llm.enqueue(text="I forgot #general.")
 
-    reply = router.handle(ask("could you tidy up the general channel for me", channel="fresh"))
+    # Pre-confirmed as with `selftune chat --yes`: forgetting is destructive and otherwise waits for a yes.
+    reply = router.handle(ask("could you tidy up the general channel for me", channel="fresh").model_copy(
+        update={"confirmed": True}))
 
     assert reply.intent == "forget" and "refused" not in reply.args and reply.text == "I forgot #general."
     assert channel_texts(hooks, "general") == []

@@ -1,0 +1,183 @@
+"""Which skill calls need a yes first, and the sentence that says exactly what will happen.
+
+Driven by what skills declare: every skill with `effects: destructive` asks (forget, rollback, adapter
+deletion, schedule removal), plus three cases that only sometimes destroy or cost much: an export that would
+overwrite an earlier one, cancelling a job someone else started, and a training job whose estimate on this
+device exceeds `agent.confirm_jobs_over_s`. Every transport asks the same question (Discord buttons or "yes",
+the terminal's y/N, `selftune chat --yes`, MCP's `confirm: true`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from config.errors import SelftuneError
+from config.settings import Settings
+from skills.context import Requester
+from skills.registry import SkillInfo
+
+log = logging.getLogger(__name__)
+ASK = "Reply yes to confirm (anything else cancels)."
+YES = re.compile(r"^\s*(?:y|yes|yeah|yep|yup|sure|confirm(?:ed)?|do it|go ahead|ok(?:ay)?,? do it)\s*[.!]*\s*$", re.I)
+NO = re.compile(r"^\s*(?:n|no|nope|cancel|stop|abort|don'?t|never ?mind|nvm)\s*[.!]*\s*$", re.I)
+
+
+class Check(NamedTuple):
+    """Whether a call needs a yes, and what will happen (asked when needed, else an optional note)."""
+
+    needed: bool
+    text: str = ""
+
+
+Describer = Callable[[Settings, dict[str, Any], Requester], Check]
+
+
+def answer_of(text: str) -> bool | None:
+    """True for a yes, False for a no, None for anything else."""
+    if YES.match(text):
+        return True
+    return False if NO.match(text) else None
+
+
+def check(settings: Settings, skill: SkillInfo, args: dict[str, Any], requester: Requester, *,
+          long_jobs: bool = True) -> Check:
+    """What running `skill` with `args` will do, and whether the requester must confirm it first.
+
+    `long_jobs=False` leaves training estimates out (only chat asks before a long job).
+    """
+    describe = DESCRIBERS.get(skill.name) if long_jobs or skill.name != "train.submit" else None
+    try:
+        if describe is not None:
+            return describe(settings, args, requester)
+    except SelftuneError:  # the skill itself will give the same error, in its own words
+        return Check(False)
+    if skill.effects == "destructive":
+        shown = ", ".join(f"{k}={v}" for k, v in args.items()) or "no arguments"
+        return Check(True, f"This will run {skill.name} ({shown}), which cannot be undone.")
+    return Check(False)
+
+
+def question(check_: Check) -> str:
+    """The sentence the user is asked."""
+    return f"{check_.text} {ASK}"
+
+
+# --- what each action does ------------------------------------------------------------------------------
+
+
+def _forget(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+    from memory.forget import count_matching, parse_before
+    from memory.log import init_schema
+
+    scope = args.get("scope", "me")
+    user = requester.user if scope == "me" else args.get("user")
+    channel = args.get("channel") if scope == "channel" else None
+    before = parse_before(args.get("before"))
+    from config.state import connect
+
+    conn = connect(settings)
+    try:
+        init_schema(conn)
+        count = count_matching(conn, user=user, channel=channel, before=before)
+    finally:
+        conn.close()
+    whose = "of yours" if scope == "me" else (f"of {user}" if scope == "user" else f"of #{str(channel).lstrip('#')}")
+    when = f" from before {args['before']}" if args.get("before") else ""
+    noun = "message" if count == 1 else "messages"
+    if args.get("query"):
+        return Check(True, f"This will forget the messages {whose}{when} about \u201c{args['query']}\u201d "
+                           f"(those close in meaning, out of {count} {noun}), from the log and the recall index.")
+    return Check(True, f"This will forget {count} {noun} {whose}{when}, from the log and the recall index.")
+
+
+def _rollback(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+    from skills.train.adapters import rollback_target, served_map
+
+    persona = str(args.get("persona"))
+    now = served_map(settings).get(persona) or "the base model"
+    target = rollback_target(settings, persona, args.get("to")) or "the base model"
+    return Check(True, f"This will roll back the {persona} persona: it stops serving {now} and serves {target}.")
+
+
+def _delete_adapters(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+    from skills.train.adapters import deletion_plan
+
+    doomed, kept = deletion_plan(settings, str(args.get("adapter", "all")))
+    kept_text = f" Kept because a persona serves them: {', '.join(a.id for a in kept)}." if kept else ""
+    if not doomed:
+        return Check(False, "There is no adapter to delete." + kept_text)
+    names = ", ".join(a.id for a in doomed)
+    return Check(True, f"This will delete {len(doomed)} adapter{'s' if len(doomed) != 1 else ''} for good: {names}."
+                       + kept_text)
+
+
+def _schedule_remove(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+    if args.get("action", "remove") != "remove":  # pausing and resuming keep the schedule
+        return Check(False)
+    return Check(True, f"This will remove the schedule \u201c{args.get('schedule')}\u201d for good "
+                       "(pause it instead to keep it).")
+
+
+def _cancel(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+    from skills.jobs.store import JobStore
+
+    store = JobStore(settings)
+    try:
+        job = store.get(str(args.get("job_id", "latest")))
+    finally:
+        store.close()
+    if job.done or not job.requester or job.requester == requester.user:
+        return Check(False)
+    return Check(True, f"This will cancel job {job.id} ({job.name}), which {job.requester} started.")
+
+
+def _export(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+    from skills.evaluate.loading import resolve_adapter
+
+    ref = resolve_adapter(str(args.get("adapter")), settings)
+    out = settings.artifacts_dir / "exports" / ref.path.name
+    target = out / "merged" if args.get("to") == "merged" else out / f"{ref.path.name}.gguf"
+    if not target.exists():
+        return Check(False)
+    return Check(True, f"This will overwrite the earlier export at {target}.")
+
+
+def _train(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+    from skills.train.estimate import estimate_job
+    from skills.train.spec import spec_from_recipe
+
+    dataset = args.get("dataset")
+    outside = dataset and not Path(str(dataset)).expanduser().resolve().is_relative_to(settings.home.resolve())
+    if outside and requester.transport not in ("console", "cli"):  # never read a remote caller's outside file here
+        return Check(False)
+    spec = spec_from_recipe(settings, args.get("recipe"), persona=args.get("persona"), method=args.get("method"),
+                            dataset=args.get("dataset"), **({"max_steps": args["max_steps"]} if args.get("max_steps") else {}))
+    estimate = estimate_job(settings, spec)
+    how = "measured on this machine" if estimate.source == "measured" else "agent.train_step_s"
+    text = (f"This job trains {spec.name} for about {estimate.steps} steps, roughly {_duration(estimate.seconds)} on "
+            f"this device ({estimate.step_s:.1f} s/step, {how}).")
+    return Check(estimate.seconds > settings.agent.confirm_jobs_over_s, text)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def may_ask(skill: SkillInfo) -> bool:
+    """Whether calls of `skill` can need a yes (its schema then offers `confirm` over MCP)."""
+    return skill.effects == "destructive" or (skill.name in DESCRIBERS and skill.name != "train.submit")
+
+
+DESCRIBERS: dict[str, Describer] = {
+    "memory.forget": _forget, "adapters.rollback": _rollback, "adapters.delete": _delete_adapters,
+    "schedule.remove": _schedule_remove, "jobs.cancel": _cancel, "export.run": _export, "train.submit": _train,
+}
+
