@@ -89,6 +89,9 @@ class MemoryConfig(Section):
 
     retention_days: int | None = Field(None, gt=0, description="Forget messages older than this.")
     recall_k: int = Field(4, ge=0, description="Remembered messages recalled into each turn (0 turns recall off).")
+    embedder: Literal["onnx", "sentence-transformers", "torch"] = Field(
+        "onnx", description="How MiniLM embeds messages and queries: 'onnx' (fastest; exported once to models/), "
+        "'sentence-transformers' or 'torch'. All give the same vectors, so switching needs no reindex.")
 
 
 class VoiceConfig(Section):
