@@ -57,15 +57,16 @@ def get_embedder(backend: str, models_dir: Path) -> Embedder:
     """The embedder of a backend, loaded on its first call and shared by the whole process."""
     if backend not in BACKENDS:
         raise ConfigError(f"memory.embedder must be one of {', '.join(BACKENDS)}, not {backend!r}.")
-    return _embedder(backend, models_dir.resolve())
+    return _embedder(backend, models_dir.resolve() if backend == "onnx" else None)
 
 
 @functools.cache
-def _embedder(backend: str, models_dir: Path) -> Embedder:
+def _embedder(backend: str, models_dir: Path | None) -> Embedder:
     if backend == "sentence-transformers":
         return SentenceTransformerEmbedder()
     if backend == "torch":
         return TorchEmbedder()
+    assert models_dir is not None
     return OnnxEmbedder(models_dir)
 
 
