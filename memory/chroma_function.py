@@ -16,7 +16,7 @@ EF_NAME = "selftune_minilm"
 class MiniLMFunction(EmbeddingFunction[Documents]):
     """Chroma's view of our embedder (for `query_texts`/`documents`); loads nothing until called."""
 
-    def __init__(self, backend: str = "onnx", models_dir: str = "") -> None:
+    def __init__(self, backend: str = "onnx-int8", models_dir: str = "") -> None:
         self.backend, self.models_dir = backend, models_dir
 
     def __call__(self, input: Documents) -> Embeddings:  # noqa: A002 - Chroma's parameter name
@@ -35,7 +35,7 @@ class MiniLMFunction(EmbeddingFunction[Documents]):
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> MiniLMFunction:
         """The function described by get_config()."""
-        return MiniLMFunction(config.get("backend", "onnx"), config.get("models_dir", ""))
+        return MiniLMFunction(config.get("backend", "onnx-int8"), config.get("models_dir", ""))
 
     def default_space(self) -> Any:
         """Cosine distance: MiniLM's vectors are compared by angle."""

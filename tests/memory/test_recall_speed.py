@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from config.settings import MemoryConfig, Settings
-from memory.embedders import BACKENDS, LOADS, get_embedder
+from memory.embedders import BACKENDS, EXACT, LOADS, get_embedder
 from memory.store import Memory
 
 DOCS = [
@@ -33,7 +33,8 @@ def test_every_backend_finds_the_same_top_hit(settings: Settings, backend: str) 
     assert docs.shape == (len(DOCS), 384) and np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-4)
     assert list((queries @ docs.T).argmax(axis=1)) == list(QUERIES.values())
     reference = np.stack(get_embedder("sentence-transformers", settings.models_dir)(DOCS))
-    assert float(np.min(np.sum(docs * reference, axis=1))) > 0.9999  # the same model: interchangeable vectors
+    agreement = float(np.min(np.sum(docs * reference, axis=1)))
+    assert agreement > (0.9999 if backend in EXACT else 0.95)  # exact backends are interchangeable; int8 is close
     assert LOADS[backend] == 1  # loaded once per process, whatever the state dir
 
 
