@@ -85,7 +85,12 @@ class Memory:
         except Exception as exc:  # the log has it; `sync()`/`reindex` will catch up
             logger.warning("recall index not updated (%s); messages stay in the log and are indexed later", exc)
             return False
-        convlog.mark_indexed(self.conn, [m.id for m in messages])
+        ids = [m.id for m in messages]
+        # A background index run can read a message just before a forget removes it; never let it come back.
+        gone = set(ids) - set(convlog.get_messages(self.conn, ids))
+        if gone:
+            self.index.delete(message_ids=sorted(gone))
+        convlog.mark_indexed(self.conn, ids)
         return True
 
     def sync(self, limit: int = 10_000) -> int:

@@ -70,3 +70,17 @@ def test_an_index_made_with_sentence_transformers_still_opens_and_recalls(settin
         assert memory.recall("where does the cat nap?", k=1)[0].text == DOCS[3]
     finally:
         memory.close()
+
+
+def test_a_message_forgotten_while_being_indexed_does_not_come_back(settings: Settings, say) -> None:
+    from memory import log as convlog
+
+    memory = Memory(settings, index_on_log=False)
+    try:
+        memory.log_many([say("my locker code is 4512", author="mallory"), say("lunch at noon", author="bob")])
+        read_by_indexer = convlog.unindexed(memory.conn)  # a background run has read them ...
+        memory.forget(user="mallory")  # ... when the user forgets theirs
+        memory._index(read_by_indexer)  # the run goes on with what it read
+        assert memory.index.documents_for([m.id for m in read_by_indexer]) == ["lunch at noon"]
+    finally:
+        memory.close()
