@@ -1,5 +1,6 @@
 """One LLM turn with tools: bounded by max_steps and a time budget; model mistakes become observations.
 
+Tools are offered only when the request names them (agent.tool_offer), so plain chat sends none.
 Safety: tools are offered only up to the requester's permission. Trust follows the data: when the turn
 starts with text the requester did not type (recalled memory, others' messages, replies quoting data) or once
 any tool output is in the context, only skills that declare `effects: none` may run, whatever their
@@ -16,12 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.dispatch import SKILL_INTENTS, describe_result, run_skill, untrusted_refusal
+from agent.tool_offer import relevant_skills
 from agent.toolcalls import parse_text_tool_calls, skill_name, tool_name, tools_schema
 from config.errors import SelftuneError
 from config.messages import Reply, ReplyKind
 from skills.context import SkillContext
 from skills.providers.base import ChatResult, Provider, ToolCall
-from skills.registry import SkillRegistry
+from skills.registry import SkillInfo, SkillRegistry
 
 MAX_OBSERVATION_CHARS = 4000
 Gate = Callable[[str, dict[str, Any]], str | None]  # (skill, args) -> what it will do when it needs a yes, else None
@@ -63,6 +65,7 @@ class LLMTurn:
         self.limits = limits
         self.allowed = [s for s in registry.all() if ctx.requester.allows(s.permission)]
         self.known = {s.name for s in self.allowed}
+        self.offered: list[SkillInfo] = []
         self.state = TurnState()
 
     def run(self, messages: list[dict[str, Any]], untrusted: list[str] | None = None) -> Reply:
@@ -72,6 +75,7 @@ class LLMTurn:
         """
         deadline = time.monotonic() + self.limits.budget_s
         state = self.state = TurnState(untrusted=list(untrusted or []))
+        self.offered = relevant_skills(_request(messages), self.allowed)
         for _ in range(self.limits.max_steps):
             if time.monotonic() > deadline:
                 return self._reply("I ran out of time for this request; try something smaller.", state, "error")
@@ -90,8 +94,8 @@ class LLMTurn:
         return self._reply(f"I stopped after {self.limits.max_steps} steps without a final answer.", state, "error")
 
     def tools(self, state: TurnState) -> list[dict[str, Any]]:
-        """The tools offered now: the requester's, and only effect-free ones once the context holds data."""
-        return tools_schema([s for s in self.allowed if s.effect_free or not state.untrusted])
+        """The tools offered now: the requester's that the request names, only effect-free ones on data."""
+        return tools_schema([s for s in self.offered if s.effect_free or not state.untrusted])
 
     def _calls(self, result: ChatResult, tools: list[dict[str, Any]]) -> list[ToolCall]:
         if result.tool_calls or not tools:
@@ -142,6 +146,11 @@ class LLMTurn:
             text = describe_result(intent, result)
         return Reply(text=text, intent=intent, args={"skill": name, **args}, job_id=job_id,
                      kind="command" if kind == "chat" else kind)
+
+
+def _request(messages: list[dict[str, Any]]) -> str:
+    """The requester's message this turn answers (the last user message)."""
+    return next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), "")
 
 
 def _assistant_message(result: ChatResult, calls: list[ToolCall]) -> dict[str, Any]:

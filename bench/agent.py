@@ -1,10 +1,17 @@
 """Router overhead: command intents vs calling the skill directly (target < 20 ms), and LLM turns vs the
-raw provider call (target < 10 %). Prints side-by-side numbers; run with `python bench/agent.py`."""
+raw provider call (target < 10 %). Fast chat (issue 20 item 4): `selftune chat "status" --json` with memory
+on vs --no-memory (target < 1.0 s), a recall-using turn in the long-running process vs the raw provider call
+(target < 100 ms added), and the tool schemas put into a plain chat prompt vs an action request.
+Prints side-by-side numbers; run with `python bench/agent.py` (`--runs N` for the CLI timings)."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -16,10 +23,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pluggy  # noqa: E402
 
 from agent.llm_turn import TurnLimits  # noqa: E402
+from agent.memory_hooks import MemoryHooks  # noqa: E402
 from agent.router import Router  # noqa: E402
+from agent.tool_offer import relevant_skills  # noqa: E402
+from agent.toolcalls import tools_schema  # noqa: E402
 from config.messages import IncomingMessage  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from config.state import ensure_state_dir  # noqa: E402
+from memory.log import LoggedMessage  # noqa: E402
 from skills import hookspecs  # noqa: E402
 from skills.context import SkillContext  # noqa: E402
 from skills.providers.base import ChatResult  # noqa: E402
@@ -58,8 +69,64 @@ def timed(fn, n: int) -> float:  # noqa: ANN001
     return statistics.median(samples)
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cli_chat_s(home: Path, *flags: str, runs: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of `selftune chat "status" --json` in a fresh process (what a script pays).
+
+    CPU time (user + sys of the child) is the figure a busy shared machine does not inflate."""
+    env = {**os.environ, "SELFTUNE_HOME": str(home), "PYTHONPATH": str(REPO)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed selftune has its bytecode compiled
+    walls, cpus = [], []
+    for n in range(runs + 1):  # the first run (compiling bytecode, creating the state dir) is not counted
+        before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        subprocess.run([sys.executable, "-m", "agent.cli.main", "chat", "status", "--json", *flags], env=env,
+                       check=True, capture_output=True, timeout=120)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if n:
+            walls.append(time.perf_counter() - start)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def fast_chat(runs: int, models_dir: Path | None) -> None:
+    """The fast-chat figures: CLI command with/without memory, a recall turn in the long-running process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        if models_dir is not None:  # reuse the exported embedding graph instead of exporting it here
+            home.joinpath("models").symlink_to(models_dir.resolve(), target_is_directory=True)
+        ensure_state_dir(Settings(home=home))
+        (on, on_cpu), (off, off_cpu) = cli_chat_s(home, runs=runs), cli_chat_s(home, "--no-memory", runs=runs)
+        print(f"selftune chat \"status\" --json: memory on {on:.2f} s wall / {on_cpu:.2f} s CPU | --no-memory "
+              f"{off:.2f} s wall / {off_cpu:.2f} s CPU (median of {runs}; target < 1.0 s with memory on)")
+        settings = Settings(home=home, base_model="tiny")
+        hooks = MemoryHooks(settings, background=True)
+        hooks.memory.log_many([LoggedMessage(text=f"note {i}: the deploy window is {i % 24}:00", channel="bench")
+                               for i in range(500)])
+        hooks.memory.sync()
+        provider = SleepyProvider()
+        router = Router(settings, registry=load_registry(), provider=provider, recall=hooks.recall,
+                        log_hook=hooks.log, limits=TurnLimits())
+        raw = timed(lambda: provider.chat([{"role": "user", "content": "hi"}]), 10)
+        turn = timed(lambda: router.handle(IncomingMessage(text="when is the deploy window again?",
+                                                           channel="bench")), 10)
+        hooks.close()
+    print(f"recall-using chat turn (long-running, 500 msgs, background indexer): raw provider {raw * 1e3:.1f} ms | "
+          f"via router {turn * 1e3:.1f} ms | added {(turn - raw) * 1e3:.1f} ms (target < 100 ms)")
+    every = load_registry().all()
+    for text in ("hello, how are you today?", "I no longer need job-3, please cancel it"):
+        offered = relevant_skills(text, every)
+        print(f"tools in the prompt for {text!r}: {len(offered)} of {len(every)} "
+              f"({len(json.dumps(tools_schema(offered)))} of {len(json.dumps(tools_schema(every)))} schema chars)")
+
+
 def main() -> None:
-    """Run both comparisons and print the ratios."""
+    """Run the comparisons and print the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5, help="Fresh processes timed per CLI figure.")
+    parser.add_argument("--models-dir", type=Path, default=None, help="A models/ folder with the exported ONNX graph.")
+    args = parser.parse_args()
     pm = pluggy.PluginManager("selftune")
     pm.add_hookspecs(hookspecs)
     pm.register(Plugin(), name="selftune:bench")
@@ -78,6 +145,7 @@ def main() -> None:
           f"overhead {(routed - direct) * 1e3:.2f} ms (target < 20 ms)")
     print(f"LLM turn: raw provider {raw * 1e3:.1f} ms | via router {turn * 1e3:.1f} ms | "
           f"overhead {(turn / raw - 1) * 100:.1f} % (target < 10 %)")
+    fast_chat(args.runs, args.models_dir)
 
 
 if __name__ == "__main__":

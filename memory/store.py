@@ -30,13 +30,15 @@ _RETENTION_APPLIED: set[str] = set()  # retention runs once per state dir per pr
 class Memory:
     """Conversation memory of one state directory."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, index_on_log: bool = True) -> None:
         self.settings = settings
+        # False: logging writes only SQLite (no model load, no Chroma), and the next recall or
+        # `sync()` embeds what is new; SQLite stays the source of truth, so a crash loses nothing.
+        self.index_on_log = index_on_log
         self.conn = connect(settings)
         for module in (convlog, consent, harvesting):
             module.init_schema(self.conn)
         self.index = RecallIndex(settings)
-        self._synced = False
         policy = f"{settings.home}:{settings.memory.retention_days}"
         if settings.memory.retention_days is not None and policy not in _RETENTION_APPLIED:
             _RETENTION_APPLIED.add(policy)
@@ -54,9 +56,9 @@ class Memory:
         return stored[0] if stored else message
 
     def log_many(self, messages: Sequence[LoggedMessage]) -> list[LoggedMessage]:
-        """Store messages (secrets scrubbed) in the log (first, the source of truth) and then in the index, batched."""
+        """Store messages (secrets scrubbed) in the log (first, the source of truth), then (unless deferred) index them."""
         stored = convlog.insert_messages(self.conn, messages)
-        if stored:
+        if stored and self.index_on_log:
             self._index(stored)
         return stored
 
@@ -77,19 +79,26 @@ class Memory:
             role="assistant", text=text, reply_to=replied_to, persona=persona, adapter=adapter, kind=kind,
         ))
 
-    def _index(self, messages: Sequence[LoggedMessage]) -> None:
+    def _index(self, messages: Sequence[LoggedMessage]) -> bool:
         try:
             self.index.add(messages)
         except Exception as exc:  # the log has it; `sync()`/`reindex` will catch up
             logger.warning("recall index not updated (%s); messages stay in the log and are indexed later", exc)
-            return
-        convlog.mark_indexed(self.conn, [m.id for m in messages])
+            return False
+        ids = [m.id for m in messages]
+        # A background index run can read a message just before a forget removes it; never let it come back.
+        gone = set(ids) - set(convlog.get_messages(self.conn, ids))
+        if gone:
+            self.index.delete(message_ids=sorted(gone))
+        convlog.mark_indexed(self.conn, ids)
+        return True
 
     def sync(self, limit: int = 10_000) -> int:
         """Index messages the log has but the index missed (e.g. after a crash); return how many."""
         done = 0
         while done < limit and (pending := convlog.unindexed(self.conn, limit=min(1000, limit - done))):
-            self._index(pending)
+            if not self._index(pending):
+                break  # the index is unwritable now; the log keeps the messages for the next try
             done += len(pending)
         return done
 
@@ -135,9 +144,7 @@ class Memory:
     def recall(self, query: str, channel: str | None = None, k: int = 4, *, user: str | None = None,
                since: datetime | None = None, until: datetime | None = None) -> list[RecallHit]:
         """The k past messages closest in meaning to query, optionally limited to a channel/user/time."""
-        if not self._synced:  # catch up once on what a crash left unindexed (one cheap query when nothing is)
-            self._synced = True
-            self.sync(limit=2000)
+        self.sync(limit=2000)  # deferred logs and crash leftovers; one partial-index lookup when there are none
         where = build_where(channel=channel, author=user, since=since, until=until)
         return self.index.query(query, k=k, where=where)
 

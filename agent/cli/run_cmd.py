@@ -31,7 +31,8 @@ def register(app: typer.Typer) -> None:
         if settings.secret("discord_token") and not force_console:
             from agent.discord_bot import BotServices, run_bot
 
-            hooks = MemoryHooks(settings)  # the bot logs exchanges itself (with Discord ids); the router recalls
+            # the bot logs exchanges itself (with Discord ids); the router recalls, its model loaded at start
+            hooks = MemoryHooks(settings, background=True)
             err_console.print("Connecting to Discord… (Ctrl+C to stop)")
             try:
                 asyncio.run(run_bot(settings, BotServices.for_settings(settings, Router(settings, recall=hooks.recall))))
@@ -43,7 +44,7 @@ def register(app: typer.Typer) -> None:
         from agent.console import run_console
         from skills.scheduler import SchedulerService
 
-        router, hooks = router_with_memory(settings)
+        router, hooks = router_with_memory(settings, background=True)
         schedules = SchedulerService(settings, notify=_print_outcome, background=True)
         schedules.start()
         try:

@@ -77,17 +77,17 @@ def test_help_lists_capabilities(router, scripted_llm):
 def test_llm_tool_call_sequence(router, scripted_llm):
     scripted_llm.enqueue(tool_calls=[("jobs__status", {"job_id": "job-9"})])
     scripted_llm.enqueue(text="Job 9 is at step 3 of 10.")
-    reply = router.handle(msg("give me a quick summary of where job-9 stands"))
+    reply = router.handle(msg("give me a quick summary of where the training job-9 stands"))
     assert reply.text == "Job 9 is at step 3 of 10." and reply.intent == "status"
     tool_turn = scripted_llm.requests[1]["messages"][-1]
     assert tool_turn["role"] == "tool" and "step 3/10" in tool_turn["content"]
     offered = {t["function"]["name"] for t in scripted_llm.requests[0]["tools"]}
-    assert "train__submit" in offered  # the local user is admin: every tool is offered
+    assert "train__submit" in offered  # the local user is admin: every tool the request names is offered
 
 
 def test_llm_offers_only_permitted_tools(router, scripted_llm):
     scripted_llm.enqueue(text="hi")
-    router.handle(msg("say something nice", user="99", transport="discord"))
+    router.handle(msg("can you check on my jobs or validate a dataset for me", user="99", transport="discord"))
     offered = {t["function"]["name"] for t in scripted_llm.requests[0]["tools"]}
     assert offered == {"jobs__status", "dataset__validate"}
 

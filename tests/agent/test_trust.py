@@ -60,7 +60,7 @@ def test_injected_memory_cannot_forget_the_channel(memory_router, scripted_llm) 
     scripted_llm.enqueue(tool_calls=[("memory__forget", {"scope": "channel", "channel": "general"})])
     scripted_llm.enqueue(text="Done, I forgot this channel.")
 
-    reply = router.handle(ask("what did people say about this channel and the release?"))
+    reply = router.handle(ask("search your memory for what people said about this channel and the release"))
 
     first = scripted_llm.requests[0]
     assert INJECTED in first["messages"][0]["content"]  # the injected text really was recalled into the prompt
