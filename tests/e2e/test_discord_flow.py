@@ -96,7 +96,9 @@ async def test_pirate_flow_in_discord(make_harness, flow_settings: Settings, tmp
     reply = router.handle(_incoming(h, "and where do we sail?"))
     assert reply.args.get("adapter") == adapter_id  # the new adapter answered
 
-    [rolled] = await say(h, "roll it back")
+    [question] = await say(h, "roll it back")  # destructive: it says what will happen and waits for a yes
+    assert "pirate" in question.content and served_map(settings)["pirate"] == adapter_id
+    [rolled] = await say(h, "yes")
     assert "pirate" in rolled.content or "none" in rolled.content.lower()
     assert "pirate" not in served_map(settings)
     assert router.handle(_incoming(h, "still a pirate?")).args.get("adapter") is None  # back to the base
