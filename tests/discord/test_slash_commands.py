@@ -240,7 +240,7 @@ async def test_promote_anyway_is_for_admins_and_says_it_skipped_the_gate(harness
     assert adapters.served_map(settings) == {"pirate": "pirate-lora/v1"}
 
 
-@pytest.mark.slow  # a real evaluation on the tiny model (torch, PEFT, generation, forgetting check)
+@pytest.mark.timeout(300)  # a real evaluation on the tiny model (torch, PEFT, generation, forgetting check), ~13 s
 async def test_promote_with_a_failing_gate_keeps_the_served_adapter_and_says_why(harness, settings,
                                                                                   tiny_model_dir):
     from tests.eval.conftest import pirate_rows, train_adapter, write_jsonl
@@ -266,3 +266,17 @@ async def test_promote_with_a_failing_gate_keeps_the_served_adapter_and_says_why
                                          "the base model: the evaluation gate said candidate's held-out loss")
     assert "within the measured noise" in text  # an untrained adapter answers exactly as the base model
     assert adapters.served_map(settings) == {}
+
+
+async def test_adapters_promote_skipping_the_gate_is_for_admins(harness, settings):
+    h = harness
+    open_workspace(settings)
+    candidate = fake_adapter(settings, "pirate-lora", "v1")
+    settings.auth.trainers.append(f"discord:{h.members[1].id}")
+    trainer = FakeInteraction(h.members[1], h.channel)
+    await invoke(h.bot, "adapters promote", trainer, persona="pirate", adapter=candidate, skip_gate=True)
+    assert "needs the 'admin' permission" in trainer.sent[0][0] and adapters.served_map(settings) == {}
+    boss = FakeInteraction(admin(h, settings), h.channel)
+    await invoke(h.bot, "adapters promote", boss, persona="pirate", adapter=candidate, skip_gate=True)
+    assert "the evaluation gate was skipped on purpose" in boss.sent[0][0]
+    assert adapters.served_map(settings) == {"pirate": candidate}
