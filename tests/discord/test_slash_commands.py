@@ -209,6 +209,8 @@ def test_finished_job_offers_gated_promote_and_promote_anyway(settings):
     assert labels[1:] == [("Promote for pirate", "selftune:promote:pirate:pirate-lora/v3"),
                           ("Promote anyway (skip the gate)", "selftune:force:pirate:pirate-lora/v3")]
     assert not PromoteButton.__discord_ui_compiled_template__.fullmatch("selftune:force:pirate:pirate-lora/v3")
+    forced = PromoteAnywayButton.__discord_ui_compiled_template__.fullmatch("selftune:force:pirate:pirate-lora/v3")
+    assert forced is not None and (forced["persona"], forced["adapter"]) == ("pirate", "pirate-lora/v3")
 
 
 async def test_promote_that_cannot_be_evaluated_does_not_promote(harness, settings):
