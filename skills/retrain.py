@@ -178,12 +178,9 @@ def _train(settings: Settings, persona: Any, dataset: Path, outcome: RetrainOutc
 
 
 def _evaluate(settings: Settings, persona: str, candidate: str, served: str | None, outcome: RetrainOutcome) -> bool:
-    from skills.evaluate.run import evaluate_adapter
+    from skills.evaluate.promotion import evaluate_against_served
 
-    # The embedded judge is the base model itself, a weak referee for its own adapter: there the gate
-    # uses per-item held-out loss; a separately configured judge (another provider) decides elsewhere.
-    use_judge = settings.judge.provider != "local"
-    doc = evaluate_adapter(settings, candidate, against=served or "base", persona=persona, use_judge=use_judge)
+    doc = evaluate_against_served(settings, persona, candidate, served)
     outcome.report = {"gate": doc["gate"], "report": doc.get("report")}
     verdict = doc["gate"]
     outcome.record("evaluate", bool(verdict["promote"]), verdict["reason"])

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from agent.discord_bot import choices
 from agent.discord_bot.answers import Answers
 from agent.discord_bot.auth import needs, require
 from agent.discord_bot.services import BotServices
@@ -49,6 +50,7 @@ class Admin(commands.Cog):
 
     @app_commands.command(name="rollback", description="Serve a persona's previous adapter again (admins).")
     @app_commands.describe(persona="Persona whose adapter to roll back.")
+    @app_commands.autocomplete(persona=choices.personas)
     @needs("rollback")
     async def rollback(self, interaction: discord.Interaction, persona: str) -> None:
         """Serve the previous adapter again."""

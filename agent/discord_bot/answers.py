@@ -10,6 +10,7 @@ from typing import Any
 
 import discord
 
+from agent.discord_bot.auth import acknowledge
 from agent.discord_bot.services import BotServices, ask
 from agent.discord_bot.store import BotStore, ReplyRecord
 from agent.discord_bot.text import split_text
@@ -46,8 +47,9 @@ class Answers:
         return sent
 
     async def run_command(self, interaction: discord.Interaction[Any], text: str) -> None:
-        """Acknowledge at once, route the command, post the answer and follow any job it started."""
-        await interaction.response.defer(thinking=True)
+        """Acknowledge (unless the command's check already did), route the command, post the answer and
+        follow any job it started."""
+        await acknowledge(interaction)
         reply = await ask(self.services, interaction, text)
         attached = [discord.File(p, filename=p.name) for p in reply.attachments if p.is_file()]
         pieces = split_text(reply.text or "…")

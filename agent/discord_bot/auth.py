@@ -47,19 +47,34 @@ def allows(settings: Settings, user: discord.abc.User, needed: Permission) -> bo
     return auth.allows(permission_of(settings, user), needed)
 
 
+def intent_of(key: str) -> Intent:
+    """The router's intent for a table key: 'schedule:add' is the schedule intent with action=add."""
+    name, _, action = key.partition(":")
+    return Intent(name=name, args={"action": action} if action else {})
+
+
 def require(settings: Settings, user: discord.abc.User, intent: str) -> None:
-    """Raise Refused (the router's sentence) unless the user may carry out `intent`."""
+    """Raise Refused (the router's sentence) unless the user may carry out `intent` (a key of the router's table)."""
     try:
-        dispatch.check_permission(Intent(name=intent), permission_of(settings, user), str(user.id))
+        dispatch.check_permission(intent_of(intent), permission_of(settings, user), str(user.id))
     except PermissionDenied as exc:
         raise Refused(str(exc)) from None
 
 
-def needs(intent: str) -> Callable[[T], T]:
-    """Slash-command check: the permission `intent` has in the router's table (agent.dispatch)."""
+async def acknowledge(interaction: discord.Interaction[Any], *, ephemeral: bool = False) -> None:
+    """Tell Discord we are on it ("thinking…"), so slow work after this never meets its 3-second limit."""
+    if not interaction.response.is_done():
+        await interaction.response.defer(thinking=True, ephemeral=ephemeral)
 
-    def predicate(interaction: discord.Interaction[Any]) -> bool:
+
+def needs(intent: str, *, ephemeral: bool = False) -> Callable[[T], T]:
+    """Slash-command check: the permission `intent` has in the router's table (agent.dispatch); once it
+    passes, the interaction is acknowledged, so every command body (downloads, validation, routing) runs
+    after Discord heard back, and a refusal is still the caller's own ephemeral sentence."""
+
+    async def predicate(interaction: discord.Interaction[Any]) -> bool:
         require(interaction.client.settings, interaction.user, intent)  # type: ignore[attr-defined]
+        await acknowledge(interaction, ephemeral=ephemeral)
         return True
 
     return app_commands.check(predicate)

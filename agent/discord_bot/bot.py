@@ -11,11 +11,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from agent.discord_bot.adapters import Adapters
 from agent.discord_bot.admin import Admin
 from agent.discord_bot.answers import Answers
 from agent.discord_bot.conversation import Conversation
 from agent.discord_bot.feedback import Feedback
 from agent.discord_bot.jobs import JobFollower, Jobs
+from agent.discord_bot.schedules import Schedules
 from agent.discord_bot.services import BotServices
 from agent.discord_bot.store import BotStore
 from agent.discord_bot.text import respond, user_error_text
@@ -61,7 +63,8 @@ class SelftuneBot(commands.Bot):
         uploads = Uploads(self.services)
         for cog in (uploads, Conversation(self, self.services, self.store, self.answers, uploads),
                     Jobs(self, self.services, self.answers, self.follower, run_schedules=self.run_schedules),
-                    Feedback(self, self.services, self.store), Admin(self.services, self.answers)):
+                    Feedback(self, self.services, self.store), Admin(self.services, self.answers),
+                    Schedules(self.answers), Adapters(self.services, self.answers)):
             await self.add_cog(cog)
         self.add_dynamic_items(*BUTTONS)
         await self.sync_commands()

@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from agent.discord_bot import attachments as files
+from agent.discord_bot import choices
 from agent.discord_bot.answers import Answers
 from agent.discord_bot.auth import needs
 from agent.discord_bot.progress import JobView, follow_job, open_job_thread, post_final
@@ -107,11 +108,12 @@ class Jobs(commands.Cog):
     @app_commands.command(name="tune", description="Fine-tune an adapter for a persona (long job, followed in a thread).")
     @app_commands.describe(persona="Persona card to train, e.g. pirate.", method="Training method.",
                            dataset="A .jsonl/.json dataset file to train on (optional).")
+    @app_commands.autocomplete(persona=choices.personas)
     @needs("tune")
     async def tune(self, interaction: discord.Interaction, persona: str,
                    method: Literal["lora", "qlora", "dpo", "full"] | None = None,
                    dataset: discord.Attachment | None = None) -> None:
-        """Start a training job."""
+        """Start a training job (the `needs` check has acknowledged it, so a big upload can take its time)."""
         path = None
         if dataset is not None:
             stored = await files.accept_dataset(interaction, dataset, self.services.settings,
@@ -121,6 +123,7 @@ class Jobs(commands.Cog):
 
     @app_commands.command(name="status", description="Show a job's state and progress (the latest job by default).")
     @app_commands.describe(job="Job id (leave empty for the latest).")
+    @app_commands.autocomplete(job=choices.jobs)
     @needs("status")
     async def status(self, interaction: discord.Interaction, job: str | None = None) -> None:
         """A job's state."""
@@ -128,6 +131,7 @@ class Jobs(commands.Cog):
 
     @app_commands.command(name="cancel", description="Cancel a running or queued job.")
     @app_commands.describe(job="Job id to cancel.")
+    @app_commands.autocomplete(job=choices.jobs)
     @needs("cancel")
     async def cancel(self, interaction: discord.Interaction, job: str) -> None:
         """Cancel a job."""
@@ -135,6 +139,7 @@ class Jobs(commands.Cog):
 
     @app_commands.command(name="eval", description="Evaluate an adapter against its base model.")
     @app_commands.describe(adapter="Adapter id, e.g. pirate/3.")
+    @app_commands.autocomplete(adapter=choices.adapters)
     @needs("eval")
     async def evaluate(self, interaction: discord.Interaction, adapter: str) -> None:
         """Evaluate an adapter."""
@@ -142,6 +147,7 @@ class Jobs(commands.Cog):
 
     @app_commands.command(name="export", description="Export an adapter (merged weights, GGUF or an Ollama model).")
     @app_commands.describe(adapter="Adapter id, e.g. pirate/3.", to="Export target.")
+    @app_commands.autocomplete(adapter=choices.adapters)
     @needs("export")
     async def export(self, interaction: discord.Interaction, adapter: str,
                      to: Literal["merged", "gguf", "ollama"] = "ollama") -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,14 +11,17 @@ from typing import Any
 
 import discord
 
+from agent import dispatch
+from agent.auth import requester_for
 from agent.discord_bot.auth import sender
+from agent.dispatch import skill_context
 from agent.router import Router
 from config.messages import IncomingMessage, Reply
 from config.settings import Settings
 from memory.store import Memory
 from skills.dataset.validate import ValidationReport, validate_file
+from skills.evaluate.promotion import Promotion, forced_promote, gated_promote
 from skills.jobs import JobManager
-from skills.train.adapters import promote as promote_adapter
 from skills.voice import Transcript, transcribe_file
 
 Validator = Callable[[Path], ValidationReport]
@@ -47,9 +51,11 @@ class BotServices:
         """Transcribe a voice note locally (Whisper)."""
         return transcribe_file(path, self.settings)
 
-    def promote(self, persona: str, adapter_id: str) -> Any:
-        """Serve `adapter_id` for `persona` (a commit in the workspace)."""
-        return promote_adapter(self.settings, persona, adapter_id)
+    def promote(self, persona: str, adapter_id: str, *, gated: bool = True) -> Promotion:
+        """Serve `adapter_id` for `persona` if it passes the evaluation gate (or, `gated=False`, regardless)."""
+        if gated:
+            return gated_promote(self.settings, persona, adapter_id)
+        return forced_promote(self.settings, persona, adapter_id)
 
     def close(self) -> None:
         """Close the database connections the parts hold."""
@@ -61,6 +67,15 @@ class BotServices:
 async def route(router: Router, message: IncomingMessage) -> Reply:
     """Ask the router without blocking the event loop."""
     return await router.ahandle(message)
+
+
+async def run_skill(services: BotServices, interaction: discord.Interaction[Any], name: str,
+                    args: dict[str, Any]) -> Any:
+    """Run one skill as the interaction's user, the way the router runs it: that user's permission and the
+    confined paths every Discord request gets."""
+    requester = requester_for(services.settings, sender(interaction.user, interaction.channel_id))
+    ctx = skill_context(services.settings, requester, chosen_by_model=False)
+    return await asyncio.to_thread(dispatch.run_skill, services.router.registry, name, args, ctx)
 
 
 async def ask(services: BotServices, interaction: discord.Interaction[Any], text: str) -> Reply:

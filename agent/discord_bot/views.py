@@ -12,13 +12,16 @@ from typing import Any
 
 import discord
 
-from agent.discord_bot.auth import require, sender
+from agent.discord_bot.auth import acknowledge, require, sender
 from agent.discord_bot.services import BotServices, ask
 from agent.discord_bot.text import command_text, respond, user_error_text
 
 PREFIX = "selftune"
-# A promotion changes which adapter serves, as a rollback does; the router's table has no 'promote' intent.
+# The router's table has no 'promote' intent. Skipping the gate changes which adapter serves as a rollback
+# does (admins); a gated promotion only serves a candidate that beats the current one, as the nightly retrain
+# does on its own, so whoever may evaluate adapters (train) may ask for it.
 PROMOTE_INTENT = "rollback"
+GATED_PROMOTE_INTENT = "eval"
 DynamicButton = discord.ui.DynamicItem[discord.ui.Button[Any]]
 
 
@@ -90,7 +93,7 @@ class ExportButton(Answered, DynamicButton, template=rf"{PREFIX}:export:(?P<adap
 
 
 class PromoteButton(Answered, DynamicButton, template=rf"{PREFIX}:promote:(?P<persona>[^:]+):(?P<adapter>.+)"):
-    """Serve a finished adapter for its persona."""
+    """Serve a finished adapter for its persona if it passes the evaluation gate (as a nightly retrain would)."""
 
     def __init__(self, persona: str, adapter: str) -> None:
         super().__init__(discord.ui.Button(label=f"Promote for {persona}", style=discord.ButtonStyle.success,
@@ -104,10 +107,31 @@ class PromoteButton(Answered, DynamicButton, template=rf"{PREFIX}:promote:(?P<pe
         return cls(match["persona"], match["adapter"])
 
     async def press(self, interaction: discord.Interaction[Any], services: BotServices) -> str:
-        """Promote the adapter (admins, like a rollback)."""
+        """Evaluate against what the persona serves now; promote only on the gate's yes, and say which."""
+        require(services.settings, interaction.user, GATED_PROMOTE_INTENT)
+        await acknowledge(interaction, ephemeral=True)  # the evaluation takes a while
+        return (await asyncio.to_thread(services.promote, self.persona, self.adapter)).sentence()
+
+
+class PromoteAnywayButton(Answered, DynamicButton,
+                          template=rf"{PREFIX}:force:(?P<persona>[^:]+):(?P<adapter>.+)"):
+    """Serve a finished adapter for its persona without the evaluation gate (admins only)."""
+
+    def __init__(self, persona: str, adapter: str) -> None:
+        super().__init__(discord.ui.Button(label="Promote anyway (skip the gate)", style=discord.ButtonStyle.danger,
+                                           custom_id=custom_id("force", persona, adapter)))
+        self.persona, self.adapter = persona, adapter
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+                             match: re.Match[str]) -> PromoteAnywayButton:
+        """Rebuild the button from its custom id."""
+        return cls(match["persona"], match["adapter"])
+
+    async def press(self, interaction: discord.Interaction[Any], services: BotServices) -> str:
+        """Promote without evaluating (admins, like a rollback), and say that the gate was skipped."""
         require(services.settings, interaction.user, PROMOTE_INTENT)
-        await asyncio.to_thread(services.promote, self.persona, self.adapter)
-        return f"`{self.adapter}` now serves the {self.persona} persona."
+        return (await asyncio.to_thread(services.promote, self.persona, self.adapter, gated=False)).sentence()
 
 
 class ConfirmButton(Answered, DynamicButton, template=rf"{PREFIX}:confirm:(?P<token>[0-9a-f]+):(?P<answer>yes|no)"):
@@ -133,7 +157,7 @@ class ConfirmButton(Answered, DynamicButton, template=rf"{PREFIX}:confirm:(?P<to
         return reply.text
 
 
-BUTTONS = (CancelButton, ExportButton, PromoteButton, ConfirmButton)
+BUTTONS = (CancelButton, ExportButton, PromoteButton, PromoteAnywayButton, ConfirmButton)
 
 
 def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
@@ -166,11 +190,11 @@ def adapter_id(adapter_dir: str | None) -> str | None:
 
 
 def final_view(adapter_dir: str | None, persona: str | None) -> discord.ui.View | None:
-    """Export and Promote buttons for a finished adapter."""
+    """Export, Promote (gated) and Promote anyway (admins) buttons for a finished adapter."""
     adapter = adapter_id(adapter_dir)
     if adapter is None:
         return None
     buttons: list[discord.ui.Item[Any]] = [ExportButton(adapter)]
     if persona:
-        buttons.append(PromoteButton(persona, adapter))
+        buttons += [PromoteButton(persona, adapter), PromoteAnywayButton(persona, adapter)]
     return _view(*buttons)

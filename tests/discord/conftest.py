@@ -173,8 +173,12 @@ class FakeInteraction:
 
 
 async def invoke(bot: SelftuneBot, name: str, interaction: FakeInteraction, **params: Any) -> None:
-    """Run a slash command the way CommandTree._call does: checks, the callback, then the error handlers."""
-    command = bot.tree.get_command(name)
+    """Run a slash command (or 'group subcommand') the way CommandTree._call does: checks, the callback,
+    then the error handlers."""
+    group, *sub = name.split()
+    command = bot.tree.get_command(group)
+    for part in sub:
+        command = command.get_command(part) if command is not None else None
     assert command is not None, name
     interaction.client = bot
     try:

@@ -1,0 +1,79 @@
+"""Gated promotion: evaluate a candidate adapter against what its persona serves now and promote it only if
+the gate passes (the same evaluation and gate the nightly retrain uses), or promote it without the gate
+when an admin says so; either way the outcome says which of the two happened and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from config.settings import Settings
+from skills.evaluate.run import Progress
+
+
+class Promotion(BaseModel):
+    """What a promotion request did, with the sentence users read."""
+
+    model_config = ConfigDict(extra="forbid")
+    persona: str
+    candidate: str
+    against: str | None  # the adapter served before (None: the base model)
+    promoted: bool
+    gated: bool  # False when the gate was skipped on purpose ("promote anyway")
+    reason: str
+
+    def sentence(self) -> str:
+        """One sentence: what now serves the persona, and whether the gate decided it."""
+        kept = f"`{self.against}`" if self.against else "the base model"
+        if not self.gated:
+            return (f"`{self.candidate}` now serves the {self.persona} persona; the evaluation gate was skipped "
+                    f"on purpose (it replaced {kept}).")
+        if self.promoted:
+            return f"`{self.candidate}` passed the evaluation gate and now serves the {self.persona} persona: {self.reason}"
+        if self.candidate == self.against:
+            return f"`{self.candidate}` already serves the {self.persona} persona; nothing changed."
+        return (f"`{self.candidate}` was not promoted for the {self.persona} persona, which keeps {kept}: the "
+                f"evaluation gate said {self.reason}")
+
+
+def evaluate_against_served(settings: Settings, persona: str, candidate: str, served: str | None,
+                            progress: Progress | None = None) -> dict[str, Any]:
+    """Evaluate `candidate` against `served` (or the base model); the document includes the gate's verdict."""
+    from skills.evaluate.run import evaluate_adapter
+
+    # The embedded judge is the base model itself, a weak referee for its own adapter: there the gate
+    # uses per-item held-out loss; a separately configured judge (another provider) decides elsewhere.
+    use_judge = settings.judge.provider != "local"
+    return evaluate_adapter(settings, candidate, against=served or "base", persona=persona, use_judge=use_judge,
+                            progress=progress)
+
+
+def gated_promote(settings: Settings, persona: str, candidate: str, progress: Progress | None = None) -> Promotion:
+    """Promote `candidate` for `persona` only if it beats what the persona serves now."""
+    from skills.personas import require_persona
+    from skills.train import adapters
+
+    require_persona(settings.workspace_dir, persona)
+    candidate = adapters.get_adapter(settings, candidate).id
+    current = adapters.served_adapter(settings, persona)
+    served = current.id if current else None
+    if served == candidate:
+        return Promotion(persona=persona, candidate=candidate, against=served, promoted=False, gated=True,
+                         reason="it is already served")
+    verdict = evaluate_against_served(settings, persona, candidate, served, progress)["gate"]
+    if verdict["promote"]:
+        adapters.promote(settings, persona, candidate)
+    return Promotion(persona=persona, candidate=candidate, against=served, promoted=bool(verdict["promote"]),
+                     gated=True, reason=verdict["reason"])
+
+
+def forced_promote(settings: Settings, persona: str, candidate: str) -> Promotion:
+    """Promote `candidate` for `persona` without evaluating it (an admin's explicit choice)."""
+    from skills.train import adapters
+
+    current = adapters.served_adapter(settings, persona)
+    adapters.promote(settings, persona, candidate)
+    return Promotion(persona=persona, candidate=adapters.get_adapter(settings, candidate).id,
+                     against=current.id if current else None, promoted=True, gated=False,
+                     reason="promoted without the evaluation gate")
