@@ -16,7 +16,7 @@ from typing import Any
 from agent import confirm, persona_switch
 from agent.auth import LOCAL_TRANSPORTS, RateLimiter, requester_for
 from agent.dispatch import SKILL_INTENTS, Dispatcher, Outcome, skill_context
-from agent.intents import Intent, find_dataset, find_persona, resolve
+from agent.intents import Intent, find_data_sources, find_dataset, find_persona, resolve
 from agent.llm_turn import Gate, LLMTurn, TurnLimits
 from agent.prompts import followups, prompt
 from agent.session import LogHook, RecallHook, Session
@@ -189,7 +189,7 @@ class Router:
         """The value a follow-up answer gives for `field`."""
         value = None
         if field == "dataset":
-            value = find_dataset(text.lower())
+            value = find_data_sources(text.lower()) or find_dataset(text.lower())
         elif field in ("persona", "adapter", "job"):
             value = find_persona(text.lower(), self.dispatcher.personas())
         return value or text.strip().strip("\"'").split("\n")[0]
