@@ -9,9 +9,12 @@ confirmed action runs exactly what was shown: train.submit on the built file, pe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from config.settings import Settings
+
+RunSkill = Callable[[str, dict[str, Any]], Any]  # registry call with the requester's context, or None if absent
 
 
 class Proposal(NamedTuple):
@@ -21,22 +24,24 @@ class Proposal(NamedTuple):
     text: str
 
 
-def propose(settings: Settings, intent: str, args: dict[str, Any], channel: str) -> Proposal | None:
+def propose(settings: Settings, run: RunSkill, intent: str, args: dict[str, Any], channel: str) -> Proposal | None:
     """The preview for a tune from a data plan or a new persona; None when the intent runs as usual."""
     if intent == "tune":
-        return _tune(settings, args, channel)
+        return _tune(settings, run, args, channel)
     if intent == "persona_create" and "system_prompt" not in args:
         return _persona(settings, args)
     return None
 
 
-def _tune(settings: Settings, args: dict[str, Any], channel: str) -> Proposal | None:
-    from skills.dataset.sources import parse_plan, prepare
+def _tune(settings: Settings, run: RunSkill, args: dict[str, Any], channel: str) -> Proposal | None:
+    from skills.dataset.sources import Prepared, parse_plan
 
-    plan = parse_plan(str(args.get("dataset") or ""), here=channel)
-    if plan is None or not args.get("persona"):
+    if parse_plan(str(args.get("dataset") or ""), here=channel) is None or not args.get("persona"):
         return None
-    prepared = prepare(settings, plan, str(args["persona"]))
+    result = run("dataset.prepare", {"persona": args["persona"], "source": args["dataset"], "channel": channel})
+    if result is None:  # no dataset.prepare skill here: the dataset goes to train.submit as given
+        return None
+    prepared = Prepared.model_validate(result)
     fitted = {**args, "dataset": str(prepared.path)}
     return Proposal(fitted, preview_text(settings, fitted, prepared))
 

@@ -185,7 +185,7 @@ class Dispatcher:
             return Outcome(self.ask(intent, missing, session) if missing else not_installed(intent, name or intent.name), False)
         fitted = fit_args(intent.args, self.registry.get(name), message.channel)
         if not self.missing(intent, None):  # a tune from a channel/synthetic data, a new persona: preview first
-            proposal = chat_tune.propose(self.settings, intent.name, fitted, message.channel)
+            proposal = chat_tune.propose(self.settings, self._caller(requester), intent.name, fitted, message.channel)
             if proposal is not None:
                 return self.preview(intent, name, proposal, message, session, requester)
         missing = self.missing(intent, fitted)
@@ -207,6 +207,11 @@ class Dispatcher:
         reply = self._run(intent, name, proposal.args, requester)
         reply.text = f"{proposal.text}\n{reply.text}"
         return Outcome(reply, True)
+
+    def _caller(self, requester: Requester) -> chat_tune.RunSkill:
+        """Run an installed skill as `requester` asked it (None when the skill is not installed here)."""
+        ctx = skill_context(self.settings, requester, chosen_by_model=False)
+        return lambda name, args: run_skill(self.registry, name, args, ctx) if name in self.registry else None
 
     def ask_confirmation(self, intent: Intent, skill: str, args: dict[str, Any], description: str, session: Session,
                          user: str) -> Reply:
