@@ -58,7 +58,9 @@ def preview_text(settings: Settings, args: dict[str, Any], prepared: Any) -> str
     executor = args.get("executor") or settings.executor.kind
     held = 0 if spec.eval_dataset else prepared.rows - max(1, round(prepared.rows * (1 - spec.hyper.eval_split)))
     where = [f"{prepared.harvested} consented answers harvested"] if prepared.harvested else []
-    where += [f"{prepared.synthetic} synthetic rows"] if prepared.synthetic else []
+    short = f" of the {prepared.synthetic_asked} asked; the seed prompts ran out" \
+        if prepared.synthetic < prepared.synthetic_asked else ""
+    where += [f"{prepared.synthetic} synthetic rows{short}"] if prepared.synthetic_asked else []
     lines = [
         f"Training data for {spec.name} ({', '.join(where)}): {prepared.rows} rows, about "
         f"{count_tokens(list(_rows(prepared.path))):,} tokens; {held} rows held out for evaluation "

@@ -44,6 +44,7 @@ class Prepared(BaseModel):
     rows: int
     harvested: int
     synthetic: int
+    synthetic_asked: int = Field(0, description="Synthetic rows asked for (more than made when the seed prompts ran out).")
     message_ids: list[str] = Field(default_factory=list, description="Harvested rows' message ids (answers and context).")
     samples: list[dict[str, Any]] = Field(default_factory=list, description="Up to three rows, for the preview.")
 
@@ -86,6 +87,7 @@ def prepare(settings: Settings, plan: DataPlan, persona: str,
     rows = list(iter_canonical(path))
     _check_size(settings, plan, len(rows), harvested)
     return Prepared(path=path, rows=len(rows), harvested=harvested, synthetic=len(rows) - harvested,
+                    synthetic_asked=plan.synthetic,
                     message_ids=ids, samples=rows[:3])
 
 
