@@ -155,3 +155,19 @@ def test_data_source_phrasings():
     assert resolve("!tune pirate dataset=#pirate-chat method=qlora").args["dataset"] == "#pirate-chat"
     assert parse_plan("<#42>+synthetic:5") == DataPlan(channel="42", synthetic=5)
     assert parse_plan("here", here="c1") == DataPlan(channel="c1") and parse_plan("data.jsonl") is None
+
+
+@pytest.mark.parametrize(("phrase", "intent", "args"), [
+    ("tune a pirate persona adapter from this channel", "tune", {"persona": "pirate", "dataset": "here"}),
+    ("… from #pirate-chat plus 200 synthetic rows", "tune", {"dataset": "#pirate-chat+synthetic:200"}),
+    ("!tune pirate dataset=#pirate-chat method=qlora", "tune", {"persona": "pirate", "dataset": "#pirate-chat"}),
+    ("create a persona called noir who talks like a 1940s detective", "persona_create", {"persona": "noir"}),
+    ("use noir in this channel", "persona_bind", {"persona": "noir"}),
+    ("show the noir persona", "persona_show", {"persona": "noir"}),
+])
+def test_help_shows_phrasings_that_resolve(settings, phrase, intent, args):
+    shown = Router(settings)._help()
+    assert phrase in shown
+    said = phrase.replace("… ", "tune a pirate persona adapter ")
+    resolved = resolve(said, ["pirate", "assistant"])
+    assert resolved.name == intent and resolved.args.items() >= args.items()

@@ -15,7 +15,7 @@ import pytest
 from config.messages import IncomingMessage
 from memory.store import Memory
 from skills.personas import load_persona
-from tests.discord.conftest import SENT_COMPONENTS
+from tests.discord.conftest import SENT_COMPONENTS, FakeInteraction, invoke
 from tests.discord.test_buttons_and_permissions import wait_for
 from tests.eval.fake_openai import ScriptedOpenAI
 
@@ -131,3 +131,20 @@ async def test_create_a_persona_by_chat_then_tune_it(harness, settings, monkeypa
     preview, final = await ask_preview_and_confirm(h, "tune a noir persona adapter on 9 synthetic rows")
     assert "Training data for noir-lora (9 synthetic rows): 9 rows" in preview and "rain never stops" in preview
     assert only_job(h).spec["persona"] == "noir" and final.startswith("✅")
+
+
+async def test_slash_tune_with_a_source_previews_then_trains(harness, settings, monkeypatch):
+    h = harness
+    settings.auth.trainers.append(f"discord:{h.members[0].id}")
+    monkeypatch.setenv("FAKE_TRAINER_STEPS", "2")
+    log_answers(settings, str(h.channel.id), 9)
+    interaction = FakeInteraction(h.members[0], h.channel)
+    await invoke(h.bot, "tune", interaction, persona="pirate", source="here + synthetic:3")
+    [(preview, ephemeral)] = interaction.sent
+    assert "(9 consented answers harvested, 3 synthetic rows): 12 rows" in preview and not ephemeral
+    assert not h.bot.job_tasks
+    h.sent()
+    await dpytest.message("yes", channel=h.channel, member=h.members[0])
+    await wait_for(lambda: h.bot.job_tasks)
+    await h.settle_jobs()
+    assert only_job(h).spec["persona"] == "pirate" and h.sent()[-1].content.startswith("✅")
