@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -297,12 +298,32 @@ def find_data_sources(text: str) -> str | None:
         parts.append(channel.group(1))
     elif _THIS_CHANNEL.search(text):
         parts.append("here")
+    since = find_since(text)
+    if parts and since:
+        parts.append(f"since:{since}")
     count = re.search(r"\b(\d+) (?:more )?synth(?:etic)?\b", text)
     if count:
         parts.append(f"synthetic:{count.group(1)}")
     elif re.search(r"\bsynth(?:etic)?\b", text):
         parts.append("synthetic")
     return "+".join(parts) or None
+
+
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+def find_since(text: str, today: date | None = None) -> str | None:
+    """'since Monday' / 'since yesterday' / 'since last week' / 'since 2026-11-23' as an ISO date (UTC days)."""
+    match = re.search(r"\bsince (?:last )?(\d{4}-\d\d-\d\d|today|yesterday|week|" + "|".join(_WEEKDAYS) + r")\b", text)
+    if not match:
+        return None
+    word, today = match.group(1), today or datetime.now(UTC).date()
+    if word[0].isdigit():
+        return word
+    back = {"today": 0, "yesterday": 1, "week": 7}.get(word)
+    if back is None:  # the most recent such weekday, today included
+        back = (today.weekday() - _WEEKDAYS.index(word)) % 7
+    return (today - timedelta(days=back)).isoformat()
 
 
 _NAME = r"([a-z0-9][\w-]*)"

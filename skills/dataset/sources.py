@@ -2,7 +2,7 @@
 
 A plan is written the way `!tune dataset=` and the chat grammar write it: `#pirate-chat`, `<#123>`, `here`
 (the channel the request came from), `synthetic`, `synthetic:200`, or parts joined by '+'
-(`#pirate-chat+synthetic:200`). Harvesting keeps the honest-harvest rules (consent, persona answers only,
+(`#pirate-chat+synthetic:200`); `since:2026-11-23` keeps only the channel's answers from that day on. Harvesting keeps the honest-harvest rules (consent, persona answers only,
 `skills.dataset.harvest`); synthesis uses the configured LLM (`skills.dataset.synth`). The result is one
 canonical JSONL whose manifest lists every source (the harvested message ids included).
 """
@@ -26,6 +26,7 @@ SYNTH_DEFAULT_ROWS = 50  # enough for train.min_rows and a held-out split, quick
 SYNTH_MAX_ROWS = 500  # a chat request never starts a longer generation than this
 _CHANNEL = re.compile(r"<#(\d+)>|#([\w-]+)|(here)")
 _SYNTH = re.compile(r"synth(?:etic)?(?::(\d+))?")
+_SINCE = re.compile(r"since:(\S+)")
 
 
 class DataPlan(BaseModel):
@@ -34,6 +35,7 @@ class DataPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
     channel: str | None = Field(None, description="Channel key as memory logs it (a Discord id, a CLI name).")
     synthetic: int = Field(0, ge=0, le=SYNTH_MAX_ROWS, description="Synthetic persona rows to generate.")
+    since: datetime | None = Field(None, description="Only channel answers given at or after this moment (UTC).")
 
 
 class Prepared(BaseModel):
@@ -53,16 +55,26 @@ def parse_plan(value: str | None, *, here: str | None = None) -> DataPlan | None
     """A DataPlan for a source string, or None when it is not one (a file path, for instance)."""
     if not value:
         return None
-    channel, synthetic = None, 0
+    channel, synthetic, since = None, 0, None
     for part in (p.strip().lower() for p in value.split("+")):
-        found, synth = _CHANNEL.fullmatch(part), _SYNTH.fullmatch(part)
+        found, synth, after = _CHANNEL.fullmatch(part), _SYNTH.fullmatch(part), _SINCE.fullmatch(part)
         if found:
             channel = found.group(1) or found.group(2) or here
         elif synth:
             synthetic = bounded_rows(int(synth.group(1)) if synth.group(1) else SYNTH_DEFAULT_ROWS)
+        elif after:
+            since = _moment(after.group(1))
         else:
             return None
-    return DataPlan(channel=channel, synthetic=synthetic) if channel or synthetic else None
+    return DataPlan(channel=channel, synthetic=synthetic, since=since) if channel or synthetic else None
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"'{text}' is not a date; write it like 2026-11-23 (since:2026-11-23).") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def bounded_rows(rows: int) -> int:
@@ -79,7 +91,7 @@ def prepare(settings: Settings, plan: DataPlan, persona: str,
     ids: list[str] = []
     harvested = 0
     if plan.channel:
-        path, harvested, ids = _harvest(settings, plan.channel, persona)
+        path, harvested, ids = _harvest(settings, plan.channel, persona, plan.since)
         parts.append(path)
     if plan.synthetic:
         parts.append(_synthesize(settings, persona, plan.synthetic, progress))
@@ -91,7 +103,7 @@ def prepare(settings: Settings, plan: DataPlan, persona: str,
                     message_ids=ids, samples=rows[:3])
 
 
-def _harvest(settings: Settings, channel: str, persona: str) -> tuple[Path, int, list[str]]:
+def _harvest(settings: Settings, channel: str, persona: str, since: datetime | None) -> tuple[Path, int, list[str]]:
     """The channel's consented answers of `persona` as a dataset, refused in one sentence without consent."""
     from memory.store import open_memory
     from skills.dataset.harvest import harvest_channel
@@ -102,12 +114,37 @@ def _harvest(settings: Settings, channel: str, persona: str) -> tuple[Path, int,
                              "'start collecting this channel' there first.")
         result = harvest_channel(memory, channel, persona=persona, out=_out(settings, f"harvest-{persona}"),
                                  incremental=False)  # a tune uses every consented answer, not only new ones
-    if result.path is None:
-        raise UsageError(f"#{channel} has no consented {persona} answers to train on yet; chat with {persona} "
-                           "there first, or add synthetic rows ('plus 50 synthetic rows').")
+        rows = result.rows
+        if result.path is not None and since is not None:
+            rows = _keep_since(memory, result.path, since)
+    if not rows:
+        raise UsageError(f"#{channel} has no consented {persona} answers to train on"
+                         f"{' since ' + since.date().isoformat() if since else ' yet'}; chat with {persona} there "
+                         "first, or add synthetic rows ('plus 50 synthetic rows').")
+    assert result.path is not None  # rows were written
     manifest = read_manifest(result.path)
     ids = [i for s in (manifest.sources if manifest else []) for i in (s.message_ids or [])]
-    return result.path, result.rows, ids
+    return result.path, rows, ids
+
+
+def _keep_since(memory: Any, path: Path, since: datetime) -> int:
+    """Rewrite a harvest keeping rows whose answer (a row's last message) was given at or after `since`."""
+    from memory.log import get_messages
+
+    manifest = read_manifest(path)
+    sources = manifest.sources if manifest else []
+    rows = list(iter_canonical(path))
+    answers = get_messages(memory.conn, [s.message_ids[-1] for s in sources if s.message_ids])
+    kept = [(row, source) for row, source in zip(rows, sources, strict=True)
+            if source.message_ids and answers.get(source.message_ids[-1]) is not None
+            and _aware(answers[source.message_ids[-1]].created_at) >= since]
+    if kept:
+        write_dataset([row for row, _ in kept], path, fmt="messages", sources=[source for _, source in kept])
+    return len(kept)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _synthesize(settings: Settings, persona: str, rows: int,

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import skills.jobs.manager as job_manager
 from agent.cli.main import app
-from agent.intents import find_data_sources, resolve
+from agent.intents import find_data_sources, find_since, resolve
 from agent.router import Router
 from config.messages import IncomingMessage
 from config.settings import LLMConfig, Settings
@@ -171,3 +171,24 @@ def test_help_shows_phrasings_that_resolve(settings, phrase, intent, args):
     said = phrase.replace("… ", "tune a pirate persona adapter ")
     resolved = resolve(said, ["pirate", "assistant"])
     assert resolved.name == intent and resolved.args.items() >= args.items()
+
+
+def test_since_keeps_only_answers_from_that_day_on(settings):
+    open_workspace(settings)
+    log_answers(settings, "pirate-chat", count=9)
+    router = Router(settings)
+    recent = router.handle(IncomingMessage(transport="cli", channel="pirate-chat",
+                                           text="tune a pirate persona adapter from #pirate-chat since yesterday"))
+    assert recent.confirm and "9 consented answers harvested" in recent.text
+    later = router.handle(IncomingMessage(transport="cli", channel="pirate-chat",
+                                          text="!tune pirate dataset=#pirate-chat+since:2099-01-01"))
+    assert not later.ok and later.text.startswith("#pirate-chat has no consented pirate answers to train on since 2099-01-01")
+
+
+def test_relative_days():
+    from datetime import date
+
+    monday = date(2026, 11, 30)
+    assert find_since("from #x since monday", monday) == "2026-11-30"
+    assert find_since("since friday", monday) == "2026-11-27" and find_since("since last week", monday) == "2026-11-23"
+    assert find_since("since 2026-01-02") == "2026-01-02" and find_since("from #x") is None
