@@ -24,6 +24,7 @@ from skills.dataset.manifest import Source, read_manifest
 
 SYNTH_DEFAULT_ROWS = 50  # enough for train.min_rows and a held-out split, quick with a local model
 SYNTH_MAX_ROWS = 500  # a chat request never starts a longer generation than this
+SYNTH_MAX_S = 600.0  # nor one that runs longer (the rows made by then are kept and previewed)
 _CHANNEL = re.compile(r"<#(\d+)>|#([\w-]+)|(here)")
 _SYNTH = re.compile(r"synth(?:etic)?(?::(\d+))?")
 _SINCE = re.compile(r"since:(\S+)")
@@ -155,7 +156,7 @@ def _synthesize(settings: Settings, persona: str, rows: int,
 
     try:
         result = run_synth(settings, "persona", _out(settings, f"synth-{persona}"), persona=persona, max_rows=rows,
-                           max_seconds=settings.llm.timeout_s * rows, progress=progress)
+                           max_seconds=min(SYNTH_MAX_S, settings.llm.timeout_s * rows), progress=progress)
     except ProviderUnavailable as exc:
         raise UsageError(f"I can't generate synthetic rows: the language model is not answering "
                          f"({str(exc).rstrip('.')}); configure llm.provider, or train on a channel or a file.") from None

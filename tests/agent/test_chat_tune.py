@@ -145,6 +145,8 @@ def test_create_show_bind_and_edit_a_persona_by_chat(settings, scripted_llm):  #
     assert "Changed noir's prompt" in say("change noir's prompt to You are Noir. Short sentences.").text
     assert load_persona(settings.workspace_dir, "noir").system_prompt == "You are Noir. Short sentences."
     assert "system prompt changed by local" in ws.repo.head.commit.message
+    journal = say("what did you improve this week?").text
+    assert f"persona:noir: system prompt changed by local in chat (not measured), commit {ws.head()[:8]}" in journal
     refused = say(f"create a persona called {'x' * 70} who talks fast")
     assert not refused.ok and "is not a valid persona name" in refused.text
 
