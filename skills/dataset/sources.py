@@ -22,7 +22,7 @@ from config.settings import Settings
 from skills.dataset.io import iter_canonical, write_dataset
 from skills.dataset.manifest import Source, read_manifest
 
-SYNTH_DEFAULT_ROWS = 50  # enough for train.min_rows and a held-out split, quick with a local model
+SYNTH_DEFAULT_ROWS = 30  # above train.min_rows with a held-out split, within the 32 built-in seed prompts
 SYNTH_MAX_ROWS = 500  # a chat request never starts a longer generation than this
 SYNTH_MAX_S = 600.0  # nor one that runs longer (the rows made by then are kept and previewed)
 _CHANNEL = re.compile(r"<#(\d+)>|#([\w-]+)|(here)")

@@ -194,3 +194,18 @@ def test_relative_days():
     assert find_since("from #x since monday", monday) == "2026-11-30"
     assert find_since("since friday", monday) == "2026-11-27" and find_since("since last week", monday) == "2026-11-23"
     assert find_since("since 2026-01-02") == "2026-01-02" and find_since("from #x") is None
+
+
+def test_answering_synthetic_to_the_dataset_question_previews_generated_rows(settings, scripted_llm):  # noqa: F811
+    open_workspace(settings)
+    scripted_llm.default_text = "Arr, a fine question, matey."
+    online = settings.model_copy(update={"llm": LLMConfig(provider="openai", model="scripted",
+                                                          base_url=scripted_llm.url + "/v1", timeout_s=5, fallback=[])})
+    router = Router(online)
+    question = router.handle(IncomingMessage(transport="cli", text="tune a pirate persona adapter"))
+    assert "Which dataset?" in question.text and "say 'synthetic'" in question.text
+    preview = router.handle(IncomingMessage(transport="cli", text="synthetic"))
+    assert preview.confirm and "(30 synthetic rows): 30 rows" in preview.text
+    assert "Arr, a fine question, matey." in preview.text
+    more = router.handle(IncomingMessage(transport="cli", text="tune a pirate persona adapter on 40 synthetic rows"))
+    assert "32 synthetic rows of the 40 asked; the seed prompts ran out" in more.text
