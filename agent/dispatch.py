@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from agent import chat_tune, confirm
@@ -172,7 +173,8 @@ class Dispatcher:
         self.settings = settings
         self.registry = registry
 
-    def dispatch(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester) -> Outcome:
+    def dispatch(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester, *,
+                 progress: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
         """Check permission, fill arguments (or ask for one), run the skill, describe the result."""
         try:
             check_permission(intent, requester.permission, message.user)
@@ -185,7 +187,8 @@ class Dispatcher:
             return Outcome(self.ask(intent, missing, session) if missing else not_installed(intent, name or intent.name), False)
         fitted = fit_args(intent.args, self.registry.get(name), message.channel)
         if not self.missing(intent, None):  # a tune from a channel/synthetic data, a new persona: preview first
-            proposal = chat_tune.propose(self.settings, self._caller(requester), intent.name, fitted, message.channel)
+            proposal = chat_tune.propose(self.settings, self._caller(requester, progress), intent.name, fitted,
+                                         message.channel)
             if proposal is not None:
                 return self.preview(intent, name, proposal, message, session, requester)
         missing = self.missing(intent, fitted)
@@ -208,9 +211,10 @@ class Dispatcher:
         reply.text = f"{proposal.text}\n{reply.text}"
         return Outcome(reply, True)
 
-    def _caller(self, requester: Requester) -> chat_tune.RunSkill:
+    def _caller(self, requester: Requester, progress: Callable[[dict[str, Any]], None] | None) -> chat_tune.RunSkill:
         """Run an installed skill as `requester` asked it (None when the skill is not installed here)."""
         ctx = skill_context(self.settings, requester, chosen_by_model=False)
+        ctx.progress = progress
         return lambda name, args: run_skill(self.registry, name, args, ctx) if name in self.registry else None
 
     def ask_confirmation(self, intent: Intent, skill: str, args: dict[str, Any], description: str, session: Session,

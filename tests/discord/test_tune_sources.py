@@ -55,9 +55,19 @@ def log_answers(settings, channel: str, count: int, persona: str = "pirate") -> 
 
 
 async def ask_preview_and_confirm(h, text: str) -> tuple[str, str]:  # noqa: ANN001
-    """Send `text`, check the preview carries buttons, type yes; returns (preview, the job's final message)."""
+    """Send `text`, check the preview carries buttons, type yes; returns (preview, the job's final message).
+    Only synthesis posts a progress message before the preview."""
     await dpytest.message(f"{h.mention()} {text}", channel=h.channel, member=h.members[0])
-    [preview] = await wait_for(lambda: h.sent())
+    got: list = []
+
+    def preview_arrived() -> bool:
+        got.extend(h.sent())
+        return any(m.id in SENT_COMPONENTS for m in got)
+
+    await wait_for(preview_arrived)
+    *notes, preview = got
+    assert [n.content.startswith("Generating synthetic rows for the preview: ") for n in notes] == \
+        ([True] if "synthetic" in text else [])
     assert not h.bot.job_tasks, "nothing may start before the yes"
     [[confirm, cancel]] = [row["components"] for row in SENT_COMPONENTS[preview.id]]
     assert (confirm["label"], cancel["label"]) == ("Confirm", "Cancel")
@@ -95,6 +105,7 @@ async def test_tune_from_synthetic_rows(harness, settings, monkeypatch, chat_mod
     preview, final = await ask_preview_and_confirm(h, "tune a pirate persona adapter on 10 synthetic rows")
     assert "(10 synthetic rows): 10 rows" in preview and "> " in preview and "Arr matey" in preview
     assert sum("persona card" not in r["messages"][-1]["content"] for r in chat_model.requests) == 10
+    assert h.edits[0][1] == "Generating synthetic rows for the preview: 10/10"  # the note's last step
     assert only_job(h).spec["persona"] == "pirate" and final.startswith("✅")
 
 

@@ -15,4 +15,5 @@ def dataset_prepare(persona: str, source: str, channel: str | None = None, *, ct
     if plan is None:
         raise UsageError(f"'{source}' is not a data source; use #channel, 'synthetic', 'synthetic:200' or both "
                          "joined by '+'.")
-    return prepare(ctx.settings, plan, require_persona(ctx.settings.workspace_dir, persona)).model_dump(mode="json")
+    persona = require_persona(ctx.settings.workspace_dir, persona)
+    return prepare(ctx.settings, plan, persona, progress=ctx.progress).model_dump(mode="json")
