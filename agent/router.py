@@ -166,7 +166,10 @@ class Router:
             return Outcome(Reply(text=self._help(), intent="help"), False)
         if intent.name == "persona":
             return Outcome(persona_switch.switch(self.settings, session, intent.args.get("persona")), False)
-        return self.dispatcher.dispatch(intent, message, session, requester, progress=progress)
+        outcome = self.dispatcher.dispatch(intent, message, session, requester, progress=progress)
+        if intent.name in ("persona_bind", "persona_edit") and outcome.reply.ok:  # the channel's next answer uses it
+            session.persona_prompt = self._persona_prompt(session.channel)
+        return outcome
 
     # --- intents -----------------------------------------------------------------------------------
 

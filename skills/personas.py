@@ -89,14 +89,19 @@ PROPOSAL_PROMPT = (
 
 def propose_persona(settings: Settings, name: str, description: str) -> Persona:
     """A new card for `name` whose system prompt and style markers the configured LLM proposes."""
-    from skills.providers import get_provider
+    from skills.providers import ProviderUnavailable, get_provider
 
     check_name(name, "persona")
     if name in list_personas(settings.workspace_dir):
         raise UsageError(f"A persona called '{name}' already exists; say 'show the {name} persona' or pick another name.")
-    text = get_provider(settings).chat(
-        [{"role": "user", "content": PROPOSAL_PROMPT.format(name=name, description=description)}],
-        max_tokens=settings.llm.max_new_tokens, temperature=0.3).text
+    try:
+        text = get_provider(settings).chat(
+            [{"role": "user", "content": PROPOSAL_PROMPT.format(name=name, description=description)}],
+            max_tokens=settings.llm.max_new_tokens, temperature=0.3).text
+    except ProviderUnavailable as exc:
+        raise UsageError(f"I can't propose a card for {name}: the language model is not answering "
+                         f"({str(exc).rstrip('.')}); configure llm.provider, or add personas/{name}.toml "
+                         "to the workspace by hand.") from None
     found = re.search(r"\{.*\}", text, re.S)  # models often wrap JSON in prose or a code fence
     try:
         data = json.loads(found.group(0)) if found else {}

@@ -141,9 +141,13 @@ def test_create_show_bind_and_edit_a_persona_by_chat(settings, scripted_llm):  #
     assert "noir created by local" in ws.repo.head.commit.message
     assert "noir now answers in this channel" in say("use noir in this channel").text
     assert load_persona(settings.workspace_dir, "noir").channels == ["noir-room"]
+    say("hello there")  # the channel's next answer is noir's
+    assert "You are Noir, a hard-boiled 1940s detective." in scripted_llm.requests[-1]["messages"][0]["content"]
     assert "Style markers: dame, rain, the city" in say("show the noir persona").text
     assert "Changed noir's prompt" in say("change noir's prompt to You are Noir. Short sentences.").text
     assert load_persona(settings.workspace_dir, "noir").system_prompt == "You are Noir. Short sentences."
+    say("and now?")
+    assert "You are Noir. Short sentences." in scripted_llm.requests[-1]["messages"][0]["content"]
     assert "system prompt changed by local" in ws.repo.head.commit.message
     journal = say("what did you improve this week?").text
     assert f"persona:noir: system prompt changed by local in chat (not measured), commit {ws.head()[:8]}" in journal
@@ -209,3 +213,12 @@ def test_answering_synthetic_to_the_dataset_question_previews_generated_rows(set
     assert "Arr, a fine question, matey." in preview.text
     more = router.handle(IncomingMessage(transport="cli", text="tune a pirate persona adapter on 40 synthetic rows"))
     assert "32 synthetic rows of the 40 asked; the seed prompts ran out" in more.text
+
+
+def test_creating_a_persona_without_a_language_model_is_one_sentence(settings):
+    open_workspace(settings)
+    offline = settings.model_copy(update={"llm": LLMConfig(provider="openai", model="x", base_url="http://127.0.0.1:9/v1",
+                                                           timeout_s=2, fallback=[])})
+    reply = Router(offline).handle(IncomingMessage(transport="cli", text="create a persona called noir who broods"))
+    assert not reply.ok and reply.text.startswith("I can't propose a card for noir: the language model is not answering")
+    assert "noir" not in Router(offline).dispatcher.personas()
