@@ -222,3 +222,14 @@ def test_creating_a_persona_without_a_language_model_is_one_sentence(settings):
     reply = Router(offline).handle(IncomingMessage(transport="cli", text="create a persona called noir who broods"))
     assert not reply.ok and reply.text.startswith("I can't propose a card for noir: the language model is not answering")
     assert "noir" not in Router(offline).dispatcher.personas()
+
+
+def test_train_submit_names_dataset_prepare_for_a_data_source(settings):
+    from config.errors import UsageError
+    from skills.context import Requester, SkillContext
+    from skills.registry import load_registry
+
+    registry = load_registry(workspace=open_workspace(settings).path)
+    ctx = SkillContext(settings=settings, requester=Requester(user="mcp", transport="mcp", permission="admin"))
+    with pytest.raises(UsageError, match=r"^'#pirate-chat' is a data source, not a file; build it with dataset.prepare"):
+        registry.call("train.submit", {"persona": "pirate", "dataset": "#pirate-chat"}, ctx)
