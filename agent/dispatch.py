@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from agent import confirm
+from agent import chat_tune, confirm
 from agent.auth import LOCAL_TRANSPORTS, LOCAL_USER, allows
 from agent.intents import Intent
 from agent.prompts import followups
@@ -33,6 +34,8 @@ INTENT_SKILLS: dict[str, str] = {
     "forget": "memory.forget", "dataset": "dataset.validate", "delete": "adapters.delete",
     "schedule:add": "schedule.add", "schedule:list": "schedule.list", "schedule:remove": "schedule.remove",
     "schedule:pause": "schedule.remove", "schedule:resume": "schedule.remove", "improve": "improve.journal",
+    "persona_create": "persona.create", "persona_bind": "persona.bind", "persona_show": "persona.show",
+    "persona_edit": "persona.edit",
 }
 SKILL_INTENTS = {skill: key.split(":")[0] for key, skill in INTENT_SKILLS.items()}
 # Checked before asking anything, so an unauthorised request is refused at once, not after questions.
@@ -42,8 +45,11 @@ INTENT_PERMISSION: dict[str, Permission] = {
     "rollback": "admin", "collect": "admin", "forget": "train", "dataset": "read", "help": "read", "delete": "admin",
     "schedule:add": "admin", "schedule:remove": "admin", "schedule:list": "read",
     "schedule:pause": "admin", "schedule:resume": "admin", "improve": "read",
+    "persona_create": "admin", "persona_bind": "admin", "persona_show": "read", "persona_edit": "admin",
 }
-REQUIRED: dict[str, list[str]] = {"tune": ["persona", "dataset"], "delete": ["adapter"]}
+REQUIRED: dict[str, list[str]] = {"tune": ["persona", "dataset"], "delete": ["adapter"],
+                                  "persona_create": ["persona", "description"], "persona_bind": ["persona"],
+                                  "persona_show": ["persona"], "persona_edit": ["persona", "system_prompt"]}
 # Intent argument -> parameter names a skill may use for it (first one the skill has wins).
 ALIASES: dict[str, list[str]] = {
     "job": ["job_id", "job", "id"], "adapter": ["adapter", "adapter_id", "persona", "name"],
@@ -167,7 +173,8 @@ class Dispatcher:
         self.settings = settings
         self.registry = registry
 
-    def dispatch(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester) -> Outcome:
+    def dispatch(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester, *,
+                 progress: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
         """Check permission, fill arguments (or ask for one), run the skill, describe the result."""
         try:
             check_permission(intent, requester.permission, message.user)
@@ -179,6 +186,11 @@ class Dispatcher:
             missing = self.missing(intent, None)
             return Outcome(self.ask(intent, missing, session) if missing else not_installed(intent, name or intent.name), False)
         fitted = fit_args(intent.args, self.registry.get(name), message.channel)
+        if not self.missing(intent, None):  # a tune from a channel/synthetic data, a new persona: preview first
+            proposal = chat_tune.propose(self.settings, self._caller(requester, progress), intent.name, fitted,
+                                         message.channel)
+            if proposal is not None:
+                return self.preview(intent, name, proposal, message, session, requester)
         missing = self.missing(intent, fitted)
         if missing:
             return Outcome(self.ask(intent, missing, session), False)
@@ -189,6 +201,21 @@ class Dispatcher:
         if reply.job_id and check.text:  # a job started from chat says what it will cost
             reply.text = f"{reply.text}\n{check.text}"
         return Outcome(reply, True)
+
+    def preview(self, intent: Intent, name: str, proposal: chat_tune.Proposal, message: IncomingMessage,
+                session: Session, requester: Requester) -> Outcome:
+        """Show what will run and wait for a yes; confirmed in advance (`--yes`), run it under the preview."""
+        if not message.confirmed:
+            return Outcome(self.ask_confirmation(intent, name, proposal.args, proposal.text, session, message.user), True)
+        reply = self._run(intent, name, proposal.args, requester)
+        reply.text = f"{proposal.text}\n{reply.text}"
+        return Outcome(reply, True)
+
+    def _caller(self, requester: Requester, progress: Callable[[dict[str, Any]], None] | None) -> chat_tune.RunSkill:
+        """Run an installed skill as `requester` asked it (None when the skill is not installed here)."""
+        ctx = skill_context(self.settings, requester, chosen_by_model=False)
+        ctx.progress = progress
+        return lambda name, args: run_skill(self.registry, name, args, ctx) if name in self.registry else None
 
     def ask_confirmation(self, intent: Intent, skill: str, args: dict[str, Any], description: str, session: Session,
                          user: str) -> Reply:

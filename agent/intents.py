@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -149,7 +150,7 @@ Extractor = Callable[[str, str, list[str]], dict[str, Any]]
 
 
 def _tune_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
-    dataset = find_dataset(raw.lower()) or find_dataset(text)
+    dataset = _data_file(raw.lower()) or find_data_sources(raw.lower()) or find_dataset(text)
     persona_text = re.sub(r"(<#\d+>|#[\w-]+|[\w./~-]+\.(?:jsonl|json|csv|parquet))", " ", text)
     return _compact({"persona": find_persona(persona_text, personas), "method": _method(text), "dataset": dataset})
 
@@ -273,7 +274,87 @@ def resolve(text: str, personas: list[str] | None = None) -> Intent:
     if command is not None:
         return command
     norm = normalize(text)
-    for name, pattern, extract in RULES:
+    for name, pattern, extract in [*PERSONA_RULES, *RULES]:
         if pattern.search(norm):
             return Intent(name=name, args=extract(norm, text, personas), source="grammar")
     return Intent(name="chat", source="none")
+
+
+# --- data sources and persona cards (kept apart from the verb grammar above) ----------------------------
+
+_THIS_CHANNEL = re.compile(r"\b(?:(?:from|in|on|using|of) (?:this|the current) (?:channel|chat)|from here)\b")
+
+
+def _data_file(text: str) -> str | None:
+    match = re.search(r"([\w./~-]+\.(?:jsonl|json|csv|parquet))\b", text)
+    return match.group(1) if match else None
+
+
+def find_data_sources(text: str) -> str | None:
+    """A data plan for skills.dataset.sources: '#chan', 'here', 'synthetic[:N]', or parts joined by '+'."""
+    parts = []
+    channel = re.search(r"(<#\d+>|#[\w-]+)", text)
+    if channel:
+        parts.append(channel.group(1))
+    elif _THIS_CHANNEL.search(text):
+        parts.append("here")
+    since = find_since(text)
+    if parts and since:
+        parts.append(f"since:{since}")
+    count = re.search(r"\b(\d+) (?:more )?synth(?:etic)?\b", text)
+    if count:
+        parts.append(f"synthetic:{count.group(1)}")
+    elif re.search(r"\bsynth(?:etic)?\b", text):
+        parts.append("synthetic")
+    return "+".join(parts) or None
+
+
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+def find_since(text: str, today: date | None = None) -> str | None:
+    """'since Monday' / 'since yesterday' / 'since last week' / 'since 2026-11-23' as an ISO date (UTC days)."""
+    match = re.search(r"\bsince (?:last )?(\d{4}-\d\d-\d\d|today|yesterday|week|" + "|".join(_WEEKDAYS) + r")\b", text)
+    if not match:
+        return None
+    word, today = match.group(1), today or datetime.now(UTC).date()
+    if word[0].isdigit():
+        return word
+    back = {"today": 0, "yesterday": 1, "week": 7}.get(word)
+    if back is None:  # the most recent such weekday, today included
+        back = (today.weekday() - _WEEKDAYS.index(word)) % 7
+    return (today - timedelta(days=back)).isoformat()
+
+
+_NAME = r"([a-z0-9][\w-]*)"
+
+
+def _persona_create_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    match = re.search(rf"persona (?:called|named) {_NAME}(?:,? (?:who|that|which) )?(.*)$", text)
+    assert match  # the rule's pattern matched this text
+    return _compact({"persona": match.group(1), "description": match.group(2).strip() or None})
+
+
+def _persona_named(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    named = find_persona(text, personas)
+    match = re.search(rf"^(?:use|bind|set|show|describe|display|what is|whats) (?:me )?(?:the )?(?:persona )?{_NAME}", text)
+    return _compact({"persona": named or (_word(match.group(1)) if match else None)})
+
+
+def _persona_edit_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    prompt = re.search(r"\bprompt to\s*[:\-]?\s*(.+)$", raw, re.IGNORECASE | re.DOTALL)
+    named = re.search(rf"^(?:change|set|update|edit|replace) {_NAME}", text)
+    return _compact({"persona": named.group(1) if named else None,
+                     "system_prompt": prompt.group(1).strip().strip("\"'\u201c\u201d") if prompt else None})
+
+
+PERSONA_RULES: list[tuple[str, re.Pattern[str], Extractor]] = [
+    ("persona_create", re.compile(r"^(?:create|make|add|define|set up)(?: me)? (?:a |an )?(?:new )?persona "
+                                  r"(?:called|named) [a-z0-9]"), _persona_create_args),
+    ("persona_bind", re.compile(r"^(?:use|bind|set) (?:the )?[a-z0-9][\w-]*(?: persona)? "
+                                r"(?:(?:in|for|on) (?:this|the) (?:channel|chat)|here)$"), _persona_named),
+    ("persona_show", re.compile(r"^(?:show|describe|display|what is|whats)(?: me)? (?:the )?(?:[a-z0-9][\w-]* persona"
+                                r"(?: card)?|persona [a-z0-9][\w-]*)$"), _persona_named),
+    ("persona_edit", re.compile(r"^(?:change|set|update|edit|replace) [a-z0-9][\w-]*(?:'s|s)? (?:system )?prompt to\b"),
+     _persona_edit_args),
+]

@@ -11,12 +11,13 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from agent import confirm, persona_switch
 from agent.auth import LOCAL_TRANSPORTS, RateLimiter, requester_for
 from agent.dispatch import SKILL_INTENTS, Dispatcher, Outcome, skill_context
-from agent.intents import Intent, find_dataset, find_persona, resolve
+from agent.intents import Intent, find_data_sources, find_dataset, find_persona, resolve
 from agent.llm_turn import Gate, LLMTurn, TurnLimits
 from agent.prompts import followups, prompt
 from agent.session import LogHook, RecallHook, Session
@@ -30,6 +31,7 @@ from skills.providers import Provider, ProviderUnavailable, get_provider
 from skills.registry import SkillRegistry, load_registry
 
 log = logging.getLogger(__name__)
+Progress = Callable[[dict[str, Any]], None]  # work before the reply reports here (e.g. synthetic rows made)
 DATASET_EXTENSIONS = (".jsonl", ".json", ".csv", ".parquet")
 ABANDON = re.compile(r"^\s*(never ?mind|nvm|forget it|cancel|no|stop|abort|nothing)\W*$", re.IGNORECASE)
 
@@ -78,7 +80,7 @@ class Router:
         session.touched = time.time()
         self.store.save(transport, session.channel, session.state())
 
-    def handle(self, message: IncomingMessage) -> Reply:
+    def handle(self, message: IncomingMessage, progress: Progress | None = None) -> Reply:
         """Answer one message; expected failures become a one-sentence reply, never a traceback."""
         refusal = refuse_too_long(message, self.settings)
         if refusal is not None:  # before any session, memory or model work, and never logged
@@ -87,7 +89,7 @@ class Router:
         heard = None
         try:
             message, heard = self._transcribe_voice(message)
-            reply, quotes_data = self._settle(message, session) or self._handle(message, session)
+            reply, quotes_data = self._settle(message, session) or self._handle(message, session, progress)
         except SelftuneError as exc:  # its sentence may quote data (a file's line, a job's message)
             reply, quotes_data = Reply(text=str(exc), intent="error", ok=False), True
         except Exception as exc:
@@ -143,11 +145,11 @@ class Router:
         heard = transcribe_file(audio.path, self.settings, persona_names(self.settings)).text
         return message.model_copy(update={"text": heard}), heard
 
-    async def ahandle(self, message: IncomingMessage) -> Reply:
-        """handle() off the event loop (model calls and skills block)."""
-        return await asyncio.to_thread(self.handle, message)
+    async def ahandle(self, message: IncomingMessage, progress: Progress | None = None) -> Reply:
+        """handle() off the event loop (model calls and skills block); `progress` is called from that thread."""
+        return await asyncio.to_thread(self.handle, message, progress)
 
-    def _handle(self, message: IncomingMessage, session: Session) -> Outcome:
+    def _handle(self, message: IncomingMessage, session: Session, progress: Progress | None = None) -> Outcome:
         """The reply, and whether its text quotes data (so later turns treat it as untrusted)."""
         requester = requester_for(self.settings, message)
         if message.transport not in LOCAL_TRANSPORTS:
@@ -164,7 +166,10 @@ class Router:
             return Outcome(Reply(text=self._help(), intent="help"), False)
         if intent.name == "persona":
             return Outcome(persona_switch.switch(self.settings, session, intent.args.get("persona")), False)
-        return self.dispatcher.dispatch(intent, message, session, requester)
+        outcome = self.dispatcher.dispatch(intent, message, session, requester, progress=progress)
+        if intent.name in ("persona_bind", "persona_edit") and outcome.reply.ok:  # the channel's next answer uses it
+            session.persona_prompt = self._persona_prompt(session.channel)
+        return outcome
 
     # --- intents -----------------------------------------------------------------------------------
 
@@ -189,7 +194,7 @@ class Router:
         """The value a follow-up answer gives for `field`."""
         value = None
         if field == "dataset":
-            value = find_dataset(text.lower())
+            value = find_data_sources(text.lower()) or find_dataset(text.lower())
         elif field in ("persona", "adapter", "job"):
             value = find_persona(text.lower(), self.dispatcher.personas())
         return value or text.strip().strip("\"'").split("\n")[0]

@@ -15,6 +15,7 @@ from agent.confirm import answer_of
 from agent.discord_bot import attachments as files
 from agent.discord_bot.answers import Answers
 from agent.discord_bot.auth import allows, needs, sender
+from agent.discord_bot.notes import ProgressNote
 from agent.discord_bot.services import BotServices, route
 from agent.discord_bot.store import BotStore
 from agent.discord_bot.text import user_error_text
@@ -92,7 +93,8 @@ class Conversation(commands.Cog):
         incoming = sender(message.author, message.channel.id, text).model_copy(update={
             "attachments": stored, "message_id": str(message.id),
             "reply_to": str(message.reference.message_id) if message.reference else None})
-        reply = await route(self.services.router, incoming)
+        note = ProgressNote(message.channel, self.services.settings.discord.progress_edit_interval_s)
+        reply = await route(self.services.router, incoming, note.bind(asyncio.get_running_loop()))
         sent = await self.answers.deliver(message.channel, reply, reference=message)
         await self.answers.remember(sent, reply, prompt=text, prompt_id=message.id, asker=message.author.id,
                                     incoming=incoming)

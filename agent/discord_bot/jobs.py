@@ -107,14 +107,15 @@ class Jobs(commands.Cog):
 
     @app_commands.command(name="tune", description="Fine-tune an adapter for a persona (long job, followed in a thread).")
     @app_commands.describe(persona="Persona card to train, e.g. pirate.", method="Training method.",
-                           dataset="A .jsonl/.json dataset file to train on (optional).")
+                           dataset="A .jsonl/.json dataset file to train on (optional).",
+                           source="Or build the data: #channel, here, synthetic, synthetic:200, #channel+synthetic:200.")
     @app_commands.autocomplete(persona=choices.personas)
     @needs("tune")
     async def tune(self, interaction: discord.Interaction, persona: str,
                    method: Literal["lora", "qlora", "dpo", "full"] | None = None,
-                   dataset: discord.Attachment | None = None) -> None:
-        """Start a training job (the `needs` check has acknowledged it, so a big upload can take its time)."""
-        path = None
+                   dataset: discord.Attachment | None = None, source: str | None = None) -> None:
+        """Start a training job (acknowledged by `needs` first; a built dataset is previewed with Confirm/Cancel)."""
+        path: Any = source.replace(" ", "") if source else None
         if dataset is not None:
             stored = await files.accept_dataset(interaction, dataset, self.services.settings,
                                                 self.services.validate_dataset)

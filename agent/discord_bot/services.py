@@ -15,7 +15,7 @@ from agent import dispatch
 from agent.auth import requester_for
 from agent.discord_bot.auth import sender
 from agent.dispatch import skill_context
-from agent.router import Router
+from agent.router import Progress, Router
 from config.messages import IncomingMessage, Reply
 from config.settings import Settings
 from memory.store import Memory
@@ -64,9 +64,9 @@ class BotServices:
             self.memory.close()
 
 
-async def route(router: Router, message: IncomingMessage) -> Reply:
-    """Ask the router without blocking the event loop."""
-    return await router.ahandle(message)
+async def route(router: Router, message: IncomingMessage, progress: Progress | None = None) -> Reply:
+    """Ask the router without blocking the event loop (`progress` hears work done before the reply)."""
+    return await router.ahandle(message, progress)
 
 
 async def run_skill(services: BotServices, interaction: discord.Interaction[Any], name: str,

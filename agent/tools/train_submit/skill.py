@@ -13,9 +13,14 @@ def submit_training(
     *, ctx: SkillContext,
 ) -> dict[str, Any]:
     """Submit a training job; returns the same document as `selftune train --json` (job id, adapter, state, ...)."""
+    from config.errors import UsageError
     from skills.dataset.paths import checked_train_args
+    from skills.dataset.sources import parse_plan
     from skills.jobs.submit import submit_training as submit
 
+    if dataset and parse_plan(dataset, here="here") is not None:  # a channel or 'synthetic' is not a file
+        raise UsageError(f"'{dataset}' is a data source, not a file; build it with dataset.prepare (persona, source) "
+                         "and train on the path it returns, or ask in chat to see a preview first.")
     dataset = checked_train_args(ctx, recipe=recipe, persona=persona, dataset=dataset)
     job = submit(ctx.settings, recipe, persona=persona, method=method, dataset=dataset, executor=executor,
                  requester=ctx.requester.user, max_steps=max_steps)

@@ -1,0 +1,102 @@
+"""What chat shows before two actions run: the data a tune will train on, and a new persona's card.
+
+A tune whose dataset is a channel, synthetic rows or a mix builds that dataset first (skills.dataset.sources)
+and previews it: rows, tokens, the eval split held out, the estimate on the chosen executor and three rows.
+"Create a persona called …" asks the LLM for a system prompt and style markers and shows the card. Both then
+wait for the asker's yes (Discord buttons, a typed yes, the terminal's y/N, `selftune chat --yes`), and the
+confirmed action runs exactly what was shown: train.submit on the built file, persona.create with that card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from config.settings import Settings
+
+RunSkill = Callable[[str, dict[str, Any]], Any]  # registry call with the requester's context, or None if absent
+
+
+class Proposal(NamedTuple):
+    """The arguments the skill will run with once confirmed, and the preview the user confirms."""
+
+    args: dict[str, Any]
+    text: str
+
+
+def propose(settings: Settings, run: RunSkill, intent: str, args: dict[str, Any], channel: str) -> Proposal | None:
+    """The preview for a tune from a data plan or a new persona; None when the intent runs as usual."""
+    if intent == "tune":
+        return _tune(settings, run, args, channel)
+    if intent == "persona_create" and "system_prompt" not in args:
+        return _persona(settings, args)
+    return None
+
+
+def _tune(settings: Settings, run: RunSkill, args: dict[str, Any], channel: str) -> Proposal | None:
+    from skills.dataset.sources import Prepared, parse_plan
+
+    if parse_plan(str(args.get("dataset") or ""), here=channel) is None or not args.get("persona"):
+        return None
+    result = run("dataset.prepare", {"persona": args["persona"], "source": args["dataset"], "channel": channel})
+    if result is None:  # no dataset.prepare skill here: the dataset goes to train.submit as given
+        return None
+    prepared = Prepared.model_validate(result)
+    fitted = {**args, "dataset": str(prepared.path)}
+    return Proposal(fitted, preview_text(settings, fitted, prepared))
+
+
+def preview_text(settings: Settings, args: dict[str, Any], prepared: Any) -> str:
+    """Rows, tokens, the held-out split, the estimate on the executor, and three rows."""
+    from skills.dataset.sources import count_tokens
+    from skills.train.estimate import estimate_job
+    from skills.train.spec import spec_from_recipe
+
+    spec = spec_from_recipe(settings, args.get("recipe"), persona=args.get("persona"), method=args.get("method"),
+                            dataset=args["dataset"])
+    estimate = estimate_job(settings, spec)
+    executor = args.get("executor") or settings.executor.kind
+    held = 0 if spec.eval_dataset else prepared.rows - max(1, round(prepared.rows * (1 - spec.hyper.eval_split)))
+    where = [f"{prepared.harvested} consented answers harvested"] if prepared.harvested else []
+    short = f" of the {prepared.synthetic_asked} asked; the seed prompts ran out" \
+        if prepared.synthetic < prepared.synthetic_asked else ""
+    where += [f"{prepared.synthetic} synthetic rows{short}"] if prepared.synthetic_asked else []
+    lines = [
+        f"Training data for {spec.name} ({', '.join(where)}): {prepared.rows} rows, about "
+        f"{count_tokens(list(_rows(prepared.path))):,} tokens; {held} rows held out for evaluation "
+        f"(eval_split {spec.hyper.eval_split:g}), {prepared.rows - held} to train on.",
+        f"Estimate: about {estimate.steps} steps, roughly {_duration(estimate.seconds)} on the {executor} executor "
+        f"({estimate.step_s:.1f} s/step, {'measured here' if estimate.source == 'measured' else 'agent.train_step_s'}).",
+        "First rows:", *(f"> {_sample(row)}" for row in prepared.samples),
+    ]
+    return "\n".join(lines)
+
+
+def _rows(path: Any) -> Any:
+    from skills.dataset.io import iter_canonical
+
+    return iter_canonical(path)
+
+
+def _sample(row: dict[str, Any]) -> str:
+    turns = [m for m in row.get("messages", []) if m.get("role") in ("user", "assistant")][-2:]
+    text = " → ".join(str(m.get("content", "")).replace("\n", " ") for m in turns)
+    return text if len(text) <= 160 else text[:159] + "…"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def _persona(settings: Settings, args: dict[str, Any]) -> Proposal:
+    from skills.personas import propose_persona
+
+    name = str(args.get("name") or args.get("persona"))
+    card = propose_persona(settings, name, str(args.get("description") or "has its own voice"))
+    markers = ", ".join(card.style.any_of) or "none proposed"
+    text = (f"New persona card **{card.name}** (recipe {card.recipe}):\nPrompt: {card.system_prompt}\n"
+            f"Style markers: {markers}\nIt will be committed to the workspace.")
+    return Proposal({"name": card.name, "description": card.description, "system_prompt": card.system_prompt,
+                     "markers": card.style.any_of, "recipe": card.recipe}, text)
