@@ -21,6 +21,7 @@ COMMAND_MODULES = [  # in the order `selftune --help` lists them: daily use firs
     "agent.cli.config_cmd",
     "agent.cli.dataset_cmd",
     "agent.cli.train_cmd",
+    "agent.cli.recipes_cmd",
     "agent.cli.jobs_cmd",
     "agent.cli.eval_cmd",
     "agent.cli.export_cmd",
