@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
     def train(
         ctx: typer.Context,
         recipe: Optional[str] = typer.Argument(  # noqa: UP045
-            None, metavar="[RECIPE_OR_FILE]", help="A recipe name (`selftune recipes list`) or a recipe TOML file."),
+            None, metavar="RECIPE_OR_FILE", help="A recipe name (`selftune recipes list`) or a recipe TOML file."),
         persona: Optional[str] = typer.Option(None, "--persona", "-p", help="Persona the adapter is for."),  # noqa: UP045
         method: Optional[str] = typer.Option(None, "--method", "-m", help="lora | qlora | dpo | full."),  # noqa: UP045
         dataset: Optional[Path] = typer.Option(None, "--dataset", "-d", help="Canonical JSONL dataset."),  # noqa: UP045
