@@ -111,6 +111,7 @@ class AppState:
     """Per-invocation state: the config path given on the command line and the Settings built from it."""
 
     config_path: Path | None = None
+    verbose: bool = False
     _settings: Settings | None = field(default=None, repr=False)
 
     @property
@@ -124,7 +125,7 @@ class AppState:
             settings = load_settings(self.config_path)
             ensure_state_dir(settings)
             try:
-                setup_logging(settings)
+                setup_logging(settings, verbose=self.verbose)
             except OSError as exc:  # logs/selftune.log cannot be opened: the state dir is read-only
                 raise unusable_home(settings, exc) from None
             self._settings = settings
