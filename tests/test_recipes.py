@@ -137,3 +137,4 @@ def test_persona_and_served_edits_keep_comments():
     assert edited.startswith("# the captain") and tomllib.loads(edited)["system_prompt"] == 'Say "Arr" and\nbe kind.'
     served = set_served('# my note\nassistant = "a/v1"  # keep\n', "pirate", "pirate-lora/v2")
     assert "# my note" in served and "# keep" in served and tomllib.loads(served)["pirate"] == "pirate-lora/v2"
+

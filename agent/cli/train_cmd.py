@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from agent.cli.common import console, emit_json, err_console, settings_of
+from agent.cli.common import console, emit_json, settings_of
+from agent.cli.progress import follow_job
 from config.errors import UsageError
-
-
-def _wait_with_progress(manager, job_id: str, quiet: bool):  # type: ignore[no-untyped-def]
-    """Poll the job until it ends, drawing step/loss/ETA on stderr."""
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-               TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
-        task = bar.add_task(f"job {job_id}", total=None, loss="-")
-        job = manager.get(job_id)
-        while not job.done:
-            time.sleep(0.5)
-            job = manager.get(job_id)
-            p = job.progress
-            loss = f"{p['loss']:.3f}" if isinstance(p.get("loss"), int | float) else "-"
-            bar.update(task, total=p.get("max_steps"), completed=p.get("step", 0), loss=loss,
-                       description=f"job {job_id} {job.state}" + (" (waiting)" if job.waiting else ""))
-    return job
 
 
 def _as_file(recipe: str | None) -> Path | None:
@@ -77,7 +59,7 @@ def register(app: typer.Typer) -> None:
             if not as_json:
                 console.print(f"Submitted job {doc.job_id} ({doc.adapter_id}).", markup=False)
             if wait:
-                job = _wait_with_progress(manager, doc.job_id, quiet=as_json)
+                job = follow_job(manager, doc.job_id, quiet=as_json)
                 doc = TrainingJob.of(job)
                 if not as_json:
                     console.print(describe(job), markup=False)
