@@ -103,6 +103,15 @@ def served_adapter(settings: Any, persona: str) -> AdapterInfo | None:
     return get_adapter(settings, adapter_id) if adapter_id else None
 
 
+def persona_adapter(settings: Any, persona: str) -> AdapterInfo | None:
+    """What a persona name means where an adapter is expected: the adapter it serves, else its newest one."""
+    served = served_adapter(settings, persona)
+    if served is not None:
+        return served
+    trained = [a for a in list_adapters(settings) if a.persona == persona]
+    return max(trained, key=lambda a: (a.created_at or "", _version_key(Path(a.path)))) if trained else None
+
+
 def set_served(text: str, persona: str, adapter_id: str | None) -> str:
     """served.toml's text with `persona = "adapter_id"` set (or removed when None): the one writer of that file.
 
