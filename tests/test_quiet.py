@@ -1,12 +1,15 @@
 """Quiet stderr by default: libraries' warnings and loader progress bars only with -v/--verbose."""
 
+import json
 import logging
 import os
 import subprocess
 import sys
 
 import pytest
+from typer.testing import CliRunner
 
+from agent.cli.main import app
 from config.logging import setup_logging
 from tests.conftest import REPO
 
@@ -53,3 +56,17 @@ def test_chat_stderr_is_quiet_unless_verbose(settings):
     assert "Loading weights" not in quiet.stderr and "it/s" not in quiet.stderr, quiet.stderr
     loud = _chat(settings, "-v")
     assert loud.returncode == 0 and "Loading weights" in loud.stderr
+
+
+@pytest.mark.slow  # builds SmolLM2's tokenizer from its GGUF once (~15 s here); the model itself is never built
+def test_dataset_stats_loads_only_a_tokenizer(tmp_path, monkeypatch):
+    home = tmp_path / "fresh"  # its own models/ folder: nothing converted yet
+    monkeypatch.setenv("SELFTUNE_HOME", str(home))
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Arr!"}]}\n')
+    result = CliRunner().invoke(app, ["dataset", "stats", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["tokens"]["max"] > 5
+    models = sorted(p.name for p in (home / "models").iterdir() if not p.name.startswith("."))
+    assert models == ["smollm2-135m-instruct-tokenizer"]  # no converted weights
