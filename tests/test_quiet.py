@@ -70,3 +70,12 @@ def test_dataset_stats_loads_only_a_tokenizer(tmp_path, monkeypatch):
     assert doc["tokens"]["max"] > 5
     models = sorted(p.name for p in (home / "models").iterdir() if not p.name.startswith("."))
     assert models == ["smollm2-135m-instruct-tokenizer"]  # no converted weights
+
+
+def test_dataset_stats_prints_words_not_python_dicts(settings, tmp_path):
+    data = tmp_path / "d.jsonl"
+    row = '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Arr!"}]}\n'
+    data.write_text(row * 2)
+    result = CliRunner().invoke(app, ["dataset", "stats", str(data), "--no-tokens"])
+    assert result.exit_code == 0, result.output
+    assert "roles: user 2, assistant 2; duplicates: 1 exact, 0 near" in result.stdout and "{" not in result.stdout
