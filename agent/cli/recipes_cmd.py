@@ -53,7 +53,7 @@ def show_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Recipe na
         return
     console.print(f"# {summary['path']}", markup=False, soft_wrap=True)
     with open(summary["path"], encoding="utf-8") as fh:
-        console.print(Syntax(fh.read(), "toml", theme="ansi_dark", background_color="default"))
+        console.print(Syntax(fh.read(), "toml", theme="ansi_dark", background_color="default", word_wrap=True))
 
 
 @recipes_app.command("new")
