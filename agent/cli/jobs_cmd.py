@@ -22,8 +22,9 @@ def _manager(ctx: typer.Context):  # type: ignore[no-untyped-def]
     return JobManager(settings_of(ctx))
 
 
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+def _when(ts: float | None, short: bool = False) -> str:
+    """A local date-time; `short` drops the year and seconds for tables that must fit 80 columns."""
+    return datetime.fromtimestamp(ts).strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
 def event_line(event: dict[str, Any]) -> str:
@@ -58,9 +59,11 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json({"jobs": [j.summary() for j in found]})
             return
-        table = Table("id", "name", "state", "executor", "attempt", "created", "progress")
+        table = Table("id", "name", "state", "executor", "try", "created", "progress")
+        for column in table.columns[:6]:
+            column.no_wrap = True  # ids, names and dates are copied whole; only the progress text wraps
         for j in found:
-            table.add_row(j.id, j.name, j.state, j.executor, str(j.attempt), _when(j.created_at),
+            table.add_row(j.id, j.name, j.state, j.executor, str(j.attempt), _when(j.created_at, short=True),
                           progress_text(j) or (j.waiting or j.error or ""))
         console.print(table if found else "No jobs yet; start one with `selftune train`.")
 

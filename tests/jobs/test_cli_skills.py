@@ -95,3 +95,5 @@ def test_jobs_logs_follow_draws_the_train_wait_bar(settings, manager, fake_spec)
     assert '"step"' not in result.output and "checkpoint step=2" in result.output  # no raw JSON lines
     raw = json.loads(cli("jobs", "logs", job_id, "--follow", "--json").stdout)
     assert raw["state"] == "succeeded" and any(e["event"] == "progress" for e in raw["events"])
+    table = CliRunner().invoke(app, ["jobs", "list"], terminal_width=80)
+    assert job_id in table.stdout and all(len(line) <= 80 for line in table.stdout.splitlines())
