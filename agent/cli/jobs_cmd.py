@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ import typer
 from rich.table import Table
 
 from agent.cli.common import console, emit_json, new_typer, settings_of
+from agent.cli.progress import follow_job
 
 JobArg = typer.Argument("latest", help="Job id, a unique prefix of it, or 'latest'.")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document.")
@@ -22,8 +22,9 @@ def _manager(ctx: typer.Context):  # type: ignore[no-untyped-def]
     return JobManager(settings_of(ctx))
 
 
-def _when(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+def _when(ts: float | None, short: bool = False) -> str:
+    """A local date-time; `short` drops the year and seconds for tables that must fit 80 columns."""
+    return datetime.fromtimestamp(ts).strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
 def event_line(event: dict[str, Any]) -> str:
@@ -31,7 +32,16 @@ def event_line(event: dict[str, Any]) -> str:
     body = {k: v for k, v in event.items() if k not in ("event", "seq", "attempt", "ts")}
     if event["event"] == "message":
         return f"{_when(event['ts'])} message  {body.get('message', '')}"
-    return f"{_when(event['ts'])} {event['event']:<9}{json.dumps(body, default=str)}"
+    return f"{_when(event['ts'])} {event['event']:<10} " + "  ".join(f"{k}={_value(v)}" for k, v in body.items() if v is not None)
+
+
+def _value(value: object) -> str:
+    """A field as people read it: floats to 4 significant digits, lists and dicts as compact JSON."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    return str(value)
 
 
 def register(app: typer.Typer) -> None:
@@ -49,9 +59,11 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json({"jobs": [j.summary() for j in found]})
             return
-        table = Table("id", "name", "state", "executor", "attempt", "created", "progress")
+        table = Table("id", "name", "state", "executor", "try", "created", "progress")
+        for column in table.columns[:6]:
+            column.no_wrap = True  # ids, names and dates are copied whole; only the progress text wraps
         for j in found:
-            table.add_row(j.id, j.name, j.state, j.executor, str(j.attempt), _when(j.created_at),
+            table.add_row(j.id, j.name, j.state, j.executor, str(j.attempt), _when(j.created_at, short=True),
                           progress_text(j) or (j.waiting or j.error or ""))
         console.print(table if found else "No jobs yet; start one with `selftune train`.")
 
@@ -74,6 +86,8 @@ def register(app: typer.Typer) -> None:
              follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing events until the job ends."),
              as_json: bool = JsonOpt) -> None:
         """Print a job's events (progress, eval, checkpoints, messages); --follow streams them live."""
+        from skills.jobs.format import describe
+
         manager = _manager(ctx)
         job = manager.get(job_id)
         if as_json:
@@ -86,12 +100,9 @@ def register(app: typer.Typer) -> None:
                 console.print(event_line(event), markup=False)
             return
 
-        async def stream() -> None:
-            async for event in manager.follow(job.id):
-                console.print(event_line(event), markup=False)
-
-        asyncio.run(stream())
-        console.print(f"Job {job.id} {manager.get(job.id).state}.", markup=False)
+        # The same bar as `train --wait`; the events a person reads (not each progress tick) print above it.
+        done = follow_job(manager, job.id, on_event=lambda e: None if e["event"] == "progress" else event_line(e))
+        console.print(describe(done), markup=False)
 
     @jobs.command("cancel")
     def cancel(ctx: typer.Context, job_id: str = JobArg, as_json: bool = JsonOpt) -> None:

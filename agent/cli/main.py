@@ -21,6 +21,7 @@ COMMAND_MODULES = [  # in the order `selftune --help` lists them: daily use firs
     "agent.cli.config_cmd",
     "agent.cli.dataset_cmd",
     "agent.cli.train_cmd",
+    "agent.cli.recipes_cmd",
     "agent.cli.jobs_cmd",
     "agent.cli.eval_cmd",
     "agent.cli.export_cmd",
@@ -58,9 +59,14 @@ def root(
     ),
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                  help="Print selftune's version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Also show libraries' warnings and progress bars (model loading) on stderr."),
 ) -> None:
     """Global options."""
-    ctx.obj = AppState(config_path=config)
+    from config.logging import quiet_libraries
+
+    quiet_libraries(verbose)  # before any command imports the engine (torch, transformers, bitsandbytes)
+    ctx.obj = AppState(config_path=config, verbose=verbose)
 
 
 for _module in COMMAND_MODULES:

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from agent.cli.common import console, emit_json, err_console, settings_of
+from agent.cli.common import console, emit_json, settings_of
+from agent.cli.progress import follow_job
+from config.errors import UsageError
 
 
-def _wait_with_progress(manager, job_id: str, quiet: bool):  # type: ignore[no-untyped-def]
-    """Poll the job until it ends, drawing step/loss/ETA on stderr."""
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-               TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, disable=quiet, transient=False) as bar:
-        task = bar.add_task(f"job {job_id}", total=None, loss="-")
-        job = manager.get(job_id)
-        while not job.done:
-            time.sleep(0.5)
-            job = manager.get(job_id)
-            p = job.progress
-            loss = f"{p['loss']:.3f}" if isinstance(p.get("loss"), int | float) else "-"
-            bar.update(task, total=p.get("max_steps"), completed=p.get("step", 0), loss=loss,
-                       description=f"job {job_id} {job.state}" + (" (waiting)" if job.waiting else ""))
-    return job
+def _as_file(recipe: str | None) -> Path | None:
+    """The recipe argument as a file when it names one (a path or *.toml); a bare name stays a recipe name."""
+    if recipe is None or not (recipe.endswith(".toml") or "/" in recipe or Path(recipe).is_file()):
+        return None
+    path = Path(recipe).expanduser()
+    if not path.is_file():
+        raise UsageError(f"Recipe file {path} does not exist; check the path or use a name from "
+                         "`selftune recipes list`.")
+    return path.resolve()
 
 
 def register(app: typer.Typer) -> None:
@@ -35,12 +29,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def train(
         ctx: typer.Context,
-        recipe: Optional[str] = typer.Argument(None, help="Recipe: persona-lora, persona-qlora, dpo, full-small, ..."),  # noqa: UP045
+        recipe: Optional[str] = typer.Argument(  # noqa: UP045
+            None, metavar="RECIPE_OR_FILE", help="A recipe name (`selftune recipes list`) or a recipe TOML file."),
         persona: Optional[str] = typer.Option(None, "--persona", "-p", help="Persona the adapter is for."),  # noqa: UP045
         method: Optional[str] = typer.Option(None, "--method", "-m", help="lora | qlora | dpo | full."),  # noqa: UP045
         dataset: Optional[Path] = typer.Option(None, "--dataset", "-d", help="Canonical JSONL dataset."),  # noqa: UP045
         executor: Optional[str] = typer.Option(None, "--executor", "-e", help="local (this machine) or ray (GPU box)."),  # noqa: UP045
         max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Override the recipe's optimizer steps."),  # noqa: UP045
+        sets: list[str] = typer.Option([], "--set", "-s", help="Override a recipe field: --set hyper.learning_rate=1e-4."),  # noqa: B006
         wait: bool = typer.Option(False, "--wait", "-w", help="Wait for the job, with a progress bar (step, loss, ETA)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
@@ -48,16 +44,22 @@ def register(app: typer.Typer) -> None:
         from skills.jobs import JobManager
         from skills.jobs.format import describe
         from skills.jobs.submit import TrainingJob, submit_training
+        from skills.train.spec import parse_sets
 
         settings = settings_of(ctx)
+        overrides = parse_sets(sets)
+        if max_steps is not None:
+            overrides["max_steps"] = max_steps
+        recipe_file = _as_file(recipe)
         manager = JobManager(settings)
         try:
-            doc = submit_training(settings, recipe, persona=persona, method=method, dataset=dataset,
-                                  executor=executor, manager=manager, max_steps=max_steps)
+            doc = submit_training(settings, None if recipe_file else recipe, persona=persona, method=method,
+                                  dataset=dataset, executor=executor, manager=manager, recipe_file=recipe_file,
+                                  **overrides)
             if not as_json:
                 console.print(f"Submitted job {doc.job_id} ({doc.adapter_id}).", markup=False)
             if wait:
-                job = _wait_with_progress(manager, doc.job_id, quiet=as_json)
+                job = follow_job(manager, doc.job_id, quiet=as_json)
                 doc = TrainingJob.of(job)
                 if not as_json:
                     console.print(describe(job), markup=False)

@@ -7,13 +7,11 @@ held-out prompts.
 
 from __future__ import annotations
 
-import json
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomli_w
+import tomlkit
 
 from config.settings import Settings
 from config.workspace import open_workspace
@@ -83,16 +81,7 @@ def extract_prompt(reply: str) -> str:
 
 
 def replace_system_prompt(card_text: str, new_prompt: str) -> str:
-    """The card with a new system_prompt, keeping comments when it is a one-line string."""
-    line = re.compile(r'^system_prompt\s*=\s*"(?:[^"\\]|\\.)*"\s*$', re.M)
-    if line.search(card_text):
-        # A JSON string is a valid TOML basic string for ordinary text.
-        replaced = line.sub(lambda _m: "system_prompt = " + json.dumps(new_prompt, ensure_ascii=False), card_text, 1)
-        try:
-            if tomllib.loads(replaced).get("system_prompt") == new_prompt:
-                return replaced
-        except tomllib.TOMLDecodeError:
-            pass
-    data = tomllib.loads(card_text)
-    data["system_prompt"] = new_prompt
-    return tomli_w.dumps(data)
+    """The card with a new system_prompt, set through tomlkit so comments and order are kept."""
+    doc = tomlkit.parse(card_text)
+    doc["system_prompt"] = new_prompt
+    return tomlkit.dumps(doc)

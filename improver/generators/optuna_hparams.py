@@ -7,12 +7,11 @@ space is cut from `improver.bounds` (the fine-tuning guides' bounds), so no tria
 
 from __future__ import annotations
 
-import re
 import tomllib
 from typing import Any
 
 import optuna
-import tomli_w
+import tomlkit
 
 from config.settings import Settings
 from config.workspace import open_workspace
@@ -81,19 +80,12 @@ def suggest(trial: optuna.Trial, method: str) -> dict[str, Any]:
 
 
 def set_hyper(text: str, values: dict[str, Any]) -> str:
-    """The recipe text with [hyper] keys replaced in place (comments kept), else re-serialised."""
-    out = text
+    """The recipe text with [hyper] keys set through tomlkit, so comments, order and layout are kept."""
+    doc = tomlkit.parse(text)
+    if "hyper" not in doc:
+        doc["hyper"] = tomlkit.table()
+    hyper = doc["hyper"]
     for key, value in values.items():
-        pattern = re.compile(rf"^({key}\s*=\s*)[^#\n]*?(\s*(#.*)?)$", re.M)
-        literal = f"{value:.3g}" if isinstance(value, float) else str(value)
-        out, n = pattern.subn(lambda m, lit=literal: m.group(1) + lit + m.group(2), out, count=1)
-        if n == 0:
-            break
-    else:
-        if {k: tomllib.loads(out)["hyper"].get(k) for k in values} == {
-            k: float(f"{v:.3g}") if isinstance(v, float) else v for k, v in values.items()
-        }:
-            return out
-    data = tomllib.loads(text)
-    data.setdefault("hyper", {}).update(values)
-    return tomli_w.dumps(data)
+        # 3 significant digits: the bounds in suggest() are narrowed by exactly this rounding.
+        hyper[key] = float(f"{value:.3g}") if isinstance(value, float) else value
+    return tomlkit.dumps(doc)

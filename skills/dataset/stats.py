@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import statistics
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -57,9 +60,47 @@ def token_length(tokenizer: Any, msgs: list[dict[str, Any]], tools: list | None 
 
 
 def load_tokenizer(base_model: str, models_dir: Path) -> Any:
-    """The tokenizer (with chat template) of a base model name or folder."""
+    """The tokenizer (with chat template) of a base model name or folder; never the model's weights."""
     from transformers import AutoTokenizer
 
-    from skills.models import resolve_base_model
+    return AutoTokenizer.from_pretrained(tokenizer_folder(base_model, models_dir))
 
-    return AutoTokenizer.from_pretrained(resolve_base_model(base_model, models_dir))
+
+def tokenizer_folder(base_model: str, models_dir: Path) -> Path:
+    """A folder holding the base model's tokenizer: the converted model when it exists, else SmolLM2's tokenizer alone.
+
+    Converting SmolLM2 from its GGUF builds the whole model (~20 s); counting tokens needs only the tokenizer,
+    which the GGUF's metadata gives in about a second.
+    """
+    from skills.models import SMOLLM2_DIR, resolve_base_model
+
+    if base_model == "smollm2" and not (models_dir / SMOLLM2_DIR / "config.json").is_file():
+        dest = models_dir / f"{SMOLLM2_DIR}-tokenizer"
+        if not (dest / "tokenizer_config.json").is_file():
+            _build_atomically(dest, _smollm2_tokenizer)
+        return dest
+    return resolve_base_model(base_model, models_dir)
+
+
+def _smollm2_tokenizer(out: Path) -> None:
+    """Write SmolLM2's tokenizer (from the packaged GGUF) with the same ChatML template training uses."""
+    from transformers import AutoTokenizer
+
+    from skills.models import CHATML_TEMPLATE, smollm2_gguf_path
+
+    gguf = smollm2_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer.chat_template = CHATML_TEMPLATE
+    tokenizer.save_pretrained(out)
+
+
+def _build_atomically(dest: Path, build: Any) -> None:
+    """Build into a temp sibling, then rename, so a half-written tokenizer folder is never used."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        build(tmp)
+        with contextlib.suppress(OSError):  # another process finished first: its folder is as good
+            tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

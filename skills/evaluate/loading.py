@@ -40,14 +40,15 @@ def _registry_path(adapter: str, settings: Settings) -> Path | None:
     try:
         return Path(adapters.get_adapter(settings, adapter).path)
     except NotFound:
-        served = adapters.served_adapter(settings, adapter)
-        return Path(served.path) if served else None
+        found = adapters.persona_adapter(settings, adapter)  # served, else the newest trained for that persona
+        return Path(found.path) if found else None
 
 
 def _not_found(adapter: str | Path) -> NotFound:
     return NotFound(
-        f"Adapter '{shown(str(adapter))}' is neither a PEFT adapter folder (with adapter_config.json) nor a "
-        "registered adapter id; pass the folder written by training or an id from `selftune adapters list`."
+        f"Adapter '{shown(str(adapter))}' is neither a PEFT adapter folder (with adapter_config.json), a "
+        "registered adapter id nor a persona with an adapter; pass the folder written by training, an id from "
+        "`selftune adapters list` or a persona name."
     )
 
 

@@ -80,14 +80,15 @@ def count_rows(settings: Settings, dataset: Path, method: str) -> int:
 def submit_training(
     settings: Settings, recipe: str | None = None, *, persona: str | None = None, method: str | None = None,
     dataset: str | Path | None = None, executor: str | None = None, requester: str | None = None,
-    manager: JobManager | None = None, **overrides: Any,
+    manager: JobManager | None = None, recipe_file: Path | None = None, **overrides: Any,
 ) -> TrainingJob:
     """Build, check and submit one training job; its adapter version is reserved before the job exists."""
     from skills.train.spec import spec_from_recipe
     from skills.train.versions import bind_version, release_version, reserve_version
 
     check_bounds(overrides.get("max_steps"))
-    spec = spec_from_recipe(settings, recipe, persona=persona, method=method, dataset=dataset, **overrides)
+    spec = spec_from_recipe(settings, recipe, persona=persona, method=method, dataset=dataset,
+                            recipe_file=recipe_file, **overrides)
     rows = count_rows(settings, spec.dataset, spec.method)
     own = manager is None
     manager = manager or JobManager(settings)

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomli_w
+import tomlkit
 from pydantic import BaseModel, ConfigDict
 
 from config.errors import NotFound, UsageError
@@ -103,15 +103,28 @@ def served_adapter(settings: Any, persona: str) -> AdapterInfo | None:
     return get_adapter(settings, adapter_id) if adapter_id else None
 
 
+def persona_adapter(settings: Any, persona: str) -> AdapterInfo | None:
+    """What a persona name means where an adapter is expected: the adapter it serves, else its newest one."""
+    served = served_adapter(settings, persona)
+    if served is not None:
+        return served
+    trained = [a for a in list_adapters(settings) if a.persona == persona]
+    return max(trained, key=lambda a: (a.created_at or "", _version_key(Path(a.path)))) if trained else None
+
+
 def set_served(text: str, persona: str, adapter_id: str | None) -> str:
-    """served.toml's text with `persona = "adapter_id"` set (or removed when None): the one writer of that file."""
-    served = {k: v for k, v in tomllib.loads(text).items() if isinstance(v, str)} if text.strip() else {}
+    """served.toml's text with `persona = "adapter_id"` set (or removed when None): the one writer of that file.
+
+    Edited through tomlkit, so comments a person added to the file stay where they were.
+    """
+    doc = tomlkit.parse(text) if text.strip() else tomlkit.document()
+    if not text.strip():
+        doc.add(tomlkit.comment("persona = adapter id served for it (managed by selftune; every change is a commit)"))
     if adapter_id is None:
-        served.pop(persona, None)
+        doc.pop(persona, None)
     else:
-        served[persona] = adapter_id
-    header = "# persona = adapter id served for it (managed by selftune; every change is a commit)\n"
-    return header + tomli_w.dumps(dict(sorted(served.items())))
+        doc[persona] = adapter_id
+    return tomlkit.dumps(doc)
 
 
 def _write_served(settings: Any, persona: str, adapter_id: str | None, verb: str, note: str = "") -> str:

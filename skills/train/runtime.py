@@ -86,9 +86,18 @@ def common_args(spec: TrainSpec, device: str, has_eval: bool) -> dict[str, Any]:
         "eval_steps": h.eval_steps, "save_strategy": "steps", "save_steps": h.save_steps,
         "save_total_limit": 2, "seed": spec.seed, "data_seed": spec.seed,
         "use_cpu": device == "cpu", "bf16": bf16, "fp16": device == "cuda" and not bf16,
-        "gradient_checkpointing": _checkpointing(spec, device), "report_to": [], "disable_tqdm": True,
+        "gradient_checkpointing": _checkpointing(spec, device), "disable_tqdm": True,
         "dataloader_num_workers": 0, "max_length": h.max_length, "logging_first_step": True,
+        **_reporting(h.report_to),
     }
+
+
+def _reporting(target: str | None) -> dict[str, Any]:
+    """report_to for TrainingArguments: local files only (tensorboard under the checkpoints, trackio's local db)."""
+    if target in (None, "none"):
+        return {"report_to": []}
+    extra = {"trackio_static_space_id": False} if target == "trackio" else {}  # never create a Hub Space
+    return {"report_to": [target], **extra}
 
 
 class StopFlag:

@@ -7,6 +7,7 @@ top-level `method`, `description`, optional `base_model`, and a `[hyper]` table 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from skills.train.versions import peek_version
 
 DEFAULT_RECIPES = Path(__file__).resolve().parent.parent.parent / "config" / "defaults" / "recipes"
 Method = Literal["lora", "qlora", "dpo", "full"]
+ReportTo = Literal["none", "tensorboard", "trackio"]
 
 
 class Hyper(BaseModel):
@@ -47,6 +49,8 @@ class Hyper(BaseModel):
     gradient_checkpointing: bool | None = Field(
         None, description="Trade compute for memory; None: only on CUDA (on CPU it is pure overhead for small models)."
     )
+    report_to: ReportTo | None = Field(
+        None, description="Training curves: none, tensorboard or trackio (local files); None: the train.report_to setting.")
 
     @field_validator("max_steps")
     @classmethod
@@ -114,8 +118,20 @@ class TrainSpec(BaseModel):
 
 
 def _first_error(exc: ValidationError) -> str:
+    """The first problem, with the field's help text so the fix is in the same sentence."""
     err = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+    loc = [str(p) for p in err["loc"]]
+    help_text = field_help(loc)
+    return f"{'.'.join(loc)}: {err['msg']}" + (f" ({help_text.rstrip('.')})" if help_text else "")
+
+
+def field_help(loc: list[str]) -> str:
+    """The description of a TrainSpec/Recipe field given its dotted location (hyper.rank, seed, ...)."""
+    if len(loc) >= 2 and loc[0] == "hyper" and loc[1] in Hyper.model_fields:
+        return Hyper.model_fields[loc[1]].description or ""
+    if loc and loc[0] in TrainSpec.model_fields:
+        return TrainSpec.model_fields[loc[0]].description or ""
+    return ""
 
 
 class Recipe(BaseModel):
@@ -140,17 +156,49 @@ def list_recipes(settings: Any) -> list[str]:
 
 def load_recipe(settings: Any, name: str) -> Recipe:
     """Read recipes/<name>.toml (workspace overrides the shipped default)."""
+    return read_recipe(recipe_path(settings, name))
+
+
+def recipe_path(settings: Any, name: str) -> Path:
+    """The file of a named recipe: the workspace's copy first, then the shipped default."""
     check_name(name, "recipe")
     path = next((d / f"{name}.toml" for d in recipe_dirs(settings) if (d / f"{name}.toml").is_file()), None)
     if path is None:
         known = ", ".join(list_recipes(settings)) or "none"
-        raise NotFound(f"There is no recipe '{name}' (known: {known}); add recipes/{name}.toml to the workspace.")
+        raise NotFound(f"There is no recipe '{name}' (known: {known}); add recipes/{name}.toml to the workspace "
+                       f"or run `selftune recipes new {name}`.")
+    return path
+
+
+def read_recipe(path: Path) -> Recipe:
+    """Parse and validate one recipe file, with a one-sentence error naming the file."""
     try:
-        return Recipe.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        return Recipe.model_validate(tomllib.loads(Path(path).read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise NotFound(f"Cannot read recipe {path}: {exc.strerror}; check the path.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Recipe {path} is not valid TOML: {exc}; fix the file.") from None
     except ValidationError as exc:
         raise ConfigError(f"Recipe {path} is invalid: {_first_error(exc)}; fix the file.") from None
+
+
+def parse_sets(pairs: list[str]) -> dict[str, Any]:
+    """`--set key=value` pairs as flat training overrides; values are TOML literals (1e-4, true, "x"), else text."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set {pair!r} is not key=value; write e.g. --set hyper.learning_rate=1e-4.")
+        field = key.removeprefix("hyper.")
+        if field not in Hyper.model_fields and (key.startswith("hyper.") or field not in _SETTABLE):
+            raise UsageError(f"--set {key}: there is no such training option; options are hyper.<{', '.join(Hyper.model_fields)}> "
+                             f"and {', '.join(sorted(_SETTABLE))}.")
+        try:
+            out[field] = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[field] = raw.strip()  # a bare word such as cosine or tensorboard
+    return out
 
 
 def sha256_file(path: Path) -> str:
@@ -172,6 +220,10 @@ def _default_dataset(settings: Any, persona: str | None) -> Path:
     )
 
 
+# TrainSpec fields a user may set by hand; the rest (dataset sha, output folder) are derived at submit.
+_SETTABLE = {"name", "base_model", "method", "seed", "backend", "device", "eval_dataset", "parent"}
+
+
 def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Overrides name either TrainSpec fields or Hyper fields (flat, e.g. max_steps=5)."""
     hyper_keys = set(Hyper.model_fields)
@@ -191,18 +243,24 @@ def spec_from_recipe(
     persona: str | None = None,
     method: str | None = None,
     dataset: str | Path | None = None,
+    recipe_file: Path | None = None,
     **overrides: Any,
 ) -> TrainSpec:
     """Build a TrainSpec from a recipe (default: the persona's, else persona-lora) plus overrides."""
     check_names(recipe=recipe, persona=persona, adapter=overrides.get("name"), version=overrides.get("version"))
-    recipe = recipe or _persona_recipe(settings, persona) or "persona-lora"
-    base = load_recipe(settings, recipe)
+    if recipe_file is not None:  # a TOML file the local user named; other callers pass names only
+        base = read_recipe(recipe_file)
+        recipe = Path(recipe_file).stem if name_problem(Path(recipe_file).stem) is None else None
+    else:
+        recipe = recipe or _persona_recipe(settings, persona) or "persona-lora"
+        base = load_recipe(settings, recipe)
     spec_over, hyper_over = _split_overrides(overrides)
     method = method or base.method
     data_path = Path(dataset).expanduser().resolve() if dataset else _default_dataset(settings, persona)
     if not data_path.is_file():
         raise NotFound(f"Dataset {data_path} does not exist; check the path.")
     hyper = {**base.hyper.model_dump(), **hyper_over}
+    hyper["report_to"] = check_report_to(hyper.get("report_to") or settings.train.report_to)
     if method == "full" and "learning_rate" not in hyper_over and base.method != "full":
         hyper["learning_rate"] = 2e-5  # full fine-tuning needs a ~10x smaller LR than LoRA
     name = spec_over.pop("name", None) or f"{persona or 'base'}-{method}"
@@ -219,6 +277,14 @@ def spec_from_recipe(
         return TrainSpec.model_validate(fields)
     except ValidationError as exc:
         raise UsageError(f"Invalid training option: {_first_error(exc)}.") from None
+
+
+def check_report_to(target: str) -> str:
+    """The reporting target, refused in one sentence when its package is not installed here."""
+    if target in ("tensorboard", "trackio") and importlib.util.find_spec(target) is None:
+        raise UsageError(f"report_to = {target} needs the {target} package, which is not installed; "
+                         f"run `pip install {target}` or set report_to = none.")
+    return target
 
 
 def _persona_recipe(settings: Any, persona: str | None) -> str | None:

@@ -43,3 +43,15 @@ def test_skill_eval_run_needs_train_permission_and_reports_progress(settings, ti
     reader = SkillContext(settings=settings, requester=Requester(permission="read"))
     with pytest.raises(PermissionDenied):
         registry.call("eval.run", {"adapter": str(tiny_adapter)}, reader)
+
+
+def test_cli_eval_takes_a_persona_name(settings, tiny_adapter, eval_data):
+    # Trained for the persona "pirate" but not promoted yet: the persona name means its newest adapter.
+    shutil.copytree(tiny_adapter, settings.artifacts_dir / "adapters" / "pirate-tiny" / "v1")
+    result = CliRunner().invoke(app, ["eval", "pirate", "--data", str(eval_data["eval"]), "--no-judge",
+                                      "--limit", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert "pirate-tiny" in json.dumps(doc) and doc["items"] == 2
+    unknown = CliRunner().invoke(app, ["eval", "parrot", "--json"])
+    assert unknown.exit_code == 1 and "persona" in json.loads(unknown.stdout)["error"]

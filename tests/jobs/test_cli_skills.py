@@ -85,3 +85,15 @@ def test_train_submit_skill_needs_train_permission(settings, tmp_path):
     started = registry.call("train.submit", {"dataset": str(dataset(uploads)), "max_steps": 1}, trainer)
     assert started["job_id"] and started["executor"] == "local"
     registry.call("jobs.cancel", {"job_id": started["job_id"]}, trainer)
+
+
+def test_jobs_logs_follow_draws_the_train_wait_bar(settings, manager, fake_spec):
+    job_id = manager.submit(fake_spec(steps=6))
+    result = cli("jobs", "logs", job_id, "--follow")
+    assert result.exit_code == 0, result.output
+    assert "6/6 steps" in result.output and "loss" in result.output and "succeeded" in result.output
+    assert '"step"' not in result.output and "checkpoint step=2" in result.output  # no raw JSON lines
+    raw = json.loads(cli("jobs", "logs", job_id, "--follow", "--json").stdout)
+    assert raw["state"] == "succeeded" and any(e["event"] == "progress" for e in raw["events"])
+    table = CliRunner().invoke(app, ["jobs", "list"], terminal_width=80)
+    assert job_id in table.stdout and all(len(line) <= 80 for line in table.stdout.splitlines())

@@ -1,0 +1,84 @@
+"""`selftune doctor` as a user reads it: ok/warn/fail levels, a compact skills line, 80 columns."""
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli.main import app
+
+runner = CliRunner()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Version(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b'{"version": "0.6.0"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def ollama_up():
+    server = HTTPServer(("127.0.0.1", 0), _Version)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _check(doc: dict, name: str) -> dict:
+    return next(c for c in doc["checks"] if c["name"] == name)
+
+
+def test_a_stopped_ollama_is_a_warning_not_ok(settings, monkeypatch):
+    monkeypatch.setenv("SELFTUNE_OLLAMA__HOST", f"http://127.0.0.1:{_free_port()}")
+    result = runner.invoke(app, ["doctor", "--json"])
+    ollama = _check(json.loads(result.stdout), "ollama")
+    assert ollama["level"] == "warn" and ollama["ok"] is True and "not running" in ollama["detail"]
+    human = runner.invoke(app, ["doctor"])
+    line = next(x for x in human.stdout.splitlines() if x.strip().startswith("ollama"))
+    assert "warn" in line and " ok " not in line
+    assert "warning(s)" in human.stdout
+
+
+def test_a_running_ollama_is_ok(settings, monkeypatch, ollama_up):
+    monkeypatch.setenv("SELFTUNE_OLLAMA__HOST", ollama_up)
+    ollama = _check(json.loads(runner.invoke(app, ["doctor", "--json"]).stdout), "ollama")
+    assert ollama["level"] == "ok" and "reachable" in ollama["detail"]
+
+
+def test_a_failure_fails_and_exits_1(settings, monkeypatch):
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__KIND", "ray")
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__RAY_ADDRESS", f"http://127.0.0.1:{_free_port()}")
+    result = runner.invoke(app, ["doctor", "--json"])
+    doc = json.loads(result.stdout)
+    assert _check(doc, "ray")["level"] == "fail" and doc["ok"] is False and result.exit_code == 1
+    human = runner.invoke(app, ["doctor"])
+    assert human.exit_code == 1 and "FAIL" in human.stdout and "1 failure(s)" in human.stdout
+
+
+def test_skills_line_is_compact_and_everything_fits_80_columns(settings):
+    doc = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)
+    skills = _check(doc, "skills")
+    assert skills["detail"].count(",") < 8 and "built-in" in skills["detail"] and len(skills["detail"]) < 240
+    human = runner.invoke(app, ["doctor"], terminal_width=80)
+    assert all(len(line) <= 80 for line in human.stdout.splitlines()), human.stdout
+    lines = human.stdout.splitlines()
+    start = next(i for i, x in enumerate(lines) if x.startswith(" skills "))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i][:23].isspace() or not lines[i].strip())
+    assert end - start <= 4, lines[start:end]  # the skills row: a few lines, not one per skill
