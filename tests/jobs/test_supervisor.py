@@ -40,7 +40,7 @@ def test_killed_supervisor_and_worker_show_as_failed_with_the_reason(settings, m
     assert doc["state"] == "failed"
     assert f"supervisor (pid {row.runner_pid}) died" in doc["error"] and "jobs retry" in doc["error"]
     follow = cli("jobs", "logs", job_id, "--follow")  # ends instead of hanging
-    assert follow.exit_code == 0 and f"Job {job_id} failed." in follow.stdout
+    assert follow.exit_code == 0 and f"Job {job_id} (" in follow.stdout and ") failed:" in follow.stdout
     assert "supervisor" in follow.stdout  # the reason is in the job's events too
 
 
@@ -52,7 +52,7 @@ def test_follow_reattaches_to_a_worker_that_outlived_its_supervisor(settings, ma
     kill(runner, job_id)
 
     follow = cli("jobs", "logs", job_id, "--follow")
-    assert follow.exit_code == 0 and f"Job {job_id} succeeded." in follow.stdout
+    assert follow.exit_code == 0 and f"Job {job_id} (" in follow.stdout and ") succeeded (" in follow.stdout
     job = manager.get(job_id)
     assert job.runner_pid not in (None, runner)
     steps = [e["step"] for e in manager.events(job_id) if e["event"] == "progress"]
