@@ -67,14 +67,23 @@ def check_bounds(max_steps: int | None) -> None:
 
 def count_rows(settings: Settings, dataset: Path, method: str) -> int:
     """Rows of the training data, refused with one sentence when they are fewer than train.min_rows."""
-    from skills.train.data import DatasetInvalid, load_rows
+    from skills.train.data import DatasetInvalid, kind_of, load_rows
 
-    rows = len(load_rows(dataset, "dpo" if method == "dpo" else "sft"))  # also refuses malformed rows now
+    rows = len(load_rows(dataset, kind_of(method)))  # also refuses malformed rows now
     minimum = settings.train.min_rows
     if rows < minimum:
         raise DatasetInvalid(f"Dataset {dataset} has {rows} row{'s' if rows != 1 else ''} and training needs at "
                          f"least {minimum} (train.min_rows); add examples or build a bigger dataset.")
     return rows
+
+
+def _system_prompt(settings: Settings, persona: str | None) -> str | None:
+    """The persona's system prompt now (recorded in the adapter's manifest for export), if there is a persona."""
+    if not persona:
+        return None
+    from skills.personas import load_persona
+
+    return load_persona(settings.workspace_dir, persona).system_prompt or None
 
 
 def submit_training(
@@ -94,7 +103,8 @@ def submit_training(
     try:
         manager.check_executor(executor or settings.executor.kind)
         version = reserve_version(settings, spec.name, overrides.get("version"))
-        update: dict[str, Any] = {"version": version, "dataset_rows": rows}
+        update: dict[str, Any] = {"version": version, "dataset_rows": rows,
+                                  "system_prompt": _system_prompt(settings, spec.persona)}
         if spec.output_dir == settings.artifacts_dir / "adapters" / spec.name / spec.version:  # not given by hand
             update["output_dir"] = spec.output_dir.parent / version
         spec = spec.model_copy(update=update)
