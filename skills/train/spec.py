@@ -79,6 +79,8 @@ class TrainSpec(BaseModel):
     persona: str | None = Field(None, description="Persona this adapter is trained for.")
     recipe: str | None = Field(None, description="Recipe the spec was built from.")
     parent: str | None = Field(None, description="Adapter id this one continues from (manifest lineage).")
+    init_adapter: Path | None = Field(
+        None, description="Adapter folder whose weights this job continues training (a DPO/KTO stage after SFT).")
     job_id: str | None = Field(None, description="Job that trains it (set by the job manager; recorded in the manifest).")
     system_prompt: str | None = Field(None, description="The persona's system prompt at submit (export writes it).")
 

@@ -70,12 +70,17 @@ def build(spec: TrainSpec, device: str, backend: str, model_dir: Path, data: tup
     """(trainer, tokenizer) for the spec's method and backend."""
     from skills.train import dpo, kto, runtime, sft
 
-    if backend == "unsloth":
+    fresh = spec.init_adapter is None
+    if backend == "unsloth" and fresh:
         model, tokenizer = runtime.load_unsloth(spec, model_dir)
     else:
         model, tokenizer = runtime.load_base(spec, model_dir, device)
+    if not fresh:  # a later stage (DPO/KTO after SFT) goes on training the earlier stage's adapter
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(spec.init_adapter), is_trainable=True)
     method = {"dpo": dpo, "kto": kto}.get(spec.method, sft)
-    trainer = method.build_trainer(spec, model, tokenizer, *data, device, callbacks, peft=backend != "unsloth")
+    trainer = method.build_trainer(spec, model, tokenizer, *data, device, callbacks, peft=backend != "unsloth" and fresh)
     return trainer, tokenizer
 
 
