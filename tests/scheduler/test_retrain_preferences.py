@@ -75,3 +75,30 @@ def test_too_little_feedback_is_skipped(pirate: Settings) -> None:
     rate_pairs(pirate, 2)
     outcome = run_retrain(pirate, "pirate", **FAST)
     assert outcome.status == "skipped" and "preferences" not in {s.step for s in outcome.steps}
+
+
+def test_cli_feedback_rates_the_last_answer_and_becomes_a_kto_row(pirate: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli.main import app
+
+    memory = Memory(pirate)
+    try:
+        memory.set_consent("cli", True, changed_by="local")  # feedback trains only on consented channels
+        msg = IncomingMessage(transport="cli", channel="cli", user="local", text="How are you?", message_id="c1")
+        memory.log_incoming(msg)
+        answer = memory.log_reply("Arr, fine!", to=msg, persona="pirate")
+        memory.log_reply("Nothing is scheduled.", to=msg, kind="command")  # not an answer: never the one rated
+    finally:
+        memory.close()
+    result = CliRunner().invoke(app, ["feedback", "up", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"message_id": "' + answer.id + '"' in result.stdout
+    down = CliRunner().invoke(app, ["feedback", "down", "nope"])
+    assert down.exit_code == 1 and "no message nope" in down.output and "Traceback" not in down.output
+    memory = Memory(pirate)
+    try:
+        rows = memory.preferences(persona="pirate", kind="kto")
+    finally:
+        memory.close()
+    assert [(r["label"], r["messages"][-1]["content"]) for r in rows] == [(True, "Arr, fine!")]
