@@ -221,8 +221,9 @@ def _preference_stage(settings: Settings, persona: Any, prefs: tuple[str, list[d
     kind, rows = prefs
     dataset = _write_preferences(settings, persona.name, kind, rows)
     extra: dict[str, Any] = {"name": f"{persona.name}-{kind}"}
-    if start:
-        extra.update(parent=start, init_adapter=get_adapter(settings, start).path)
+    if start:  # the stage goes on training `start`, so it must load the base `start` was trained on
+        begin = get_adapter(settings, start)
+        extra.update(parent=start, init_adapter=begin.path, base_model=begin.base_model)
     candidate = _train(settings, persona, dataset, outcome, {**overrides, **extra}, recipe=kind, step=f"train-{kind}")
     _mark_feedback_used(settings, persona.name, rows)
     return candidate

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from config.errors import NotFound, SelftuneError, UsageError
 
 Kind = Literal["sft", "dpo", "kto"]
+MIN_EVAL_ROWS = 4  # held out at least this many rows (up to half the data) when selftune makes the split
 SHAPES = {"sft": '{"messages": [...]}', "dpo": "prompt/chosen/rejected", "kto": '{"messages": [...], "label": true|false}'}
 
 
@@ -104,8 +105,12 @@ def data_files(spec: Any, folder: Path) -> DataFiles:
         return DataFiles(Path(spec.dataset), None, False)
     from skills.dataset.split import split_file
 
+    with open(spec.dataset, "rb") as fh:
+        rows = sum(1 for line in fh if line.strip())
+    # One held-out row can never beat the gate's noise (a bootstrap needs items): small sets hold out a few more.
+    ratio = min(0.5, max(spec.hyper.eval_split, MIN_EVAL_ROWS / max(rows, 1)))
     try:
-        made = split_file(spec.dataset, folder, eval_ratio=spec.hyper.eval_split, seed=spec.seed)
+        made = split_file(spec.dataset, folder, eval_ratio=ratio, seed=spec.seed)
     except UsageError:  # fewer than two distinct prompts: nothing can be held out honestly
         return DataFiles(Path(spec.dataset), None, False)
     return DataFiles(Path(made["train"]["path"]), Path(made["eval"]["path"]), True)
