@@ -77,6 +77,15 @@ def count_rows(settings: Settings, dataset: Path, method: str) -> int:
     return rows
 
 
+def _refuse_holdout(settings: Settings, spec: Any) -> None:
+    """The evaluator-only sets under holdout/ are never training data (else the gate would measure on seen rows)."""
+    holdout = settings.holdout_dir.resolve()
+    for path in (spec.dataset, spec.eval_dataset):
+        if path is not None and Path(path).resolve().is_relative_to(holdout):
+            raise UsageError(f"{path} is in the evaluator-only folder {holdout}, which training never reads; "
+                             "train on a dataset outside holdout/.")
+
+
 def _system_prompt(settings: Settings, persona: str | None) -> str | None:
     """The persona's system prompt now (recorded in the adapter's manifest for export), if there is a persona."""
     if not persona:
@@ -97,6 +106,7 @@ def submit_training(
 
     check_bounds(overrides.get("max_steps"))
     spec = spec_from_recipe(settings, recipe, persona=persona, method=method, dataset=dataset, **overrides)
+    _refuse_holdout(settings, spec)
     rows = count_rows(settings, spec.dataset, spec.method)
     own = manager is None
     manager = manager or JobManager(settings)

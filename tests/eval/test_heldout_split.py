@@ -83,3 +83,22 @@ def test_gate_overlap_veto_beats_a_winning_loss() -> None:
     assert not verdict.promote and "1 of 8 eval rows in /d/eval.jsonl" in verdict.reason
     report["eval_data"]["overlap"]["rows"] = 0
     assert decide(report).promote
+
+
+def test_persona_holdout_set_is_measured_as_well(settings, adapters) -> None:
+    private = write_jsonl(settings.holdout_dir / "pirate.jsonl", pirate_rows(5, 9))
+    result = CliRunner().invoke(app, ["eval", str(adapters["split"]), "--no-judge", "--limit", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["eval_data"]["holdout"] == {"path": str(private), "sha256": sha256_file(private), "rows": 5}
+    assert doc["holdout"]["candidate"]["loss"] > 0 and doc["holdout"]["against"]["loss"] > 0
+
+
+def test_training_never_reads_the_holdout_folder(settings) -> None:
+    from config.errors import UsageError
+    from skills.jobs.submit import submit_training
+
+    private = write_jsonl(settings.holdout_dir / "pirate.jsonl", pirate_rows(12, 9))
+    with pytest.raises(UsageError, match="evaluator-only folder") as refused:
+        submit_training(settings, "persona-lora", persona="pirate", dataset=private)
+    assert str(refused.value).count(";") == 1 and not list((settings.home / "jobs").glob("*"))
