@@ -109,7 +109,7 @@ class Jobs(commands.Cog):
                            dataset="A .jsonl/.json dataset file to train on (optional).")
     @needs("tune")
     async def tune(self, interaction: discord.Interaction, persona: str,
-                   method: Literal["lora", "qlora", "dpo", "full"] | None = None,
+                   method: Literal["lora", "qlora", "dpo", "kto", "full"] | None = None,
                    dataset: discord.Attachment | None = None) -> None:
         """Start a training job."""
         path = None
