@@ -111,9 +111,23 @@ def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any) -
     if stop.requested:
         raise JobStopped
     metrics = final_metrics(trainer, result, base_eval, callback)
-    adapter_dir = write_output(spec, trainer, tokenizer, metrics, files, emitter.history)
+    adapter_dir = write_output(spec, trainer, tokenizer, metrics, files, earlier_events(spec) + emitter.history)
     shutil.rmtree(spec.checkpoints, ignore_errors=True)  # the finished adapter supersedes them
     return {"adapter_dir": str(adapter_dir), "adapter_id": spec.adapter_id, "metrics": metrics}
+
+
+def earlier_events(spec: TrainSpec) -> list[dict[str, Any]]:
+    """Progress and eval events of this job's earlier attempts (a resumed job's loss curve still starts at step 1).
+
+    The job manager keeps one `attempt-N.events.jsonl` per attempt beside the job's checkpoints; the newest is
+    this attempt's own stdout, already in the emitter's history.
+    """
+    from skills.train.events import parse_events
+
+    folder = spec.checkpoints.parent
+    attempts = sorted(folder.glob("attempt-*.events.jsonl"), key=lambda p: int(p.name.split(".")[0].split("-")[-1]))
+    return [e for path in attempts[:-1] for e in parse_events(path.read_text(encoding="utf-8", errors="replace"))
+            if e["event"] in ("progress", "eval")]
 
 
 def final_metrics(trainer: Any, result: Any, base_eval: float | None, callback: Any) -> dict[str, Any]:
