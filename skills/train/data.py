@@ -1,11 +1,10 @@
-"""Training data: read canonical JSONL, check it before any work starts, split off a held-out set.
+"""Training data: read canonical JSONL, check it before any work starts, split off a held-out set (as files).
 
 Rows are read with the datasets area's `iter_canonical` (same messages as `selftune dataset validate`).
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -73,16 +72,6 @@ def _only_training_keys(row: dict[str, Any], kind: Kind) -> dict[str, Any]:
     if kind == "kto":  # TRL's unpaired preference shape: the last answer is the rated completion
         return {"prompt": messages[:-1], "completion": messages[-1:], "label": row["label"]}
     return {"messages": messages}
-
-
-def split_rows(rows: list[dict], share: float, seed: int) -> tuple[list[dict], list[dict]]:
-    """Hold out `share` of rows (at least one when share > 0 and there are 2+ rows), seeded."""
-    if share <= 0 or len(rows) < 2:
-        return rows, []
-    shuffled = rows[:]
-    random.Random(seed).shuffle(shuffled)
-    n_eval = max(1, round(len(rows) * share))
-    return shuffled[n_eval:], shuffled[:n_eval]
 
 
 @dataclass(frozen=True)
