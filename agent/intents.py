@@ -94,7 +94,7 @@ def normalize(text: str) -> str:
 # --- argument extraction -------------------------------------------------------------------------------
 
 _FILLER = {"a", "an", "the", "my", "our", "new", "this", "that", "it", "me", "some", "your", "its", "latest",
-           "last", "current", "lora", "qlora", "dpo", "full", "job", "training", "adapter", "persona", "model",
+           "last", "current", "lora", "qlora", "dpo", "kto", "full", "job", "training", "adapter", "persona", "model",
            "run", "for", "of", "on", "with", "to", "is", "how", "what", "whats", "what's", "how's", "hows", "and"}
 
 

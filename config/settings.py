@@ -136,6 +136,9 @@ class SchedulerConfig(Section):
     timezone: str = Field("UTC", description="IANA time zone of cron-style schedules.")
     misfire_grace_s: int = Field(43200, gt=0, description="A run missed by up to this many seconds (machine off) runs once on start.")
     min_new_conversations: int = Field(20, ge=0, description="Retrains skip when fewer new consented conversations arrived.")
+    min_preference_pairs: int = Field(
+        6, ge=1, description="A retrain adds a DPO stage when a persona has this many new 👍/👎 pairs (same prompt, a "
+        "liked and a disliked answer), else a KTO stage when it has this many new rated answers.")
 
 
 class ImproverConfig(Section):

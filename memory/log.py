@@ -205,6 +205,13 @@ def iter_messages(
         last = rows[-1]["seq"]
 
 
+def last_answer(conn: sqlite3.Connection, channel: str) -> LoggedMessage | None:
+    """The newest persona answer (kind chat) in a channel: what `selftune feedback up` rates by default."""
+    row = conn.execute(f"SELECT {_COLUMNS} FROM messages WHERE channel = ? AND role = 'assistant' AND kind = 'chat' "
+                       "ORDER BY seq DESC LIMIT 1", (channel,)).fetchone()
+    return _from_row(row) if row else None
+
+
 def count_messages(conn: sqlite3.Connection) -> int:
     """How many messages the log holds."""
     return conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]

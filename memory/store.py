@@ -158,6 +158,14 @@ class Memory:
             raise NotFound(f"Message {message_id} is not in memory (it may have been forgotten).")
         convlog.add_feedback(self.conn, message_id, user, value)
 
+    def get_message(self, message_id: str) -> LoggedMessage | None:
+        """One logged message by id, if it is still in memory."""
+        return convlog.get_message(self.conn, message_id)
+
+    def last_answer(self, channel: str) -> LoggedMessage | None:
+        """The newest persona answer in a channel (what a 👍/👎 without a message id refers to)."""
+        return convlog.last_answer(self.conn, channel)
+
     def set_consent(self, channel: str, enabled: bool, changed_by: str) -> consent.ConsentChange:
         """Turn harvesting for a channel on or off, recording who and when."""
         return consent.set_consent(self.conn, channel, enabled, changed_by)

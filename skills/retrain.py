@@ -1,7 +1,9 @@
 """The nightly retrain pipeline for one persona, gated so that it can never make things worse.
 
-harvest new consented conversations → merge into the persona's dataset → validate → train through the
-configured executor → evaluate against the served adapter → promote only if the gate passes → report.
+harvest new consented conversations → merge into the persona's dataset → validate → train (SFT) through the
+configured executor → preference stage: DPO on 👍/👎 pairs, else KTO on rated answers, continuing from the SFT
+candidate (or the served adapter) → evaluate against the served adapter → promote only if the gate passes → report.
+Either training stage runs alone when only it has enough new data.
 Every step's outcome is recorded in SQLite (retrain_runs) and returned; a skipped or rejected run says why.
 """
 
@@ -69,6 +71,9 @@ def init_schema(conn: Any) -> None:
         "CREATE TABLE IF NOT EXISTS retrain_runs (id INTEGER PRIMARY KEY, persona TEXT NOT NULL, status TEXT, "
         "reason TEXT, job_id TEXT, candidate TEXT, started_at REAL, finished_at REAL, steps TEXT)"
     )
+    # Rated answers a preference stage has trained on: the next night counts only new feedback.
+    conn.execute("CREATE TABLE IF NOT EXISTS retrain_feedback (persona TEXT NOT NULL, message_id TEXT NOT NULL, "
+                 "PRIMARY KEY (persona, message_id))")
 
 
 def _save(settings: Settings, outcome: RetrainOutcome) -> None:
@@ -107,8 +112,8 @@ def _check_no_running_job(settings: Settings, persona: str, outcome: RetrainOutc
     outcome.record("overlap", True, "no other job for this persona is running")
 
 
-def _harvest(settings: Settings, persona: Any, outcome: RetrainOutcome) -> list[Path]:
-    """Harvest each consented channel of the persona incrementally; stop when too little is new."""
+def _harvest(settings: Settings, persona: Any, outcome: RetrainOutcome) -> list[Path] | None:
+    """Harvest each consented channel of the persona incrementally; None when too little is new for SFT."""
     from memory.store import Memory
     from skills.dataset.harvest import harvest_channel
 
@@ -127,7 +132,8 @@ def _harvest(settings: Settings, persona: Any, outcome: RetrainOutcome) -> list[
         memory.close()
     minimum = settings.scheduler.min_new_conversations
     if new_rows < minimum:
-        raise Stop("skipped", f"only {new_rows} new conversations, minimum is {minimum}")
+        outcome.record("harvest", False, f"only {new_rows} new conversations, minimum is {minimum}")
+        return None
     outcome.record("harvest", True, f"{new_rows} new conversations from {len(files)} channel(s)")
     return files
 
@@ -156,14 +162,82 @@ def _merge_and_validate(settings: Settings, persona: str, new_files: list[Path],
     return merged
 
 
-def _train(settings: Settings, persona: Any, dataset: Path, outcome: RetrainOutcome, overrides: dict[str, Any]) -> str:
+def _preferences(settings: Settings, persona: str, outcome: RetrainOutcome) -> tuple[str, list[dict]] | None:
+    """("dpo", pairs) when enough new liked/disliked pairs exist, else ("kto", rated rows), else None."""
+    from memory.store import Memory
+
+    memory = Memory(settings)
+    try:
+        used = _used_feedback(settings, persona)
+        minimum = settings.scheduler.min_preference_pairs
+        for kind in ("dpo", "kto"):
+            rows = memory.preferences(persona=persona, kind=kind)
+            new = [r for r in rows if not set(r["message_ids"]) <= used]
+            # Both counts matter: enough new feedback to be worth a run, enough rows in all to train (train.min_rows);
+            # a few pairs often fall short of the latter while their rated answers (two per pair) as KTO rows do not.
+            if len(new) >= minimum and len(rows) >= settings.train.min_rows:
+                unit = "pairs" if kind == "dpo" else "rated answers"
+                outcome.record("preferences", True, f"{len(new)} new feedback {unit} ({len(rows)} in all): {kind.upper()} stage")
+                return kind, rows
+    finally:
+        memory.close()
+    return None
+
+
+def _used_feedback(settings: Settings, persona: str) -> set[str]:
+    conn = connect(settings)
+    try:
+        init_schema(conn)
+        return {r[0] for r in conn.execute("SELECT message_id FROM retrain_feedback WHERE persona = ?", (persona,))}
+    finally:
+        conn.close()
+
+
+def _mark_feedback_used(settings: Settings, persona: str, rows: list[dict]) -> None:
+    conn = connect(settings)
+    try:
+        init_schema(conn)
+        conn.executemany("INSERT OR IGNORE INTO retrain_feedback (persona, message_id) VALUES (?, ?)",
+                         [(persona, m) for r in rows for m in r["message_ids"]])
+    finally:
+        conn.close()
+
+
+def _write_preferences(settings: Settings, persona: str, kind: str, rows: list[dict]) -> Path:
+    """The persona's feedback as a DPO or KTO dataset file (message ids stay out of training rows)."""
+    from skills.dataset.io import write_dataset
+
+    path = settings.artifacts_dir / "datasets" / f"{persona}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    clean = [{k: v for k, v in r.items() if k != "message_ids"} for r in rows]
+    write_dataset(clean, path, fmt=kind, sources=[f"feedback:{persona}"])
+    return path
+
+
+def _preference_stage(settings: Settings, persona: Any, prefs: tuple[str, list[dict]], start: str | None,
+                      outcome: RetrainOutcome, overrides: dict[str, Any]) -> str:
+    """Train DPO/KTO on the feedback, continuing from `start` (the SFT candidate or the served adapter)."""
+    from skills.train.adapters import get_adapter
+
+    kind, rows = prefs
+    dataset = _write_preferences(settings, persona.name, kind, rows)
+    extra: dict[str, Any] = {"name": f"{persona.name}-{kind}"}
+    if start:  # the stage goes on training `start`, so it must load the base `start` was trained on
+        begin = get_adapter(settings, start)
+        extra.update(parent=start, init_adapter=begin.path, base_model=begin.base_model)
+    candidate = _train(settings, persona, dataset, outcome, {**overrides, **extra}, recipe=kind, step=f"train-{kind}")
+    _mark_feedback_used(settings, persona.name, rows)
+    return candidate
+
+
+def _train(settings: Settings, persona: Any, dataset: Path, outcome: RetrainOutcome, overrides: dict[str, Any],
+           recipe: str | None = None, step: str = "train") -> str:
     from skills.jobs import JobManager
     from skills.jobs.submit import submit_training
     from skills.train.adapters import get_adapter
 
     manager = JobManager(settings)
     try:
-        submitted = submit_training(settings, persona.recipe, persona=persona.name, dataset=dataset,
+        submitted = submit_training(settings, recipe or persona.recipe, persona=persona.name, dataset=dataset,
                                     requester="scheduler", manager=manager, **overrides)
         outcome.job_id = submitted.job_id
         job = manager.wait(outcome.job_id, timeout=TRAIN_TIMEOUT_S)
@@ -173,14 +247,15 @@ def _train(settings: Settings, persona: Any, dataset: Path, outcome: RetrainOutc
         raise Stop("failed", f"training job {job.id} ended {job.state}: {job.error or 'no adapter was produced'}")
     # The job reports the adapter folder (artifacts/adapters/<name>/<version>); the registry speaks ids.
     outcome.candidate = get_adapter(settings, "/".join(Path(job.adapter).parts[-2:])).id
-    outcome.record("train", True, f"job {job.id} produced {outcome.candidate}")
+    outcome.record(step, True, f"job {job.id} produced {outcome.candidate}")
     return outcome.candidate
 
 
-def _evaluate(settings: Settings, persona: str, candidate: str, served: str | None, outcome: RetrainOutcome) -> bool:
+def _evaluate(settings: Settings, persona: str, candidate: str, served: str | None, outcome: RetrainOutcome,
+              data: Path | None = None) -> bool:
     from skills.evaluate.promotion import evaluate_against_served
 
-    doc = evaluate_against_served(settings, persona, candidate, served)
+    doc = evaluate_against_served(settings, persona, candidate, served, data=data)
     outcome.report = {"gate": doc["gate"], "report": doc.get("report")}
     verdict = doc["gate"]
     outcome.record("evaluate", bool(verdict["promote"]), verdict["reason"])
@@ -215,12 +290,22 @@ def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -
         persona = load_persona(settings.workspace_dir, persona_name)
         _check_no_running_job(settings, persona_name, outcome)
         new_files = _harvest(settings, persona, outcome)
-        dataset = _merge_and_validate(settings, persona_name, new_files, outcome)
-        candidate = _train(settings, persona, dataset, outcome, train_overrides)
+        prefs = _preferences(settings, persona_name, outcome)
+        if new_files is None and prefs is None:  # the harvest step says how little is new
+            raise Stop("skipped", outcome.steps[-1].detail)
         current = adapters.served_adapter(settings, persona_name)
         served = current.id if current else None
         outcome.served = served
-        if not _evaluate(settings, persona_name, candidate, served, outcome):
+        candidate, eval_file = served, None
+        if new_files is not None:
+            dataset = _merge_and_validate(settings, persona_name, new_files, outcome)
+            candidate = _train(settings, persona, dataset, outcome, train_overrides)
+            eval_file = _recorded_eval(settings, candidate)  # the SFT split measures the stacked candidate too
+        if prefs is not None:
+            candidate = _preference_stage(settings, persona, prefs, candidate, outcome, train_overrides)
+        if candidate is None:
+            raise Stop("failed", "no training stage produced a candidate")
+        if not _evaluate(settings, persona_name, candidate, served, outcome, eval_file):
             kept = served or "the base model"
             return _done(settings, outcome.finish("rejected", f"{outcome.steps[-1].detail}; keeping {kept}"))
         adapters.promote(settings, persona_name, candidate)
@@ -232,6 +317,15 @@ def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -
         return _done(settings, outcome.finish(stop.status, stop.reason))
     except SelftuneError as exc:
         return _done(settings, outcome.finish("failed", str(exc)))
+
+
+def _recorded_eval(settings: Settings, adapter_id: str) -> Path | None:
+    """The eval file recorded in an adapter's manifest, if any."""
+    from skills.train.adapters import get_adapter
+
+    manifest = Path(get_adapter(settings, adapter_id).path) / "manifest.json"
+    entry = json.loads(manifest.read_text(encoding="utf-8")).get("eval_dataset") if manifest.is_file() else None
+    return Path(entry["path"]) if entry and entry.get("path") else None
 
 
 def _done(settings: Settings, outcome: RetrainOutcome) -> RetrainOutcome:

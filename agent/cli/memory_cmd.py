@@ -25,6 +25,32 @@ def register(app: typer.Typer) -> None:
     from agent.cli.dataset_cmd import dataset_app
 
     dataset_app.command("build")(build_cmd)
+    app.command("feedback")(feedback_cmd)
+
+
+def feedback_cmd(
+    ctx: typer.Context,
+    rating: str = typer.Argument(..., help="up or down (also 👍/👎, +1/-1)."),
+    message_id: Optional[str] = typer.Argument(None, help="The answer's message id; default: the last answer in --channel."),  # noqa: UP045
+    channel: str = typer.Option("cli", "--channel", help="Channel whose last answer is rated when no id is given."),
+    user: str = typer.Option("local", "--user", help="Who gives the feedback."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Rate an answer 👍/👎, as a Discord reaction does: the nightly retrain learns from it (DPO/KTO)."""
+    from config.errors import NotFound
+    from memory.store import open_memory
+
+    with open_memory(settings_of(ctx)) as memory:
+        answer = memory.get_message(message_id) if message_id else memory.last_answer(channel)
+        if answer is None:
+            where = f"message {message_id}" if message_id else f"an answer in channel {channel}"
+            raise NotFound(f"There is no {where} in memory; pass the id of an assistant answer.")
+        memory.feedback(answer.id, user, rating)
+    up = rating.strip().lower() in ("up", "+1", "1", "👍")
+    if as_json:
+        emit_json({"message_id": answer.id, "channel": answer.channel, "rating": 1 if up else -1})
+        return
+    console.print(f"Recorded {'👍' if up else '👎'} on {answer.id}: \"{answer.text[:60]}\"", highlight=False, markup=False)
 
 
 

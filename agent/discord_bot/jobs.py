@@ -112,7 +112,7 @@ class Jobs(commands.Cog):
     @app_commands.autocomplete(persona=choices.personas)
     @needs("tune")
     async def tune(self, interaction: discord.Interaction, persona: str,
-                   method: Literal["lora", "qlora", "dpo", "full"] | None = None,
+                   method: Literal["lora", "qlora", "dpo", "kto", "full"] | None = None,
                    dataset: discord.Attachment | None = None, source: str | None = None) -> None:
         """Start a training job (acknowledged by `needs` first; a built dataset is previewed with Confirm/Cancel)."""
         path: Any = source.replace(" ", "") if source else None

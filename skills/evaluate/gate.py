@@ -81,8 +81,25 @@ def gate_on_loss(candidate: list[float], current: list[float], forgetting: dict[
     return Verdict(promote=gain > noise, reason=reason, metric="heldout_loss", delta=round(gain, 6), noise=round(noise, 6))
 
 
+def _overlap_veto(eval_data: dict[str, Any] | None) -> Verdict | None:
+    """Refuse to promote on data the adapter trained on: the measurement would flatter it."""
+    found = (eval_data or {}).get("overlap") or {}
+    if not found.get("rows"):
+        return None
+    eval_path, train_path = eval_data["eval"]["path"], found["train_file"]
+    return Verdict(
+        promote=False, metric="overlap", delta=0.0, noise=0.0,
+        reason=(f"{found['rows']} of {found['of']} eval rows in {eval_path} repeat training rows of {train_path} "
+                "(exact or near duplicate prompts), so the result is not a held-out measurement; evaluate on data "
+                "the adapter never saw (--data PATH) or retrain with a separate eval split."),
+    )
+
+
 def decide(report: dict[str, Any], seed: int = 0) -> Verdict:
-    """Gate an evaluation report: the judge's scores when a judge ran, else the per-item held-out losses."""
+    """Gate an evaluation report: never on overlapping data; the judge's scores when a judge ran, else held-out losses."""
+    veto = _overlap_veto(report.get("eval_data"))
+    if veto:
+        return veto
     forgetting = report.get("forgetting")
     judge = report.get("judge")
     if judge and judge.get("scores"):

@@ -12,6 +12,13 @@ from config.errors import SelftuneError
 Messages = list[dict[str, Any]]
 
 
+def _as_messages(row: dict) -> Any:
+    """A messages row as it is; a preference row as its liked answer (held-out loss of what users preferred)."""
+    if isinstance(row.get("prompt"), list) and isinstance(row.get("chosen"), list):
+        return row["prompt"] + row["chosen"]
+    return None if row.get("label") is False else row.get("messages")
+
+
 def read_rows(path: Path, limit: int | None = None) -> list[Messages]:
     """Read canonical `{"messages": [...]}` rows (JSONL or a JSON array); skip rows without an assistant turn."""
     try:
@@ -22,7 +29,7 @@ def read_rows(path: Path, limit: int | None = None) -> list[Messages]:
         raw = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x.strip()]
     except json.JSONDecodeError as exc:
         raise SelftuneError(f"Eval data {path} is not valid JSON/JSONL ({exc}); run `selftune dataset validate`.") from None
-    rows = [r["messages"] for r in raw if isinstance(r, dict) and _has_assistant(r.get("messages"))]
+    rows = [m for m in (_as_messages(r) for r in raw if isinstance(r, dict)) if _has_assistant(m)]
     if not rows:
         raise SelftuneError(f"Eval data {path} has no rows with an assistant answer in the messages format.")
     return rows[:limit] if limit else rows

@@ -4,6 +4,7 @@ when an admin says so; either way the outcome says which of the two happened and
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -38,15 +39,16 @@ class Promotion(BaseModel):
 
 
 def evaluate_against_served(settings: Settings, persona: str, candidate: str, served: str | None,
-                            progress: Progress | None = None) -> dict[str, Any]:
-    """Evaluate `candidate` against `served` (or the base model); the document includes the gate's verdict."""
+                            progress: Progress | None = None, data: Path | None = None) -> dict[str, Any]:
+    """Evaluate `candidate` against `served` (or the base model) on `data` (default: the candidate's recorded
+    eval split); the document includes the gate's verdict."""
     from skills.evaluate.run import evaluate_adapter
 
     # The embedded judge is the base model itself, a weak referee for its own adapter: there the gate
     # uses per-item held-out loss; a separately configured judge (another provider) decides elsewhere.
     use_judge = settings.judge.provider != "local"
     return evaluate_adapter(settings, candidate, against=served or "base", persona=persona, use_judge=use_judge,
-                            progress=progress)
+                            progress=progress, data=data)
 
 
 def gated_promote(settings: Settings, persona: str, candidate: str, progress: Progress | None = None) -> Promotion:

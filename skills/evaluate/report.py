@@ -123,10 +123,29 @@ def judge_line(report: dict[str, Any]) -> str | None:
     return f"Judge win rate: {j['win_rate']:.0%} (95% CI {j['ci95'][0]:.0%}–{j['ci95'][1]:.0%}, n={j['n']})"
 
 
+def eval_data_line(report: dict[str, Any]) -> str | None:
+    """One sentence: which file the adapter was measured on, against which training file, and their overlap."""
+    data = report.get("eval_data")
+    if not data:
+        return None
+    held, train, found = data["eval"], data.get("train"), data.get("overlap") or {}
+    text = f"Eval data ({data['source']}): {held['path']} ({held['rows']} rows, sha256 {held['sha256'][:12]})"
+    if train:
+        text += f"; training data: {train['path']} ({train['rows']} rows, sha256 {train['sha256'][:12]})"
+        text += f"; {found.get('rows', 0)} eval rows overlap the training data (exact or near duplicate prompts)."
+    else:
+        text += "; no training file is recorded, so overlap was not checked."
+    if data.get("holdout"):
+        text += f" Evaluator-only set: {data['holdout']['path']} ({data['holdout']['rows']} rows)."
+    return text
+
+
 def markdown(report: dict[str, Any]) -> str:
     """A short human summary: verdict, metrics table and side-by-side samples."""
     lines = [f"# Evaluation of {report['adapter']} vs {report['against']}", ""]
     lines += [f"**Verdict:** {verdict(report)} — {report['gate']['reason']}", ""]
+    if eval_data_line(report):
+        lines += [str(eval_data_line(report)), ""]
     lines += ["| metric | " + report["against"] + " | candidate |", "|---|---|---|"]
     lines += [f"| {name} | {against} | {candidate} |" for name, against, candidate in metric_rows(report)]
     if judge_line(report):

@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from skills.evaluate.report import judge_line, metric_rows, title, verdict
+from skills.evaluate.report import eval_data_line, judge_line, metric_rows, title, verdict
 
 MAX_SAMPLES = 20  # enough to judge the style; the JSON keeps all of them
 STYLE = """
@@ -26,6 +26,8 @@ vertical-align:top;text-align:left}th{background:#f3f3f3}td.text{white-space:pre
 def html_page(report: dict[str, Any], png: bytes | None) -> str:
     """The whole page as one string: verdict, metrics, inline chart, judge line, samples."""
     parts = [f"<h1>Evaluation of {escape(title(report))}</h1>", _verdict(report), _metrics(report)]
+    if eval_data_line(report):
+        parts.append(f"<p>{escape(str(eval_data_line(report)))}</p>")
     if png:
         parts.append(f'<img alt="loss curves and metrics" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
     if judge_line(report):

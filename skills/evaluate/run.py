@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from config.errors import NotFound, SelftuneError
+from config.errors import SelftuneError
 from config.settings import Settings
-from skills.evaluate import forgetting, gate, heldout, judge, report
+from skills.evaluate import evaldata, forgetting, gate, heldout, judge, report
 from skills.evaluate.adherence import adherence
 from skills.evaluate.generate import generate_batch, prompt_of
 from skills.evaluate.loading import AdapterRef, load_with_adapters, resolve_adapter, use_variant
@@ -22,16 +22,8 @@ Progress = Callable[[dict[str, Any]], None]
 
 
 def eval_data_of(ref: AdapterRef, data: Path | None) -> Path:
-    """The eval split: --data, else the manifest's or saved TrainSpec's eval_dataset (or dataset)."""
-    if data is not None:
-        return data
-    spec_path = ref.path / "spec.json"
-    spec = json.loads(spec_path.read_text(encoding="utf-8")) if spec_path.is_file() else {}
-    for source in (ref.manifest, spec):
-        for key in ("eval_dataset", "dataset"):
-            if source.get(key) and Path(source[key]).is_file():
-                return Path(source[key])
-    raise NotFound(f"No eval data is recorded for adapter {ref.path}; pass one with --data PATH (messages JSONL).")
+    """The eval split: --data, else the manifest's recorded eval_dataset (else the training data, flagged)."""
+    return evaldata.eval_and_train_files(ref.path, ref.manifest, data)[0]
 
 
 def persona_of(settings: Settings, ref: AdapterRef, name: str | None) -> Persona | None:
@@ -71,7 +63,8 @@ def evaluate_adapter(
     started = time.monotonic()
     ref = resolve_adapter(adapter, settings)
     other = resolve_adapter(against, settings) if against and against != "base" else None
-    rows = heldout.read_rows(eval_data_of(ref, data), limit)
+    eval_file, train_file, source = evaldata.eval_and_train_files(ref.path, ref.manifest, data)
+    rows = heldout.read_rows(eval_file, limit)
     card = persona_of(settings, ref, persona)
     _step(progress, f"loading {ref.name} on its base model")
     model, tok = load_with_adapters(settings, ref, other)
@@ -79,7 +72,12 @@ def evaluate_adapter(
     doc: dict[str, Any] = {"adapter": ref.name, "adapter_path": str(ref.path),
                            "against": other.name if other else "base", "items": len(rows)}
     doc["persona"] = card.name if card else None  # the report's title names it
+    doc["eval_data"] = evaldata.describe(eval_file, train_file, source)
     doc["heldout"] = _heldout(model, tok, rows, against_variant, progress)
+    private = evaldata.holdout_file(settings.holdout_dir, doc["persona"])
+    if private is not None:  # the evaluator-only set: measured as well, reported on its own
+        doc["eval_data"]["holdout"] = evaldata.file_record(private)
+        doc["holdout"] = _heldout(model, tok, heldout.read_rows(private, limit), against_variant, progress)
     prompts = [prompt_of(r, card.system_prompt if card else None) for r in rows]
     answers = _answers(model, tok, prompts, against_variant, max_new_tokens, progress)
     doc["samples"] = [{"prompt": p[-1]["content"], "against": a, "candidate": c}

@@ -52,6 +52,8 @@ class JobManager:
                                 resources=self.ray_resources)
         folder = job_dir(self.settings, job.id)
         doc["checkpoint_dir"] = str(folder / "checkpoints")
+        if "output_dir" in doc:  # a TrainSpec: its adapter's manifest records the job (loss curves, lineage)
+            doc["job_id"] = job.id
         self.store.update(job.id, spec=doc)
         (folder / "spec.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
         self._start(job.id)

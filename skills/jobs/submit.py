@@ -67,14 +67,32 @@ def check_bounds(max_steps: int | None) -> None:
 
 def count_rows(settings: Settings, dataset: Path, method: str) -> int:
     """Rows of the training data, refused with one sentence when they are fewer than train.min_rows."""
-    from skills.train.data import DatasetInvalid, load_rows
+    from skills.train.data import DatasetInvalid, kind_of, load_rows
 
-    rows = len(load_rows(dataset, "dpo" if method == "dpo" else "sft"))  # also refuses malformed rows now
+    rows = len(load_rows(dataset, kind_of(method)))  # also refuses malformed rows now
     minimum = settings.train.min_rows
     if rows < minimum:
         raise DatasetInvalid(f"Dataset {dataset} has {rows} row{'s' if rows != 1 else ''} and training needs at "
                          f"least {minimum} (train.min_rows); add examples or build a bigger dataset.")
     return rows
+
+
+def _refuse_holdout(settings: Settings, spec: Any) -> None:
+    """The evaluator-only sets under holdout/ are never training data (else the gate would measure on seen rows)."""
+    holdout = settings.holdout_dir.resolve()
+    for path in (spec.dataset, spec.eval_dataset):
+        if path is not None and Path(path).resolve().is_relative_to(holdout):
+            raise UsageError(f"{path} is in the evaluator-only folder {holdout}, which training never reads; "
+                             "train on a dataset outside holdout/.")
+
+
+def _system_prompt(settings: Settings, persona: str | None) -> str | None:
+    """The persona's system prompt now (recorded in the adapter's manifest for export), if there is a persona."""
+    if not persona:
+        return None
+    from skills.personas import load_persona
+
+    return load_persona(settings.workspace_dir, persona).system_prompt or None
 
 
 def submit_training(
@@ -89,13 +107,15 @@ def submit_training(
     check_bounds(overrides.get("max_steps"))
     spec = spec_from_recipe(settings, recipe, persona=persona, method=method, dataset=dataset,
                             recipe_file=recipe_file, **overrides)
+    _refuse_holdout(settings, spec)
     rows = count_rows(settings, spec.dataset, spec.method)
     own = manager is None
     manager = manager or JobManager(settings)
     try:
         manager.check_executor(executor or settings.executor.kind)
         version = reserve_version(settings, spec.name, overrides.get("version"))
-        update: dict[str, Any] = {"version": version, "dataset_rows": rows}
+        update: dict[str, Any] = {"version": version, "dataset_rows": rows,
+                                  "system_prompt": _system_prompt(settings, spec.persona)}
         if spec.output_dir == settings.artifacts_dir / "adapters" / spec.name / spec.version:  # not given by hand
             update["output_dir"] = spec.output_dir.parent / version
         spec = spec.model_copy(update=update)

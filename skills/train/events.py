@@ -39,12 +39,14 @@ class EventEmitter:
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self.history: list[dict[str, Any]] = []  # written beside the adapter as events.jsonl
 
     def emit(self, event: str, **fields: Any) -> dict[str, Any]:
         """Write one event line and flush it at once (the reader follows it live)."""
         if event not in EVENT_KINDS:
             raise ValueError(f"unknown event kind {event!r}")
         record = {"event": event, "time": round(time.time(), 3), **_clean(fields)}
+        self.history.append(record)
         self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
         return record

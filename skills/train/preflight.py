@@ -103,7 +103,7 @@ def estimate_memory_bytes(spec: TrainSpec, n_params: int, hidden: int, layers: i
         per_param = 0.56 if spec.method == "qlora" else 4
         weights = int(n_params * per_param + n_params * 0.01 * 16)
     # DPO's reference is the same base with the adapter switched off: no second copy of the weights.
-    tokens = spec.hyper.batch_size * spec.hyper.max_length * (2 if spec.method == "dpo" else 1)
+    tokens = spec.hyper.batch_size * spec.hyper.max_length * (2 if spec.method in ("dpo", "kto") else 1)
     activations = 34 * tokens * hidden * layers
     if spec.hyper.gradient_checkpointing:
         activations //= max(layers, 1)

@@ -168,17 +168,21 @@ def last_checkpoint(spec: TrainSpec) -> str | None:
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
-def write_output(spec: TrainSpec, trainer: Any, tokenizer: Any, metrics: dict[str, Any]) -> Path:
-    """Save adapter (or full model) + tokenizer + card + manifest into a temp sibling, then rename."""
+def write_output(spec: TrainSpec, trainer: Any, tokenizer: Any, metrics: dict[str, Any], files: Any = None,
+                 events: list[dict[str, Any]] | None = None) -> Path:
+    """Save adapter (or full model) + tokenizer + card + manifest + split + events into a temp sibling, then rename."""
     dest = spec.output_dir
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         trainer.model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        manifest = build_manifest(spec, metrics)
+        data = _keep_split(files, tmp, dest)
+        manifest = build_manifest(spec, metrics, data)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         (tmp / "README.md").write_text(model_card(spec, manifest), encoding="utf-8")
+        # The job's events travel with the adapter, so a report draws the loss curves without the job store.
+        (tmp / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events or []), encoding="utf-8")
         spec.save(tmp / "train_spec.json")
         tmp.rename(dest)
     finally:
@@ -186,14 +190,42 @@ def write_output(spec: TrainSpec, trainer: Any, tokenizer: Any, metrics: dict[st
     return dest
 
 
-def build_manifest(spec: TrainSpec, metrics: dict[str, Any]) -> dict[str, Any]:
-    """The registry's record of an adapter (design: Jobs)."""
+def _keep_split(files: Any, tmp: Path, dest: Path) -> dict[str, dict[str, Any] | None]:
+    """Copy a split selftune made into <adapter>/data/ and describe train and eval files (path, sha256, rows)."""
+    if files is None:
+        return {"train_dataset": None, "eval_dataset": None}
+    train, held_out = files.train, files.eval
+    if files.split:
+        (tmp / "data").mkdir()
+        for source in (train, held_out):
+            shutil.copy2(source, tmp / "data" / source.name)
+        train, held_out = dest / "data" / train.name, dest / "data" / held_out.name
+        return {"train_dataset": _file_record(train, tmp / "data" / train.name),
+                "eval_dataset": _file_record(held_out, tmp / "data" / held_out.name), "split": "made before training"}
+    return {"train_dataset": _file_record(train, train),
+            "eval_dataset": _file_record(held_out, held_out) if held_out else None,
+            "split": "given eval_dataset" if held_out else "none (too few distinct prompts or eval_split = 0)"}
+
+
+def _file_record(path: Path, readable: Path) -> dict[str, Any]:
+    """path (where it will be), sha256 and row count (read from where it is now)."""
+    from skills.train.spec import sha256_file
+
+    with open(readable, "rb") as fh:
+        rows = sum(1 for line in fh if line.strip())
+    return {"path": str(path), "sha256": sha256_file(readable), "rows": rows}
+
+
+def build_manifest(spec: TrainSpec, metrics: dict[str, Any], data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The registry's record of an adapter (design: Jobs): lineage, data it saw and data it was measured on."""
     return {
         "name": spec.name, "version": spec.version, "id": spec.adapter_id, "base_model": spec.base_model,
         "method": spec.method, "dataset": str(spec.dataset), "dataset_sha256": spec.dataset_sha256,
-        "recipe": spec.recipe, "persona": spec.persona, "hyper": spec.hyper.model_dump(),
-        "metrics": metrics, "parent": spec.parent, "kind": "model" if spec.method == "full" else "adapter",
+        "recipe": spec.recipe, "persona": spec.persona, "system_prompt": spec.system_prompt, "job_id": spec.job_id,
+        "hyper": spec.hyper.model_dump(), "metrics": metrics, "parent": spec.parent,
+        "kind": "model" if spec.method == "full" else "adapter",
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(data or {"train_dataset": None, "eval_dataset": None}),
     }
 
 

@@ -19,7 +19,7 @@ from config.names import check_name, check_names, name_problem
 from skills.train.versions import peek_version
 
 DEFAULT_RECIPES = Path(__file__).resolve().parent.parent.parent / "config" / "defaults" / "recipes"
-Method = Literal["lora", "qlora", "dpo", "full"]
+Method = Literal["lora", "qlora", "dpo", "kto", "full"]
 ReportTo = Literal["none", "tensorboard", "trackio"]
 
 
@@ -45,7 +45,7 @@ class Hyper(BaseModel):
     save_steps: int = Field(50, gt=0, description="Write a resumable checkpoint every N steps.")
     logging_steps: int = Field(5, gt=0, description="Emit a progress event every N steps.")
     eval_split: float = Field(0.1, ge=0, lt=1, description="Share held out when no eval_dataset is given.")
-    beta: float = Field(0.1, gt=0, description="DPO temperature (strength of the preference).")
+    beta: float = Field(0.1, gt=0, description="DPO/KTO temperature (strength of the preference).")
     gradient_checkpointing: bool | None = Field(
         None, description="Trade compute for memory; None: only on CUDA (on CPU it is pure overhead for small models)."
     )
@@ -68,7 +68,7 @@ class TrainSpec(BaseModel):
     name: str = Field(description="Adapter name (registry folder), e.g. 'pirate-lora'.")
     version: str = Field("v1", description="Adapter version inside the name's folder.")
     base_model: str = Field("smollm2", description="'smollm2', 'tiny' or a Hugging Face model folder.")
-    method: Method = Field("lora", description="lora | qlora | dpo | full.")
+    method: Method = Field("lora", description="lora | qlora | dpo | kto | full.")
     dataset: Path = Field(description="Canonical JSONL: messages rows (SFT) or prompt/chosen/rejected (DPO).")
     dataset_sha256: str = Field("", description="sha256 of the dataset file (checked before training).")
     dataset_rows: int = Field(0, ge=0, description="Training rows counted at submit (checked against train.min_rows).")
@@ -83,6 +83,10 @@ class TrainSpec(BaseModel):
     persona: str | None = Field(None, description="Persona this adapter is trained for.")
     recipe: str | None = Field(None, description="Recipe the spec was built from.")
     parent: str | None = Field(None, description="Adapter id this one continues from (manifest lineage).")
+    init_adapter: Path | None = Field(
+        None, description="Adapter folder whose weights this job continues training (a DPO/KTO stage after SFT).")
+    job_id: str | None = Field(None, description="Job that trains it (set by the job manager; recorded in the manifest).")
+    system_prompt: str | None = Field(None, description="The persona's system prompt at submit (export writes it).")
 
     @field_validator("name", "version", "persona", "recipe")
     @classmethod

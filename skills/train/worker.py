@@ -55,27 +55,32 @@ def preflight(spec: TrainSpec, emitter: EventEmitter, models_dir: Path) -> tuple
     return device, backend, model_dir
 
 
-def load_data(spec: TrainSpec) -> tuple[list[dict], list[dict]]:
-    """Validated train rows and held-out rows (eval_dataset, else a seeded split)."""
-    from skills.train.data import load_rows, split_rows
+def load_data(spec: TrainSpec) -> tuple[tuple[list[dict], list[dict]], Any]:
+    """Validated (train rows, held-out rows) and the files they came from (eval_dataset, else a duplicate-aware split)."""
+    from skills.train.data import data_files, kind_of, load_rows
 
-    kind = "dpo" if spec.method == "dpo" else "sft"
-    rows = load_rows(spec.dataset, kind)
-    if spec.eval_dataset is not None:
-        return rows, load_rows(spec.eval_dataset, kind)
-    return split_rows(rows, spec.hyper.eval_split, spec.seed)
+    kind = kind_of(spec.method)
+    load_rows(spec.dataset, kind)  # the whole file is checked, so a bad row names its line in the user's file
+    files = data_files(spec, spec.checkpoints / "split")
+    held_out = load_rows(files.eval, kind) if files.eval is not None else []
+    return (load_rows(files.train, kind), held_out), files
 
 
 def build(spec: TrainSpec, device: str, backend: str, model_dir: Path, data: tuple, callbacks: list) -> tuple:
     """(trainer, tokenizer) for the spec's method and backend."""
-    from skills.train import dpo, runtime, sft
+    from skills.train import dpo, kto, runtime, sft
 
-    if backend == "unsloth":
+    fresh = spec.init_adapter is None
+    if backend == "unsloth" and fresh:
         model, tokenizer = runtime.load_unsloth(spec, model_dir)
     else:
         model, tokenizer = runtime.load_base(spec, model_dir, device)
-    method = dpo if spec.method == "dpo" else sft
-    trainer = method.build_trainer(spec, model, tokenizer, *data, device, callbacks, peft=backend != "unsloth")
+    if not fresh:  # a later stage (DPO/KTO after SFT) goes on training the earlier stage's adapter
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(spec.init_adapter), is_trainable=True)
+    method = {"dpo": dpo, "kto": kto}.get(spec.method, sft)
+    trainer = method.build_trainer(spec, model, tokenizer, *data, device, callbacks, peft=backend != "unsloth" and fresh)
     return trainer, tokenizer
 
 
@@ -92,7 +97,7 @@ def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any) -
     from skills.train.runtime import EventsCallback, last_checkpoint, write_output
 
     device, backend, model_dir = preflight(spec, emitter, models_dir)
-    data = load_data(spec)
+    data, files = load_data(spec)
     callback = EventsCallback(emitter, stop)
     trainer, tokenizer = build(spec, device, backend, model_dir, data, [callback])
     resume = last_checkpoint(spec)
@@ -106,9 +111,23 @@ def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any) -
     if stop.requested:
         raise JobStopped
     metrics = final_metrics(trainer, result, base_eval, callback)
-    adapter_dir = write_output(spec, trainer, tokenizer, metrics)
+    adapter_dir = write_output(spec, trainer, tokenizer, metrics, files, earlier_events(spec) + emitter.history)
     shutil.rmtree(spec.checkpoints, ignore_errors=True)  # the finished adapter supersedes them
     return {"adapter_dir": str(adapter_dir), "adapter_id": spec.adapter_id, "metrics": metrics}
+
+
+def earlier_events(spec: TrainSpec) -> list[dict[str, Any]]:
+    """Progress and eval events of this job's earlier attempts (a resumed job's loss curve still starts at step 1).
+
+    The job manager keeps one `attempt-N.events.jsonl` per attempt beside the job's checkpoints; the newest is
+    this attempt's own stdout, already in the emitter's history.
+    """
+    from skills.train.events import parse_events
+
+    folder = spec.checkpoints.parent
+    attempts = sorted(folder.glob("attempt-*.events.jsonl"), key=lambda p: int(p.name.split(".")[0].split("-")[-1]))
+    return [e for path in attempts[:-1] for e in parse_events(path.read_text(encoding="utf-8", errors="replace"))
+            if e["event"] in ("progress", "eval")]
 
 
 def final_metrics(trainer: Any, result: Any, base_eval: float | None, callback: Any) -> dict[str, Any]:

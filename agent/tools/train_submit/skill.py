@@ -8,7 +8,7 @@ from skills.context import SkillContext
 
 
 def submit_training(
-    recipe: str | None = None, persona: str | None = None, method: Literal["lora", "qlora", "dpo", "full"] | None = None,
+    recipe: str | None = None, persona: str | None = None, method: Literal["lora", "qlora", "dpo", "kto", "full"] | None = None,
     dataset: str | None = None, executor: Literal["local", "ray"] | None = None, max_steps: int | None = None,
     *, ctx: SkillContext,
 ) -> dict[str, Any]:
