@@ -69,12 +69,18 @@ def confined_adapter(adapter: str, settings: Settings) -> Path:
     return real
 
 
+def _trained(path: Path) -> bool:
+    """A LoRA adapter folder, or a full fine-tune's model folder (config.json beside a manifest.json)."""
+    return (path / "adapter_config.json").is_file() or ((path / "config.json").is_file()
+                                                        and (path / "manifest.json").is_file())
+
+
 def resolve_adapter(adapter: str | Path, settings: Settings) -> AdapterRef:
     """Turn a folder path or a registry id into an AdapterRef; raise NotFound with a hint otherwise."""
     path = Path(adapter).expanduser()
-    if not (path / "adapter_config.json").is_file():
+    if not _trained(path):
         path = _registry_path(str(adapter), settings) or path
-    if not (path / "adapter_config.json").is_file():
+    if not _trained(path):
         raise _not_found(adapter)
     manifest_path = path / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
