@@ -117,7 +117,8 @@ class RayExecutor:
             if job.spec.get(field) and Path(job.spec[field]).is_file():
                 shutil.copy(job.spec[field], folder / "data" / Path(job.spec[field]).name)
         if job.spec.get("adapter") and Path(job.spec["adapter"]).is_dir():  # an eval job's adapter travels too
-            shutil.copytree(job.spec["adapter"], folder / "adapter", ignore=shutil.ignore_patterns("checkpoint-*"))
+            shutil.copytree(job.spec["adapter"], folder / "adapter" / Path(job.spec["adapter"]).name,
+                            ignore=shutil.ignore_patterns("checkpoint-*"))
         for arg in job.worker:
             if Path(arg).is_file():
                 shutil.copy(arg, folder / Path(arg).name)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from skills.jobs import JobManager
-from skills.jobs.eval_job import submit_eval
+from skills.jobs.heavy import submit_eval, submit_export
 from tests.jobs.conftest import BOX_HUB_ID
 from tests.models.conftest import tiny_arch
 
@@ -51,9 +51,30 @@ def test_eval_runs_as_a_job_on_the_trainer_resource_and_the_worker_resolves_the_
         mgr.close()
     # it ran as a Ray job that asked for the trainer resource (what executor passes as entrypoint_resources)
     assert job.resources == {"trainer": 1} and info.metadata["selftune_job"] == job_id
-    assert "skills.jobs.eval_worker" in info.entrypoint and str(info.status.value) == "SUCCEEDED"
+    assert "skills.jobs.heavy_worker" in info.entrypoint and str(info.status.value) == "SUCCEEDED"
     report = Path(job.adapter)
     assert report.parent == ray_settings.artifacts_dir / "reports"  # fetched back into the bot host's state dir
     doc = json.loads((report / "eval.json").read_text())
     assert doc["node"]["base_model"] == BOX_HUB_ID and doc["items"] == 4 and doc["heldout"]
     assert (report / "manifest.json").is_file()
+
+
+def test_export_runs_as_a_job_and_only_the_gguf_comes_back(ray_settings, tmp_path):
+    from skills.export.gguf import converter_missing
+
+    if converter_missing():
+        pytest.skip(converter_missing())
+    adapter = _adapter_on_hub_base(tmp_path / "pirate-box")
+    job_id = submit_export(ray_settings, adapter, "gguf", quant="q8_0", executor="ray")
+    mgr = JobManager(ray_settings)
+    try:
+        job = mgr.wait(job_id, 240)
+        assert job.state == "succeeded", (job.error, mgr.log_text(job_id))
+    finally:
+        mgr.close()
+    folder = Path(job.adapter)
+    assert folder.parent == ray_settings.artifacts_dir / "exports" and job.resources == {"trainer": 1}
+    ggufs = list(folder.glob("*.gguf"))
+    assert [p.name for p in ggufs] == ["pirate-box-q8_0.gguf"] and ggufs[0].read_bytes()[:4] == b"GGUF"
+    assert not (folder / "merged").exists()  # merged on the box, not shipped
+    assert json.loads((folder / "manifest.json").read_text())["node"]["base_model"] == BOX_HUB_ID
