@@ -101,6 +101,10 @@ def load_with_adapters(settings: Settings, candidate: AdapterRef, against: Adapt
 
     from skills.models import load_model
 
+    for ref in (candidate, against):
+        if ref is not None and not (ref.path / "adapter_config.json").is_file():  # a full fine-tune's model folder
+            raise SelftuneError(f"{ref.name} is a full fine-tune; evaluation compares LoRA adapters with their base, "
+                                f"so export it (`selftune export {ref.name} --to gguf`) and judge that model instead.")
     base, tokenizer = load_model(base_model_of(candidate, settings), settings.models_dir)
     try:
         model = PeftModel.from_pretrained(base, str(candidate.path), adapter_name=CANDIDATE)

@@ -24,6 +24,9 @@ def base_gguf_for(base_model: str, settings: Settings | None = None) -> Path:
         return smollm2_gguf_path()
     if settings is None:
         raise SelftuneError(f"No base GGUF is known for '{base_model}'; export an adapter on it with --to gguf first.")
+    if (why := gguf.converter_missing()) is not None:
+        raise SelftuneError(f"No base GGUF is known for '{base_model}' and none can be made: {why}; "
+                            "or export --to merged.")
     folder = resolve_base_model(base_model, settings.models_dir)
     out = settings.models_dir / "gguf" / f"{folder.name}-f16.gguf"
     return out if out.is_file() else gguf.write_model_gguf(folder, out, "f16")

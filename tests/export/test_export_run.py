@@ -57,6 +57,13 @@ def test_a_full_fine_tune_exports_as_a_merged_folder_and_a_gguf(settings, tmp_pa
     assert doc["quant"] == "q8_0" and isinstance(_answers(doc["path"]), str)
     with pytest.raises(Exception, match="full fine-tune; export it --to gguf"):
         export_adapter(settings, full, "ollama", out_dir=tmp_path / "out")
+    from config.errors import SelftuneError
+    from skills.evaluate.run import evaluate_adapter
+
+    data = tmp_path / "eval.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "arr"}]}))
+    with pytest.raises(SelftuneError, match="is a full fine-tune; evaluation compares LoRA adapters"):
+        evaluate_adapter(settings, full, data=data, use_judge=False)
 
 
 def test_promote_refuses_a_full_fine_tune_in_one_sentence(settings) -> None:
