@@ -16,7 +16,7 @@ from tests.models.conftest import tiny_arch
 pytestmark = pytest.mark.slow
 
 
-def _adapter_on_hub_base(folder: Path) -> Path:
+def _adapter_on_hub_base(folder: Path, base_model: str = BOX_HUB_ID) -> Path:
     """A random non-zero LoRA on the tiny Qwen2 model whose manifest names its base by Hub id only."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -24,7 +24,7 @@ def _adapter_on_hub_base(folder: Path) -> Path:
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_arch("qwen2")),
                            LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     model.save_pretrained(folder)
-    (folder / "manifest.json").write_text(json.dumps({"name": "pirate-box", "version": "v1", "base_model": BOX_HUB_ID,
+    (folder / "manifest.json").write_text(json.dumps({"name": "pirate-box", "version": "v1", "base_model": base_model,
                                                       "method": "lora"}))
     return folder
 
@@ -59,12 +59,15 @@ def test_eval_runs_as_a_job_on_the_trainer_resource_and_the_worker_resolves_the_
     assert (report / "manifest.json").is_file()
 
 
-def test_export_runs_as_a_job_and_only_the_gguf_comes_back(ray_settings, tmp_path):
+def test_export_runs_as_a_job_and_only_the_gguf_comes_back(ray_settings, tmp_path, monkeypatch):
+    """The base is named "house-base" here; executor.worker_base_models says where that folder is on the box."""
     from skills.export.gguf import converter_missing
 
     if converter_missing():
         pytest.skip(converter_missing())
-    adapter = _adapter_on_hub_base(tmp_path / "pirate-box")
+    box_folder = str(tiny_arch("qwen2"))
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__WORKER_BASE_MODELS", json.dumps({"house-base": box_folder}))
+    adapter = _adapter_on_hub_base(tmp_path / "pirate-box", base_model="house-base")
     job_id = submit_export(ray_settings, adapter, "gguf", quant="q8_0", executor="ray")
     mgr = JobManager(ray_settings)
     try:
@@ -77,4 +80,5 @@ def test_export_runs_as_a_job_and_only_the_gguf_comes_back(ray_settings, tmp_pat
     ggufs = list(folder.glob("*.gguf"))
     assert [p.name for p in ggufs] == ["pirate-box-q8_0.gguf"] and ggufs[0].read_bytes()[:4] == b"GGUF"
     assert not (folder / "merged").exists()  # merged on the box, not shipped
-    assert json.loads((folder / "manifest.json").read_text())["node"]["base_model"] == BOX_HUB_ID
+    assert json.loads((folder / "manifest.json").read_text())["node"]["base_model"] == box_folder
+    assert json.loads((adapter / "manifest.json").read_text())["base_model"] == "house-base"  # local copy untouched
