@@ -14,8 +14,11 @@ from skills.models import lora_targets
 from tests.models.conftest import tiny_arch
 
 pytestmark = pytest.mark.skipif(converter_missing() is not None, reason=str(converter_missing()))
-PHI3 = pytest.mark.xfail(reason="llama.cpp refuses the vocab of the f16 GGUF of the tiny Phi-3 folder (_Map_base::at) "
-                          "while the re-saved merged folder loads; its q8_0 top token is a near tie", strict=False)
+# The tiny Phi-3's base GGUF and the merged one differ only in general.name ("Tiny Phi3" vs "Merged"), yet
+# llama.cpp's vocab loader fails on the first (_Map_base::at: a name-keyed special-token lookup our 512-token
+# tokenizer lacks); its merged q8_0 top token is also a near tie. Real Phi-3 tokenizers are not affected.
+PHI3 = pytest.mark.xfail(reason="llama.cpp's vocab loader refuses the tiny tokenizer when general.name says Phi3",
+                         strict=False)
 ARCHS = ["gemma3", "llama", "mistral", pytest.param("phi3", marks=PHI3), "qwen2"]
 PROMPTS = ["Arr matey, tell me about the ship.", "What is the capital of France?", "Hello, how are you?"]
 
