@@ -51,6 +51,12 @@ PATTERNS: dict[str, list[tuple[str, str, str, str]]] = {
                                      rf"\.query p50 +[0-9.]+ p95 +{B}", "ms", "ratio < 1.5"),
     ],
     "voice": [("transcribe RTF", rf"RTF {V}", "×realtime", "< 0.2")],
+    "export": [
+        ("merged q8_0 llama.cpp tok/s vs PEFT fp32", rf"PEFT fp32 {B} tok/s \| llama.cpp q8_0 {V} tok/s", "tok/s",
+         "ratio >= 3"),
+        ("GGUF q8_0 export time", rf"export q8_0\s+{V} s", "s", "—"),
+        ("GGUF q8_0 size", rf"export q8_0 .*?\s{V} MiB", "MiB", "—"),
+    ],
 }
 
 

@@ -85,6 +85,9 @@ class ExecutorConfig(Section):
 
     kind: Literal["local", "ray"] = Field("local", description="'local' subprocess or a 'ray' cluster.")
     ray_address: str | None = Field(None, description="Ray dashboard URL, e.g. http://gpu-box:8265.")
+    worker_base_models: dict[str, str] = Field(
+        default_factory=dict, description="Base model name -> its folder on the worker (GPU box), for bases that "
+        "are neither packaged nor a Hub id in the worker's own Hugging Face cache.")
     cancel_grace_s: float = Field(10.0, gt=0, description="SIGTERM→SIGKILL grace period.")
     heartbeat_s: float = Field(2.0, gt=0, description="How often a job's supervisor records that it is alive.")
     heartbeat_stale_s: float = Field(

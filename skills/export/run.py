@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -9,19 +10,46 @@ from typing import Any, Literal
 
 from config.errors import SelftuneError
 from config.settings import Settings
-from skills.evaluate.loading import base_model_of, resolve_adapter
+from skills.evaluate.loading import AdapterRef, base_model_of, resolve_adapter
 from skills.export import gguf, merge, ollama
 
 Target = Literal["merged", "gguf", "ollama"]
 
 
-def base_gguf_for(base_model: str) -> Path:
-    """The base model's GGUF: the packaged SmolLM2 file (other bases need a GGUF of their own)."""
-    from skills.models import smollm2_gguf_path
+def base_gguf_for(base_model: str, settings: Settings | None = None) -> Path:
+    """The base model's GGUF: the packaged SmolLM2 file, else an f16 conversion cached under models/gguf/."""
+    from skills.models import resolve_base_model, smollm2_gguf_path
 
     if base_model in ("smollm2",) or base_model.rstrip("/").endswith("smollm2-135m-instruct"):
         return smollm2_gguf_path()
-    raise SelftuneError(f"No base GGUF is known for '{base_model}'; export --to merged, or train on smollm2.")
+    if settings is None:
+        raise SelftuneError(f"No base GGUF is known for '{base_model}'; export an adapter on it with --to gguf first.")
+    if (why := gguf.converter_missing()) is not None:
+        raise SelftuneError(f"No base GGUF is known for '{base_model}' and none can be made: {why}; "
+                            "or export --to merged.")
+    folder = resolve_base_model(base_model, settings.models_dir)
+    out = settings.models_dir / "gguf" / f"{folder.name}-f16.gguf"
+    return out if out.is_file() else gguf.write_model_gguf(folder, out, "f16")
+
+
+def is_full_model(ref: AdapterRef) -> bool:
+    """A full fine-tune: a whole model folder rather than a LoRA adapter."""
+    full = ref.manifest.get("method") == "full" or ref.manifest.get("kind") == "model"
+    return full or not (ref.path / "adapter_config.json").is_file()
+
+
+def _export_full(ref: AdapterRef, to: Target, out: Path, quant: str | None) -> dict[str, Any]:
+    """A full fine-tune is already a whole model: copy it as the merged folder, or convert it to one GGUF."""
+    if to == "merged":
+        target = out / "merged"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(ref.path, target, ignore=shutil.ignore_patterns("manifest.json", "checkpoint-*"))
+        return {"to": to, "adapter": ref.name, "path": str(target)}
+    if to == "ollama":
+        raise SelftuneError(f"{ref.name} is a full fine-tune; export it --to gguf and create the Ollama model from "
+                            "that file (`ollama create NAME` with `FROM <file>.gguf`).")
+    path = gguf.write_model_gguf(ref.path, out / f"{ref.path.name}-{quant or 'q8_0'}.gguf", quant or "q8_0")
+    return {"to": to, "adapter": ref.name, "path": str(path), "quant": quant or "q8_0"}
 
 
 def writable_folder(out: Path) -> Path:
@@ -37,16 +65,26 @@ def writable_folder(out: Path) -> Path:
 
 
 def export_adapter(settings: Settings, adapter: str | Path, to: Target, *, out_dir: Path | None = None,
-                   name: str | None = None, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Export an adapter; returns the written paths (and the Ollama model for --to ollama)."""
+                   name: str | None = None, progress: Callable[[dict[str, Any]], None] | None = None,
+                   quant: str | None = None) -> dict[str, Any]:
+    """Export an adapter; returns the written paths (and the Ollama model for --to ollama).
+
+    `quant` with --to gguf writes the merged model as one GGUF of that type (f16, bf16, q8_0) instead of a LoRA GGUF.
+    """
     ref = resolve_adapter(adapter, settings)
     out = writable_folder(out_dir or settings.artifacts_dir / "exports" / ref.path.name)
+    if is_full_model(ref):
+        return _export_full(ref, to, out, quant)
+    if to == "gguf" and quant:
+        merged = merge.merge_adapter(settings, ref, out / "merged")
+        path = gguf.write_model_gguf(merged, out / f"{ref.path.name}-{quant}.gguf", quant)
+        return {"to": to, "adapter": ref.name, "path": str(path), "quant": quant, "merged": str(merged)}
     if to == "merged":
         return {"to": to, "adapter": ref.name, "path": str(merge.merge_adapter(settings, ref, out / "merged"))}
     from skills.models import resolve_base_model
 
     base_name = base_model_of(ref, settings)
-    base_gguf = base_gguf_for(base_name)
+    base_gguf = base_gguf_for(base_name, settings)
     lora = gguf.write_lora_gguf(ref.path, resolve_base_model(base_name, settings.models_dir), out / f"{ref.path.name}.gguf")
     doc: dict[str, Any] = {"to": to, "adapter": ref.name, "path": str(lora), "base_gguf": str(base_gguf)}
     if to == "ollama":

@@ -120,5 +120,5 @@ def served_adapters(settings: Any, personas: list[str] | None = None) -> dict[st
         link.unlink(missing_ok=True)
         link.symlink_to(Path(exported["path"]).resolve())
         doc["adapters"][name], doc["personas"][persona] = str(link), name
-    doc["base_gguf"] = doc["base_gguf"] or str(base_gguf_for(settings.base_model))
+    doc["base_gguf"] = doc["base_gguf"] or str(base_gguf_for(settings.base_model, settings))
     return doc

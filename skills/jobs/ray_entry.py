@@ -27,6 +27,8 @@ def remote_spec(spec: dict[str, Any], key: str, cwd: Path) -> dict[str, Any]:
     for field in ("dataset", "eval_dataset"):
         if spec.get(field):
             spec[field] = str(cwd / "data" / Path(spec[field]).name)
+    if spec.get("adapter"):  # an eval job: the adapter was shipped beside the spec
+        spec["adapter"] = str(cwd / "adapter" / Path(spec["adapter"]).name)
     name, version = spec.get("name", "adapter"), spec.get("version", "v1")
     spec["output_dir"] = str(cwd / "out" / name / version)
     spec["checkpoint_dir"] = str(Path.home() / ".cache" / "selftune" / "checkpoints" / key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import logging
 import shlex
 import shutil
@@ -98,15 +99,26 @@ class RayExecutor:
         self.store.note(job.id, f"Submitted to Ray at {self.address} as {submission_id}.")
         return self.store.get(job.id)
 
+    def _shipped_spec(self, job: Job, dest: Path) -> None:
+        """The spec as shipped: the base named as the worker knows it (executor.worker_base_models), so the
+        worker resolves it in its own models/ and Hugging Face cache; the local spec.json stays as submitted."""
+        spec = json.loads((job_dir(self.settings, job.id) / "spec.json").read_text(encoding="utf-8"))
+        if spec.get("base_model"):
+            spec["base_model"] = self.settings.executor.worker_base_models.get(spec["base_model"], spec["base_model"])
+        dest.write_text(json.dumps(spec, indent=2), encoding="utf-8")
+
     def _working_dir(self, job: Job) -> Path:
         """A folder with spec.json, data/<dataset files> and any worker script, shipped by Ray."""
         folder = job_dir(self.settings, job.id) / f"ray-attempt-{job.attempt}"
         shutil.rmtree(folder, ignore_errors=True)
         (folder / "data").mkdir(parents=True)
-        shutil.copy(job_dir(self.settings, job.id) / "spec.json", folder / "spec.json")
+        self._shipped_spec(job, folder / "spec.json")
         for field in ("dataset", "eval_dataset"):
             if job.spec.get(field) and Path(job.spec[field]).is_file():
                 shutil.copy(job.spec[field], folder / "data" / Path(job.spec[field]).name)
+        if job.spec.get("adapter") and Path(job.spec["adapter"]).is_dir():  # an eval job's adapter travels too
+            shutil.copytree(job.spec["adapter"], folder / "adapter" / Path(job.spec["adapter"]).name,
+                            ignore=shutil.ignore_patterns("checkpoint-*"))
         for arg in job.worker:
             if Path(arg).is_file():
                 shutil.copy(arg, folder / Path(arg).name)

@@ -140,6 +140,9 @@ def promote(settings: Any, persona: str, adapter_id: str) -> str:
     """Serve adapter_id for persona (a workspace commit); returns the commit sha."""
     require_persona(open_workspace(settings).path, persona)  # nothing is committed for an unknown persona
     info = get_adapter(settings, adapter_id)
+    if info.method == "full":  # every provider serves a persona as base + LoRA (hot swap, ADAPTER, /lora-adapters)
+        raise UsageError(f"{info.id} is a full fine-tune, and personas are served as LoRA adapters on the base; "
+                         f"export it with `selftune export {info.id} --to gguf` and serve that model instead.")
     return _write_served(settings, persona, info.id, "promote")
 
 

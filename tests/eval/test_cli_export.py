@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -16,9 +17,13 @@ def test_export_merged_json(settings, tiny_adapter, tmp_path):
     assert doc["to"] == "merged" and (tmp_path / "x" / "merged" / "config.json").is_file()
 
 
-def test_export_gguf_of_tiny_base_is_a_clear_error(settings, tiny_adapter):
-    result = CliRunner().invoke(app, ["export", str(tiny_adapter), "--to", "gguf"])
-    assert result.exit_code == 1 and "No base GGUF is known" in result.output and "Traceback" not in result.output
+def test_export_gguf_of_a_base_without_a_packaged_gguf_converts_the_base_once(settings, tiny_adapter):
+    """No GGUF ships for the tiny base: llama.cpp's converter makes one (cached) and the LoRA GGUF goes on it."""
+    result = CliRunner().invoke(app, ["export", str(tiny_adapter), "--to", "gguf", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert Path(doc["path"]).read_bytes()[:4] == b"GGUF" and Path(doc["base_gguf"]).read_bytes()[:4] == b"GGUF"
+    assert Path(doc["base_gguf"]).parent == settings.models_dir / "gguf"
 
 
 def test_export_bad_target_is_usage_error(settings, tiny_adapter):

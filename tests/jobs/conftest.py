@@ -42,6 +42,23 @@ def manager(settings):
 
 
 
+BOX_HUB_ID = "selftune-test/tiny-qwen2"  # a Hub id only the GPU box's Hugging Face cache holds
+
+
+def box_hub_cache(cache: Path) -> Path:
+    """The GPU box's own HF cache: BOX_HUB_ID as a snapshot of the tiny Qwen2 model (files linked)."""
+    from tests.models.conftest import tiny_arch
+
+    repo = cache / f"models--{BOX_HUB_ID.replace('/', '--')}"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    for item in tiny_arch("qwen2").iterdir():
+        (snapshot / item.name).symlink_to(item)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    return cache
+
+
 def _free_port() -> int:
     import socket
 
@@ -73,7 +90,7 @@ def ray_head(tmp_path_factory):
     box_home = tmp_path_factory.mktemp("gpu-box-home")
     (box_home / "models").symlink_to(MODEL_CACHE, target_is_directory=True)
     env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
-           "SELFTUNE_HOME": str(box_home)}
+           "SELFTUNE_HOME": str(box_home), "HF_HUB_CACHE": str(box_hub_cache(box_home / "hub")), "HF_HUB_OFFLINE": "1"}
     log = (tmp_path_factory.mktemp("ray") / "head.log").open("wb")
     proc = subprocess.Popen(argv, stdout=log, stderr=log, env=env, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"

@@ -1,0 +1,56 @@
+"""Evaluation and export as jobs on the executor: with `executor.kind = "ray"` they run on the GPU box (`trainer`
+resource), which resolves the base model itself; the bot host ships the adapter (and eval data) and gets the
+report or the exported files back."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from config.settings import Settings
+from skills.evaluate.loading import base_model_of, resolve_adapter
+from skills.evaluate.run import eval_data_of
+from skills.jobs.manager import JobManager
+
+HEAVY_WORKER = ["-m", "skills.jobs.heavy_worker"]
+
+
+def eval_spec(settings: Settings, adapter: str | Path, *, data: Path | None = None, limit: int = 32,
+              use_judge: bool = False) -> dict[str, Any]:
+    """The job spec: adapter folder and eval data to ship, the base by its worker-side name, the report folder."""
+    ref = resolve_adapter(adapter, settings)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return {"kind": "eval", "name": f"eval-{ref.path.name}", "version": stamp, "adapter": str(ref.path),
+            "adapter_id": ref.name, "dataset": str(eval_data_of(ref, data)), "limit": limit, "use_judge": use_judge,
+            "base_model": base_model_of(ref, settings),
+            "output_dir": str(settings.artifacts_dir / "reports" / f"{ref.path.name}-{stamp}")}
+
+
+def submit_eval(settings: Settings, adapter: str | Path, *, executor: str | None = None, data: Path | None = None,
+                limit: int = 32, requester: str | None = None) -> str:
+    """Queue an evaluation job on the executor (default: settings.executor.kind); returns the job id."""
+    return _submit(settings, eval_spec(settings, adapter, data=data, limit=limit), executor, requester)
+
+
+def export_spec(settings: Settings, adapter: str | Path, to: str, quant: str | None = None) -> dict[str, Any]:
+    """The job spec: the adapter to ship, the export target and type, the folder the files come back to."""
+    ref = resolve_adapter(adapter, settings)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return {"kind": "export", "name": f"export-{ref.path.name}", "version": stamp, "adapter": str(ref.path),
+            "adapter_id": ref.name, "to": to, "quant": quant, "base_model": base_model_of(ref, settings),
+            "output_dir": str(settings.artifacts_dir / "exports" / f"{ref.path.name}-{stamp}")}
+
+
+def submit_export(settings: Settings, adapter: str | Path, to: str = "gguf", *, quant: str | None = "q8_0",
+                  executor: str | None = None, requester: str | None = None) -> str:
+    """Queue an export job (merged folder or GGUF) on the executor; returns the job id."""
+    return _submit(settings, export_spec(settings, adapter, to, quant), executor, requester)
+
+
+def _submit(settings: Settings, spec: dict[str, Any], executor: str | None, requester: str | None) -> str:
+    manager = JobManager(settings, worker=HEAVY_WORKER)
+    try:
+        return manager.submit(spec, executor, requester=requester)
+    finally:
+        manager.close()

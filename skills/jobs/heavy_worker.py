@@ -1,0 +1,117 @@
+"""`python -m skills.jobs.heavy_worker SPEC.json`: evaluate or export an adapter as a job (on the Ray node with
+the `trainer` resource, or locally), emitting JSON-line events; the report or export folder is the job's result.
+
+The base model is resolved here, on the node that runs the job (its own models/ and Hugging Face cache),
+from the spec's `base_model`, which the submitter may have mapped through `executor.worker_base_models`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from config.errors import SelftuneError
+from skills.train.events import EventEmitter, claim_stdout
+
+log = logging.getLogger("skills.jobs.heavy_worker")
+
+
+def _adapter_on_this_node(spec: dict[str, Any]) -> Path:
+    """The shipped adapter, its manifest pointing at the base model as this node names it."""
+    adapter = Path(spec["adapter"])
+    manifest_path = adapter / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
+    if spec.get("base_model"):
+        manifest["base_model"] = spec["base_model"]
+    manifest_path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return adapter
+
+
+def _device() -> str:
+    from skills.train.preflight import cuda_available
+
+    return "cuda" if cuda_available() else "cpu"
+
+
+def _scratch(out: Path) -> Path:
+    """A fresh folder beside `out` (same filesystem, so the final rename is atomic)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+
+
+def _finish(folder: Path, out: Path, manifest: dict[str, Any]) -> None:
+    """Write the manifest, then rename the folder into place, so it appears complete (as adapters do)."""
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    folder.replace(out)
+
+
+def export(spec: dict[str, Any], emitter: EventEmitter) -> dict[str, Any]:
+    """Export with this node's settings; every written file lands in output_dir (a LoRA's base GGUF stays here)."""
+    from config.settings import load_settings
+    from skills.export.run import export_adapter
+
+    out, device = Path(spec["output_dir"]), _device()
+    emitter.emit("start", max_steps=0, kind="export", device=device)
+    tmp = _scratch(out)
+    doc = export_adapter(load_settings(), _adapter_on_this_node(spec), spec["to"], out_dir=tmp / "export",
+                         quant=spec.get("quant"))
+    if doc.get("quant") and doc.get("merged"):  # the GGUF is the product; the merged folder need not travel back
+        shutil.rmtree(doc.pop("merged"), ignore_errors=True)
+    doc["node"] = {"device": device, "base_model": spec.get("base_model")}
+    _finish(tmp / "export", out, {"name": spec.get("name"), "kind": "export", "adapter": spec.get("adapter_id"), **doc})
+    return {"adapter_dir": str(out), "metrics": {"to": spec["to"], "quant": spec.get("quant")}}
+
+
+def evaluate(spec: dict[str, Any], emitter: EventEmitter) -> dict[str, Any]:
+    """Run the evaluation pipeline with this node's settings; write report + manifest into output_dir."""
+    from config.settings import load_settings
+    from skills.evaluate.run import evaluate_adapter
+
+    settings, device = load_settings(), _device()
+    out = Path(spec["output_dir"])
+    emitter.emit("start", max_steps=0, kind="eval", device=device)
+    progress = lambda doc: emitter.message(str(doc.get("message", "")))  # noqa: E731 - one-line relay
+    tmp = _scratch(out)
+    doc = evaluate_adapter(settings, _adapter_on_this_node(spec), data=Path(spec["dataset"]),
+                           limit=int(spec.get("limit", 32)), max_new_tokens=int(spec.get("max_new_tokens", 48)),
+                           use_judge=bool(spec.get("use_judge", False)), out_dir=tmp / "report", progress=progress)
+    doc["node"] = {"device": device, "base_model": spec.get("base_model")}
+    (tmp / "report" / "eval.json").write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+    _finish(tmp / "report", out, {"name": spec.get("name"), "kind": "eval-report", "adapter": spec.get("adapter_id"),
+                                  "gate": doc.get("gate"), "node": doc["node"]})
+    return {"adapter_dir": str(out), "metrics": {"gate": doc.get("gate"), "heldout": doc.get("heldout")}}
+
+
+def spec_kind(argv: list[str]) -> str:
+    """'export' or 'eval', for messages (read again: the spec may be what failed)."""
+    try:
+        return "export" if json.loads(Path(argv[0]).read_text(encoding="utf-8")).get("kind") == "export" else "eval"
+    except (OSError, ValueError, IndexError):
+        return "eval"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Evaluate or export per the spec file; exit 0 with a `done` event, 1 with an `error` event."""
+    argv = sys.argv[1:] if argv is None else argv
+    emitter = EventEmitter(claim_stdout())
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    try:
+        spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+        emitter.emit("done", **(export if spec.get("kind") == "export" else evaluate)(spec, emitter))
+    except SelftuneError as exc:
+        emitter.emit("error", message=str(exc))
+        return 1
+    except Exception as exc:  # our own bug: one line for the user, the traceback on stderr (the job log)
+        log.exception("evaluation failed")
+        emitter.emit("error", message=f"The {spec_kind(argv)} job failed on the worker ({type(exc).__name__}: {exc}).")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The GPU box does the heavy work: an eval job runs on the Ray node's `trainer` resource, which resolves the
+base by a Hub id only its own cache holds; the bot host (another state dir) gets the report back (slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from skills.jobs import JobManager
+from skills.jobs.heavy import submit_eval, submit_export
+from tests.jobs.conftest import BOX_HUB_ID
+from tests.models.conftest import tiny_arch
+
+pytestmark = pytest.mark.slow
+
+
+def _adapter_on_hub_base(folder: Path, base_model: str = BOX_HUB_ID) -> Path:
+    """A random non-zero LoRA on the tiny Qwen2 model whose manifest names its base by Hub id only."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_arch("qwen2")),
+                           LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model.save_pretrained(folder)
+    (folder / "manifest.json").write_text(json.dumps({"name": "pirate-box", "version": "v1", "base_model": base_model,
+                                                      "method": "lora"}))
+    return folder
+
+
+def test_eval_runs_as_a_job_on_the_trainer_resource_and_the_worker_resolves_the_base(ray_settings, tmp_path):
+    from ray.job_submission import JobSubmissionClient
+
+    from skills.models import resolve_base_model
+
+    with pytest.raises(Exception, match="not in the local Hugging Face cache"):
+        resolve_base_model(BOX_HUB_ID, ray_settings.models_dir)  # the bot host cannot load this base itself
+    adapter = _adapter_on_hub_base(tmp_path / "pirate-box")
+    data = tmp_path / "eval.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"Say hi {i}"},
+                                                     {"role": "assistant", "content": "Arr, hi matey!"}]}) + "\n"
+                            for i in range(4)))
+    job_id = submit_eval(ray_settings, adapter, executor="ray", data=data, limit=4)
+    mgr = JobManager(ray_settings)
+    try:
+        job = mgr.wait(job_id, 240)
+        assert job.state == "succeeded", (job.error, mgr.log_text(job_id))
+        info = JobSubmissionClient(ray_settings.executor.ray_address).get_job_info(job.ray_job_id)
+    finally:
+        mgr.close()
+    # it ran as a Ray job that asked for the trainer resource (what executor passes as entrypoint_resources)
+    assert job.resources == {"trainer": 1} and info.metadata["selftune_job"] == job_id
+    assert "skills.jobs.heavy_worker" in info.entrypoint and str(info.status.value) == "SUCCEEDED"
+    report = Path(job.adapter)
+    assert report.parent == ray_settings.artifacts_dir / "reports"  # fetched back into the bot host's state dir
+    doc = json.loads((report / "eval.json").read_text())
+    assert doc["node"]["base_model"] == BOX_HUB_ID and doc["items"] == 4 and doc["heldout"]
+    assert (report / "manifest.json").is_file()
+
+
+def test_export_runs_as_a_job_and_only_the_gguf_comes_back(ray_settings, tmp_path, monkeypatch):
+    """The base is named "house-base" here; executor.worker_base_models says where that folder is on the box."""
+    from skills.export.gguf import converter_missing
+
+    if converter_missing():
+        pytest.skip(converter_missing())
+    box_folder = str(tiny_arch("qwen2"))
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__WORKER_BASE_MODELS", json.dumps({"house-base": box_folder}))
+    adapter = _adapter_on_hub_base(tmp_path / "pirate-box", base_model="house-base")
+    job_id = submit_export(ray_settings, adapter, "gguf", quant="q8_0", executor="ray")
+    mgr = JobManager(ray_settings)
+    try:
+        job = mgr.wait(job_id, 240)
+        assert job.state == "succeeded", (job.error, mgr.log_text(job_id))
+    finally:
+        mgr.close()
+    folder = Path(job.adapter)
+    assert folder.parent == ray_settings.artifacts_dir / "exports" and job.resources == {"trainer": 1}
+    ggufs = list(folder.glob("*.gguf"))
+    assert [p.name for p in ggufs] == ["pirate-box-q8_0.gguf"] and ggufs[0].read_bytes()[:4] == b"GGUF"
+    assert not (folder / "merged").exists()  # merged on the box, not shipped
+    assert json.loads((folder / "manifest.json").read_text())["node"]["base_model"] == box_folder
+    assert json.loads((adapter / "manifest.json").read_text())["base_model"] == "house-base"  # local copy untouched
