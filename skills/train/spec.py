@@ -45,7 +45,7 @@ class Hyper(BaseModel):
     eval_split: float = Field(0.1, ge=0, lt=1, description="Share held out when no eval_dataset is given.")
     beta: float = Field(0.1, gt=0, description="DPO temperature (strength of the preference).")
     gradient_checkpointing: bool | None = Field(
-        None, description="Trade compute for memory; None: only on CUDA (on CPU it is pure overhead for small models)."
+        None, description="Trade compute for memory; None: chosen by the pre-flight memory estimate."
     )
 
     @field_validator("max_steps")
