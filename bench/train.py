@@ -5,7 +5,7 @@ optimizer steps and gradient-checkpointing setting on both sides; each setting i
 Prints real (non-padding) tokens/s and peak memory (RSS on CPU, allocated VRAM on CUDA) for both, and ratios
 (targets: tokens/s >= 1.3x, peak memory <= 1.0x).
 
-    .venv/bin/python bench/train.py [--model smollm2|tiny] [--steps 8] [--cases sft-off sft-on dpo-on]
+    .venv/bin/python bench/train.py [--model smollm2|tiny] [--steps 4] [--cases sft-off sft-on dpo-on]
                                     [--device cpu|cuda] [--peft lora|qlora] [--json OUT]
 
 On CUDA (`make bench-gpu`) ours uses Unsloth when it is installed, the baseline is also run with Liger's
@@ -214,7 +214,7 @@ def main() -> None:
     """Parse options, run every (method, checkpointing) case, print the lines and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2", help="smollm2 (default), tiny, or a local model folder")
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--cases", nargs="+", default=["sft-off", "sft-on", "dpo-on"], choices=CASES,
