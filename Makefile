@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install run test test-fast bench lint clean
+.PHONY: install run test test-fast bench bench-gpu lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,14 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/run_all.py
+
+# The GPU set: QLoRA training vs plain TRL (+ Unsloth/Liger when installed): tokens/s and peak VRAM.
+# GPU_MODEL: smollm2 (packaged) or a 1-3B base folder / Hub id in the local cache. Skips cleanly without CUDA.
+GPU_MODEL ?= smollm2
+bench-gpu: install
+	mkdir -p bench/results
+	$(BIN)/python bench/train.py --device cuda --peft qlora --model $(GPU_MODEL) --steps 20 --batch 8 \
+		--json bench/results/train-gpu.json
 
 lint: install
 	$(BIN)/ruff check .

@@ -2,9 +2,10 @@
 
     python bench/run_all.py [--only agent voice] [--timeout 900] [--out bench/results]
 
-Scripts that accept `--json OUT` are asked for it (their numeric results are flattened into figures); every
-script's printed lines are also read with the small patterns below, which pull "ours vs baseline" pairs out of
-each script's side-by-side output. Output: bench/results/summary.md + summary.json (+ each script's log).
+Every script's printed lines are read with the small patterns below, which pull "ours vs baseline" pairs out of
+each script's side-by-side output: one table row per figure with its baseline, ratio, target, ✓/✗ and a note
+where the baseline does different work. Scripts that accept `--json OUT` are asked for it; their raw fields go
+to summary.json only. Output: bench/results/summary.md + summary.json (+ each script's log).
 """
 
 from __future__ import annotations
@@ -23,41 +24,72 @@ from pydantic import BaseModel, ConfigDict
 HERE = Path(__file__).resolve().parent
 V = r"(?P<value>[0-9][0-9,]*\.?[0-9]*)"  # our figure
 B = r"(?P<baseline>[0-9][0-9,]*\.?[0-9]*)"  # the baseline measured beside it in the same run
-# script -> (figure, regex with named groups value [and baseline], unit, target). ratio = value / baseline.
-PATTERNS: dict[str, list[tuple[str, str, str, str]]] = {
+# script -> (figure, regex with named groups value [and baseline], unit, target, note). ratio = value / baseline.
+# A target reads "ratio >= 1.3", "ratio <= 1.0", "overhead < 20 ms" (value - baseline), "overhead < 10 %" or
+# "< 50 ms" (the value itself); the note says where the baseline does different work than ours.
+SAME_WORK = "same rows, max length, LoRA and checkpointing setting on both sides"
+PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
     "agent": [
-        ("command intent via router", rf"skill direct {B} ms \| via router {V} ms", "ms", "overhead < 20 ms"),
-        ("LLM turn via router", rf"raw provider {B} ms \| via router {V} ms", "ms", "overhead < 10 %"),
+        ("command intent via router", rf"skill direct {B} ms \| via router {V} ms", "ms", "overhead < 20 ms",
+         "baseline calls the skill directly"),
+        ("LLM turn via router", rf"raw provider {B} ms \| via router {V} ms", "ms", "overhead < 10 %",
+         "baseline calls the provider directly"),
     ],
     "datasets": [
         ("validate rows/s vs load_dataset", rf"selftune validate_file\s+[0-9.]+ s\s+{V} rows/s(?s:.*)"
-                                            rf"load_dataset\('json'\)\s+[0-9.]+ s\s+{B} rows/s", "rows/s", "ratio >= 1.0"),
+                                            rf"load_dataset\('json'\)\s+[0-9.]+ s\s+{B} rows/s", "rows/s", "ratio >= 1.0",
+         "baseline converts to Arrow without validating; ours validates every row"),
     ],
     "eval": [
-        ("batched generation prompts/s vs one-at-a-time", rf"naive loop:\s+{B} prompts/s\s+batched:\s+{V} prompts/s",
-         "prompts/s", "ratio >= 3"),
+        ("batched torch generation vs one-at-a-time", rf"naive loop:\s+{B} prompts/s\s+batched:\s+{V} prompts/s",
+         "prompts/s", "ratio >= 3", "same prompts and greedy settings"),
+        ("llama.cpp server generation vs one-at-a-time torch", rf"naive loop:\s+{B} prompts/s(?s:.*)"
+         rf"llama\.cpp:\s+{V} prompts/s", "prompts/s", "ratio >= 10",
+         "llama.cpp runs the packaged GGUF of the same model in C++ (greedy answers can differ slightly)"),
     ],
     "train": [
-        ("train tokens/s vs TRL quickstart", rf"^baseline\s+{B}(?s:.*)^ours\s+{V}", "tokens/s", "ratio >= 1.3"),
-        ("train peak RSS vs TRL quickstart", rf"^baseline\s+(?:\S+\s+){{3}}{B}\s*$(?s:.*)^ours\s+(?:\S+\s+){{3}}{V}\s*$",
-         "MiB", "ratio <= 1.0"),
+        (f"{m} ckpt={c} {what}", rf"^{m} ckpt={c} {re.escape(key)}: baseline {B} \| ours {V}", unit, target,
+         f"{SAME_WORK}; baseline plain trl.{'DPOTrainer' if m == 'dpo' else 'SFTTrainer'}")
+        for m, c in (("sft", "off"), ("sft", "on"), ("dpo", "off"), ("dpo", "on"))
+        for what, key, unit, target in (("tokens/s", "tokens/s", "tokens/s", "ratio >= 1.3"),
+                                        ("peak RSS", "peak RSS MiB", "MiB", "ratio <= 1.0"))
     ],
     "jobs": [
-        ("local submit→running", rf"local submit->running\s+median {V} s", "s", "—"),
-        ("event-loop lag p99 while following", rf"loop lag while following\s+p50 [0-9.]+ ms\s+p99 {V} ms", "ms", "< 50 ms"),
+        ("local submit→running", rf"local submit->running\s+median {V} s", "s", "—", ""),
+        ("event-loop lag p99 while following", rf"loop lag while following\s+p50 [0-9.]+ ms\s+p99 {V} ms", "ms",
+         "< 50 ms", ""),
     ],
     "memory": [
         ("recall p95 vs raw Chroma", rf"recall k=5, no filter\s*: ours p50 +[0-9.]+ ms p95 +{V} ms.*?raw collection"
-                                     rf"\.query p50 +[0-9.]+ p95 +{B}", "ms", "ratio < 1.5"),
+                                     rf"\.query p50 +[0-9.]+ p95 +{B}", "ms", "ratio <= 1.5",
+         "baseline is the Chroma collection query alone"),
     ],
-    "voice": [("transcribe RTF", rf"RTF {V}", "×realtime", "< 0.2")],
+    "voice": [("transcribe RTF", rf"RTF {V}", "×realtime", "< 0.2", "")],
     "export": [
         ("merged q8_0 llama.cpp tok/s vs PEFT fp32", rf"PEFT fp32 {B} tok/s \| llama.cpp q8_0 {V} tok/s", "tok/s",
-         "ratio >= 3"),
-        ("GGUF q8_0 export time", rf"export q8_0\s+{V} s", "s", "—"),
-        ("GGUF q8_0 size", rf"export q8_0 .*?\s{V} MiB", "MiB", "—"),
+         "ratio >= 3", "same prompts; llama.cpp runs the merged q8_0 GGUF, PEFT the fp32 adapter"),
+        ("GGUF q8_0 export time", rf"export q8_0\s+{V} s", "s", "—", ""),
+        ("GGUF q8_0 size", rf"export q8_0 .*?\s{V} MiB", "MiB", "—", ""),
     ],
 }
+TARGET = re.compile(r"^(?P<kind>ratio|overhead)?\s*(?P<op><=|>=|<|>)\s*(?P<limit>[0-9.]+)\s*(?P<unit>%)?")
+
+
+def meets(target: str, value: float | None, baseline: float | None) -> bool | None:
+    """Whether a figure meets its target; None when the target is not a check or a number is missing."""
+    match = TARGET.match(target.strip())
+    if match is None or value is None:
+        return None
+    kind, limit = match["kind"], float(match["limit"])
+    if kind in ("ratio", "overhead") and not baseline:
+        return None
+    if kind == "ratio":
+        measured = value / baseline
+    elif kind == "overhead":
+        measured = (value / baseline - 1) * 100 if match["unit"] == "%" else value - baseline
+    else:
+        measured = value
+    return {"<=": measured <= limit, ">=": measured >= limit, "<": measured < limit, ">": measured > limit}[match["op"]]
 
 
 class Figure(BaseModel):
@@ -71,6 +103,9 @@ class Figure(BaseModel):
     ratio: float | None = None
     unit: str = ""
     target: str = ""
+    met: bool | None = None
+    note: str = ""
+    raw: bool = False  # a field of the script's JSON: kept in summary.json, not shown in the table
 
 
 class ScriptRun(BaseModel):
@@ -123,17 +158,20 @@ def _number(text: str | None) -> float | None:
 def parse_text(script: str, stdout: str) -> list[Figure]:
     """Figures from the script's printed side-by-side lines."""
     figures = []
-    for name, pattern, unit, target in PATTERNS.get(script, []):
+    for name, pattern, unit, target, note in PATTERNS.get(script, []):
         match = re.search(pattern, stdout, re.M)
         if match is not None:
             found = match.groupdict()
-            figures.append(_figure(script, name, _number(found.get("value")), _number(found.get("baseline")), unit, target))
+            value, baseline = _number(found.get("value")), _number(found.get("baseline"))
+            figures.append(_figure(script, name, value, baseline, unit, target, note))
     return figures
 
 
-def _figure(script: str, name: str, value: float | None, baseline: float | None, unit: str, target: str) -> Figure:
+def _figure(script: str, name: str, value: float | None, baseline: float | None, unit: str, target: str,
+            note: str = "") -> Figure:
     ratio = round(value / baseline, 3) if value is not None and baseline else None
-    return Figure(script=script, figure=name, value=value, baseline=baseline, ratio=ratio, unit=unit, target=target)
+    return Figure(script=script, figure=name, value=value, baseline=baseline, ratio=ratio, unit=unit, target=target,
+                  met=meets(target, value, baseline), note=note)
 
 
 def parse_json(script: str, doc: dict) -> list[Figure]:
@@ -147,7 +185,7 @@ def _flatten(script: str, node: object, prefix: str, out: list[Figure]) -> None:
     if isinstance(node, bool):
         return
     if isinstance(node, int | float):
-        out.append(Figure(script=script, figure=prefix or "value", value=float(node)))
+        out.append(Figure(script=script, figure=prefix or "value", value=float(node), raw=True))
     elif isinstance(node, dict):
         for key, value in node.items():
             _flatten(script, value, f"{prefix}.{key}".strip("."), out)
@@ -160,10 +198,14 @@ def markdown(runs: list[ScriptRun], figures: list[Figure]) -> str:
     """The summary table (figures) and a short table of how each script ran."""
     lines = ["# Benchmarks", "", f"Run {time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} CPU(s), "
              f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}.", "",
-             "| script | figure | value | baseline | ratio | unit | target |", "|---|---|---:|---:|---:|---|---|"]
+             "| script | figure | value | baseline | ratio | unit | target | met | note |",
+             "|---|---|---:|---:|---:|---|---|:-:|---|"]
     for f in figures:
+        if f.raw:
+            continue
+        mark = {True: "✓", False: "✗", None: "—"}[f.met]
         lines.append(f"| {f.script} | {f.figure} | {_fmt(f.value)} | {_fmt(f.baseline)} | {_fmt(f.ratio)} | "
-                     f"{f.unit} | {f.target} |")
+                     f"{f.unit} | {f.target} | {mark} | {f.note} |")
     lines += ["", "| script | status | seconds | note | log |", "|---|---|---:|---|---|"]
     lines += [f"| {r.script} | {r.status} | {r.seconds} | {r.note} | {Path(r.log).name} |" for r in runs]
     return "\n".join(lines) + "\n"

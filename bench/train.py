@@ -1,19 +1,22 @@
-"""Benchmark: our worker vs a plain `trl.SFTTrainer` script written the way TRL's docs show.
+"""Benchmark: our worker vs plain `trl.SFTTrainer` / `trl.DPOTrainer` scripts written the way TRL's docs show.
 
-Same model, data, LoRA hyperparameters and optimizer steps. Prints real (non-padding) tokens/s for both,
-the ratio (target >= 1.3 on CPU) and each process's peak RSS.
+Like for like: same model, rows (one epoch of the same conversations), max length, LoRA hyperparameters,
+optimizer steps and gradient-checkpointing setting on both sides; each setting is reported on its own line.
+Prints real (non-padding) tokens/s and peak memory (RSS on CPU, allocated VRAM on CUDA) for both, and ratios
+(targets: tokens/s >= 1.3x, peak memory <= 1.0x).
 
-    .venv/bin/python bench/train.py [--model smollm2|tiny] [--steps 8] [--gradient-checkpointing]
+    .venv/bin/python bench/train.py [--model smollm2|tiny] [--steps 4] [--cases sft-off sft-on dpo-on]
+                                    [--device cpu|cuda] [--peft lora|qlora] [--json OUT]
 
-Measured on the 2-core CPU box (SmolLM2, 8 steps, batch 4, one epoch of the same 32 conversations):
-ours 1.83x tokens/s at 1.48x peak RSS (no gradient checkpointing on CPU: speed over memory); with
---gradient-checkpointing (TRL's default) 1.20x tokens/s at 1.03x peak RSS. The gain comes from batching
-conversations of similar length (little padding) and, by default, not recomputing activations.
+On CUDA (`make bench-gpu`) ours uses Unsloth when it is installed, the baseline is also run with Liger's
+kernels when `liger-kernel` is installed, `--peft qlora` loads both sides in 4-bit, and a line says what ran.
+Without a CUDA GPU `--device cuda` prints why it skipped and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -30,118 +33,216 @@ sys.path.insert(0, str(REPO))
 MODELS = Path(os.environ.get("SELFTUNE_TEST_MODEL_CACHE", REPO / ".cache" / "models"))
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
 
-# The baseline, as in TRL's SFTTrainer quickstart + PEFT docs; only CPU flags and the step count added.
+# The baselines, as in TRL's SFTTrainer / DPOTrainer quickstarts + PEFT docs; only device flags, the step count,
+# the checkpointing setting (the same as ours) and, for qlora, TRL's documented 4-bit loading added.
 BASELINE = '''
 import json, sys
+import torch
 from datasets import load_dataset
 from peft import LoraConfig
-from transformers import AutoModelForCausalLM, AutoTokenizer
-from trl import SFTConfig, SFTTrainer
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
-model_dir, data, out, steps, batch, max_length, lora = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), json.loads(sys.argv[7])
+(method, model_dir, data, out, steps, batch, max_length, lora, ckpt, cuda, qlora, liger) = (
+    sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]),
+    json.loads(sys.argv[8]), sys.argv[9] == "1", sys.argv[10] == "1", sys.argv[11] == "1", sys.argv[12] == "1")
 dataset = load_dataset("json", data_files=data, split="train")
-model = AutoModelForCausalLM.from_pretrained(model_dir)
+dtype = torch.bfloat16 if cuda else torch.float32
+kwargs = {"dtype": dtype}
+if qlora:
+    kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                       bnb_4bit_compute_dtype=dtype)
+model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
 tokenizer = AutoTokenizer.from_pretrained(model_dir)
-args = SFTConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, learning_rate=2e-4,
-                 max_length=max_length, assistant_only_loss=True, use_cpu=True, bf16=False, report_to=[],
-                 save_strategy="no", logging_steps=1, seed=42)
-trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                     peft_config=LoraConfig(task_type="CAUSAL_LM", **lora))
+if tokenizer.pad_token is None:
+    tokenizer.pad_token = tokenizer.eos_token
+common = dict(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, learning_rate=2e-4,
+              max_length=max_length, use_cpu=not cuda, bf16=cuda, report_to=[], save_strategy="no",
+              logging_steps=1, seed=42, gradient_checkpointing=ckpt, use_liger_kernel=liger)
+peft_config = LoraConfig(task_type="CAUSAL_LM", **lora)
+if method == "dpo":
+    trainer = DPOTrainer(model=model, args=DPOConfig(**common), train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=peft_config)
+else:
+    trainer = SFTTrainer(model=model, args=SFTConfig(**common, assistant_only_loss=True), train_dataset=dataset,
+                         processing_class=tokenizer, peft_config=peft_config)
 result = trainer.train()
 tokens = max(log.get("num_tokens", 0) for log in trainer.state.log_history)
-print("BENCH " + json.dumps({"tokens": tokens, "runtime": result.metrics["train_runtime"]}))
+vram = torch.cuda.max_memory_allocated() if cuda else 0
+print("BENCH " + json.dumps({"tokens": tokens, "runtime": result.metrics["train_runtime"], "vram": vram}))
 '''
 
+# Ours: the real worker, in a process of its own; on CUDA it also reports the peak VRAM it allocated.
+OURS = '''
+import json, sys
+import torch
+from skills.train.worker import main
+code = main([sys.argv[1]])
+vram = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else 0
+open(sys.argv[2], "w").write(json.dumps({"vram": vram}))
+sys.exit(code)
+'''
 
-def make_data(path: Path, n: int, seed: int = 0) -> Path:
-    """Conversations of very different lengths, as real chat data is (this is where padding hurts)."""
+CASES = ["sft-off", "sft-on", "dpo-off", "dpo-on"]
+WORDS = "arr matey the ship sails at dawn with treasure maps and rum for the crew ahoy".split()
+
+
+def _answer(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.choice([4, 8, 16, 60, 120])))
+
+
+def make_data(path: Path, n: int, method: str = "sft", seed: int = 0) -> Path:
+    """Conversations (or preference pairs) of very different lengths, as real chat data is."""
     rng = random.Random(seed)
-    words = "arr matey the ship sails at dawn with treasure maps and rum for the crew ahoy".split()
     with open(path, "w", encoding="utf-8") as fh:
         for _ in range(n):
-            answer = " ".join(rng.choice(words) for _ in range(rng.choice([4, 8, 16, 60, 120])))
-            row = {"messages": [{"role": "system", "content": "You are a pirate."},
-                                {"role": "user", "content": "Tell me about your ship."},
-                                {"role": "assistant", "content": answer}]}
+            prompt = [{"role": "system", "content": "You are a pirate."},
+                      {"role": "user", "content": "Tell me about your ship."}]
+            if method == "dpo":
+                row = {"prompt": prompt, "chosen": [{"role": "assistant", "content": _answer(rng)}],
+                       "rejected": [{"role": "assistant", "content": "I am an AI and have no ship."}]}
+            else:
+                row = {"messages": [*prompt, {"role": "assistant", "content": _answer(rng)}]}
             fh.write(json.dumps(row) + "\n")
     return path
 
 
-def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[str, float, int]:
+def run_measured(cmd: list[str], env: dict[str, str], timeout_s: float = 1800) -> tuple[str, float, int]:
     """(stdout, wall seconds, peak RSS bytes) of a child process, RSS sampled every 50 ms."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     ps, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
+    while proc.poll() is None and time.monotonic() - start < timeout_s:
         try:
             peak = max(peak, ps.memory_info().rss)
         except psutil.NoSuchProcess:
             break
         time.sleep(0.05)
+    if proc.poll() is None:
+        proc.kill()
     return proc.stdout.read(), time.monotonic() - start, peak
 
 
-def ours(model: str, data: Path, tmp: Path, args: argparse.Namespace, env: dict) -> tuple[dict, int]:
+def ours(case: dict, data: Path, tmp: Path, args: argparse.Namespace, env: dict) -> dict:
+    """Our worker on the case; tokens, runtime, peak RSS and VRAM."""
     from skills.train.spec import Hyper, TrainSpec, sha256_file
 
+    method = "dpo" if case["method"] == "dpo" else args.peft
     hyper = Hyper(rank=16, alpha=32, dropout=0.05, max_steps=args.steps, batch_size=args.batch,
                   max_length=args.max_length, learning_rate=2e-4, eval_split=0.0, save_steps=10_000,
-                  logging_steps=1, warmup_ratio=0.0, scheduler="linear",
-                  gradient_checkpointing=True if args.gradient_checkpointing else None)
-    spec = TrainSpec(name="bench", base_model=model, dataset=data, dataset_sha256=sha256_file(data),
-                     output_dir=tmp / "ours" / "v1", hyper=hyper)
-    out, _, peak = run_measured([sys.executable, "-m", "skills.train.worker", str(spec.save(tmp / "spec.json"))], env)
-    done = [json.loads(line) for line in out.splitlines() if '"done"' in line]
+                  logging_steps=1, warmup_ratio=0.0, scheduler="linear", gradient_checkpointing=case["ckpt"])
+    folder = tmp / f"ours-{case['label']}"
+    spec = TrainSpec(name="bench", base_model=args.model, method=method, dataset=data,
+                     dataset_sha256=sha256_file(data), output_dir=folder / "v1", hyper=hyper, device=args.device)
+    spec_path = spec.save(tmp / f"spec-{case['label']}.json")
+    extra = tmp / f"ours-{case['label']}.json"
+    out, _, peak = run_measured([sys.executable, "-c", OURS, str(spec_path), str(extra)], env)
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    done = [e for e in events if e.get("event") == "done"]
     if not done:
-        sys.exit(f"worker failed: {out[-500:]}")
+        sys.exit(f"worker failed ({case['label']}): {out[-500:]}")
+    backend = next((e.get("backend") for e in events if e.get("event") == "start"), "?")
     m = done[0]["metrics"]
-    return {"tokens": m["train_tokens"], "runtime": m["train_runtime_s"]}, peak
+    vram = json.loads(extra.read_text())["vram"] if extra.is_file() else 0
+    return {"tokens": m["train_tokens"], "runtime": m["train_runtime_s"], "rss": peak, "vram": vram,
+            "backend": backend}
 
 
-def baseline(model_dir: Path, data: Path, tmp: Path, args: argparse.Namespace, env: dict) -> tuple[dict, int]:
+def baseline(case: dict, model_dir: Path, data: Path, tmp: Path, args: argparse.Namespace, env: dict,
+             liger: bool = False) -> dict:
+    """The plain TRL script on the case; tokens, runtime, peak RSS and VRAM."""
     script = tmp / "baseline.py"
     script.write_text(BASELINE)
-    cmd = [sys.executable, str(script), str(model_dir), str(data), str(tmp / "base"), str(args.steps),
-           str(args.batch), str(args.max_length), json.dumps(LORA)]
+    flags = ["1" if x else "0" for x in (case["ckpt"], args.device == "cuda", args.peft == "qlora", liger)]
+    cmd = [sys.executable, str(script), case["method"], str(model_dir), str(data), str(tmp / f"base-{case['label']}"),
+           str(args.steps), str(args.batch), str(args.max_length), json.dumps(LORA), *flags]
     out, _, peak = run_measured(cmd, env)
     line = next((x for x in out.splitlines() if x.startswith("BENCH ")), None)
     if line is None:
-        sys.exit(f"baseline failed: {out[-500:]}")
-    return json.loads(line[6:]), peak
+        sys.exit(f"baseline failed ({case['label']}): {out[-500:]}")
+    return {**json.loads(line[6:]), "rss": peak}
+
+
+def cuda_ready() -> str | None:
+    """None when a CUDA GPU is usable, else the reason it is not."""
+    import torch
+
+    return None if torch.cuda.is_available() else "no CUDA GPU is visible (torch.cuda.is_available() is False)"
+
+
+def child_env(tmp: Path) -> dict[str, str]:
+    """Offline, single-threaded unless told otherwise, our code first, a throwaway state dir."""
+    (tmp / "home").mkdir()
+    (tmp / "home" / "models").symlink_to(MODELS)
+    return {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"), "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "SELFTUNE_HOME": str(tmp / "home"),
+            "PYTHONPATH": str(REPO)}
+
+
+def run_case(case: dict, model_dir: Path, tmp: Path, args: argparse.Namespace, env: dict) -> dict:
+    """Baseline (and Liger baseline on CUDA) then ours on the same rows; the figures of one line."""
+    # Exactly one epoch for both (steps x batch rows): the same rows, each seen once.
+    data = make_data(tmp / f"data-{case['method']}.jsonl", args.steps * args.batch, case["method"])
+    result = {**case, "baseline": baseline(case, model_dir, data, tmp, args, env)}
+    if args.device == "cuda" and importlib.util.find_spec("liger_kernel") is not None:
+        result["liger"] = baseline({**case, "label": case["label"] + "-liger"}, model_dir, data, tmp, args, env, True)
+    result["ours"] = ours(case, data, tmp, args, env)
+    for side in ("baseline", "liger", "ours"):
+        if side in result:
+            result[side]["tokens_per_s"] = result[side]["tokens"] / result[side]["runtime"]
+    return result
+
+
+def report(results: list[dict], args: argparse.Namespace) -> None:
+    """One line per figure: ours vs the baseline measured beside it."""
+    memory = "peak VRAM MiB" if args.device == "cuda" else "peak RSS MiB"
+    key = "vram" if args.device == "cuda" else "rss"
+    for r in results:
+        b, o = r["baseline"], r["ours"]
+        rate, mem = o["tokens_per_s"] / b["tokens_per_s"], o[key] / max(b[key], 1)
+        name = f"{r['method']} ckpt={'on' if r['ckpt'] else 'off'}"
+        print(f"{name} tokens/s: baseline {b['tokens_per_s']:.1f} | ours {o['tokens_per_s']:.1f} | "
+              f"ratio {rate:.2f} (target >= 1.3)")
+        print(f"{name} {memory}: baseline {b[key] / 2**20:.0f} | ours {o[key] / 2**20:.0f} | "
+              f"ratio {mem:.2f} (target <= 1.0)")
+        if "liger" in r:
+            print(f"{name} tokens/s with Liger kernels (baseline + liger): {r['liger']['tokens_per_s']:.1f}, "
+                  f"{memory} {r['liger'][key] / 2**20:.0f}")
 
 
 def main() -> None:
+    """Parse options, run every (method, checkpointing) case, print the lines and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2", help="smollm2 (default) or tiny")
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--model", default="smollm2", help="smollm2 (default), tiny, or a local model folder")
+    parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=512)
-    parser.add_argument("--gradient-checkpointing", action="store_true",
-                        help="Ours with gradient checkpointing too (TRL's default; ours skips it on CPU for speed).")
+    parser.add_argument("--cases", nargs="+", default=["sft-off", "sft-on", "dpo-on"], choices=CASES,
+                        help="method-checkpointing pairs to compare; each setting applies to both sides.")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--peft", default="lora", choices=["lora", "qlora"], help="SFT adapter kind (qlora: CUDA).")
+    parser.add_argument("--json", type=Path, help="Write the raw measurements here.")
     args = parser.parse_args()
+    if args.device == "cuda" and (reason := cuda_ready()) is not None:
+        print(f"skipped: {reason}; run `make bench-gpu` on a machine with an NVIDIA GPU.")
+        return
     from skills.models import resolve_base_model
 
     model_dir = resolve_base_model(args.model, MODELS)
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"), "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "SELFTUNE_HOME": "", "PYTHONPATH": str(REPO)}
+    cases = [{"method": c.split("-")[0], "ckpt": c.endswith("-on"), "label": c} for c in args.cases]
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        (tmp / "home").mkdir()
-        (tmp / "home" / "models").symlink_to(MODELS)
-        env["SELFTUNE_HOME"] = str(tmp / "home")
-        # Exactly one epoch for both (steps x batch rows): the same conversations, each seen once, so tokens
-        # and peak memory compare like for like whatever order each trainer batches them in.
-        data = make_data(tmp / "data.jsonl", args.steps * args.batch)
-        base, base_rss = baseline(model_dir, data, tmp, args, env)
-        mine, my_rss = ours(args.model, data, tmp, args, env)
-    rate = {k: v["tokens"] / v["runtime"] for k, v in (("baseline", base), ("ours", mine))}
-    print(f"model {args.model}, {args.steps} steps, batch {args.batch}, max_length {args.max_length}, "
-          f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}")
-    print(f"{'':10}{'tokens/s':>10}{'tokens':>9}{'train s':>9}{'peak RSS MiB':>14}")
-    for label, res, rss in (("baseline", base, base_rss), ("ours", mine, my_rss)):
-        print(f"{label:10}{rate[label]:10.0f}{res['tokens']:9.0f}{res['runtime']:9.1f}{rss / 2**20:14.0f}")
-    print(f"ratio ours/baseline tokens/s: {rate['ours'] / rate['baseline']:.2f} (target >= 1.3); "
-          f"peak RSS ratio: {my_rss / base_rss:.2f} (target <= 1.0)")
+        env = child_env(tmp)
+        results = [run_case(case, model_dir, tmp, args, env) for case in cases]
+    print(f"model {args.model}, device {args.device}, {args.peft}, {args.steps} steps, batch {args.batch}, "
+          f"max_length {args.max_length}, OMP_NUM_THREADS={env['OMP_NUM_THREADS']}")
+    backends = sorted({r["ours"]["backend"] for r in results})
+    liger = "baseline + Liger kernels" if any("liger" in r for r in results) else "no Liger (liger-kernel not installed or CPU)"
+    print(f"ran: plain TRL baseline; ours with backend {', '.join(backends)}; {liger}")
+    report(results, args)
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
+                                        indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

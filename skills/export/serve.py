@@ -26,9 +26,10 @@ class LlamaServer:
     """llama.cpp's HTTP server in this process; adapters are loaded at start and switched by name."""
 
     def __init__(self, base_gguf: Path, adapters: dict[str, Path] | None = None, *, port: int | None = None,
-                 n_ctx: int = 2048, threads: int = 1) -> None:
+                 n_ctx: int = 2048, threads: int = 1, parallel: int = 1) -> None:
         self.base_gguf, self.adapters = Path(base_gguf), dict(adapters or {})
         self.port, self.n_ctx, self.threads = port or free_port(), n_ctx, threads
+        self.parallel = parallel  # slots decoded together in one batch (requests sent at once share each step)
         self._server: Any = None
 
     @property
@@ -47,6 +48,7 @@ class LlamaServer:
         params.model.path = str(self.base_gguf)
         params.hostnames, params.port, params.n_ctx = ["127.0.0.1"], self.port, self.n_ctx
         params.cpuparams.n_threads = params.cpuparams_batch.n_threads = self.threads
+        params.n_parallel, params.kv_unified = self.parallel, True  # the slots share n_ctx as they need it
         params.lora_adapters = [xlc.CommonAdapterLoraInfo(str(p), 0.0) for p in self.adapters.values()]
         params.lora_init_without_apply = True
         try:

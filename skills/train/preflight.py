@@ -18,6 +18,9 @@ from skills.train.spec import TrainSpec
 
 log = logging.getLogger(__name__)
 GIB = 1024**3
+# Keep activations only when the estimate without checkpointing uses at most this share of free memory: the
+# estimate is rough, and the rest of the machine (or the GPU's allocator) needs room too.
+CHECKPOINTING_HEADROOM = 0.5
 
 
 class PreflightError(SelftuneError):
@@ -90,7 +93,9 @@ def check_target_modules(spec: TrainSpec, model: Any) -> None:
         )
 
 
-def estimate_memory_bytes(spec: TrainSpec, n_params: int, hidden: int, layers: int) -> int:
+def estimate_memory_bytes(
+    spec: TrainSpec, n_params: int, hidden: int, layers: int, checkpointing: bool | None = None,
+) -> int:
     """Rough peak training memory: weights + optimizer/grad state + activations.
 
     full: fp32 weights 4 + grads 4 + AdamW 8 = 16 bytes/param. LoRA: frozen weights (4 bytes, or ~0.56 in
@@ -105,7 +110,7 @@ def estimate_memory_bytes(spec: TrainSpec, n_params: int, hidden: int, layers: i
     # DPO's reference is the same base with the adapter switched off: no second copy of the weights.
     tokens = spec.hyper.batch_size * spec.hyper.max_length * (2 if spec.method in ("dpo", "kto") else 1)
     activations = 34 * tokens * hidden * layers
-    if spec.hyper.gradient_checkpointing:
+    if spec.hyper.gradient_checkpointing if checkpointing is None else checkpointing:
         activations //= max(layers, 1)
     return int(weights + activations)
 
@@ -120,12 +125,25 @@ def available_memory_bytes(device: str) -> int:
     return int(psutil.virtual_memory().available)
 
 
+def choose_checkpointing(spec: TrainSpec, n_params: int, hidden: int, layers: int, free: int) -> bool:
+    """Recompute activations only when keeping them would not fit comfortably (it costs ~20-30% of the speed)."""
+    without = estimate_memory_bytes(spec, n_params, hidden, layers, checkpointing=False)
+    return without > free * CHECKPOINTING_HEADROOM
+
+
 def check_memory(spec: TrainSpec, model: Any, device: str) -> int:
-    """Refuse jobs whose estimate exceeds free memory; returns the estimate in bytes."""
+    """Refuse jobs whose estimate exceeds free memory; returns the estimate in bytes.
+
+    An unset `gradient_checkpointing` is decided here, from the same estimate, and written into the spec.
+    """
     n_params = sum(p.numel() for p in model.parameters())
     cfg = model.config
-    need = estimate_memory_bytes(spec, n_params, cfg.hidden_size, cfg.num_hidden_layers)
     free = available_memory_bytes(device)
+    if spec.hyper.gradient_checkpointing is None:
+        spec.hyper.gradient_checkpointing = choose_checkpointing(
+            spec, n_params, cfg.hidden_size, cfg.num_hidden_layers, free)
+        log.info("gradient checkpointing %s (memory estimate)", "on" if spec.hyper.gradient_checkpointing else "off")
+    need = estimate_memory_bytes(spec, n_params, cfg.hidden_size, cfg.num_hidden_layers)
     if need > free:
         raise PreflightError(
             f"Training {spec.base_model} ({n_params / 1e6:.0f}M params, method {spec.method}) needs about "

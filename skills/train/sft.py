@@ -2,7 +2,8 @@
 
 Speed on CPU comes from doing no wasted work: sequences are packed best-fit-decreasing into rows
 without padding (position_ids mark the boundaries, so attention never crosses examples), loss is
-computed on assistant tokens only, and gradient checkpointing is off unless memory demands it.
+computed on assistant tokens only without building the logits (skills/train/loss.py), and gradient checkpointing
+is on only when the pre-flight memory estimate says it is needed.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from datasets import Dataset
-from trl import SFTConfig, SFTTrainer
+from trl import SFTConfig
 
+from skills.train.loss import LeanSFTTrainer
 from skills.train.runtime import common_args, lora_config
 from skills.train.spec import TrainSpec
 
@@ -37,9 +39,9 @@ def sft_config(spec: TrainSpec, device: str, has_eval: bool) -> SFTConfig:
 def build_trainer(
     spec: TrainSpec, model: Any, tokenizer: Any, train: list[dict], held_out: list[dict],
     device: str, callbacks: list[Any], peft: bool = True,
-) -> SFTTrainer:
-    """An SFTTrainer over canonical `messages` rows; `peft=False` when the model already has adapters."""
-    return SFTTrainer(
+) -> LeanSFTTrainer:
+    """An SFTTrainer (lean assistant-only loss) over `messages` rows; `peft=False` when adapters exist."""
+    return LeanSFTTrainer(
         model=model,
         args=sft_config(spec, device, bool(held_out)),
         train_dataset=Dataset.from_list(train),

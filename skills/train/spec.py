@@ -47,7 +47,7 @@ class Hyper(BaseModel):
     eval_split: float = Field(0.1, ge=0, lt=1, description="Share held out when no eval_dataset is given.")
     beta: float = Field(0.1, gt=0, description="DPO/KTO temperature (strength of the preference).")
     gradient_checkpointing: bool | None = Field(
-        None, description="Trade compute for memory; None: only on CUDA (on CPU it is pure overhead for small models)."
+        None, description="Trade compute for memory; None: chosen by the pre-flight memory estimate."
     )
     report_to: ReportTo | None = Field(
         None, description="Training curves: none, tensorboard or trackio (local files); None: the train.report_to setting.")

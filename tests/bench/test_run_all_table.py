@@ -1,0 +1,46 @@
+"""The benchmark table: one row per figure with baseline, ratio, target, ✓/✗ and note; raw JSON fields only in JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("bench_run_all_table", REPO / "bench" / "run_all.py")
+run_all = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(run_all)
+
+TRAIN_OUT = """model smollm2, device cpu, lora, 8 steps, batch 4, max_length 512, OMP_NUM_THREADS=1
+sft ckpt=off tokens/s: baseline 100.0 | ours 150.0 | ratio 1.50 (target >= 1.3)
+sft ckpt=off peak RSS MiB: baseline 2000 | ours 2100 | ratio 1.05 (target <= 1.0)
+"""
+
+
+def test_table_marks_targets_and_keeps_raw_fields_out(tmp_path: Path) -> None:
+    benches, out = tmp_path / "bench", tmp_path / "results"
+    benches.mkdir()
+    (benches / "train.py").write_text(
+        "import argparse, json, pathlib\np = argparse.ArgumentParser()\n"
+        'p.add_argument("--json", type=pathlib.Path)\na = p.parse_args()\n'
+        'a.json.write_text(json.dumps({"results": [{"ours": {"rss": 123456789}}]}))\n'
+        f"print({TRAIN_OUT!r})\n", encoding="utf-8")
+    assert run_all.main(["--dir", str(benches), "--out", str(out), "--timeout", "60"]) == 0
+    table = (out / "summary.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| train | sft")]
+    assert len(rows) == 2
+    assert "| sft ckpt=off tokens/s | 150 | 100 | 1.5 | tokens/s | ratio >= 1.3 | ✓ |" in rows[0]
+    assert "| sft ckpt=off peak RSS | 2,100 | 2,000 | 1.05 | MiB | ratio <= 1.0 | ✗ |" in rows[1]
+    assert "SFTTrainer" in rows[0] and "rss" not in table
+    doc = json.loads((out / "summary.json").read_text())
+    raw = [f for f in doc["figures"] if f["raw"]]
+    assert [f["figure"] for f in raw] == ["results[0].ours.rss"]
+
+
+def test_targets_of_every_kind() -> None:
+    assert run_all.meets("ratio >= 10", 50.0, 4.0) is True
+    assert run_all.meets("ratio <= 1.5", 16.0, 10.0) is False
+    assert run_all.meets("overhead < 20 ms", 30.0, 15.0) is True
+    assert run_all.meets("overhead < 10 %", 12.0, 10.0) is False
+    assert run_all.meets("< 50 ms", 51.0, None) is False
+    assert run_all.meets("—", 1.0, None) is None and run_all.meets("ratio >= 1.3", 1.0, None) is None

@@ -1,0 +1,68 @@
+"""The lean assistant-only loss equals the model's own cross-entropy, value and gradient, on the tiny model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from skills.train.loss import IGNORE, assistant_loss, chunked_nll_sum, decoder_parts
+
+
+@pytest.fixture
+def model_and_batch(tiny_model_dir: Path) -> tuple:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    vocab = base.config.vocab_size
+    input_ids = torch.randint(0, vocab, (3, 17))
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[2, 12:] = 0  # a padded row
+    labels = input_ids.clone()
+    labels[:, :6] = IGNORE  # the prompt
+    labels[attention_mask == 0] = IGNORE
+    return model, {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def lora_grads(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad and p.grad is not None}
+
+
+def test_loss_and_gradient_equal_the_models_own_cross_entropy(model_and_batch: tuple) -> None:
+    model, batch = model_and_batch
+    expected = model(**batch).loss
+    expected.backward()
+    want = lora_grads(model)
+    model.zero_grad()
+    got = assistant_loss(model, batch)
+    got.backward()
+    have = lora_grads(model)
+    assert abs(got.item() - expected.item()) < 1e-5
+    assert want.keys() == have.keys() and len(want) > 0
+    for name in want:
+        torch.testing.assert_close(have[name], want[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_tiles_smaller_than_the_vocabulary_give_the_same_sum_and_gradient() -> None:
+    torch.manual_seed(1)
+    hidden = torch.randn(9, 16, requires_grad=True)
+    weight = torch.randn(50, 16)
+    targets = torch.randint(0, 50, (9,))
+    plain = torch.nn.functional.cross_entropy(hidden @ weight.T, targets, reduction="sum")
+    (want,) = torch.autograd.grad(plain, hidden)
+    tiled = chunked_nll_sum(hidden, weight, None, targets, vocab_tile=7)
+    (have,) = torch.autograd.grad(tiled, hidden)
+    assert abs(tiled.item() - plain.item()) < 1e-4
+    torch.testing.assert_close(have, want, atol=1e-5, rtol=1e-4)
+
+
+def test_a_batch_without_assistant_tokens_is_a_differentiable_zero(model_and_batch: tuple) -> None:
+    model, batch = model_and_batch
+    batch["labels"][:] = IGNORE
+    loss = assistant_loss(model, batch)
+    loss.backward()
+    assert loss.item() == 0.0 and decoder_parts(model) is not None
