@@ -26,6 +26,9 @@ AUDIO_SUFFIXES = {".ogg", ".oga", ".opus", ".wav", ".mp3", ".m4a", ".mp4", ".fla
 # A short natural sentence primes tiny.en best: a long word list made it hallucinate "LoRA" into
 # unrelated speech in our espeak tests, while this spelled "adapter"/"persona"/persona names right.
 PROMPT_TEMPLATE = "Tune a LoRA or QLoRA adapter for the {names} persona."
+# Hotwords are a second, separate bias: the command verbs tiny.en otherwise mishears ("tune" as "do",
+# "cancel" as "can't solve"). Kept to the verbs: a long list made tiny.en hallucinate them into other speech.
+HOTWORDS = "tune, train, cancel, status, evaluate, export, roll back, schedule, forget"
 _load_lock = threading.Lock()
 
 
@@ -135,6 +138,11 @@ def initial_prompt(persona_names: list[str] | None = None) -> str:
     return PROMPT_TEMPLATE.format(names=" or ".join(persona_names or ["pirate"]))
 
 
+def hotwords(config: VoiceConfig) -> str | None:
+    """The command verbs to bias the decoder toward, when voice.hotwords is on."""
+    return HOTWORDS if config.hotwords else None
+
+
 def transcribe_file(path: Path, settings: Settings, names: list[str] | None = None) -> Transcript:
     """Transcribe one audio file: greedy decoding, VAD to skip silence, vocabulary-primed."""
     config = settings.voice
@@ -143,7 +151,7 @@ def transcribe_file(path: Path, settings: Settings, names: list[str] | None = No
     segments, info = model.transcribe(
         audio, language="en" if config.model.endswith(".en") else None, beam_size=1, best_of=1,
         temperature=0.0, vad_filter=True, initial_prompt=initial_prompt(names),
-        condition_on_previous_text=False,
+        condition_on_previous_text=False, hotwords=hotwords(config),
     )
     parts = [Segment(start=round(s.start, 2), end=round(s.end, 2), text=s.text.strip()) for s in segments]
     text = " ".join(p.text for p in parts if p.text).strip()
