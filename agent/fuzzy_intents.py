@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import jellyfish
 from rapidfuzz import fuzz
 
+from agent.dispatch import INTENT_PERMISSION, intent_key
 from agent.intents import Intent, normalize, parse_command, resolve
+from config.settings import VoiceConfig
 
 # intent -> (spoken forms of its verb, the form the mended text uses)
 VERBS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -126,8 +128,8 @@ def guess(text: str, personas: list[str]) -> Guess | None:
         if score < candidates[0][0] - NEAR_BEST:
             break
         rest, names_object, mended = _mend_objects(words[used:], personas)
-        if VERBS[name][1].endswith(" of"):  # "what's the status of on the job" reads badly in a question
-            rest = rest[1:] if rest[:1] in (["on"], ["of"], ["for"]) else rest
+        if rest[:1] in (["on"], ["of"], ["for"], ["at"]):  # a misheard verb's tail: "email you later on the …"
+            rest = rest[1:]
         parsed = _parse(name, rest, personas, score) if names_object else None
         if parsed is None:
             continue
@@ -136,3 +138,13 @@ def guess(text: str, personas: list[str]) -> Guess | None:
         return Guess(Intent(name=name, args=intent.args, source="fuzzy"), " ".join([VERBS[name][1], *rest]),
                      round(confidence, 3))
     return None
+
+
+def decide(found: Guess | None, config: VoiceConfig) -> Literal["run", "ask", "chat"]:
+    """Run a sure guess, ask about an unsure one, else chat; a read-only one runs when it is worth asking about
+    (showing a status costs less than a question about it)."""
+    if found is None or found.confidence < config.fuzzy_ask_at:
+        return "chat"
+    if found.confidence >= config.fuzzy_run_at or INTENT_PERMISSION.get(intent_key(found.intent)) == "read":
+        return "run"
+    return "ask"

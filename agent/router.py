@@ -171,14 +171,13 @@ class Router:
 
     def _misheard(self, message: IncomingMessage) -> tuple[Intent, Guess | None]:
         """A transcript's likely command: run when sure, a "Did you mean" guess when unsure, else chat."""
-        from agent.fuzzy_intents import guess  # rapidfuzz and jellyfish come with the voice extra
+        from agent.fuzzy_intents import decide, guess  # rapidfuzz and jellyfish come with the voice extra
 
         found = guess(message.text, self.dispatcher.personas())
-        if found is None or found.confidence < self.settings.voice.fuzzy_ask_at:
+        action = decide(found, self.settings.voice)
+        if found is None or action == "chat":
             return Intent(), None
-        if found.confidence >= self.settings.voice.fuzzy_run_at:
-            return found.intent, None
-        return Intent(), found
+        return (found.intent, None) if action == "run" else (Intent(), found)
 
     def _run_intent(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester) -> Outcome:
         """Chat, help, a persona switch or a skill, for an understood intent."""

@@ -50,7 +50,12 @@ PATTERNS: dict[str, list[tuple[str, str, str, str]]] = {
         ("recall p95 vs raw Chroma", rf"recall k=5, no filter\s*: ours p50 +[0-9.]+ ms p95 +{V} ms.*?raw collection"
                                      rf"\.query p50 +[0-9.]+ p95 +{B}", "ms", "ratio < 1.5"),
     ],
-    "voice": [("transcribe RTF", rf"RTF {V}", "×realtime", "< 0.2")],
+    "voice": [
+        ("spoken command → intent (tiny.en)", rf"tiny\.en: \d+ clips\s+intent accuracy {V}%", "%", ">= 90 %"),
+        ("spoken command WER (tiny.en)", rf"tiny\.en: .*WER {V}", "", "—"),
+        ("voice→intent latency (tiny.en)", rf"tiny\.en: .*voice→intent {V} s", "s", "—"),
+        ("transcribe RTF, 10 s clip", rf"10s: audio .* RTF {V}", "×realtime", "< 0.2"),
+    ],
 }
 
 

@@ -75,16 +75,15 @@ def wer(reference: str, heard: str) -> float:
 
 def route(text: str, settings: Settings) -> tuple[str, str, str]:
     """(exact grammar's intent, intent after the tolerant matcher, how: exact|run|ask|chat) for a transcript."""
-    from agent.fuzzy_intents import guess
+    from agent.fuzzy_intents import decide, guess
     from agent.intents import resolve
 
     exact = resolve(text, PERSONAS).name
     if exact != "chat":
         return exact, exact, "exact"
     found = guess(text, PERSONAS)
-    if found is None or found.confidence < settings.voice.fuzzy_ask_at:
-        return exact, "chat", "chat"
-    return exact, found.intent.name, "run" if found.confidence >= settings.voice.fuzzy_run_at else "ask"
+    action = decide(found, settings.voice)
+    return exact, found.intent.name if found is not None and action != "chat" else "chat", action
 
 
 def bench_model(model: str, clips: list[dict[str, Any]], settings: Settings, verbose: bool) -> dict[str, Any]:
@@ -109,7 +108,8 @@ def bench_model(model: str, clips: list[dict[str, Any]], settings: Settings, ver
         "exact_grammar_accuracy": round(sum(r["exact"] == r["expected"] for r in rows) / n, 3),
         "intent_accuracy": round(direct / n, 3),
         "asked_right": round(sum(r["intent"] == r["expected"] and r["how"] == "ask" for r in rows) / n, 3),
-        "wrong_command": sum(r["intent"] not in (r["expected"], "chat") for r in rows),
+        "wrong_run": sum(r["intent"] not in (r["expected"], "chat") and r["how"] != "ask" for r in rows),
+        "wrong_ask": sum(r["intent"] not in (r["expected"], "chat") and r["how"] == "ask" for r in rows),
         "wer": round(statistics.mean(r["wer"] for r in rows), 3),
         "rtf_median": round(statistics.median(r["rtf"] for r in rows), 3),
         "voice_to_intent_s_median": round(statistics.median(r["latency_s"] for r in rows), 3),
@@ -152,7 +152,7 @@ def main() -> dict[str, Any]:
     for m in models:
         print(f"{m['model']}: {m['clips']} clips  intent accuracy {m['intent_accuracy']:.0%} (exact grammar alone "
               f"{m['exact_grammar_accuracy']:.0%}, asked 'Did you mean' with the right command {m['asked_right']:.0%}, "
-              f"wrong command {m['wrong_command']})  WER {m['wer']:.2f}  median RTF {m['rtf_median']:.3f}  "
+              f"ran a wrong command {m['wrong_run']}, asked about one {m['wrong_ask']})  WER {m['wer']:.2f}  median RTF {m['rtf_median']:.3f}  "
               f"voice→intent {m['voice_to_intent_s_median']:.2f} s")
         print("    by variant: " + ", ".join(f"{v} {a:.0%}" for v, a in m["by_variant"].items()))
     for row in rtf_rows:

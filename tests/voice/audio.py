@@ -44,11 +44,11 @@ def convert(wav: Path, out: Path) -> Path:
 
 
 def add_noise(wav: Path, out: Path, volume: float = 0.02) -> Path:
-    """Mix white noise under the speech."""
+    """Mix white noise under the speech (the same noise every run: sox -R)."""
     noise = out.with_suffix(".noise.wav")
     info = subprocess.run(["sox", "--i", "-D", str(wav)], capture_output=True, text=True, check=True)
     rate = subprocess.run(["sox", "--i", "-r", str(wav)], capture_output=True, text=True, check=True).stdout.strip()
-    subprocess.run(["sox", "-n", "-r", rate, "-c", "1", str(noise), "synth", info.stdout.strip(),
+    subprocess.run(["sox", "-R", "-n", "-r", rate, "-c", "1", str(noise), "synth", info.stdout.strip(),
                     "whitenoise", "vol", str(volume)], check=True, timeout=30)
     subprocess.run(["sox", "-m", str(wav), str(noise), str(out)], check=True, timeout=30)
     return out

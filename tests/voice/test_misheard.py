@@ -19,7 +19,7 @@ from skills.providers.openai_compat import OpenAIProvider
 from tests.agent.conftest import scripted_llm  # noqa: F401 - the scripted chat server fixture
 from tests.agent.fake_skills import CALLS, fake_registry
 from tests.agent.test_intents import NON_COMMANDS, PERSONAS
-from tests.voice.audio import HAVE_ESPEAK, speak
+from tests.voice.audio import HAVE_ESPEAK, needs_sox, resample, speak
 
 needs_espeak = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng is not installed (apt-get install espeak-ng)")
 runner = CliRunner()
@@ -71,15 +71,25 @@ def test_unclear_spoken_command_asks_did_you_mean_and_yes_runs_it(router: Router
 
 
 @needs_espeak
+@needs_sox
 def test_did_you_mean_no_does_nothing_and_buttons_settle_it(router: Router, scripted_llm, tmp_path: Path) -> None:  # noqa: F811
-    clip = speak("what's the status of the pirate job", tmp_path / "status.wav", 185, "en-us")  # "Let's stand up on …"
-    asked = router.handle(voice_note(clip))
-    assert asked.confirm and "Did you mean" in asked.text, asked.text
+    clip = resample(speak("evaluate the pirate adapter", tmp_path / "eval.wav", 160, "en-us+m3"), tmp_path / "eval-44k.wav")
+    asked = router.handle(voice_note(clip))  # 44.1 kHz stereo, heard as "Email us at / you later on the pirate adapter."
+    assert asked.confirm and "Did you mean: \u201cevaluate the pirate adapter\u201d?" in asked.text, asked.text
     assert router.handle(IncomingMessage(transport="console", channel="voice-test", text="no")).text == "OK, I did nothing."
-    assert CALLS == []
     again = router.handle(voice_note(clip))
     pressed = router.press(IncomingMessage(transport="console", channel="voice-test"), again.confirm, True)
-    assert pressed.intent == "status" and CALLS == [("jobs.status", {"job_id": "pirate"})]
+    # The fake registry has no eval.run: the reply proves the eval intent was dispatched, not chatted about.
+    assert pressed.intent == "eval" and "I understood 'eval' (adapter=pirate)" in pressed.text, pressed.text
+    assert CALLS == [] and scripted_llm.requests == []
+
+
+@needs_espeak
+def test_unsure_read_only_command_just_runs(router: Router, scripted_llm, tmp_path: Path) -> None:  # noqa: F811
+    """Showing a status costs less than asking about it: an unsure status guess runs."""
+    clip = speak("what's the status of the pirate job", tmp_path / "status.wav", 185, "en-us")  # "Let's stand up on …"
+    reply = router.handle(voice_note(clip))
+    assert reply.intent == "status" and reply.confirm is None and CALLS == [("jobs.status", {"job_id": "pirate"})]
     assert scripted_llm.requests == []
 
 
