@@ -89,7 +89,7 @@ def route(text: str, settings: Settings) -> tuple[str, str, str]:
 def bench_model(model: str, clips: list[dict[str, Any]], settings: Settings, verbose: bool) -> dict[str, Any]:
     """Accuracy, WER and latency of one Whisper model on the command set."""
     settings = settings.model_copy(update={"voice": settings.voice.model_copy(update={"model": model})})
-    get_model(settings.voice)  # load once, outside the timings
+    get_model(settings)  # load once, outside the timings
     rows = []
     for clip in clips:
         start = time.perf_counter()

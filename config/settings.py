@@ -121,7 +121,7 @@ class MemoryConfig(Section):
 class VoiceConfig(Section):
     """Local Whisper transcription."""
 
-    model: str = Field("tiny.en", description="'tiny.en' (packaged) or a CTranslate2 model folder.")
+    model: str = Field("tiny.en", description="'tiny.en' (packaged), 'base' (the voice-base extra) or a CTranslate2 model folder.")
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Device Whisper runs on.")
     compute_type: str = Field("int8", description="CTranslate2 compute type, e.g. int8 or float16.")
     max_seconds: float = Field(300.0, gt=0, description="Longest voice message transcribed, in seconds.")
