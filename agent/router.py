@@ -90,7 +90,7 @@ class Router:
         heard = None
         try:
             message, heard = self._transcribe_voice(message)
-            reply, quotes_data = self._settle(message, session) or self._handle(message, session, spoken=bool(heard))
+            reply, quotes_data = self._settle(message, session) or self._handle(message, session, spoken=bool(heard) or message.spoken)
         except SelftuneError as exc:  # its sentence may quote data (a file's line, a job's message)
             reply, quotes_data = Reply(text=str(exc), intent="error", ok=False), True
         except Exception as exc:

@@ -18,7 +18,7 @@ from memory.store import Memory
 from skills.dataset.validate import ValidationReport, validate_file
 from skills.jobs import JobManager
 from skills.train.adapters import promote as promote_adapter
-from skills.voice import Transcript, transcribe_file
+from skills.voice import Transcript, persona_names, transcribe_file
 
 Validator = Callable[[Path], ValidationReport]
 Transcriber = Callable[[Path], Transcript]
@@ -44,8 +44,8 @@ class BotServices:
         return validate_file(path)
 
     def transcribe(self, path: Path) -> Transcript:
-        """Transcribe a voice note locally (Whisper)."""
-        return transcribe_file(path, self.settings)
+        """Transcribe a voice note locally (Whisper primed with the persona names, as the Router does)."""
+        return transcribe_file(path, self.settings, persona_names(self.settings))
 
     def promote(self, persona: str, adapter_id: str) -> Any:
         """Serve `adapter_id` for `persona` (a commit in the workspace)."""
