@@ -12,11 +12,14 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agent import chat_tune, confirm
 from agent.auth import LOCAL_TRANSPORTS, LOCAL_USER, allows
 from agent.intents import Intent
+
+if TYPE_CHECKING:
+    from agent.fuzzy_intents import Guess
 from agent.prompts import followups
 from agent.session import Confirmation, Pending, Session
 from config.errors import PermissionDenied, SelftuneError, report_internal_error
@@ -37,6 +40,7 @@ INTENT_SKILLS: dict[str, str] = {
     "persona_create": "persona.create", "persona_bind": "persona.bind", "persona_show": "persona.show",
     "persona_edit": "persona.edit",
 }
+SUGGESTED = "intent.suggested"  # a Confirmation for "Did you mean …?": a yes handles its intent, not one skill call
 SKILL_INTENTS = {skill: key.split(":")[0] for key, skill in INTENT_SKILLS.items()}
 # Checked before asking anything, so an unauthorised request is refused at once, not after questions.
 # By effect: anything that changes or erases state (forget, collect, rollback, schedules, export) is not 'read'.
@@ -224,6 +228,14 @@ class Dispatcher:
                                        token=secrets.token_hex(4))
         return Reply(text=confirm.question(confirm.Check(True, description)), intent=intent.name, args=intent.args,
                      confirm=session.confirm.token)
+
+    def suggest(self, guess: Guess, session: Session, user: str) -> Reply:
+        """Ask "Did you mean …?" about a misheard command; `user`'s yes handles it as if heard right."""
+        text = f"Did you mean: \u201c{guess.text}\u201d?"
+        session.confirm = Confirmation(intent=guess.intent, skill=SUGGESTED, args=guess.intent.args, description=text,
+                                       user=user, token=secrets.token_hex(4))
+        return Reply(text=f"{text} {confirm.ASK}", intent=guess.intent.name, args={**guess.intent.args, "suggested": True},
+                     confirm=session.confirm.token, kind="question")
 
     def confirmed(self, pending: Confirmation, requester: Requester) -> Outcome:
         """Run an action its requester just confirmed, exactly as described (permission checked again)."""

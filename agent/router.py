@@ -12,12 +12,15 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import confirm, persona_switch
 from agent.auth import LOCAL_TRANSPORTS, RateLimiter, requester_for
-from agent.dispatch import SKILL_INTENTS, Dispatcher, Outcome, skill_context
+from agent.dispatch import SKILL_INTENTS, SUGGESTED, Dispatcher, Outcome, skill_context
 from agent.intents import Intent, find_data_sources, find_dataset, find_persona, resolve
+
+if TYPE_CHECKING:
+    from agent.fuzzy_intents import Guess
 from agent.llm_turn import Gate, LLMTurn, TurnLimits
 from agent.prompts import followups, prompt
 from agent.session import LogHook, RecallHook, Session
@@ -89,7 +92,8 @@ class Router:
         heard = None
         try:
             message, heard = self._transcribe_voice(message)
-            reply, quotes_data = self._settle(message, session) or self._handle(message, session, progress)
+            reply, quotes_data = self._settle(message, session) or self._handle(
+                message, session, progress, spoken=bool(heard) or message.spoken)
         except SelftuneError as exc:  # its sentence may quote data (a file's line, a job's message)
             reply, quotes_data = Reply(text=str(exc), intent="error", ok=False), True
         except Exception as exc:
@@ -133,6 +137,8 @@ class Router:
             return None
         if not answer:
             return Outcome(Reply(text="OK, I did nothing.", intent=pending.intent.name, args=pending.intent.args), False)
+        if pending.skill == SUGGESTED:  # "Did you mean …?": yes handles the command as if it had been heard right
+            return self._run_intent(pending.intent, message, session, requester_for(self.settings, message))
         return self.dispatcher.confirmed(pending, requester_for(self.settings, message))
 
     def _transcribe_voice(self, message: IncomingMessage) -> tuple[IncomingMessage, str | None]:
@@ -149,7 +155,8 @@ class Router:
         """handle() off the event loop (model calls and skills block); `progress` is called from that thread."""
         return await asyncio.to_thread(self.handle, message, progress)
 
-    def _handle(self, message: IncomingMessage, session: Session, progress: Progress | None = None) -> Outcome:
+    def _handle(self, message: IncomingMessage, session: Session, progress: Progress | None = None, *,
+                spoken: bool = False) -> Outcome:
         """The reply, and whether its text quotes data (so later turns treat it as untrusted)."""
         requester = requester_for(self.settings, message)
         if message.transport not in LOCAL_TRANSPORTS:
@@ -160,6 +167,25 @@ class Router:
         intent = self._intent(message, session)
         if intent is None:
             return Outcome(Reply(text="OK, dropped it.", intent="chat"), False)
+        if spoken and intent.name == "chat":  # Whisper may have misheard a command: a tolerant second try
+            intent, suggestion = self._misheard(message)
+            if suggestion is not None:
+                return Outcome(self.dispatcher.suggest(suggestion, session, message.user), False)
+        return self._run_intent(intent, message, session, requester, progress)
+
+    def _misheard(self, message: IncomingMessage) -> tuple[Intent, Guess | None]:
+        """A transcript's likely command: run when sure, a "Did you mean" guess when unsure, else chat."""
+        from agent.fuzzy_intents import decide, guess  # rapidfuzz and jellyfish come with the voice extra
+
+        found = guess(message.text, self.dispatcher.personas())
+        action = decide(found, self.settings.voice)
+        if found is None or action == "chat":
+            return Intent(), None
+        return (found.intent, None) if action == "run" else (Intent(), found)
+
+    def _run_intent(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester,
+                    progress: Progress | None = None) -> Outcome:
+        """Chat, help, a persona switch or a skill, for an understood intent."""
         if intent.name == "chat":
             return self._chat(message, session, requester)
         if intent.name == "help":

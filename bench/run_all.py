@@ -64,7 +64,13 @@ PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
                                      rf"\.query p50 +[0-9.]+ p95 +{B}", "ms", "ratio <= 1.5",
          "baseline is the Chroma collection query alone"),
     ],
-    "voice": [("transcribe RTF", rf"RTF {V}", "×realtime", "< 0.2", "")],
+    "voice": [
+        ("spoken command → intent (tiny.en)", rf"tiny\.en: \d+ clips\s+intent accuracy {V}%", "%", ">= 90 %",
+         "generated voices, speeds, noise, Opus and 44.1 kHz variants"),
+        ("spoken command WER (tiny.en)", rf"tiny\.en: .*WER {V}", "", "—", ""),
+        ("voice→intent latency (tiny.en)", rf"tiny\.en: .*voice→intent {V} s", "s", "—", ""),
+        ("transcribe RTF, 10 s clip", rf"10s: audio .* RTF {V}", "×realtime", "< 0.2", ""),
+    ],
     "export": [
         ("merged q8_0 llama.cpp tok/s vs PEFT fp32", rf"PEFT fp32 {B} tok/s \| llama.cpp q8_0 {V} tok/s", "tok/s",
          "ratio >= 3", "same prompts; llama.cpp runs the merged q8_0 GGUF, PEFT the fp32 adapter"),

@@ -30,6 +30,7 @@ class IncomingMessage(BaseModel):
     message_id: str | None = None
     reply_to: str | None = None
     confirmed: bool = False  # the sender already said yes to any action with lasting effects (`selftune chat --yes`)
+    spoken: bool = False  # text is a transcript of the sender's voice note (Whisper may have misheard a command)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 

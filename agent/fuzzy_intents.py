@@ -1,0 +1,150 @@
+"""A tolerant second try for spoken commands the exact grammar missed: Whisper mishears short verbs.
+
+tiny.en turns "cancel the pirate job" into "can't solve the pirate job" and "export the pirate adapter" into
+"and export the pirate or napter". The transcript's first words are compared with the command verbs by
+spelling and by sound (rapidfuzz ratio on the words and on their Metaphone keys), the object words
+(adapter, job, ollama, persona names) are mended the same way, and the mended text must then pass the exact
+grammar of agent/intents.py for the same intent. Only text that names an object of a command (a persona,
+an adapter, a job, a model) is considered, so chat about trains or the weather stays chat. Used for voice
+transcripts only; typed text keeps the exact grammar.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Literal, NamedTuple
+
+import jellyfish
+from rapidfuzz import fuzz
+
+from agent.dispatch import INTENT_PERMISSION, intent_key
+from agent.intents import Intent, normalize, parse_command, resolve
+from config.settings import VoiceConfig
+
+# intent -> (spoken forms of its verb, the form the mended text uses)
+VERBS: dict[str, tuple[tuple[str, ...], str]] = {
+    "tune": (("tune", "train", "finetune"), "tune"),
+    "status": (("status", "what's the status", "whats the status"), "what's the status of"),
+    "cancel": (("cancel", "abort"), "cancel"),
+    "eval": (("evaluate",), "evaluate"),
+    "rollback": (("roll back", "rollback"), "roll back"),
+    "export": (("export",), "export"),
+    "schedule": (("schedule",), "schedule"),
+}  # never forget or delete: a loose match must not reach what only erases (rollback still asks its own yes)
+OBJECTS = ("adapter", "adapters", "persona", "job", "model", "training", "ollama", "gguf")
+# Words a speaker (or Whisper) puts before the verb; dropping them costs no confidence.
+_FILLERS = {"and", "then", "so", "um", "uh", "er", "oh", "well", "the", "a", "now", "ok", "okay", "in", "it"}
+_MAX_LEAD = 2  # other words skipped before the verb, each costing SKIP_COST
+SKIP_COST = 0.1
+MEND_COST = 0.95  # confidence kept when an object word had to be mended
+SOUND_WEIGHT = 0.6  # how a verb sounds counts more than how Whisper spelled it
+UNGRAMMATICAL_COST = 0.85  # a known persona named after a likely verb, in words the grammar would not take
+NEAR_BEST = 0.1  # only verbs about as likely as the best one are tried (a poor verb that parses is no evidence)
+_NOT_OBJECTS = {"the", "a", "an", "to", "of", "on", "my", "and", "in", "or", "it"}  # a mended object never starts so
+
+
+class Guess(NamedTuple):
+    """The command a transcript most likely was, the mended text that states it, and how sure we are (0..1)."""
+
+    intent: Intent
+    text: str
+    confidence: float
+
+
+@lru_cache(maxsize=4096)
+def _key(words: str) -> str:
+    """Metaphone key of a phrase, spaces dropped ("roll back" and "rollback" sound alike)."""
+    return jellyfish.metaphone(words.replace(" ", "").replace("'", "")) or words
+
+
+def similarity(heard: str, word: str) -> float:
+    """0..1: how alike two phrases are, by sound (weighted) and by spelling."""
+    spelled = fuzz.ratio(heard.replace(" ", ""), word.replace(" ", "")) / 100
+    sound = fuzz.ratio(_key(heard), _key(word)) / 100
+    return SOUND_WEIGHT * sound + (1 - SOUND_WEIGHT) * spelled
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9'#./_-]+", normalize(text))
+
+
+def _mend_objects(words: list[str], personas: list[str]) -> tuple[list[str], bool, bool]:
+    """Object words put right ("or naptor" → adapter, "a llama" → ollama); (words, names an object, mended)."""
+    vocabulary = [*OBJECTS, *(p.lower() for p in personas)]
+    out, found, mended, i = [], False, False, 0
+    while i < len(words):
+        word = words[i].removesuffix("'s")  # "the pirate's job" is the pirate job
+        if word in vocabulary:
+            out.append(word)
+            found, i = True, i + 1
+            continue
+        best = max(((similarity(" ".join(words[i:i + n]), v), n, v) for n in (1, 2) if i + n <= len(words)
+                    for v in vocabulary if len(" ".join(words[i:i + n])) >= 3 and words[i] not in _NOT_OBJECTS
+                    and (n == 1 or words[i + 1] not in vocabulary)), default=(0.0, 1, ""))
+        if best[0] >= 0.75:
+            out.append(best[2])
+            found, mended, i = True, True, i + best[1]
+        else:
+            out.append(words[i])
+            i += 1
+    return out, found, mended
+
+
+def _verb_candidates(words: list[str], personas: list[str]) -> list[tuple[float, str, int]]:
+    """(score, intent, words used) for each verb the first words could be, after fillers and a skip or two."""
+    start = 0
+    while start < len(words) and words[start] in _FILLERS:
+        start += 1
+    found = []
+    for skip in range(_MAX_LEAD + 1):
+        at = start + skip
+        for n in (1, 2, 3, 4):
+            if at + n > len(words) or words[at + n - 1] in (*OBJECTS, *personas):
+                break  # the verb never swallows the object it acts on
+            heard = " ".join(words[at:at + n])
+            for intent, (forms, _) in VERBS.items():
+                score = max(similarity(heard, form) for form in forms) - SKIP_COST * skip
+                found.append((score, intent, at + n))
+    return sorted(found, reverse=True)
+
+
+def _parse(name: str, rest: list[str], personas: list[str], score: float) -> tuple[Intent, float] | None:
+    """The mended text's intent if the grammar agrees it is `name`; else the command form when a persona is named."""
+    intent = resolve(" ".join([VERBS[name][1], *rest]), personas)
+    if intent.name == name:
+        return intent, score
+    if not set(rest) & {p.lower() for p in personas}:
+        return None
+    command = parse_command(f"!{name} " + " ".join(rest), personas)
+    return (command, score * UNGRAMMATICAL_COST) if command is not None else None
+
+
+def guess(text: str, personas: list[str]) -> Guess | None:
+    """The most likely command in a misheard transcript, or None when it does not look like a command."""
+    words = _words(text)
+    candidates = _verb_candidates(words, personas) if words else []
+    for score, name, used in candidates[:8]:
+        if score < candidates[0][0] - NEAR_BEST:
+            break
+        rest, names_object, mended = _mend_objects(words[used:], personas)
+        if rest[:1] in (["on"], ["of"], ["for"], ["at"]):  # a misheard verb's tail: "email you later on the …"
+            rest = rest[1:]
+        parsed = _parse(name, rest, personas, score) if names_object else None
+        if parsed is None:
+            continue
+        intent, score = parsed
+        confidence = max(0.0, min(1.0, score * (MEND_COST if mended else 1.0)))
+        return Guess(Intent(name=name, args=intent.args, source="fuzzy"), " ".join([VERBS[name][1], *rest]),
+                     round(confidence, 3))
+    return None
+
+
+def decide(found: Guess | None, config: VoiceConfig) -> Literal["run", "ask", "chat"]:
+    """Run a sure guess, ask about an unsure one, else chat; a read-only one runs when it is worth asking about
+    (showing a status costs less than a question about it)."""
+    if found is None or found.confidence < config.fuzzy_ask_at:
+        return "chat"
+    if found.confidence >= config.fuzzy_run_at or INTENT_PERMISSION.get(intent_key(found.intent)) == "read":
+        return "run"
+    return "ask"
