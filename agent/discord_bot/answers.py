@@ -15,7 +15,8 @@ from agent.discord_bot.services import BotServices, ask
 from agent.discord_bot.store import BotStore, ReplyRecord
 from agent.discord_bot.text import split_text
 from agent.discord_bot.views import confirm_view
-from config.messages import IncomingMessage, Reply
+from agent.memory_hooks import channel_persona
+from config.messages import IncomingMessage, Reply, reply_kind
 
 log = logging.getLogger(__name__)
 Follow = Callable[[Reply, discord.abc.Messageable, "discord.Message | None"], None]
@@ -78,6 +79,10 @@ class Answers:
         assert memory is not None
         try:
             memory.log_incoming(incoming)
-            memory.log_reply(reply.text, to=incoming, persona=reply.args.get("persona"), message_id=str(reply_id))
+            kind = reply_kind(reply)  # only persona answers to chat turns are ever harvested
+            persona = (reply.args.get("persona") or channel_persona(self.services.settings, self.services.router,
+                                                                    incoming.channel)) if kind == "chat" else None
+            memory.log_reply(reply.text, to=incoming, kind=kind, persona=persona, adapter=reply.args.get("adapter"),
+                             message_id=str(reply_id))
         except Exception:  # memory must never cost the user their answer
             log.warning("could not log the exchange in memory", exc_info=True)

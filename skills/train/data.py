@@ -102,4 +102,6 @@ def data_files(spec: Any, folder: Path) -> DataFiles:
         made = split_file(spec.dataset, folder, eval_ratio=ratio, seed=spec.seed)
     except UsageError:  # fewer than two distinct prompts: nothing can be held out honestly
         return DataFiles(Path(spec.dataset), None, False)
+    if not made["eval"]["rows"] or not made["train"]["rows"]:  # every prompt is a duplicate of one group
+        return DataFiles(Path(spec.dataset), None, False)
     return DataFiles(Path(made["train"]["path"]), Path(made["eval"]["path"]), True)
