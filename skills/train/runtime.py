@@ -260,3 +260,21 @@ def load_unsloth(spec: TrainSpec, model_dir: Path) -> tuple[Any, Any]:
         use_gradient_checkpointing="unsloth", random_state=spec.seed,
     )
     return model, tokenizer
+
+
+def preference_trainer(trainer_cls: Any, config_cls: Any, spec: Any, model: Any, tokenizer: Any, train: list[dict],
+                       held_out: list[dict], device: str, callbacks: list[Any], peft: bool = True) -> Any:
+    """A TRL preference trainer (DPO, KTO) over `train`; with PEFT the frozen base (adapter off) is the reference."""
+    from datasets import Dataset
+
+    args = config_cls(**common_args(spec, device, bool(held_out)), beta=spec.hyper.beta, dataset_num_proc=None)
+    return trainer_cls(
+        model=model,
+        ref_model=None,
+        args=args,
+        train_dataset=Dataset.from_list(train),
+        eval_dataset=Dataset.from_list(held_out) if held_out else None,
+        processing_class=tokenizer,
+        peft_config=lora_config(spec) if peft else None,
+        callbacks=callbacks,
+    )
