@@ -7,6 +7,8 @@ from typing import Any
 
 import pluggy
 
+from config.errors import UsageError
+from config.names import check_name
 from skills import hookspecs
 from skills.context import SkillContext
 from skills.registry import SkillRegistry, load_registry
@@ -15,7 +17,11 @@ CALLS: list[tuple[str, dict[str, Any]]] = []
 
 
 def train_submit(persona: str, dataset: str, method: str | None = None, ctx: SkillContext | None = None) -> dict:
-    """Submit a training job for a persona on a dataset."""
+    """Submit a training job for a persona on a dataset (routing only: flows that start jobs use the real skill
+    behind the fake trainer process, see tests/discord and tests/agent/test_chat_tune.py)."""
+    check_name(persona, "persona")  # the real skill's boundary rule: a persona is a name, never a path
+    if method not in (None, "lora", "qlora", "dpo", "kto", "full"):
+        raise UsageError(f"Unknown method '{method}'.")
     CALLS.append(("train.submit", {"persona": persona, "dataset": dataset, "method": method}))
     return {"job_id": "job-1", "persona": persona, "state": "queued"}
 
