@@ -25,6 +25,7 @@ from memory.store import Memory
 from skills.jobs import JobManager
 from skills.providers.openai_compat import OpenAIProvider
 from skills.train import adapters
+from tests.helpers import run_console
 from tests.voice.audio import needs_espeak, speak
 
 REPO = Path(__file__).resolve().parents[2]
@@ -275,16 +276,9 @@ def test_removing_a_schedule_asks_and_pausing_does_not(settings: Settings) -> No
 
 
 def test_the_terminal_asks_y_n_and_no_is_the_default(three_adapters: Settings) -> None:
-    import subprocess
-
-    env = {**os.environ, "SELFTUNE_HOME": str(three_adapters.home), "SELFTUNE_BASE_MODEL": "tiny", "COLUMNS": "200",
-           "PYTHONPATH": str(REPO)}
 
     def console(lines: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "agent.cli.main", "run", "--console"], input=lines,
-                              capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout
+        return run_console(three_adapters.home, lines)
 
     out = console("delete all my adapters\n\nexit\n")  # Enter alone: no
     assert "This will delete 2 adapters" in out and "go ahead?" in out and "OK, I did nothing." in out

@@ -29,7 +29,6 @@ from discord.http import MultipartParameters
 import skills.jobs.manager as job_manager
 from agent.discord_bot import BotServices, SelftuneBot
 from agent.router import Router
-from config.errors import SelftuneError
 from config.messages import IncomingMessage
 from config.settings import Settings
 from config.workspace import open_workspace
@@ -37,6 +36,7 @@ from skills import hookspecs
 from skills.jobs import JobManager
 from skills.registry import SkillRegistry, load_registry
 from tests.eval.fake_openai import ScriptedOpenAI
+from tests.helpers import stop_unfinished_jobs
 
 FAKE_TRAINER = Path(__file__).with_name("fake_trainer.py")
 
@@ -288,14 +288,7 @@ async def make_harness(settings: Settings, monkeypatch: pytest.MonkeyPatch,
 
 def cancel_unfinished(jobs: JobManager) -> None:
     """Stop every job a test left running (their supervisors are real processes)."""
-    for job in jobs.list(limit=100):
-        if not job.done:
-            try:
-                jobs.cancel(job.id)
-            except SelftuneError:
-                pass
-            jobs.wait(job.id, timeout=10)
-    jobs.close()
+    stop_unfinished_jobs(jobs)
 
 
 @pytest_asyncio.fixture

@@ -8,6 +8,7 @@ import pytest
 
 from skills.jobs import JobManager
 from tests.conftest import MODEL_CACHE
+from tests.helpers import stop_unfinished_jobs
 
 FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
 
@@ -30,14 +31,7 @@ def manager(settings):
     """A JobManager whose worker is the fake; stops every job it started at teardown."""
     mgr = JobManager(settings, worker=[str(FAKE_WORKER)])
     yield mgr
-    for job in mgr.list(limit=100):
-        if not job.done:
-            try:
-                mgr.cancel(job.id)
-            except Exception:
-                pass
-            mgr.wait(job.id, timeout=10)
-    mgr.close()
+    stop_unfinished_jobs(mgr)
 
 
 

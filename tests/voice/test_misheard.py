@@ -4,9 +4,6 @@ and typed chat left alone. Clips are spoken by espeak-ng and transcribed by the 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +19,7 @@ from skills.providers.openai_compat import OpenAIProvider
 from tests.agent.conftest import scripted_llm  # noqa: F401 - the scripted chat server fixture
 from tests.agent.fake_skills import CALLS, fake_registry
 from tests.agent.test_intents import NON_COMMANDS, PERSONAS
-from tests.conftest import REPO
+from tests.helpers import run_console
 from tests.voice.audio import HAVE_ESPEAK, needs_sox, resample, speak
 
 needs_espeak = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng is not installed (apt-get install espeak-ng)")
@@ -150,14 +147,8 @@ def test_never_guesses_what_only_erases() -> None:
 def test_the_terminal_asks_did_you_mean_y_n(settings: Settings, tmp_path: Path) -> None:
     """`selftune run --console`, '/voice FILE': the question, then y runs the command (Enter alone would not)."""
     clip = speak("cancel the pirate job", tmp_path / "cancel.wav", 185, "en-us+m3")  # "Can't solve the pirate job."
-    env = {**os.environ, "SELFTUNE_HOME": str(settings.home), "SELFTUNE_BASE_MODEL": "tiny", "COLUMNS": "200",
-           "PYTHONPATH": str(REPO)}
-
     def console(lines: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "agent.cli.main", "run", "--console"], input=lines,
-                              capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout
+        return run_console(settings.home, lines)
 
     out = console(f"/voice {clip}\n\nexit\n")
     assert "Did you mean: \u201ccancel the pirate job\u201d?" in out and "go ahead?" in out, out
