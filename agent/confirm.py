@@ -136,7 +136,7 @@ def _cancel(settings: Settings, args: dict[str, Any], requester: Requester) -> C
 
 
 def _export(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
-    from skills.evaluate.loading import resolve_adapter
+    from skills.train.lookup import resolve_adapter
 
     ref = resolve_adapter(str(args.get("adapter")), settings)
     out = settings.artifacts_dir / "exports" / ref.path.name

@@ -207,10 +207,10 @@ def step_promote(state: DemoState) -> StepResult:
 
 def step_export(state: DemoState) -> StepResult:
     """Export the adapter merged into its base (HF folder) and as a llama.cpp LoRA GGUF."""
-    from skills.evaluate.loading import base_model_of, resolve_adapter
     from skills.export.gguf import write_lora_gguf
     from skills.export.merge import merge_adapter
     from skills.models import resolve_base_model
+    from skills.train.lookup import base_model_of, resolve_adapter
 
     ref = resolve_adapter(state.values["adapter_id"], state.settings)
     out = state.out / "export"

@@ -14,8 +14,9 @@ from config.settings import Settings
 from skills.evaluate import evaldata, forgetting, gate, heldout, judge, report
 from skills.evaluate.adherence import adherence
 from skills.evaluate.generate import generate_batch, prompt_of
-from skills.evaluate.loading import AdapterRef, load_with_adapters, resolve_adapter, use_variant
+from skills.evaluate.loading import load_with_adapters, use_variant
 from skills.personas import Persona, load_persona
+from skills.train.lookup import AdapterRef, resolve_adapter
 
 log = logging.getLogger(__name__)
 Progress = Callable[[dict[str, Any]], None]

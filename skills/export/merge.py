@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from config.settings import Settings
-from skills.evaluate.loading import AdapterRef, base_model_of
+from skills.train.lookup import AdapterRef, base_model_of
 
 
 def merge_adapter(settings: Settings, ref: AdapterRef, out: Path) -> Path:

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from config.errors import SelftuneError
 from config.settings import Settings
-from skills.evaluate.loading import AdapterRef, base_model_of, resolve_adapter
 from skills.export import gguf, merge, ollama
+from skills.train.lookup import AdapterRef, base_model_of, resolve_adapter
 
 Target = Literal["merged", "gguf", "ollama"]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
-from skills.evaluate.loading import base_model_of, resolve_adapter
 from skills.evaluate.run import eval_data_of
 from skills.jobs.manager import JobManager
+from skills.train.lookup import base_model_of, resolve_adapter
 
 HEAVY_WORKER = ["-m", "skills.jobs.heavy_worker"]
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from skills.evaluate.loading import load_with_adapters, resolve_adapter
+from skills.evaluate.loading import load_with_adapters
 from skills.export.merge import merge_adapter
+from skills.train.lookup import resolve_adapter
 
 
 def test_merged_model_reproduces_adapter_logits(settings, tiny_adapter: Path, tmp_path):

@@ -76,9 +76,9 @@ def test_merged_weights_reproduce_adapter_logits(trained, settings, tiny_model_d
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from skills.evaluate.loading import resolve_adapter
     from skills.export.merge import merge_adapter
     from skills.models import load_model
+    from skills.train.lookup import resolve_adapter
 
     adapter_dir, _ = trained
     merged_dir = merge_adapter(settings, resolve_adapter(adapter_dir, settings), tmp_path / "merged")

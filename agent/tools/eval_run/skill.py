@@ -14,9 +14,9 @@ def run_eval(
     """Evaluate an adapter against its base or another adapter; returns metrics, verdict and report paths."""
     from config.names import check_names
     from skills.dataset.paths import find_dataset
-    from skills.evaluate.loading import confined_adapter
     from skills.evaluate.report import summary
     from skills.evaluate.run import evaluate_adapter
+    from skills.train.lookup import confined_adapter
 
     check_names(persona=persona)
     data_path = find_dataset(data, ctx) if data else None

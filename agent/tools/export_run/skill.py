@@ -10,8 +10,8 @@ from skills.context import SkillContext
 def run_export(adapter: str, to: Literal["merged", "gguf", "ollama"] = "ollama", name: str | None = None,
                *, ctx: SkillContext) -> dict[str, Any]:
     """Export an adapter; returns the written paths (and the Ollama model name for 'ollama')."""
-    from skills.evaluate.loading import confined_adapter
     from skills.export.run import export_adapter
+    from skills.train.lookup import confined_adapter
 
     if ctx.confined:  # names mean the registry; a folder must be inside artifacts/adapters
         adapter = str(confined_adapter(adapter, ctx.settings))
