@@ -21,6 +21,7 @@ from improver.answerers import make_answerer
 from improver.eval_config import EvalConfig
 from skills.evaluate.gate import bootstrap_noise
 from skills.personas import load_persona
+from skills.train.adapters import served_in
 
 
 @dataclass
@@ -132,7 +133,7 @@ def recipe_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) ->
 
 def adapter_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -> Measured:
     """Per-item held-out loss of every persona whose served adapter the proposal changes (lower is better)."""
-    base_served, cand_served = _served(base_dir), _served(cand_dir)
+    base_served, cand_served = served_in(base_dir), served_in(cand_dir)
     changed = sorted(p for p in base_served.keys() | cand_served.keys() if base_served.get(p) != cand_served.get(p))
     if not changed:
         raise MetricUnavailable("the proposal serves the same adapters as before")
@@ -151,7 +152,7 @@ def adapter_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -
 
 def _served_model(cfg: EvalConfig, root: Path, persona: str) -> tuple[str | None, str]:
     """(served adapter id or None, its base model): what answers the persona's users today."""
-    served = _served(root).get(persona) if cfg.artifacts_dir else None
+    served = served_in(root).get(persona) if cfg.artifacts_dir else None
     return served, _base_model_of(cfg, (served, None)) if served else cfg.base_model
 
 
@@ -166,12 +167,6 @@ def _personas_using(root: Path, recipe: str) -> list[str]:
     from skills.personas import list_personas
 
     return [p for p in list_personas(root) if load_persona(root, p).recipe == recipe]
-
-
-def _served(root: Path) -> dict[str, str]:
-    path = root / "adapters" / "served.toml"
-    data = tomllib.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
 def _adapter_dir(cfg: EvalConfig, adapter_id: str) -> Path:

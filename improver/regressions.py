@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import tomllib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,9 +22,9 @@ from improver.eval_config import EvalConfig, from_settings
 from improver.journal import JournalEntry
 from improver.loop import in_effect, rollback, run_evaluator
 from improver.proposals import Draft, ProposalRefused, create_proposal, delete_branch
+from skills.train.adapters import SERVED, parse_served
 
 log = logging.getLogger(__name__)
-SERVED = "adapters/served.toml"
 # Several retrain schedules may finish at once in one scheduler: their checks take turns, so none re-judges
 # or reverts a change another has just reverted.
 _CHECK_LOCK = threading.Lock()
@@ -135,8 +134,7 @@ def reserve(settings: Settings, persona: str) -> str:
 
 
 def _served_at(commit: Any) -> dict[str, str]:
-    text = _blob_text(commit, SERVED) or ""
-    return {k: v for k, v in tomllib.loads(text).items() if isinstance(v, str)}
+    return parse_served(_blob_text(commit, SERVED) or "")
 
 
 def _blob_text(commit: Any, path: str) -> str | None:

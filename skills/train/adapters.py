@@ -89,12 +89,20 @@ def _lookup(settings: Any, adapter_id: str) -> AdapterInfo | None:
     return _info(path, served_map(settings)) if (path / "manifest.json").is_file() else None
 
 
+def parse_served(text: str) -> dict[str, str]:
+    """persona -> adapter id from served.toml's text (any checkout or commit of the workspace)."""
+    return {k: v for k, v in tomllib.loads(text).items() if isinstance(v, str)}
+
+
+def served_in(root: Path) -> dict[str, str]:
+    """persona -> adapter id served in the workspace checkout at `root` (empty without a served.toml)."""
+    path = root / SERVED
+    return parse_served(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
 def served_map(settings: Any) -> dict[str, str]:
     """persona -> adapter id currently served."""
-    path = settings.workspace_dir / SERVED
-    if not path.is_file():
-        return {}
-    return {k: v for k, v in tomllib.loads(path.read_text(encoding="utf-8")).items() if isinstance(v, str)}
+    return served_in(settings.workspace_dir)
 
 
 def served_adapter(settings: Any, persona: str) -> AdapterInfo | None:
