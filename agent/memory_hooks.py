@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from config.errors import SelftuneError
 from config.messages import IncomingMessage, Reply, reply_kind
 from config.settings import Settings
 
@@ -101,23 +100,13 @@ def router_with_memory(settings: Settings, *, background: bool = False) -> tuple
 
 def channel_persona(settings: Settings, router: Any, channel: str) -> str | None:
     """The persona answering in a channel: the one switched to there, else the card that lists the channel."""
-    from skills.personas import list_personas, load_persona
+    from skills.personas import persona_for_channel
 
     session = router.sessions.get(channel)
     if session is not None and session.persona:
         return session.persona
-    try:
-        names = list_personas(settings.workspace_dir)
-    except OSError:
-        return None
-    for name in names:
-        try:
-            channels = load_persona(settings.workspace_dir, name).channels
-        except SelftuneError:  # a broken card answers nowhere; the router skips it the same way
-            continue
-        if channel in channels or f"#{channel}" in channels:
-            return name
-    return None
+    card = persona_for_channel(settings.workspace_dir, channel)
+    return card.name if card else None
 
 
 def _answer_text(reply: Reply) -> str:

@@ -29,7 +29,7 @@ from config.errors import SelftuneError, report_internal_error
 from config.messages import IncomingMessage, Reply
 from config.settings import Settings
 from skills.context import Requester
-from skills.personas import load_persona
+from skills.personas import persona_for_channel
 from skills.providers import Provider, ProviderUnavailable, get_provider
 from skills.registry import SkillRegistry, load_registry
 
@@ -265,14 +265,8 @@ class Router:
     # --- hooks and lookups -------------------------------------------------------------------------
 
     def _persona_prompt(self, channel: str) -> str | None:
-        for name in self.dispatcher.personas():
-            try:
-                persona = load_persona(self.settings.workspace_dir, name)
-            except SelftuneError:
-                continue
-            if channel in persona.channels or f"#{channel}" in persona.channels:
-                return persona.system_prompt
-        return None
+        card = persona_for_channel(self.settings.workspace_dir, channel)
+        return card.system_prompt if card else None
 
     def _log(self, message: IncomingMessage, reply: Reply) -> None:
         if self.log_hook is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from config.errors import ConfigError, NotFound, UsageError
+from config.errors import ConfigError, NotFound, SelftuneError, UsageError
 from config.names import check_name, name_problem
 from config.settings import Settings
 
@@ -76,6 +76,22 @@ def load_persona(workspace: Path, name: str) -> Persona:
 def list_personas(workspace: Path) -> list[str]:
     """Names of the personas in the workspace."""
     return sorted(p.stem for p in personas_dir(workspace).glob("*.toml"))
+
+
+def persona_for_channel(workspace: Path, channel: str) -> Persona | None:
+    """The card that lists this channel (as `name` or `#name`); broken cards answer nowhere."""
+    try:
+        names = list_personas(workspace)
+    except OSError:
+        return None
+    for name in names:
+        try:
+            card = load_persona(workspace, name)
+        except SelftuneError:
+            continue
+        if channel in card.channels or f"#{channel}" in card.channels:
+            return card
+    return None
 
 
 # --- personas made and changed by chat (each change is one workspace commit) ------------------------------
