@@ -71,6 +71,15 @@ PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
         ("voice→intent latency (tiny.en)", rf"tiny\.en: .*voice→intent {V} s", "s", "—", ""),
         ("transcribe RTF, 10 s clip", rf"10s: audio .* RTF {V}", "×realtime", "< 0.2", ""),
     ],
+    "loop": [
+        ("hidden-holdout 👍 rate, last night vs night 0", rf"thumbs_up_rate: night 0 {B} \| night \d+ {V}", "",
+         "ratio >= 1.0", "simulated users' hidden rule on fresh prompts; --tiny checks the loop, not quality"),
+        ("hidden-holdout style adherence, last night vs night 0", rf"adherence: night 0 {B} \| night \d+ {V}", "",
+         "ratio >= 1.0", "persona card's style markers on the hidden holdout"),
+        ("judge win rate vs night 0, last night", rf"judge_win_rate: night 0 {B} \| night \d+ {V}", "",
+         "ratio >= 1.0", "position-swapped; night 0 vs itself is 0.5 by construction"),
+        ("simulated nights, wall time", rf"wall time {V} s", "s", "—", "measured on shared cores"),
+    ],
     "export": [
         ("merged q8_0 llama.cpp tok/s vs PEFT fp32", rf"PEFT fp32 {B} tok/s \| llama.cpp q8_0 {V} tok/s", "tok/s",
          "ratio >= 3", "same prompts; llama.cpp runs the merged q8_0 GGUF, PEFT the fp32 adapter"),

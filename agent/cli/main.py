@@ -32,6 +32,7 @@ COMMAND_MODULES = [  # in the order `selftune --help` lists them: daily use firs
     "agent.cli.transcribe_cmd",
     "agent.cli.improve_cmd",
     "agent.cli.skills_cmd",
+    "agent.cli.simulate_cmd",
 ]
 
 app = typer.Typer(

@@ -1,0 +1,1 @@
+"""A simulated week of nights: a community on a fake clock, the real nightly pipeline, a hidden holdout."""

@@ -1,0 +1,292 @@
+"""`selftune simulate`: a community chats with a persona by day; each simulated night the persisted schedules
+fire on a fake clock (the real nightly retrain with its gate and regression check, then one bounded improver
+round); after every night the hidden holdout measures the served model.
+
+It runs in a fresh state dir of its own (`<home>/simulate/<stamp>/`, models shared with the real one), so the
+owner's conversations, workspace and adapters are never touched; the report lands in the owner's
+`artifacts/reports/simulate-<stamp>/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agent.simulate.clock import FakeClock
+from agent.simulate.community import Chatroom, load_community
+from agent.simulate.measure import Measurer
+from config.errors import SelftuneError
+from config.settings import Settings, load_settings
+from config.state import ensure_state_dir
+from config.workspace import open_workspace
+
+Progress = Callable[[str], None]
+STARTER_TIMEOUT_S = 3600
+# Training sizes per night: the tiny random model only has to exercise the pipeline; SmolLM2 has to learn.
+# A LoRA cannot teach the random 2-layer tiny model to speak, so --tiny starts from a "warm" tiny base: the
+# tiny model fully fine-tuned on the starter set once (~30 s), cached in models/ like converted base models.
+TINY = {"llm_tokens": 24, "per_user": 4, "min_new": 4, "min_pairs": 4, "min_rows": 4,
+        "warm": {"max_steps": 120, "learning_rate": 3e-3, "max_length": 128, "batch_size": 4, "grad_accum": 1,
+                 "warmup_ratio": 0.0, "eval_steps": 1000, "save_steps": 1000},
+        "train": {"max_steps": 3, "learning_rate": 5e-3, "eval_steps": 1000, "save_steps": 1000, "batch_size": 2}}
+FULL = {"llm_tokens": 64, "per_user": 8, "min_new": 8, "min_pairs": 8, "min_rows": 8,
+        "starter": {"max_steps": 60, "max_length": 256, "batch_size": 4, "eval_steps": 1000, "save_steps": 1000},
+        "train": {"max_steps": 40, "max_length": 256, "eval_steps": 1000, "save_steps": 1000, "batch_size": 4}}
+
+
+class SimOptions(BaseModel):
+    """What to simulate."""
+
+    nights: int = Field(3, ge=1, description="Simulated nights.")
+    persona: str = Field("pirate", description="The persona the community talks to.")
+    users: int = Field(3, ge=1, description="Simulated users (plus the poisoner on the poisoned night).")
+    tiny: bool = Field(False, description="The tiny random model and minimal training: checks the loop, not quality.")
+    poison_night: int = Field(2, ge=0, description="The night a user floods the channel; 0 for none.")
+    seed: int = Field(0, description="Seed of the users' choices.")
+
+
+def stamp() -> str:
+    """A sortable timestamp for folder names."""
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def _toml_value(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, bool) else str(value).lower()
+
+
+def write_config(home: Path, sections: dict[str, dict[str, Any]], top: dict[str, Any]) -> Path:
+    """A small selftune.toml (strings, numbers, booleans and lists of strings only)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in top.items()]
+    for name, values in sections.items():
+        lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    path = home / "selftune.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_sim_config(owner: Settings, opts: SimOptions, home: Path) -> Path:
+    """The simulation's selftune.toml and evaluator.toml in its own state dir (models shared with the owner's)."""
+    size = TINY if opts.tiny else FULL
+    base = "tiny" if opts.tiny else owner.base_model
+    home.mkdir(parents=True)
+    owner.models_dir.mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(owner.models_dir.resolve(), target_is_directory=True)
+    # The improver's evaluator measures on its own held-out set (holdout/), never the simulation's hidden one.
+    write_config_file(home / "evaluator.toml", {"repeats": 1 if opts.tiny else 2, "max_prompts": 4 if opts.tiny else 12,
+                                                "judge_provider": "none" if opts.tiny else "local", "bootstrap": 200,
+                                                "max_new_tokens": 16 if opts.tiny else 48, "train_steps": 3})
+    return write_config(home, top={"base_model": base}, sections={
+        "llm": {"provider": "local", "model": base, "max_new_tokens": size["llm_tokens"], "fallback": []},
+        "judge": {"provider": "local", "model": base},
+        "auth": {"rate_limit_per_minute": 100000},  # a simulated day is minutes long; a real one spreads out
+        "memory": {"recall_k": 2},
+        "scheduler": {"min_new_conversations": size["min_new"], "min_preference_pairs": size["min_pairs"]},
+        "train": {"min_rows": size["min_rows"]},
+        "improver": {"max_rounds": 1, "round_budget_s": 300.0 if opts.tiny else 1200.0},
+    })
+
+
+@contextmanager
+def sim_environment(home: Path, config: Path) -> Iterator[None]:
+    """Point every settings load of this run (and of its job and evaluator processes) at the simulation's state
+    dir: environment variables win over files, so the owner's SELFTUNE_* are set aside until the run ends."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("SELFTUNE_")}
+    for key in saved:
+        del os.environ[key]
+    os.environ.update(SELFTUNE_HOME=str(home), SELFTUNE_CONFIG=str(config))
+    try:
+        yield
+    finally:
+        for key in [k for k in os.environ if k.startswith("SELFTUNE_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+
+
+def prepare_home(opts: SimOptions, config: Path) -> Settings:
+    """The simulation's state: the persona bound to a consented channel, tuned once and served, schedules."""
+    from improver.scheduled import add_round_schedule, install
+    from memory.store import Memory
+    from skills.scheduler import add_retrain
+
+    size = TINY if opts.tiny else FULL
+    sim = load_settings(config)
+    ensure_state_dir(sim)
+    channel = f"discord:sim-{opts.persona}"
+    ws = open_workspace(sim)
+    card = f"personas/{opts.persona}.toml"
+    ws.write(card, re.sub(r"(?m)^channels = .*$", f'channels = ["{channel}"]', ws.read(card)))
+    ws.commit(f"simulation: {opts.persona} answers in {channel}")
+    memory = Memory(sim)
+    try:
+        memory.set_consent(channel, True, changed_by="discord:sim-owner")
+    finally:
+        memory.close()
+    if opts.tiny:  # night 0 serves the warm base itself; its nightly adapters train on top of it
+        sim = warm_tiny_base(sim, opts.persona, config, size["warm"])
+    else:
+        tune_starter(sim, opts.persona, size["starter"])
+    add_retrain(sim, opts.persona, at="02:00", overrides=size["train"])
+    add_round_schedule(sim, at="03:00", rounds=1, targets=[f"persona:{opts.persona}"])
+    install(sim)  # the nightly retrain is followed by the regression check, as under `selftune run`
+    return sim
+
+
+def _train_and_wait(sim: Settings, recipe: str | None, persona: str | None, dataset: Path,
+                    overrides: dict[str, Any]) -> tuple[Any, Any]:
+    """Submit one training job through the job system and wait for it; (submission, finished job)."""
+    from skills.jobs import JobManager
+    from skills.jobs.submit import submit_training
+
+    manager = JobManager(sim)
+    try:
+        doc = submit_training(sim, recipe, persona=persona, dataset=dataset, requester="simulation", manager=manager,
+                              **overrides)
+        job = manager.wait(doc.job_id, timeout=STARTER_TIMEOUT_S)
+    finally:
+        manager.close()
+    if job.state != "succeeded":
+        raise SelftuneError(f"The simulation's starter training ended {job.state}: {job.error or 'no message'}; "
+                            f"see `selftune jobs logs {job.id}` with SELFTUNE_HOME={sim.home}.")
+    return doc, job
+
+
+def _starter_dataset(sim: Settings, persona: str) -> Path:
+    """The persona's dataset starts as the starter set (each night's harvest is merged into it)."""
+    from agent.simulate.community import persona_data
+
+    dataset = sim.artifacts_dir / "datasets" / f"{persona}.jsonl"
+    dataset.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(persona_data(persona) / "starter.jsonl", dataset)
+    return dataset
+
+
+def warm_tiny_base(sim: Settings, persona: str, config: Path, overrides: dict[str, Any]) -> Settings:
+    """The tiny model fully fine-tuned on the persona's starter set (built once, cached in models/), made the
+    simulation's base model."""
+    dataset = _starter_dataset(sim, persona)
+    digest = hashlib.sha256(dataset.read_bytes() + json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:12]
+    warm = sim.models_dir / f"tiny-sim-{persona}-{digest}"
+    if not (warm / "config.json").is_file():
+        _, job = _train_and_wait(sim, "full-small", None, dataset, {**overrides, "name": f"warm-{persona}"})
+        scratch = warm.with_name(warm.name + ".partial")
+        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.copytree(job.adapter, scratch)
+        scratch.rename(warm)  # complete or absent: a crash never leaves a half-written base behind
+    text = re.sub(r'(?m)^(base_model|model) = "tiny"$', lambda m: f"{m.group(1)} = {json.dumps(str(warm))}",
+                  config.read_text(encoding="utf-8"))
+    config.write_text(text, encoding="utf-8")
+    return load_settings(config)
+
+
+def tune_starter(sim: Settings, persona: str, overrides: dict[str, Any]) -> str:
+    """Night 0: the owner tunes the persona once on its starter set and serves it (the nightly data extends it)."""
+    from skills.evaluate.promotion import forced_promote
+
+    doc, _ = _train_and_wait(sim, None, persona, _starter_dataset(sim, persona), overrides)
+    return forced_promote(sim, persona, doc.adapter_id).candidate
+
+
+def write_config_file(path: Path, values: dict[str, Any]) -> None:
+    """A flat TOML file of simple values."""
+    path.write_text("".join(f"{k} = {_toml_value(v)}\n" for k, v in values.items()), encoding="utf-8")
+
+
+class Simulation:
+    """One simulated run: the state dir, the chatroom, the clock, the measurer and the nightly entries."""
+
+    def __init__(self, owner: Settings, opts: SimOptions, progress: Progress | None = None) -> None:
+        self.owner, self.opts = owner, opts
+        self.progress = progress or (lambda _m: None)
+        self.stamp = stamp()
+        self.report_dir = owner.artifacts_dir / "reports" / f"simulate-{self.stamp}"
+        self.community = load_community(opts.persona)
+
+    def run(self) -> dict[str, Any]:
+        """Simulate the nights and return the JSON document (also written with the table and curves)."""
+        from agent.simulate.report import write_report
+
+        started = time.monotonic()
+        home = self.owner.home / "simulate" / self.stamp
+        with sim_environment(home, write_sim_config(self.owner, self.opts, home)):
+            doc = self._simulate(prepare_home(self.opts, home / "selftune.toml"))
+        doc["seconds"] = round(time.monotonic() - started, 1)
+        doc["report_dir"] = str(self.report_dir)
+        doc["files"] = write_report(doc, self.report_dir)
+        return doc
+
+    def _simulate(self, sim: Settings) -> dict[str, Any]:
+        """Night 0's measurement, then every night; the JSON document without its files."""
+        from agent.memory_hooks import router_with_memory
+        from agent.simulate.report import poison_outcome
+        from skills.train.adapters import served_map
+
+        self.progress(f"night 0: {self.opts.persona} tuned on its starter set and served")
+        router, hooks = router_with_memory(sim)
+        room = Chatroom(router, hooks.memory, f"discord:sim-{self.opts.persona}", self.community, self.opts.seed)
+        measurer = Measurer(sim, self.opts.persona, self.community.rule, self.opts.tiny)
+        clock = FakeClock(datetime.now(UTC))
+        try:
+            room.say("discord:sim-owner", f"talk like the {self.opts.persona}")  # the channel answers with its adapter
+            self.progress("night 0: measuring the starter adapter on the hidden holdout")
+            served = served_map(sim).get(self.opts.persona)
+            entries = [{"night": 0, "served": served, "holdout": measurer.measure(served)}]
+            for night in range(1, self.opts.nights + 1):
+                entries.append(self._night(sim, room, clock, measurer, night))
+        finally:
+            hooks.close()
+        doc = {"ok": True, "persona": self.opts.persona, "nights": self.opts.nights, "users": self.opts.users,
+               "tiny": self.opts.tiny, "base_model": sim.base_model, "judge": measurer.judge_name,
+               "poison_night": self.opts.poison_night or None, "state_dir": str(sim.home),
+               "hidden_holdout_items": len(measurer.prompts), "entries": entries}
+        doc["poison"] = poison_outcome(doc)
+        return doc
+
+    def _night(self, sim: Settings, room: Chatroom, clock: FakeClock, measurer: Measurer, night: int) -> dict[str, Any]:
+        """Day `night` of chat, then the jobs due that night on the fake clock, then the hidden measurement."""
+        from skills.train.adapters import served_map
+
+        poisoned = night == self.opts.poison_night
+        self.progress(f"day {night}: {self.opts.users} users chat" + (" and one floods the channel" if poisoned else ""))
+        chat = room.day(self.opts.users, (TINY if self.opts.tiny else FULL)["per_user"], poisoner=poisoned)
+        entry: dict[str, Any] = {"night": night, "poisoned": poisoned, "chat": chat.as_dict(), "fired": [],
+                                 "retrain": None, "gate": None, "improver": [], "rollbacks": []}
+        for due in clock.due(sim, night):
+            self.progress(f"night {night}: {due.id} fires at {due.fire_at:%H:%M} (simulated)")
+            entry["fired"].append({"schedule": due.id, "at": due.fire_at.isoformat()})
+            if due.id.startswith("retrain:"):
+                self._retrain(entry, due.func(**due.kwargs))
+            else:
+                self._improve(sim, entry, poisoned, due.kwargs.get("targets") or [])
+        entry["served"] = served_map(sim).get(self.opts.persona)
+        self.progress(f"night {night}: measuring {entry['served'] or 'the base model'} on the hidden holdout")
+        entry["holdout"] = measurer.measure(entry["served"])
+        return entry
+
+    @staticmethod
+    def _retrain(entry: dict[str, Any], outcome: dict[str, Any]) -> None:
+        gate = ((outcome.get("report") or {}).get("gate")) or None
+        entry["retrain"] = {"status": outcome["status"], "reason": outcome["reason"],
+                            "candidate": outcome.get("candidate"), "steps": [s["step"] for s in outcome["steps"]]}
+        entry["gate"] = {k: gate[k] for k in ("promote", "reason", "metric", "delta", "noise")} if gate else None
+        entry["rollbacks"] += outcome.get("rollbacks") or []
+
+    def _improve(self, sim: Settings, entry: dict[str, Any], poisoned: bool, targets: list[str]) -> None:
+        """One bounded improver round (the compromised recipe generator joins on the poisoned night), then the
+        regression check, as the scheduled round does."""
+        from agent.simulate.poison import improver_round
+
+        summary, rollbacks = improver_round(sim, self.opts.persona, targets, poisoned)
+        entry["improver"] = [{"target": e.target, "verdict": e.verdict, "reason": e.reason, "generator": e.generator}
+                             for e in summary.entries]
+        entry["rollbacks"] += rollbacks
