@@ -229,6 +229,26 @@ def _preference_stage(settings: Settings, persona: Any, prefs: tuple[str, list[d
     return candidate
 
 
+def _off_eval_split(settings: Settings, prefs: tuple[str, list[dict]], eval_file: Path,
+                    outcome: RetrainOutcome) -> tuple[str, list[dict]] | None:
+    """The feedback rows whose prompt is not in the SFT candidate's eval split: the stacked candidate is measured
+    there, so training on those prompts would make the gate refuse it as overlapping (or flatter it)."""
+    from skills.dataset.dedup import duplicate_groups, row_text
+    from skills.dataset.io import iter_canonical
+
+    kind, rows = prefs
+    held = [row_text(r, prompt_only=True) for r in iter_canonical(eval_file)]
+    owners = duplicate_groups(held + [row_text(r, prompt_only=True) for r in rows], near=True)
+    seen = set(owners[: len(held)])
+    kept = [r for r, owner in zip(rows, owners[len(held):], strict=True) if owner not in seen]
+    if len(kept) == len(rows):
+        return prefs
+    enough = len(kept) >= settings.train.min_rows
+    outcome.record("preferences", enough, f"{len(rows) - len(kept)} feedback rows ask eval-split prompts and stay out; "
+                   + (f"{len(kept)} remain" if enough else f"{len(kept)} remain, fewer than train.min_rows"))
+    return (kind, kept) if enough else None
+
+
 def _train(settings: Settings, persona: Any, dataset: Path, outcome: RetrainOutcome, overrides: dict[str, Any],
            recipe: str | None = None, step: str = "train") -> str:
     from skills.jobs import JobManager
@@ -301,6 +321,8 @@ def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -
             dataset = _merge_and_validate(settings, persona_name, new_files, outcome)
             candidate = _train(settings, persona, dataset, outcome, train_overrides)
             eval_file = _recorded_eval(settings, candidate)  # the SFT split measures the stacked candidate too
+        if prefs is not None and eval_file is not None:
+            prefs = _off_eval_split(settings, prefs, eval_file, outcome)
         if prefs is not None:
             candidate = _preference_stage(settings, persona, prefs, candidate, outcome, train_overrides)
         if candidate is None:

@@ -102,3 +102,21 @@ def test_cli_feedback_rates_the_last_answer_and_becomes_a_kto_row(pirate: Settin
     finally:
         memory.close()
     assert [(r["label"], r["messages"][-1]["content"]) for r in rows] == [(True, "Arr, fine!")]
+
+
+def test_feedback_on_eval_split_prompts_stays_out_of_the_stacked_preference_stage(pirate: Settings) -> None:
+    """SFT and KTO on one night: the stacked candidate is measured on the SFT eval split, so feedback rows asking
+    those prompts do not train it (before, the gate refused every such candidate as overlapping)."""
+    pirate.scheduler.min_new_conversations = 3
+    pirate.train.min_rows = 4
+    rate_pairs(pirate, 6)  # 6 liked answers harvested for SFT; 12 rated answers on the same 6 prompts for KTO
+    outcome = run_retrain(pirate, "pirate", **FAST)
+    steps = outcome.steps
+    names = [s.step for s in steps]
+    assert names[:5] == ["overlap", "harvest", "preferences", "dataset", "train"], outcome.model_dump()
+    kept = [s for s in steps if s.step == "preferences"][-1]
+    assert "ask eval-split prompts and stay out" in kept.detail, outcome.model_dump()
+    evaluate = next(s for s in steps if s.step == "evaluate")
+    assert "repeat training rows" not in evaluate.detail and outcome.status in ("promoted", "rejected"), evaluate
+    if kept.ok:
+        assert "train-kto" in names
