@@ -22,6 +22,7 @@ from memory.store import Memory
 from skills.dataset.validate import ValidationReport, validate_file
 from skills.evaluate.promotion import Promotion, forced_promote, gated_promote
 from skills.jobs import JobManager
+from skills.providers.base import TokenSink
 from skills.voice import Transcript, persona_names, transcribe_file
 
 Validator = Callable[[Path], ValidationReport]
@@ -64,9 +65,11 @@ class BotServices:
             self.memory.close()
 
 
-async def route(router: Router, message: IncomingMessage, progress: Progress | None = None) -> Reply:
-    """Ask the router without blocking the event loop (`progress` hears work done before the reply)."""
-    return await router.ahandle(message, progress)
+async def route(router: Router, message: IncomingMessage, progress: Progress | None = None,
+                on_token: TokenSink | None = None) -> Reply:
+    """Ask the router without blocking the event loop (`progress` hears work done before the reply,
+    `on_token` a plain chat answer as it is written)."""
+    return await router.ahandle(message, progress, on_token)
 
 
 async def run_skill(services: BotServices, interaction: discord.Interaction[Any], name: str,
