@@ -34,6 +34,10 @@ PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
          "baseline calls the skill directly"),
         ("LLM turn via router", rf"raw provider {B} ms \| via router {V} ms", "ms", "overhead < 10 %",
          "baseline calls the provider directly"),
+        ("SmolLM2 first token, plain chat", rf"all \d+ tools offered {B} s \| first token {V} s", "s", "< 2 s",
+         "model loaded, in-process, streamed, 1 torch thread on 2 shared cores; baseline puts every tool schema in the prompt"),
+        ("SmolLM2 60-token answer", rf"60-token answer {V} s", "s", "< 8 s",
+         "model loaded, in-process, greedy, recall off, 1 torch thread on 2 shared cores"),
     ],
     "datasets": [
         ("validate rows/s vs load_dataset", rf"selftune validate_file\s+[0-9.]+ s\s+{V} rows/s(?s:.*)"
