@@ -155,8 +155,13 @@ class Router:
         audio = next((a for a in message.attachments if is_audio_file(a.filename, a.content_type)), None)
         if audio is None or message.text.strip():
             return message, None
-        heard = transcribe_file(audio.path, self.settings, persona_names(self.settings)).text
+        heard = transcribe_file(audio.path, self.settings, persona_names(self.settings), self.heard_command).text
         return message.model_copy(update={"text": heard}), heard
+
+    def heard_command(self, transcript: str) -> bool:
+        """Whether a voice transcript is a clear command: the exact grammar reads one (else Whisper hears the clip
+        again in its full window, and the tolerant matcher works on that transcript, the one it was tuned on)."""
+        return resolve(transcript, self.dispatcher.personas()).name != "chat"
 
     async def ahandle(self, message: IncomingMessage, progress: Progress | None = None,
                       on_token: TokenSink | None = None) -> Reply:

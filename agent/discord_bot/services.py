@@ -49,8 +49,9 @@ class BotServices:
         return validate_file(path)
 
     def transcribe(self, path: Path) -> Transcript:
-        """Transcribe a voice note locally (Whisper primed with the persona names, as the Router does)."""
-        return transcribe_file(path, self.settings, persona_names(self.settings))
+        """Transcribe a voice note locally (Whisper primed with the persona names, as the Router does; a clear
+        command is heard in the short window)."""
+        return transcribe_file(path, self.settings, persona_names(self.settings), self.router.heard_command)
 
     def promote(self, persona: str, adapter_id: str, *, gated: bool = True) -> Promotion:
         """Serve `adapter_id` for `persona` if it passes the evaluation gate (or, `gated=False`, regardless)."""
