@@ -53,3 +53,21 @@ def test_router_calls_a_command_clear_or_not(settings: Settings) -> None:
     assert router.heard_command("roll back the pirate adapter")
     assert not router.heard_command("can solve the pirate job")  # the tolerant matcher works on the 30 s transcript
     assert not router.heard_command("tell me a joke about sailing ships")
+
+
+def test_a_spoken_question_streams_after_the_heard_line(settings: Settings, tmp_path: Path) -> None:
+    """Not a command: heard again in the full window, answered by the model word by word, "Heard" line first."""
+    from config.messages import Attachment, IncomingMessage
+    from tests.eval.fake_openai import ScriptedOpenAI
+    from tests.voice.audio import speak
+
+    clip = speak("tell me a story about the sea", tmp_path / "story.wav")
+    with ScriptedOpenAI(lambda request: "Once there was a quiet sea.") as server:
+        settings.llm = settings.llm.model_copy(update={"provider": "openai", "base_url": server.url, "model": "m",
+                                                       "fallback": []})
+        pieces: list[str] = []
+        reply = Router(settings).handle(IncomingMessage(attachments=[Attachment(filename="story.wav", path=clip)]),
+                                        on_token=pieces.append)
+    assert reply.intent == "chat" and reply.transcript and pieces[0] == f"Heard: \u201c{reply.transcript}\u201d\n"
+    assert "".join(pieces) == reply.text and reply.text.endswith("Once there was a quiet sea.")
+    assert server.requests[-1]["stream"] is True
