@@ -136,3 +136,13 @@ def test_cli_chat_json_is_still_one_document(settings, scripted_llm):
     doc = json.loads(b"".join(data for _, data in reads))
     assert code == 0 and doc["reply"] == STORY and doc["intent"] == "chat"
     assert "stream" not in scripted_llm.requests[0]  # nothing to show before the document
+
+
+def test_console_prints_a_streamed_answer_once(settings, scripted_llm):
+    from tests.helpers import run_console
+
+    scripted_llm.enqueue(text=STORY, piece_delay=0.05)
+    out = run_console(settings.home, "tell me a story\nexit\n", SELFTUNE_LLM__PROVIDER="openai",
+                      SELFTUNE_LLM__BASE_URL=scripted_llm.url + "/v1")
+    assert f"selftune {STORY}\n" in out and out.count("Once upon") == 1
+    assert scripted_llm.requests[0]["stream"] is True
