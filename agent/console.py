@@ -9,6 +9,7 @@ from rich.markdown import Markdown
 from rich.prompt import Confirm, Prompt
 
 from agent.router import Router
+from agent.streaming import StreamedText
 from config.messages import Attachment, IncomingMessage, Reply
 
 EXIT_WORDS = {"exit", "quit", ":q", "/exit", "/quit"}
@@ -29,15 +30,38 @@ def run_console(router: Router, console: Console | None = None, channel: str = "
             return
         if not text.strip():
             continue
-        with console.status("thinking…", spinner="dots"):
-            reply = router.handle(_message(text, channel, user))
-        _show(console, reply)
+        reply = _answer(console, router, _message(text, channel, user))
         if reply.confirm:  # an action with lasting effects waits: y/N, no by default
             yes = _ask_yes(console)
             reply = router.press(_message("yes" if yes else "no", channel, user), reply.confirm, yes)
             _show(console, reply)
         if reply.job_id:
             console.print(f"[dim]job {reply.job_id} started — ask 'status' to follow it.[/]")
+
+
+def _answer(console: Console, router: Router, message: IncomingMessage) -> Reply:
+    """Ask the router under a spinner; a plain chat answer is printed word by word as the model writes it."""
+    status = console.status("thinking…", spinner="dots")
+
+    def show(piece: str) -> None:
+        if not streamed.started:  # the first words end the spinner
+            status.stop()
+            console.print("[green]selftune[/]", end=" ")
+        console.file.write(piece)
+        console.file.flush()
+
+    streamed = StreamedText(show)
+    status.start()
+    try:
+        reply = router.handle(message, on_token=streamed)
+    finally:
+        status.stop()
+    if not streamed.started:
+        _show(console, reply)
+        return reply
+    rest = streamed.rest(reply.text)
+    console.print(rest if rest is not None else "\n" + reply.text, highlight=False, markup=False)
+    return reply
 
 
 def _show(console: Console, reply: Reply) -> None:

@@ -22,7 +22,7 @@ from agent.toolcalls import parse_text_tool_calls, skill_name, tool_name, tools_
 from config.errors import SelftuneError
 from config.messages import Reply, ReplyKind
 from skills.context import SkillContext
-from skills.providers.base import ChatResult, Provider, ToolCall
+from skills.providers.base import ChatResult, Provider, TokenSink, ToolCall
 from skills.registry import SkillInfo, SkillRegistry
 
 MAX_OBSERVATION_CHARS = 4000
@@ -68,10 +68,12 @@ class LLMTurn:
         self.offered: list[SkillInfo] = []
         self.state = TurnState()
 
-    def run(self, messages: list[dict[str, Any]], untrusted: list[str] | None = None) -> Reply:
+    def run(self, messages: list[dict[str, Any]], untrusted: list[str] | None = None,
+            on_token: TokenSink | None = None) -> Reply:
         """Answer the conversation; raises ProviderUnavailable if the model cannot be reached.
 
-        `untrusted` names where text in `messages` that the requester did not type came from.
+        `untrusted` names where text in `messages` that the requester did not type came from. `on_token` hears
+        a plain answer (a step offered no tools) as it is written; tool steps are not streamed.
         """
         deadline = time.monotonic() + self.limits.budget_s
         state = self.state = TurnState(untrusted=list(untrusted or []))
@@ -80,7 +82,8 @@ class LLMTurn:
             if time.monotonic() > deadline:
                 return self._reply("I ran out of time for this request; try something smaller.", state, "error")
             tools = self.tools(state)
-            result = self.provider.chat(messages, tools=tools or None, max_tokens=self.limits.max_tokens)
+            stream = {"on_token": on_token} if on_token is not None and not tools else {}
+            result = self.provider.chat(messages, tools=tools or None, max_tokens=self.limits.max_tokens, **stream)
             calls = self._calls(result, tools)
             if not calls:
                 answer = result.text.strip()

@@ -31,6 +31,7 @@ from config.settings import Settings
 from skills.context import Requester
 from skills.personas import persona_for_channel
 from skills.providers import Provider, ProviderUnavailable, get_provider
+from skills.providers.base import TokenSink
 from skills.registry import SkillRegistry, load_registry
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,13 @@ class Router:
         session.touched = time.time()
         self.store.save(transport, session.channel, session.state())
 
-    def handle(self, message: IncomingMessage, progress: Progress | None = None) -> Reply:
-        """Answer one message; expected failures become a one-sentence reply, never a traceback."""
+    def handle(self, message: IncomingMessage, progress: Progress | None = None,
+               on_token: TokenSink | None = None) -> Reply:
+        """Answer one message; expected failures become a one-sentence reply, never a traceback.
+
+        `on_token` hears a plain chat answer as the model writes it (a voice note's "Heard" line first); the
+        returned Reply is complete either way, and command, tool and question turns are not streamed.
+        """
         refusal = refuse_too_long(message, self.settings)
         if refusal is not None:  # before any session, memory or model work, and never logged
             return refusal
@@ -93,14 +99,15 @@ class Router:
         try:
             message, heard = self._transcribe_voice(message)
             reply, quotes_data = self._settle(message, session) or self._handle(
-                message, session, progress, spoken=bool(heard) or message.spoken)
+                message, session, progress, spoken=bool(heard) or message.spoken,
+                on_token=_after_heard(on_token, heard))
         except SelftuneError as exc:  # its sentence may quote data (a file's line, a job's message)
             reply, quotes_data = Reply(text=str(exc), intent="error", ok=False), True
         except Exception as exc:
             text = report_internal_error(log, exc, f"handling a message in {message.channel}")
             reply, quotes_data = Reply(text=text, intent="error", ok=False), False
         if heard:  # a voice command does what the same typed text would; the reply shows what was heard
-            reply = reply.model_copy(update={"transcript": heard, "text": f"Heard: \u201c{heard}\u201d\n{reply.text}"})
+            reply = reply.model_copy(update={"transcript": heard, "text": heard_line(heard) + reply.text})
         session.remember(message.text, reply.text, author=message.user, reply_quotes_data=quotes_data)
         self._save(session, message.transport, reply)
         self._log(message, reply)
@@ -148,15 +155,22 @@ class Router:
         audio = next((a for a in message.attachments if is_audio_file(a.filename, a.content_type)), None)
         if audio is None or message.text.strip():
             return message, None
-        heard = transcribe_file(audio.path, self.settings, persona_names(self.settings)).text
+        heard = transcribe_file(audio.path, self.settings, persona_names(self.settings), self.heard_command).text
         return message.model_copy(update={"text": heard}), heard
 
-    async def ahandle(self, message: IncomingMessage, progress: Progress | None = None) -> Reply:
-        """handle() off the event loop (model calls and skills block); `progress` is called from that thread."""
-        return await asyncio.to_thread(self.handle, message, progress)
+    def heard_command(self, transcript: str) -> bool:
+        """Whether a voice transcript is a clear command: the exact grammar reads one (else Whisper hears the clip
+        again in its full window, and the tolerant matcher works on that transcript, the one it was tuned on)."""
+        return resolve(transcript, self.dispatcher.personas()).name != "chat"
+
+    async def ahandle(self, message: IncomingMessage, progress: Progress | None = None,
+                      on_token: TokenSink | None = None) -> Reply:
+        """handle() off the event loop (model calls and skills block); `progress` and `on_token` are called
+        from that thread."""
+        return await asyncio.to_thread(self.handle, message, progress, on_token)
 
     def _handle(self, message: IncomingMessage, session: Session, progress: Progress | None = None, *,
-                spoken: bool = False) -> Outcome:
+                spoken: bool = False, on_token: TokenSink | None = None) -> Outcome:
         """The reply, and whether its text quotes data (so later turns treat it as untrusted)."""
         requester = requester_for(self.settings, message)
         if message.transport not in LOCAL_TRANSPORTS:
@@ -171,7 +185,7 @@ class Router:
             intent, suggestion = self._misheard(message)
             if suggestion is not None:
                 return Outcome(self.dispatcher.suggest(suggestion, session, message.user), False)
-        return self._run_intent(intent, message, session, requester, progress)
+        return self._run_intent(intent, message, session, requester, progress, on_token)
 
     def _misheard(self, message: IncomingMessage) -> tuple[Intent, Guess | None]:
         """A transcript's likely command: run when sure, a "Did you mean" guess when unsure, else chat."""
@@ -184,10 +198,10 @@ class Router:
         return (found.intent, None) if action == "run" else (Intent(), found)
 
     def _run_intent(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester,
-                    progress: Progress | None = None) -> Outcome:
+                    progress: Progress | None = None, on_token: TokenSink | None = None) -> Outcome:
         """Chat, help, a persona switch or a skill, for an understood intent."""
         if intent.name == "chat":
-            return self._chat(message, session, requester)
+            return self._chat(message, session, requester, on_token)
         if intent.name == "help":
             return Outcome(Reply(text=self._help(), intent="help"), False)
         if intent.name == "persona":
@@ -227,14 +241,15 @@ class Router:
 
     # --- chat --------------------------------------------------------------------------------------
 
-    def _chat(self, message: IncomingMessage, session: Session, requester: Requester) -> Outcome:
+    def _chat(self, message: IncomingMessage, session: Session, requester: Requester,
+              on_token: TokenSink | None = None) -> Outcome:
         adapter_provider = persona_switch.provider_for(self.settings, session.persona)
         provider = adapter_provider or self.provider
         turn = LLMTurn(provider, self.registry, skill_context(self.settings, requester, chosen_by_model=True), self.limits,
                        gate=self._gate(message, requester))
         prompt_ = session.prompt_for(message.text, author=message.user)
         try:
-            reply = turn.run(prompt_.messages, untrusted=prompt_.untrusted)
+            reply = turn.run(prompt_.messages, untrusted=prompt_.untrusted, on_token=on_token)
         except ProviderUnavailable as exc:
             return Outcome(Reply(text=followups()["offline"].format(reason=str(exc).rstrip(".")), intent="chat",
                                     args={"offline": True}), False)
@@ -275,6 +290,26 @@ class Router:
             self.log_hook(message, reply)
         except Exception:  # logging a conversation must never lose the reply
             log.warning("conversation log hook failed", exc_info=True)
+
+
+def heard_line(heard: str) -> str:
+    """What a voice reply starts with: the transcript, so the sender sees what was understood."""
+    return f"Heard: \u201c{heard}\u201d\n"
+
+
+def _after_heard(on_token: TokenSink | None, heard: str | None) -> TokenSink | None:
+    """`on_token` that shows a voice note's "Heard" line before the first word of the answer."""
+    if on_token is None or not heard:
+        return on_token
+    first = [True]
+
+    def sink(piece: str) -> None:
+        if first[0]:
+            first[0] = False
+            on_token(heard_line(heard))
+        on_token(piece)
+
+    return sink
 
 
 def _dataset_upload(message: IncomingMessage) -> str | None:

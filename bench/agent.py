@@ -1,7 +1,8 @@
 """Router overhead: command intents vs calling the skill directly (target < 20 ms), and LLM turns vs the
 raw provider call (target < 10 %). Fast chat (issue 20 item 4): `selftune chat "status" --json` with memory
 on vs --no-memory (target < 1.0 s), a recall-using turn in the long-running process vs the raw provider call
-(target < 100 ms added), and the tool schemas put into a plain chat prompt vs an action request.
+(target < 100 ms added), and the tool schemas put into a plain chat prompt vs an action request. Streamed
+chat on SmolLM2 (bench/_chat_latency.py): first token < 2 s and a 60-token answer < 8 s, model loaded.
 Prints side-by-side numbers; run with `python bench/agent.py` (`--runs N` for the CLI timings)."""
 
 from __future__ import annotations
@@ -121,12 +122,28 @@ def fast_chat(runs: int, models_dir: Path | None) -> None:
               f"({len(json.dumps(tools_schema(offered)))} of {len(json.dumps(tools_schema(every)))} schema chars)")
 
 
+def local_chat(runs: int, models_dir: Path | None) -> None:
+    """The streamed SmolLM2 figures (first token, 60-token answer, prompt tokens), in this process."""
+    from bench._chat_latency import run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        if models_dir is not None:  # reuse the converted SmolLM2 instead of converting it here
+            home.joinpath("models").symlink_to(models_dir.resolve(), target_is_directory=True)
+        ensure_state_dir(Settings(home=home))
+        for line in run(home, runs):
+            print(line, flush=True)
+
+
 def main() -> None:
     """Run the comparisons and print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="Fresh processes timed per CLI figure.")
     parser.add_argument("--models-dir", type=Path, default=None, help="A models/ folder with the exported ONNX graph.")
+    parser.add_argument("--llm-runs", type=int, default=3, help="Streamed SmolLM2 answers timed (0 skips them).")
     args = parser.parse_args()
+    if args.llm_runs:
+        local_chat(args.llm_runs, args.models_dir)
     pm = pluggy.PluginManager("selftune")
     pm.add_hookspecs(hookspecs)
     pm.register(Plugin(), name="selftune:bench")

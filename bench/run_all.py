@@ -34,6 +34,10 @@ PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
          "baseline calls the skill directly"),
         ("LLM turn via router", rf"raw provider {B} ms \| via router {V} ms", "ms", "overhead < 10 %",
          "baseline calls the provider directly"),
+        ("SmolLM2 first token, plain chat", rf"all \d+ tools offered {B} s \| first token {V} s", "s", "< 2 s",
+         "model loaded, in-process, streamed, 1 torch thread on 2 shared cores; baseline puts every tool schema in the prompt"),
+        ("SmolLM2 60-token answer", rf"60-token answer {V} s", "s", "< 8 s",
+         "model loaded, in-process, greedy, recall off, 1 torch thread on 2 shared cores"),
     ],
     "datasets": [
         ("validate rows/s vs load_dataset", rf"selftune validate_file\s+[0-9.]+ s\s+{V} rows/s(?s:.*)"
@@ -69,6 +73,10 @@ PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
          "generated voices, speeds, noise, Opus and 44.1 kHz variants"),
         ("spoken command WER (tiny.en)", rf"tiny\.en: .*WER {V}", "", "—", ""),
         ("voice→intent latency (tiny.en)", rf"tiny\.en: .*voice→intent {V} s", "s", "—", ""),
+        ("spoken command RTF (tiny.en)", rf"tiny\.en: .*median RTF {V}(?s:.*)tiny\.en \(30 s window only\): "
+         rf".*median RTF {B}", "×realtime", "<= 0.2",
+         "~2 s commands, model loaded; short window first, 30 s window again when not a clear command; baseline "
+         "hears every clip in the 30 s window; wall time on 2 shared cores"),
         ("transcribe RTF, 10 s clip", rf"10s: audio .* RTF {V}", "×realtime", "< 0.2", ""),
     ],
     "loop": [

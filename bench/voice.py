@@ -4,7 +4,11 @@ The command set is made at run time: espeak-ng speaks 6 commands in 2 voices x 2
 a Discord Ogg Opus and a 44.1 kHz stereo variant of each (42 clips). For every Whisper model it reports intent
 accuracy (exact grammar alone, and with the tolerant matcher of agent/fuzzy_intents.py; a "Did you mean"
 question whose suggestion is right counts apart), word error rate against the spoken text, voice→intent latency
-and the real-time factor (transcription seconds / audio seconds, target <= 0.2; also on ~3, 10 and 30 s clips).
+and the real-time factor (transcription seconds / audio seconds, target <= 0.2; also on ~3, 10 and 30 s clips),
+with the model loaded (as in the long-running bot). Commands are heard as the Router hears them: first in the
+short voice.window_s window, again in Whisper's 30 s window when the transcript is not a clear command; the
+same clips heard only in the 30 s window are measured beside it. CPU-time RTF is what a busy machine does not
+inflate.
 Usage: python bench/voice.py [--models tiny.en /path/to/ct2-folder] [--no-hotwords] [--json OUT] [-v]
 """
 
@@ -23,6 +27,7 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agent.intents import resolve  # noqa: E402
 from config.settings import Settings  # noqa: E402
 from skills.voice import get_model, transcribe_file  # noqa: E402
 from tests.voice.audio import add_noise, resample, speak, to_ogg_opus  # noqa: E402
@@ -92,13 +97,15 @@ def bench_model(model: str, clips: list[dict[str, Any]], settings: Settings, ver
     get_model(settings)  # load once, outside the timings
     rows = []
     for clip in clips:
-        start = time.perf_counter()
-        heard = transcribe_file(clip["path"], settings, PERSONAS)
+        start, cpu = time.perf_counter(), time.process_time()
+        heard = transcribe_file(clip["path"], settings, PERSONAS,  # as the Router hears voice messages
+                                accept=lambda text: resolve(text, PERSONAS).name != "chat")
         transcribe_s = time.perf_counter() - start
         exact, fuzzy, how = route(heard.text, settings)
         rows.append({"variant": clip["variant"], "expected": clip["intent"], "heard": heard.text, "exact": exact,
                      "intent": fuzzy, "how": how, "wer": wer(clip["text"], heard.text),
-                     "rtf": transcribe_s / heard.duration_s, "latency_s": time.perf_counter() - start})
+                     "rtf": transcribe_s / heard.duration_s, "cpu_rtf": (time.process_time() - cpu) / heard.duration_s,
+                     "latency_s": time.perf_counter() - start})
         if verbose:
             print(f"  {clip['variant']:>14} {clip['intent']:>8} → {fuzzy:>8} ({how:5}) heard {heard.text!r}")
     n = len(rows)
@@ -112,6 +119,8 @@ def bench_model(model: str, clips: list[dict[str, Any]], settings: Settings, ver
         "wrong_ask": sum(r["intent"] not in (r["expected"], "chat") and r["how"] == "ask" for r in rows),
         "wer": round(statistics.mean(r["wer"] for r in rows), 3),
         "rtf_median": round(statistics.median(r["rtf"] for r in rows), 3),
+        "rtf_mean": round(statistics.mean(r["rtf"] for r in rows), 3),
+        "cpu_rtf_median": round(statistics.median(r["cpu_rtf"] for r in rows), 3),
         "voice_to_intent_s_median": round(statistics.median(r["latency_s"] for r in rows), 3),
         "by_variant": {v: round(sum(r["intent"] == r["expected"] and r["how"] in ("exact", "run")
                                     for r in rows if r["variant"] == v) / sum(r["variant"] == v for r in rows), 2)
@@ -148,11 +157,16 @@ def main() -> dict[str, Any]:
         settings = settings.model_copy(update={"voice": settings.voice.model_copy(update={"hotwords": not args.no_hotwords})})
         clips = make_commands(Path(tmp))
         models = [bench_model(model, clips, settings, args.verbose) for model in args.models]
+        full = settings.model_copy(update={"voice": settings.voice.model_copy(update={"window_s": 30.0})})
+        before = bench_model(args.models[0], clips, full, args.verbose)  # every clip in Whisper's 30 s window
+        before["model"] = f"{args.models[0]} (30 s window only)"
+        models.append(before)
         rtf_rows = bench_rtf(Path(tmp), settings)
     for m in models:
         print(f"{m['model']}: {m['clips']} clips  intent accuracy {m['intent_accuracy']:.0%} (exact grammar alone "
               f"{m['exact_grammar_accuracy']:.0%}, asked 'Did you mean' with the right command {m['asked_right']:.0%}, "
-              f"ran a wrong command {m['wrong_run']}, asked about one {m['wrong_ask']})  WER {m['wer']:.2f}  median RTF {m['rtf_median']:.3f}  "
+              f"ran a wrong command {m['wrong_run']}, asked about one {m['wrong_ask']})  WER {m['wer']:.2f}  median RTF {m['rtf_median']:.3f} "
+              f"(mean {m['rtf_mean']:.3f}, CPU time {m['cpu_rtf_median']:.3f})  "
               f"voice→intent {m['voice_to_intent_s_median']:.2f} s")
         print("    by variant: " + ", ".join(f"{v} {a:.0%}" for v, a in m["by_variant"].items()))
     for row in rtf_rows:

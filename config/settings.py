@@ -132,6 +132,11 @@ class VoiceConfig(Section):
     compute_type: str = Field("int8", description="CTranslate2 compute type, e.g. int8 or float16.")
     max_seconds: float = Field(300.0, gt=0, description="Longest voice message transcribed, in seconds.")
     hotwords: bool = Field(True, description="Bias decoding toward the command verbs and persona names (faster-whisper hotwords).")
+    window_s: float = Field(10.0, ge=1, le=30, description="A voice message shorter than this is first heard in a "
+                            "window this long instead of Whisper's 30 s (several times cheaper, less accurate); a "
+                            "transcript that is not a clear command is heard again in the full window. 30 = off.")
+    cpu_threads: int = Field(0, ge=0, description="CTranslate2 threads on CPU; 0 = one per core (its own default, 4, "
+                             "oversubscribes a 2-core box).")
     fuzzy_run_at: float = Field(0.75, ge=0, le=1, description="A misheard spoken command whose tolerant match is at least this "
                                 "confident runs as if typed right.")
     fuzzy_ask_at: float = Field(0.55, ge=0, le=1, description="Below fuzzy_run_at but at least this confident: ask "

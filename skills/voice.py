@@ -8,10 +8,13 @@ event loop use `transcribe_async`, which runs the decode in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import os
 import shutil
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,19 +104,60 @@ def _packaged_base(folder: Path) -> Path:
     return folder
 
 
+FRAMES_PER_S = 100  # Whisper's log-mel features: one frame per 10 ms
+WHISPER_WINDOW_S = 30  # what Whisper pads every clip to
+
+
+def trim_padding(features: Any, window_frames: int) -> Any:
+    """Log-mel features padded to 30 s, cut to `window_frames` when the speech fits in them.
+
+    faster-whisper pads every window to 3000 frames with exact zeros (real log-mel frames are never all zero);
+    the encoder's cost grows faster than linearly with its input, and CTranslate2 accepts shorter inputs.
+    """
+    import numpy as np
+
+    spoken = np.flatnonzero(np.any(features != 0, axis=-2).reshape(-1))
+    content = int(spoken[-1]) + 1 if spoken.size else 0
+    if content > window_frames or features.shape[-1] <= window_frames:
+        return features
+    return features[..., :window_frames]
+
+
+_window = threading.local()  # frames of the short window for this thread's current decode (unset: Whisper's 30 s)
+
+
+@contextlib.contextmanager
+def short_window(seconds: float) -> Iterator[None]:
+    """Within the block, this thread's decodes encode a clip that fits in `seconds` in that window only."""
+    _window.frames = int(seconds * FRAMES_PER_S)
+    try:
+        yield
+    finally:
+        _window.frames = None
+
+
 @functools.lru_cache(maxsize=2)
-def _load_model(location: str, device: str, compute_type: str) -> Any:
+def _load_model(location: str, device: str, compute_type: str, cpu_threads: int = 0) -> Any:
     from faster_whisper import WhisperModel
 
+    class ShortWindowWhisper(WhisperModel):
+        """WhisperModel whose encoder, inside short_window(), sees a short clip without 30 s of padding."""
+
+        def encode(self, features: Any) -> Any:
+            frames = getattr(_window, "frames", None)
+            return super().encode(trim_padding(features, frames) if frames else features)
+
     log.info("loading whisper model %s on %s (%s)", location, device, compute_type)
-    return WhisperModel(location, device=device, compute_type=compute_type, local_files_only=True)
+    return ShortWindowWhisper(location, device=device, compute_type=compute_type, local_files_only=True,
+                              cpu_threads=cpu_threads or os.cpu_count() or 1)
 
 
 def get_model(settings: Settings) -> Any:
-    """The shared WhisperModel for settings.voice (loaded on first use)."""
+    """The shared WhisperModel for settings.voice (loaded on first use, kept for the process's life)."""
     config = settings.voice
     with _load_lock:
-        return _load_model(_model_location(config, settings.models_dir), config.device, config.compute_type)
+        return _load_model(_model_location(config, settings.models_dir), config.device, config.compute_type,
+                           config.cpu_threads)
 
 
 def _probe_duration(path: Path) -> float | None:
@@ -170,26 +214,44 @@ def hotwords(config: VoiceConfig) -> str | None:
     return HOTWORDS if config.hotwords else None
 
 
-def transcribe_file(path: Path, settings: Settings, names: list[str] | None = None) -> Transcript:
-    """Transcribe one audio file: greedy decoding, VAD to skip silence, vocabulary-primed."""
+def transcribe_file(path: Path, settings: Settings, names: list[str] | None = None,
+                    accept: Callable[[str], bool] | None = None) -> Transcript:
+    """Transcribe one audio file: greedy decoding, VAD to skip silence, vocabulary-primed.
+
+    With `accept` (is this transcript a clear command?), a clip shorter than voice.window_s is first decoded in
+    that short window, several times cheaper than Whisper's 30 s but less accurate; a transcript `accept`
+    rejects is decoded again in the full window, so only clear commands take the cheap path.
+    """
     config = settings.voice
     audio = load_audio(Path(path), config.max_seconds)
-    model = get_model(settings)
-    segments, info = model.transcribe(
+    if accept is not None and config.window_s < WHISPER_WINDOW_S and len(audio) <= config.window_s * SAMPLE_RATE:
+        with short_window(config.window_s):
+            quick = _decode(audio, settings, names, without_timestamps=True)
+        if quick.text and accept(quick.text):
+            return quick
+    heard = _decode(audio, settings, names)
+    if not heard.text:
+        raise VoiceError(f"I heard nothing in {Path(path).name}: it is silent or too quiet; try again closer to the microphone.")
+    return heard
+
+
+def _decode(audio: Any, settings: Settings, names: list[str] | None, without_timestamps: bool = False) -> Transcript:
+    """One Whisper pass over decoded audio (the segments are read here, inside any short_window block)."""
+    config = settings.voice
+    segments, info = get_model(settings).transcribe(
         audio, language="en" if config.model.endswith(".en") else None, beam_size=1, best_of=1,
         temperature=0.0, vad_filter=True, initial_prompt=initial_prompt(names),
-        condition_on_previous_text=False, hotwords=hotwords(config),
+        condition_on_previous_text=False, hotwords=hotwords(config), without_timestamps=without_timestamps,
     )
     parts = [Segment(start=round(s.start, 2), end=round(s.end, 2), text=s.text.strip()) for s in segments]
     text = " ".join(p.text for p in parts if p.text).strip()
-    if not text:
-        raise VoiceError(f"I heard nothing in {Path(path).name}: it is silent or too quiet; try again closer to the microphone.")
     return Transcript(text=text, language=info.language, duration_s=round(len(audio) / SAMPLE_RATE, 2), segments=parts)
 
 
-async def transcribe_async(path: Path, settings: Settings, names: list[str] | None = None) -> Transcript:
+async def transcribe_async(path: Path, settings: Settings, names: list[str] | None = None,
+                           accept: Callable[[str], bool] | None = None) -> Transcript:
     """transcribe_file off the event loop."""
-    return await asyncio.to_thread(transcribe_file, path, settings, names)
+    return await asyncio.to_thread(transcribe_file, path, settings, names, accept)
 
 
 def persona_names(settings: Settings) -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from agent.cli.common import console, emit_json, settings_of
+from agent.streaming import StreamedText
 from config.errors import UsageError
 
 
@@ -39,16 +40,31 @@ def register(app: typer.Typer) -> None:
         settings = settings_of(ctx)
         check_database(settings)  # memory hooks would only log a damaged database and answer anyway
         router, hooks = router_with_memory(settings) if memory else (Router(settings), None)
+        streamed = None if as_json else StreamedText(_write)  # one JSON document: nothing printed before it
         try:
             reply = router.handle(IncomingMessage(transport="cli", channel=channel, user=user, text=text,
-                                                  attachments=attachments, confirmed=yes))
+                                                  attachments=attachments, confirmed=yes), on_token=streamed)
         finally:
             if hooks is not None:
                 hooks.close()
-        if as_json:
+        if streamed is not None and streamed.started:
+            _finish(streamed, reply.text)
+        elif as_json:
             doc = {"reply": reply.text, "intent": reply.intent, "args": reply.args, "job_id": reply.job_id,
                    "transcript": reply.transcript, "ok": reply.ok}
             emit_json({**doc, "confirm": reply.confirm} if reply.confirm else doc)  # only while a yes is awaited
         else:
             console.print(reply.text, highlight=False, markup=False)
         raise typer.Exit(0 if reply.ok else 1)
+
+
+def _write(piece: str) -> None:
+    """Print a piece of a streamed answer at once (rich would wait for the whole line)."""
+    console.file.write(piece)
+    console.file.flush()
+
+
+def _finish(streamed: StreamedText, final: str) -> None:
+    """End a streamed answer: what the full reply adds to it, or the full reply when it differs."""
+    rest = streamed.rest(final)
+    _write((rest if rest is not None else "\n" + final) + "\n")

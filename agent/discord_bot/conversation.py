@@ -18,6 +18,7 @@ from agent.discord_bot.auth import allows, needs, sender
 from agent.discord_bot.notes import ProgressNote
 from agent.discord_bot.services import BotServices, route
 from agent.discord_bot.store import BotStore
+from agent.discord_bot.streaming import StreamedReply
 from agent.discord_bot.text import user_error_text
 from agent.discord_bot.uploads import Uploads
 
@@ -94,9 +95,12 @@ class Conversation(commands.Cog):
         incoming = sender(message.author, message.channel.id, text).model_copy(update={
             "attachments": stored, "message_id": str(message.id), "spoken": not typed,
             "reply_to": str(message.reference.message_id) if message.reference else None})
-        note = ProgressNote(message.channel, self.services.settings.discord.progress_edit_interval_s)
-        reply = await route(self.services.router, incoming, note.bind(asyncio.get_running_loop()))
-        sent = await self.answers.deliver(message.channel, reply, reference=message)
+        interval = self.services.settings.discord.progress_edit_interval_s
+        loop = asyncio.get_running_loop()
+        note, streamed = ProgressNote(message.channel, interval), StreamedReply(message, interval)
+        reply = await route(self.services.router, incoming, note.bind(loop), streamed.bind(loop))
+        # The router's thread handed every piece to the loop before its result, so all of them are in by now.
+        sent = await streamed.finish(reply) or await self.answers.deliver(message.channel, reply, reference=message)
         await self.answers.remember(sent, reply, prompt=text, prompt_id=message.id, asker=message.author.id,
                                     incoming=incoming)
         if reply.job_id:

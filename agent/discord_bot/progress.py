@@ -115,12 +115,15 @@ class ThrottledMessage:
             self.message = await self.message.edit(content=text)
             self._shown = text
 
-    async def settle(self, text: str | None = None, view: discord.ui.View | None = None) -> None:
-        """Show the final text (respecting the interval) and stop editing."""
+    async def settle(self, text: str | None = None, view: discord.ui.View | None = None, *,
+                     skip_same: bool = False) -> None:
+        """Show the final text (respecting the interval) and stop editing; `skip_same`: no edit when it shows."""
         if text is not None:
             self._wanted = text
         if self._flusher is not None:
             await self._flusher
+        if skip_same and view is None and self._wanted == self._shown:
+            return
         await asyncio.sleep(max(0.0, self._last_edit + self.interval_s - self.clock()))
         self._last_edit = self.clock()
         self.message = await self.message.edit(content=self._wanted, view=view)

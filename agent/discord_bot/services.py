@@ -22,6 +22,7 @@ from memory.store import Memory
 from skills.dataset.validate import ValidationReport, validate_file
 from skills.evaluate.promotion import Promotion, forced_promote, gated_promote
 from skills.jobs import JobManager
+from skills.providers.base import TokenSink
 from skills.voice import Transcript, persona_names, transcribe_file
 
 Validator = Callable[[Path], ValidationReport]
@@ -48,8 +49,9 @@ class BotServices:
         return validate_file(path)
 
     def transcribe(self, path: Path) -> Transcript:
-        """Transcribe a voice note locally (Whisper primed with the persona names, as the Router does)."""
-        return transcribe_file(path, self.settings, persona_names(self.settings))
+        """Transcribe a voice note locally (Whisper primed with the persona names, as the Router does; a clear
+        command is heard in the short window)."""
+        return transcribe_file(path, self.settings, persona_names(self.settings), self.router.heard_command)
 
     def promote(self, persona: str, adapter_id: str, *, gated: bool = True) -> Promotion:
         """Serve `adapter_id` for `persona` if it passes the evaluation gate (or, `gated=False`, regardless)."""
@@ -64,9 +66,11 @@ class BotServices:
             self.memory.close()
 
 
-async def route(router: Router, message: IncomingMessage, progress: Progress | None = None) -> Reply:
-    """Ask the router without blocking the event loop (`progress` hears work done before the reply)."""
-    return await router.ahandle(message, progress)
+async def route(router: Router, message: IncomingMessage, progress: Progress | None = None,
+                on_token: TokenSink | None = None) -> Reply:
+    """Ask the router without blocking the event loop (`progress` hears work done before the reply,
+    `on_token` a plain chat answer as it is written)."""
+    return await router.ahandle(message, progress, on_token)
 
 
 async def run_skill(services: BotServices, interaction: discord.Interaction[Any], name: str,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from config.errors import SelftuneError
+
+TokenSink = Callable[[str], None]
+"""Hears a plain answer's text piece by piece as the model writes it (`on_token` of Provider.chat)."""
 
 
 class ProviderUnavailable(SelftuneError):
@@ -45,8 +49,13 @@ class Provider(Protocol):
         tools: list[dict[str, Any]] | None = None,
         max_tokens: int | None = None,
         temperature: float = 0.0,
+        on_token: TokenSink | None = None,
     ) -> ChatResult:
-        """Answer the conversation; raise ProviderUnavailable when the model cannot be reached."""
+        """Answer the conversation; raise ProviderUnavailable when the model cannot be reached.
+
+        With `on_token` and no tools, the answer's text is also handed over piece by piece as it is written;
+        the ChatResult still carries the whole text.
+        """
         ...
 
 

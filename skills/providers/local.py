@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import SelftuneError
-from skills.providers.base import ChatResult, ProviderUnavailable
+from skills.providers.base import ChatResult, ProviderUnavailable, TokenSink
 
 TOOLS_PREAMBLE = (
     "You can call these tools. To call one, answer only with "
@@ -43,6 +43,18 @@ def render_messages(messages: list[dict[str, Any]], tools: list[dict[str, Any]] 
     return rendered
 
 
+def token_streamer(tokenizer: Any, on_token: TokenSink) -> Any:
+    """A transformers streamer that hands each finished word of the answer (not the prompt) to `on_token`."""
+    from transformers import TextStreamer
+
+    class Sink(TextStreamer):
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            if text:
+                on_token(text)
+
+    return Sink(tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+
 class LocalProvider:
     """Generate with transformers on this machine; tool calls come back as text for the router to recover."""
 
@@ -70,8 +82,11 @@ class LocalProvider:
         tools: list[dict[str, Any]] | None = None,
         max_tokens: int | None = None,
         temperature: float = 0.0,
+        on_token: TokenSink | None = None,
     ) -> ChatResult:
-        """Generate a reply; max_time bounds the generation by the configured timeout."""
+        """Generate a reply; max_time bounds the generation by the configured timeout.
+
+        With `on_token` and no tools, words are handed over as generate() produces them (in this thread)."""
         import torch
 
         model, tokenizer = self.load()
@@ -80,6 +95,8 @@ class LocalProvider:
         )
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        if on_token is not None and not tools:
+            sampling["streamer"] = token_streamer(tokenizer, on_token)
         with generate_lock, torch.inference_mode():
             output = model.generate(
                 **inputs, max_new_tokens=max_tokens or self.max_new_tokens, max_time=self.timeout_s,

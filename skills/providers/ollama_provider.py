@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import ollama
 
-from skills.providers.base import ChatResult, ProviderUnavailable, ToolCall, parse_arguments
+from skills.providers.base import ChatResult, ProviderUnavailable, TokenSink, ToolCall, parse_arguments
 
 
 class OllamaProvider:
@@ -27,12 +27,17 @@ class OllamaProvider:
         tools: list[dict[str, Any]] | None = None,
         max_tokens: int | None = None,
         temperature: float = 0.0,
+        on_token: TokenSink | None = None,
     ) -> ChatResult:
-        """One chat call; an unreachable server, a timeout or a missing model becomes ProviderUnavailable."""
+        """One chat call; an unreachable server, a timeout or a missing model becomes ProviderUnavailable.
+
+        With `on_token` and no tools the answer is streamed (`stream=True`, one JSON line per piece)."""
         options: dict[str, Any] = {"temperature": temperature}
         if max_tokens:
             options["num_predict"] = max_tokens
         try:
+            if on_token is not None and not tools:
+                return self._streamed(messages, options, on_token)
             response = self.client.chat(model=self.model, messages=messages, tools=tools or None, options=options)
         except httpx.TimeoutException:
             raise ProviderUnavailable(f"Ollama at {self.host} timed out; try again or raise llm.timeout_s.") from None
@@ -43,6 +48,18 @@ class OllamaProvider:
                 f"Ollama at {self.host} refused model '{self.model}' ({exc.error}); `ollama pull` it first."
             ) from None
         return self._result(response)
+
+    def _streamed(self, messages: list[dict[str, Any]], options: dict[str, Any], on_token: TokenSink) -> ChatResult:
+        """The answer read line by line, each piece of text handed to `on_token` as it arrives."""
+        pieces: list[str] = []
+        model = self.model
+        for part in self.client.chat(model=self.model, messages=messages, options=options, stream=True):
+            model = part.model or model
+            piece = part.message.content if part.message else None
+            if piece:
+                pieces.append(piece)
+                on_token(piece)
+        return ChatResult(text="".join(pieces), model=model)
 
     def _result(self, response: Any) -> ChatResult:
         message = response.message

@@ -6,7 +6,7 @@ from typing import Any
 
 import openai
 
-from skills.providers.base import ChatResult, ProviderUnavailable, ToolCall, parse_arguments
+from skills.providers.base import ChatResult, ProviderUnavailable, TokenSink, ToolCall, parse_arguments
 
 
 class OpenAIProvider:
@@ -30,8 +30,11 @@ class OpenAIProvider:
         tools: list[dict[str, Any]] | None = None,
         max_tokens: int | None = None,
         temperature: float = 0.0,
+        on_token: TokenSink | None = None,
     ) -> ChatResult:
-        """One chat completion; connection errors, timeouts and server errors become ProviderUnavailable."""
+        """One chat completion; connection errors, timeouts and server errors become ProviderUnavailable.
+
+        With `on_token` and no tools the answer is streamed (server-sent events, `stream: true`)."""
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": temperature}
         if tools:
             kwargs["tools"] = tools
@@ -40,6 +43,8 @@ class OpenAIProvider:
         if self.extra_body:
             kwargs["extra_body"] = self.extra_body
         try:
+            if on_token is not None and not tools:
+                return self._streamed(kwargs, on_token)
             response = self.client.chat.completions.create(**kwargs)
         except openai.APITimeoutError:
             raise ProviderUnavailable(f"The model server at {self._where()} timed out; try again or raise llm.timeout_s.") from None
@@ -50,6 +55,19 @@ class OpenAIProvider:
                 f"The model server at {self._where()} answered HTTP {exc.status_code}; check llm.model and the API key."
             ) from None
         return self._result(response)
+
+    def _streamed(self, kwargs: dict[str, Any], on_token: TokenSink) -> ChatResult:
+        """The answer read chunk by chunk, each piece of text handed to `on_token` as it arrives."""
+        pieces: list[str] = []
+        model = self.model
+        with self.client.chat.completions.create(**kwargs, stream=True) as stream:
+            for chunk in stream:
+                model = chunk.model or model
+                piece = chunk.choices[0].delta.content if chunk.choices else None
+                if piece:
+                    pieces.append(piece)
+                    on_token(piece)
+        return ChatResult(text="".join(pieces), model=model)
 
     def _where(self) -> str:
         return self.base_url or "api.openai.com"

@@ -44,3 +44,34 @@ def test_targets_of_every_kind() -> None:
     assert run_all.meets("overhead < 10 %", 12.0, 10.0) is False
     assert run_all.meets("< 50 ms", 51.0, None) is False
     assert run_all.meets("—", 1.0, None) is None and run_all.meets("ratio >= 1.3", 1.0, None) is None
+
+
+AGENT_OUT = """SmolLM2 plain chat, model loaded, in-process: all 30 tools offered 47.32 s | first token 0.77 s (target < 2 s)
+SmolLM2 plain chat, model loaded, in-process: 60-token answer 8.40 s (60 tokens, median of 3; target < 8 s)
+"""
+
+
+def test_streamed_chat_rows(tmp_path: Path) -> None:
+    benches, out = tmp_path / "bench", tmp_path / "results"
+    benches.mkdir()
+    (benches / "agent.py").write_text(f"print({AGENT_OUT!r})\n", encoding="utf-8")
+    assert run_all.main(["--dir", str(benches), "--out", str(out), "--timeout", "60"]) == 0
+    table = (out / "summary.md").read_text()
+    first = next(line for line in table.splitlines() if "SmolLM2 first token" in line)
+    answer = next(line for line in table.splitlines() if "SmolLM2 60-token answer" in line)
+    assert "| 0.77 | 47.3 |" in first and "| < 2 s | ✓ |" in first and "model loaded" in first
+    assert "| 8.4 |" in answer and "| < 8 s | ✗ |" in answer
+
+
+VOICE_OUT = """tiny.en: 42 clips  intent accuracy 93% (exact grammar alone 69%)  WER 0.38  median RTF 0.138 (mean 0.260, CPU time 0.061)  voice→intent 0.26 s
+tiny.en (30 s window only): 42 clips  intent accuracy 93% (exact grammar alone 67%)  WER 0.32  median RTF 0.417 (mean 0.436, CPU time 0.188)  voice→intent 0.90 s
+"""
+
+
+def test_spoken_command_rtf_row_compares_with_the_full_window(tmp_path: Path) -> None:
+    benches, out = tmp_path / "bench", tmp_path / "results"
+    benches.mkdir()
+    (benches / "voice.py").write_text(f"print({VOICE_OUT!r})\n", encoding="utf-8")
+    assert run_all.main(["--dir", str(benches), "--out", str(out), "--timeout", "60"]) == 0
+    row = next(line for line in (out / "summary.md").read_text().splitlines() if "spoken command RTF" in line)
+    assert "| 0.138 | 0.417 |" in row and "| <= 0.2 | ✓ |" in row

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 class ScriptedOpenAI:
-    """Serves POST /v1/chat/completions; `reply(request_body) -> str` decides each answer; requests are recorded.
+    """Serves POST /v1/chat/completions (streamed as server-sent events when asked); `reply(request_body) -> str`
+    decides each answer; requests are recorded.
     GET /lora-adapters lists `lora_adapters` ({id, path, scale}) the way llama.cpp's server does."""
 
     def __init__(self, reply: Callable[[dict[str, Any]], str], lora_adapters: list[dict[str, Any]] | None = None) -> None:
         self.reply, self.requests, self.lora_adapters = reply, [], lora_adapters or []
+        self.piece_delay = 0.0  # seconds between the words of a streamed answer (requests with `stream: true`)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,6 +35,9 @@ class ScriptedOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
                 text = outer.reply(body)
+                if body.get("stream"):
+                    self.stream(body, text)
+                    return
                 data = json.dumps({
                     "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                     "choices": [{"index": 0, "finish_reason": "stop",
@@ -41,6 +48,21 @@ class ScriptedOpenAI:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def stream(self, body: dict[str, Any], text: str) -> None:
+                """Server-sent events, one per word, `piece_delay` apart; the body ends when the connection closes."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for piece in [*(re.findall(r"\s*\S+\s*", text) or [""]), None]:
+                    delta = {"content": piece} if piece is not None else {}
+                    chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
+                             "choices": [{"index": 0, "delta": delta, "finish_reason": None if delta else "stop"}]}
+                    self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                    self.wfile.flush()
+                    time.sleep(outer.piece_delay)
+                self.wfile.write(b"data: [DONE]\n\n")
 
             def log_message(self, *args: Any) -> None:
                 pass
