@@ -190,6 +190,24 @@ CHECKS: list[Callable[[Settings], Check]] = [
 ]
 
 
+def persona_checks(settings: Settings) -> tuple[list[Check], list[dict[str, object]]]:
+    """One check per persona (what it serves where) and the same as plain documents for --json."""
+    from skills.providers.serving import persona_serving
+
+    try:
+        servings = persona_serving(settings)
+    except Exception as exc:  # a broken card or served.toml: doctor still reports everything else
+        return [Check(name="personas", ok=False, detail=f"cannot list what personas serve: {exc}",
+                      fix="Fix the workspace file named above, or `selftune rollback` the last change.")], []
+    checks = []
+    for s in servings:
+        what = f"adapter {s.adapter} as '{s.model}'" if s.adapter else f"base model '{s.model}'"
+        state = "ready" if s.ready else ("not ready" if s.reachable else "unreachable")
+        checks.append(Check(name=f"persona {s.persona}", level="ok" if s.ready else "warn",
+                            detail=f"{what} via {s.provider} at {s.where}: {state}", fix=s.advice))
+    return checks, [s.model_dump() for s in servings]
+
+
 def run_checks(settings: Settings) -> list[Check]:
     """Run every check; a check that crashes is reported as failed rather than aborting doctor."""
     results = []
