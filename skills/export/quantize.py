@@ -86,19 +86,12 @@ def _encoded(tensor: Any, qtype: str) -> Any:
     return np.ascontiguousarray(rows).reshape(*values.shape[:-1], -1)
 
 
-def requantize_q4_k_m(source: Path, out: Path) -> Path:
-    """Write `source` (an f16/f32 GGUF) as a Q4_K_M GGUF at `out`, one tensor in memory at a time."""
+def _declare(writer: Any, reader: Any, plan: dict[str, str | None]) -> None:
+    """Add every tensor's name, type and byte size to the header (the data follows tensor by tensor)."""
     import gguf
     import libgguf
     import numpy as np
 
-    if (why := quantizer_missing()) is not None:
-        raise SelftuneError(f"Cannot write a q4_k_m GGUF: {why}.")
-    reader = gguf.GGUFReader(source)
-    arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
-    writer = gguf.GGUFWriter(str(out), arch=arch, endianess=reader.endianess)
-    _copy_metadata(reader, writer)
-    plan = _plan(reader)
     for tensor in reader.tensors:
         qtype = plan[tensor.name]
         if qtype is None:
@@ -109,6 +102,20 @@ def requantize_q4_k_m(source: Path, out: Path) -> Path:
         nbytes = rows * libgguf.row_size(libgguf.GGMLQuantizationType[qtype], row)
         byte_shape = (*tensor.data.shape[:-1], nbytes // rows)
         writer.add_tensor_info(tensor.name, byte_shape, np.uint8, nbytes, gguf.GGMLQuantizationType[qtype])
+
+
+def requantize_q4_k_m(source: Path, out: Path) -> Path:
+    """Write `source` (an f16/f32 GGUF) as a Q4_K_M GGUF at `out`, one tensor in memory at a time."""
+    import gguf
+
+    if (why := quantizer_missing()) is not None:
+        raise SelftuneError(f"Cannot write a q4_k_m GGUF: {why}.")
+    reader = gguf.GGUFReader(source)
+    arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
+    writer = gguf.GGUFWriter(str(out), arch=arch, endianess=reader.endianess)
+    _copy_metadata(reader, writer)
+    plan = _plan(reader)
+    _declare(writer, reader, plan)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
