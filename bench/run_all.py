@@ -93,6 +93,8 @@ PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
          "ratio >= 3", "same prompts; llama.cpp runs the merged q8_0 GGUF, PEFT the fp32 adapter"),
         ("GGUF q8_0 export time", rf"export q8_0\s+{V} s", "s", "—", ""),
         ("GGUF q8_0 size", rf"export q8_0 .*?\s{V} MiB", "MiB", "—", ""),
+        ("GGUF q4_k_m export time", rf"export q4_k_m\s+{V} s", "s", "—", "f16 conversion + libgguf requantization"),
+        ("GGUF q4_k_m size", rf"export q4_k_m .*?\s{V} MiB", "MiB", "—", ""),
     ],
 }
 TARGET = re.compile(r"^(?P<kind>ratio|overhead)?\s*(?P<op><=|>=|<|>)\s*(?P<limit>[0-9.]+)\s*(?P<unit>%)?")

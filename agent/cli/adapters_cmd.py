@@ -32,6 +32,32 @@ def list_cmd(
     console.print(table)
 
 
+@adapters_app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    adapter: str = typer.Argument(..., help="Adapter id, e.g. pirate-lora/v2 (a bare name: its newest version)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Show one adapter: base, method, lineage, metrics and what trained it (backend, device, dtype)."""
+    from skills.train.adapters import get_adapter
+
+    info = get_adapter(settings_of(ctx), adapter)
+    if as_json:
+        emit_json(info.model_dump(mode="json"))
+        return
+    ran = info.runtime or {}
+    trained = (f"{ran.get('backend', '?')} on {ran.get('device', '?')}, {ran.get('dtype', '?')}"
+               + (f", {ran['quantization']}" if ran.get("quantization") else "")) if ran else "not recorded"
+    rows = [("id", info.id), ("base model", info.base_model), ("method", info.method),
+            ("persona", info.persona or ""), ("served for", ", ".join(info.served_for)), ("trained with", trained),
+            ("parent", info.parent or ""), ("created", info.created_at or ""), ("path", info.path),
+            *((f"metric {k}", str(v)) for k, v in info.metrics.items())]
+    table = Table("field", "value", show_header=False)
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
 @adapters_app.command("promote")
 def promote_cmd(
     ctx: typer.Context,

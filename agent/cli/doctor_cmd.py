@@ -25,15 +25,18 @@ def register(app: typer.Typer) -> None:
         repair: bool = typer.Option(False, "--repair", help="Set a damaged selftune.db aside and restore its "
                                     "backup (selftune.db.bak) or start a fresh one."),
     ) -> None:
-        """Check Python, torch/CUDA, models, disk, the database, Ray, the LLM provider, Ollama, Discord and skills."""
-        from agent.doctor import run_checks
+        """Check Python, torch/CUDA, models, disk, the database, Ray, the LLM provider, Ollama, Discord, skills, and
+        what each persona serves where."""
+        from agent.doctor import persona_checks, run_checks
 
         settings = settings_of(ctx)
         repaired = _repair(settings) if repair else None
-        checks = run_checks(settings)
+        served, personas = persona_checks(settings)
+        checks = run_checks(settings) + served
         ok = all(c.ok for c in checks)
         if as_json:
-            doc = {"ok": ok, "home": str(settings.home), "checks": [c.model_dump() for c in checks]}
+            doc = {"ok": ok, "home": str(settings.home), "checks": [c.model_dump() for c in checks],
+                   "personas": personas}
             emit_json(doc if repaired is None else {**doc, "repair": repaired})
         else:
             console.print(_table(checks))

@@ -8,6 +8,9 @@ from typing import Any, Optional
 import typer
 
 from agent.cli.common import console, emit_json, err_console, settings_of
+from agent.cli.progress import follow_job
+from config.errors import UsageError
+from config.settings import Settings
 
 
 def _print_human(doc: dict[str, Any]) -> None:
@@ -16,6 +19,22 @@ def _print_human(doc: dict[str, Any]) -> None:
     console.print(Markdown(Path(doc["report"]["markdown"]).read_text(encoding="utf-8")))
     page = Path(doc["report"]["markdown"]).with_name("report.html")
     console.print(f"Report: {doc['report']['markdown']} (chart: {doc['report']['png']}; open in a browser: {page})")
+
+
+def _on_executor(settings: Settings, adapter: str, executor: str, *, data: Path | None, limit: int, judge: bool,
+                 quiet: bool) -> dict[str, Any]:
+    """Evaluate as a job on the executor (the GPU box with ray); returns the report fetched back here."""
+    from skills.jobs import JobManager
+    from skills.jobs.heavy import fetched_report, submit_eval
+
+    job_id = submit_eval(settings, adapter, executor=executor, data=data, limit=limit, use_judge=judge)
+    if not quiet:
+        console.print(f"Submitted evaluation job {job_id} to the {executor} executor.", markup=False)
+    manager = JobManager(settings)
+    try:
+        return fetched_report(follow_job(manager, job_id, quiet=quiet))
+    finally:
+        manager.close()
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +49,8 @@ def register(app: typer.Typer) -> None:
         persona: Optional[str] = typer.Option(None, "--persona", help="Persona whose style rules to check."),  # noqa: UP045
         judge: bool = typer.Option(True, "--judge/--no-judge", help="Ask the configured [judge] model to compare answers."),
         limit: int = typer.Option(32, "--limit", min=1, help="Evaluate at most this many items."),
+        executor: Optional[str] = typer.Option(  # noqa: UP045
+            None, "--executor", "-e", help="local (this machine) or ray (a job on the GPU box); default: executor.kind."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Evaluate ADAPTER: held-out loss, samples, format adherence, judge, forgetting, and the promotion verdict."""
@@ -37,9 +58,16 @@ def register(app: typer.Typer) -> None:
         from skills.evaluate.run import evaluate_adapter
 
         settings = settings_of(ctx)
-        with err_console.status("Evaluating…") as status:
-            doc = evaluate_adapter(settings, adapter, against=against, data=data, persona=persona, limit=limit,
-                                   use_judge=judge, progress=lambda e: status.update(e.get("message", "")))
+        kind = executor or settings.executor.kind
+        if kind != "local":
+            if against != "base" or persona:
+                raise UsageError("--against and --persona work only when evaluating on this machine; "
+                                 "add --executor local.")
+            doc = _on_executor(settings, adapter, kind, data=data, limit=limit, judge=judge, quiet=as_json)
+        else:
+            with err_console.status("Evaluating…") as status:
+                doc = evaluate_adapter(settings, adapter, against=against, data=data, persona=persona, limit=limit,
+                                       use_judge=judge, progress=lambda e: status.update(e.get("message", "")))
         if as_json:
             emit_json(summary(doc))
         else:

@@ -1,14 +1,17 @@
-"""`selftune export ADAPTER --to merged|gguf|ollama`."""
+"""`selftune export ADAPTER --to merged|gguf|ollama [--quant TYPE]`."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from agent.cli.common import console, emit_json, err_console, settings_of
+from agent.cli.progress import follow_job
+from config.errors import UsageError
+from config.settings import Settings
 
 
 class ExportTarget(StrEnum):
@@ -19,25 +22,65 @@ class ExportTarget(StrEnum):
     ollama = "ollama"
 
 
+class Quant(StrEnum):
+    """The tensor type of a whole-model GGUF (`--to gguf --quant ...`)."""
+
+    f32 = "f32"
+    f16 = "f16"
+    bf16 = "bf16"
+    q8_0 = "q8_0"
+    q4_k_m = "q4_k_m"
+
+
+def _on_executor(settings: Settings, adapter: str, to: str, executor: str, *, quant: str | None, out: Path | None,
+                 quiet: bool) -> dict[str, Any]:
+    """Export as a job on the executor (the GPU box with ray); returns the export fetched back here."""
+    from skills.jobs import JobManager
+    from skills.jobs.heavy import fetched_export, submit_export
+
+    if to == "ollama":
+        raise UsageError("Creating an Ollama model runs on this machine; add --executor local, or export "
+                         "--to gguf on the GPU box and import that file into Ollama.")
+    job_id = submit_export(settings, adapter, to, quant=quant, executor=executor)
+    if not quiet:
+        console.print(f"Submitted export job {job_id} to the {executor} executor.", markup=False)
+    manager = JobManager(settings)
+    try:
+        return fetched_export(follow_job(manager, job_id, quiet=quiet), out)
+    finally:
+        manager.close()
+
+
 def register(app: typer.Typer) -> None:
     """Add the `export` command."""
 
     @app.command("export")
-    def export(
+    def export(  # noqa: PLR0913 - one option per user-facing knob
         ctx: typer.Context,
         adapter: str = typer.Argument(..., help="Adapter folder or registered adapter id."),
         to: ExportTarget = typer.Option(..., "--to", help="merged: HF folder; gguf: llama.cpp LoRA GGUF; ollama: create a model."),
+        quant: Optional[Quant] = typer.Option(  # noqa: UP045
+            None, "--quant", "-q", help="With --to gguf: merge and write the whole model as one GGUF of this type."),
         out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: artifacts/exports/<adapter>)."),  # noqa: UP045
         name: Optional[str] = typer.Option(None, "--name", help="Ollama model name (default: selftune-<adapter>)."),  # noqa: UP045
+        executor: Optional[str] = typer.Option(  # noqa: UP045
+            None, "--executor", "-e", help="local (this machine) or ray (a job on the GPU box); default: executor.kind."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Export ADAPTER so other tools (Ollama, llama.cpp, any HF loader) can use it."""
         from skills.export.run import export_adapter
 
         settings = settings_of(ctx)
-        with err_console.status(f"Exporting to {to.value}…") as status:
-            doc = export_adapter(settings, adapter, to.value, out_dir=out, name=name,
-                                 progress=lambda e: status.update(e.get("message", "")))
+        kind = executor or settings.executor.kind
+        quant_type = quant.value if quant else None
+        if quant_type and to != ExportTarget.gguf:
+            raise UsageError("--quant applies only to --to gguf; drop it or export --to gguf.")
+        if kind != "local":
+            doc = _on_executor(settings, adapter, to.value, kind, quant=quant_type, out=out, quiet=as_json)
+        else:
+            with err_console.status(f"Exporting to {to.value}…") as status:
+                doc = export_adapter(settings, adapter, to.value, out_dir=out, name=name, quant=quant_type,
+                                     progress=lambda e: status.update(e.get("message", "")))
         if as_json:
             emit_json(doc)
         else:

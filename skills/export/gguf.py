@@ -16,6 +16,7 @@ from typing import Any
 from config.errors import SelftuneError
 
 OUTTYPES = ("f32", "f16", "bf16", "q8_0")  # what llama.cpp's converter writes itself
+QUANTIZED = ("q4_k_m",)  # requantized from the converter's f16 (skills.export.quantize)
 CONVERT_TIMEOUT_S = 3600
 PEFT_KEY = re.compile(r"^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.\w+)?\.weight$")
 
@@ -111,8 +112,11 @@ def write_lora_gguf(adapter_dir: Path, base_model_dir: Path, out: Path) -> Path:
 
 def write_model_gguf(model_dir: Path, out: Path, outtype: str = "q8_0") -> Path:
     """Convert a whole HF model folder (merged or fully fine-tuned) to one GGUF with llama.cpp's converter."""
+    if outtype in QUANTIZED:
+        return _write_requantized(model_dir, out)
     if outtype not in OUTTYPES:
-        raise SelftuneError(f"GGUF type '{outtype}' is not one llama.cpp's converter writes; choose {', '.join(OUTTYPES)}.")
+        raise SelftuneError(f"GGUF type '{outtype}' is not one selftune writes; choose "
+                            f"{', '.join(OUTTYPES + QUANTIZED)}.")
     if (why := converter_missing()) is not None:
         raise SelftuneError(f"Cannot convert {model_dir} to GGUF: {why}.")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -128,4 +132,21 @@ def write_model_gguf(model_dir: Path, out: Path, outtype: str = "q8_0") -> Path:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise SelftuneError(f"llama.cpp's converter failed on {model_dir}: {last}.")
     tmp.replace(out)  # only a complete file gets the final name
+    return out
+
+
+def _write_requantized(model_dir: Path, out: Path) -> Path:
+    """q4_k_m: the converter's f16 GGUF requantized tensor by tensor (the f16 file is removed afterwards)."""
+    from skills.export.quantize import quantizer_missing, requantize_q4_k_m
+
+    if (why := quantizer_missing()) is not None:
+        raise SelftuneError(f"Cannot write a q4_k_m GGUF of {model_dir}: {why}.")
+    f16 = write_model_gguf(model_dir, out.with_name(f".{out.name}.f16.gguf"), "f16")
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        requantize_q4_k_m(f16, tmp)
+        tmp.replace(out)
+    finally:
+        f16.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     return out

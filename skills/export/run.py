@@ -17,11 +17,12 @@ Target = Literal["merged", "gguf", "ollama"]
 
 
 def base_gguf_for(base_model: str, settings: Settings | None = None) -> Path:
-    """The base model's GGUF: the packaged SmolLM2 file, else an f16 conversion cached under models/gguf/."""
-    from skills.models import resolve_base_model, smollm2_gguf_path
+    """The base model's GGUF: a packaged base's own file (SmolLM2, Gemma 3), else an f16 conversion under models/gguf/."""
+    from skills.models import packaged_gguf, resolve_base_model
 
-    if base_model in ("smollm2",) or base_model.rstrip("/").endswith("smollm2-135m-instruct"):
-        return smollm2_gguf_path()
+    packaged = packaged_gguf(base_model, settings.models_dir if settings is not None else None)
+    if packaged is not None:
+        return packaged
     if settings is None:
         raise SelftuneError(f"No base GGUF is known for '{base_model}'; export an adapter on it with --to gguf first.")
     if (why := gguf.converter_missing()) is not None:

@@ -4,13 +4,17 @@ report or the exported files back."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from config.errors import SelftuneError
 from config.settings import Settings
 from skills.evaluate.run import eval_data_of
 from skills.jobs.manager import JobManager
+from skills.jobs.store import Job
 from skills.train.lookup import base_model_of, resolve_adapter
 
 HEAVY_WORKER = ["-m", "skills.jobs.heavy_worker"]
@@ -28,9 +32,10 @@ def eval_spec(settings: Settings, adapter: str | Path, *, data: Path | None = No
 
 
 def submit_eval(settings: Settings, adapter: str | Path, *, executor: str | None = None, data: Path | None = None,
-                limit: int = 32, requester: str | None = None) -> str:
+                limit: int = 32, requester: str | None = None, use_judge: bool = False) -> str:
     """Queue an evaluation job on the executor (default: settings.executor.kind); returns the job id."""
-    return _submit(settings, eval_spec(settings, adapter, data=data, limit=limit), executor, requester)
+    spec = eval_spec(settings, adapter, data=data, limit=limit, use_judge=use_judge)
+    return _submit(settings, spec, executor, requester)
 
 
 def export_spec(settings: Settings, adapter: str | Path, to: str, quant: str | None = None) -> dict[str, Any]:
@@ -54,3 +59,37 @@ def _submit(settings: Settings, spec: dict[str, Any], executor: str | None, requ
         return manager.submit(spec, executor, requester=requester)
     finally:
         manager.close()
+
+
+def fetched_folder(job: Job) -> Path:
+    """The folder a succeeded eval/export job brought back to this machine; one sentence when it did not succeed."""
+    kind = "export" if job.spec.get("kind") == "export" else "evaluation"
+    if job.state == "succeeded" and job.adapter and Path(job.adapter).is_dir():
+        return Path(job.adapter)
+    if job.state == "succeeded":
+        raise SelftuneError(f"The {kind} job {job.id} succeeded but its files did not arrive here; "
+                            f"see `selftune jobs logs {job.id}`.")
+    why = f"failed: {job.error}" if job.state == "failed" else f"ended {job.state}"
+    raise SelftuneError(f"The {kind} job {job.id} {why.rstrip('.')}; see `selftune jobs logs {job.id}`.")
+
+
+def fetched_report(job: Job) -> dict[str, Any]:
+    """The evaluation report of a finished eval job, its file paths pointing into the fetched folder."""
+    folder = fetched_folder(job)
+    doc = json.loads((folder / "eval.json").read_text(encoding="utf-8"))
+    doc["report"] = {key: str(folder / Path(path).name) for key, path in (doc.get("report") or {}).items()}
+    return doc
+
+
+def fetched_export(job: Job, out: Path | None = None) -> dict[str, Any]:
+    """The export document of a finished export job (copied into `out` when given), paths pointing here."""
+    folder = fetched_folder(job)
+    if out is not None:
+        shutil.copytree(folder, out, dirs_exist_ok=True)
+        folder = out
+    doc = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    doc["path"] = str(folder / Path(doc["path"]).name)
+    doc["job_id"] = job.id
+    if doc.get("base_gguf"):  # a LoRA GGUF applies on the base GGUF, which stayed on the worker
+        doc["base_gguf_on_worker"] = doc.pop("base_gguf")
+    return doc

@@ -41,6 +41,7 @@ class AdapterInfo(BaseModel):
     metrics: dict[str, Any] = {}
     parent: str | None = None
     served_for: list[str] = []
+    runtime: dict[str, Any] | None = None  # what trained it: backend (unsloth | trl+peft), device, dtype
 
 
 def adapters_root(settings: Any) -> Path:
@@ -54,7 +55,7 @@ def _info(path: Path, served: dict[str, str]) -> AdapterInfo:
         id=adapter_id, name=path.parent.name, version=path.name, path=str(path),
         base_model=manifest.get("base_model", "?"), method=manifest.get("method", "?"),
         persona=manifest.get("persona"), created_at=manifest.get("created_at"),
-        metrics=manifest.get("metrics") or {}, parent=manifest.get("parent"),
+        metrics=manifest.get("metrics") or {}, parent=manifest.get("parent"), runtime=manifest.get("runtime"),
         served_for=sorted(p for p, a in served.items() if a == adapter_id),
     )
 

@@ -168,8 +168,18 @@ def last_checkpoint(spec: TrainSpec) -> str | None:
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
+def ran_with(model: Any, backend: str, device: str, spec: TrainSpec) -> dict[str, Any]:
+    """What trained the adapter: backend (unsloth or trl+peft), device, weight dtype and quantization."""
+    import torch
+
+    dtype = str(getattr(model, "dtype", "") or "").removeprefix("torch.")
+    four_bit = backend == "unsloth" or spec.method == "qlora"  # both load the base in 4-bit NF4
+    return {"backend": "unsloth" if backend == "unsloth" else "trl+peft", "device": device, "dtype": dtype,
+            "quantization": "nf4 4-bit" if four_bit else None, "torch": torch.__version__}
+
+
 def write_output(spec: TrainSpec, trainer: Any, tokenizer: Any, metrics: dict[str, Any], files: Any = None,
-                 events: list[dict[str, Any]] | None = None) -> Path:
+                 events: list[dict[str, Any]] | None = None, ran: dict[str, Any] | None = None) -> Path:
     """Save adapter (or full model) + tokenizer + card + manifest + split + events into a temp sibling, then rename."""
     dest = spec.output_dir
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -178,7 +188,7 @@ def write_output(spec: TrainSpec, trainer: Any, tokenizer: Any, metrics: dict[st
         trainer.model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         data = _keep_split(files, tmp, dest)
-        manifest = build_manifest(spec, metrics, data)
+        manifest = {**build_manifest(spec, metrics, data), "runtime": ran}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         (tmp / "README.md").write_text(model_card(spec, manifest), encoding="utf-8")
         # The job's events travel with the adapter, so a report draws the loss curves without the job store.

@@ -67,7 +67,7 @@ class TrainSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="Adapter name (registry folder), e.g. 'pirate-lora'.")
     version: str = Field("v1", description="Adapter version inside the name's folder.")
-    base_model: str = Field("smollm2", description="'smollm2', 'tiny' or a Hugging Face model folder.")
+    base_model: str = Field("smollm2", description="'smollm2', 'gemma3-270m', 'tiny', a Hugging Face model folder or a cached Hub id.")
     method: Method = Field("lora", description="lora | qlora | dpo | kto | full.")
     dataset: Path = Field(description="Canonical JSONL: messages rows (SFT) or prompt/chosen/rejected (DPO).")
     dataset_sha256: str = Field("", description="sha256 of the dataset file (checked before training).")

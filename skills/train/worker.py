@@ -94,7 +94,7 @@ def planned_steps(trainer: Any, spec: TrainSpec) -> int:
 
 def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any) -> dict[str, Any]:
     """The whole job; returns the `done` event's fields."""
-    from skills.train.runtime import EventsCallback, last_checkpoint, write_output
+    from skills.train.runtime import EventsCallback, last_checkpoint, ran_with, write_output
 
     device, backend, model_dir = preflight(spec, emitter, models_dir)
     data, files = load_data(spec)
@@ -111,7 +111,8 @@ def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any) -
     if stop.requested:
         raise JobStopped
     metrics = final_metrics(trainer, result, base_eval, callback)
-    adapter_dir = write_output(spec, trainer, tokenizer, metrics, files, earlier_events(spec) + emitter.history)
+    adapter_dir = write_output(spec, trainer, tokenizer, metrics, files, earlier_events(spec) + emitter.history,
+                               ran_with(trainer.model, backend, device, spec))
     shutil.rmtree(spec.checkpoints, ignore_errors=True)  # the finished adapter supersedes them
     return {"adapter_dir": str(adapter_dir), "adapter_id": spec.adapter_id, "metrics": metrics}
 

@@ -82,3 +82,55 @@ def test_export_runs_as_a_job_and_only_the_gguf_comes_back(ray_settings, tmp_pat
     assert not (folder / "merged").exists()  # merged on the box, not shipped
     assert json.loads((folder / "manifest.json").read_text())["node"]["base_model"] == box_folder
     assert json.loads((adapter / "manifest.json").read_text())["base_model"] == "house-base"  # local copy untouched
+
+
+def test_cli_eval_with_the_ray_executor_runs_as_a_job_and_prints_the_fetched_report(ray_settings, tmp_path,
+                                                                                   monkeypatch):
+    """`selftune eval` (executor.kind = "ray") is what a user types: the job runs on the box, the report lands here."""
+    from typer.testing import CliRunner
+
+    from agent.cli.main import app
+
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__KIND", "ray")
+    adapter = _adapter_on_hub_base(tmp_path / "pirate-box")
+    data = tmp_path / "eval.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"Say hi {i}"},
+                                                     {"role": "assistant", "content": "Arr, hi matey!"}]}) + "\n"
+                            for i in range(3)))
+    result = CliRunner().invoke(app, ["eval", str(adapter), "--data", str(data), "--limit", "3", "--no-judge", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["node"]["base_model"] == BOX_HUB_ID and doc["items"] == 3 and doc["heldout"]
+    report = Path(doc["report"]["markdown"])
+    assert report.parent.parent == ray_settings.artifacts_dir / "reports" and report.is_file()
+    mgr = JobManager(ray_settings)
+    try:
+        [job] = [j for j in mgr.store.list() if j.spec.get("kind") == "eval" and str(report.parent) == j.adapter]
+    finally:
+        mgr.close()
+    assert job.executor == "ray" and job.resources == {"trainer": 1} and job.ray_job_id
+
+    local_only = CliRunner().invoke(app, ["eval", str(adapter), "--against", str(adapter), "--json"])
+    assert local_only.exit_code == 2 and "--executor local" in json.loads(local_only.stdout)["error"]
+
+
+def test_cli_export_with_the_ray_executor_brings_back_the_gguf(ray_settings, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from agent.cli.main import app
+    from skills.export.gguf import converter_missing
+
+    if converter_missing():
+        pytest.skip(converter_missing())
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__KIND", "ray")
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__WORKER_BASE_MODELS", json.dumps({"house-base": str(tiny_arch("qwen2"))}))
+    adapter = _adapter_on_hub_base(tmp_path / "pirate-box", base_model="house-base")
+    out = tmp_path / "mine"
+    result = CliRunner().invoke(app, ["export", str(adapter), "--to", "gguf", "--quant", "q8_0", "--out", str(out),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["path"] == str(out / "pirate-box-q8_0.gguf") and Path(doc["path"]).read_bytes()[:4] == b"GGUF"
+    assert doc["quant"] == "q8_0" and doc["job_id"]
+    to_ollama = CliRunner().invoke(app, ["export", str(adapter), "--to", "ollama", "--json"])
+    assert to_ollama.exit_code == 2 and "--executor local" in json.loads(to_ollama.stdout)["error"]

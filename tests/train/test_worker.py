@@ -106,6 +106,7 @@ def test_qlora_runs_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
     assert rc == 0, events
     adapter_dir = Path(events[-1]["adapter_dir"])
     assert json.loads((adapter_dir / "manifest.json").read_text())["method"] == "qlora"
+    assert json.loads((adapter_dir / "manifest.json").read_text())["runtime"]["quantization"] == "nf4 4-bit"
     assert (adapter_dir / "adapter_model.safetensors").is_file()
     assert events[-1]["metrics"]["eval_loss"] is not None
 
@@ -117,3 +118,22 @@ def test_full_fine_tuning_writes_a_model(tmp_path: Path, tiny_model_dir: Path) -
     assert rc == 0, events
     adapter_dir = Path(events[-1]["adapter_dir"])
     assert (adapter_dir / "model.safetensors").is_file() and (adapter_dir / "config.json").is_file()
+
+
+def test_manifest_records_what_trained_it_and_adapters_show_displays_it(trained, settings) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from agent.cli.main import app
+
+    adapter_dir, _ = trained
+    ran = json.loads((adapter_dir / "manifest.json").read_text())["runtime"]
+    assert ran["backend"] == "trl+peft" and ran["device"] == "cpu" and ran["dtype"] == "float32"
+    assert ran["quantization"] is None
+    shutil.copytree(adapter_dir, settings.artifacts_dir / "adapters" / "test-lora" / "v1")
+    shown = CliRunner().invoke(app, ["adapters", "show", "test-lora/v1", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["runtime"]["backend"] == "trl+peft"
+    human = CliRunner().invoke(app, ["adapters", "show", "test-lora"])
+    assert human.exit_code == 0 and "trl+peft on cpu, float32" in human.stdout
