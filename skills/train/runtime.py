@@ -275,6 +275,9 @@ def preference_trainer(trainer_cls: Any, config_cls: Any, spec: Any, model: Any,
     """A TRL preference trainer (DPO, KTO) over `train`; with PEFT the frozen base (adapter off) is the reference."""
     from datasets import Dataset
 
+    from skills.train.loss import score_labelled_positions_only
+
+    score_labelled_positions_only()
     args = config_cls(**common_args(spec, device, bool(held_out)), beta=spec.hyper.beta, dataset_num_proc=None)
     return trainer_cls(
         model=model,
