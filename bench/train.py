@@ -5,8 +5,8 @@ optimizer steps and gradient-checkpointing setting on both sides; each setting i
 Prints real (non-padding) tokens/s and peak memory (RSS on CPU, allocated VRAM on CUDA) for both, and ratios
 (targets: tokens/s >= 1.3x, peak memory <= 1.0x), plus the mean training loss of each side.
 
-Precision is part of a case's name. `sft-off` compares the defaults: ours computes in bf16 where the device does
-it natively (CUDA, CPUs with AVX512-BF16/AMX), plain TRL on CPU in fp32. `sft-off-bf16` gives the baseline
+Precision is part of a case's name. `sft-off` compares the defaults: ours computes SFT in bf16 where the device
+does it natively (CUDA, CPUs with AVX512-BF16/AMX; DPO/KTO stay fp32 on CPU), plain TRL on CPU in fp32. `sft-off-bf16` gives the baseline
 `bf16=True` too (TRL's autocast over fp32 weights), `sft-off-fp32` forces ours to fp32: both like for like.
 
     .venv/bin/python bench/train.py [--model smollm2|tiny] [--steps 4] [--cases sft-off sft-off-bf16 dpo-on ...]

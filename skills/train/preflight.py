@@ -45,10 +45,22 @@ def bf16_native(device: str) -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
+def default_bf16(spec: TrainSpec, device: str) -> bool:
+    """bf16 unless told: on CUDA as before; on CPU for SFT where native, but preference training stays fp32.
+
+    DPO/KTO learn from log p(policy) - log p(reference), which early on is smaller than bf16's resolution in the
+    activations (2^-8 relative): on SmolLM2 a 4-step DPO run's mean loss was 0.47 in bf16 vs 0.30 in fp32 (plain TRL
+    alike), while SFT's stayed within ~2%.
+    """
+    if device == "cuda":
+        return bf16_native(device)
+    return spec.method not in ("dpo", "kto") and bf16_native(device)
+
+
 def use_bf16(spec: TrainSpec, device: str) -> bool:
-    """The spec's `bf16`, or (unset) bf16 wherever the device computes it natively."""
+    """The spec's `bf16`, or (unset) the default for this method on this device."""
     chosen = spec.hyper.bf16
-    return bf16_native(device) if chosen is None else chosen
+    return default_bf16(spec, device) if chosen is None else chosen
 
 
 def pick_device(spec: TrainSpec) -> str:
@@ -159,7 +171,7 @@ def check_memory(spec: TrainSpec, model: Any, device: str) -> int:
     cfg = model.config
     free = available_memory_bytes(device)
     if spec.hyper.bf16 is None:
-        spec.hyper.bf16 = bf16_native(device)
+        spec.hyper.bf16 = default_bf16(spec, device)
     if spec.hyper.gradient_checkpointing is None:
         spec.hyper.gradient_checkpointing = choose_checkpointing(
             spec, n_params, cfg.hidden_size, cfg.num_hidden_layers, free)

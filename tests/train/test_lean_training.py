@@ -96,3 +96,14 @@ def test_bf16_loads_lora_bases_in_bf16_but_keeps_full_training_fp32(tmp_path: Pa
     assert load_base(full, tiny_model_dir, "cpu")[0].dtype == torch.float32  # AdamW updates need fp32 weights
     off = spec.model_copy(update={"hyper": spec.hyper.model_copy(update={"bf16": False})})
     assert load_base(off, tiny_model_dir, "cpu")[0].dtype == torch.float32 and not common_args(off, "cpu", False)["bf16"]
+
+
+def test_unset_bf16_on_cpu_is_for_sft_only_and_an_explicit_choice_wins() -> None:
+    from skills.train.preflight import bf16_native, use_bf16
+
+    assert use_bf16(spec_of(), "cpu") is bf16_native("cpu")
+    for method in ("dpo", "kto"):  # a preference margin is finer than bf16 early on: fp32 unless asked
+        unset = spec_of().model_copy(update={"method": method})
+        assert use_bf16(unset, "cpu") is False
+        assert use_bf16(unset.model_copy(update={"hyper": spec_of(bf16=True).hyper}), "cpu") is True
+    assert use_bf16(spec_of(bf16=False), "cpu") is False
