@@ -32,9 +32,8 @@ LOSS = "mean training loss over the same rows, batched in a different order"
 TRAINER = {"sft": "SFTTrainer", "dpo": "DPOTrainer", "kto": "KTOTrainer"}
 # The bench's case names carry the precision: none = each side's default, else both sides in it.
 PRECISION = {
-    "": "defaults: ours SFT in bf16 where the device computes it natively (DPO/KTO stay fp32 on CPU), plain TRL "
-        "fp32 on CPU (the log's precision line says what ran)",
-    "bf16": "both bf16: baseline bf16=True (autocast over fp32 weights), ours bf16 base weights + autocast",
+    "": "defaults: ours bf16 for SFT where the device has it natively (DPO/KTO fp32 on CPU), TRL fp32 on CPU",
+    "bf16": "both bf16 (TRL bf16=True: autocast over fp32 weights; ours bf16 weights)",
     "fp32": "both fp32 (ours with bf16 = false)",
 }
 PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {

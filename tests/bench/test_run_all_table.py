@@ -58,7 +58,7 @@ def test_train_rows_say_which_precision_each_side_ran() -> None:
     rows = {f.figure: f for f in run_all.parse_text("train", PRECISION_OUT)}
     assert set(rows) == {"sft ckpt=off tokens/s", "sft ckpt=off train loss", "sft ckpt=off bf16 tokens/s",
                          "kto ckpt=on bf16 peak RSS"}
-    assert rows["sft ckpt=off tokens/s"].met is True and "plain TRL fp32" in rows["sft ckpt=off tokens/s"].note
+    assert rows["sft ckpt=off tokens/s"].met is True and "TRL fp32" in rows["sft ckpt=off tokens/s"].note
     assert rows["sft ckpt=off bf16 tokens/s"].met is False and "both bf16" in rows["sft ckpt=off bf16 tokens/s"].note
     assert rows["sft ckpt=off train loss"].met is None and rows["sft ckpt=off train loss"].baseline == 7.1
     assert rows["kto ckpt=on bf16 peak RSS"].met is True and "KTOTrainer" in rows["kto ckpt=on bf16 peak RSS"].note
