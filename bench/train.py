@@ -93,6 +93,7 @@ sys.exit(code)
 CASES = [f"{m}-{c}{p}" for m in ("sft", "dpo", "kto") for c in ("off", "on") for p in ("", "-bf16", "-fp32")]
 DEFAULT_CASES = ["sft-off", "sft-on", "sft-off-bf16", "sft-on-bf16", "sft-off-fp32", "dpo-on", "dpo-on-bf16", "kto-on",
                  "kto-on-bf16"]
+GPU_CASES = ["sft-off", "sft-on", "dpo-on", "kto-on"]  # on CUDA both sides already compute in bf16
 WORDS = "arr matey the ship sails at dawn with treasure maps and rum for the crew ahoy".split()
 
 
@@ -252,12 +253,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=512)
-    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, choices=CASES,
-                        help="method-checkpointing[-precision] to compare; each setting applies to both sides.")
+    parser.add_argument("--cases", nargs="+", choices=CASES,
+                        help="method-checkpointing[-precision] to compare; each setting applies to both sides "
+                             "(default: the CPU set with precision variants, or the plain set on CUDA).")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--peft", default="lora", choices=["lora", "qlora"], help="SFT adapter kind (qlora: CUDA).")
     parser.add_argument("--json", type=Path, help="Write the raw measurements here.")
     args = parser.parse_args()
+    args.cases = args.cases or (GPU_CASES if args.device == "cuda" else DEFAULT_CASES)
+    if args.device == "cuda" and any(c.endswith(("-bf16", "-fp32")) for c in args.cases):
+        parser.error("precision variants (-bf16, -fp32) compare CPU defaults; on CUDA both sides run bf16 already")
     if args.device == "cuda" and (reason := cuda_ready()) is not None:
         print(f"skipped: {reason}; run `make bench-gpu` on a machine with an NVIDIA GPU.")
         return
