@@ -28,6 +28,14 @@ B = r"(?P<baseline>[0-9][0-9,]*\.?[0-9]*)"  # the baseline measured beside it in
 # A target reads "ratio >= 1.3", "ratio <= 1.0", "overhead < 20 ms" (value - baseline), "overhead < 10 %" or
 # "< 50 ms" (the value itself); the note says where the baseline does different work than ours.
 SAME_WORK = "same rows, max length, LoRA and checkpointing setting on both sides"
+LOSS = "mean training loss over the same rows, batched in a different order"
+TRAINER = {"sft": "SFTTrainer", "dpo": "DPOTrainer", "kto": "KTOTrainer"}
+# The bench's case names carry the precision: none = each side's default, else both sides in it.
+PRECISION = {
+    "": "defaults: ours bf16 for SFT where the device has it natively (DPO/KTO fp32 on CPU), TRL fp32 on CPU",
+    "bf16": "both bf16 (TRL bf16=True: autocast over fp32 weights; ours bf16 weights)",
+    "fp32": "both fp32 (ours with bf16 = false)",
+}
 PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
     "agent": [
         ("command intent via router", rf"skill direct {B} ms \| via router {V} ms", "ms", "overhead < 20 ms",
@@ -52,11 +60,14 @@ PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
          "llama.cpp runs the packaged GGUF of the same model in C++ (greedy answers can differ slightly)"),
     ],
     "train": [
-        (f"{m} ckpt={c} {what}", rf"^{m} ckpt={c} {re.escape(key)}: baseline {B} \| ours {V}", unit, target,
-         f"{SAME_WORK}; baseline plain trl.{'DPOTrainer' if m == 'dpo' else 'SFTTrainer'}")
-        for m, c in (("sft", "off"), ("sft", "on"), ("dpo", "off"), ("dpo", "on"))
+        (f"{m} ckpt={c}{' ' + p if p else ''} {what}", rf"^{m} ckpt={c}{' ' + p if p else ''} {re.escape(key)}: "
+         rf"baseline {B} \| ours {V}", unit, target if what != "train loss" else "—",
+         f"{PRECISION[p]}; {SAME_WORK if what != 'train loss' else LOSS}; baseline plain trl.{TRAINER[m]}")
+        for m in ("sft", "dpo", "kto") for c in ("off", "on") for p in ("", "bf16", "fp32")
         for what, key, unit, target in (("tokens/s", "tokens/s", "tokens/s", "ratio >= 1.3"),
-                                        ("peak RSS", "peak RSS MiB", "MiB", "ratio <= 1.0"))
+                                        ("peak RSS", "peak RSS MiB", "MiB", "ratio <= 1.0"),
+                                        ("train loss", "train loss", "", "—"))
+        if what != "train loss" or not p  # one loss row per case of defaults: does ours' precision cost quality?
     ],
     "jobs": [
         ("local submit→running", rf"local submit->running\s+median {V} s", "s", "—", ""),

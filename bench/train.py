@@ -1,11 +1,15 @@
-"""Benchmark: our worker vs plain `trl.SFTTrainer` / `trl.DPOTrainer` scripts written the way TRL's docs show.
+"""Benchmark: our worker vs plain `trl.SFTTrainer` / `DPOTrainer` / `KTOTrainer` scripts written the way TRL's docs show.
 
 Like for like: same model, rows (one epoch of the same conversations), max length, LoRA hyperparameters,
 optimizer steps and gradient-checkpointing setting on both sides; each setting is reported on its own line.
 Prints real (non-padding) tokens/s and peak memory (RSS on CPU, allocated VRAM on CUDA) for both, and ratios
-(targets: tokens/s >= 1.3x, peak memory <= 1.0x).
+(targets: tokens/s >= 1.3x, peak memory <= 1.0x), plus the mean training loss of each side.
 
-    .venv/bin/python bench/train.py [--model smollm2|tiny] [--steps 4] [--cases sft-off sft-on dpo-on]
+Precision is part of a case's name. `sft-off` compares the defaults: ours computes SFT in bf16 where the device
+does it natively (CUDA, CPUs with AVX512-BF16/AMX; DPO/KTO stay fp32 on CPU), plain TRL on CPU in fp32. `sft-off-bf16` gives the baseline
+`bf16=True` too (TRL's autocast over fp32 weights), `sft-off-fp32` forces ours to fp32: both like for like.
+
+    .venv/bin/python bench/train.py [--model smollm2|tiny] [--steps 4] [--cases sft-off sft-off-bf16 dpo-on ...]
                                     [--device cpu|cuda] [--peft lora|qlora] [--json OUT]
 
 On CUDA (`make bench-gpu`) ours uses Unsloth when it is installed, the baseline is also run with Liger's
@@ -41,11 +45,11 @@ import torch
 from datasets import load_dataset
 from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
-from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer, SFTConfig, SFTTrainer
 
-(method, model_dir, data, out, steps, batch, max_length, lora, ckpt, cuda, qlora, liger) = (
+(method, model_dir, data, out, steps, batch, max_length, lora, ckpt, cuda, qlora, liger, bf16) = (
     sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]),
-    json.loads(sys.argv[8]), sys.argv[9] == "1", sys.argv[10] == "1", sys.argv[11] == "1", sys.argv[12] == "1")
+    json.loads(sys.argv[8]), *(flag == "1" for flag in sys.argv[9:14]))
 dataset = load_dataset("json", data_files=data, split="train")
 dtype = torch.bfloat16 if cuda else torch.float32
 kwargs = {"dtype": dtype}
@@ -57,19 +61,21 @@ tokenizer = AutoTokenizer.from_pretrained(model_dir)
 if tokenizer.pad_token is None:
     tokenizer.pad_token = tokenizer.eos_token
 common = dict(output_dir=out, max_steps=steps, per_device_train_batch_size=batch, learning_rate=2e-4,
-              max_length=max_length, use_cpu=not cuda, bf16=cuda, report_to=[], save_strategy="no",
+              max_length=max_length, use_cpu=not cuda, bf16=cuda or bf16, report_to=[], save_strategy="no",
               logging_steps=1, seed=42, gradient_checkpointing=ckpt, use_liger_kernel=liger)
 peft_config = LoraConfig(task_type="CAUSAL_LM", **lora)
-if method == "dpo":
-    trainer = DPOTrainer(model=model, args=DPOConfig(**common), train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config)
+if method in ("dpo", "kto"):
+    trainer_cls, config_cls = (DPOTrainer, DPOConfig) if method == "dpo" else (KTOTrainer, KTOConfig)
+    trainer = trainer_cls(model=model, args=config_cls(**common), train_dataset=dataset, processing_class=tokenizer,
+                          peft_config=peft_config)
 else:
     trainer = SFTTrainer(model=model, args=SFTConfig(**common, assistant_only_loss=True), train_dataset=dataset,
                          processing_class=tokenizer, peft_config=peft_config)
 result = trainer.train()
 tokens = max(log.get("num_tokens", 0) for log in trainer.state.log_history)
 vram = torch.cuda.max_memory_allocated() if cuda else 0
-print("BENCH " + json.dumps({"tokens": tokens, "runtime": result.metrics["train_runtime"], "vram": vram}))
+print("BENCH " + json.dumps({"tokens": tokens, "runtime": result.metrics["train_runtime"], "vram": vram,
+                             "loss": result.training_loss}))
 '''
 
 # Ours: the real worker, in a process of its own; on CUDA it also reports the peak VRAM it allocated.
@@ -83,7 +89,11 @@ open(sys.argv[2], "w").write(json.dumps({"vram": vram}))
 sys.exit(code)
 '''
 
-CASES = ["sft-off", "sft-on", "dpo-off", "dpo-on"]
+# method-checkpointing[-precision]: no precision = each side's default; bf16 / fp32 = both sides in it.
+CASES = [f"{m}-{c}{p}" for m in ("sft", "dpo", "kto") for c in ("off", "on") for p in ("", "-bf16", "-fp32")]
+DEFAULT_CASES = ["sft-off", "sft-on", "sft-off-bf16", "sft-on-bf16", "sft-off-fp32", "dpo-on", "dpo-on-bf16", "kto-on",
+                 "kto-on-bf16"]
+GPU_CASES = ["sft-off", "sft-on", "dpo-on", "kto-on"]  # on CUDA both sides already compute in bf16
 WORDS = "arr matey the ship sails at dawn with treasure maps and rum for the crew ahoy".split()
 
 
@@ -101,6 +111,10 @@ def make_data(path: Path, n: int, method: str = "sft", seed: int = 0) -> Path:
             if method == "dpo":
                 row = {"prompt": prompt, "chosen": [{"role": "assistant", "content": _answer(rng)}],
                        "rejected": [{"role": "assistant", "content": "I am an AI and have no ship."}]}
+            elif method == "kto":  # TRL's unpaired shape, which our reader also takes; half the answers rated 👎
+                good = rng.random() < 0.5
+                answer = _answer(rng) if good else "I am an AI and have no ship."
+                row = {"prompt": prompt, "completion": [{"role": "assistant", "content": answer}], "label": good}
             else:
                 row = {"messages": [*prompt, {"role": "assistant", "content": _answer(rng)}]}
             fh.write(json.dumps(row) + "\n")
@@ -127,10 +141,11 @@ def ours(case: dict, data: Path, tmp: Path, args: argparse.Namespace, env: dict)
     """Our worker on the case; tokens, runtime, peak RSS and VRAM."""
     from skills.train.spec import Hyper, TrainSpec, sha256_file
 
-    method = "dpo" if case["method"] == "dpo" else args.peft
+    method = case["method"] if case["method"] in ("dpo", "kto") else args.peft
     hyper = Hyper(rank=16, alpha=32, dropout=0.05, max_steps=args.steps, batch_size=args.batch,
                   max_length=args.max_length, learning_rate=2e-4, eval_split=0.0, save_steps=10_000,
-                  logging_steps=1, warmup_ratio=0.0, scheduler="linear", gradient_checkpointing=case["ckpt"])
+                  logging_steps=1, warmup_ratio=0.0, scheduler="linear", gradient_checkpointing=case["ckpt"],
+                  bf16={"bf16": True, "fp32": False}.get(case["precision"]))
     folder = tmp / f"ours-{case['label']}"
     spec = TrainSpec(name="bench", base_model=args.model, method=method, dataset=data,
                      dataset_sha256=sha256_file(data), output_dir=folder / "v1", hyper=hyper, device=args.device)
@@ -144,8 +159,9 @@ def ours(case: dict, data: Path, tmp: Path, args: argparse.Namespace, env: dict)
     backend = next((e.get("backend") for e in events if e.get("event") == "start"), "?")
     m = done[0]["metrics"]
     vram = json.loads(extra.read_text())["vram"] if extra.is_file() else 0
+    saved = json.loads((Path(done[0]["adapter_dir"]) / "train_spec.json").read_text(encoding="utf-8"))
     return {"tokens": m["train_tokens"], "runtime": m["train_runtime_s"], "rss": peak, "vram": vram,
-            "backend": backend}
+            "backend": backend, "loss": m["train_loss"], "bf16": saved["hyper"]["bf16"]}
 
 
 def baseline(case: dict, model_dir: Path, data: Path, tmp: Path, args: argparse.Namespace, env: dict,
@@ -153,14 +169,15 @@ def baseline(case: dict, model_dir: Path, data: Path, tmp: Path, args: argparse.
     """The plain TRL script on the case; tokens, runtime, peak RSS and VRAM."""
     script = tmp / "baseline.py"
     script.write_text(BASELINE)
-    flags = ["1" if x else "0" for x in (case["ckpt"], args.device == "cuda", args.peft == "qlora", liger)]
+    bf16 = case["precision"] == "bf16"
+    flags = ["1" if x else "0" for x in (case["ckpt"], args.device == "cuda", args.peft == "qlora", liger, bf16)]
     cmd = [sys.executable, str(script), case["method"], str(model_dir), str(data), str(tmp / f"base-{case['label']}"),
            str(args.steps), str(args.batch), str(args.max_length), json.dumps(LORA), *flags]
     out, _, peak = run_measured(cmd, env)
     line = next((x for x in out.splitlines() if x.startswith("BENCH ")), None)
     if line is None:
         sys.exit(f"baseline failed ({case['label']}): {out[-500:]}")
-    return {**json.loads(line[6:]), "rss": peak}
+    return {**json.loads(line[6:]), "rss": peak, "bf16": bf16 or args.device == "cuda"}
 
 
 def cuda_ready() -> str | None:
@@ -193,6 +210,16 @@ def run_case(case: dict, model_dir: Path, tmp: Path, args: argparse.Namespace, e
     return result
 
 
+def case_name(result: dict) -> str:
+    """'sft ckpt=off' (each side's defaults) or 'sft ckpt=off bf16' (both sides in that precision)."""
+    name = f"{result['method']} ckpt={'on' if result['ckpt'] else 'off'}"
+    return f"{name} {result['precision']}" if result["precision"] else name
+
+
+def _precision(side: dict) -> str:
+    return "bf16" if side.get("bf16") else "fp32"
+
+
 def report(results: list[dict], args: argparse.Namespace) -> None:
     """One line per figure: ours vs the baseline measured beside it."""
     memory = "peak VRAM MiB" if args.device == "cuda" else "peak RSS MiB"
@@ -200,14 +227,23 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
     for r in results:
         b, o = r["baseline"], r["ours"]
         rate, mem = o["tokens_per_s"] / b["tokens_per_s"], o[key] / max(b[key], 1)
-        name = f"{r['method']} ckpt={'on' if r['ckpt'] else 'off'}"
+        name = case_name(r)
+        print(f"{name} precision: baseline {_precision(b)} | ours {_precision(o)}")
         print(f"{name} tokens/s: baseline {b['tokens_per_s']:.1f} | ours {o['tokens_per_s']:.1f} | "
               f"ratio {rate:.2f} (target >= 1.3)")
         print(f"{name} {memory}: baseline {b[key] / 2**20:.0f} | ours {o[key] / 2**20:.0f} | "
               f"ratio {mem:.2f} (target <= 1.0)")
+        print(f"{name} train loss: baseline {b['loss']:.3f} | ours {o['loss']:.3f} (mean over the same rows, "
+              "batched in a different order)")
         if "liger" in r:
             print(f"{name} tokens/s with Liger kernels (baseline + liger): {r['liger']['tokens_per_s']:.1f}, "
                   f"{memory} {r['liger'][key] / 2**20:.0f}")
+
+
+def parse_case(label: str) -> dict:
+    """'dpo-on-bf16' -> method dpo, checkpointing on, both sides in bf16 (precision '' = each side's default)."""
+    method, ckpt, *precision = label.split("-")
+    return {"method": method, "ckpt": ckpt == "on", "precision": precision[0] if precision else "", "label": label}
 
 
 def main() -> None:
@@ -217,19 +253,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--max-length", type=int, default=512)
-    parser.add_argument("--cases", nargs="+", default=["sft-off", "sft-on", "dpo-on"], choices=CASES,
-                        help="method-checkpointing pairs to compare; each setting applies to both sides.")
+    parser.add_argument("--cases", nargs="+", choices=CASES,
+                        help="method-checkpointing[-precision] to compare; each setting applies to both sides "
+                             "(default: the CPU set with precision variants, or the plain set on CUDA).")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--peft", default="lora", choices=["lora", "qlora"], help="SFT adapter kind (qlora: CUDA).")
     parser.add_argument("--json", type=Path, help="Write the raw measurements here.")
     args = parser.parse_args()
+    args.cases = args.cases or (GPU_CASES if args.device == "cuda" else DEFAULT_CASES)
+    if args.device == "cuda" and any(c.endswith(("-bf16", "-fp32")) for c in args.cases):
+        parser.error("precision variants (-bf16, -fp32) compare CPU defaults; on CUDA both sides run bf16 already")
     if args.device == "cuda" and (reason := cuda_ready()) is not None:
         print(f"skipped: {reason}; run `make bench-gpu` on a machine with an NVIDIA GPU.")
         return
     from skills.models import resolve_base_model
 
     model_dir = resolve_base_model(args.model, MODELS)
-    cases = [{"method": c.split("-")[0], "ckpt": c.endswith("-on"), "label": c} for c in args.cases]
+    cases = [parse_case(c) for c in args.cases]
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         env = child_env(tmp)

@@ -65,6 +65,27 @@ def assistant_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any =
     return total / torch.as_tensor(count, device=total.device).clamp(min=1)
 
 
+def score_labelled_positions_only() -> bool:
+    """Make TRL's fused LM head (DPO, KTO, SFT fallbacks) project only labelled positions on CPU too; True if applied.
+
+    TRL compacts to labelled positions only on Triton devices: elsewhere a compiled backend (Neuron) would recompile
+    for every new count of positions, so it scores prompts and padding as well. Eager CPU never recompiles, and
+    a DPO batch is mostly prompt and padding, so the compact path is the same numbers for a fraction of the work.
+    """
+    import trl.trainer.utils as trl_utils
+
+    decide = getattr(trl_utils, "_use_triton", None)  # consulted only for that compact/full choice
+    if decide is None or getattr(decide, "selftune_compact", False):
+        return decide is not None
+
+    def compact(device: torch.device) -> bool:
+        return device.type == "cpu" or decide(device)
+
+    compact.selftune_compact = True  # type: ignore[attr-defined]
+    trl_utils._use_triton = compact
+    return True
+
+
 class LeanSFTTrainer(SFTTrainer):
     """SFTTrainer whose loss scores assistant tokens only (no logits, no entropy/accuracy side metrics)."""
 

@@ -33,6 +33,36 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def bf16_native(device: str) -> bool:
+    """Whether bfloat16 math is native here: a bf16-capable GPU, or a CPU with AVX512-BF16 or AMX."""
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.is_bf16_supported()
+    # torch's own CPUID probes (private, present since torch 2.3): the vdpbf16ps / AMX instructions make bf16
+    # matmuls several times faster than fp32 on CPU; without them bf16 is emulated and slower.
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def default_bf16(spec: TrainSpec, device: str) -> bool:
+    """bf16 unless told: on CUDA as before; on CPU for SFT where native, but preference training stays fp32.
+
+    DPO/KTO learn from log p(policy) - log p(reference), which early on is smaller than bf16's resolution in the
+    activations (2^-8 relative): on SmolLM2 a 4-step DPO run's mean loss was 0.47 in bf16 vs 0.30 in fp32 (plain TRL
+    alike), while SFT's stayed within ~2%.
+    """
+    if device == "cuda":
+        return bf16_native(device)
+    return spec.method not in ("dpo", "kto") and bf16_native(device)
+
+
+def use_bf16(spec: TrainSpec, device: str) -> bool:
+    """The spec's `bf16`, or (unset) the default for this method on this device."""
+    chosen = spec.hyper.bf16
+    return default_bf16(spec, device) if chosen is None else chosen
+
+
 def pick_device(spec: TrainSpec) -> str:
     """'cuda' or 'cpu'; asking for CUDA on a machine without it is an error, not a silent fallback."""
     has_cuda = cuda_available()
@@ -98,14 +128,14 @@ def estimate_memory_bytes(
 ) -> int:
     """Rough peak training memory: weights + optimizer/grad state + activations.
 
-    full: fp32 weights 4 + grads 4 + AdamW 8 = 16 bytes/param. LoRA: frozen weights (4 bytes, or ~0.56 in
-    NF4) plus ~1% trainable params at 16 bytes. Activations: ~34 bytes per token per hidden unit per layer
+    full: fp32 weights 4 + grads 4 + AdamW 8 = 16 bytes/param. LoRA: frozen weights (4 bytes, 2 in bf16, or
+    ~0.56 in NF4) plus ~1% trainable params at 16 bytes. Activations: ~34 bytes per token per hidden unit per layer
     without checkpointing (the usual transformer estimate), times tokens in one micro-batch.
     """
     if spec.method == "full":
         weights = n_params * 16
     else:
-        per_param = 0.56 if spec.method == "qlora" else 4
+        per_param = 0.56 if spec.method == "qlora" else 2 if spec.hyper.bf16 else 4
         weights = int(n_params * per_param + n_params * 0.01 * 16)
     # DPO's reference is the same base with the adapter switched off: no second copy of the weights.
     tokens = spec.hyper.batch_size * spec.hyper.max_length * (2 if spec.method in ("dpo", "kto") else 1)
@@ -134,11 +164,14 @@ def choose_checkpointing(spec: TrainSpec, n_params: int, hidden: int, layers: in
 def check_memory(spec: TrainSpec, model: Any, device: str) -> int:
     """Refuse jobs whose estimate exceeds free memory; returns the estimate in bytes.
 
-    An unset `gradient_checkpointing` is decided here, from the same estimate, and written into the spec.
+    An unset `bf16` (native bf16 math here) and `gradient_checkpointing` (from the same estimate) are decided
+    here and written into the spec, so the adapter's train_spec.json records what ran.
     """
     n_params = sum(p.numel() for p in model.parameters())
     cfg = model.config
     free = available_memory_bytes(device)
+    if spec.hyper.bf16 is None:
+        spec.hyper.bf16 = default_bf16(spec, device)
     if spec.hyper.gradient_checkpointing is None:
         spec.hyper.gradient_checkpointing = choose_checkpointing(
             spec, n_params, cfg.hidden_size, cfg.num_hidden_layers, free)

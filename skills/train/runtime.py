@@ -16,6 +16,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from skills.train.events import EventEmitter
+from skills.train.preflight import use_bf16
 from skills.train.spec import TrainSpec
 
 log = logging.getLogger(__name__)
@@ -23,15 +24,12 @@ log = logging.getLogger(__name__)
 
 def load_base(spec: TrainSpec, model_dir: Path, device: str) -> tuple[Any, Any]:
     """(model, tokenizer) ready for training; qlora loads the weights in 4-bit NF4."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    kwargs: dict[str, Any] = {"dtype": torch.float32}
-    if device == "cuda":
-        kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    kwargs: dict[str, Any] = {"dtype": weights_dtype(spec, device)}
     if spec.method == "qlora":
         kwargs["quantization_config"] = _nf4_config(kwargs["dtype"])
         kwargs["device_map"] = {"": 0 if device == "cuda" else "cpu"}
@@ -41,6 +39,18 @@ def load_base(spec: TrainSpec, model_dir: Path, device: str) -> tuple[Any, Any]:
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=_checkpointing(spec, device))
     return model, tokenizer
+
+
+def weights_dtype(spec: TrainSpec, device: str) -> Any:
+    """dtype the base weights are loaded in."""
+    import torch
+
+    bf16 = use_bf16(spec, device)
+    if device == "cuda":
+        return torch.bfloat16 if bf16 else torch.float16
+    # On CPU frozen LoRA bases are stored in bf16 (half the memory, no cast per step); fully trained weights
+    # stay fp32 because AdamW updates of ~1e-6 vanish in bf16's 8-bit mantissa, so full runs only autocast.
+    return torch.bfloat16 if bf16 and spec.method != "full" else torch.float32
 
 
 def _nf4_config(compute_dtype: Any) -> Any:
@@ -73,10 +83,8 @@ def _checkpointing(spec: TrainSpec, device: str) -> bool:
 
 def common_args(spec: TrainSpec, device: str, has_eval: bool) -> dict[str, Any]:
     """TrainingArguments fields shared by SFTConfig and DPOConfig."""
-    import torch
-
     h = spec.hyper
-    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    bf16 = use_bf16(spec, device)  # autocast: on CPU too, where the CPU has bf16 instructions
     return {
         "output_dir": str(spec.checkpoints), "max_steps": h.max_steps, "num_train_epochs": h.epochs,
         "per_device_train_batch_size": h.batch_size, "per_device_eval_batch_size": h.batch_size,
@@ -277,6 +285,9 @@ def preference_trainer(trainer_cls: Any, config_cls: Any, spec: Any, model: Any,
     """A TRL preference trainer (DPO, KTO) over `train`; with PEFT the frozen base (adapter off) is the reference."""
     from datasets import Dataset
 
+    from skills.train.loss import score_labelled_positions_only
+
+    score_labelled_positions_only()
     args = config_cls(**common_args(spec, device, bool(held_out)), beta=spec.hyper.beta, dataset_num_proc=None)
     return trainer_cls(
         model=model,

@@ -2,8 +2,10 @@
 
 Speed on CPU comes from doing no wasted work: sequences are packed best-fit-decreasing into rows
 without padding (position_ids mark the boundaries, so attention never crosses examples), loss is
-computed on assistant tokens only without building the logits (skills/train/loss.py), and gradient checkpointing
-is on only when the pre-flight memory estimate says it is needed.
+computed on assistant tokens only without building the logits (skills/train/loss.py), gradient checkpointing
+is on only when the pre-flight memory estimate says it is needed, and a LoRA base is held and computed in bf16
+wherever the device has native bf16 math (CUDA; CPUs with AVX512-BF16 or AMX, where a bf16 matmul runs ~4x an
+fp32 one), which also halves the frozen weights' memory (skills/train/runtime.py).
 """
 
 from __future__ import annotations

@@ -49,6 +49,8 @@ class Hyper(BaseModel):
     gradient_checkpointing: bool | None = Field(
         None, description="Trade compute for memory; None: chosen by the pre-flight memory estimate."
     )
+    bf16: bool | None = Field(
+        None, description="Compute in bfloat16; None: on CUDA, and for SFT on CPUs with AVX512-BF16/AMX (DPO/KTO keep fp32).")
     report_to: ReportTo | None = Field(
         None, description="Training curves: none, tensorboard or trackio (local files); None: the train.report_to setting.")
 

@@ -75,3 +75,21 @@ def test_spoken_command_rtf_row_compares_with_the_full_window(tmp_path: Path) ->
     assert run_all.main(["--dir", str(benches), "--out", str(out), "--timeout", "60"]) == 0
     row = next(line for line in (out / "summary.md").read_text().splitlines() if "spoken command RTF" in line)
     assert "| 0.138 | 0.417 |" in row and "| <= 0.2 | ✓ |" in row
+
+
+PRECISION_OUT = """sft ckpt=off precision: baseline fp32 | ours bf16
+sft ckpt=off tokens/s: baseline 60.0 | ours 120.0 | ratio 2.00 (target >= 1.3)
+sft ckpt=off train loss: baseline 7.100 | ours 7.200 (mean over the same rows, batched in a different order)
+sft ckpt=off bf16 tokens/s: baseline 100.0 | ours 110.0 | ratio 1.10 (target >= 1.3)
+kto ckpt=on bf16 peak RSS MiB: baseline 2000 | ours 1500 | ratio 0.75 (target <= 1.0)
+"""
+
+
+def test_train_rows_say_which_precision_each_side_ran() -> None:
+    rows = {f.figure: f for f in run_all.parse_text("train", PRECISION_OUT)}
+    assert set(rows) == {"sft ckpt=off tokens/s", "sft ckpt=off train loss", "sft ckpt=off bf16 tokens/s",
+                         "kto ckpt=on bf16 peak RSS"}
+    assert rows["sft ckpt=off tokens/s"].met is True and "TRL fp32" in rows["sft ckpt=off tokens/s"].note
+    assert rows["sft ckpt=off bf16 tokens/s"].met is False and "both bf16" in rows["sft ckpt=off bf16 tokens/s"].note
+    assert rows["sft ckpt=off train loss"].met is None and rows["sft ckpt=off train loss"].baseline == 7.1
+    assert rows["kto ckpt=on bf16 peak RSS"].met is True and "KTOTrainer" in rows["kto ckpt=on bf16 peak RSS"].note

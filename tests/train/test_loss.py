@@ -66,3 +66,32 @@ def test_a_batch_without_assistant_tokens_is_a_differentiable_zero(model_and_bat
     loss = assistant_loss(model, batch)
     loss.backward()
     assert loss.item() == 0.0 and decoder_parts(model) is not None
+
+
+def test_trls_fused_head_scores_only_labelled_positions_on_cpu_with_the_same_log_probs(
+        model_and_batch: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trl.kernels.chunked_logprob as kernels
+    import trl.trainer.utils as trl_utils
+    from trl.trainer.utils import add_fused_lm_head
+
+    from skills.train.loss import score_labelled_positions_only
+
+    model, batch = model_and_batch
+    add_fused_lm_head(model.get_base_model(), outputs=("log_probs", "entropy"))  # as DPOTrainer/KTOTrainer do
+    monkeypatch.setattr(trl_utils, "_use_triton", kernels._use_triton)  # TRL's own choice, whatever ran before
+    scored: list[int] = []
+    apply = trl_utils._ChunkedLogProbFunction.apply
+
+    def counting(hidden: torch.Tensor, *args: object) -> tuple:
+        scored.append(hidden.shape[0])
+        return apply(hidden, *args)
+
+    monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply", counting)
+    with torch.no_grad():
+        full = model(**batch, fused_lm_head=True)
+        assert score_labelled_positions_only() and score_labelled_positions_only()  # applied once, idempotent
+        compact = model(**batch, fused_lm_head=True)
+    labelled = int((batch["labels"][:, 1:] != IGNORE).sum())
+    assert scored == [3 * 16, labelled]  # every position before, only the labelled ones after
+    torch.testing.assert_close(compact.log_probs, full.log_probs)
+    torch.testing.assert_close(compact.entropy, full.entropy)
