@@ -1,7 +1,9 @@
-"""Recall: a ChromaDB index of verbatim message chunks, embedded with the packaged all-MiniLM-L6-v2.
+"""Recall: a ChromaDB index of verbatim message chunks, embedded from the packaged all-MiniLM-L6-v2.
 
 We embed (memory.embedders, backend memory.embedder) and hand Chroma the vectors; opening the index loads
-no model, so only a recall or an index write ever does.
+no model, so only a recall or an index write ever does. The collection's metadata records the vector space
+that made its vectors (`embedder`); an index of another space is neither written nor queried (memory.store
+re-embeds it), so switching embedders never mixes vectors.
 
 The index is derived from the SQLite log. Writes go through one lock (a thread lock inside this
 process plus a file lock across processes), so there is one writer at a time; queries take no lock.
@@ -24,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from config.errors import SelftuneError
 from config.settings import Settings
-from memory.embedders import Embedder, get_embedder
+from memory.embedders import MINILM_SPACE, Embedder, get_embedder, space_of
 from memory.log import LoggedMessage
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,8 @@ class RecallIndex:
         self._client: Any = None
         self._collection: Any = None
         self.backend, self.models_dir = settings.memory.embedder, settings.models_dir
+        self.space = space_of(self.backend)
+        self.stored_space = self.space  # the space of the opened collection's vectors (set when it opens)
 
     @property
     def embedder(self) -> Embedder:
@@ -130,17 +134,34 @@ class RecallIndex:
             path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         )
         try:
-            return self._client.get_or_create_collection(
-                COLLECTION, embedding_function=MiniLMFunction(self.backend, str(self.models_dir)), configuration={"hnsw": {"space": "cosine"}}
+            collection = self._client.get_or_create_collection(
+                COLLECTION, embedding_function=MiniLMFunction(self.backend, str(self.models_dir)),
+                configuration={"hnsw": {"space": "cosine"}}, metadata={"embedder": self.space},
             )
         except ValueError as exc:
             if "conflict" not in str(exc):
                 raise
-        # An index made before the embedder was selectable names sentence-transformers in its configuration;
-        # our vectors are the same, so use it as it is (embeddings are always passed) until a reindex renews it.
-        log.warning("the recall index at %s predates memory.embedder; run `selftune memory reindex` once so "
-                    "writing to it stops loading sentence-transformers", self.path)
-        return self._client.get_collection(COLLECTION, embedding_function=None)
+            # An index made before the embedder was selectable names sentence-transformers in its configuration;
+            # its vectors are MiniLM's, so use it as it is (embeddings are always passed) until a reindex renews it.
+            log.warning("the recall index at %s predates memory.embedder; run `selftune memory reindex` once so "
+                        "writing to it stops loading sentence-transformers", self.path)
+            collection = self._client.get_collection(COLLECTION, embedding_function=None)
+        # An index from before spaces were recorded holds MiniLM vectors (the only embedder then).
+        self.stored_space = (collection.metadata or {}).get("embedder", MINILM_SPACE)
+        return collection
+
+    @property
+    def mismatched(self) -> bool:
+        """True when the index holds vectors of another space than memory.embedder makes (re-embed it first)."""
+        _ = self.collection
+        return self.stored_space != self.space
+
+    def _same_space(self) -> None:
+        if self.mismatched:
+            raise SelftuneError(
+                f"The recall index at {self.path} holds vectors of {self.stored_space}, not of memory.embedder = "
+                f"{self.backend}; run `selftune memory reindex` to re-embed it from the conversation log."
+            )
 
     @property
     def collection(self) -> Any:
@@ -173,6 +194,7 @@ class RecallIndex:
     def add(self, messages: Sequence[LoggedMessage]) -> int:
         """Embed and store messages as verbatim chunks (re-adding a message replaces it); return chunk count."""
         ids, docs, metas = _records(messages)
+        self._same_space()  # never mix two embedders' vectors in one index
         with self.writing():
             for start in range(0, len(ids), EMBED_BATCH):
                 end = start + EMBED_BATCH
@@ -255,6 +277,7 @@ class RecallIndex:
         """The k messages closest in meaning to text (or a precomputed embedding), best first, each once."""
         if k <= 0 or (embedding is None and not text.strip()):
             return []
+        self._same_space()  # a query vector of one space against another's index finds nonsense
         if embedding is None:
             embedding = self.embedder([text])[0]
         include = ["documents", "metadatas", "distances"]
