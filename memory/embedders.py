@@ -302,8 +302,9 @@ def distill_static(target: Path) -> Path:
     return target
 
 
-def _pooled_module() -> Any:
-    """MiniLM with mean pooling and L2 normalisation, as one torch module (what ONNX export traces)."""
+def _pooled_module(*, pooled: bool = True) -> Any:
+    """MiniLM with mean pooling and L2 normalisation, as one torch module (what ONNX export traces); without
+    pooling it returns the last hidden state (what Chroma's ONNX function expects and pools itself)."""
     import torch
     from transformers import AutoModel
 
@@ -315,6 +316,8 @@ def _pooled_module() -> Any:
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                                   token_type_ids=token_type_ids).last_hidden_state
+            if not pooled:
+                return hidden
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, dim=-1)
@@ -336,8 +339,8 @@ def quantize_onnx(source: Path, target: Path) -> Path:
     return target
 
 
-def export_onnx(target: Path) -> Path:
-    """Export the packaged MiniLM (with pooling) to ONNX at target, once across processes (no download)."""
+def export_onnx(target: Path, *, pooled: bool = True) -> Path:
+    """Export the packaged MiniLM (with pooling, or its last hidden state) to ONNX at target, once (no download)."""
     import warnings
 
     from filelock import FileLock
@@ -352,15 +355,16 @@ def export_onnx(target: Path) -> Path:
             raise ConfigError("Exporting the embedding model to ONNX needs torch (pip install 'selftune[train]'); "
                               "or set memory.embedder = \"sentence-transformers\".") from None
         log.info("exporting all-MiniLM-L6-v2 to ONNX at %s (once)", target)
-        module = _pooled_module()
+        module = _pooled_module(pooled=pooled)
         example = torch.ones(2, 8, dtype=torch.long)
         dynamic = {name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids")}
+        output, output_axes = ("embedding", {0: "batch"}) if pooled else ("last_hidden_state", {0: "batch", 1: "tokens"})
         partial = target.with_suffix(f".{os.getpid()}.part")
         with warnings.catch_warnings():  # the TorchScript exporter's deprecation notes are not the user's concern
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (example, example, torch.zeros_like(example)), str(partial),
                               input_names=["input_ids", "attention_mask", "token_type_ids"],
-                              output_names=["embedding"], dynamic_axes={**dynamic, "embedding": {0: "batch"}},
+                              output_names=[output], dynamic_axes={**dynamic, output: output_axes},
                               opset_version=17, dynamo=False)
         os.replace(partial, target)  # readers never see a half-written graph
     return target
