@@ -219,7 +219,7 @@ def run_size(size: int, args: argparse.Namespace) -> None:
             home.joinpath("models").symlink_to(Path(args.models_dir).resolve(), target_is_directory=True)
         memory = Memory(Settings(home=home, memory=MemoryConfig(embedder=args.embedder)))
         rate = ingest(memory, messages)
-        print(f"[{size:>7} msgs] ingest via Memory.log_many (SQLite + MiniLM[{args.embedder}] + Chroma), {real} real:"
+        print(f"[{size:>7} msgs] ingest via Memory.log_many (SQLite + {args.embedder} + Chroma), {real} real:"
               f" {rate:8.0f} msg/s")
         if bulk:
             brate = fill_with_real(memory, bulk)

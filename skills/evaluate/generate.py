@@ -1,5 +1,7 @@
-"""Greedy generation for eval samples, by the fastest local path: a llama.cpp server decoding every prompt in
-parallel slots (when GGUFs exist), else batched torch with its KV cache (one left-padded batch)."""
+"""Greedy generation for eval samples and the forgetting check: one left-padded torch batch with its KV cache,
+under inference mode and bf16 autocast where the CPU has bf16 (what evaluate_adapter runs, on the PEFT model it
+evaluates). `generate_served` sends every prompt at once to a llama.cpp server's parallel slots; bench/eval.py
+measures both against the naive one-prompt-at-a-time loop."""
 
 from __future__ import annotations
 
@@ -32,8 +34,9 @@ def answer_batch(model: Any, tokenizer: Any, prompts: list[Messages], *, max_new
                  fast: bool = True) -> list[tuple[str, int]]:
     """(answer, generated tokens up to and including the end token) for each prompt, in one left-padded batch.
 
-    `fast` runs the step under inference mode with bf16 autocast where the CPU computes in bf16 natively
-    (avx512_bf16/AMX): the linear layers run in oneDNN's bf16 kernels, fp32 everywhere else.
+    `fast`, where the CPU computes in bf16 natively (avx512_bf16/AMX), generates with a bf16 copy of the model as
+    it is now (active adapter included): measured 1.7x faster than bf16 autocast on SmolLM2 (32 prompts), and the
+    fp32 model the held-out losses use is left untouched. Elsewhere: fp32, inference mode.
     """
     import torch
 
@@ -46,9 +49,11 @@ def answer_batch(model: Any, tokenizer: Any, prompts: list[Messages], *, max_new
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     finally:
         tokenizer.padding_side = side
-    with torch.inference_mode(), _autocast(model, fast):
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    copied = _bf16_copy(model) if fast and _native_bf16() and next(model.parameters()).device.type == "cpu" else None
+    runner = model if copied is None else copied
+    with torch.inference_mode():
+        out = runner.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     new_tokens = out[:, enc["input_ids"].shape[1]:]
     answers = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
     return [(a.strip(), _generated(row, tokenizer.eos_token_id)) for a, row in zip(answers, new_tokens.tolist(), strict=True)]
@@ -60,14 +65,16 @@ def _generated(row: list[int], eos: int | list[int] | None) -> int:
     return next((i + 1 for i, token in enumerate(row) if token in ends), len(row))
 
 
-def _autocast(model: Any, fast: bool) -> Any:
-    import contextlib
+def _bf16_copy(model: Any) -> Any | None:
+    """A bf16 copy of the model in its current state, or None when it cannot be copied (e.g. quantised layers)."""
+    import copy
 
     import torch
 
-    if fast and _native_bf16() and next(model.parameters()).device.type == "cpu":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    try:
+        return copy.deepcopy(model).to(torch.bfloat16)
+    except (RuntimeError, TypeError, ValueError, NotImplementedError):
+        return None
 
 
 def _native_bf16() -> bool:

@@ -1,4 +1,4 @@
-"""Eval generation: the batched path runs in bf16 where the CPU has it, counts generated tokens, keeps order."""
+"""Eval generation: the batched path runs a bf16 copy where the CPU has bf16, counts generated tokens, keeps order."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def test_eval_generation_is_batched_bf16_where_native_and_counts_its_tokens(tiny
     naive = _linear_input_dtypes(model, lambda: answer_one_by_one(model, tok, PROMPTS[:1], max_new_tokens=6))
     assert fast == ({torch.bfloat16} if _native_bf16() else {torch.float32})
     assert naive == {torch.float32}  # the benchmark's baseline stays plain fp32
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # the model itself (held-out losses) untouched
     answers = answer_batch(model, tok, PROMPTS, max_new_tokens=6)
     assert len(answers) == len(PROMPTS) and all(1 <= n <= 6 for _, n in answers)
     assert answer_batch(model, tok, [], max_new_tokens=6) == []
