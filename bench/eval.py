@@ -6,7 +6,7 @@ Prints prompts/s and generated tokens/s for each path on the same prompts in the
 naive loop (target >= 10x for the fastest path). Every path is greedy, stops each answer at its end token or
 --new-tokens, and counts the tokens it generated (the end token included; batch padding after it is not).
 The naive loop is one plain fp32 `generate` per prompt; "batched" is what evaluation runs (one left-padded batch,
-inference mode, bf16 autocast where the CPU has bf16). The llama.cpp path serves the packaged SmolLM2 GGUF (Q4_1,
+inference mode, a bf16 copy of the model where the CPU has bf16). The llama.cpp path serves the packaged SmolLM2 GGUF (Q4_1,
 what `selftune serve` runs) with one slot per prompt; it is skipped for models without a GGUF.
 """
 
