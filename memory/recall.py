@@ -12,11 +12,8 @@ process plus a file lock across processes), so there is one writer at a time; qu
 from __future__ import annotations
 
 import logging
-import re
 import shutil
-import sqlite3
 import threading
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -99,9 +96,6 @@ def _records(messages: Sequence[LoggedMessage]) -> tuple[list[str], list[str], l
             metas.append({"message_id": msg.id, "channel": msg.channel, "author": msg.author, "role": msg.role,
                           "transport": msg.transport, "ts": msg.ts, "chunk": n})
     return ids, docs, metas
-
-
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class RecallIndex:
@@ -216,60 +210,21 @@ class RecallIndex:
                 self.collection.delete(where=where)
 
     def rebuild(self) -> None:
-        """Drop the whole index and start empty; a folder Chroma cannot open is moved aside first."""
-        with self.writing():
-            try:
-                _ = self.collection
-                self._client.delete_collection(COLLECTION)
-            except SelftuneError:
-                self._move_aside()
-            self.close()
-            self._vacuum()
-            _ = self.collection
-            self._remove_orphan_segments()
+        """Drop the whole index (its folder) and start empty, without ever loading the old one.
 
-    def _remove_orphan_segments(self) -> None:
-        """Delete segment folders Chroma no longer references: delete_collection leaves the old HNSW files on
-        disk, and hnswlib writes them from uninitialised memory that can hold forgotten text."""
-        db = self.path / "chroma.sqlite3"
-        try:
-            conn = sqlite3.connect(db, timeout=5)
-            try:
-                live = {row[0] for row in conn.execute("SELECT id FROM segments")}
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            log.warning("could not list Chroma segments in %s (%s); old index files stay until the next reindex", db, exc)
-            return
-        for folder in self.path.iterdir():
-            if folder.is_dir() and _UUID.fullmatch(folder.name) and folder.name not in live:
-                shutil.rmtree(folder, ignore_errors=True)
-
-    def _vacuum(self) -> None:
-        """Rewrite Chroma's SQLite file so deleted text does not survive in its free pages or log."""
-        db = self.path / "chroma.sqlite3"
-        if not db.exists():
-            return
-        try:
-            conn = sqlite3.connect(db, timeout=5)
-            try:
-                conn.execute("VACUUM")
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:  # another process has it open; the next reindex will try again
-            log.warning("could not vacuum %s (%s); deleted text may stay on disk until the next reindex", db, exc)
-
-    def _move_aside(self) -> None:
+        Loading it would bring forgotten text (still in Chroma's SQLite pages and HNSW files) into this process's
+        heap, and hnswlib writes its new files from uninitialised memory: a test found such text there again.
+        """
         from chromadb.api.shared_system_client import SharedSystemClient
 
-        self.close()
-        # A failed open leaves a half-started Chroma system cached for this path; drop it.
-        SharedSystemClient._identifier_to_system.pop(str(self.path), None)
-        SharedSystemClient._identifier_to_refcount.pop(str(self.path), None)
-        if self.path.exists():
-            target = self.path.with_name(f"chroma.broken-{int(time.time())}")
-            shutil.move(str(self.path), target)
-            log.warning("moved unreadable recall index to %s", target)
+        with self.writing():
+            self.close()
+            # Chroma caches one system per path; a new client on the emptied folder must not reuse it.
+            SharedSystemClient._identifier_to_system.pop(str(self.path), None)
+            SharedSystemClient._identifier_to_refcount.pop(str(self.path), None)
+            if self.path.exists():
+                shutil.rmtree(self.path)
+            _ = self.collection
 
     # --- reads (no lock) -------------------------------------------------------------------------
     def count(self) -> int:
