@@ -5,7 +5,7 @@
   and a mean (~0.05 ms vs ~2 ms for `onnx-int8`), and on bench/memory.py's recall set and tests/data/recall it
   keeps R@5. Its vectors live in another space than MiniLM's, so an index records its space and is re-embedded
   when the space changes (memory.recall).
-- `onnx-int8` (default): the graph below with int8 weights (onnxruntime's dynamic quantisation): ~3-4x
+- `onnx-int8`: the graph below with int8 weights (onnxruntime's dynamic quantisation): ~3-4x
   faster per query than fp32 on CPU, vectors within cos ~0.97 of the exact ones; on bench/memory.py's recall
   set it keeps R@5 (also when querying an index the exact backends built).
 - `onnx`: the model exported once to ONNX with torch.onnx (mean pooling and normalisation inside
