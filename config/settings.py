@@ -118,10 +118,11 @@ class MemoryConfig(Section):
 
     retention_days: int | None = Field(None, gt=0, description="Forget messages older than this.")
     recall_k: int = Field(4, ge=0, description="Remembered messages recalled into each turn (0 turns recall off).")
-    embedder: Literal["onnx-int8", "onnx", "sentence-transformers", "torch"] = Field(
-        "onnx-int8", description="How MiniLM embeds messages and queries: 'onnx-int8' (fastest: ~2 ms a query on "
-        "CPU, same R@5 on bench/memory.py), 'onnx' (exact), 'sentence-transformers' or 'torch'. The ONNX graphs are "
-        "made once from the packaged model under models/.")
+    embedder: Literal["model2vec", "onnx-int8", "onnx", "sentence-transformers", "torch"] = Field(
+        "model2vec", description="How messages and queries are embedded: 'model2vec' (a static model distilled once "
+        "from the packaged MiniLM: ~0.05 ms a query on CPU, same R@5 on bench/memory.py), or MiniLM itself: "
+        "'onnx-int8' (~2 ms), 'onnx' (exact), 'sentence-transformers' or 'torch'. Models are made once from the "
+        "packaged MiniLM under models/; changing between model2vec and MiniLM re-embeds the recall index once.")
 
 
 class VoiceConfig(Section):

@@ -1,7 +1,9 @@
-"""Recall: a ChromaDB index of verbatim message chunks, embedded with the packaged all-MiniLM-L6-v2.
+"""Recall: a ChromaDB index of verbatim message chunks, embedded from the packaged all-MiniLM-L6-v2.
 
 We embed (memory.embedders, backend memory.embedder) and hand Chroma the vectors; opening the index loads
-no model, so only a recall or an index write ever does.
+no model, so only a recall or an index write ever does. The collection's metadata records the vector space
+that made its vectors (`embedder`); an index of another space is neither written nor queried (memory.store
+re-embeds it), so switching embedders never mixes vectors.
 
 The index is derived from the SQLite log. Writes go through one lock (a thread lock inside this
 process plus a file lock across processes), so there is one writer at a time; queries take no lock.
@@ -10,11 +12,8 @@ process plus a file lock across processes), so there is one writer at a time; qu
 from __future__ import annotations
 
 import logging
-import re
 import shutil
-import sqlite3
 import threading
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from config.errors import SelftuneError
 from config.settings import Settings
-from memory.embedders import Embedder, get_embedder
+from memory.embedders import MINILM_SPACE, Embedder, get_embedder, space_of
 from memory.log import LoggedMessage
 
 log = logging.getLogger(__name__)
@@ -32,6 +31,11 @@ COLLECTION = "messages"
 CHUNK_CHARS = 1000  # MiniLM reads ~256 word pieces; ~1000 characters of chat text fit in that
 EMBED_BATCH = 256
 OVERFETCH = 64  # unfiltered candidates tried before a filtered Chroma search
+# bench/memory.py's chat vectors crowd into a few directions (mean pairwise cosine ~0.3-0.4, MiniLM and model2vec alike):
+# Chroma's default graph (16 links, ef 100) lost the answer for a third of bench/memory.py's questions at 100k
+# messages that exact search finds (R@5 0.65 vs 0.985); 32 links, ef_construction 200 and ef_search 800 found 0.94
+# (ef_search 400: 0.90) at ~2 ms a query. Applies to new indexes.
+HNSW = {"space": "cosine", "max_neighbors": 32, "ef_construction": 200, "ef_search": 800}
 _THREAD_LOCK = threading.RLock()
 
 
@@ -95,9 +99,6 @@ def _records(messages: Sequence[LoggedMessage]) -> tuple[list[str], list[str], l
     return ids, docs, metas
 
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
 class RecallIndex:
     """The Chroma collection of message chunks at settings.chroma_dir."""
 
@@ -107,6 +108,8 @@ class RecallIndex:
         self._client: Any = None
         self._collection: Any = None
         self.backend, self.models_dir = settings.memory.embedder, settings.models_dir
+        self.space = space_of(self.backend)
+        self.stored_space = self.space  # the space of the opened collection's vectors (set when it opens)
 
     @property
     def embedder(self) -> Embedder:
@@ -130,17 +133,34 @@ class RecallIndex:
             path=str(self.path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         )
         try:
-            return self._client.get_or_create_collection(
-                COLLECTION, embedding_function=MiniLMFunction(self.backend, str(self.models_dir)), configuration={"hnsw": {"space": "cosine"}}
+            collection = self._client.get_or_create_collection(
+                COLLECTION, embedding_function=MiniLMFunction(self.backend, str(self.models_dir)),
+                configuration={"hnsw": HNSW}, metadata={"embedder": self.space},
             )
         except ValueError as exc:
             if "conflict" not in str(exc):
                 raise
-        # An index made before the embedder was selectable names sentence-transformers in its configuration;
-        # our vectors are the same, so use it as it is (embeddings are always passed) until a reindex renews it.
-        log.warning("the recall index at %s predates memory.embedder; run `selftune memory reindex` once so "
-                    "writing to it stops loading sentence-transformers", self.path)
-        return self._client.get_collection(COLLECTION, embedding_function=None)
+            # An index made before the embedder was selectable names sentence-transformers in its configuration;
+            # its vectors are MiniLM's, so use it as it is (embeddings are always passed) until a reindex renews it.
+            log.warning("the recall index at %s predates memory.embedder; run `selftune memory reindex` once so "
+                        "writing to it stops loading sentence-transformers", self.path)
+            collection = self._client.get_collection(COLLECTION, embedding_function=None)
+        # An index from before spaces were recorded holds MiniLM vectors (the only embedder then).
+        self.stored_space = (collection.metadata or {}).get("embedder", MINILM_SPACE)
+        return collection
+
+    @property
+    def mismatched(self) -> bool:
+        """True when the index holds vectors of another space than memory.embedder makes (re-embed it first)."""
+        _ = self.collection
+        return self.stored_space != self.space
+
+    def _same_space(self) -> None:
+        if self.mismatched:
+            raise SelftuneError(
+                f"The recall index at {self.path} holds vectors of {self.stored_space}, not of memory.embedder = "
+                f"{self.backend}; run `selftune memory reindex` to re-embed it from the conversation log."
+            )
 
     @property
     def collection(self) -> Any:
@@ -173,6 +193,7 @@ class RecallIndex:
     def add(self, messages: Sequence[LoggedMessage]) -> int:
         """Embed and store messages as verbatim chunks (re-adding a message replaces it); return chunk count."""
         ids, docs, metas = _records(messages)
+        self._same_space()  # never mix two embedders' vectors in one index
         with self.writing():
             for start in range(0, len(ids), EMBED_BATCH):
                 end = start + EMBED_BATCH
@@ -190,60 +211,21 @@ class RecallIndex:
                 self.collection.delete(where=where)
 
     def rebuild(self) -> None:
-        """Drop the whole index and start empty; a folder Chroma cannot open is moved aside first."""
-        with self.writing():
-            try:
-                _ = self.collection
-                self._client.delete_collection(COLLECTION)
-            except SelftuneError:
-                self._move_aside()
-            self.close()
-            self._vacuum()
-            _ = self.collection
-            self._remove_orphan_segments()
+        """Drop the whole index (its folder) and start empty, without ever loading the old one.
 
-    def _remove_orphan_segments(self) -> None:
-        """Delete segment folders Chroma no longer references: delete_collection leaves the old HNSW files on
-        disk, and hnswlib writes them from uninitialised memory that can hold forgotten text."""
-        db = self.path / "chroma.sqlite3"
-        try:
-            conn = sqlite3.connect(db, timeout=5)
-            try:
-                live = {row[0] for row in conn.execute("SELECT id FROM segments")}
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            log.warning("could not list Chroma segments in %s (%s); old index files stay until the next reindex", db, exc)
-            return
-        for folder in self.path.iterdir():
-            if folder.is_dir() and _UUID.fullmatch(folder.name) and folder.name not in live:
-                shutil.rmtree(folder, ignore_errors=True)
-
-    def _vacuum(self) -> None:
-        """Rewrite Chroma's SQLite file so deleted text does not survive in its free pages or log."""
-        db = self.path / "chroma.sqlite3"
-        if not db.exists():
-            return
-        try:
-            conn = sqlite3.connect(db, timeout=5)
-            try:
-                conn.execute("VACUUM")
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:  # another process has it open; the next reindex will try again
-            log.warning("could not vacuum %s (%s); deleted text may stay on disk until the next reindex", db, exc)
-
-    def _move_aside(self) -> None:
+        Loading it would bring forgotten text (still in Chroma's SQLite pages and HNSW files) into this process's
+        heap, and hnswlib writes its new files from uninitialised memory: a test found such text there again.
+        """
         from chromadb.api.shared_system_client import SharedSystemClient
 
-        self.close()
-        # A failed open leaves a half-started Chroma system cached for this path; drop it.
-        SharedSystemClient._identifier_to_system.pop(str(self.path), None)
-        SharedSystemClient._identifier_to_refcount.pop(str(self.path), None)
-        if self.path.exists():
-            target = self.path.with_name(f"chroma.broken-{int(time.time())}")
-            shutil.move(str(self.path), target)
-            log.warning("moved unreadable recall index to %s", target)
+        with self.writing():
+            self.close()
+            # Chroma caches one system per path; a new client on the emptied folder must not reuse it.
+            SharedSystemClient._identifier_to_system.pop(str(self.path), None)
+            SharedSystemClient._identifier_to_refcount.pop(str(self.path), None)
+            if self.path.exists():
+                shutil.rmtree(self.path)
+            _ = self.collection
 
     # --- reads (no lock) -------------------------------------------------------------------------
     def count(self) -> int:
@@ -255,6 +237,7 @@ class RecallIndex:
         """The k messages closest in meaning to text (or a precomputed embedding), best first, each once."""
         if k <= 0 or (embedding is None and not text.strip()):
             return []
+        self._same_space()  # a query vector of one space against another's index finds nonsense
         if embedding is None:
             embedding = self.embedder([text])[0]
         include = ["documents", "metadatas", "distances"]

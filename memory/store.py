@@ -96,11 +96,30 @@ class Memory:
     def sync(self, limit: int = 10_000) -> int:
         """Index messages the log has but the index missed (e.g. after a crash); return how many."""
         done = 0
+        if convlog.unindexed(self.conn, limit=1) and not self.reembed_if_needed():
+            return 0
         while done < limit and (pending := convlog.unindexed(self.conn, limit=min(1000, limit - done))):
             if not self._index(pending):
                 break  # the index is unwritable now; the log keeps the messages for the next try
             done += len(pending)
         return done
+
+    def reembed_if_needed(self) -> bool:
+        """Re-embed the whole log when memory.embedder changed the vector space; False when that failed."""
+        try:
+            if not self.index.mismatched:
+                return True
+        except SelftuneError as exc:
+            logger.warning("%s", exc)
+            return False
+        logger.warning("memory.embedder is %s but the recall index holds %s vectors: re-embedding the log once",
+                       self.index.backend, self.index.stored_space)
+        try:
+            self.reindex()
+        except SelftuneError as exc:  # recall stays on what it has; the next recall tries again
+            logger.warning("%s", exc)
+            return False
+        return True
 
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Rebuild the recall index from the SQLite log; return the number of messages indexed.
@@ -145,6 +164,7 @@ class Memory:
                since: datetime | None = None, until: datetime | None = None) -> list[RecallHit]:
         """The k past messages closest in meaning to query, optionally limited to a channel/user/time."""
         self.sync(limit=2000)  # deferred logs and crash leftovers; one partial-index lookup when there are none
+        self.reembed_if_needed()  # an index of another embedder's space is rebuilt before it is queried
         where = build_where(channel=channel, author=user, since=since, until=until)
         return self.index.query(query, k=k, where=where)
 

@@ -1,5 +1,7 @@
-"""Greedy generation for eval samples, by the fastest local path: a llama.cpp server decoding every prompt in
-parallel slots (when GGUFs exist), else batched torch with its KV cache (one left-padded batch)."""
+"""Greedy generation for eval samples and the forgetting check: one left-padded torch batch with its KV cache,
+under inference mode and bf16 autocast where the CPU has bf16 (what evaluate_adapter runs, on the PEFT model it
+evaluates). `generate_served` sends every prompt at once to a llama.cpp server's parallel slots; bench/eval.py
+measures both against the naive one-prompt-at-a-time loop."""
 
 from __future__ import annotations
 
@@ -25,8 +27,21 @@ def reference_of(row: Messages) -> str:
 
 def generate_batch(model: Any, tokenizer: Any, prompts: list[Messages], *, max_new_tokens: int = 64) -> list[str]:
     """Greedy answers for all prompts in one left-padded batch."""
+    return [text for text, _ in answer_batch(model, tokenizer, prompts, max_new_tokens=max_new_tokens)]
+
+
+def answer_batch(model: Any, tokenizer: Any, prompts: list[Messages], *, max_new_tokens: int = 64,
+                 fast: bool = True) -> list[tuple[str, int]]:
+    """(answer, generated tokens up to and including the end token) for each prompt, in one left-padded batch.
+
+    `fast`, where the CPU computes in bf16 natively (avx512_bf16/AMX), generates with a bf16 copy of the model as
+    it is now (active adapter included): measured 1.7x faster than bf16 autocast on SmolLM2 (32 prompts), and the
+    fp32 model the held-out losses use is left untouched. Elsewhere: fp32, inference mode.
+    """
     import torch
 
+    if not prompts:
+        return []
     texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"  # decoder-only: new tokens must follow each prompt directly
@@ -34,16 +49,53 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[Messages], *, max_n
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     finally:
         tokenizer.padding_side = side
-    with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    copied = _bf16_copy(model) if fast and _native_bf16() and next(model.parameters()).device.type == "cpu" else None
+    runner = model if copied is None else copied
+    with torch.inference_mode():
+        out = runner.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     new_tokens = out[:, enc["input_ids"].shape[1]:]
-    return [t.strip() for t in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+    answers = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+    return [(a.strip(), _generated(row, tokenizer.eos_token_id)) for a, row in zip(answers, new_tokens.tolist(), strict=True)]
+
+
+def _generated(row: list[int], eos: int | list[int] | None) -> int:
+    """Tokens one sequence generated: up to and including its first end token (the rest is batch padding)."""
+    ends = set(eos if isinstance(eos, list) else [eos])
+    return next((i + 1 for i, token in enumerate(row) if token in ends), len(row))
+
+
+def _bf16_copy(model: Any) -> Any | None:
+    """A bf16 copy of the model in its current state, or None when it cannot be copied (e.g. quantised layers)."""
+    import copy
+
+    import torch
+
+    try:
+        return copy.deepcopy(model).to(torch.bfloat16)
+    except (RuntimeError, TypeError, ValueError, NotImplementedError):
+        return None
+
+
+def _native_bf16() -> bool:
+    """Whether this CPU has bf16 arithmetic (else bf16 is emulated and slower than fp32)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def generate_one_by_one(model: Any, tokenizer: Any, prompts: list[Messages], *, max_new_tokens: int = 64) -> list[str]:
-    """The naive loop (one `generate` per prompt); kept for the benchmark and as a reference."""
-    return [generate_batch(model, tokenizer, [p], max_new_tokens=max_new_tokens)[0] for p in prompts]
+    """The naive loop (one plain fp32 `generate` per prompt); kept for the benchmark and as a reference."""
+    return [text for text, _ in answer_one_by_one(model, tokenizer, prompts, max_new_tokens=max_new_tokens)]
+
+
+def answer_one_by_one(model: Any, tokenizer: Any, prompts: list[Messages], *,
+                      max_new_tokens: int = 64) -> list[tuple[str, int]]:
+    """The naive loop with generated-token counts: each prompt alone, fp32, stopping at its own end token."""
+    return [answer_batch(model, tokenizer, [p], max_new_tokens=max_new_tokens, fast=False)[0] for p in prompts]
 
 
 def generate_served(client: Any, prompts: list[Messages], *, max_new_tokens: int = 64, model: str = "local") -> list[str]:
@@ -52,11 +104,18 @@ def generate_served(client: Any, prompts: list[Messages], *, max_new_tokens: int
     llama.cpp's server decodes its parallel slots in one batch per step, so sending every prompt together
     is what makes it fast; answers come back in prompt order.
     """
+    return [text for text, _ in answer_served(client, prompts, max_new_tokens=max_new_tokens, model=model)]
 
-    def one(prompt: Messages) -> str:
+
+def answer_served(client: Any, prompts: list[Messages], *, max_new_tokens: int = 64,
+                  model: str = "local") -> list[tuple[str, int]]:
+    """(answer, generated tokens) from an OpenAI-compatible server, every request in flight at once."""
+
+    def one(prompt: Messages) -> tuple[str, int]:
         reply = client.chat.completions.create(model=model, messages=prompt, max_tokens=max_new_tokens,
                                                temperature=0.0, seed=0)
-        return (reply.choices[0].message.content or "").strip()
+        used = reply.usage.completion_tokens if reply.usage is not None else 0
+        return (reply.choices[0].message.content or "").strip(), int(used)
 
     if not prompts:
         return []

@@ -93,3 +93,30 @@ def test_train_rows_say_which_precision_each_side_ran() -> None:
     assert rows["sft ckpt=off bf16 tokens/s"].met is False and "both bf16" in rows["sft ckpt=off bf16 tokens/s"].note
     assert rows["sft ckpt=off train loss"].met is None and rows["sft ckpt=off train loss"].baseline == 7.1
     assert rows["kto ckpt=on bf16 peak RSS"].met is True and "KTOTrainer" in rows["kto ckpt=on bf16 peak RSS"].note
+
+
+MEMORY_OUT = """[  10000 msgs] recall k=5, no filter     : ours p50    2.0 ms p95   10.5 ms | ours w/ precomputed vector p50   1.3 p95   5.5 | raw collection.query p50   1.3 p95   8.2 | overhead p95 ours/raw 1.28x, wrapper-only 0.68x | R@5 0.895 (200 q)
+query embedding model2vec            : p50  0.046 ms p95  0.063 ms | R@5 0.990 over 2000 messages (target p50 <= 3 ms, R@5 >= 0.9)
+query embedding sentence-transformers: p50 18.157 ms p95 23.752 ms | R@5 1.000 over 2000 messages (target p50 <= 3 ms, R@5 >= 0.9)
+[ 100000 msgs] recall k=5, no filter     : ours p50    1.5 ms p95    6.1 ms | ours w/ precomputed vector p50   1.0 p95   5.8 | raw collection.query p50   1.0 p95   5.3 | overhead p95 ours/raw 1.16x, wrapper-only 1.09x | R@5 0.955 (200 q)
+"""
+EVAL_OUT = """naive loop:     0.30 prompts/s      9.6 tokens/s (512 tokens generated in 53.3 s)
+   batched:     3.60 prompts/s    115.2 tokens/s (512 tokens generated in 4.4 s)
+ llama.cpp:     1.27 prompts/s     40.6 tokens/s (512 tokens generated in 12.6 s)
+"""
+
+
+def test_memory_and_eval_rows_read_the_figures_their_targets_name() -> None:
+    memory = {f.figure: f for f in run_all.parse_text("memory", MEMORY_OUT)}
+    recall = memory["recall p95 vs raw Chroma, 100k"]
+    assert (recall.value, recall.baseline, recall.met) == (6.1, 5.3, True)  # the 100k line, not the 10k one
+    assert (memory["recall R@5, 100k"].value, memory["recall R@5, 100k"].met) == (0.955, True)
+    assert memory["query embedding p50, model2vec"].met is True
+    assert memory["query embedding p50, sentence-transformers"].met is False
+    assert memory["query embedding R@5, model2vec"].value == 0.99
+    assert "query embedding p50, chroma-onnx" not in memory  # not printed, not in the table
+    evals = {f.figure: f for f in run_all.parse_text("eval", EVAL_OUT)}
+    assert evals["batched torch generation vs one-at-a-time"].ratio == 12.0
+    assert evals["batched torch generation vs one-at-a-time"].met is True
+    assert evals["batched torch tokens/s vs one-at-a-time"].ratio == 12.0
+    assert evals["llama.cpp server generation vs one-at-a-time torch"].met is False
