@@ -70,9 +70,12 @@ def test_gemma3_lora_trains_exports_and_serves_like_peft(trained: Path, settings
         server.use(None)
         plain = [top3(server.port, ids, []) for ids in prompts]
     # llama.cpp multiplies the Q4_K_M weights with 8-bit activations, PEFT with their exact float values: the
-    # same three tokens come first, and llama.cpp's best is PEFT's best or within 0.3 nats of it (a near tie)
+    # same three tokens come first up to near ties: each of llama.cpp's three is in PEFT's top three or within
+    # 0.3 nats of PEFT's third, and llama.cpp's best is PEFT's best or within 0.3 nats of it
     for tokens, lp in zip(got, logprobs, strict=True):
         best = torch.topk(lp, 3).indices.tolist()
-        assert set(tokens) == set(best) and float(lp[tokens[0]]) >= float(lp[best[0]]) - 0.3, (tokens, best)
+        third = float(lp[best[2]])
+        assert all(t in best or float(lp[t]) >= third - 0.3 for t in tokens), (tokens, best, lp[tokens], lp[best])
+        assert float(lp[tokens[0]]) >= float(lp[best[0]]) - 0.3, (tokens, best)
     assert plain != got  # the adapter is what answers, not the base
     assert reply.choices[0].text

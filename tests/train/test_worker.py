@@ -129,11 +129,15 @@ def test_manifest_records_what_trained_it_and_adapters_show_displays_it(trained,
 
     adapter_dir, _ = trained
     ran = json.loads((adapter_dir / "manifest.json").read_text())["runtime"]
-    assert ran["backend"] == "trl+peft" and ran["device"] == "cpu" and ran["dtype"] == "float32"
+    from skills.train.preflight import bf16_native
+
+    # a LoRA's frozen base runs in bf16 where this CPU computes it natively (pre-flight's default), else fp32
+    dtype = "bfloat16" if bf16_native("cpu") else "float32"
+    assert ran["backend"] == "trl+peft" and ran["device"] == "cpu" and ran["dtype"] == dtype
     assert ran["quantization"] is None
     shutil.copytree(adapter_dir, settings.artifacts_dir / "adapters" / "test-lora" / "v1")
     shown = CliRunner().invoke(app, ["adapters", "show", "test-lora/v1", "--json"])
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)["runtime"]["backend"] == "trl+peft"
     human = CliRunner().invoke(app, ["adapters", "show", "test-lora"])
-    assert human.exit_code == 0 and "trl+peft on cpu, float32" in human.stdout
+    assert human.exit_code == 0 and f"trl+peft on cpu, {dtype}" in human.stdout
