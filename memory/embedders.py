@@ -281,24 +281,28 @@ class StaticEmbedder(_Lazy):
 
 
 def distill_static(target: Path) -> Path:
-    """Distil the packaged MiniLM into a model2vec static model at target, once across processes (no download)."""
+    """Distil the packaged MiniLM into a model2vec static model at target, once across processes (no download).
+
+    The work runs in a child process (`memory.distill`): see that module for why.
+    """
+    import subprocess
+    import sys
+
     from filelock import FileLock
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock", timeout=900):
         if (target / "model.safetensors").is_file():
             return target
-        try:
-            from model2vec.distill import distill
-        except ImportError as exc:
-            raise ConfigError(f"Distilling the static embedding model needs torch and model2vec's distill extra ({exc}); "
-                              "install selftune[train], or set memory.embedder = \"onnx-int8\".") from None
         log.info("distilling all-MiniLM-L6-v2 into a static model at %s (once, ~30 s)", target)
-        # A local folder: transformers reads it from disk; nothing is fetched from a hub.
-        model = distill(model_name=str(model_path()), pca_dims=STATIC_DIMS)
-        partial = target.with_name(f"{target.name}.{os.getpid()}.part")
-        model.save_pretrained(str(partial))
-        os.replace(partial, target)  # readers never see a half-written folder
+        proc = subprocess.run([sys.executable, "-m", "memory.distill", str(target)], capture_output=True,
+                              text=True, timeout=900, check=False)
+        if proc.returncode != 0 or not (target / "model.safetensors").is_file():
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            if proc.returncode == 2:  # the distill extra is missing: the child's sentence says what to install
+                raise ConfigError(last)
+            raise ConfigError(f"Could not build the static embedding model at {target}: {last} "
+                              "Set memory.embedder = \"onnx-int8\" to use MiniLM instead.")
     return target
 
 

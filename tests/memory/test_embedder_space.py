@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -96,6 +97,14 @@ def test_the_static_model_is_distilled_from_the_packaged_folder_without_network(
         raise AssertionError(f"network access during distillation: {address}")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
+    # the distillation runs in a child process: a sitecustomize on its path refuses connections there too
+    hook = tmp_path / "no-network"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import socket\n\n\ndef refuse(self, address):\n"
+        "    raise AssertionError(f'network access during distillation: {address}')\n\n\n"
+        "socket.socket.connect = refuse\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))  # no hub cache to fall back on either
     target = distill_static(tmp_path / "static")
     assert (target / "model.safetensors").is_file()
