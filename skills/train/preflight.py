@@ -50,7 +50,7 @@ def default_bf16(spec: TrainSpec, device: str) -> bool:
 
     DPO/KTO learn from log p(policy) - log p(reference), which early on is smaller than bf16's resolution in the
     activations (2^-8 relative): on SmolLM2 a 4-step DPO run's mean loss was 0.47 in bf16 vs 0.30 in fp32 (plain TRL
-    alike), while SFT's stayed within ~2%.
+    alike), and an 8-step KTO run's 0.34 vs 0.27 (step 2: 0.47 vs 0.36), while SFT's stayed within ~2%.
     """
     if device == "cuda":
         return bf16_native(device)
