@@ -8,7 +8,6 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from typing import Literal
@@ -43,11 +42,9 @@ class Check(BaseModel):
 
 
 def _reachable(url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - configured local URLs only
-            return True
-    except Exception as exc:  # HTTP errors still mean a server answered
-        return hasattr(exc, "code")
+    from skills.providers.serving import answers
+
+    return answers(url, timeout)
 
 
 def check_python(settings: Settings) -> Check:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from skills.train.preflight import bf16_native
+
 Messages = list[dict[str, Any]]
 
 
@@ -49,7 +51,7 @@ def answer_batch(model: Any, tokenizer: Any, prompts: list[Messages], *, max_new
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     finally:
         tokenizer.padding_side = side
-    copied = _bf16_copy(model) if fast and _native_bf16() and next(model.parameters()).device.type == "cpu" else None
+    copied = _bf16_copy(model) if fast and bf16_native("cpu") and next(model.parameters()).device.type == "cpu" else None
     runner = model if copied is None else copied
     with torch.inference_mode():
         out = runner.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
@@ -75,16 +77,6 @@ def _bf16_copy(model: Any) -> Any | None:
         return copy.deepcopy(model).to(torch.bfloat16)
     except (RuntimeError, TypeError, ValueError, NotImplementedError):
         return None
-
-
-def _native_bf16() -> bool:
-    """Whether this CPU has bf16 arithmetic (else bf16 is emulated and slower than fp32)."""
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def generate_one_by_one(model: Any, tokenizer: Any, prompts: list[Messages], *, max_new_tokens: int = 64) -> list[str]:

@@ -3,6 +3,7 @@ and one sentence of advice when its chats cannot reach that model."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -35,13 +36,14 @@ def _get_json(url: str) -> object:
         return json.loads(resp.read() or b"null")
 
 
-def _answers(url: str) -> bool:
+def answers(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether a server answers at url (an HTTP error still means one answered, only not on this path)."""
     try:
-        _get_json(url)
-        return True
+        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - configured servers only
+            return True
     except urllib.error.HTTPError:
-        return True  # a server answered, only not this path
-    except (urllib.error.URLError, OSError, ValueError):
+        return True
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):  # nothing speaks HTTP there
         return False
 
 
@@ -58,7 +60,7 @@ def _ollama(settings: Settings, persona: str, adapter: str | None) -> PersonaSer
 
     host = ollama_host(settings)
     model = ollama_model(persona, adapter) if adapter else settings.llm.model
-    reachable = _answers(host.rstrip("/") + "/api/version")
+    reachable = answers(host.rstrip("/") + "/api/version")
     present = reachable and ollama.has_model(host, model)
     if not reachable:
         advice = f"Ollama does not answer at {host}; start it (`ollama serve`) or change llm.base_url."
@@ -88,7 +90,7 @@ def _openai_has(settings: Settings, base: str, model: str, adapter: str | None) 
 def _openai(settings: Settings, persona: str, adapter: str | None) -> PersonaServing:
     base = settings.llm.base_url or ""
     model = served_name(adapter) if adapter else settings.llm.model
-    reachable = bool(base) and _answers(base.rstrip("/") + "/models")
+    reachable = bool(base) and answers(base.rstrip("/") + "/models")
     ready = reachable and _openai_has(settings, base, model, adapter)
     if not base:
         advice = "llm.base_url is not set; set it to the OpenAI-compatible server's URL."

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skills.evaluate.generate import _generated, _native_bf16, answer_batch, answer_one_by_one, generate_batch
+from skills.evaluate.generate import _generated, answer_batch, answer_one_by_one, generate_batch
 from skills.models import load_model
+from skills.train.preflight import bf16_native
 
 PROMPTS = [[{"role": "user", "content": f"Tell me about the {thing}{'!' * i}"}] for i, thing in
            enumerate(["ship", "sea", "gold", "map", "parrot"])]
@@ -31,7 +32,7 @@ def test_eval_generation_is_batched_bf16_where_native_and_counts_its_tokens(tiny
     model, tok = load_model("tiny", tiny_model_dir.parent)
     fast = _linear_input_dtypes(model, lambda: generate_batch(model, tok, PROMPTS, max_new_tokens=6))
     naive = _linear_input_dtypes(model, lambda: answer_one_by_one(model, tok, PROMPTS[:1], max_new_tokens=6))
-    assert fast == ({torch.bfloat16} if _native_bf16() else {torch.float32})
+    assert fast == ({torch.bfloat16} if bf16_native("cpu") else {torch.float32})
     assert naive == {torch.float32}  # the benchmark's baseline stays plain fp32
     assert {p.dtype for p in model.parameters()} == {torch.float32}  # the model itself (held-out losses) untouched
     answers = answer_batch(model, tok, PROMPTS, max_new_tokens=6)
