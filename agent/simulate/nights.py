@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import tomlkit
 from pydantic import BaseModel, Field
 
 from agent.simulate.clock import FakeClock
@@ -61,17 +62,9 @@ def stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
-def _toml_value(value: Any) -> str:
-    return json.dumps(value) if not isinstance(value, bool) else str(value).lower()
-
-
-def write_config(home: Path, sections: dict[str, dict[str, Any]], top: dict[str, Any]) -> Path:
-    """A small selftune.toml (strings, numbers, booleans and lists of strings only)."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in top.items()]
-    for name, values in sections.items():
-        lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items()]
-    path = home / "selftune.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+def write_toml(path: Path, values: dict[str, Any]) -> Path:
+    """Write a small TOML file: top-level keys first, then a table per nested dict."""
+    path.write_text(tomlkit.dumps(values), encoding="utf-8")
     return path
 
 
@@ -83,10 +76,11 @@ def write_sim_config(owner: Settings, opts: SimOptions, home: Path) -> Path:
     owner.models_dir.mkdir(parents=True, exist_ok=True)
     (home / "models").symlink_to(owner.models_dir.resolve(), target_is_directory=True)
     # The improver's evaluator measures on its own held-out set (holdout/), never the simulation's hidden one.
-    write_config_file(home / "evaluator.toml", {"repeats": 1 if opts.tiny else 2, "max_prompts": 4 if opts.tiny else 12,
-                                                "judge_provider": "none" if opts.tiny else "local", "bootstrap": 200,
-                                                "max_new_tokens": 16 if opts.tiny else 48, "train_steps": 3})
-    return write_config(home, top={"base_model": base}, sections={
+    write_toml(home / "evaluator.toml", {"repeats": 1 if opts.tiny else 2, "max_prompts": 4 if opts.tiny else 12,
+                                         "judge_provider": "none" if opts.tiny else "local", "bootstrap": 200,
+                                         "max_new_tokens": 16 if opts.tiny else 48, "train_steps": 3})
+    return write_toml(home / "selftune.toml", {
+        "base_model": base,
         "llm": {"provider": "local", "model": base, "max_new_tokens": size["llm_tokens"], "fallback": []},
         "judge": {"provider": "local", "model": base},
         "auth": {"rate_limit_per_minute": 100000},  # a simulated day is minutes long; a real one spreads out
@@ -195,11 +189,6 @@ def tune_starter(sim: Settings, persona: str, overrides: dict[str, Any]) -> str:
 
     doc, _ = _train_and_wait(sim, None, persona, _starter_dataset(sim, persona), overrides)
     return forced_promote(sim, persona, doc.adapter_id).candidate
-
-
-def write_config_file(path: Path, values: dict[str, Any]) -> None:
-    """A flat TOML file of simple values."""
-    path.write_text("".join(f"{k} = {_toml_value(v)}\n" for k, v in values.items()), encoding="utf-8")
 
 
 class Simulation:
