@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 
 from agent.cli.common import console, emit_json, err_console, settings_of
-from agent.cli.progress import follow_job
+from agent.cli.progress import follow_submitted
 from config.errors import UsageError
 from config.settings import Settings
 
@@ -24,17 +24,10 @@ def _print_human(doc: dict[str, Any]) -> None:
 def _on_executor(settings: Settings, adapter: str, executor: str, *, data: Path | None, limit: int, judge: bool,
                  quiet: bool) -> dict[str, Any]:
     """Evaluate as a job on the executor (the GPU box with ray); returns the report fetched back here."""
-    from skills.jobs import JobManager
     from skills.jobs.heavy import fetched_report, submit_eval
 
     job_id = submit_eval(settings, adapter, executor=executor, data=data, limit=limit, use_judge=judge)
-    if not quiet:
-        console.print(f"Submitted evaluation job {job_id} to the {executor} executor.", markup=False)
-    manager = JobManager(settings)
-    try:
-        return fetched_report(follow_job(manager, job_id, quiet=quiet))
-    finally:
-        manager.close()
+    return fetched_report(follow_submitted(settings, job_id, "evaluation", executor, quiet=quiet))
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 
 from agent.cli.common import console, emit_json, err_console, settings_of
-from agent.cli.progress import follow_job
+from agent.cli.progress import follow_submitted
 from config.errors import UsageError
 from config.settings import Settings
 
@@ -35,20 +35,13 @@ class Quant(StrEnum):
 def _on_executor(settings: Settings, adapter: str, to: str, executor: str, *, quant: str | None, out: Path | None,
                  quiet: bool) -> dict[str, Any]:
     """Export as a job on the executor (the GPU box with ray); returns the export fetched back here."""
-    from skills.jobs import JobManager
     from skills.jobs.heavy import fetched_export, submit_export
 
     if to == "ollama":
         raise UsageError("Creating an Ollama model runs on this machine; add --executor local, or export "
                          "--to gguf on the GPU box and import that file into Ollama.")
     job_id = submit_export(settings, adapter, to, quant=quant, executor=executor)
-    if not quiet:
-        console.print(f"Submitted export job {job_id} to the {executor} executor.", markup=False)
-    manager = JobManager(settings)
-    try:
-        return fetched_export(follow_job(manager, job_id, quiet=quiet), out)
-    finally:
-        manager.close()
+    return fetched_export(follow_submitted(settings, job_id, "export", executor, quiet=quiet), out)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""The one progress display for a training job, shared by `train --wait` and `jobs logs --follow`."""
+"""The one progress display for a job, shared by `train --wait`, `jobs logs --follow` and eval/export on an executor."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from agent.cli.common import err_console
+from agent.cli.common import console, err_console
+from config.settings import Settings
 
 POLL_S = 0.5
 
@@ -34,6 +35,19 @@ def follow_job(manager: Any, job_id: str, *, quiet: bool = False,
                 return job
             time.sleep(POLL_S)
             job = manager.get(job.id)
+
+
+def follow_submitted(settings: Settings, job_id: str, what: str, executor: str, *, quiet: bool = False) -> Any:
+    """Say where a heavy job (evaluation, export) went, follow it to its end and return the finished job."""
+    from skills.jobs import JobManager
+
+    if not quiet:
+        console.print(f"Submitted {what} job {job_id} to the {executor} executor.", markup=False)
+    manager = JobManager(settings)
+    try:
+        return follow_job(manager, job_id, quiet=quiet)
+    finally:
+        manager.close()
 
 
 def _draw(bar: Progress, task: Any, job: Any) -> None:
