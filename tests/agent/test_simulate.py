@@ -73,7 +73,9 @@ def test_the_poisoned_night_is_not_served_past_the_next_night(run: dict) -> None
     assert "out of bounds: learning_rate 0.5" in recipe["reason"]
     candidate = poison["candidate"]
     assert candidate is None or entries[3]["served"] != candidate, poison
-    assert poison["outcome"].startswith(("refused by the gate", "rolled back", "replaced", "no candidate")), poison
+    # a defence held: the gate or the next night's regression check (a later candidate merely replacing the
+    # poisoned one would pass the line above with a broken gate, so it does not count)
+    assert poison["outcome"].startswith(("refused by the gate", "rolled back", "no candidate")), poison
 
 
 @SLOW
