@@ -16,6 +16,7 @@ from typing import Any
 
 from config.errors import NotFound
 from config.messages import IncomingMessage
+from config.names import check_name
 
 DATA = Path(__file__).with_name("data")
 
@@ -45,7 +46,7 @@ class Community:
 
 def persona_data(persona: str) -> Path:
     """The folder of a persona's simulation data; a clear error when the simulation has none."""
-    folder = DATA / persona
+    folder = DATA / check_name(persona, "persona")  # a name, never a path out of the data folder
     if not (folder / "community.toml").is_file():
         have = ", ".join(sorted(p.name for p in DATA.iterdir() if p.is_dir()))
         raise NotFound(f"There is no simulated community for persona '{persona}'; use one of: {have}.")

@@ -135,3 +135,16 @@ def test_an_unknown_persona_is_one_sentence(settings: Settings) -> None:
     assert result.exit_code == 1, result.output
     doc = json.loads(result.stdout)
     assert doc["ok"] is False and "no simulated community for persona 'nobody'" in doc["error"]
+
+
+def test_a_persona_that_is_a_path_is_refused_before_anything_is_read(settings: Settings, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli.main import app
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "community.toml").write_text("[hidden_rule]\nmarkers = []\nmax_words = 1\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["simulate", "--persona", str(outside), "--tiny", "--json"])
+    doc = json.loads(result.stdout)
+    assert result.exit_code != 0 and doc["ok"] is False and "not a valid persona name" in doc["error"], doc
