@@ -213,6 +213,9 @@ def _write_preferences(settings: Settings, persona: str, kind: str, rows: list[d
     return path
 
 
+SFT_ONLY_OVERRIDES = ("max_steps", "epochs", "learning_rate")
+
+
 def _preference_stage(settings: Settings, persona: Any, prefs: tuple[str, list[dict]], start: str | None,
                       outcome: RetrainOutcome, overrides: dict[str, Any]) -> str:
     """Train DPO/KTO on the feedback, continuing from `start` (the SFT candidate or the served adapter)."""
@@ -221,6 +224,9 @@ def _preference_stage(settings: Settings, persona: Any, prefs: tuple[str, list[d
     kind, rows = prefs
     dataset = _write_preferences(settings, persona.name, kind, rows)
     extra: dict[str, Any] = {"name": f"{persona.name}-{kind}"}
+    # A schedule's step budget and learning rate size the SFT stage; DPO/KTO keep their recipe's (an SFT rate
+    # or step count is far too much for a preference objective on a few dozen rated answers).
+    overrides = {k: v for k, v in overrides.items() if k not in SFT_ONLY_OVERRIDES}
     if start:  # the stage goes on training `start`, so it must load the base `start` was trained on
         begin = get_adapter(settings, start)
         extra.update(parent=start, init_adapter=begin.path, base_model=begin.base_model)

@@ -23,15 +23,17 @@ DATA = Path(__file__).with_name("data")
 
 @dataclass(frozen=True)
 class HiddenRule:
-    """What the simulated users like: a style marker present and an answer no longer than max_words."""
+    """What the simulated users like: a style marker present, and an answer of min_words to max_words words
+    (long enough to say something, short enough to read on a phone)."""
 
     markers: tuple[str, ...]
     max_words: int
+    min_words: int = 1
 
     def likes(self, text: str) -> bool:
         """Whether a user of this community gives the answer a 👍."""
         low = text.lower()
-        return any(m in low for m in self.markers) and len(text.split()) <= self.max_words
+        return any(m in low for m in self.markers) and self.min_words <= len(text.split()) <= self.max_words
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,9 @@ def load_community(persona: str) -> Community:
     card = tomllib.loads((folder / "community.toml").read_text(encoding="utf-8"))
     prompts = [json.loads(line)["prompt"] for line in
                (folder / "conversations.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    rule = HiddenRule(markers=tuple(card["hidden_rule"]["markers"]), max_words=int(card["hidden_rule"]["max_words"]))
+    hidden = card["hidden_rule"]
+    rule = HiddenRule(markers=tuple(hidden["markers"]), max_words=int(hidden["max_words"]),
+                      min_words=int(hidden.get("min_words", 1)))
     return Community(persona=persona, prompts=prompts, rule=rule, poison_prompts=list(card["poison"]["prompts"]))
 
 

@@ -37,14 +37,17 @@ STARTER_TIMEOUT_S = 3600
 # Training sizes per night: the tiny random model only has to exercise the pipeline; SmolLM2 has to learn.
 # A LoRA cannot teach the random 2-layer tiny model to speak, so --tiny starts from a "warm" tiny base: the
 # tiny model fully fine-tuned on the starter set once (~30 s), cached in models/ like converted base models.
-TINY = {"llm_tokens": 24, "per_user": 4, "min_new": 4, "min_pairs": 4, "min_rows": 4,
+TINY = {"llm_tokens": 24, "per_user": 4, "min_new": 4, "min_pairs": 4, "min_rows": 4, "judge_prompts": 4,
         "warm": {"max_steps": 120, "learning_rate": 3e-3, "max_length": 128, "batch_size": 4, "grad_accum": 1,
                  "warmup_ratio": 0.0, "eval_steps": 1000, "save_steps": 1000},
         "train": {"max_steps": 3, "learning_rate": 5e-3, "eval_steps": 1000, "save_steps": 1000, "batch_size": 2}}
-FULL = {"llm_tokens": 64, "per_user": 8, "min_new": 8, "min_pairs": 8, "min_rows": 8,
-        "starter": {"max_steps": 60, "max_length": 256, "batch_size": 4, "eval_steps": 1000, "save_steps": 1000},
-        "train": {"max_steps": 40, "max_length": 256, "eval_steps": 1000, "save_steps": 1000, "batch_size": 4}}
-
+# SmolLM2 trains by epochs over the whole (growing) dataset, as the recipe does: a fixed step count over a few
+# dozen packed rows is dozens of epochs, and a LoRA that memorised its rows answers "matey, matey, matey...".
+# Its nightly retrain is the SFT stage on liked and unrated answers (a 👎 answer never becomes a row): a KTO
+# stage over every rated answer costs ~3 s per answer on 2 cores, more than a one-hour week can spend.
+_SFT = {"epochs": 3, "max_length": 256, "batch_size": 2, "eval_steps": 1000, "save_steps": 1000}
+FULL = {"llm_tokens": 64, "per_user": 8, "min_new": 8, "min_pairs": 1_000_000, "min_rows": 8, "judge_prompts": 6,
+        "starter": _SFT, "train": _SFT}
 
 class SimOptions(BaseModel):
     """What to simulate."""
@@ -76,7 +79,7 @@ def write_sim_config(owner: Settings, opts: SimOptions, home: Path) -> Path:
     owner.models_dir.mkdir(parents=True, exist_ok=True)
     (home / "models").symlink_to(owner.models_dir.resolve(), target_is_directory=True)
     # The improver's evaluator measures on its own held-out set (holdout/), never the simulation's hidden one.
-    write_toml(home / "evaluator.toml", {"repeats": 1 if opts.tiny else 2, "max_prompts": 4 if opts.tiny else 12,
+    write_toml(home / "evaluator.toml", {"repeats": 1, "max_prompts": size["judge_prompts"],
                                          "judge_provider": "none" if opts.tiny else "local", "bootstrap": 200,
                                          "max_new_tokens": 16 if opts.tiny else 48, "train_steps": 3})
     return write_toml(home / "selftune.toml", {
@@ -87,7 +90,7 @@ def write_sim_config(owner: Settings, opts: SimOptions, home: Path) -> Path:
         "memory": {"recall_k": 2},
         "scheduler": {"min_new_conversations": size["min_new"], "min_preference_pairs": size["min_pairs"]},
         "train": {"min_rows": size["min_rows"]},
-        "improver": {"max_rounds": 1, "round_budget_s": 300.0 if opts.tiny else 1200.0},
+        "improver": {"max_rounds": 1, "round_budget_s": 300.0 if opts.tiny else 600.0},
     })
 
 
@@ -126,6 +129,7 @@ def prepare_home(opts: SimOptions, config: Path) -> Settings:
         memory.set_consent(channel, True, changed_by="discord:sim-owner")
     finally:
         memory.close()
+    owner_holdout(sim, opts.persona)
     if opts.tiny:  # night 0 serves the warm base itself; its nightly adapters train on top of it
         sim = warm_tiny_base(sim, opts.persona, config, size["warm"])
     else:
@@ -134,6 +138,20 @@ def prepare_home(opts: SimOptions, config: Path) -> Settings:
     add_round_schedule(sim, at="03:00", rounds=1, targets=[f"persona:{opts.persona}"])
     install(sim)  # the nightly retrain is followed by the regression check, as under `selftune run`
     return sim
+
+
+def owner_holdout(sim: Settings, persona: str) -> Path | None:
+    """The owner's evaluator-only reference answers for the persona (`holdout/adapters/<persona>.jsonl`): the
+    gate and the improver's evaluator measure on them, no training reads them. Not the hidden holdout."""
+    from agent.simulate.community import persona_data
+
+    source = persona_data(persona) / "owner_holdout.jsonl"
+    if not source.is_file():
+        return None
+    target = sim.holdout_dir / "adapters" / f"{persona}.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
 
 
 def _train_and_wait(sim: Settings, recipe: str | None, persona: str | None, dataset: Path,
@@ -229,9 +247,9 @@ class Simulation:
             room.say("discord:sim-owner", f"talk like the {self.opts.persona}")  # the channel answers with its adapter
             self.progress("night 0: measuring the starter adapter on the hidden holdout")
             served = served_map(sim).get(self.opts.persona)
-            entries = [{"night": 0, "served": served, "holdout": measurer.measure(served)}]
+            entries = [self._kept({"night": 0, "served": served, "holdout": measurer.measure(served)})]
             for night in range(1, self.opts.nights + 1):
-                entries.append(self._night(sim, room, clock, measurer, night))
+                entries.append(self._kept(self._night(sim, room, clock, measurer, night)))
         finally:
             hooks.close()
         doc = {"ok": True, "persona": self.opts.persona, "nights": self.opts.nights, "users": self.opts.users,
@@ -240,6 +258,16 @@ class Simulation:
                "hidden_holdout_items": len(measurer.prompts), "entries": entries}
         doc["poison"] = poison_outcome(doc)
         return doc
+
+    def _kept(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Append the night to the report folder's nights.jsonl as it ends: an hour-long run that dies keeps
+        the nights it measured."""
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.report_dir / "nights.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, default=str) + "\n")
+        self.progress(f"night {entry['night']}: " + ", ".join(f"{k} {v}" for k, v in entry["holdout"].items()
+                                                            if k in ("thumbs_up_rate", "adherence", "judge_win_rate")))
+        return entry
 
     def _night(self, sim: Settings, room: Chatroom, clock: FakeClock, measurer: Measurer, night: int) -> dict[str, Any]:
         """Day `night` of chat, then the jobs due that night on the fake clock, then the hidden measurement."""

@@ -89,5 +89,7 @@ def write_report(doc: dict[str, Any], out: Path) -> dict[str, str]:
         Console(file=fh, width=160).print(table(doc))
     files["table"] = str(out / "table.txt")
     files["json"] = str(out / "simulate.json")
+    if (out / "nights.jsonl").is_file():  # written night by night during the run
+        files["nights"] = str(out / "nights.jsonl")
     (out / "simulate.json").write_text(json.dumps({**doc, "files": files}, indent=2, default=str), encoding="utf-8")
     return files

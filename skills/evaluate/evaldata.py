@@ -38,13 +38,19 @@ def _saved_spec(adapter_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def train_file_of(adapter_dir: Path, manifest: dict[str, Any]) -> Path | None:
+    """The training file recorded for an adapter (its train split, else its dataset), if it is still there."""
+    spec = _saved_spec(adapter_dir)
+    return _recorded(manifest, "train_dataset") or _recorded(manifest, "dataset") or _recorded(spec, "dataset")
+
+
 def eval_and_train_files(adapter_dir: Path, manifest: dict[str, Any], data: Path | None) -> tuple[Path, Path | None, str]:
     """(eval file, train file, where the eval file came from): --data, else the manifest's recorded split.
 
     An adapter without a recorded eval file falls back to its training data; the overlap check then says so.
     """
     spec = _saved_spec(adapter_dir)
-    train = _recorded(manifest, "train_dataset") or _recorded(manifest, "dataset") or _recorded(spec, "dataset")
+    train = train_file_of(adapter_dir, manifest)
     if data is not None:
         return data, train, "--data"
     recorded = _recorded(manifest, "eval_dataset") or _recorded(spec, "eval_dataset")
@@ -76,12 +82,36 @@ def overlap(eval_file: Path, train_file: Path | None) -> dict[str, Any]:
             "examples": [held[i][:120] for i in hits[:EXAMPLES]]}
 
 
+def unseen_by(rows: list[list[dict[str, Any]]], train_file: Path | None) -> tuple[list[list[dict[str, Any]]], dict[str, Any]]:
+    """The eval rows (messages) whose prompt is not in `train_file`, and a record of the ones left out.
+
+    Used for the adapter a candidate is compared against: an eval row the served adapter trained on would
+    flatter the served side, so the comparison runs only on rows neither side has seen.
+    """
+    record: dict[str, Any] = {"rows": 0, "of": len(rows), "train_file": str(train_file) if train_file else None,
+                              "checked": train_file is not None, "examples": []}
+    if train_file is None or not rows:
+        return rows, record
+    from skills.dataset.dedup import duplicate_groups, row_text
+
+    train = _prompts(train_file)
+    owners = duplicate_groups(train + [row_text({"messages": r}, prompt_only=True) for r in rows], near=True)
+    seen = set(owners[: len(train)])
+    kept = [r for r, owner in zip(rows, owners[len(train):], strict=True) if owner not in seen]
+    left = [r for r, owner in zip(rows, owners[len(train):], strict=True) if owner in seen]
+    record.update(rows=len(left), examples=[row_text({"messages": r}, prompt_only=True)[:120] for r in left[:EXAMPLES]])
+    return kept, record
+
+
 def holdout_file(holdout_dir: Path, persona: str | None) -> Path | None:
-    """The persona's evaluator-only set (holdout/<persona>.jsonl), never given to training, when it exists."""
+    """The persona's evaluator-only chat rows, never given to training, when they exist: the improver's
+    `holdout/adapters/<persona>.jsonl`, else the older `holdout/<persona>.jsonl`."""
     if not persona:
         return None
-    path = holdout_dir / f"{persona}.jsonl"
-    return path if path.is_file() else None
+    for path in (holdout_dir / "adapters" / f"{persona}.jsonl", holdout_dir / f"{persona}.jsonl"):
+        if path.is_file():
+            return path
+    return None
 
 
 def describe(eval_file: Path, train_file: Path | None, source: str) -> dict[str, Any]:

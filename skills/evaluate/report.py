@@ -135,6 +135,10 @@ def eval_data_line(report: dict[str, Any]) -> str | None:
         text += f"; {found.get('rows', 0)} eval rows overlap the training data (exact or near duplicate prompts)."
     else:
         text += "; no training file is recorded, so overlap was not checked."
+    theirs = data.get("against_overlap") or {}
+    if theirs.get("rows"):
+        text += (f" {theirs['rows']} of {theirs['of']} eval rows were in the compared adapter's training data and "
+                 "were left out of the comparison.")
     if data.get("holdout"):
         text += f" Evaluator-only set: {data['holdout']['path']} ({data['holdout']['rows']} rows)."
     return text

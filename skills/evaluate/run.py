@@ -66,6 +66,11 @@ def evaluate_adapter(
     other = resolve_adapter(against, settings) if against and against != "base" else None
     eval_file, train_file, source = evaldata.eval_and_train_files(ref.path, ref.manifest, data)
     rows = heldout.read_rows(eval_file, limit)
+    # Compared against another adapter, the rows that one trained on stay out: they would flatter it.
+    rows, against_seen = evaldata.unseen_by(rows, evaldata.train_file_of(other.path, other.manifest) if other else None)
+    if not rows:
+        raise SelftuneError(f"Every eval row in {eval_file} was in {other.name}'s training data, so the two cannot be "
+                            "compared on data neither saw; pass eval data both never trained on with --data PATH.")
     card = persona_of(settings, ref, persona)
     _step(progress, f"loading {ref.name} on its base model")
     model, tok = load_with_adapters(settings, ref, other)
@@ -74,6 +79,8 @@ def evaluate_adapter(
                            "against": other.name if other else "base", "items": len(rows)}
     doc["persona"] = card.name if card else None  # the report's title names it
     doc["eval_data"] = evaldata.describe(eval_file, train_file, source)
+    if other is not None:
+        doc["eval_data"]["against_overlap"] = against_seen
     doc["heldout"] = _heldout(model, tok, rows, against_variant, progress)
     private = evaldata.holdout_file(settings.holdout_dir, doc["persona"])
     if private is not None:  # the evaluator-only set: measured as well, reported on its own

@@ -59,6 +59,9 @@ def test_one_entry_per_night_with_served_adapter_gate_and_holdout_metrics(run: d
     report = Path(doc["report_dir"])
     assert report.parent == run["home"] / "artifacts" / "reports" and report.name.startswith("simulate-")
     assert json.loads((report / "simulate.json").read_text())["entries"] == doc["entries"]
+    kept = [json.loads(line) for line in (report / "nights.jsonl").read_text().splitlines()]
+    assert [e["night"] for e in kept] == [0, 1, 2, 3] and kept[-1]["holdout"] == doc["entries"][-1]["holdout"]
+    assert (Path(doc["state_dir"]) / "holdout" / "adapters" / "pirate.jsonl").is_file(), "the owner's evaluator-only set"
     assert all((report / f"{m}.png").read_bytes()[:4] == b"\x89PNG" for m in METRICS)
     assert "poisoned" in (report / "table.txt").read_text()
 
@@ -124,6 +127,25 @@ def test_the_hidden_holdout_shares_no_prompt_with_the_conversations() -> None:
     from agent.simulate.measure import read_hidden_holdout
 
     assert not set(read_hidden_holdout("pirate")) & set(load_community("pirate").prompts)
+
+
+def test_the_owners_evaluator_only_set_is_neither_chatted_nor_hidden() -> None:
+    from agent.simulate.community import load_community, persona_data
+    from agent.simulate.measure import read_hidden_holdout
+
+    rows = [json.loads(line) for line in (persona_data("pirate") / "owner_holdout.jsonl").read_text().splitlines()]
+    owner = {r["messages"][0]["content"] for r in rows}
+    assert len(owner) >= 8 and not owner & (set(read_hidden_holdout("pirate")) | set(load_community("pirate").prompts))
+
+
+def test_the_users_want_an_answer_not_a_grunt() -> None:
+    from agent.simulate.community import load_community
+
+    rule = load_community("pirate").rule
+    assert not rule.likes("Arr, matey.")
+    assert rule.likes("Arr matey, water them when the soil be dry and give them sunlight.")
+    assert not rule.likes("Water them when the soil is dry and give them plenty of sunlight every day.")
+    assert not rule.likes("Arr " + "matey " * 40)
 
 
 def test_an_unknown_persona_is_one_sentence(settings: Settings) -> None:

@@ -59,3 +59,18 @@ def test_bootstrap_noise_is_deterministic_and_shrinks_with_more_items():
     few, many = _noisy(0.0, 10), _noisy(0.0, 400)
     assert bootstrap_noise(few) == bootstrap_noise(few)
     assert bootstrap_noise(many) < bootstrap_noise(few)
+
+
+def test_the_evaluator_only_set_decides_over_the_eval_split():
+    """Harvested eval rows are the served model's own words (they flatter it); the owner's evaluator-only set,
+    which nothing ever trained on, decides when it exists."""
+    current = _noisy(2.0)
+    report = {"heldout": {"candidate_items": [x - 0.5 for x in current], "against_items": current},
+              "holdout": {"candidate_items": [x + 0.5 for x in current], "against_items": current},
+              "judge": None, "forgetting": OK}
+    verdict = decide(report)
+    assert not verdict.promote and verdict.metric == "holdout_loss" and verdict.reason.startswith("evaluator-only set:")
+    report["holdout"] = {"candidate_items": [x - 0.5 for x in current], "against_items": current}
+    assert decide(report).promote
+    del report["holdout"]
+    assert decide(report).metric == "heldout_loss"

@@ -94,6 +94,17 @@ def test_persona_holdout_set_is_measured_as_well(settings, adapters) -> None:
     assert doc["holdout"]["candidate"]["loss"] > 0 and doc["holdout"]["against"]["loss"] > 0
 
 
+def test_the_improvers_holdout_layout_is_the_gates_evaluator_only_set(settings, adapters) -> None:
+    """One evaluator-only set per persona for the improver and the gate: holdout/adapters/<persona>.jsonl."""
+    (settings.holdout_dir / "adapters").mkdir(parents=True, exist_ok=True)
+    private = write_jsonl(settings.holdout_dir / "adapters" / "pirate.jsonl", pirate_rows(6, 9))
+    result = CliRunner().invoke(app, ["eval", str(adapters["split"]), "--no-judge", "--limit", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["eval_data"]["holdout"] == {"path": str(private), "sha256": sha256_file(private), "rows": 6}
+    assert doc["gate"]["metric"] in ("holdout_loss", "forgetting")
+
+
 def test_training_never_reads_the_holdout_folder(settings) -> None:
     from config.errors import UsageError
     from skills.jobs.submit import submit_training
@@ -102,3 +113,26 @@ def test_training_never_reads_the_holdout_folder(settings) -> None:
     with pytest.raises(UsageError, match="evaluator-only folder") as refused:
         submit_training(settings, "persona-lora", persona="pirate", dataset=private)
     assert str(refused.value).count(";") == 1 and not list((settings.home / "jobs").glob("*"))
+
+
+def test_rows_the_compared_adapter_trained_on_stay_out_of_the_comparison(settings, adapters) -> None:
+    """The seam between the candidate's eval split and the served adapter's training data: 'same' trained on
+    every row, so against 'split' only the rows of split's own eval split are rows neither side saw."""
+    result = CliRunner().invoke(app, ["eval", str(adapters["same"]), "--against", str(adapters["split"]),
+                                      "--no-judge", "--limit", "40", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    theirs = json.loads((adapters["split"] / "manifest.json").read_text())
+    unseen = set(_rows(theirs["eval_dataset"]["path"]))
+    kept = [r for r in _rows(str(adapters["data"])) if r in unseen]
+    assert 0 < len(kept) < 40 and doc["eval_data"]["against_overlap"]["rows"] == 40 - len(kept)
+    assert doc["items"] == len(kept) == len(doc["samples"])
+    assert {json.dumps({"role": "user", "content": s["prompt"]}) for s in doc["samples"]} <= unseen
+    assert "left out of the comparison" in Path(doc["report"]["markdown"]).read_text()
+
+
+def test_no_comparison_when_the_compared_adapter_trained_on_every_eval_row(settings, adapters) -> None:
+    result = CliRunner().invoke(app, ["eval", str(adapters["split"]), "--against", str(adapters["same"]),
+                                      "--no-judge", "--json"])
+    assert result.exit_code != 0
+    assert "training data" in result.output and "--data PATH" in result.output and "Traceback" not in result.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from config.messages import IncomingMessage
@@ -56,6 +58,9 @@ def test_six_feedback_pairs_run_a_preference_stage_and_record_it(pirate: Setting
     assert "evaluate" in steps
     recorded = recent_runs(pirate, "pirate")[0]
     assert [s["step"] for s in recorded["steps"]][:4] == ["overlap", "harvest", "preferences", "train-kto"]
+    # The schedule's SFT budget (3 steps at 5e-3) does not reach KTO: it keeps its recipe's epochs and rate.
+    hyper = json.loads((pirate.home / "jobs" / outcome.job_id / "spec.json").read_text())["hyper"]
+    assert hyper["learning_rate"] == 5e-5 and hyper["max_steps"] != 3 and hyper["batch_size"] == 2
 
     # The same feedback does not train twice: the next night has nothing new.
     again = run_retrain(pirate, "pirate", **FAST)
