@@ -81,6 +81,19 @@ def served_id(settings: Settings, persona: str) -> str | None:
     return served_map(settings).get(persona)
 
 
+def voice_of(settings: Settings, persona: str | None) -> str | None:
+    """The system prompt the persona's adapters are trained with (skills.jobs.submit puts it in every row), so
+    chat turns that adapter answers see the same one; None when the persona has none."""
+    from skills.personas import load_persona
+
+    if persona is None:
+        return None
+    try:
+        return load_persona(settings.workspace_dir, persona).system_prompt or None
+    except SelftuneError:
+        return None
+
+
 def provider_for(settings: Settings, persona: str | None) -> Any | None:
     """The provider answering with the persona's served adapter (local, ollama or openai), or None for the base."""
     if persona is None:

@@ -247,7 +247,9 @@ class Router:
         provider = adapter_provider or self.provider
         turn = LLMTurn(provider, self.registry, skill_context(self.settings, requester, chosen_by_model=True), self.limits,
                        gate=self._gate(message, requester))
-        prompt_ = session.prompt_for(message.text, author=message.user)
+        # An adapter answers in the voice it was trained with: its persona's system prompt, not the assistant's.
+        voice = persona_switch.voice_of(self.settings, session.persona) if adapter_provider is not None else None
+        prompt_ = session.prompt_for(message.text, author=message.user, voice=voice)
         try:
             reply = turn.run(prompt_.messages, untrusted=prompt_.untrusted, on_token=on_token)
         except ProviderUnavailable as exc:

@@ -31,11 +31,12 @@ def _is_json(text: str) -> bool:
 
 def adherence(texts: list[str], style: StyleChecks) -> dict[str, Any]:
     """Percentage of answers following the style, plus the first few failures for the report."""
-    failures = [(i, check_answer(t, style)) for i, t in enumerate(texts)]
-    failures = [(i, p) for i, p in failures if p]
+    checked = [check_answer(t, style) for t in texts]
+    failures = [(i, p) for i, p in enumerate(checked) if p]
     rate = 100.0 * (len(texts) - len(failures)) / len(texts) if texts else 0.0
     return {
         "percent": round(rate, 2),
         "passes_rule_of_thumb": rate > 95.0,
         "failures": [{"item": i, "problems": p} for i, p in failures[:5]],
+        "items": [not p for p in checked],  # per answer, in order: what the gate compares item by item
     }

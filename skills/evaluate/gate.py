@@ -95,9 +95,28 @@ def _overlap_veto(eval_data: dict[str, Any] | None) -> Verdict | None:
     )
 
 
+def _style_veto(adherence: dict[str, Any] | None, seed: int = 0) -> Verdict | None:
+    """Refuse a candidate that keeps the persona's style on fewer of the same prompts than the current model,
+    beyond the noise: a better loss bought by drifting out of the persona (say, trained on a flood of off-persona
+    answers someone liked) is no gain for the persona's users."""
+    cand, cur = ((adherence or {}).get(side, {}).get("items") for side in ("candidate", "against"))
+    if not cand or not cur or len(cand) != len(cur):
+        return None
+    gains = [int(a) - int(b) for a, b in zip(cand, cur, strict=True)]
+    gain, noise = sum(gains) / len(gains), bootstrap_noise(gains, seed=seed)
+    if gain >= -noise:
+        return None
+    return Verdict(
+        promote=False, metric="style", delta=round(gain, 4), noise=round(noise, 4),
+        reason=(f"candidate keeps the persona's style in {sum(cand)} of {len(cand)} answers vs {sum(cur)} for the "
+                f"current model, a drop beyond the noise (±{noise:.0%})."),
+    )
+
+
 def decide(report: dict[str, Any], seed: int = 0) -> Verdict:
-    """Gate an evaluation report: never on overlapping data; the judge's scores when a judge ran, else held-out losses."""
-    veto = _overlap_veto(report.get("eval_data"))
+    """Gate an evaluation report: never on overlapping data or a drift out of the persona's style; the judge's
+    scores when a judge ran, else held-out losses (the evaluator-only set's when there is one)."""
+    veto = _overlap_veto(report.get("eval_data")) or _style_veto(report.get("adherence"), seed)
     if veto:
         return veto
     forgetting = report.get("forgetting")

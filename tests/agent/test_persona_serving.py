@@ -108,6 +108,12 @@ def test_openai_server_gets_the_adapter_name_and_rollback_the_base(settings: Set
         assert chat(router, "hello")["text"] == "answered by base-model"
     assert [r["model"] for r in server.requests] == ["pirate-lora-v1", "base-model"]
     assert "lora" not in server.requests[0]
+    # The adapter hears the system prompt it was trained with (the persona card's, as every training row has
+    # it), not the assistant's tool prompt; the base model keeps the assistant's prompt with the persona in it.
+    card = load_persona(settings.workspace_dir, "pirate")
+    adapter_system, base_system = (r["messages"][0]["content"] for r in server.requests)
+    assert adapter_system.startswith(card.system_prompt) and "selftune" not in adapter_system.split("\n\n")[0]
+    assert base_system.startswith("You are selftune") and card.system_prompt in base_system
 
 
 def test_llamacpp_server_gets_the_adapter_by_its_lora_id(settings: Settings, smollm2_adapter: Path) -> None:

@@ -74,3 +74,19 @@ def test_the_evaluator_only_set_decides_over_the_eval_split():
     assert decide(report).promote
     del report["holdout"]
     assert decide(report).metric == "heldout_loss"
+
+
+def test_a_drift_out_of_the_persona_style_is_refused_even_with_a_better_loss():
+    """The poisoned night's shape: a flood of liked off-persona answers lowers the loss but breaks the style."""
+    current = _noisy(2.0)
+    report = {"heldout": {"candidate_items": [x - 0.5 for x in current], "against_items": current},
+              "adherence": {"candidate": {"items": [True, False, False, False, True, False, False, False]},
+                            "against": {"items": [True] * 8}},
+              "judge": None, "forgetting": OK}
+    verdict = decide(report)
+    assert not verdict.promote and verdict.metric == "style"
+    assert verdict.reason.startswith("candidate keeps the persona's style in 2 of 8 answers vs 8")
+    report["adherence"]["candidate"]["items"] = [True] * 7 + [False]  # one answer off: within the noise
+    assert decide(report).promote
+    del report["adherence"]
+    assert decide(report).promote
