@@ -26,7 +26,7 @@ from agent.prompts import followups, prompt
 from agent.session import LogHook, RecallHook, Session
 from agent.session_store import SessionStore
 from config.errors import SelftuneError, report_internal_error
-from config.messages import IncomingMessage, Reply
+from config.messages import IncomingMessage, Reply, reply_kind
 from config.settings import Settings
 from skills.context import Requester
 from skills.personas import persona_for_channel
@@ -108,7 +108,8 @@ class Router:
             reply, quotes_data = Reply(text=text, intent="error", ok=False), False
         if heard:  # a voice command does what the same typed text would; the reply shows what was heard
             reply = reply.model_copy(update={"transcript": heard, "text": heard_line(heard) + reply.text})
-        session.remember(message.text, reply.text, author=message.user, reply_quotes_data=quotes_data)
+        session.remember(message.text, reply.text, author=message.user, reply_quotes_data=quotes_data,
+                         chat=reply_kind(reply) == "chat")
         self._save(session, message.transport, reply)
         self._log(message, reply)
         return reply

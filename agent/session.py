@@ -54,6 +54,7 @@ class Entry:
     content: str
     author: str
     quotes_data: bool = False
+    chat: bool = True  # False for a command exchange (a job started, a persona switched, an error, help)
 
 
 @dataclass
@@ -103,10 +104,12 @@ class Session:
             value = state.get(key)
             setattr(self, key, value if isinstance(value, str) else None)
 
-    def remember(self, user_text: str, reply_text: str, *, author: str = "local", reply_quotes_data: bool = True) -> None:
-        """Append a turn, keeping only the last `window` messages (replies count as data unless told otherwise)."""
-        self.history.append(Entry("user", user_text, author))
-        self.history.append(Entry(ASSISTANT, reply_text, ASSISTANT, reply_quotes_data))
+    def remember(self, user_text: str, reply_text: str, *, author: str = "local", reply_quotes_data: bool = True,
+                 chat: bool = True) -> None:
+        """Append a turn, keeping only the last `window` messages (replies count as data unless told otherwise;
+        `chat` False marks a command exchange)."""
+        self.history.append(Entry("user", user_text, author, chat=chat))
+        self.history.append(Entry(ASSISTANT, reply_text, ASSISTANT, reply_quotes_data, chat=chat))
         while len(self.history) > self.window:
             self.history.popleft()
 
@@ -136,10 +139,13 @@ class Session:
         """The chat messages for a model turn on `text` by `author`, with the sources of untrusted text; `voice`
         replaces the assistant's own system prompt (see system_prompt)."""
         system, recalled = self.system_prompt(text, voice)
+        # An adapter hears the conversation the way its training rows show it (memory.harvest leaves command
+        # exchanges out of a row's context): a small model copies a "pirate it is for this channel" reply.
+        kept = [e for e in self.history if e.chat or not voice]
         untrusted = ["recalled memory"] if recalled else []
-        if any(e.role == "user" and e.author != author for e in self.history):
+        if any(e.role == "user" and e.author != author for e in kept):
             untrusted.append("earlier messages from other people")
-        if any(e.quotes_data for e in self.history):
+        if any(e.quotes_data for e in kept):
             untrusted.append("earlier replies that quoted data")
-        history = [{"role": e.role, "content": e.content} for e in self.history]
+        history = [{"role": e.role, "content": e.content} for e in kept]
         return Prompt([{"role": "system", "content": system}, *history, {"role": "user", "content": text}], untrusted)
