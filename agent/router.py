@@ -70,10 +70,13 @@ class Router:
         session = self.sessions.get(channel)
         expired = session is not None and time.time() - session.touched > self.settings.agent.session_ttl_s
         if session is None or expired:
-            session = Session(channel, persona_prompt=self._persona_prompt(channel), recall=self.recall)
+            bound = persona_for_channel(self.settings.workspace_dir, channel)
+            session = Session(channel, persona_prompt=bound.system_prompt if bound else None, recall=self.recall)
             stored = None if expired else self.store.load(transport, channel)  # the stored copy is as old
             if stored:
                 session.restore(stored)
+            if session.persona is None and bound is not None:  # a bound channel answers as its persona (adapter too)
+                session.persona = bound.name
             self.sessions[channel] = session
         return session
 

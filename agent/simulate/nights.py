@@ -87,6 +87,9 @@ def write_sim_config(owner: Settings, opts: SimOptions, home: Path) -> Path:
         "llm": {"provider": "local", "model": base, "max_new_tokens": size["llm_tokens"], "fallback": []},
         "judge": {"provider": "local", "model": base},
         "auth": {"rate_limit_per_minute": 100000},  # a simulated day is minutes long; a real one spreads out
+        # Users drop in through the day, so each question starts a fresh conversation, as in a quiet channel (a
+        # 135M model that sees a busy channel's dozen earlier answers copies the last one).
+        "agent": {"session_ttl_s": 1.0},
         "memory": {"recall_k": 2},
         "scheduler": {"min_new_conversations": size["min_new"], "min_preference_pairs": size["min_pairs"]},
         "train": {"min_rows": size["min_rows"]},

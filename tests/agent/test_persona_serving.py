@@ -145,3 +145,22 @@ def test_llamacpp_server_without_the_adapter_says_so(settings: Settings, smollm2
         cli("adapters", "promote", "pirate", v1)
         reply = chat(router, "hello")
     assert "has no LoRA adapter named pirate-lora-v1" in reply["text"] and not server.requests
+
+
+def test_a_channel_bound_to_the_persona_answers_with_its_adapter_without_a_switch(settings: Settings,
+                                                                                smollm2_adapter: Path) -> None:
+    """The owner bound #deck to the pirate and promoted an adapter: its chats go to the adapter from the first
+    message on, in a fresh session too (nobody said "talk like the pirate")."""
+    v1 = register(settings, smollm2_adapter, "v1")
+    ws = open_workspace(settings)
+    ws.write("personas/pirate.toml", ws.read("personas/pirate.toml").replace("channels = []", 'channels = ["deck"]'))
+    ws.commit("pirate answers in #deck")
+    cli("adapters", "promote", "pirate", v1)
+    with ScriptedOpenAI(lambda body: f"answered by {body['model']}") as server:
+        settings.llm.provider, settings.llm.model, settings.llm.base_url = "openai", "base-model", server.url
+        settings.agent.session_ttl_s = 0.001  # every message after a pause starts a fresh session
+        router = Router(settings, registry=fake_registry(), provider=get_provider(settings))
+        assert chat(router, "hello")["text"] == "answered by pirate-lora-v1"
+        assert chat(router, "and again")["adapter"] == v1
+        other = router.handle(IncomingMessage(text="hi", user="local", transport="console", channel="galley"))
+    assert other.text == "answered by base-model"
