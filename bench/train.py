@@ -1,7 +1,8 @@
 """Benchmark: our worker vs plain `trl.SFTTrainer` / `DPOTrainer` / `KTOTrainer` scripts written the way TRL's docs show.
 
-Like for like: same model, rows (one epoch of the same conversations), max length, LoRA hyperparameters,
-optimizer steps and gradient-checkpointing setting on both sides; each setting is reported on its own line.
+Like for like: same model, rows (one epoch of the same conversations, or `--epochs N` passes over fewer), max length,
+LoRA hyperparameters, optimizer steps and gradient-checkpointing setting on both sides; each setting is reported on
+its own line.
 Prints real (non-padding) tokens/s and peak memory (RSS on CPU, allocated VRAM on CUDA) for both, and ratios
 (targets: tokens/s >= 1.3x, peak memory <= 1.0x), plus the mean training loss of each side.
 
@@ -9,7 +10,7 @@ Precision is part of a case's name. `sft-off` compares the defaults: ours comput
 does it natively (CUDA, CPUs with AVX512-BF16/AMX; DPO/KTO stay fp32 on CPU), plain TRL on CPU in fp32. `sft-off-bf16` gives the baseline
 `bf16=True` too (TRL's autocast over fp32 weights), `sft-off-fp32` forces ours to fp32: both like for like.
 
-    .venv/bin/python bench/train.py [--model smollm2|tiny] [--steps 4] [--cases sft-off sft-off-bf16 dpo-on ...]
+    .venv/bin/python bench/train.py [--model smollm2|tiny] [--steps 4] [--epochs 1] [--cases sft-off dpo-on ...]
                                     [--device cpu|cuda] [--peft lora|qlora] [--json OUT]
 
 On CUDA (`make bench-gpu`) ours uses Unsloth when it is installed, the baseline is also run with Liger's
@@ -198,8 +199,8 @@ def child_env(tmp: Path) -> dict[str, str]:
 
 def run_case(case: dict, model_dir: Path, tmp: Path, args: argparse.Namespace, env: dict) -> dict:
     """Baseline (and Liger baseline on CUDA) then ours on the same rows; the figures of one line."""
-    # Exactly one epoch for both (steps x batch rows): the same rows, each seen once.
-    data = make_data(tmp / f"data-{case['method']}.jsonl", args.steps * args.batch, case["method"])
+    # Exactly `epochs` passes for both (steps x batch / epochs rows): the same rows, each seen that many times.
+    data = make_data(tmp / f"data-{case['method']}.jsonl", args.steps * args.batch // args.epochs, case["method"])
     result = {**case, "baseline": baseline(case, model_dir, data, tmp, args, env)}
     if args.device == "cuda" and importlib.util.find_spec("liger_kernel") is not None:
         result["liger"] = baseline({**case, "label": case["label"] + "-liger"}, model_dir, data, tmp, args, env, True)
@@ -252,6 +253,8 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2", help="smollm2 (default), tiny, or a local model folder")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=1,
+                        help="passes over the rows: steps x batch / epochs rows (nightly KTO runs several epochs)")
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--cases", nargs="+", choices=CASES,
                         help="method-checkpointing[-precision] to compare; each setting applies to both sides "
@@ -261,6 +264,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Write the raw measurements here.")
     args = parser.parse_args()
     args.cases = args.cases or (GPU_CASES if args.device == "cuda" else DEFAULT_CASES)
+    if args.epochs < 1 or args.steps % args.epochs:
+        parser.error("--epochs must divide --steps (whole batches, every row seen the same number of times)")
     if args.device == "cuda" and any(c.endswith(("-bf16", "-fp32")) for c in args.cases):
         parser.error("precision variants (-bf16, -fp32) compare CPU defaults; on CUDA both sides run bf16 already")
     if args.device == "cuda" and (reason := cuda_ready()) is not None:
@@ -275,6 +280,7 @@ def main() -> None:
         env = child_env(tmp)
         results = [run_case(case, model_dir, tmp, args, env) for case in cases]
     print(f"model {args.model}, device {args.device}, {args.peft}, {args.steps} steps, batch {args.batch}, "
+          f"{args.epochs} epoch{'s' if args.epochs > 1 else ''}, "
           f"max_length {args.max_length}, OMP_NUM_THREADS={env['OMP_NUM_THREADS']}")
     backends = sorted({r["ours"]["backend"] for r in results})
     liger = "baseline + Liger kernels" if any("liger" in r for r in results) else "no Liger (liger-kernel not installed or CPU)"

@@ -110,3 +110,57 @@ class LeanSFTTrainer(SFTTrainer):
                 seen = torch.tensor(inputs["input_ids"].numel(), device=inputs["input_ids"].device)
             self._total_train_tokens += int(self.accelerator.gather_for_metrics(seen).sum().item())
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+
+
+def pack_padded_rows(model: Any) -> bool:
+    """Run TRL's fused-head forwards (DPO/KTO scoring) on the batch's real tokens only; True if applied.
+
+    TRL's preference collators pad every row to the batch's longest, and a KTO step runs four forwards (policy,
+    KL, and the reference's two) over such batches: with answers of very different lengths half the computed
+    tokens are padding. Right-padded rows are packed into one row with per-row `position_ids`, which transformers
+    turns into a block-diagonal causal mask, and the per-token outputs are scattered back into the padded shape.
+    Each real token sees exactly what it saw before (right padding is never attended), so the numbers are the same
+    up to float rounding: only the padding's work is dropped. `model` is the one `add_fused_lm_head` patched.
+    """
+    if getattr(model.forward, "selftune_packed", False):
+        return True
+    if "unsloth" in getattr(type(model).forward, "__module__", ""):
+        return False  # Unsloth's own forward has its own padding handling; leave it alone
+    fused = model.forward
+
+    def forward(*args: Any, fused_lm_head: bool = False, input_ids: Any = None, attention_mask: Any = None,
+                labels: Any = None, **kwargs: Any) -> Any:
+        plain = (args or not fused_lm_head or input_ids is None or attention_mask is None or labels is None
+                 or any(kwargs.get(k) is not None for k in ("inputs_embeds", "position_ids", "shift_labels")))
+        keep = None if plain else _right_padded(attention_mask)
+        if keep is None:
+            return fused(*args, fused_lm_head=fused_lm_head, input_ids=input_ids, attention_mask=attention_mask,
+                         labels=labels, **kwargs)
+        rows, width = keep.shape
+        positions = torch.arange(width, device=keep.device).expand(rows, width)
+        shift = torch.full_like(labels, IGNORE)
+        shift[:, :-1] = labels[:, 1:]  # the next token's label, so a row's last token never predicts the next row
+        out = fused(input_ids=input_ids[keep][None], position_ids=positions[keep][None], shift_labels=shift[keep][None],
+                    fused_lm_head=True, **kwargs)
+
+        def unpack(x: Any) -> Any:  # (1, real tokens) -> (rows, width - 1), zero where TRL's own forward has zeros
+            return None if x is None else x.new_zeros(keep.shape).masked_scatter(keep, x[0])[:, :-1]
+
+        for name in ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1", "label_mask"):
+            if getattr(out, name, None) is not None:
+                setattr(out, name, unpack(getattr(out, name)))
+        return out
+
+    forward.selftune_packed = True  # type: ignore[attr-defined]
+    model.forward = forward
+    return True
+
+
+def _right_padded(attention_mask: torch.Tensor) -> torch.Tensor | None:
+    """The boolean mask of real tokens when every row is real tokens then padding and some row is padded, else None."""
+    keep = attention_mask.bool()
+    if keep.dim() != 2 or bool(keep.all()):
+        return None
+    lengths = keep.sum(1, keepdim=True)
+    prefix = torch.arange(keep.size(1), device=keep.device)[None] < lengths
+    return keep if bool((prefix == keep).all()) else None

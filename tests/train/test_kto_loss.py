@@ -1,4 +1,7 @@
-"""Our KTO trainer computes the same loss as plain `trl.KTOTrainer` on the same rows and adapter weights."""
+"""Our KTO trainer computes the same loss as plain `trl.KTOTrainer` on the same rows and adapter weights.
+
+Ours runs KTO's forwards on the real tokens only (rows packed, no padding): the batch below is padded, so the pin
+fails if packing changed the numbers."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ def _first_batch_loss(trainer: Any) -> float:
 
     trainer.model.train()
     batch = next(iter(trainer.get_train_dataloader()))
+    assert not batch["attention_mask"].all() and not batch["KL_attention_mask"].all()  # padding to drop
     with torch.no_grad():
         return float(trainer.compute_loss(trainer.model, batch))
 
@@ -38,6 +42,7 @@ def _ours(spec: TrainSpec, model_dir: Path, rows: list[dict]) -> float:
 
     model, tokenizer = runtime.load_base(spec, model_dir, "cpu")
     trainer = kto.build_trainer(spec, model, tokenizer, rows, [], "cpu", [])
+    assert trainer.model.get_base_model().forward.selftune_packed
     _perturb_lora(trainer.model)
     return _first_batch_loss(trainer)
 
@@ -78,3 +83,25 @@ def test_our_kto_loss_matches_plain_trl(tmp_path: Path, tiny_model_dir: Path,
     plain = _plain_trl(spec, tiny_model_dir, rows, monkeypatch)
     assert ours != pytest.approx(0.5, abs=1e-4)  # the perturbed adapter moves the loss off its starting value
     assert ours == pytest.approx(plain, rel=1e-4, abs=1e-5)
+
+
+def test_the_reference_scores_each_batch_once_across_epochs(tmp_path: Path, tiny_model_dir: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three epochs over two batches: two reference passes, not six; a cached batch gives the same loss."""
+    from skills.train import kto, runtime
+    from skills.train.data import load_rows
+
+    data = write_jsonl(tmp_path / "kto.jsonl", kto_rows(8))
+    spec = TrainSpec.load(make_spec(tmp_path, data, method="kto", dropout=0.0, bf16=False, eval_split=0.0,
+                                    max_steps=6, save_steps=100))
+    model, tokenizer = runtime.load_base(spec, tiny_model_dir, "cpu")
+    trainer = kto.build_trainer(spec, model, tokenizer, load_rows(data, "kto"), [], "cpu", [])
+    calls = []
+    score = trainer.compute_ref_log_probs
+    monkeypatch.setattr(trainer, "compute_ref_log_probs", lambda *a: calls.append(1) or score(*a))
+    _perturb_lora(trainer.model)
+    first, again = _first_batch_loss(trainer), _first_batch_loss(trainer)
+    assert len(calls) == 1 and first == again
+    trainer.reference_cache.clear()
+    trainer.train()
+    assert trainer.state.global_step == 6 and len(calls) == 1 + 2

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from skills.train.loss import IGNORE, assistant_loss, chunked_nll_sum, decoder_parts
+from skills.train.loss import IGNORE, assistant_loss, chunked_nll_sum, decoder_parts, pack_padded_rows
 
 
 @pytest.fixture
@@ -95,3 +95,29 @@ def test_trls_fused_head_scores_only_labelled_positions_on_cpu_with_the_same_log
     assert scored == [3 * 16, labelled]  # every position before, only the labelled ones after
     torch.testing.assert_close(compact.log_probs, full.log_probs)
     torch.testing.assert_close(compact.entropy, full.entropy)
+
+
+def test_packed_rows_give_the_padded_forwards_outputs_and_gradients(model_and_batch: tuple) -> None:
+    """pack_padded_rows drops the padding's work only: per-token outputs and LoRA gradients stay TRL's."""
+    from trl.trainer.utils import add_fused_lm_head
+
+    model, batch = model_and_batch
+    batch["attention_mask"][0, 15:] = 0  # rows of three lengths, right-padded as TRL's collators do
+    batch["labels"][batch["attention_mask"] == 0] = IGNORE
+    add_fused_lm_head(model.get_base_model(), outputs=("log_probs", "entropy", "mean_logits"))
+
+    def run() -> tuple:
+        model.zero_grad()
+        out = model(**batch, fused_lm_head=True)
+        (out.log_probs.sum(-1) ** 2).sum().backward()  # a per-row function of the row sums, as KTO's loss is
+        return out, lora_grads(model)
+
+    want, want_grads = run()
+    assert pack_padded_rows(model.get_base_model())
+    have, have_grads = run()
+    for name in ("log_probs", "entropy", "mean_logits", "label_mask"):
+        assert getattr(have, name).shape == getattr(want, name).shape == (3, 16), name
+        torch.testing.assert_close(getattr(have, name), getattr(want, name), atol=1e-5, rtol=1e-4, msg=name)
+    assert want_grads.keys() == have_grads.keys() and len(want_grads) > 0
+    for name in want_grads:
+        torch.testing.assert_close(have_grads[name], want_grads[name], atol=1e-5, rtol=1e-4, msg=name)
