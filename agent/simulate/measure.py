@@ -85,7 +85,7 @@ class Measurer:
             model, tokenizer = provider.load()
             if hasattr(provider, "adapter_key"):
                 model.set_adapter(provider.adapter_key)  # the shared host may have switched to another adapter
-            return forgetting.measure(model, tokenizer, forgetting.general_set())
+            return forgetting.measure(model, tokenizer, forgetting.general_set(), system_prompt=self.card.system_prompt)
 
     def _provider(self, served: str | None) -> Any:
         """What answers the persona now: its served adapter, else the base model."""

@@ -89,8 +89,10 @@ def write_sim_config(owner: Settings, opts: SimOptions, home: Path) -> Path:
         "auth": {"rate_limit_per_minute": 100000},  # a simulated day is minutes long; a real one spreads out
         # Users drop in through the day, so each question starts a fresh conversation, as in a quiet channel (a
         # 135M model that sees a busy channel's dozen earlier answers copies the last one).
-        "agent": {"session_ttl_s": 1.0},
-        "memory": {"recall_k": 2},
+        "agent": {"session_ttl_s": 0.001},
+        # Memory logs and harvests every exchange; recall stays off: top-k recall quotes the channel's earlier
+        # answers however unrelated, and a 135M adapter copies a quoted answer instead of answering.
+        "memory": {"recall_k": 0},
         "scheduler": {"min_new_conversations": size["min_new"], "min_preference_pairs": size["min_pairs"]},
         "train": {"min_rows": size["min_rows"]},
         "improver": {"max_rounds": 1, "round_budget_s": 300.0 if opts.tiny else 600.0},

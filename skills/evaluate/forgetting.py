@@ -38,16 +38,23 @@ def general_set(n_arithmetic: int = 16, seed: int = 1234) -> list[dict[str, str]
     return items
 
 
-def _rows(items: list[dict[str, str]]) -> list[list[dict[str, str]]]:
-    return [[{"role": "user", "content": it["question"]}, {"role": "assistant", "content": it["answer"]}] for it in items]
+def _rows(items: list[dict[str, str]], system_prompt: str | None = None) -> list[list[dict[str, str]]]:
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return [[*system, {"role": "user", "content": it["question"]}, {"role": "assistant", "content": it["answer"]}]
+            for it in items]
 
 
-def measure(model: Any, tokenizer: Any, items: list[dict[str, str]], *, max_new_tokens: int = 16) -> dict[str, Any]:
-    """Accuracy (answer appears in the reply) and mean loss of the correct answers, for the model as it is."""
-    prompts = [row[:1] for row in _rows(items)]
-    replies = generate_batch(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
+def measure(model: Any, tokenizer: Any, items: list[dict[str, str]], *, max_new_tokens: int = 16,
+            system_prompt: str | None = None) -> dict[str, Any]:
+    """Accuracy (answer appears in the reply) and mean loss of the correct answers, for the model as it is.
+
+    A persona adapter is measured under its persona's system prompt, as it is served: the question is whether
+    the pirate still knows that Paris is the capital of France, not whether it drops the voice it was asked for.
+    """
+    rows = _rows(items, system_prompt)
+    replies = generate_batch(model, tokenizer, [row[:-1] for row in rows], max_new_tokens=max_new_tokens)
     correct = [it["answer"].lower() in r.lower() for it, r in zip(items, replies, strict=True)]
-    losses = item_losses(model, tokenizer, _rows(items))
+    losses = item_losses(model, tokenizer, rows)
     return {"accuracy": sum(correct) / len(items), "loss": sum(losses) / len(losses), "correct": correct}
 
 

@@ -23,3 +23,23 @@ def test_a_real_loss_is_flagged() -> None:
 def test_loss_rise_alone_is_flagged() -> None:
     correct = [True] * 16 + [False] * 16
     assert compare(result(correct, 3.0), result(correct, 3.5))["flagged"]
+
+
+def test_a_persona_adapter_is_asked_the_general_questions_under_its_persona_prompt(monkeypatch) -> None:
+    """As it is served: the pirate is asked 'capital of France?' after its system prompt, both sides alike."""
+    from skills.evaluate import forgetting
+
+    seen: dict[str, list] = {}
+    monkeypatch.setattr(forgetting, "generate_batch",
+                        lambda model, tok, prompts, max_new_tokens: seen.setdefault("prompts", prompts) and
+                        [f"Arr, {it['answer']} it be" for it in items])
+    monkeypatch.setattr(forgetting, "item_losses", lambda model, tok, rows: seen.setdefault("rows", rows) and [1.0] * len(rows))
+    items = forgetting.general_set()
+    result = forgetting.measure(None, None, items, system_prompt="You are a pirate.")
+    assert result["accuracy"] == 1.0
+    assert all(p[0] == {"role": "system", "content": "You are a pirate."} and p[-1]["role"] == "user" for p in seen["prompts"])
+    assert all(r[0]["role"] == "system" and r[-1] == {"role": "assistant", "content": it["answer"]}
+               for r, it in zip(seen["rows"], items, strict=True))
+    seen.clear()
+    forgetting.measure(None, None, items)
+    assert seen["prompts"][0][0]["role"] == "user"
