@@ -83,15 +83,16 @@ def allowed(msg: LoggedMessage, windows: list[tuple[datetime, datetime | None]])
     return any(lo <= created and (hi is None or created < hi) for lo, hi in windows)
 
 
-def _context(history: list[LoggedMessage], target: LoggedMessage) -> list[LoggedMessage]:
-    """The messages of the same conversation just before the target, oldest first."""
+def _context(history: list[LoggedMessage], target: LoggedMessage, gap: timedelta = SESSION_GAP) -> list[LoggedMessage]:
+    """The messages of the same conversation just before the target, oldest first: a turn that began more than
+    `gap` after the reply before it started a new conversation (the time an answer took to write never does)."""
     picked: list[LoggedMessage] = []
-    later = target.created_at
+    later = target
     for msg in reversed(history[-CONTEXT_MESSAGES:]):
-        if later - msg.created_at > SESSION_GAP:
+        if later.role == "user" and later.created_at - msg.created_at > gap:
             break
         picked.append(msg)
-        later = msg.created_at
+        later = msg
     while picked and picked[-1].role != "user":  # a conversation row starts with a user turn
         picked.pop()
     return picked[::-1]
@@ -123,9 +124,10 @@ def _row_hash(messages: list[dict[str, str]]) -> str:
 def collect_rows(
     conn: sqlite3.Connection, channel: str, *, system_prompt: str | None = None,
     rewrite: Callable[[str], str] | None = None, incremental: bool = True, cursor_name: str | None = None,
-    persona: str | None = None,
+    persona: str | None = None, session_gap: timedelta = SESSION_GAP,
 ) -> HarvestBatch:
-    """The channel's consented conversations since the last build, one row per persona answer (of `persona`)."""
+    """The channel's consented conversations since the last build, one row per persona answer (of `persona`);
+    a silence longer than `session_gap` starts a new conversation (the assistant forgot the earlier one)."""
     windows = consent_windows(conn, channel)
     if not windows:
         raise PermissionDenied(
@@ -135,7 +137,7 @@ def collect_rows(
     cursor_name = cursor_name or f"harvest:{channel}"
     since = get_cursor(conn, cursor_name) if incremental else 0
     picker = _Picker(net_ratings(conn, channel), persona)
-    rows, stats = _build_rows(conn, channel, since, windows, picker, system_prompt, rewrite)
+    rows, stats = _build_rows(conn, channel, since, windows, picker, system_prompt, rewrite, session_gap)
     return HarvestBatch(channel=channel, cursor_name=cursor_name, rows=rows, since_seq=since, **stats)
 
 
@@ -165,7 +167,8 @@ class _Picker:
 
 
 def _build_rows(conn: sqlite3.Connection, channel: str, since: int, windows: list, picker: _Picker,
-                system_prompt: str | None, rewrite: Callable[[str], str] | None) -> tuple[list[dict], dict]:
+                system_prompt: str | None, rewrite: Callable[[str], str] | None,
+                gap: timedelta = SESSION_GAP) -> tuple[list[dict], dict]:
     """One row per new consented persona answer, skipping rows any earlier build already produced."""
     history: list[LoggedMessage] = []
     rows: list[dict[str, Any]] = []
@@ -185,7 +188,7 @@ def _build_rows(conn: sqlite3.Connection, channel: str, since: int, windows: lis
             history = _without_exchange(history, msg)
             continue
         if msg.role == "assistant" and new:
-            _take(_row(history, msg, rewrite, system_prompt), rows, seen, picker, stats)
+            _take(_row(history, msg, rewrite, system_prompt, gap), rows, seen, picker, stats)
         history = [*history[-CONTEXT_MESSAGES:], msg]
     return rows, {**stats, "skipped": dict(picker.skipped)}
 
@@ -220,9 +223,9 @@ def _context_start(conn: sqlite3.Connection, channel: str, since: int) -> int:
 
 
 def _row(history: list[LoggedMessage], target: LoggedMessage, rewrite: Callable[[str], str] | None,
-         system_prompt: str | None) -> dict[str, Any] | None:
+         system_prompt: str | None, gap: timedelta = SESSION_GAP) -> dict[str, Any] | None:
     """The dataset row whose target is this assistant message, or None without a user turn before it."""
-    context = _context(history, target)
+    context = _context(history, target, gap)
     turns = _turns(context, target, rewrite)
     if len(turns) < 2:
         return None

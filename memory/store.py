@@ -6,7 +6,7 @@ import logging
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -213,9 +213,12 @@ class Memory:
     def harvest_rows(self, channel: str, *, system_prompt: str | None = None,
                      rewrite: Callable[[str], str] | None = None, incremental: bool = True,
                      cursor_name: str | None = None, persona: str | None = None) -> harvesting.HarvestBatch:
-        """The channel's consented persona answers since the last build, as rows with provenance."""
+        """The channel's consented persona answers since the last build, as rows with provenance. A row's context
+        is what the assistant had in mind: nothing older than its session TTL (agent.session_ttl_s)."""
+        gap = min(harvesting.SESSION_GAP, timedelta(seconds=self.settings.agent.session_ttl_s))
         return harvesting.collect_rows(self.conn, channel, system_prompt=system_prompt, rewrite=rewrite,
-                                       incremental=incremental, cursor_name=cursor_name, persona=persona)
+                                       incremental=incremental, cursor_name=cursor_name, persona=persona,
+                                       session_gap=gap)
 
     def mark_harvested(self, batch: harvesting.HarvestBatch, dataset: Path | None) -> None:
         """Record that the batch was written (to `dataset`), so the next build starts after it."""

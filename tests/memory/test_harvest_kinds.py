@@ -163,3 +163,23 @@ def test_tool_answers_and_model_failures_are_logged_but_never_learned(pirate_cha
     assert [r["messages"] for r in batch.rows] == [[{"role": "user", "content": "How do I tie a bowline?"},
                                                     {"role": "assistant", "content": GOOD[0]}]]
     assert (batch.skipped["command"], batch.skipped["error"]) == (1, 1)
+
+
+@pytest.mark.parametrize(("ttl_s", "contexts"), [(86400.0, [2, 4]), (0.5, [2, 2])])
+def test_a_rows_context_is_what_the_assistant_remembered(settings: Settings, say, ttl_s: float,
+                                                         contexts: list[int]) -> None:
+    """Two questions a second apart: one conversation for the default session TTL, two when the assistant forgets
+    after half a second (the answer's own writing time never splits a question from its answer)."""
+    settings = settings.model_copy(update={"agent": settings.agent.model_copy(update={"session_ttl_s": ttl_s})})
+    memory = Memory(settings)
+    try:
+        memory.set_consent("c1", True, "discord:admin")
+        for question, answer in [("How do I tie a knot?", "Arr, over and under, matey."),
+                                 ("How do I sail?", "Arr, raise the sails and mind the wind, matey.")]:
+            asked = memory.log_message(say(question, channel="c1"))
+            memory.log_message(say(answer, role="assistant", channel="c1", kind="chat", reply_to=asked.id))
+        batch = memory.harvest_rows("c1")
+    finally:
+        memory.close()
+    assert [len(r["messages"]) for r in batch.rows] == contexts
+    assert all(r["messages"][-2]["role"] == "user" for r in batch.rows)
