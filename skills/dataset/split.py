@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import random
+import hashlib
 from pathlib import Path
 from typing import Any
 
 from config.errors import UsageError
-from skills.dataset.dedup import duplicate_groups, row_text
+from skills.dataset.dedup import duplicate_groups, normalise, row_text
 from skills.dataset.io import format_of, iter_canonical, write_dataset
 from skills.dataset.manifest import Source, file_sha256
 
@@ -20,10 +20,11 @@ def split_file(
     path = Path(path)
     if not 0 < eval_ratio < 1:
         raise UsageError(f"--eval-ratio must be between 0 and 1, not {eval_ratio}.")
-    owners = duplicate_groups((row_text(r, prompt_only=True) for r in iter_canonical(path, fmt)), near=near)
+    prompts = [row_text(r, prompt_only=True) for r in iter_canonical(path, fmt)]
+    owners = duplicate_groups(prompts, near=near)
     if len(owners) < 2:
         raise UsageError(f"{path} has {len(owners)} row(s); a split needs at least 2.")
-    eval_groups = _pick_eval_groups(owners, eval_ratio, seed)
+    eval_groups = _pick_eval_groups(owners, prompts, eval_ratio, seed)
     in_eval = [owner in eval_groups for owner in owners]
     out = Path(out_dir) if out_dir else path.parent
     source = Source(kind="file", path=str(path), sha256=file_sha256(path), note=f"split seed={seed} eval_ratio={eval_ratio}")
@@ -37,13 +38,17 @@ def split_file(
             "groups": len(set(owners)), **written}
 
 
-def _pick_eval_groups(owners: list[int], ratio: float, seed: int) -> set[int]:
-    """Shuffle duplicate groups by seed and take whole groups until the eval share is reached."""
+def _pick_eval_groups(owners: list[int], prompts: list[str], ratio: float, seed: int) -> set[int]:
+    """Take whole duplicate groups, in the order of a seeded hash of their prompt, until the eval share is reached.
+
+    A group's place depends on its own text only, so a dataset that grows (the nightly retrain appends to the
+    persona's dataset) keeps its eval groups out of training: a row the last adapter trained on does not turn
+    up in the next one's eval split, where it would flatter the adapter the candidate is compared against.
+    """
     sizes: dict[int, int] = {}
     for owner in owners:
         sizes[owner] = sizes.get(owner, 0) + 1
-    groups = sorted(sizes)
-    random.Random(seed).shuffle(groups)
+    groups = sorted(sizes, key=lambda g: hashlib.sha256(f"{seed}:{normalise(prompts[g])}".encode()).hexdigest())
     target = max(1, round(len(owners) * ratio))
     chosen: set[int] = set()
     taken = 0

@@ -36,6 +36,19 @@ def test_split_is_deterministic_and_duplicates_stay_together(tmp_path: Path) -> 
     assert read_manifest(Path(first["eval"]["path"])).sources[0].note.startswith("split seed=1")
 
 
+def test_a_grown_dataset_never_moves_a_trained_row_into_eval(tmp_path: Path) -> None:
+    """The nightly retrain appends to the persona's dataset and splits it again: yesterday's training rows must
+    not become today's eval rows (the served adapter learned them; the comparison would flatter it)."""
+    rows = [chat(f"question number {i} about sailing ships and ropes", f"answer {i}") for i in range(20)]
+    write_dataset(rows, tmp_path / "day1.jsonl")
+    write_dataset(rows + [chat(f"new question {i} about knots and anchors", "arr") for i in range(15)],
+                  tmp_path / "day2.jsonl")
+    first = split_file(tmp_path / "day1.jsonl", tmp_path / "a", eval_ratio=0.2, seed=0)
+    second = split_file(tmp_path / "day2.jsonl", tmp_path / "b", eval_ratio=4 / 35, seed=0)
+    assert first["eval"]["rows"] == 4 and second["eval"]["rows"] == 4
+    assert not _prompts(first["train"]["path"]) & _prompts(second["eval"]["path"])
+
+
 def test_mix_plan_and_upsampling(tmp_path: Path) -> None:
     assert plan_counts([100, 10], [1, 1], None) == [10, 10]
     assert plan_counts([100, 100], [3, 1], 10) == [8, 2]
