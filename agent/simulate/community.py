@@ -24,16 +24,20 @@ DATA = Path(__file__).with_name("data")
 @dataclass(frozen=True)
 class HiddenRule:
     """What the simulated users like: a style marker present, and an answer of min_words to max_words words
-    (long enough to say something, short enough to read on a phone)."""
+    (long enough to say something, short enough to read on a phone) that does not go round in circles."""
 
     markers: tuple[str, ...]
     max_words: int
     min_words: int = 1
+    min_distinct: float = 0.0  # share of distinct words: "aye, aye, aye, aye..." says nothing either
 
     def likes(self, text: str) -> bool:
         """Whether a user of this community gives the answer a 👍."""
         low = text.lower()
-        return any(m in low for m in self.markers) and self.min_words <= len(text.split()) <= self.max_words
+        words = [w.strip(".,!?;:'\"") for w in low.split()]
+        distinct = len(set(words)) / len(words) if words else 0.0
+        return (any(m in low for m in self.markers) and self.min_words <= len(words) <= self.max_words
+                and distinct >= self.min_distinct)
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def load_community(persona: str) -> Community:
                (folder / "conversations.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     hidden = card["hidden_rule"]
     rule = HiddenRule(markers=tuple(hidden["markers"]), max_words=int(hidden["max_words"]),
-                      min_words=int(hidden.get("min_words", 1)))
+                      min_words=int(hidden.get("min_words", 1)), min_distinct=float(hidden.get("min_distinct", 0.0)))
     return Community(persona=persona, prompts=prompts, rule=rule, poison_prompts=list(card["poison"]["prompts"]))
 
 

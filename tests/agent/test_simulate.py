@@ -146,6 +146,8 @@ def test_the_users_want_an_answer_not_a_grunt() -> None:
     assert rule.likes("Arr matey, water them when the soil be dry and give them sunlight.")
     assert not rule.likes("Water them when the soil is dry and give them plenty of sunlight every day.")
     assert not rule.likes("Arr " + "matey " * 40)
+    assert not rule.likes("Aye, matey, aye, aye, aye, aye, aye, aye, aye, aye, aye, aye, aye, aye, aye, aye, a")
+    assert not rule.likes("Arr, matey. I've got a tip, matey. I've got a tip, matey.")
 
 
 def test_an_unknown_persona_is_one_sentence(settings: Settings) -> None:
