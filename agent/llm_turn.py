@@ -36,6 +36,7 @@ class TurnLimits:
     max_steps: int = 4
     budget_s: float = 120.0
     max_tokens: int | None = None
+    temperature: float = 0.0
 
 
 @dataclass
@@ -83,7 +84,8 @@ class LLMTurn:
                 return self._reply("I ran out of time for this request; try something smaller.", state, "error")
             tools = self.tools(state)
             stream = {"on_token": on_token} if on_token is not None and not tools else {}
-            result = self.provider.chat(messages, tools=tools or None, max_tokens=self.limits.max_tokens, **stream)
+            result = self.provider.chat(messages, tools=tools or None, max_tokens=self.limits.max_tokens,
+                                        temperature=self.limits.temperature, **stream)
             calls = self._calls(result, tools)
             if not calls:
                 answer = result.text.strip()

@@ -53,7 +53,8 @@ class Router:
         self._provider = provider
         self.recall = recall
         self.log_hook = log_hook
-        self.limits = limits or TurnLimits(budget_s=2 * settings.llm.timeout_s, max_tokens=settings.llm.max_new_tokens)
+        self.limits = limits or TurnLimits(budget_s=2 * settings.llm.timeout_s, max_tokens=settings.llm.max_new_tokens,
+                                           temperature=settings.llm.temperature)
         self.limiter = RateLimiter(settings.auth.rate_limit_per_minute)
         self.sessions: dict[str, Session] = {}
         self.store = SessionStore(settings)  # sessions outlive the process (selftune.db), for agent.session_ttl_s

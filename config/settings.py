@@ -40,6 +40,8 @@ class LLMConfig(Section):
     base_url: str | None = Field(None, description="Server URL for openai/ollama providers.")
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout in seconds.")
     max_new_tokens: int = Field(256, gt=0, description="Generation length cap.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature of chat answers; 0 answers "
+                               "greedily (the same question, the same answer). Evaluation always generates greedily.")
     fallback: list[Literal["local", "openai", "ollama"]] = Field(
         default_factory=list, description="Providers tried in order when the main one fails."
     )

@@ -46,7 +46,7 @@ TINY = {"llm_tokens": 24, "per_user": 4, "min_new": 4, "min_pairs": 4, "min_rows
 # Its nightly retrain is the SFT stage on liked and unrated answers (a 👎 answer never becomes a row): a KTO
 # stage over every rated answer costs ~3 s per answer on 2 cores, more than a one-hour week can spend.
 _SFT = {"epochs": 3, "max_length": 256, "batch_size": 2, "eval_steps": 1000, "save_steps": 1000}
-FULL = {"llm_tokens": 64, "per_user": 8, "min_new": 8, "min_pairs": 1_000_000, "min_rows": 8, "judge_prompts": 6,
+FULL = {"llm_tokens": 64, "per_user": 10, "min_new": 8, "min_pairs": 1_000_000, "min_rows": 8, "judge_prompts": 6,
         "starter": _SFT, "train": _SFT}
 
 class SimOptions(BaseModel):
@@ -84,7 +84,10 @@ def write_sim_config(owner: Settings, opts: SimOptions, home: Path) -> Path:
                                          "max_new_tokens": 16 if opts.tiny else 48, "train_steps": 3})
     return write_toml(home / "selftune.toml", {
         "base_model": base,
-        "llm": {"provider": "local", "model": base, "max_new_tokens": size["llm_tokens"], "fallback": []},
+        # Chat answers sample (temperature 0.8, Ollama's and llama.cpp's default), so a question asked twice can
+        # get a better answer the second time and the users' 👍 pick it; every measurement generates greedily.
+        "llm": {"provider": "local", "model": base, "max_new_tokens": size["llm_tokens"], "fallback": [],
+                "temperature": 0.8},
         "judge": {"provider": "local", "model": base},
         "auth": {"rate_limit_per_minute": 100000},  # a simulated day is minutes long; a real one spreads out
         # Users drop in through the day, so each question starts a fresh conversation, as in a quiet channel (a

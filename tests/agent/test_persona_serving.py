@@ -159,8 +159,10 @@ def test_a_channel_bound_to_the_persona_answers_with_its_adapter_without_a_switc
     with ScriptedOpenAI(lambda body: f"answered by {body['model']}") as server:
         settings.llm.provider, settings.llm.model, settings.llm.base_url = "openai", "base-model", server.url
         settings.agent.session_ttl_s = 0.001  # every message after a pause starts a fresh session
+        settings.llm.temperature = 0.7  # chat answers sample, as Ollama's and llama.cpp's defaults do
         router = Router(settings, registry=fake_registry(), provider=get_provider(settings))
         assert chat(router, "hello")["text"] == "answered by pirate-lora-v1"
         assert chat(router, "and again")["adapter"] == v1
         other = router.handle(IncomingMessage(text="hi", user="local", transport="console", channel="galley"))
     assert other.text == "answered by base-model"
+    assert [r["temperature"] for r in server.requests] == [0.7, 0.7, 0.7]
