@@ -213,7 +213,19 @@ def _write_preferences(settings: Settings, persona: str, kind: str, rows: list[d
     return path
 
 
-SFT_ONLY_OVERRIDES = ("max_steps", "epochs", "learning_rate")
+SFT_ONLY_OVERRIDES = ("max_steps", "epochs", "learning_rate", "from_served")
+
+
+def _sft_start(settings: Settings, served: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The SFT stage's overrides; with `from_served = true` (a schedule option) it goes on training the served
+    adapter instead of a fresh LoRA on the base: a small step from what users already liked, not a new model."""
+    from skills.train.adapters import get_adapter
+
+    overrides = dict(overrides)
+    if overrides.pop("from_served", False) and served:
+        begin = get_adapter(settings, served)
+        overrides.update(parent=served, init_adapter=begin.path, base_model=begin.base_model)
+    return overrides
 
 
 def _preference_stage(settings: Settings, persona: Any, prefs: tuple[str, list[dict]], start: str | None,
@@ -325,7 +337,7 @@ def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -
         candidate, eval_file = served, None
         if new_files is not None:
             dataset = _merge_and_validate(settings, persona_name, new_files, outcome)
-            candidate = _train(settings, persona, dataset, outcome, train_overrides)
+            candidate = _train(settings, persona, dataset, outcome, _sft_start(settings, served, train_overrides))
             eval_file = _recorded_eval(settings, candidate)  # the SFT split measures the stacked candidate too
         if prefs is not None and eval_file is not None:
             prefs = _off_eval_split(settings, prefs, eval_file, outcome)

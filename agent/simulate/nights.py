@@ -47,7 +47,8 @@ TINY = {"llm_tokens": 24, "per_user": 4, "min_new": 4, "min_pairs": 4, "min_rows
 # stage over every rated answer costs ~3 s per answer on 2 cores, more than a one-hour week can spend.
 _SFT = {"epochs": 3, "max_length": 256, "batch_size": 2, "eval_steps": 1000, "save_steps": 1000}
 FULL = {"llm_tokens": 64, "per_user": 10, "min_new": 8, "min_pairs": 1_000_000, "min_rows": 8, "judge_prompts": 6,
-        "starter": _SFT, "train": _SFT}
+        "starter": _SFT,
+        "train": {**_SFT, "epochs": 1, "learning_rate": 1e-4, "from_served": True}}
 
 class SimOptions(BaseModel):
     """What to simulate."""
