@@ -113,3 +113,10 @@ async def test_retrain_pipeline(pirate: Settings) -> None:
     # Rollback restores exactly what was served before the promotion (the base model).
     change = adapters.rollback(settings, "pirate")
     assert change["from"] == served_v1.id and adapters.served_adapter(settings, "pirate") is None
+
+    # from_served: the SFT stage goes on training the served adapter instead of a fresh LoRA on the base.
+    adapters.promote(settings, "pirate", served_v1.id)
+    chat_in_channel(settings, 4, offset=200)
+    cont = run_retrain(settings, "pirate", **{**FAST, "max_steps": 2, "from_served": True})
+    spec = json.loads((settings.home / "jobs" / cont.job_id / "spec.json").read_text())
+    assert spec["parent"] == served_v1.id and spec["init_adapter"] == str(served_v1.path), spec
