@@ -216,23 +216,26 @@ def _write_preferences(settings: Settings, persona: str, kind: str, rows: list[d
 SFT_ONLY_OVERRIDES = ("max_steps", "epochs", "learning_rate", "from_served")
 
 
+def _continuing(settings: Settings, adapter_id: str) -> dict[str, Any]:
+    """Overrides that make a stage go on training `adapter_id` (on the base it was trained on)."""
+    from skills.train.adapters import get_adapter
+
+    begin = get_adapter(settings, adapter_id)
+    return {"parent": adapter_id, "init_adapter": begin.path, "base_model": begin.base_model}
+
+
 def _sft_start(settings: Settings, served: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
     """The SFT stage's overrides; with `from_served = true` (a schedule option) it goes on training the served
     adapter instead of a fresh LoRA on the base: a small step from what users already liked, not a new model."""
-    from skills.train.adapters import get_adapter
-
     overrides = dict(overrides)
     if overrides.pop("from_served", False) and served:
-        begin = get_adapter(settings, served)
-        overrides.update(parent=served, init_adapter=begin.path, base_model=begin.base_model)
+        overrides.update(_continuing(settings, served))
     return overrides
 
 
 def _preference_stage(settings: Settings, persona: Any, prefs: tuple[str, list[dict]], start: str | None,
                       outcome: RetrainOutcome, overrides: dict[str, Any]) -> str:
     """Train DPO/KTO on the feedback, continuing from `start` (the SFT candidate or the served adapter)."""
-    from skills.train.adapters import get_adapter
-
     kind, rows = prefs
     dataset = _write_preferences(settings, persona.name, kind, rows)
     extra: dict[str, Any] = {"name": f"{persona.name}-{kind}"}
@@ -240,8 +243,7 @@ def _preference_stage(settings: Settings, persona: Any, prefs: tuple[str, list[d
     # or step count is far too much for a preference objective on a few dozen rated answers).
     overrides = {k: v for k, v in overrides.items() if k not in SFT_ONLY_OVERRIDES}
     if start:  # the stage goes on training `start`, so it must load the base `start` was trained on
-        begin = get_adapter(settings, start)
-        extra.update(parent=start, init_adapter=begin.path, base_model=begin.base_model)
+        extra.update(_continuing(settings, start))
     candidate = _train(settings, persona, dataset, outcome, {**overrides, **extra}, recipe=kind, step=f"train-{kind}")
     _mark_feedback_used(settings, persona.name, rows)
     return candidate
@@ -251,14 +253,13 @@ def _off_eval_split(settings: Settings, prefs: tuple[str, list[dict]], eval_file
                     outcome: RetrainOutcome) -> tuple[str, list[dict]] | None:
     """The feedback rows whose prompt is not in the SFT candidate's eval split: the stacked candidate is measured
     there, so training on those prompts would make the gate refuse it as overlapping (or flatter it)."""
-    from skills.dataset.dedup import duplicate_groups, row_text
+    from skills.dataset.dedup import row_text, seen_in
     from skills.dataset.io import iter_canonical
 
     kind, rows = prefs
     held = [row_text(r, prompt_only=True) for r in iter_canonical(eval_file)]
-    owners = duplicate_groups(held + [row_text(r, prompt_only=True) for r in rows], near=True)
-    seen = set(owners[: len(held)])
-    kept = [r for r, owner in zip(rows, owners[len(held):], strict=True) if owner not in seen]
+    asked = seen_in(held, [row_text(r, prompt_only=True) for r in rows])
+    kept = [r for r, seen in zip(rows, asked, strict=True) if not seen]
     if len(kept) == len(rows):
         return prefs
     enough = len(kept) >= settings.train.min_rows

@@ -69,6 +69,13 @@ def duplicate_groups(texts: Iterable[str], *, near: bool = True, threshold: floa
     return owner
 
 
+def seen_in(reference: list[str], texts: list[str], *, near: bool = True) -> list[bool]:
+    """For each of `texts`, whether it repeats one of `reference` (exact or near duplicate, the split's rule)."""
+    owners = duplicate_groups([*reference, *texts], near=near)
+    seen = set(owners[: len(reference)])
+    return [owner in seen for owner in owners[len(reference):]]
+
+
 def _near_match(i: int, sig: np.ndarray, sigs: list[np.ndarray], buckets: dict, threshold: float) -> int:
     """Index of an earlier near-duplicate sharing an LSH band with estimated Jaccard >= threshold, else i."""
     found = i

@@ -72,12 +72,10 @@ def overlap(eval_file: Path, train_file: Path | None) -> dict[str, Any]:
     """How many eval rows repeat a training row's prompt (exact or near duplicate), with a few examples."""
     if train_file is None:
         return {"rows": 0, "of": None, "train_file": None, "examples": [], "checked": False}
-    from skills.dataset.dedup import duplicate_groups
+    from skills.dataset.dedup import seen_in
 
-    train, held = _prompts(train_file), _prompts(eval_file)
-    owners = duplicate_groups(train + held, near=True)
-    seen = set(owners[: len(train)])
-    hits = [i for i, owner in enumerate(owners[len(train):]) if owner in seen]
+    held = _prompts(eval_file)
+    hits = [i for i, seen in enumerate(seen_in(_prompts(train_file), held)) if seen]
     return {"rows": len(hits), "of": len(held), "train_file": str(train_file), "checked": True,
             "examples": [held[i][:120] for i in hits[:EXAMPLES]]}
 
@@ -92,15 +90,13 @@ def unseen_by(rows: list[list[dict[str, Any]]], train_file: Path | None) -> tupl
                               "checked": train_file is not None, "examples": []}
     if train_file is None or not rows:
         return rows, record
-    from skills.dataset.dedup import duplicate_groups, row_text
+    from skills.dataset.dedup import row_text, seen_in
 
-    train = _prompts(train_file)
-    owners = duplicate_groups(train + [row_text({"messages": r}, prompt_only=True) for r in rows], near=True)
-    seen = set(owners[: len(train)])
-    kept = [r for r, owner in zip(rows, owners[len(train):], strict=True) if owner not in seen]
-    left = [r for r, owner in zip(rows, owners[len(train):], strict=True) if owner in seen]
-    record.update(rows=len(left), examples=[row_text({"messages": r}, prompt_only=True)[:120] for r in left[:EXAMPLES]])
-    return kept, record
+    prompts = [row_text({"messages": r}, prompt_only=True) for r in rows]
+    flags = seen_in(_prompts(train_file), prompts)
+    left = [p for p, seen in zip(prompts, flags, strict=True) if seen]
+    record.update(rows=len(left), examples=[p[:120] for p in left[:EXAMPLES]])
+    return [r for r, seen in zip(rows, flags, strict=True) if not seen], record
 
 
 def holdout_file(holdout_dir: Path, persona: str | None) -> Path | None:

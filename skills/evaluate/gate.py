@@ -125,11 +125,8 @@ def decide(report: dict[str, Any], seed: int = 0) -> Verdict:
         return gate_on_judge(judge["scores"], forgetting, seed)
     # The persona's evaluator-only set decides when it exists: no training, not even a past served adapter's,
     # ever saw it, and its answers are the owner's, not the served model's own harvested words.
-    if report.get("holdout"):
-        held = report["holdout"]
-        verdict = gate_on_loss(held["candidate_items"], held["against_items"], forgetting, seed)
-        if verdict.metric == "heldout_loss":
-            verdict.metric, verdict.reason = "holdout_loss", f"evaluator-only set: {verdict.reason}"
-        return verdict
-    held = report["heldout"]
-    return gate_on_loss(held["candidate_items"], held["against_items"], forgetting, seed)
+    held = report.get("holdout") or report["heldout"]
+    verdict = gate_on_loss(held["candidate_items"], held["against_items"], forgetting, seed)
+    if report.get("holdout") and verdict.metric == "heldout_loss":
+        verdict.metric, verdict.reason = "holdout_loss", f"evaluator-only set: {verdict.reason}"
+    return verdict
