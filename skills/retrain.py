@@ -130,6 +130,7 @@ def _harvest(settings: Settings, persona: Any, outcome: RetrainOutcome) -> list[
                 files.append(result.path)
     finally:
         memory.close()
+    _accumulate(settings, persona.name, files)  # kept even on a night with too little to train on
     minimum = settings.scheduler.min_new_conversations
     if new_rows < minimum:
         outcome.record("harvest", False, f"only {new_rows} new conversations, minimum is {minimum}")
@@ -138,13 +139,10 @@ def _harvest(settings: Settings, persona: Any, outcome: RetrainOutcome) -> list[
     return files
 
 
-def _merge_and_validate(settings: Settings, persona: str, new_files: list[Path], outcome: RetrainOutcome) -> Path:
-    """Append new rows to the persona's dataset (as a new file, never in place) and validate it."""
-    from skills.dataset.io import iter_canonical, write_dataset
-    from skills.dataset.validate import validate_file
+def _unique_rows(sources: list[Path]) -> list[dict[str, Any]]:
+    """The rows of `sources` in order, each distinct row once."""
+    from skills.dataset.io import iter_canonical
 
-    current = settings.artifacts_dir / "datasets" / f"{persona}.jsonl"
-    sources = [current, *new_files] if current.is_file() else list(new_files)
     rows, seen = [], set()
     for source in sources:
         for row in iter_canonical(source):
@@ -152,8 +150,39 @@ def _merge_and_validate(settings: Settings, persona: str, new_files: list[Path],
             if key not in seen:
                 seen.add(key)
                 rows.append(row)
+    return rows
+
+
+def harvested_dataset(settings: Settings, persona: str) -> Path:
+    """Every row the nightly harvests produced for the persona so far (kept whatever became of each night's
+    candidate: the harvest cursor has moved past those conversations, so they are harvested only once)."""
+    return settings.artifacts_dir / "datasets" / f"{persona}-harvested.jsonl"
+
+
+def _accumulate(settings: Settings, persona: str, new_files: list[Path]) -> None:
+    """Add tonight's harvest to the persona's harvested rows (a new file renamed over the old: all or nothing)."""
+    from skills.dataset.io import write_dataset
+    from skills.dataset.manifest import read_manifest
+
+    if not new_files:
+        return
+    kept = harvested_dataset(settings, persona)
+    earlier = read_manifest(kept) if kept.is_file() else None
+    sources = ([kept] if kept.is_file() else []) + list(new_files)
+    # Provenance: every harvest file behind the rows, not this file itself.
+    write_dataset(_unique_rows(sources), kept, sources=[*(earlier.sources if earlier else []), *map(str, new_files)])
+
+
+def _merge_and_validate(settings: Settings, persona: str, outcome: RetrainOutcome) -> Path:
+    """The persona's dataset (the owner's `<persona>.jsonl`) plus every row harvested so far, as a new file
+    (never in place), validated."""
+    from skills.dataset.io import write_dataset
+    from skills.dataset.validate import validate_file
+
+    sources = [s for s in (settings.artifacts_dir / "datasets" / f"{persona}.jsonl",
+                           harvested_dataset(settings, persona)) if s.is_file()]
     merged = settings.artifacts_dir / "datasets" / f"{persona}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-    write_dataset(rows, merged, sources=[str(s) for s in sources])  # provenance: the merged files
+    write_dataset(_unique_rows(sources), merged, sources=[str(s) for s in sources])  # provenance: the merged files
     report = validate_file(merged)
     if report.invalid:
         raise Stop("failed", f"the merged dataset has {report.invalid} invalid rows (first: line "
@@ -214,6 +243,7 @@ def _write_preferences(settings: Settings, persona: str, kind: str, rows: list[d
 
 
 SFT_ONLY_OVERRIDES = ("max_steps", "epochs", "learning_rate", "from_served")
+CONTINUING_BUDGET = ("epochs", "learning_rate")  # from_served's step size, not a fresh adapter's
 
 
 def _continuing(settings: Settings, adapter_id: str) -> dict[str, Any]:
@@ -228,9 +258,13 @@ def _sft_start(settings: Settings, served: str | None, overrides: dict[str, Any]
     """The SFT stage's overrides; with `from_served = true` (a schedule option) it goes on training the served
     adapter instead of a fresh LoRA on the base: a small step from what users already liked, not a new model."""
     overrides = dict(overrides)
-    if overrides.pop("from_served", False) and served:
-        overrides.update(_continuing(settings, served))
-    return overrides
+    if not overrides.pop("from_served", False):
+        return overrides
+    if served:
+        return {**overrides, **_continuing(settings, served)}
+    # Nothing served yet: the first adapter trains at the recipe's own budget; a continuing step's (one epoch at
+    # a small learning rate) would barely move a fresh LoRA.
+    return {k: v for k, v in overrides.items() if k not in CONTINUING_BUDGET}
 
 
 def _preference_stage(settings: Settings, persona: Any, prefs: tuple[str, list[dict]], start: str | None,
@@ -337,7 +371,7 @@ def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -
         outcome.served = served
         candidate, eval_file = served, None
         if new_files is not None:
-            dataset = _merge_and_validate(settings, persona_name, new_files, outcome)
+            dataset = _merge_and_validate(settings, persona_name, outcome)
             candidate = _train(settings, persona, dataset, outcome, _sft_start(settings, served, train_overrides))
             eval_file = _recorded_eval(settings, candidate)  # the SFT split measures the stacked candidate too
         if prefs is not None and eval_file is not None:

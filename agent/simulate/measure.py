@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from agent import persona_switch
+from agent.session import Session
 from agent.simulate.community import HiddenRule, persona_data
 from config.settings import Settings
 from skills.evaluate import forgetting
@@ -72,11 +73,16 @@ class Measurer:
         self.judge = StyleJudge(self.card) if self.tiny else judge_provider(self.settings)
         self.judge_name = getattr(self.judge, "name", f"{self.settings.judge.provider}:{self.settings.judge.model}")
 
-    def _messages(self, prompt: str) -> list[dict[str, Any]]:
-        return [{"role": "system", "content": self.card.system_prompt}, {"role": "user", "content": prompt}]
+    def _messages(self, prompt: str, served: str | None = None) -> list[dict[str, Any]]:
+        """The prompt as the channel's users are answered: a served adapter hears its persona card's system prompt
+        (what it was trained with), the base model the assistant's prompt with the persona appended (the router's
+        Session builds both; the simulation's recall is off)."""
+        voice = self.card.system_prompt if served else None
+        system, _ = Session("simulate:measure", persona_prompt=self.card.system_prompt).system_prompt(prompt, voice)
+        return [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
 
-    def _answers(self, provider: Any) -> list[str]:
-        return [str(getattr(provider.chat(self._messages(p), max_tokens=self.max_new_tokens, temperature=0.0),
+    def _answers(self, provider: Any, served: str | None) -> list[str]:
+        return [str(getattr(provider.chat(self._messages(p, served), max_tokens=self.max_new_tokens, temperature=0.0),
                             "text", "")).strip() for p in self.prompts]
 
     def _forgetting(self, provider: Any) -> dict[str, Any]:
@@ -97,12 +103,12 @@ class Measurer:
         provider = self._provider(served)
         if not self.prompts:  # night 0: the reference every later night is judged against
             self.prompts = read_hidden_holdout(self.persona)
-            self.night0, self.night0_served = self._answers(provider), served
+            self.night0, self.night0_served = self._answers(provider, served), served
             self.base_forgetting = self._forgetting(get_provider(self.settings, "llm"))
         if served == self.night0_served:  # the same model as night 0: its answers, a tie by construction
             answers, win = list(self.night0), 0.5
         else:
-            answers = self._answers(provider)
+            answers = self._answers(provider, served)
             judged = judge_pairs(self.judge, [self._messages(p) for p in self.prompts], answers, self.night0)
             win = judged["win_rate"]
         if served not in self._forgot:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from config.messages import IncomingMessage
 from config.settings import Settings
 from config.workspace import open_workspace
 from memory.store import Memory
-from skills.retrain import recent_runs, run_retrain
+from skills.retrain import _sft_start, recent_runs, run_retrain
 from skills.scheduler import SchedulerService, add_retrain
 from skills.train import adapters
 
@@ -96,9 +97,10 @@ async def test_retrain_pipeline(pirate: Settings) -> None:
     served_v1 = adapters.served_adapter(settings, "pirate")
     assert served_v1 is not None and served_v1.id == first["candidate"]
 
-    # Nothing new since the last run: skipped, and it says why.
+    # Too little new since the last run: skipped, and it says why (the two rows wait for a later night).
+    chat_in_channel(settings, 2, offset=50)
     skipped = run_retrain(settings, "pirate", **FAST)
-    assert skipped.status == "skipped" and skipped.reason == "only 0 new conversations, minimum is 3"
+    assert skipped.status == "skipped" and skipped.reason == "only 2 new conversations, minimum is 3"
 
     # A candidate that learned (almost) nothing is worse than the served adapter: rejected.
     chat_in_channel(settings, 4, offset=100)
@@ -120,3 +122,17 @@ async def test_retrain_pipeline(pirate: Settings) -> None:
     cont = run_retrain(settings, "pirate", **{**FAST, "max_steps": 2, "from_served": True})
     spec = json.loads((settings.home / "jobs" / cont.job_id / "spec.json").read_text())
     assert spec["parent"] == served_v1.id and spec["init_adapter"] == str(served_v1.path), spec
+
+    # Every night's harvest stays in the persona's data, whatever became of that night: the skipped night's
+    # rows and the rejected candidate's are in tonight's training file (the harvest cursor moved past them).
+    trained_on = Path(spec["dataset"]).read_text()
+    for night in (0, 50, 100, 200):
+        assert f"({night})" in trained_on, f"the harvest of night offset {night} was lost"
+    assert "Arr matey, Paris it be!" in trained_on  # and the owner's own rows
+
+
+def test_from_served_with_nothing_served_trains_the_first_adapter_at_the_recipes_budget(settings: Settings) -> None:
+    # One epoch at a small learning rate is a step from a served adapter; a fresh LoRA needs the recipe's budget.
+    nightly = {"epochs": 1, "learning_rate": 1e-4, "from_served": True, "max_length": 256, "max_steps": 40}
+    assert _sft_start(settings, None, nightly) == {"max_length": 256, "max_steps": 40}
+    assert _sft_start(settings, None, {"epochs": 1}) == {"epochs": 1}  # without from_served: as scheduled
