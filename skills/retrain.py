@@ -139,6 +139,18 @@ def _harvest(settings: Settings, persona: Any, outcome: RetrainOutcome) -> list[
     return files
 
 
+def _first_adapter(settings: Settings, persona: str, outcome: RetrainOutcome) -> bool:
+    """True when the persona has the owner's dataset but no adapter was ever trained for it: those rows are new to
+    every model, so the first nightly run trains on them however few conversations came in."""
+    from skills.train.adapters import persona_adapter
+
+    owner = settings.artifacts_dir / "datasets" / f"{persona}.jsonl"
+    if not owner.is_file() or persona_adapter(settings, persona) is not None:
+        return False
+    outcome.record("first", True, f"no adapter was trained for {persona} yet: training one on {owner.name}")
+    return True
+
+
 def _unique_rows(sources: list[Path]) -> list[dict[str, Any]]:
     """The rows of `sources` in order, each distinct row once."""
     from skills.dataset.io import iter_canonical
@@ -364,13 +376,14 @@ def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -
         _check_no_running_job(settings, persona_name, outcome)
         new_files = _harvest(settings, persona, outcome)
         prefs = _preferences(settings, persona_name, outcome)
-        if new_files is None and prefs is None:  # the harvest step says how little is new
+        first = _first_adapter(settings, persona_name, outcome)
+        if new_files is None and prefs is None and not first:  # the harvest step says how little is new
             raise Stop("skipped", outcome.steps[-1].detail)
         current = adapters.served_adapter(settings, persona_name)
         served = current.id if current else None
         outcome.served = served
         candidate, eval_file = served, None
-        if new_files is not None:
+        if new_files is not None or first:
             dataset = _merge_and_validate(settings, persona_name, outcome)
             candidate = _train(settings, persona, dataset, outcome, _sft_start(settings, served, train_overrides))
             eval_file = _recorded_eval(settings, candidate)  # the SFT split measures the stacked candidate too

@@ -43,12 +43,13 @@ TINY = {"llm_tokens": 24, "per_user": 4, "min_new": 4, "min_pairs": 4, "min_rows
         "train": {"max_steps": 3, "learning_rate": 5e-3, "eval_steps": 1000, "save_steps": 1000, "batch_size": 2}}
 # SmolLM2 trains by epochs over the whole (growing) dataset, as the recipe does: a fixed step count over a few
 # dozen packed rows is dozens of epochs, and a LoRA that memorised its rows answers "matey, matey, matey...".
-# Its nightly retrain is the SFT stage on liked and unrated answers (a 👎 answer never becomes a row): a KTO
-# stage over every rated answer costs ~3 s per answer on 2 cores, more than a one-hour week can spend.
-_SFT = {"epochs": 3, "max_length": 256, "batch_size": 2, "eval_steps": 1000, "save_steps": 1000}
+# The first nightly retrain trains a fresh adapter at the recipe's budget (3 epochs at 2e-4: nothing is served
+# to continue); later nights take one epoch at 1e-4 from the served adapter (`from_served`). Its nightly
+# retrain is the SFT stage on liked and unrated answers (a 👎 answer never becomes a row): a KTO stage over every
+# rated answer costs ~3 s per answer on 2 cores, more than a one-hour week can spend.
 FULL = {"llm_tokens": 64, "per_user": 10, "min_new": 8, "min_pairs": 1_000_000, "min_rows": 8, "judge_prompts": 6,
-        "starter": _SFT,
-        "train": {**_SFT, "epochs": 1, "learning_rate": 1e-4, "from_served": True}}
+        "train": {"max_length": 256, "batch_size": 2, "eval_steps": 1000, "save_steps": 1000,
+                  "epochs": 1, "learning_rate": 1e-4, "from_served": True}}
 
 class SimOptions(BaseModel):
     """What to simulate."""
@@ -139,10 +140,12 @@ def prepare_home(opts: SimOptions, config: Path) -> Settings:
     finally:
         memory.close()
     owner_holdout(sim, opts.persona)
-    if opts.tiny:  # night 0 serves the warm base itself; its nightly adapters train on top of it
+    # Night 0 is the persona as configured: its card on the base model, no adapter yet. The owner's starter rows
+    # are the persona's dataset, so the first nightly retrain learns from them and from the first day's likes.
+    if opts.tiny:  # the base is the warm tiny model (a random one cannot speak); adapters train on top of it
         sim = warm_tiny_base(sim, opts.persona, config, size["warm"])
     else:
-        tune_starter(sim, opts.persona, size["starter"])
+        _starter_dataset(sim, opts.persona)
     add_retrain(sim, opts.persona, at="02:00", overrides=size["train"])
     add_round_schedule(sim, at="03:00", rounds=1, targets=[f"persona:{opts.persona}"])
     install(sim)  # the nightly retrain is followed by the regression check, as under `selftune run`
@@ -177,7 +180,7 @@ def _train_and_wait(sim: Settings, recipe: str | None, persona: str | None, data
     finally:
         manager.close()
     if job.state != "succeeded":
-        raise SelftuneError(f"The simulation's starter training ended {job.state}: {job.error or 'no message'}; "
+        raise SelftuneError(f"The simulation's warm-up training ended {job.state}: {job.error or 'no message'}; "
                             f"see `selftune jobs logs {job.id}` with SELFTUNE_HOME={sim.home}.")
     return doc, job
 
@@ -210,14 +213,6 @@ def warm_tiny_base(sim: Settings, persona: str, config: Path, overrides: dict[st
     return load_settings(config)
 
 
-def tune_starter(sim: Settings, persona: str, overrides: dict[str, Any]) -> str:
-    """Night 0: the owner tunes the persona once on its starter set and serves it (the nightly data extends it)."""
-    from skills.evaluate.promotion import forced_promote
-
-    doc, _ = _train_and_wait(sim, None, persona, _starter_dataset(sim, persona), overrides)
-    return forced_promote(sim, persona, doc.adapter_id).candidate
-
-
 class Simulation:
     """One simulated run: the state dir, the chatroom, the clock, the measurer and the nightly entries."""
 
@@ -247,14 +242,14 @@ class Simulation:
         from agent.simulate.report import poison_outcome
         from skills.train.adapters import served_map
 
-        self.progress(f"night 0: {self.opts.persona} tuned on its starter set and served")
+        self.progress(f"night 0: {self.opts.persona} answers with its card on the base model")
         router, hooks = router_with_memory(sim)
         room = Chatroom(router, hooks.memory, f"discord:sim-{self.opts.persona}", self.community, self.opts.seed)
         measurer = Measurer(sim, self.opts.persona, self.community.rule, self.opts.tiny)
         clock = FakeClock(datetime.now(UTC))
         try:
             room.say("discord:sim-owner", f"talk like the {self.opts.persona}")  # the channel answers with its adapter
-            self.progress("night 0: measuring the starter adapter on the hidden holdout")
+            self.progress("night 0: measuring the untuned persona on the hidden holdout")
             served = served_map(sim).get(self.opts.persona)
             entries = [self._kept({"night": 0, "served": served, "holdout": measurer.measure(served)})]
             for night in range(1, self.opts.nights + 1):

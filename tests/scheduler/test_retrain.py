@@ -93,7 +93,8 @@ async def test_retrain_pipeline(pirate: Settings) -> None:
     chat_in_channel(settings, 6)
     first = await fire_scheduled_retrain(settings)
     assert first["status"] == "promoted", first
-    assert [s["step"] for s in first["steps"]] == ["overlap", "harvest", "dataset", "train", "evaluate", "promote", "serve"]
+    assert [s["step"] for s in first["steps"]] == ["overlap", "harvest", "first", "dataset", "train", "evaluate",
+                                                   "promote", "serve"]
     served_v1 = adapters.served_adapter(settings, "pirate")
     assert served_v1 is not None and served_v1.id == first["candidate"]
 
@@ -129,6 +130,19 @@ async def test_retrain_pipeline(pirate: Settings) -> None:
     for night in (0, 50, 100, 200):
         assert f"({night})" in trained_on, f"the harvest of night offset {night} was lost"
     assert "Arr matey, Paris it be!" in trained_on  # and the owner's own rows
+
+
+def test_the_first_nightly_run_trains_on_the_owners_dataset_before_anyone_chats(pirate: Settings) -> None:
+    # The owner wrote pirate.jsonl and scheduled a retrain; nobody has chatted yet. Those rows are new to every
+    # model, so the first night trains on them instead of waiting for conversations.
+    pirate.train.min_rows = 4  # the seeded file has 5 distinct rows
+    first = run_retrain(pirate, "pirate", **FAST)
+    steps = {s.step: s for s in first.steps}
+    assert not steps["harvest"].ok and steps["first"].ok and "pirate.jsonl" in steps["first"].detail
+    assert "train" in steps and first.candidate and first.status in ("promoted", "rejected"), first.model_dump()
+    # Once an adapter exists, a night without new conversations waits for them again.
+    again = run_retrain(pirate, "pirate", **FAST)
+    assert again.status == "skipped" and again.reason == "only 0 new conversations, minimum is 3", again.model_dump()
 
 
 def test_from_served_with_nothing_served_trains_the_first_adapter_at_the_recipes_budget(settings: Settings) -> None:
