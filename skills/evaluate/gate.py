@@ -40,8 +40,8 @@ def _forgetting_veto(forgetting: dict[str, Any] | None) -> Verdict | None:
         return None
     return Verdict(
         promote=False, metric="forgetting", delta=-max(forgetting["accuracy_drop"], forgetting["loss_rise"]), noise=0.0,
-        reason=(f"candidate forgets general ability: accuracy fell {forgetting['accuracy_drop']:.0%} and "
-                f"answer loss rose {forgetting['loss_rise']:.0%} (limit {forgetting['max_drop']:.0%})."),
+        reason=(f"candidate forgets general ability: vs the base model, accuracy fell {forgetting['accuracy_drop']:.0%} "
+                f"and answer loss rose {forgetting['loss_rise']:.0%} (limit {forgetting['max_drop']:.0%})."),
     )
 
 

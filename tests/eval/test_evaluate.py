@@ -24,3 +24,15 @@ def test_trained_adapter_lowers_heldout_loss_and_writes_report(settings, tiny_ad
     assert written["heldout"]["candidate_items"] == held["candidate_items"]
     assert Path(doc["report"]["png"]).read_bytes()[:4] == b"\x89PNG"
     assert "held-out loss" in Path(doc["report"]["markdown"]).read_text()
+
+
+def test_forgetting_is_measured_against_the_base_model_also_when_compared_with_another_adapter(
+        settings, tiny_adapter: Path, eval_data, tmp_path):
+    # Measured against the served adapter, every promotion could lose up to the limit again and a week of them
+    # compounds; so the candidate's general ability is always set against the base model's.
+    kwargs = {"data": eval_data["eval"], "max_new_tokens": 4, "use_judge": False}
+    vs_base = evaluate_adapter(settings, tiny_adapter, out_dir=tmp_path / "a", **kwargs)["forgetting"]
+    vs_itself = evaluate_adapter(settings, tiny_adapter, against=str(tiny_adapter), out_dir=tmp_path / "b",
+                                 **kwargs)["forgetting"]
+    assert vs_itself["base_loss"] == vs_base["base_loss"]
+    assert vs_itself["adapter_loss"] == vs_base["adapter_loss"] != vs_itself["base_loss"]
