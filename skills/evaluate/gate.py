@@ -35,13 +35,17 @@ def bootstrap_noise(values: Sequence[float], *, rounds: int = 1000, seed: int = 
     return float(high - low) / 2
 
 
+def _moved(rise: float) -> str:
+    return f"rose {rise:.0%}" if rise >= 0 else f"fell {-rise:.0%}"
+
+
 def _forgetting_veto(forgetting: dict[str, Any] | None) -> Verdict | None:
     if not forgetting or not forgetting.get("flagged"):
         return None
     return Verdict(
         promote=False, metric="forgetting", delta=-max(forgetting["accuracy_drop"], forgetting["loss_rise"]), noise=0.0,
         reason=(f"candidate forgets general ability: vs the base model, accuracy fell {forgetting['accuracy_drop']:.0%} "
-                f"and answer loss rose {forgetting['loss_rise']:.0%} (limit {forgetting['max_drop']:.0%})."),
+                f"and answer loss {_moved(forgetting['loss_rise'])} (limit {forgetting['max_drop']:.0%})."),
     )
 
 

@@ -34,6 +34,9 @@ def test_forgetting_vetoes_even_a_clear_win():
     current = _noisy(2.0)
     verdict = gate_on_loss([x - 0.5 for x in current], current, FORGOT)
     assert not verdict.promote and verdict.metric == "forgetting" and "forgets" in verdict.reason
+    # Accuracy alone can flag it; an answer loss that went down reads as such.
+    fell = gate_on_loss([x - 0.5 for x in current], current, {**FORGOT, "loss_rise": -0.07}).reason
+    assert "vs the base model" in fell and "answer loss fell 7%" in fell and "rose -" not in fell
 
 
 def test_judge_loss_reads_as_one_sentence():
