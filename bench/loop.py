@@ -2,7 +2,7 @@
 
 Usage: python bench/loop.py [--smollm2] [--nights 3] [--users 3] [--home DIR] [--json OUT]
 Default: the tiny model, 3 nights (~2-4 min on 2 cores; checks the loop, not quality). The README's curve:
-`python bench/loop.py --smollm2 --nights 7` (about 25 minutes on 2 CPU cores). Prints, side by side from the same
+`python bench/loop.py --smollm2 --nights 7` (about 23 minutes on 2 CPU cores). Prints, side by side from the same
 run, each hidden-holdout metric on night 0 and on the last night, the worst served night's judge win rate vs
 night 0, and what became of the poisoned night. The state dir defaults to bench/results/loop-home (git-ignored);
 the report (table, one PNG per metric, JSON) lands in its artifacts/reports/simulate-<time>/.
