@@ -143,8 +143,9 @@ def _first_adapter(settings: Settings, persona: str, outcome: RetrainOutcome) ->
     """True when the persona has the owner's dataset but no adapter was ever trained for it: those rows are new to
     every model, so the first nightly run trains on them however few conversations came in."""
     from skills.train.adapters import persona_adapter
+    from skills.train.spec import owner_dataset
 
-    owner = settings.artifacts_dir / "datasets" / f"{persona}.jsonl"
+    owner = owner_dataset(settings, persona)
     if not owner.is_file() or persona_adapter(settings, persona) is not None:
         return False
     outcome.record("first", True, f"no adapter was trained for {persona} yet: training one on {owner.name}")
@@ -190,9 +191,9 @@ def _merge_and_validate(settings: Settings, persona: str, outcome: RetrainOutcom
     (never in place), validated."""
     from skills.dataset.io import write_dataset
     from skills.dataset.validate import validate_file
+    from skills.train.spec import owner_dataset
 
-    sources = [s for s in (settings.artifacts_dir / "datasets" / f"{persona}.jsonl",
-                           harvested_dataset(settings, persona)) if s.is_file()]
+    sources = [s for s in (owner_dataset(settings, persona), harvested_dataset(settings, persona)) if s.is_file()]
     merged = settings.artifacts_dir / "datasets" / f"{persona}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     write_dataset(_unique_rows(sources), merged, sources=[str(s) for s in sources])  # provenance: the merged files
     report = validate_file(merged)

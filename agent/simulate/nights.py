@@ -33,7 +33,7 @@ from config.state import ensure_state_dir
 from config.workspace import open_workspace
 
 Progress = Callable[[str], None]
-STARTER_TIMEOUT_S = 3600
+WARM_UP_TIMEOUT_S = 3600
 # Training sizes per night: the tiny random model only has to exercise the pipeline; SmolLM2 has to learn.
 # A LoRA cannot teach the random 2-layer tiny model to speak, so --tiny starts from a "warm" tiny base: the
 # tiny model fully fine-tuned on the starter set once (~30 s), cached in models/ like converted base models.
@@ -166,30 +166,29 @@ def owner_holdout(sim: Settings, persona: str) -> Path | None:
     return target
 
 
-def _train_and_wait(sim: Settings, recipe: str | None, persona: str | None, dataset: Path,
-                    overrides: dict[str, Any]) -> tuple[Any, Any]:
-    """Submit one training job through the job system and wait for it; (submission, finished job)."""
+def _warm_up_job(sim: Settings, dataset: Path, overrides: dict[str, Any]) -> Any:
+    """Fully fine-tune the tiny model on `dataset` through the job system and wait for it; the finished job."""
     from skills.jobs import JobManager
     from skills.jobs.submit import submit_training
 
     manager = JobManager(sim)
     try:
-        doc = submit_training(sim, recipe, persona=persona, dataset=dataset, requester="simulation", manager=manager,
-                              **overrides)
-        job = manager.wait(doc.job_id, timeout=STARTER_TIMEOUT_S)
+        doc = submit_training(sim, "full-small", dataset=dataset, requester="simulation", manager=manager, **overrides)
+        job = manager.wait(doc.job_id, timeout=WARM_UP_TIMEOUT_S)
     finally:
         manager.close()
     if job.state != "succeeded":
         raise SelftuneError(f"The simulation's warm-up training ended {job.state}: {job.error or 'no message'}; "
                             f"see `selftune jobs logs {job.id}` with SELFTUNE_HOME={sim.home}.")
-    return doc, job
+    return job
 
 
 def _starter_dataset(sim: Settings, persona: str) -> Path:
-    """The persona's dataset starts as the starter set (each night's harvest is merged into it)."""
+    """The owner's dataset of the persona is the starter set (each nightly retrain merges the harvests with it)."""
     from agent.simulate.community import persona_data
+    from skills.train.spec import owner_dataset
 
-    dataset = sim.artifacts_dir / "datasets" / f"{persona}.jsonl"
+    dataset = owner_dataset(sim, persona)
     dataset.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(persona_data(persona) / "starter.jsonl", dataset)
     return dataset
@@ -202,7 +201,7 @@ def warm_tiny_base(sim: Settings, persona: str, config: Path, overrides: dict[st
     digest = hashlib.sha256(dataset.read_bytes() + json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:12]
     warm = sim.models_dir / f"tiny-sim-{persona}-{digest}"
     if not (warm / "config.json").is_file():
-        _, job = _train_and_wait(sim, "full-small", None, dataset, {**overrides, "name": f"warm-{persona}"})
+        job = _warm_up_job(sim, dataset, {**overrides, "name": f"warm-{persona}"})
         scratch = warm.with_name(warm.name + ".partial")
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.copytree(job.adapter, scratch)

@@ -216,8 +216,13 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def owner_dataset(settings: Any, persona: str) -> Path:
+    """The persona's own dataset: training without --dataset uses it, and every nightly retrain starts from it."""
+    return settings.artifacts_dir / "datasets" / f"{persona}.jsonl"
+
+
 def _default_dataset(settings: Any, persona: str | None) -> Path:
-    candidate = settings.artifacts_dir / "datasets" / f"{persona}.jsonl"
+    candidate = owner_dataset(settings, persona or "")
     if persona and candidate.is_file():
         return candidate
     raise UsageError(

@@ -136,10 +136,13 @@ def test_the_first_nightly_run_trains_on_the_owners_dataset_before_anyone_chats(
     # The owner wrote pirate.jsonl and scheduled a retrain; nobody has chatted yet. Those rows are new to every
     # model, so the first night trains on them instead of waiting for conversations.
     pirate.train.min_rows = 4  # the seeded file has 5 distinct rows
-    first = run_retrain(pirate, "pirate", **FAST)
+    first = run_retrain(pirate, "pirate", **{**FAST, "from_served": True})
     steps = {s.step: s for s in first.steps}
     assert not steps["harvest"].ok and steps["first"].ok and "pirate.jsonl" in steps["first"].detail
     assert "train" in steps and first.candidate and first.status in ("promoted", "rejected"), first.model_dump()
+    # Nothing is served to continue, so the schedule's continuing step size gives way to the recipe's own.
+    hyper = json.loads((pirate.home / "jobs" / first.job_id / "spec.json").read_text())["hyper"]
+    assert hyper["learning_rate"] == 2e-4 and hyper["max_steps"] == FAST["max_steps"], hyper
     # Once an adapter exists, a night without new conversations waits for them again.
     again = run_retrain(pirate, "pirate", **FAST)
     assert again.status == "skipped" and again.reason == "only 0 new conversations, minimum is 3", again.model_dump()
