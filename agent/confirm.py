@@ -1,16 +1,20 @@
 """Which skill calls need a yes first, and the sentence that says exactly what will happen.
 
-Driven by what skills declare: every skill with `effects: destructive` asks (forget, rollback, adapter
-deletion, schedule removal), plus three cases that only sometimes destroy or cost much: an export that would
-overwrite an earlier one, cancelling a job someone else started, and a training job whose estimate on this
-device exceeds `agent.confirm_jobs_over_s`. Every transport asks the same question (Discord buttons or "yes",
+Driven by what skills declare (skills.declaration): a skill's `confirm` sentence (with {arg} placeholders)
+is asked before every call of a skill with effects; a skill's `describe` names a function here (or in its
+own package) that computes the sentence and whether to ask, for the cases that only sometimes destroy or
+cost much: an export that would overwrite an earlier one, cancelling a job someone else started, a training
+job whose estimate on this device exceeds `agent.confirm_jobs_over_s`; and every other skill with `effects:
+destructive` asks with a generic sentence. Every transport asks the same question (Discord buttons or "yes",
 the terminal's y/N, `selftune chat --yes`, MCP's `confirm: true`).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
+import string
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -44,21 +48,41 @@ def answer_of(text: str) -> bool | None:
 
 
 def check(settings: Settings, skill: SkillInfo, args: dict[str, Any], requester: Requester, *,
-          long_jobs: bool = True) -> Check:
+          where: str = "chat") -> Check:
     """What running `skill` with `args` will do, and whether the requester must confirm it first.
 
-    `long_jobs=False` leaves training estimates out (only chat asks before a long job).
+    `where` is "chat" or "mcp": a `describe` runs only where the skill's `confirm_in` lists it (a training
+    estimate is asked about in chat only).
     """
-    describe = DESCRIBERS.get(skill.name) if long_jobs or skill.name != "train.submit" else None
+    decl = skill.declaration
+    describe = describer(decl.describe) if decl.describe and where in decl.confirm_in else None
     try:
         if describe is not None:
             return describe(settings, args, requester)
     except SelftuneError:  # the skill itself will give the same error, in its own words
         return Check(False)
+    if decl.confirm and skill.effects != "none":
+        return Check(True, fill(decl.confirm, args))
     if skill.effects == "destructive":
         shown = ", ".join(f"{k}={v}" for k, v in args.items()) or "no arguments"
         return Check(True, f"This will run {skill.name} ({shown}), which cannot be undone.")
     return Check(False)
+
+
+def describer(reference: str) -> Describer:
+    """The function a declaration's `describe: module:function` names."""
+    module, _, name = reference.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise SelftuneError(f"The confirmation describer '{reference}' cannot be loaded ({exc}); "
+                            "fix the skill's SKILL.md 'describe'.") from None
+
+
+def fill(template: str, args: dict[str, Any]) -> str:
+    """A `confirm` sentence with the call's arguments in place ({arg}); an argument not given reads 'default'."""
+    fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    return template.format(**{name: args.get(name, "default") for name in fields})
 
 
 def question(check_: Check) -> str:
@@ -69,7 +93,7 @@ def question(check_: Check) -> str:
 # --- what each action does ------------------------------------------------------------------------------
 
 
-def _forget(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+def describe_forget(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
     from memory.forget import count_matching, parse_before
     from memory.log import init_schema
 
@@ -94,7 +118,7 @@ def _forget(settings: Settings, args: dict[str, Any], requester: Requester) -> C
     return Check(True, f"This will forget {count} {noun} {whose}{when}, from the log and the recall index.")
 
 
-def _rollback(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+def describe_rollback(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
     from skills.train.adapters import rollback_target, served_map
 
     persona = str(args.get("persona"))
@@ -103,7 +127,7 @@ def _rollback(settings: Settings, args: dict[str, Any], requester: Requester) ->
     return Check(True, f"This will roll back the {persona} persona: it stops serving {now} and serves {target}.")
 
 
-def _delete_adapters(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+def describe_delete(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
     from skills.train.adapters import deletion_plan
 
     doomed, kept = deletion_plan(settings, str(args.get("adapter", "all")))
@@ -115,14 +139,14 @@ def _delete_adapters(settings: Settings, args: dict[str, Any], requester: Reques
                        + kept_text)
 
 
-def _schedule_remove(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+def describe_schedule_remove(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
     if args.get("action", "remove") != "remove":  # pausing and resuming keep the schedule
         return Check(False)
     return Check(True, f"This will remove the schedule \u201c{args.get('schedule')}\u201d for good "
                        "(pause it instead to keep it).")
 
 
-def _cancel(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+def describe_cancel(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
     from skills.jobs.store import JobStore
 
     store = JobStore(settings)
@@ -135,7 +159,7 @@ def _cancel(settings: Settings, args: dict[str, Any], requester: Requester) -> C
     return Check(True, f"This will cancel job {job.id} ({job.name}), which {job.requester} started.")
 
 
-def _export(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+def describe_export(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
     from skills.train.lookup import resolve_adapter
 
     ref = resolve_adapter(str(args.get("adapter")), settings)
@@ -146,7 +170,7 @@ def _export(settings: Settings, args: dict[str, Any], requester: Requester) -> C
     return Check(True, f"This will overwrite the earlier export at {target}.")
 
 
-def _train(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+def describe_training(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
     from skills.train.estimate import estimate_job
     from skills.train.spec import spec_from_recipe
 
@@ -172,12 +196,7 @@ def _duration(seconds: float) -> str:
 
 
 def may_ask(skill: SkillInfo) -> bool:
-    """Whether calls of `skill` can need a yes (its schema then offers `confirm` over MCP)."""
-    return skill.effects == "destructive" or (skill.name in DESCRIBERS and skill.name != "train.submit")
-
-
-DESCRIBERS: dict[str, Describer] = {
-    "memory.forget": _forget, "adapters.rollback": _rollback, "adapters.delete": _delete_adapters,
-    "schedule.remove": _schedule_remove, "jobs.cancel": _cancel, "export.run": _export, "train.submit": _train,
-}
-
+    """Whether calls of `skill` can need a yes over MCP (its schema then offers `confirm`)."""
+    decl = skill.declaration
+    return (skill.effects == "destructive" or bool(decl.describe and "mcp" in decl.confirm_in)
+            or bool(decl.confirm and skill.effects != "none"))

@@ -1,8 +1,9 @@
-"""Dispatch in one place: core intent → skill → permission → arguments (or a follow-up question) → reply.
+"""One action path: (skill, arguments, requester) → permission → missing arguments → confirmation → call → reply.
 
-The Router resolves the intent and orchestrates; everything after that lives here: which skill serves an
-intent, which permission it needs, fitting the grammar's arguments to the skill's parameters, asking for
-what is missing, running the skill and describing its result. The LLM turn uses the same `run_skill`,
+The Router (or a Discord command, a button) says which skill and arguments; everything after that lives
+here, driven by the skill's declaration (skills.declaration): the permission it needs, fitting the
+grammar's arguments to the skill's parameters, the follow-up question for what is missing, the sentence to
+confirm, running the skill and describing its result. The LLM turn uses the same `run_skill`,
 `describe_result` and the refusal sentence for actions that text inside data tried to start.
 """
 
@@ -20,6 +21,7 @@ from agent.intents import Intent
 
 if TYPE_CHECKING:
     from agent.fuzzy_intents import Guess
+from agent.grammar import Grammar
 from agent.prompts import followups
 from agent.session import Confirmation, Pending, Session
 from config.errors import PermissionDenied, SelftuneError, report_internal_error
@@ -31,29 +33,7 @@ from skills.registry import SkillInfo, SkillRegistry
 
 log = logging.getLogger(__name__)
 
-INTENT_SKILLS: dict[str, str] = {
-    "tune": "train.submit", "status": "jobs.status", "cancel": "jobs.cancel", "eval": "eval.run",
-    "export": "export.run", "rollback": "adapters.rollback", "collect": "memory.collect",
-    "forget": "memory.forget", "dataset": "dataset.validate", "delete": "adapters.delete",
-    "schedule:add": "schedule.add", "schedule:list": "schedule.list", "schedule:remove": "schedule.remove",
-    "schedule:pause": "schedule.remove", "schedule:resume": "schedule.remove", "improve": "improve.journal",
-    "persona_create": "persona.create", "persona_bind": "persona.bind", "persona_show": "persona.show",
-    "persona_edit": "persona.edit",
-}
 SUGGESTED = "intent.suggested"  # a Confirmation for "Did you mean …?": a yes handles its intent, not one skill call
-SKILL_INTENTS = {skill: key.split(":")[0] for key, skill in INTENT_SKILLS.items()}
-# Checked before asking anything, so an unauthorised request is refused at once, not after questions.
-# By effect: anything that changes or erases state (forget, collect, rollback, schedules, export) is not 'read'.
-INTENT_PERMISSION: dict[str, Permission] = {
-    "tune": "train", "status": "read", "cancel": "train", "eval": "train", "export": "train",
-    "rollback": "admin", "collect": "admin", "forget": "train", "dataset": "read", "help": "read", "delete": "admin",
-    "schedule:add": "admin", "schedule:remove": "admin", "schedule:list": "read",
-    "schedule:pause": "admin", "schedule:resume": "admin", "improve": "read",
-    "persona_create": "admin", "persona_bind": "admin", "persona_show": "read", "persona_edit": "admin",
-}
-REQUIRED: dict[str, list[str]] = {"tune": ["persona", "dataset"], "delete": ["adapter"],
-                                  "persona_create": ["persona", "description"], "persona_bind": ["persona"],
-                                  "persona_show": ["persona"], "persona_edit": ["persona", "system_prompt"]}
 # Intent argument -> parameter names a skill may use for it (first one the skill has wins).
 ALIASES: dict[str, list[str]] = {
     "job": ["job_id", "job", "id"], "adapter": ["adapter", "adapter_id", "persona", "name"],
@@ -71,9 +51,9 @@ class Outcome(NamedTuple):
     quotes_data: bool
 
 
-def intent_key(intent: Intent) -> str:
-    """'schedule:list' for schedule intents, else the intent name."""
-    return f"schedule:{intent.args.get('action', 'add')}" if intent.name == "schedule" else intent.name
+def intent_of(registry: SkillRegistry, skill: str) -> str:
+    """The intent a skill declares (what replies and logs call its calls), 'chat' for a tool-only skill."""
+    return (registry.get(skill).declaration.intent or "chat") if skill in registry else "chat"
 
 
 def fit_args(intent_args: dict[str, Any], skill: SkillInfo, channel: str) -> dict[str, Any]:
@@ -94,18 +74,18 @@ def missing_skill_args(skill: SkillInfo, fitted: dict[str, Any]) -> list[str]:
     return [p for p in skill.parameters.get("required", []) if p not in fitted]
 
 
-def question(field: str, options: str = "") -> str:
-    """The short follow-up question for a missing argument."""
+def question(field: str, options: str = "", skill: SkillInfo | None = None) -> str:
+    """The short follow-up question for a missing argument: the skill's own (`asks`), else the generic one."""
     templates = followups()
-    return templates.get(field, templates["default"]).format(options=options, field=field.replace("_", " "))
+    own = skill.declaration.asks.get(field) if skill is not None else None
+    return (own or templates.get(field, templates["default"])).format(options=options, field=field.replace("_", " "))
 
 
 ROSTER: dict[Permission, str] = {"read": "default_permission", "train": "trainers", "admin": "admins"}
 
 
-def check_permission(intent: Intent, permission: Permission, user: str) -> None:
-    """Refuse before doing anything when the sender's permission is below what the intent needs."""
-    needed = INTENT_PERMISSION.get(intent_key(intent), "read")
+def check_permission(intent: Intent, needed: Permission, permission: Permission, user: str) -> None:
+    """Refuse before doing anything when the sender's permission is below what the intent's skill needs."""
     if not allows(permission, needed):
         raise PermissionDenied(
             f"Sorry {user}, '{intent.name}' needs the '{needed}' permission and you have '{permission}'; "
@@ -143,24 +123,26 @@ def describe_result(intent: str, result: Any) -> str:
     return "Done: " + (json.dumps(shown, default=str, ensure_ascii=False)[:500] if shown else "ok") + "."
 
 
-def untrusted_refusal(skills: list[str], sources: list[str]) -> str:
+def untrusted_refusal(registry: SkillRegistry, skills: list[str], sources: list[str]) -> str:
     """The sentence a reply carries when actions were refused because the turn held data, not the user's words."""
     names = ", ".join(dict.fromkeys(skills))
-    commands = [f"`!{SKILL_INTENTS[s]}`" for s in dict.fromkeys(skills) if s in SKILL_INTENTS]
+    words = [registry.get(s).declaration.command[:1] if s in registry else [] for s in dict.fromkeys(skills)]
+    commands = [f"`!{w[0]}`" for w in words if w]
     how = f" (e.g. {', '.join(commands)})" if commands else ""
     return (f"I did not run {names}: this conversation included text that you did not type in this message "
             f"({', '.join(dict.fromkeys(sources))}), and such text can't start actions; "
             f"if you want it, ask for it directly{how}.")
 
 
-def refer_to_last_persona(intent: Intent, session: Session) -> None:
+def refer_to_last_persona(intent: Intent, skill: SkillInfo, session: Session) -> None:
     """'export it', 'roll it back': the persona the channel last named; remember the one named now."""
-    key = "persona" if intent.name == "tune" else "adapter"
-    if intent.name in ("tune", "eval", "export", "rollback"):
-        if intent.args.get(key):
-            session.last_persona = intent.args[key]
-        elif session.last_persona and intent.name != "tune":
-            intent.args[key] = session.last_persona
+    refers = skill.declaration.last_persona
+    if refers is None:
+        return
+    if intent.args.get(refers.arg):
+        session.last_persona = intent.args[refers.arg]
+    elif session.last_persona and refers.fill:
+        intent.args[refers.arg] = session.last_persona
 
 
 def skill_context(settings: Settings, requester: Requester, *, chosen_by_model: bool) -> SkillContext:
@@ -176,20 +158,21 @@ class Dispatcher:
     def __init__(self, settings: Settings, registry: SkillRegistry) -> None:
         self.settings = settings
         self.registry = registry
+        self.grammar = Grammar(registry)
 
     def dispatch(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester, *,
                  progress: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
-        """Check permission, fill arguments (or ask for one), run the skill, describe the result."""
+        """Check permission, fill arguments (or ask for one), confirm when needed, run the skill, describe it."""
+        name = intent.skill or ""
+        if name not in self.registry:
+            return Outcome(not_installed(intent, name or intent.name), False)
+        skill = self.registry.get(name)
         try:
-            check_permission(intent, requester.permission, message.user)
+            check_permission(intent, skill.permission, requester.permission, message.user)
         except PermissionDenied as exc:  # refused: keep what was understood, say why
             return Outcome(Reply(text=str(exc), intent=intent.name, args=intent.args, ok=False), False)
-        refer_to_last_persona(intent, session)
-        name = INTENT_SKILLS.get(intent_key(intent))
-        if name is None or name not in self.registry:
-            missing = self.missing(intent, None)
-            return Outcome(self.ask(intent, missing, session) if missing else not_installed(intent, name or intent.name), False)
-        fitted = fit_args(intent.args, self.registry.get(name), message.channel)
+        refer_to_last_persona(intent, skill, session)
+        fitted = fit_args(intent.args, skill, message.channel)
         if not self.missing(intent, None):  # a tune from a channel/synthetic data, a new persona: preview first
             proposal = chat_tune.propose(self.settings, self._caller(requester, progress), intent.name, fitted,
                                          message.channel)
@@ -256,19 +239,22 @@ class Dispatcher:
         return Reply(text=describe_result(intent.name, result), intent=intent.name, args=intent.args, job_id=job_id)
 
     def missing(self, intent: Intent, fitted: dict[str, Any] | None) -> str | None:
-        """The first argument to ask for: the intent's own needs first, then the skill's required ones."""
-        for field in REQUIRED.get(intent.name, []):
+        """The first argument to ask for: the ones the skill declares it asks for first, then its required ones."""
+        skill = self.registry.get(str(intent.skill))
+        for field in skill.declaration.asks:
             if not intent.args.get(field):
                 return field
         if fitted is None:
             return None
-        missing = missing_skill_args(self.registry.get(INTENT_SKILLS[intent_key(intent)]), fitted)
+        missing = missing_skill_args(skill, fitted)
         return missing[0] if missing else None
 
     def ask(self, intent: Intent, field: str, session: Session) -> Reply:
         """Ask for a missing argument and remember the intent until the answer comes."""
         session.pending = Pending(intent=intent, missing=field)
-        return Reply(text=question(field, self._options(field)), intent=intent.name, args=intent.args, kind="question")
+        skill = self.registry.get(str(intent.skill)) if intent.skill in self.registry else None
+        return Reply(text=question(field, self._options(field), skill), intent=intent.name, args=intent.args,
+                     kind="question")
 
     def _options(self, field: str) -> str:
         if field == "persona":

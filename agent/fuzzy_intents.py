@@ -2,9 +2,10 @@
 
 tiny.en turns "cancel the pirate job" into "can't solve the pirate job" and "export the pirate adapter" into
 "and export the pirate or napter". The transcript's first words are compared with the command verbs by
-spelling and by sound (rapidfuzz ratio on the words and on their Metaphone keys), the object words
-(adapter, job, ollama, persona names) are mended the same way, and the mended text must then pass the exact
-grammar of agent/intents.py for the same intent. Only text that names an object of a command (a persona,
+spelling and by sound (rapidfuzz ratio on the words and on their Metaphone keys) with the verbs the skills
+declare for voice (SKILL.md `voice`; a skill that only erases declares none), the object words (adapter,
+job, ollama, persona names) are mended the same way, and the mended text must then pass the exact grammar
+(agent/grammar.py) for the same intent. Only text that names an object of a command (a persona,
 an adapter, a job, a model) is considered, so chat about trains or the weather stays chat. Used for voice
 transcripts only; typed text keeps the exact grammar.
 """
@@ -18,20 +19,11 @@ from typing import Literal, NamedTuple
 import jellyfish
 from rapidfuzz import fuzz
 
-from agent.dispatch import INTENT_PERMISSION, intent_key
-from agent.intents import Intent, normalize, parse_command, resolve
+from agent.grammar import Grammar
+from agent.intents import Intent, normalize
 from config.settings import VoiceConfig
 
-# intent -> (spoken forms of its verb, the form the mended text uses)
-VERBS: dict[str, tuple[tuple[str, ...], str]] = {
-    "tune": (("tune", "train", "finetune"), "tune"),
-    "status": (("status", "what's the status", "whats the status"), "what's the status of"),
-    "cancel": (("cancel", "abort"), "cancel"),
-    "eval": (("evaluate",), "evaluate"),
-    "rollback": (("roll back", "rollback"), "roll back"),
-    "export": (("export",), "export"),
-    "schedule": (("schedule",), "schedule"),
-}  # never forget or delete: a loose match must not reach what only erases (rollback still asks its own yes)
+Verbs = dict[str, tuple[tuple[str, ...], str]]  # intent -> (spoken forms of its verb, the form the mended text uses)
 OBJECTS = ("adapter", "adapters", "persona", "job", "model", "training", "ollama", "gguf")
 # Words a speaker (or Whisper) puts before the verb; dropping them costs no confidence.
 _FILLERS = {"and", "then", "so", "um", "uh", "er", "oh", "well", "the", "a", "now", "ok", "okay", "in", "it"}
@@ -91,7 +83,7 @@ def _mend_objects(words: list[str], personas: list[str]) -> tuple[list[str], boo
     return out, found, mended
 
 
-def _verb_candidates(words: list[str], personas: list[str]) -> list[tuple[float, str, int]]:
+def _verb_candidates(words: list[str], personas: list[str], verbs: Verbs) -> list[tuple[float, str, int]]:
     """(score, intent, words used) for each verb the first words could be, after fillers and a skip or two."""
     start = 0
     while start < len(words) and words[start] in _FILLERS:
@@ -103,48 +95,51 @@ def _verb_candidates(words: list[str], personas: list[str]) -> list[tuple[float,
             if at + n > len(words) or words[at + n - 1] in (*OBJECTS, *personas):
                 break  # the verb never swallows the object it acts on
             heard = " ".join(words[at:at + n])
-            for intent, (forms, _) in VERBS.items():
+            for intent, (forms, _) in verbs.items():
                 score = max(similarity(heard, form) for form in forms) - SKIP_COST * skip
                 found.append((score, intent, at + n))
     return sorted(found, reverse=True)
 
 
-def _parse(name: str, rest: list[str], personas: list[str], score: float) -> tuple[Intent, float] | None:
+def _parse(name: str, rest: list[str], personas: list[str], score: float,
+           grammar: Grammar) -> tuple[Intent, float] | None:
     """The mended text's intent if the grammar agrees it is `name`; else the command form when a persona is named."""
-    intent = resolve(" ".join([VERBS[name][1], *rest]), personas)
+    intent = grammar.resolve(" ".join([grammar.voices()[name][1], *rest]), personas)
     if intent.name == name:
         return intent, score
     if not set(rest) & {p.lower() for p in personas}:
         return None
-    command = parse_command(f"!{name} " + " ".join(rest), personas)
+    word = next((w for w, s in grammar.commands.items() if s.declaration.intent == name), name)
+    command = grammar.parse_command(f"!{word} " + " ".join(rest), personas)
     return (command, score * UNGRAMMATICAL_COST) if command is not None else None
 
 
-def guess(text: str, personas: list[str]) -> Guess | None:
+def guess(text: str, personas: list[str], grammar: Grammar) -> Guess | None:
     """The most likely command in a misheard transcript, or None when it does not look like a command."""
     words = _words(text)
-    candidates = _verb_candidates(words, personas) if words else []
+    verbs = grammar.voices()
+    candidates = _verb_candidates(words, personas, verbs) if words else []
     for score, name, used in candidates[:8]:
         if score < candidates[0][0] - NEAR_BEST:
             break
         rest, names_object, mended = _mend_objects(words[used:], personas)
         if rest[:1] in (["on"], ["of"], ["for"], ["at"]):  # a misheard verb's tail: "email you later on the …"
             rest = rest[1:]
-        parsed = _parse(name, rest, personas, score) if names_object else None
+        parsed = _parse(name, rest, personas, score, grammar) if names_object else None
         if parsed is None:
             continue
         intent, score = parsed
         confidence = max(0.0, min(1.0, score * (MEND_COST if mended else 1.0)))
-        return Guess(Intent(name=name, args=intent.args, source="fuzzy"), " ".join([VERBS[name][1], *rest]),
+        return Guess(intent.model_copy(update={"source": "fuzzy"}), " ".join([verbs[name][1], *rest]),
                      round(confidence, 3))
     return None
 
 
-def decide(found: Guess | None, config: VoiceConfig) -> Literal["run", "ask", "chat"]:
+def decide(found: Guess | None, config: VoiceConfig, grammar: Grammar) -> Literal["run", "ask", "chat"]:
     """Run a sure guess, ask about an unsure one, else chat; a read-only one runs when it is worth asking about
     (showing a status costs less than a question about it)."""
     if found is None or found.confidence < config.fuzzy_ask_at:
         return "chat"
-    if found.confidence >= config.fuzzy_run_at or INTENT_PERMISSION.get(intent_key(found.intent)) == "read":
+    if found.confidence >= config.fuzzy_run_at or grammar.permission(found.intent.skill) == "read":
         return "run"
     return "ask"

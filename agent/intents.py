@@ -1,8 +1,10 @@
-"""Intent resolution without a model: explicit commands (`!tune`, `/status`) and a grammar for natural phrasings.
+"""The grammar's vocabulary: text normalization, argument finders, and the two conversation controls.
 
-The grammar is deliberately conservative: a core intent needs its verb at the start of the request
-(after greetings and politeness in several languages are stripped) or an unambiguous phrase, so
-ordinary chat is left to the LLM.
+Which phrasings reach which skill is declared by each skill (SKILL.md `patterns`, `examples`, `command`,
+`extract`); agent/grammar.py builds the rules from the registry. What lives here is shared by all of them:
+`normalize` (greetings and politeness in several languages stripped, keyword typos fixed), the named
+argument finders a declaration's `extract` refers to, and the two controls that act on the conversation
+rather than call a skill: help, and talking as a persona.
 """
 
 from __future__ import annotations
@@ -15,22 +17,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-CORE_INTENTS = ("tune", "status", "cancel", "eval", "export", "schedule", "rollback", "collect", "forget", "help",
-                "improve", "delete")
-COMMAND_ALIASES = {
-    "tune": "tune", "train": "tune", "finetune": "tune", "status": "status", "jobs": "status", "progress": "status",
-    "cancel": "cancel", "stop": "cancel", "eval": "eval", "evaluate": "eval", "export": "export",
-    "schedule": "schedule", "rollback": "rollback", "collect": "collect", "forget": "forget", "help": "help",
-    "delete": "delete",
-}
-
 
 class Intent(BaseModel):
-    """What a message asks for: a core intent (or 'chat'), its arguments, and how it was recognised."""
+    """What a message asks for: an intent (or 'chat'), the skill that serves it, its arguments, and how it was
+    recognised."""
 
     name: str = "chat"
     args: dict[str, Any] = Field(default_factory=dict)
-    source: str = "none"  # command | grammar | followup | llm | none
+    source: str = "none"  # command | grammar | example | followup | fuzzy | llm | upload | none
+    skill: str | None = None  # None for chat and the conversation controls (help, persona)
 
 
 # Greetings and politeness that may precede or follow a request, in a few languages.
@@ -143,28 +138,42 @@ def _compact(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if v is not None}
 
 
-# --- rules: (intent, pattern on the normalized text, argument extractor) -------------------------------
+# --- argument finders a declaration's `extract` names: (normalized text, raw text, personas) -> args -----
 
-_JOBWORD = r"(?:(?:the |my |our )?(?:job|jobs|training|run|finetune)|job|jobs|training|train|run|finetune|that|it|this|everything|the \S+ (?:job|training|run))"
 Extractor = Callable[[str, str, list[str]], dict[str, Any]]
+EXTRACTORS: dict[str, Extractor] = {}
 
 
+def extractor(name: str) -> Callable[[Extractor], Extractor]:
+    """Make a finder available to SKILL.md as `extract: <name>`."""
+    def add(func: Extractor) -> Extractor:
+        EXTRACTORS[name] = func
+        return func
+
+    return add
+
+
+
+@extractor("tune")
 def _tune_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     dataset = _data_file(raw.lower()) or find_data_sources(raw.lower()) or find_dataset(text)
     persona_text = re.sub(r"(<#\d+>|#[\w-]+|[\w./~-]+\.(?:jsonl|json|csv|parquet))", " ", text)
     return _compact({"persona": find_persona(persona_text, personas), "method": _method(text), "dataset": dataset})
 
 
+@extractor("job")
 def _job_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     return _compact({"job": find_job(text, personas)})
 
 
+@extractor("adapter")
 def _adapter_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     target = re.search(r"\b(ollama|gguf|merged?)\b", text)
     to = {"merge": "merged"}.get(target.group(1), target.group(1)) if target else None
     return _compact({"adapter": find_persona(re.sub(r"\b(ollama|gguf)\b", " ", text), personas), "to": to})
 
 
+@extractor("schedule")
 def _schedule_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     action = "list" if re.search(r"\b(list|show|what|whats|which)\b", text) else "add"
     for verb, name in (("remove|delete|cancel|unschedule|drop", "remove"), ("pause|suspend", "pause"),
@@ -177,17 +186,20 @@ def _schedule_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
                      "every_minutes": 60 if hourly else None})
 
 
+@extractor("collect")
 def _collect_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     off = re.search(r"\b(off|stop|disable|don't|dont|do not|no longer|opt out|opt-out|pause)\b", text)
     return _compact({"enabled": not off, "channel": find_dataset(raw.lower()) if "#" in raw else None})
 
 
+@extractor("forget")
 def _forget_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     scope = "channel" if re.search(r"\b(channel|everyone|this chat)\b", text) else "me"
     about = re.search(r"\babout (.+)$", text)
     return _compact({"scope": scope, "query": about.group(1) if about else None})
 
 
+@extractor("delete")
 def _delete_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     match = re.search(r"\b([a-z0-9][\w-]*/v\d+)\b", text)
     if match:
@@ -210,74 +222,17 @@ def _persona_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     return {"persona": named or (_word(match.group(1)) if match else None)}
 
 
-RULES: list[tuple[str, re.Pattern[str], Extractor]] = [
+# The two conversation controls: no skill, the router acts on the conversation itself (tried before skills
+# whose order is above CONTROL_ORDER, after those below it).
+CONTROL_ORDER = 50
+CONTROLS: list[tuple[str, re.Pattern[str], Extractor]] = [
     ("help", re.compile(r"^(?:help|aide|ayuda|hilfe|aiuto|commands|\?)$|^(?:what can you do|what do you do|"
                         r"how do i use you|what are your commands|show (?:me )?(?:the )?commands)\b"), _none),
     ("persona", re.compile(r"^(?:talk|speak|answer|reply|respond|write|act) (?:like|as) (?:a |an |the )?[a-z][\w-]*$|"
                            r"^(?:be|become) (?:a |an |the )[a-z][\w-]*$|^(?:use|switch to) (?:the |my )?[a-z][\w-]* persona$|"
                            r"^(?:stop (?:talking|speaking) like\b|be yourself\b|talk normally\b)"), _persona_args),
-    ("collect", re.compile(r"^(?:(?:start|stop|begin|resume|pause|enable|disable|turn (?:on|off)) (?:collecting|recording|"
-                           r"collection|logging)|collect(?:ing|ion)? (?:on|off)|(?:opt (?:in|out)|don't record|do not record|"
-                           r"record|collect)\b.*\b(?:channel|here|conversations?|messages?))|^collect(?:ing|ion)?\b"), _collect_args),
-    ("delete", re.compile(r"^(?:delete|remove|erase|wipe|drop|destroy|purge)\b.*(?:\badapters?\b|\b[a-z0-9][\w-]*/v\d+\b)"), _delete_args),
-    ("forget", re.compile(r"^(?:forget|erase|delete|wipe|remove)\b(?!.*\b(?:schedules?|jobs?|adapters?|models?|datasets?)\b)(?! it$| about it$)"
-                          r".*\b(?:me|my|i|everything|messages?|said|channel|history|conversations?|about|what)\b"), _forget_args),
-    ("status", re.compile(r"^(?:status|progress|jobs?)(?: (?:of|for|on) .*| (?:job )?#?[\w-]+)?$|\b(?:what's|whats|what is) the (?:status|progress)\b|"
-                          r"^(?:how's|hows|how is|how are|how's it going with) (?:the |my |our )?\S*\s?(?:job|training|run|jobs|finetune|going)\b|"
-                          r"^(?:is|are) (?:the |my )?\S*\s?(?:job|training|run)s? (?:done|finished|running|over|complete)\b|"
-                          r"^(?:show|check|list|give me) (?:the |my |me )*(?:status|progress|jobs?|training)\b|^any news\b|"
-                          r"\b(?:status|progress) (?:of|on|for) (?:the |my |our )?(?:\S+ )?(?:job|training|run)s?\b"), _job_args),
-    ("cancel", re.compile(rf"^(?:cancel|abort)\b|^(?:stop|kill|halt|terminate|end) {_JOBWORD}\b"), _job_args),
-    ("rollback", re.compile(r"^(?:rollback|roll back|revert|undo)\b|^roll (?:it|that|this|the \S+|\S+) back\b|^go back to the (?:previous|old|last)\b"), _adapter_args),
-    ("improve", re.compile(r"^what (?:did|have|has) (?:you|selftune) (?:improve|change|learn)|"
-                           r"^(?:show|list|give me) (?:me )?(?:the |your )?(?:improvement|improver) (?:journal|log|history)\b|"
-                           r"^(?:improvement|improver) (?:journal|log|history)\b"), _none),
-    ("schedule", re.compile(r"^(?:schedule|unschedule)\b|^(?:list|show|remove|delete) (?:the |my |all )?schedules?\b|"
-                            r"^what(?:'s|s| is| are)? (?:the )?(?:scheduled?|on the schedules?|schedules?)\b|"
-                            r"^(?:pause|resume|unpause|suspend|remove|delete) (?:the |my )?(?:\S+ )?(?:nightly |daily )?"
-                            r"(?:retrain(?:ing)?|schedule)s?\b|"
-                            r"^(?:retrain|train|tune|finetune) .*\b(?:every|nightly|daily|weekly|hourly)\b|^(?:set up|add) (?:a )?"
-                            r"(?:nightly|daily|weekly) (?:retrain|training)\b"), _schedule_args),
-    ("eval", re.compile(r"^(?:evaluate|eval|benchmark|score|test|judge|assess)\b(?! me\b)|^how good is\b|^(?:run|do) (?:an? )?(?:eval|evaluation)\b"), _adapter_args),
-    ("export", re.compile(r"^(?:export|publish|push|convert|merge)\b.*\b(?:adapter|model|ollama|gguf|merged?|persona)\b|"
-                          r"^export(?: (?:the |my )?[\w-]+(?: (?:adapter|model|persona))?(?: to \w+)?)?$"), _adapter_args),
-    ("tune", re.compile(r"^(?:tune|train|finetune|retrain|make|build|create)\b.*\b(?:adapter|persona|model|bot|lora|qlora|dpo|on|with|using)\b|"
-                        r"^(?:tune|train|finetune|retrain)\b(?! (?:my|your|the) (?:dog|cat|brain|voice)\b)|"
-                        r"^(?:start|begin|launch|kick off) (?:a |the |an )?(?:new )?(?:training|finetune|tuning|train)\b"), _tune_args),
 ]
-
-
-def parse_command(text: str, personas: list[str]) -> Intent | None:
-    """`!tune pirate`, `/status 12`: the first word names the intent, the rest is parsed like the grammar's arguments."""
-    match = re.match(r"^\s*[!/]([a-z_-]+)\b\s*(.*)$", text.strip(), re.IGNORECASE | re.DOTALL)
-    if not match or match.group(1).lower() not in COMMAND_ALIASES:
-        return None
-    name = COMMAND_ALIASES[match.group(1).lower()]
-    rest = match.group(2).strip()
-    args = dict(re.findall(r"(\w+)=(\S+)", rest))
-    free = re.sub(r"\w+=\S+", " ", rest).strip()
-    if free:
-        extractor = next(ex for intent, _, ex in RULES if intent == name)
-        guessed = extractor(normalize(free), free, personas)
-        if name in ("status", "cancel") and "job" not in guessed:
-            guessed["job"] = free.split()[0]
-        if name in ("tune", "eval", "export", "rollback") and not guessed.get("persona" if name == "tune" else "adapter"):
-            guessed["persona" if name == "tune" else "adapter"] = free.split()[0]
-        args = {**guessed, **args}
-    return Intent(name=name, args=args, source="command")
-
-
-def resolve(text: str, personas: list[str] | None = None) -> Intent:
-    """Explicit command, else the grammar; 'chat' when neither matches."""
-    personas = personas or []
-    command = parse_command(text, personas)
-    if command is not None:
-        return command
-    norm = normalize(text)
-    for name, pattern, extract in [*PERSONA_RULES, *RULES]:
-        if pattern.search(norm):
-            return Intent(name=name, args=extract(norm, text, personas), source="grammar")
-    return Intent(name="chat", source="none")
+CONTROL_COMMANDS = {"help": "help"}
 
 
 # --- data sources and persona cards (kept apart from the verb grammar above) ----------------------------
@@ -329,32 +284,23 @@ def find_since(text: str, today: date | None = None) -> str | None:
 _NAME = r"([a-z0-9][\w-]*)"
 
 
+@extractor("persona_create")
 def _persona_create_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     match = re.search(rf"persona (?:called|named) {_NAME}(?:,? (?:who|that|which) )?(.*)$", text)
     assert match  # the rule's pattern matched this text
     return _compact({"persona": match.group(1), "description": match.group(2).strip() or None})
 
 
+@extractor("persona_named")
 def _persona_named(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     named = find_persona(text, personas)
     match = re.search(rf"^(?:use|bind|set|show|describe|display|what is|whats) (?:me )?(?:the )?(?:persona )?{_NAME}", text)
     return _compact({"persona": named or (_word(match.group(1)) if match else None)})
 
 
+@extractor("persona_edit")
 def _persona_edit_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     prompt = re.search(r"\bprompt to\s*[:\-]?\s*(.+)$", raw, re.IGNORECASE | re.DOTALL)
     named = re.search(rf"^(?:change|set|update|edit|replace) {_NAME}", text)
     return _compact({"persona": named.group(1) if named else None,
                      "system_prompt": prompt.group(1).strip().strip("\"'\u201c\u201d") if prompt else None})
-
-
-PERSONA_RULES: list[tuple[str, re.Pattern[str], Extractor]] = [
-    ("persona_create", re.compile(r"^(?:create|make|add|define|set up)(?: me)? (?:a |an )?(?:new )?persona "
-                                  r"(?:called|named) [a-z0-9]"), _persona_create_args),
-    ("persona_bind", re.compile(r"^(?:use|bind|set) (?:the )?[a-z0-9][\w-]*(?: persona)? "
-                                r"(?:(?:in|for|on) (?:this|the) (?:channel|chat)|here)$"), _persona_named),
-    ("persona_show", re.compile(r"^(?:show|describe|display|what is|whats)(?: me)? (?:the )?(?:[a-z0-9][\w-]* persona"
-                                r"(?: card)?|persona [a-z0-9][\w-]*)$"), _persona_named),
-    ("persona_edit", re.compile(r"^(?:change|set|update|edit|replace) [a-z0-9][\w-]*(?:'s|s)? (?:system )?prompt to\b"),
-     _persona_edit_args),
-]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.dispatch import SKILL_INTENTS, describe_result, run_skill, untrusted_refusal
+from agent.dispatch import describe_result, intent_of, run_skill, untrusted_refusal
 from agent.tool_offer import relevant_skills
 from agent.toolcalls import parse_text_tool_calls, skill_name, tool_name, tools_schema
 from config.errors import SelftuneError
@@ -135,7 +135,7 @@ class LLMTurn:
     def _reply(self, text: str, state: TurnState, kind: ReplyKind) -> Reply:
         reply = self._answer(text, state, kind)
         if state.refused:  # the user must learn that something tried to act, and why it did not
-            note = untrusted_refusal(state.refused, state.untrusted)
+            note = untrusted_refusal(self.registry, state.refused, state.untrusted)
             reply = reply.model_copy(update={"text": f"{reply.text}\n\n{note}",
                                              "args": {**reply.args, "refused": list(dict.fromkeys(state.refused))}})
         return reply
@@ -145,7 +145,7 @@ class LLMTurn:
         if not state.executed:
             return Reply(text=text, intent="chat", kind=kind)
         name, args, result = state.executed[-1]
-        intent = SKILL_INTENTS.get(name, "chat")
+        intent = intent_of(self.registry, name)
         job_id = result.get("job_id") if isinstance(result, dict) else None
         if text.startswith("(the model"):
             text = describe_result(intent, result)

@@ -115,7 +115,7 @@ class SkillServer:
             raise NotFound(f"There is no tool named '{name}'; list the tools to see what selftune offers.")
         confirmed = args.pop(CONFIRM_ARG, False) is True if confirm.may_ask(skill) else False
         check = await anyio.to_thread.run_sync(
-            lambda: confirm.check(self.settings, skill, args, self.requester, long_jobs=False))
+            lambda: confirm.check(self.settings, skill, args, self.requester, where="mcp"))
         if check.needed and not confirmed:  # say what would happen; do nothing
             return {"done": False, "would": check.text,
                     "message": f"{check.text} Nothing was done; call {name} again with confirm: true to do it."}

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from agent import confirm, persona_switch
 from agent.auth import LOCAL_TRANSPORTS, RateLimiter, requester_for
-from agent.dispatch import SKILL_INTENTS, SUGGESTED, Dispatcher, Outcome, skill_context
-from agent.intents import Intent, find_data_sources, find_dataset, find_persona, resolve
+from agent.dispatch import SUGGESTED, Dispatcher, Outcome, intent_of, skill_context
+from agent.intents import Intent, find_data_sources, find_dataset, find_persona
 
 if TYPE_CHECKING:
     from agent.fuzzy_intents import Guess
@@ -166,7 +166,7 @@ class Router:
     def heard_command(self, transcript: str) -> bool:
         """Whether a voice transcript is a clear command: the exact grammar reads one (else Whisper hears the clip
         again in its full window, and the tolerant matcher works on that transcript, the one it was tuned on)."""
-        return resolve(transcript, self.dispatcher.personas()).name != "chat"
+        return self.dispatcher.grammar.resolve(transcript, self.dispatcher.personas()).name != "chat"
 
     async def ahandle(self, message: IncomingMessage, progress: Progress | None = None,
                       on_token: TokenSink | None = None) -> Reply:
@@ -196,8 +196,9 @@ class Router:
         """A transcript's likely command: run when sure, a "Did you mean" guess when unsure, else chat."""
         from agent.fuzzy_intents import decide, guess  # rapidfuzz and jellyfish come with the voice extra
 
-        found = guess(message.text, self.dispatcher.personas())
-        action = decide(found, self.settings.voice)
+        grammar = self.dispatcher.grammar
+        found = guess(message.text, self.dispatcher.personas(), grammar)
+        action = decide(found, self.settings.voice, grammar)
         if found is None or action == "chat":
             return Intent(), None
         return (found.intent, None) if action == "run" else (Intent(), found)
@@ -212,8 +213,8 @@ class Router:
         if intent.name == "persona":
             return Outcome(persona_switch.switch(self.settings, session, intent.args.get("persona")), False)
         outcome = self.dispatcher.dispatch(intent, message, session, requester, progress=progress)
-        if intent.name in ("persona_bind", "persona_edit") and outcome.reply.ok:  # the channel's next answer uses it
-            session.persona_prompt = self._persona_prompt(session.channel)
+        if outcome.reply.ok and intent.skill in self.registry and not self.registry.get(intent.skill).effect_free:
+            session.persona_prompt = self._persona_prompt(session.channel)  # a card may have changed: use it next
         return outcome
 
     # --- intents -----------------------------------------------------------------------------------
@@ -223,7 +224,11 @@ class Router:
         if session.pending is not None and ABANDON.match(message.text):
             session.pending = None
             return None
-        intent = resolve(message.text, self.dispatcher.personas())
+        grammar = self.dispatcher.grammar
+        if message.request is not None:  # a slash command or button: understood already, never re-parsed
+            session.pending = None
+            return grammar.understood(message.request.intent, message.request.args)
+        intent = grammar.resolve(message.text, self.dispatcher.personas())
         upload = _dataset_upload(message)
         if upload and intent.name in ("chat", "tune"):
             session.last_dataset = upload
@@ -231,9 +236,10 @@ class Router:
                 intent.args.setdefault("dataset", upload)
         pending, session.pending = session.pending, None
         if pending is None or intent.name != "chat":
-            return Intent(name="dataset", args={"path": upload}, source="upload") if upload and intent.name == "chat" else intent
+            return grammar.intent("dataset", {"path": upload}, "upload") if upload and intent.name == "chat" else intent
         answer = upload or self._answer(pending.missing, message.text)
-        return Intent(name=pending.intent.name, args={**pending.intent.args, pending.missing: answer}, source="followup")
+        return pending.intent.model_copy(update={"args": {**pending.intent.args, pending.missing: answer},
+                                                 "source": "followup"})
 
     def _answer(self, field: str, text: str) -> str:
         """The value a follow-up answer gives for `field`."""
@@ -262,7 +268,7 @@ class Router:
                                     args={"offline": True}), False)
         if turn.state.proposed is not None:  # the model asked for an action that needs the user's yes
             skill, args, description = turn.state.proposed
-            intent = Intent(name=SKILL_INTENTS.get(skill, "chat"), args={"skill": skill, **args}, source="llm")
+            intent = Intent(name=intent_of(self.registry, skill), args={"skill": skill, **args}, source="llm", skill=skill)
             return Outcome(self.dispatcher.ask_confirmation(intent, skill, args, description, session, message.user), False)
         if adapter_provider is not None:
             reply.args = {**reply.args, "persona": session.persona, "adapter": adapter_provider.adapter_id}

@@ -18,6 +18,14 @@ class Attachment(BaseModel):
     size: int = 0
 
 
+class Request(BaseModel):
+    """What a slash command or button asks for, already understood: an intent and its arguments (the router
+    picks the skill by the intent's declarations, exactly as for typed text, with nothing re-parsed)."""
+
+    intent: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
 class IncomingMessage(BaseModel):
     """One message from a person, whatever the transport."""
 
@@ -31,6 +39,7 @@ class IncomingMessage(BaseModel):
     reply_to: str | None = None
     confirmed: bool = False  # the sender already said yes to any action with lasting effects (`selftune chat --yes`)
     spoken: bool = False  # text is a transcript of the sender's voice note (Whisper may have misheard a command)
+    request: Request | None = None  # set by slash commands and buttons; `text` then only shows what was asked
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from config.errors import NotFound, PermissionDenied, SelftuneError, UsageError
 from skills import hookspecs
 from skills.context import SkillContext
+from skills.declaration import Declaration, merge_overlay, parse_declaration
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "selftune.skills"
@@ -57,6 +58,7 @@ class SkillInfo(BaseModel):
     long_running: bool = False
     function: Callable[..., Any]
     args_model: type[BaseModel]
+    declaration: Declaration = Declaration()  # how requests reach it (skills.declaration)
 
     def openai_tool(self) -> dict[str, Any]:
         """This skill as an OpenAI tools-schema entry."""
@@ -121,14 +123,29 @@ def build_skill(
     if permission not in ("read", "train", "admin"):
         raise SkillRegistrationError(f"Skill '{name}' permission must be read, train or admin, not {permission!r}.")
     effects = _effects(meta, name, permission)
+    try:
+        declaration = parse_declaration(meta, f"Skill '{name}'")
+    except ValueError as exc:
+        raise SkillRegistrationError(f"{exc}.") from None
     args_model = _args_model(function, name)
-    schema = args_model.model_json_schema()
-    schema.pop("title", None)
+    schema = _described(args_model.model_json_schema(), declaration.args, name)
     return SkillInfo(
         name=name, description=description, permission=permission, effects=effects, parameters=schema, origin=origin,
         version=version, path=path, body=body, long_running=bool(meta.get("long_running", False)),
-        function=function, args_model=args_model,
+        function=function, args_model=args_model, declaration=declaration,
     )
+
+
+def _described(schema: dict[str, Any], descriptions: dict[str, str], name: str) -> dict[str, Any]:
+    """The parameters' JSON Schema with the declared argument descriptions (what models and slash commands show)."""
+    schema.pop("title", None)
+    properties = schema.get("properties", {})
+    unknown = sorted(set(descriptions) - set(properties))
+    if unknown:
+        raise SkillRegistrationError(f"Skill '{name}' describes arguments it does not take: {', '.join(unknown)}.")
+    for arg, text in descriptions.items():
+        properties[arg]["description"] = str(text).strip()
+    return schema
 
 
 def _effects(meta: dict[str, Any], name: str, permission: str) -> str:
@@ -273,17 +290,20 @@ def dist_version(dist: str) -> str:
 
 
 def _apply_workspace_overlays(registry: SkillRegistry, workspace: Path) -> None:
-    """Workspace overlays may change a skill's description/body (prompt only, never code)."""
+    """Workspace overlays may change a skill's description, body and how it is reached (its examples are
+    added to the skill's own): prompt and declaration only, never code."""
     for md in sorted((workspace / "skills").glob("*/SKILL.md")):
         try:
             meta, body = parse_skill_md(md.read_text(encoding="utf-8"), str(md))
-        except SkillRegistrationError as exc:
-            registry.errors.append(str(exc))
-            continue
-        name = meta.get("name")
-        if name in registry:
+            name = meta.get("name")
+            if name not in registry:
+                continue
             skill = registry.get(name)
-            update = {"body": body or skill.body, "origin": skill.origin + "+workspace"}
-            if meta.get("description"):
-                update["description"] = str(meta["description"]).strip()
-            registry._skills[name] = skill.model_copy(update=update)
+            update: dict[str, Any] = {"body": body or skill.body, "origin": skill.origin + "+workspace",
+                                      "declaration": merge_overlay(skill.declaration, meta)}
+        except (SkillRegistrationError, ValueError) as exc:
+            registry.errors.append(f"{md}: {exc}")
+            continue
+        if meta.get("description"):
+            update["description"] = str(meta["description"]).strip()
+        registry._skills[name] = skill.model_copy(update=update)

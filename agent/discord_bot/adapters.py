@@ -13,7 +13,7 @@ from agent.discord_bot import choices
 from agent.discord_bot.answers import Answers
 from agent.discord_bot.auth import needs, require
 from agent.discord_bot.services import BotServices
-from agent.discord_bot.text import command_text, respond
+from agent.discord_bot.text import respond
 from agent.discord_bot.views import GATED_PROMOTE_INTENT, PROMOTE_INTENT
 from skills.train.adapters import AdapterInfo, list_adapters
 
@@ -45,7 +45,7 @@ class Adapters(commands.GroupCog, group_name="adapters", group_description="Trai
 
     @app_commands.command(name="list", description="Trained adapters, newest first, and which persona each serves.")
     @app_commands.describe(name="Only adapters with this name, e.g. pirate-lora.")
-    @needs("status")  # reading what exists and what serves, like a job's status
+    @needs("jobs.status")  # reading what exists and what serves, like a job's status
     async def list_(self, interaction: discord.Interaction, name: str | None = None) -> None:
         """List adapters."""
         found = await asyncio.to_thread(list_adapters, self.services.settings, name or None)
@@ -60,14 +60,14 @@ class Adapters(commands.GroupCog, group_name="adapters", group_description="Trai
                       skip_gate: bool = False) -> None:
         """Promote an adapter (gated unless an admin skips the gate)."""
         if skip_gate:
-            require(self.services.settings, interaction.user, PROMOTE_INTENT)
+            require(self.services.settings, self.services.router.registry, interaction.user, PROMOTE_INTENT)
         outcome = await asyncio.to_thread(self.services.promote, persona, adapter, gated=not skip_gate)
         await respond(interaction, outcome.sentence())
 
     @app_commands.command(name="rollback", description="Serve a persona's previous adapter again (admins).")
     @app_commands.describe(persona="Persona whose adapter to roll back.", to="Adapter id to serve instead of the previous one.")
     @app_commands.autocomplete(persona=choices.personas, to=choices.adapters)
-    @needs("rollback")
+    @needs("adapters.rollback")
     async def rollback(self, interaction: discord.Interaction, persona: str, to: str | None = None) -> None:
         """Serve the previous adapter again (the router's `!rollback`, which asks for a yes)."""
-        await self.answers.run_command(interaction, command_text("rollback", persona=persona, to=to))
+        await self.answers.run_command(interaction, "rollback", persona=persona, to=to)

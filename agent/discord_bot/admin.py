@@ -13,8 +13,8 @@ from agent.discord_bot import choices
 from agent.discord_bot.answers import Answers
 from agent.discord_bot.auth import needs, require
 from agent.discord_bot.services import BotServices
-from agent.discord_bot.text import command_text
 
+COLLECT_ARGS = {"on": {"enabled": True}, "off": {"enabled": False}}
 
 class Admin(commands.Cog):
     """Consent, forgetting and rollback."""
@@ -39,19 +39,19 @@ class Admin(commands.Cog):
         if state == "status":
             await interaction.response.send_message(await self.collect_status(interaction.channel_id))
             return
-        require(self.services.settings, interaction.user, "collect")
-        await self.answers.run_command(interaction, f"!collect {state}")
+        require(self.services.settings, self.services.router.registry, interaction.user, "memory.collect")
+        await self.answers.run_command(interaction, "collect", **COLLECT_ARGS[state])
 
     @app_commands.command(name="forget", description="Forget your own messages in the assistant's memory.")
-    @needs("forget")
+    @needs("memory.forget")
     async def forget(self, interaction: discord.Interaction) -> None:
         """Forget the caller's messages."""
-        await self.answers.run_command(interaction, "!forget me")
+        await self.answers.run_command(interaction, "forget", scope="me")
 
     @app_commands.command(name="rollback", description="Serve a persona's previous adapter again (admins).")
     @app_commands.describe(persona="Persona whose adapter to roll back.")
     @app_commands.autocomplete(persona=choices.personas)
-    @needs("rollback")
+    @needs("adapters.rollback")
     async def rollback(self, interaction: discord.Interaction, persona: str) -> None:
         """Serve the previous adapter again."""
-        await self.answers.run_command(interaction, command_text("rollback", persona=persona))
+        await self.answers.run_command(interaction, "rollback", persona=persona)

@@ -11,9 +11,9 @@ from typing import Any
 import discord
 
 from agent.discord_bot.auth import acknowledge
-from agent.discord_bot.services import BotServices, ask
+from agent.discord_bot.services import BotServices, ask, say
 from agent.discord_bot.store import BotStore, ReplyRecord
-from agent.discord_bot.text import split_text
+from agent.discord_bot.text import shown_request, split_text
 from agent.discord_bot.views import confirm_view
 from agent.memory_hooks import channel_persona
 from config.messages import IncomingMessage, Reply, reply_kind
@@ -47,11 +47,18 @@ class Answers:
         assert sent is not None  # split_text always yields at least one piece
         return sent
 
-    async def run_command(self, interaction: discord.Interaction[Any], text: str) -> None:
-        """Acknowledge (unless the command's check already did), route the command, post the answer and
+    async def run_command(self, interaction: discord.Interaction[Any], intent: str, **args: Any) -> None:
+        """Acknowledge (unless the command's check already did), route the request, post the answer and
         follow any job it started."""
         await acknowledge(interaction)
-        reply = await ask(self.services, interaction, text)
+        await self._answer(interaction, await ask(self.services, interaction, intent, **args), shown_request(intent, args))
+
+    async def run_text(self, interaction: discord.Interaction[Any], text: str) -> None:
+        """`/ask`: the text is read by the router as if typed in the channel."""
+        await acknowledge(interaction)
+        await self._answer(interaction, await say(self.services, interaction, text), text)
+
+    async def _answer(self, interaction: discord.Interaction[Any], reply: Reply, text: str) -> None:
         attached = [discord.File(p, filename=p.name) for p in reply.attachments if p.is_file()]
         pieces = split_text(reply.text or "…")
         for piece in pieces[:-1]:

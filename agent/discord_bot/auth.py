@@ -1,6 +1,6 @@
-"""Who may do what in Discord: the router's own rules (agent.auth identities, agent.dispatch's intent table).
+"""Who may do what in Discord: the router's own rules (agent.auth identities, the permission each skill declares).
 
-Slash commands and buttons are checked here before anything runs, with the same table and the same
+Slash commands and buttons are checked here before anything runs, with the same declaration and the same
 sentence the router uses for typed messages, so the two can never disagree."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from agent.intents import Intent
 from config.errors import PermissionDenied
 from config.messages import IncomingMessage
 from config.settings import Permission, Settings
+from skills.registry import SkillRegistry
 
 T = TypeVar("T")
 
@@ -47,16 +48,14 @@ def allows(settings: Settings, user: discord.abc.User, needed: Permission) -> bo
     return auth.allows(permission_of(settings, user), needed)
 
 
-def intent_of(key: str) -> Intent:
-    """The router's intent for a table key: 'schedule:add' is the schedule intent with action=add."""
-    name, _, action = key.partition(":")
-    return Intent(name=name, args={"action": action} if action else {})
-
-
-def require(settings: Settings, user: discord.abc.User, intent: str) -> None:
-    """Raise Refused (the router's sentence) unless the user may carry out `intent` (a key of the router's table)."""
+def require(settings: Settings, registry: SkillRegistry, user: discord.abc.User, skill: str | None) -> None:
+    """Raise Refused (the router's sentence) unless the user may run `skill` (None: talking, help: anyone)."""
+    if skill is None:
+        return
+    info = registry.get(skill)
+    intent = Intent(name=info.declaration.intent or skill, skill=skill)
     try:
-        dispatch.check_permission(intent_of(intent), permission_of(settings, user), str(user.id))
+        dispatch.check_permission(intent, info.permission, permission_of(settings, user), str(user.id))
     except PermissionDenied as exc:
         raise Refused(str(exc)) from None
 
@@ -67,13 +66,14 @@ async def acknowledge(interaction: discord.Interaction[Any], *, ephemeral: bool 
         await interaction.response.defer(thinking=True, ephemeral=ephemeral)
 
 
-def needs(intent: str, *, ephemeral: bool = False) -> Callable[[T], T]:
-    """Slash-command check: the permission `intent` has in the router's table (agent.dispatch); once it
-    passes, the interaction is acknowledged, so every command body (downloads, validation, routing) runs
-    after Discord heard back, and a refusal is still the caller's own ephemeral sentence."""
+def needs(skill: str | None, *, ephemeral: bool = False) -> Callable[[T], T]:
+    """Slash-command check: the permission `skill` declares (None: anyone); once it passes, the interaction is
+    acknowledged, so every command body (downloads, validation, routing) runs after Discord heard back, and a
+    refusal is still the caller's own ephemeral sentence."""
 
     async def predicate(interaction: discord.Interaction[Any]) -> bool:
-        require(interaction.client.settings, interaction.user, intent)  # type: ignore[attr-defined]
+        client = interaction.client
+        require(client.settings, client.services.router.registry, interaction.user, skill)  # type: ignore[attr-defined]
         await acknowledge(interaction, ephemeral=ephemeral)
         return True
 

@@ -19,6 +19,7 @@ from agent.discord_bot.feedback import Feedback
 from agent.discord_bot.jobs import JobFollower, Jobs
 from agent.discord_bot.schedules import Schedules
 from agent.discord_bot.services import BotServices
+from agent.discord_bot.skill_commands import skill_commands
 from agent.discord_bot.store import BotStore
 from agent.discord_bot.text import respond, user_error_text
 from agent.discord_bot.uploads import Uploads
@@ -66,6 +67,9 @@ class SelftuneBot(commands.Bot):
                     Feedback(self, self.services, self.store), Admin(self.services, self.answers),
                     Schedules(self.answers), Adapters(self.services, self.answers)):
             await self.add_cog(cog)
+        taken = {command.name for command in self.tree.get_commands()}
+        for command in skill_commands(self.services.router.registry, self.answers, taken):  # declared, not hand-made
+            self.tree.add_command(command)
         self.add_dynamic_items(*BUTTONS)
         await self.sync_commands()
 

@@ -108,13 +108,13 @@ class Conversation(commands.Cog):
 
     @app_commands.command(name="ask", description="Talk to the assistant.")
     @app_commands.describe(text="What you want to say or ask.")
-    @needs("chat")
+    @needs(None)
     async def ask(self, interaction: discord.Interaction, text: str) -> None:
         """Say something to the assistant."""
-        await self.answers.run_command(interaction, text)
+        await self.answers.run_text(interaction, text)
 
     @app_commands.command(name="help", description="What the assistant can do.")
-    @needs("help")
+    @needs(None)
     async def help_(self, interaction: discord.Interaction) -> None:
         """What the assistant can do."""
-        await self.answers.run_command(interaction, "!help")
+        await self.answers.run_command(interaction, "help")

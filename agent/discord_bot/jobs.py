@@ -17,7 +17,7 @@ from agent.discord_bot.answers import Answers
 from agent.discord_bot.auth import needs
 from agent.discord_bot.progress import JobView, follow_job, open_job_thread, post_final
 from agent.discord_bot.services import BotServices
-from agent.discord_bot.text import DISCORD_LIMIT, command_text, user_error_text
+from agent.discord_bot.text import DISCORD_LIMIT, user_error_text
 from config.errors import SelftuneError
 from config.messages import Reply
 from skills.personas import load_persona
@@ -110,7 +110,7 @@ class Jobs(commands.Cog):
                            dataset="A .jsonl/.json dataset file to train on (optional).",
                            source="Or build the data: #channel, here, synthetic, synthetic:200, #channel+synthetic:200.")
     @app_commands.autocomplete(persona=choices.personas)
-    @needs("tune")
+    @needs("train.submit")
     async def tune(self, interaction: discord.Interaction, persona: str,
                    method: Literal["lora", "qlora", "dpo", "kto", "full"] | None = None,
                    dataset: discord.Attachment | None = None, source: str | None = None) -> None:
@@ -119,38 +119,38 @@ class Jobs(commands.Cog):
         if dataset is not None:
             stored = await files.accept_dataset(interaction, dataset, self.services.settings,
                                                 self.services.validate_dataset)
-            path = stored.path
-        await self.answers.run_command(interaction, command_text("tune", persona=persona, method=method, dataset=path))
+            path = str(stored.path)
+        await self.answers.run_command(interaction, "tune", persona=persona, method=method, dataset=path)
 
     @app_commands.command(name="status", description="Show a job's state and progress (the latest job by default).")
     @app_commands.describe(job="Job id (leave empty for the latest).")
     @app_commands.autocomplete(job=choices.jobs)
-    @needs("status")
+    @needs("jobs.status")
     async def status(self, interaction: discord.Interaction, job: str | None = None) -> None:
         """A job's state."""
-        await self.answers.run_command(interaction, command_text("status", job=job))
+        await self.answers.run_command(interaction, "status", job=job)
 
     @app_commands.command(name="cancel", description="Cancel a running or queued job.")
     @app_commands.describe(job="Job id to cancel.")
     @app_commands.autocomplete(job=choices.jobs)
-    @needs("cancel")
+    @needs("jobs.cancel")
     async def cancel(self, interaction: discord.Interaction, job: str) -> None:
         """Cancel a job."""
-        await self.answers.run_command(interaction, command_text("cancel", job=job))
+        await self.answers.run_command(interaction, "cancel", job=job)
 
     @app_commands.command(name="eval", description="Evaluate an adapter against its base model.")
     @app_commands.describe(adapter="Adapter id, e.g. pirate/3.")
     @app_commands.autocomplete(adapter=choices.adapters)
-    @needs("eval")
+    @needs("eval.run")
     async def evaluate(self, interaction: discord.Interaction, adapter: str) -> None:
         """Evaluate an adapter."""
-        await self.answers.run_command(interaction, command_text("eval", adapter=adapter))
+        await self.answers.run_command(interaction, "eval", adapter=adapter)
 
     @app_commands.command(name="export", description="Export an adapter (merged weights, GGUF or an Ollama model).")
     @app_commands.describe(adapter="Adapter id, e.g. pirate/3.", to="Export target.")
     @app_commands.autocomplete(adapter=choices.adapters)
-    @needs("export")
+    @needs("export.run")
     async def export(self, interaction: discord.Interaction, adapter: str,
                      to: Literal["merged", "gguf", "ollama"] = "ollama") -> None:
         """Export an adapter."""
-        await self.answers.run_command(interaction, command_text("export", adapter=adapter, to=to))
+        await self.answers.run_command(interaction, "export", adapter=adapter, to=to)

@@ -11,7 +11,6 @@ from discord.ext import commands
 from agent.discord_bot import choices
 from agent.discord_bot.answers import Answers
 from agent.discord_bot.auth import needs
-from agent.discord_bot.text import command_text
 
 
 class Schedules(commands.GroupCog, group_name="schedule", group_description="Nightly, gated retrains of a persona."):
@@ -22,10 +21,10 @@ class Schedules(commands.GroupCog, group_name="schedule", group_description="Nig
 
     async def route(self, interaction: discord.Interaction, action: str, **args: object) -> None:
         """Send `!schedule action=<action> ...` through the router as the caller."""
-        await self.answers.run_command(interaction, command_text("schedule", action=action, **args))
+        await self.answers.run_command(interaction, "schedule", action=action, **args)
 
     @app_commands.command(name="list", description="What is scheduled, soonest first.")
-    @needs("schedule:list")
+    @needs("schedule.list")
     async def list_(self, interaction: discord.Interaction) -> None:
         """List the schedules."""
         await self.route(interaction, "list")
@@ -35,7 +34,7 @@ class Schedules(commands.GroupCog, group_name="schedule", group_description="Nig
                            at="Time of day, e.g. 02:00 or 2am (default 02:00).",
                            every_minutes="Instead of nightly: run every this many minutes.")
     @app_commands.autocomplete(persona=choices.personas)
-    @needs("schedule:add")
+    @needs("schedule.add")
     async def add(self, interaction: discord.Interaction, persona: str, at: str | None = None,
                   every_minutes: app_commands.Range[float, 1, 7 * 24 * 60] | None = None) -> None:
         """Add (or replace) a persona's retrain schedule."""
@@ -44,7 +43,7 @@ class Schedules(commands.GroupCog, group_name="schedule", group_description="Nig
     @app_commands.command(name="remove", description="Delete a schedule.")
     @app_commands.describe(schedule="Persona (or schedule id) whose schedule is deleted.")
     @app_commands.autocomplete(schedule=choices.schedules)
-    @needs("schedule:remove")
+    @needs("schedule.remove")
     async def remove(self, interaction: discord.Interaction, schedule: str) -> None:
         """Delete a schedule (asks for a yes first, like the typed command)."""
         await self.route(interaction, "remove", persona=schedule)
@@ -52,7 +51,7 @@ class Schedules(commands.GroupCog, group_name="schedule", group_description="Nig
     @app_commands.command(name="pause", description="Pause a schedule without deleting it.")
     @app_commands.describe(schedule="Persona (or schedule id) whose schedule is paused.")
     @app_commands.autocomplete(schedule=choices.schedules)
-    @needs("schedule:pause")
+    @needs("schedule.remove")
     async def pause(self, interaction: discord.Interaction, schedule: str) -> None:
         """Pause a schedule."""
         await self.route(interaction, "pause", persona=schedule)
@@ -60,7 +59,7 @@ class Schedules(commands.GroupCog, group_name="schedule", group_description="Nig
     @app_commands.command(name="resume", description="Resume a paused schedule.")
     @app_commands.describe(schedule="Persona (or schedule id) whose schedule resumes.")
     @app_commands.autocomplete(schedule=choices.schedules)
-    @needs("schedule:resume")
+    @needs("schedule.remove")
     async def resume(self, interaction: discord.Interaction, schedule: str) -> None:
         """Resume a schedule."""
         await self.route(interaction, "resume", persona=schedule)

@@ -14,9 +14,10 @@ import discord
 from agent import dispatch
 from agent.auth import requester_for
 from agent.discord_bot.auth import sender
+from agent.discord_bot.text import shown_request
 from agent.dispatch import skill_context
 from agent.router import Progress, Router
-from config.messages import IncomingMessage, Reply
+from config.messages import IncomingMessage, Reply, Request
 from config.settings import Settings
 from memory.store import Memory
 from skills.dataset.validate import ValidationReport, validate_file
@@ -82,8 +83,15 @@ async def run_skill(services: BotServices, interaction: discord.Interaction[Any]
     return await asyncio.to_thread(dispatch.run_skill, services.router.registry, name, args, ctx)
 
 
-async def ask(services: BotServices, interaction: discord.Interaction[Any], text: str) -> Reply:
-    """Route a slash command or button press as an explicit command from the interaction's user."""
-    incoming = sender(interaction.user, interaction.channel_id, text).model_copy(
-        update={"message_id": str(interaction.id)})
+async def ask(services: BotServices, interaction: discord.Interaction[Any], intent: str, **args: Any) -> Reply:
+    """Route a slash command or button press as an understood request (intent and arguments) from the
+    interaction's user: the router's one action path, with nothing turned into text and parsed again."""
+    incoming = sender(interaction.user, interaction.channel_id, shown_request(intent, args)).model_copy(
+        update={"message_id": str(interaction.id), "request": Request(intent=intent, args=args)})
+    return await route(services.router, incoming)
+
+
+async def say(services: BotServices, interaction: discord.Interaction[Any], text: str) -> Reply:
+    """Route text from a slash command (`/ask`) as if the interaction's user had typed it."""
+    incoming = sender(interaction.user, interaction.channel_id, text).model_copy(update={"message_id": str(interaction.id)})
     return await route(services.router, incoming)

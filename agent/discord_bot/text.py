@@ -1,4 +1,4 @@
-"""Text the bot sends: Discord-sized pieces, explicit router commands, interaction answers, error sentences."""
+"""Text the bot sends: Discord-sized pieces, how a slash command reads in the log, interaction answers, error sentences."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ def split_text(text: str, limit: int = DISCORD_LIMIT) -> list[str]:
     return [*pieces, text] if text or not pieces else pieces
 
 
-def command_text(intent: str, **args: Any) -> str:
-    """An explicit command for the Router, e.g. `!tune persona=pirate method=qlora`."""
+def shown_request(intent: str, args: dict[str, Any]) -> str:
+    """How a slash command's request reads in logs and memory, e.g. `/tune persona=pirate method=qlora`."""
     parts = [f"{key}={value}" for key, value in args.items() if value not in (None, "")]
-    return " ".join([f"!{intent}", *parts])
+    return " ".join([f"/{intent}", *parts])
 
 
 async def respond(interaction: discord.Interaction, text: str, *, ephemeral: bool = False) -> None:

@@ -80,7 +80,7 @@ class Uploads(commands.GroupCog, name="Datasets", group_name="dataset",
 
     @app_commands.command(name="validate", description="Check every row of a dataset file; valid files are stored.")
     @app_commands.describe(file="A .jsonl/.json dataset (alpaca, ShareGPT, OpenAI messages, DPO, KTO).")
-    @needs("dataset")
+    @needs("dataset.validate")
     async def validate(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """Validate (and store) an attached dataset."""
         dataset = await self.accept(interaction, file)
@@ -90,7 +90,7 @@ class Uploads(commands.GroupCog, name="Datasets", group_name="dataset",
     @app_commands.command(name="stats", description="Rows, turns, lengths and duplicates of a dataset file.")
     @app_commands.describe(file="A .jsonl/.json dataset.",
                            tokens="Also count tokens with the base model's chat template (slower).")
-    @needs("dataset")
+    @needs("dataset.validate")
     async def stats(self, interaction: discord.Interaction, file: discord.Attachment, tokens: bool = False) -> None:
         """Statistics of an attached dataset (the dataset.stats skill, as the caller)."""
         dataset = await self.accept(interaction, file)

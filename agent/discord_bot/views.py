@@ -14,14 +14,14 @@ import discord
 
 from agent.discord_bot.auth import acknowledge, require, sender
 from agent.discord_bot.services import BotServices, ask
-from agent.discord_bot.text import command_text, respond, user_error_text
+from agent.discord_bot.text import respond, user_error_text
 
 PREFIX = "selftune"
-# The router's table has no 'promote' intent. Skipping the gate changes which adapter serves as a rollback
+# Skipping the gate changes which adapter serves as a rollback
 # does (admins); a gated promotion only serves a candidate that beats the current one, as the nightly retrain
 # does on its own, so whoever may evaluate adapters (train) may ask for it.
-PROMOTE_INTENT = "rollback"
-GATED_PROMOTE_INTENT = "eval"
+PROMOTE_INTENT = "adapters.rollback"
+GATED_PROMOTE_INTENT = "eval.run"
 DynamicButton = discord.ui.DynamicItem[discord.ui.Button[Any]]
 
 
@@ -67,7 +67,7 @@ class CancelButton(Answered, DynamicButton, template=rf"{PREFIX}:cancel:(?P<job>
 
     async def press(self, interaction: discord.Interaction[Any], services: BotServices) -> str:
         """Ask the job to stop."""
-        require(services.settings, interaction.user, "cancel")
+        require(services.settings, services.router.registry, interaction.user, "jobs.cancel")
         await asyncio.to_thread(services.jobs.cancel, self.job_id)
         return f"Cancelling job {self.job_id}…"
 
@@ -88,8 +88,8 @@ class ExportButton(Answered, DynamicButton, template=rf"{PREFIX}:export:(?P<adap
 
     async def press(self, interaction: discord.Interaction[Any], services: BotServices) -> str:
         """Route `!export adapter=... to=ollama` as the presser."""
-        require(services.settings, interaction.user, "export")
-        return (await ask(services, interaction, command_text("export", adapter=self.adapter, to="ollama"))).text
+        require(services.settings, services.router.registry, interaction.user, "export.run")
+        return (await ask(services, interaction, "export", adapter=self.adapter, to="ollama")).text
 
 
 class PromoteButton(Answered, DynamicButton, template=rf"{PREFIX}:promote:(?P<persona>[^:]+):(?P<adapter>.+)"):
@@ -108,7 +108,7 @@ class PromoteButton(Answered, DynamicButton, template=rf"{PREFIX}:promote:(?P<pe
 
     async def press(self, interaction: discord.Interaction[Any], services: BotServices) -> str:
         """Evaluate against what the persona serves now; promote only on the gate's yes, and say which."""
-        require(services.settings, interaction.user, GATED_PROMOTE_INTENT)
+        require(services.settings, services.router.registry, interaction.user, GATED_PROMOTE_INTENT)
         await acknowledge(interaction, ephemeral=True)  # the evaluation takes a while
         return (await asyncio.to_thread(services.promote, self.persona, self.adapter)).sentence()
 
@@ -130,7 +130,7 @@ class PromoteAnywayButton(Answered, DynamicButton,
 
     async def press(self, interaction: discord.Interaction[Any], services: BotServices) -> str:
         """Promote without evaluating (admins, like a rollback), and say that the gate was skipped."""
-        require(services.settings, interaction.user, PROMOTE_INTENT)
+        require(services.settings, services.router.registry, interaction.user, PROMOTE_INTENT)
         return (await asyncio.to_thread(services.promote, self.persona, self.adapter, gated=False)).sentence()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,12 @@ def export_run(adapter: str, to: str = "ollama") -> dict:
     return {"message": f"Exported {adapter} to {to}."}
 
 
+def eval_run(adapter: str) -> dict:
+    """Evaluate an adapter."""
+    CALLS.append(("eval.run", {"adapter": adapter}))
+    return {"message": f"Evaluated {adapter}."}
+
+
 def dataset_validate(path: str) -> dict:
     """Validate a dataset file."""
     rows = Path(path).read_text(encoding="utf-8").splitlines()
@@ -56,15 +63,27 @@ SKILLS = [
     (jobs_status, {"name": "jobs.status", "permission": "read", "effects": "none"}),
     (jobs_cancel, {"name": "jobs.cancel", "permission": "train"}),
     (export_run, {"name": "export.run", "permission": "train"}),
+    (eval_run, {"name": "eval.run", "permission": "train"}),
     (dataset_validate, {"name": "dataset.validate", "permission": "read", "effects": "none"}),
 ]
+
+
+@lru_cache(maxsize=1)
+def _real() -> SkillRegistry:
+    return load_registry()
+
+
+def declared(name: str) -> dict[str, Any]:
+    """How the real skill of that name is reached (its SKILL.md routing fields): fakes are routed like it."""
+    real = _real()
+    return real.get(name).declaration.model_dump(exclude_defaults=True) if name in real else {}
 
 
 class Plugin:
     @hookspecs.hookimpl
     def register_skills(self, register):  # noqa: ANN001, ANN201
         for function, meta in SKILLS:
-            register(function, skill_md=meta)
+            register(function, skill_md={**declared(meta["name"]), **meta})
 
 
 def fake_registry() -> SkillRegistry:

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 import skills.jobs.manager as job_manager
 from agent.cli.main import app
-from agent.intents import find_data_sources, find_since, resolve
+from agent.grammar import resolve
+from agent.intents import find_data_sources, find_since
 from agent.router import Router
 from config.messages import IncomingMessage
 from config.settings import LLMConfig, Settings

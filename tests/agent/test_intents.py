@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agent.intents import normalize, parse_command, resolve
+from agent.grammar import default_grammar, resolve
+from agent.intents import normalize
+
+parse_command = default_grammar().parse_command
 
 PERSONAS = ["pirate", "butler"]
 

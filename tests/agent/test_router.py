@@ -6,10 +6,12 @@ import json
 
 import pytest
 
+from agent.intents import Intent
 from agent.llm_turn import TurnLimits
 from agent.router import Router
 from config.messages import Attachment, IncomingMessage
 from config.settings import AuthConfig
+from skills.context import Requester
 from skills.providers.openai_compat import OpenAIProvider
 from tests.agent.fake_skills import CALLS, fake_registry
 
@@ -64,9 +66,14 @@ def test_role_grants_permission_and_rate_limit_applies(router):
     assert replies[-1] == "rate_limited"
 
 
-def test_unregistered_skill_gives_clear_sentence(settings, llm):
-    reply = Router(settings, registry=fake_registry(), provider=llm).handle(msg("evaluate the pirate adapter"))
-    assert reply.intent == "eval" and "eval.run skill is not installed" in reply.text
+def test_a_skill_that_is_not_installed_has_no_phrasings(settings, llm):
+    """Phrasings are the skills' own declarations: without adapters.delete, "delete …" is chat; a request
+    still pending for a skill that went away gets a clear sentence."""
+    router = Router(settings, registry=fake_registry(), provider=llm)
+    assert router.handle(msg("delete the pirate adapter")).intent == "chat"
+    reply = router.dispatcher.dispatch(Intent(name="delete", args={"adapter": "pirate"}, skill="adapters.delete"),
+                                       msg("yes"), router.session("general"), Requester(user="local", permission="admin"))
+    assert "adapters.delete skill is not installed" in reply.reply.text
 
 
 def test_help_lists_capabilities(router, scripted_llm):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.dispatch import INTENT_PERMISSION
+from agent.grammar import Grammar
 from agent.memory_hooks import MemoryHooks
 from agent.router import Router
 from config.messages import IncomingMessage
@@ -155,5 +155,8 @@ def test_every_builtin_skill_declares_its_effects_and_changes_need_more_than_rea
         assert registry.get(name).permission != "read" and not registry.get(name).effect_free, name
     assert registry.get("memory.forget").effects == "destructive"
     assert {registry.get(n).effects for n in ("memory.search", "jobs.status", "dataset.validate")} == {"none"}
-    for intent in ("forget", "collect", "rollback", "export", "schedule:add", "schedule:remove", "tune", "cancel"):
-        assert INTENT_PERMISSION[intent] != "read", intent
+    grammar = Grammar(registry)  # what the router checks before asking anything is the skill's own permission
+    for phrase in ("forget what i said", "stop collecting here", "roll back pirate", "export pirate",
+                   "schedule a nightly retrain of pirate", "remove the pirate schedule", "tune pirate", "cancel job 7"):
+        intent = grammar.resolve(phrase, ["pirate"])
+        assert intent.skill and grammar.permission(intent.skill) != "read", phrase

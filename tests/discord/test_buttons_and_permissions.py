@@ -11,7 +11,6 @@ import discord.ext.test as dpytest
 from discord.ext.test import factories as facts
 from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
-from agent import dispatch
 from agent.discord_bot import BotServices
 from agent.router import Router
 from config.messages import IncomingMessage
@@ -101,8 +100,9 @@ async def test_read_user_is_refused_a_train_slash_command_with_the_routers_rule(
     assert "'tune' needs the 'train' permission and you have 'read'" in typed.text
     assert [m.text for m in h.seen] == ["!tune persona=pirate"] and not h.bot.services.jobs.list()
 
-    # One table: raising a command's permission there is what the slash command enforces.
-    monkeypatch.setitem(dispatch.INTENT_PERMISSION, "status", "admin")
+    # One declaration: raising a skill's permission in its SKILL.md is what the slash command enforces.
+    registry = h.bot.services.router.registry
+    monkeypatch.setitem(registry._skills, "jobs.status", registry.get("jobs.status").model_copy(update={"permission": "admin"}))
     status = FakeInteraction(reader, h.channel)
     await invoke(h.bot, "status", status)
     [(text, ephemeral)] = status.sent

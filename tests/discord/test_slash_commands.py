@@ -98,6 +98,7 @@ async def test_tune_with_an_attachment_is_acknowledged_before_the_download(harne
                  dataset=SlowUpload(dataset_file(settings.artifacts_dir / "datasets"), recorded))
     await h.settle_jobs()
     assert recorded.events == ["defer thinking=True", "download"]  # Discord heard back before the slow part
+    assert h.bot.services.jobs.list(), interaction.sent
     [job] = h.bot.services.jobs.list()
     assert interaction.sent[0][0].startswith(f"Job {job.id}")
 
@@ -155,7 +156,7 @@ async def test_schedule_add_then_list_shows_it(harness, settings):
     member = admin(h, settings)
     add = FakeInteraction(member, h.channel)
     await invoke(h.bot, "schedule add", add, persona="pirate", at="03:15")
-    assert h.seen[-1].text == "!schedule action=add persona=pirate at=03:15"
+    assert h.seen[-1].text == "/schedule action=add persona=pirate at=03:15"
     assert add.sent[0][0].startswith("Scheduled the nightly retrain of pirate at 03:15")
     listed = FakeInteraction(h.members[1], h.channel)  # listing needs only 'read'
     await invoke(h.bot, "schedule list", listed)

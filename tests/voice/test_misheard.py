@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli.main import app
-from agent.fuzzy_intents import guess
+from agent.fuzzy_intents import guess as guess_with
+from agent.grammar import default_grammar
 from agent.router import Router
 from config.messages import Attachment, IncomingMessage
 from config.settings import Settings
@@ -30,6 +31,11 @@ def voice_note(path: Path, text: str = "") -> IncomingMessage:
     return IncomingMessage(transport="console", channel="voice-test", text=text,
                            attachments=[Attachment(filename=path.name, path=path)])
 
+
+
+def guess(text: str, personas: list[str]):  # noqa: ANN201
+    """The matcher with the installed skills' declared voice verbs."""
+    return guess_with(text, personas, default_grammar())
 
 @pytest.fixture
 def personas(settings: Settings) -> Settings:
@@ -74,15 +80,17 @@ def test_unclear_spoken_command_asks_did_you_mean_and_yes_runs_it(router: Router
 @needs_espeak
 @needs_sox
 def test_did_you_mean_no_does_nothing_and_buttons_settle_it(router: Router, scripted_llm, tmp_path: Path) -> None:  # noqa: F811
-    clip = resample(speak("evaluate the pirate adapter", tmp_path / "eval.wav", 160, "en-us+m3"), tmp_path / "eval-44k.wav")
-    asked = router.handle(voice_note(clip))  # 44.1 kHz stereo, heard as "Email us at / you later on the pirate adapter."
-    assert asked.confirm and "Did you mean: \u201cevaluate the pirate adapter\u201d?" in asked.text, asked.text
+    # Misheard by construction (a recogniser that hears well must not turn this into a pass or a failure):
+    # the clip says what tiny.en once heard for "evaluate the pirate adapter", at 44.1 kHz stereo.
+    clip = resample(speak("email us at the pirate adapter", tmp_path / "eval.wav", 150, "en-us"), tmp_path / "eval-44k.wav")
+    asked = router.handle(voice_note(clip))
+    assert asked.confirm and "Did you mean: \u201cevaluate the pirate " in asked.text, asked.text
     assert router.handle(IncomingMessage(transport="console", channel="voice-test", text="no")).text == "OK, I did nothing."
     again = router.handle(voice_note(clip))
     pressed = router.press(IncomingMessage(transport="console", channel="voice-test"), again.confirm, True)
-    # The fake registry has no eval.run: the reply proves the eval intent was dispatched, not chatted about.
-    assert pressed.intent == "eval" and "I understood 'eval' (adapter=pirate)" in pressed.text, pressed.text
-    assert CALLS == [] and scripted_llm.requests == []
+    assert pressed.intent == "eval" and [name for name, _ in CALLS] == ["eval.run"], pressed.text
+    assert CALLS[0][1]["adapter"] == "pirate"
+    assert scripted_llm.requests == []
 
 
 @needs_espeak
@@ -146,7 +154,7 @@ def test_never_guesses_what_only_erases() -> None:
 @needs_espeak
 def test_the_terminal_asks_did_you_mean_y_n(settings: Settings, tmp_path: Path) -> None:
     """`selftune run --console`, '/voice FILE': the question, then y runs the command (Enter alone would not)."""
-    clip = speak("cancel the pirate job", tmp_path / "cancel.wav", 185, "en-us+m3")  # "Can't solve the pirate job."
+    clip = speak("can't solve the pirate job", tmp_path / "cancel.wav", 150, "en-us")  # misheard by construction
     def console(lines: str) -> str:
         return run_console(settings.home, lines)
 

@@ -9,5 +9,6 @@ hookimpl = pluggy.HookimplMarker("selftune")
 
 @hookimpl
 def register_skills(register):  # noqa: ANN001, ANN201 - pluggy hook signature
-    """Register the word_count skill folder."""
-    register(Path(__file__).parent / "word_count")
+    """Register this package's skill folders (each SKILL.md declares how requests reach it)."""
+    for folder in ("word_count", "take_note"):
+        register(Path(__file__).parent / folder)
