@@ -206,11 +206,16 @@ def _related(failed: str, reached: str, action: Action) -> bool:
 
 
 def _link(chains: list[Chain]) -> None:
-    """Give each chain the actions that directly followed it: no failed request between, soon, a shared value."""
+    """Give each chain the actions that directly followed it: no failed request between, soon, a shared value,
+    a skill not in the sequence yet (running the first one again starts the next repetition). Greedy from the
+    oldest: an action that continues a sequence does not start one of its own."""
     for i, chain in enumerate(chains):
+        if chain.follows:
+            continue
         last = chain
         for nxt in chains[i + 1:i + 3]:
-            if nxt.failed or nxt.ts - last.ts > SEQUENCE_GAP_S or not _shares_value(last.action, nxt.action):
+            if (nxt.failed or nxt.ts - last.ts > SEQUENCE_GAP_S or not _shares_value(last.action, nxt.action)
+                    or nxt.action.skill in {a.skill for a in chain.actions}):
                 break
             chain.then.append(nxt.action)
             nxt.follows, last = True, nxt

@@ -33,7 +33,7 @@ from tests.improver import skill_stub
 REPO = Path(__file__).resolve().parents[2]
 DATA = "data/pirate.jsonl"
 FAILED = [f"could you teach pirate new tricks from {DATA}", f"pirate needs schooling with {DATA}",
-          f"make pirate smarter using {DATA}"]
+          f"get pirate up to speed with {DATA}"]
 Turn = tuple[str, str | None, str]  # (what the owner says, reply kind or None for no reply, reply text)
 
 
@@ -107,7 +107,7 @@ def test_failed_phrasings_become_examples_that_the_evaluator_accepts(settings: S
     meta, _ = parse_skill_md(open_workspace(settings).read("skills/train.submit/SKILL.md"), "overlay")
     assert meta["name"] == "train.submit"
     assert meta["examples"] == ["could you teach {persona} new tricks from {dataset}",
-                                "{persona} needs schooling with {dataset}", "make {persona} smarter using {dataset}"]
+                                "{persona} needs schooling with {dataset}", "get {persona} up to speed with {dataset}"]
     resolve = resolver_factory(skill_stub.REF)(open_workspace(settings).path)
     assert resolve(FAILED[1]).model_dump() == {"skill": "train.submit", "args": {"persona": "pirate", "dataset": DATA},
                                               "asks": None}
