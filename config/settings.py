@@ -173,6 +173,12 @@ class ImproverConfig(Section):
     regression_window_days: float = Field(
         7.0, gt=0, description="After each nightly retrain and improver round, accepted changes of this many days "
         "are re-measured; one that now regresses beyond the noise is reverted.")
+    rephrase_window_s: float = Field(
+        300.0, gt=0, description="A request the same person follows within this many seconds with another one, until "
+        "a skill runs, counts as a failed phrasing of that skill (what skill proposals learn from).")
+    replay_days: float = Field(
+        30.0, gt=0, description="Skill proposals are judged by replaying this many days of consented requests (plus "
+        "the evaluator-only holdout/skills/ set) through the router, without running anything.")
 
 
 class McpConfig(Section):

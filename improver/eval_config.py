@@ -52,6 +52,13 @@ class EvalConfig(BaseModel):
     judge_model: str = Field("smollm2", description="Judge model name at its provider.")
     judge_base_url: str | None = Field(None, description="Judge server URL for openai/ollama.")
     judge_timeout_s: float = Field(60.0, gt=0)
+    state_db: Path | None = Field(None, description="selftune.db, whose consented conversation log skill proposals "
+                                  "are replayed from.")
+    replay_days: float = Field(30.0, gt=0, description="Days of consented requests replayed for skill proposals.")
+    rephrase_window_s: float = Field(300.0, gt=0, description="Seconds within which a follow-up counts as a rephrase.")
+    skill_resolver: str = Field(
+        "", description="'module:function' of a factory (workspace checkout -> dry-run resolver) that says how the "
+        "router understands a request; the agent names its router here, since the improver may not import it.")
 
     def measured_base(self, served: str) -> str:
         """The model a recipe proposal's short training run uses: the eval base if one is set, else the served one."""
@@ -67,7 +74,8 @@ def from_settings(settings: Settings, **overrides: object) -> EvalConfig:
         "recipe_base_model": settings.improver.eval_base_model, "judge_provider": settings.judge.provider,
         "judge_model": settings.judge.model,
         "judge_base_url": settings.judge.base_url or (settings.ollama.host if settings.judge.provider == "ollama" else None),
-        "judge_timeout_s": settings.judge.timeout_s,
+        "judge_timeout_s": settings.judge.timeout_s, "state_db": settings.db_path,
+        "replay_days": settings.improver.replay_days, "rephrase_window_s": settings.improver.rephrase_window_s,
     }
     path = settings.home / FILE_NAME
     if path.is_file():

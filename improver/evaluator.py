@@ -87,6 +87,8 @@ def _judge(cfg: EvalConfig, verdict: Verdict, files: list[ChangedFile], kind: st
         problems = _grading_rule_changes(base_dir, cand_dir, name)
     if not problems and kind == "recipe":
         problems = _out_of_bounds(cand_dir, name)
+    if not problems and kind == "skill":
+        problems = _composed_problems(cand_dir, files)
     if not problems and kind == "code":
         problems = test_problems(cfg, base_dir, cand_dir)
     if problems:
@@ -125,6 +127,23 @@ def _labelled(verdict: Verdict) -> Verdict:
     if verdict.eval_base:  # the label travels with every verdict measured on a stand-in model
         verdict.reason = f"measured on {verdict.measured_on}, not the served {verdict.served_on}: {verdict.reason}"
     return verdict
+
+
+def _composed_problems(cand_dir: Path, files: list[ChangedFile]) -> list[str]:
+    """A composed skill must parse and run only installed skills."""
+    from skills.composed import is_composed, load_composed
+    from skills.registry import SkillRegistrationError, load_registry, parse_skill_md
+
+    problems: list[str] = []
+    for f in files:
+        path = cand_dir / f.path
+        if f.status == "D" or path.name != "SKILL.md" or not is_composed(parse_skill_md(path.read_text("utf-8"), f.path)[0]):
+            continue
+        try:
+            load_composed(path.parent, load_registry())
+        except SkillRegistrationError as exc:
+            problems.append(str(exc).rstrip("."))
+    return problems
 
 
 def _out_of_bounds(cand_dir: Path, name: str) -> list[str]:

@@ -1,8 +1,10 @@
 """The evaluator's held-out data under settings.holdout_dir (outside the workspace, never shown to generators).
 
 Layout: personas/<name>.jsonl ({"prompt": ...} per line), adapters/<persona>.jsonl (a persona's own chat
-rows: they judge its served adapter and the recipe it trains with) and recipes/<name>.jsonl (canonical
-{"messages": [...]} rows for one recipe). Each persona is measured on its own files; only when it has none
+rows: they judge its served adapter and the recipe it trains with), recipes/<name>.jsonl (canonical
+{"messages": [...]} rows for one recipe) and skills/*.jsonl (requests with the skill they must reach:
+{"text": ..., "skill": "train.submit" or null for plain chat, "args": {...}}, or "actions": [{"skill", "args"}, ...]
+for a request that should run several). Each persona is measured on its own files; only when it has none
 is the neutral default.jsonl used, and every measurement says which data it used (`*_source`). Defaults
 are written on first use so a fresh install can run the loop.
 """
@@ -113,3 +115,10 @@ def fingerprint(holdout_dir: Path) -> str:
         digest.update(str(path.relative_to(holdout_dir)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def skill_requests(holdout_dir: Path) -> list[dict]:
+    """The evaluator-only requests of skills/*.jsonl, each as {"text", "actions": [{"skill", "args"}, ...]}."""
+    rows = [r for path in sorted((holdout_dir / "skills").glob("*.jsonl")) for r in _read_jsonl(path)]
+    return [{"text": str(r["text"]), "actions": r.get("actions") if "actions" in r else
+             ([{"skill": r["skill"], "args": r.get("args") or {}}] if r.get("skill") else [])} for r in rows]

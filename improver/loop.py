@@ -31,6 +31,7 @@ from improver.proposals import Draft, Proposal, ProposalRefused, create_proposal
 from skills.personas import list_personas, load_persona
 
 STOP_FILE = "STOP"
+ALL_SKILLS = "skills"  # the target that stands for every skill the owner's traffic has something to say about
 TAG_PREFIX = "improve/"
 Progress = Callable[[str], None]
 
@@ -59,10 +60,16 @@ def default_targets(settings: Settings, ws: Workspace) -> list[str]:
     return personas + recipes
 
 
-def default_generator(settings: Settings, target: str) -> Generator:
-    """The generator for a target kind: LLM edits for personas/skills, Optuna for recipes, retrain for adapters."""
+def default_generator(settings: Settings, target: str, skill_resolver: str = "") -> Generator:
+    """The generator for a target kind: LLM edits for personas, Optuna for recipes, retrain for adapters, the
+    owner's traffic (through the router named by `skill_resolver`) for skills."""
     kind = target.split(":", 1)[0]
-    if kind in ("persona", "skill"):
+    if kind == "skill" or target == ALL_SKILLS:
+        from improver.generators.skill_examples import SkillExamplesGenerator
+        from improver.skill_replay import resolver_factory
+
+        return SkillExamplesGenerator(settings, resolver_factory(skill_resolver))
+    if kind == "persona":
         from improver.generators.llm_edit import LLMEditGenerator
 
         return LLMEditGenerator(settings)
@@ -74,7 +81,8 @@ def default_generator(settings: Settings, target: str) -> Generator:
         from improver.generators.retrain import RetrainGenerator
 
         return RetrainGenerator(settings)
-    raise NotFound(f"Unknown improvement target '{target}'; use persona:<name>, recipe:<name> or adapter:<persona>.")
+    raise NotFound(f"Unknown improvement target '{target}'; use persona:<name>, recipe:<name>, adapter:<persona>, "
+                   "skill:<name> or skills.")
 
 
 class Loop:
@@ -85,7 +93,7 @@ class Loop:
                  progress: Progress | None = None) -> None:
         self.settings = settings
         self.ws = open_workspace(settings)
-        self.generator_for = generator_for or (lambda t: default_generator(settings, t))
+        self.generator_for = generator_for or (lambda t: default_generator(settings, t, self.eval_config.skill_resolver))
         self.eval_config = eval_config or from_settings(settings)
         self.proposal_budget_s = proposal_budget_s or settings.improver.round_budget_s
         self.progress = progress or (lambda _msg: None)
@@ -94,7 +102,7 @@ class Loop:
     def run(self, rounds: int | None = None, targets: list[str] | None = None) -> RunSummary:
         """Run up to `rounds` rounds (capped by settings.improver.max_rounds) over the targets."""
         summary = RunSummary()
-        targets = targets or default_targets(self.settings, self.ws)
+        targets = self._expand(targets or default_targets(self.settings, self.ws), summary)
         if not targets:
             summary.notes.append("nothing to improve: no persona with style markers and no recipe in the workspace")
         first = journal.last_round(self.settings) + 1
@@ -104,6 +112,20 @@ class Loop:
                 break
             summary.rounds += 1
         return summary
+
+    def _expand(self, targets: list[str], summary: RunSummary) -> list[str]:
+        """'skills' becomes skill:<name> for each skill the log has failed phrasings or a repeated sequence for."""
+        if ALL_SKILLS not in targets:
+            return targets
+        try:
+            found = self._generator(ALL_SKILLS).targets()  # type: ignore[attr-defined]
+        except Exception as exc:  # no router, no log: the other targets still run
+            found = []
+            summary.notes.append(f"cannot list skill targets: {_one_line(exc)}")
+        if not found:
+            summary.notes.append("no skill had failed requests or repeated sequences in the consented log")
+        rest = [t for t in targets if t != ALL_SKILLS]
+        return rest + [t for t in found if t not in rest]
 
     def _round(self, number: int, targets: list[str], summary: RunSummary) -> bool:
         deadline = time.monotonic() + self.settings.improver.round_budget_s
@@ -133,7 +155,7 @@ class Loop:
         return False
 
     def _generator(self, target: str) -> Generator:
-        kind = target.split(":", 1)[0]
+        kind = "skill" if target == ALL_SKILLS else target.split(":", 1)[0]
         if kind not in self._generators:
             self._generators[kind] = self.generator_for(target)
         return self._generators[kind]

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from improver import holdout
 from improver.answerers import make_answerer
 from improver.eval_config import EvalConfig
+from improver.skill_replay import ReplayItem
 from skills.evaluate.gate import bootstrap_noise
 from skills.personas import load_persona
 from skills.train.adapters import served_in
@@ -150,6 +151,45 @@ def adapter_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -
     return Measured("adapter_heldout_loss", np.array([base_losses]), np.array([cand_losses]), higher_is_better=False)
 
 
+# ---- skill: how many of the owner's requests reach what they ended up running -----------------------------
+
+def skill_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -> Measured:
+    """Replay consented requests of the last cfg.replay_days and the evaluator-only holdout/skills/ set through
+    the router (dry run) on both checkouts: 1 per request that reaches the skill and arguments the person ran,
+    with no extra question. A request that reached them before and no longer does vetoes the proposal."""
+    from config.errors import ConfigError
+    from improver.skill_replay import composed_specs, reaches, resolver_factory
+    from improver.skill_traffic import replay_items
+
+    try:
+        factory = resolver_factory(cfg.skill_resolver)
+    except ConfigError as exc:
+        raise MetricUnavailable(str(exc).rstrip(".")) from None
+    base_resolve, cand_resolve = factory(base_dir), factory(cand_dir)
+    logged = replay_items(cfg.state_db, cfg.replay_days, cfg.rephrase_window_s, base_resolve)
+    held = [ReplayItem.model_validate({**r, "source": "holdout"}) for r in holdout.skill_requests(cfg.holdout_dir)]
+    items = logged + held
+    if not items:
+        raise MetricUnavailable(f"no consented request of the last {cfg.replay_days:g} days and no holdout/skills/ "
+                                "set to replay")
+    base_specs, cand_specs = composed_specs(base_dir), composed_specs(cand_dir)
+    base = np.array([[float(reaches(base_resolve(i.text), base_specs, i.actions)) for i in items]])
+    cand = np.array([[float(reaches(cand_resolve(i.text), cand_specs, i.actions)) for i in items]])
+    measured = Measured("skill_resolution", base, cand, data=f"{len(logged)} logged request(s) of the last "
+                        f"{cfg.replay_days:g} days and {len(held)} held-out (holdout/skills/)")
+    lost = [i for i, b, c in zip(items, base[0], cand[0], strict=True) if b and not c]
+    if lost:
+        measured.regressions.append(_lost_sentence(lost))
+    return measured
+
+
+def _lost_sentence(lost: list) -> str:
+    """Held-out texts are never quoted: the journal's reasons reach the generator."""
+    shown = [f"'{i.text[:60]}'" for i in lost if i.source == "log"][:2]
+    return (f"{len(lost)} request(s) that reached their skill before no longer do"
+            + (f", e.g. {', '.join(shown)}" if shown else ""))
+
+
 def _served_model(cfg: EvalConfig, root: Path, persona: str) -> tuple[str | None, str]:
     """(served adapter id or None, its base model): what answers the persona's users today."""
     served = served_in(root).get(persona) if cfg.artifacts_dir else None
@@ -206,4 +246,5 @@ class MetricUnavailable(Exception):
 
 MetricFn = Callable[[EvalConfig, Path, Path, str], Measured]
 # The evaluator looks metrics up by target kind; other parts may register theirs here.
-METRICS: dict[str, MetricFn] = {"persona": persona_metric, "recipe": recipe_metric, "adapter": adapter_metric}
+METRICS: dict[str, MetricFn] = {"persona": persona_metric, "recipe": recipe_metric, "adapter": adapter_metric,
+                                "skill": skill_metric}

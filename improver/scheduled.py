@@ -30,12 +30,12 @@ def _settings(home: str, config: str | None) -> Settings:
     return load_settings(Path(config) if config else None, home=Path(home))
 
 
-def _check(settings: Settings) -> list[dict[str, Any]]:
+def _check(settings: Settings, eval_config: Any = None) -> list[dict[str, Any]]:
     """Run the regression check; its rollbacks as notifications (a crash of the check is logged, never raised)."""
     from improver.regressions import find_and_roll_back
 
     try:
-        return [n for r in find_and_roll_back(settings) for n in r.notifications()]
+        return [n for r in find_and_roll_back(settings, eval_config) for n in r.notifications()]
     except Exception:  # the retrain/round outcome must still be reported
         log.exception("the regression check failed")
         return []
@@ -50,16 +50,20 @@ def nightly_retrain(persona: str, home: str, config: str | None = None, **overri
     return {**outcome, "rollbacks": rollbacks, "notify": [dict(outcome), *rollbacks]}
 
 
-def scheduled_round(home: str, config: str | None = None, rounds: int = 1,
-                    targets: list[str] | None = None) -> dict[str, Any]:
-    """Improvement rounds (over the default targets unless given), then the regression check."""
+def scheduled_round(home: str, config: str | None = None, rounds: int = 1, targets: list[str] | None = None,
+                    skill_resolver: str = "") -> dict[str, Any]:
+    """Improvement rounds (over the default targets unless given), then the regression check; `skill_resolver`
+    names the router that skill targets are replayed through (the agent passes it when it schedules)."""
+    from improver.eval_config import from_settings
     from improver.loop import Loop, stop_reason
 
     settings = _settings(home, config)
     adopt_retrains(settings)
     reason = stop_reason(settings)
-    summary = None if reason else Loop(settings).run(rounds=rounds, targets=targets)
-    rollbacks = _check(settings)
+    cfg = from_settings(settings)
+    cfg = cfg if cfg.skill_resolver or not skill_resolver else cfg.model_copy(update={"skill_resolver": skill_resolver})
+    summary = None if reason else Loop(settings, eval_config=cfg).run(rounds=rounds, targets=targets)
+    rollbacks = _check(settings, cfg)
     verdicts = [f"{e.target} {e.verdict}" for e in summary.entries] if summary else []
     log.info("scheduled improver round: %s; %d rollback(s)", reason or ", ".join(verdicts) or "no entry", len(rollbacks))
     return {"status": "skipped" if reason else "done", "reason": reason or "; ".join(verdicts),
@@ -67,9 +71,10 @@ def scheduled_round(home: str, config: str | None = None, rounds: int = 1,
 
 
 def add_round_schedule(settings: Settings, *, at: str | None = "03:00", every_minutes: float | None = None,
-                       rounds: int = 1, targets: list[str] | None = None,
+                       rounds: int = 1, targets: list[str] | None = None, skill_resolver: str = "",
                        next_run: datetime | None = None) -> ScheduleInfo:
-    """Schedule improvement rounds daily at a time of day (or every N minutes); replaces an existing one."""
+    """Schedule improvement rounds daily at a time of day (or every N minutes); replaces an existing one.
+    `skill_resolver` ('module:function') is the router that skill targets are judged through."""
     tz = settings.scheduler.timezone
     if every_minutes is not None:
         trigger: Any = IntervalTrigger(minutes=every_minutes, timezone=tz)
@@ -79,7 +84,7 @@ def add_round_schedule(settings: Settings, *, at: str | None = "03:00", every_mi
         trigger = CronTrigger(hour=hour, minute=minute, timezone=tz)
         name = f"improver: {rounds} round(s) daily at {hour:02d}:{minute:02d} {tz}"
     kwargs = {"home": str(settings.home), "config": str(settings.config_file) if settings.config_file else None,
-              "rounds": rounds, "targets": targets}
+              "rounds": rounds, "targets": targets, "skill_resolver": skill_resolver}
     with schedule_store(settings) as scheduler:
         extra = {"next_run_time": next_run} if next_run is not None else {}
         job = scheduler.add_job(ROUND_FUNC, trigger, id=ROUND_ID, name=name, kwargs=kwargs, replace_existing=True,

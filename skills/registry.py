@@ -292,11 +292,14 @@ def dist_version(dist: str) -> str:
 def _apply_workspace_overlays(registry: SkillRegistry, workspace: Path) -> None:
     """Workspace overlays may change a skill's description, body and how it is reached (its examples are
     added to the skill's own): prompt and declaration only, never code."""
+    composed: list[Path] = []
     for md in sorted((workspace / "skills").glob("*/SKILL.md")):
         try:
             meta, body = parse_skill_md(md.read_text(encoding="utf-8"), str(md))
             name = meta.get("name")
             if name not in registry:
+                if "steps" in meta:  # a composed skill: existing skills in a fixed order (skills.composed)
+                    composed.append(md.parent)
                 continue
             skill = registry.get(name)
             update: dict[str, Any] = {"body": body or skill.body, "origin": skill.origin + "+workspace",
@@ -307,3 +310,15 @@ def _apply_workspace_overlays(registry: SkillRegistry, workspace: Path) -> None:
         if meta.get("description"):
             update["description"] = str(meta["description"]).strip()
         registry._skills[name] = skill.model_copy(update=update)
+    _add_composed(registry, composed)
+
+
+def _add_composed(registry: SkillRegistry, folders: list[Path]) -> None:
+    """Workspace skills that run installed ones in order; one that names an unknown step is reported, not added."""
+    from skills.composed import load_composed  # it builds on this module's SkillInfo
+
+    for folder in folders:
+        try:
+            registry.add(load_composed(folder, registry))
+        except SkillRegistrationError as exc:
+            registry.errors.append(str(exc))

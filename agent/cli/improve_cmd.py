@@ -10,6 +10,7 @@ from rich.table import Table
 from agent.cli.common import console, emit_json, err_console, new_typer, settings_of
 from config.errors import SelftuneError
 
+TARGET_HELP = "persona:<name>, recipe:<name>, adapter:<persona>, skill:<name> or skills (every skill); repeatable."
 improve_app = new_typer("The self-improvement loop: propose, evaluate, keep only what is measurably better.")
 
 
@@ -25,18 +26,20 @@ def _table(entries: list) -> Table:
 def run_cmd(
     ctx: typer.Context,
     rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help="Rounds to run (capped by improver.max_rounds)."),  # noqa: UP045
-    target: Optional[list[str]] = typer.Option(None, "--target", help="persona:<name>, recipe:<name> or adapter:<persona>; repeatable."),  # noqa: UP045
+    target: Optional[list[str]] = typer.Option(None, "--target", help=TARGET_HELP),  # noqa: UP045
     proposal_budget: Optional[float] = typer.Option(None, "--proposal-budget", min=1, help="Seconds one evaluation may take."),  # noqa: UP045
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Run improvement rounds: each target gets one proposal per round, judged by the evaluator."""
+    from agent.replay import improver_config
     from improver.loop import Loop, stop_reason
 
     settings = settings_of(ctx)
     reason = stop_reason(settings)
     if reason:
         raise SelftuneError(f"Not running: {reason}.")
-    loop = Loop(settings, proposal_budget_s=proposal_budget, progress=lambda m: err_console.print(f"[dim]{m}[/]"))
+    loop = Loop(settings, eval_config=improver_config(settings), proposal_budget_s=proposal_budget,
+                progress=lambda m: err_console.print(f"[dim]{m}[/]"))
     summary = loop.run(rounds=rounds, targets=target or None)
     if as_json:
         emit_json(summary.model_dump(mode="json"))
@@ -52,13 +55,15 @@ def schedule_cmd(
     at: str = typer.Option("03:00", "--at", help="Time of day for the daily rounds, e.g. 03:00 or 3am."),
     every_minutes: Optional[float] = typer.Option(None, "--every-minutes", min=0.01, help="Run every N minutes instead."),  # noqa: UP045
     rounds: int = typer.Option(1, "--rounds", min=1, help="Rounds per run (capped by improver.max_rounds)."),
-    target: Optional[list[str]] = typer.Option(None, "--target", help="persona:<name>, recipe:<name> or adapter:<persona>; repeatable."),  # noqa: UP045
+    target: Optional[list[str]] = typer.Option(None, "--target", help=TARGET_HELP),  # noqa: UP045
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Schedule improvement rounds (run by `selftune run`); each run ends with the regression check."""
+    from agent.replay import RESOLVER
     from improver.scheduled import add_round_schedule
 
-    info = add_round_schedule(settings_of(ctx), at=at, every_minutes=every_minutes, rounds=rounds, targets=target or None)
+    info = add_round_schedule(settings_of(ctx), at=at, every_minutes=every_minutes, rounds=rounds, targets=target or None,
+                              skill_resolver=RESOLVER)
     if as_json:
         emit_json(info.model_dump(mode="json"))
         return
