@@ -288,7 +288,7 @@ class Router:
     def _help(self) -> str:
         installed = sorted(s.name for s in self.registry.all())
         tools = f"\nInstalled skills: {', '.join(installed)}." if installed else "\nNo skills are installed yet."
-        return prompt("help.md") + tools
+        return prompt("help.md") + "".join(_added_phrasings(self.registry)) + tools
 
     # --- hooks and lookups -------------------------------------------------------------------------
 
@@ -303,6 +303,12 @@ class Router:
             self.log_hook(message, reply)
         except Exception:  # logging a conversation must never lose the reply
             log.warning("conversation log hook failed", exc_info=True)
+
+
+def _added_phrasings(registry: SkillRegistry) -> list[str]:
+    """Help lines for skills from packages and the workspace: their intent and first example, as declared."""
+    return [f"- **{s.declaration.intent}** \u2014 \u201c{s.declaration.examples[0]}\u201d\n" for s in registry.all()
+            if s.declaration.intent and s.declaration.examples and not s.origin.startswith("builtin")]
 
 
 def heard_line(heard: str) -> str:

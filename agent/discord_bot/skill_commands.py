@@ -1,5 +1,6 @@
 """A slash command for every skill that declares a `command` word and has no hand-made one: its options come
-from the skill's parameters and argument descriptions, its check from the skill's permission, and it runs
+from the skill's parameters and argument descriptions (persona, adapter, job and schedule options suggest what
+exists), its check from the skill's permission, and it runs
 through the router's one action path (confirmation included). A third-party skill gets its command with
 no line of the bot naming it."""
 
@@ -11,12 +12,15 @@ from typing import Any, Optional
 import discord
 from discord import app_commands
 
+from agent.discord_bot import choices
 from agent.discord_bot.answers import Answers
 from agent.discord_bot.auth import needs
 from skills.registry import SkillInfo, SkillRegistry
 
 _TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 _LIMIT = 100  # Discord's length limit for command and option descriptions
+_SUGGEST = {"persona": choices.personas, "adapter": choices.adapters, "job": choices.jobs, "job_id": choices.jobs,
+            "schedule": choices.schedules}  # options named so get the same suggestions as the hand-made commands
 
 
 def skill_commands(registry: SkillRegistry, answers: Answers, taken: set[str]) -> list[app_commands.Command]:
@@ -45,7 +49,11 @@ def _command(skill: SkillInfo, word: str, answers: Answers) -> app_commands.Comm
     callback.__discord_app_commands_param_description__ = {  # type: ignore[attr-defined]
         name: str(properties[name].get("description") or name.replace("_", " "))[:_LIMIT] for name in options}
     checked = needs(skill.name)(callback)
-    return app_commands.Command(name=word, description=skill.description[:_LIMIT], callback=checked)
+    command = app_commands.Command(name=word, description=skill.description[:_LIMIT], callback=checked)
+    for name in options:
+        if name in _SUGGEST:
+            command.autocomplete(name)(_SUGGEST[name])
+    return command
 
 
 def _option(name: str, schema: dict[str, Any], required: bool) -> inspect.Parameter:
