@@ -9,7 +9,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from config.errors import SelftuneError
+from config.errors import SelftuneError, note_state_dir
 from config.scrub import remember_secrets
 from config.settings import Settings, secret_values
 
@@ -34,6 +34,7 @@ def backup_path(settings: Settings) -> Path:
 def ensure_state_dir(settings: Settings) -> Path:
     """Create SELFTUNE_HOME and its sub-folders if missing; return the home path."""
     home = settings.home
+    note_state_dir(home)
     try:
         for name in SUBDIRS:
             (home / name).mkdir(parents=True, exist_ok=True)
