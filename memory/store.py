@@ -243,10 +243,18 @@ class Memory:
         return consent.is_consented(self.conn, channel)
 
     # --- forgetting and harvesting ----------------------------------------------------------------
-    def forget(self, *, user: str | None = None, channel: str | None = None,
-               before: datetime | None = None, ids: list[str] | None = None) -> ForgetResult:
-        """Remove messages matching all given conditions from the log and the index."""
-        return forget(self.conn, self.index, user=user, channel=channel, before=before, ids=ids)
+    def forget(self, *, user: str | None = None, channel: str | None = None, before: datetime | None = None,
+               ids: list[str] | None = None, through_seq: int | None = None) -> ForgetResult:
+        """Remove messages matching all given conditions from the log and the index (ids/through_seq: a fixed set)."""
+        return forget(self.conn, self.index, user=user, channel=channel, before=before, ids=ids,
+                      through_seq=through_seq)
+
+    def matching_ids(self, query: str, *, user: str | None = None, channel: str | None = None,
+                     before: datetime | None = None, max_distance: float = 0.6, k: int = 50) -> list[str]:
+        """Ids of the messages (of user, in channel, before a time) close in meaning to query: what 'forget what
+        I said about X' means (cosine distance under max_distance, at most k)."""
+        hits = self.recall(query, channel=channel, k=k, user=user, until=before)
+        return list(dict.fromkeys(h.message_id for h in hits if h.distance <= max_distance))
 
     def apply_retention(self) -> ForgetResult | None:
         """Forget what is older than settings.memory.retention_days (no-op when unset)."""
