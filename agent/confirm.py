@@ -94,28 +94,28 @@ def question(check_: Check) -> str:
 
 
 def describe_forget(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
-    from memory.forget import count_matching, parse_before
-    from memory.log import init_schema
+    """Count exactly what will go, and fix that set in `args` (the very dict the yes runs with): the newest
+    message now (through_seq), or the ids a query found, so nothing logged after the question is forgotten."""
+    from memory.forget import count_matching, forget_targets, latest_seq, parse_before
+    from memory.store import open_memory
 
     scope = args.get("scope", "me")
-    user = requester.user if scope == "me" else args.get("user")
-    channel = args.get("channel") if scope == "channel" else None
+    user, channel = forget_targets(scope, asker=requester.user, admin=requester.allows("admin"),
+                                   user=args.get("user"), channel=args.get("channel"), here=requester.channel)
     before = parse_before(args.get("before"))
-    from config.state import connect
-
-    conn = connect(settings)
-    try:
-        init_schema(conn)
-        count = count_matching(conn, user=user, channel=channel, before=before)
-    finally:
-        conn.close()
-    whose = "of yours" if scope == "me" else (f"of {user}" if scope == "user" else f"of #{str(channel).lstrip('#')}")
+    with open_memory(settings) as memory:
+        if args.get("query") and args.get("message_ids") is None:
+            args["message_ids"] = memory.matching_ids(args["query"], user=user, channel=channel, before=before)
+        if args.get("through_seq") is None:
+            args["through_seq"] = latest_seq(memory.conn)
+        count = count_matching(memory.conn, user=user, channel=channel, before=before,
+                               through_seq=args["through_seq"], ids=args.get("message_ids"))
+    whose = "of yours" if scope == "me" else (f"of {user}" if scope == "user" else "of everyone")
+    where = f" in #{channel.lstrip('#')}" if channel else " in every channel"
     when = f" from before {args['before']}" if args.get("before") else ""
+    about = f" about \u201c{args['query']}\u201d" if args.get("query") else ""
     noun = "message" if count == 1 else "messages"
-    if args.get("query"):
-        return Check(True, f"This will forget the messages {whose}{when} about \u201c{args['query']}\u201d "
-                           f"(those close in meaning, out of {count} {noun}), from the log and the recall index.")
-    return Check(True, f"This will forget {count} {noun} {whose}{when}, from the log and the recall index.")
+    return Check(True, f"This will forget {count} {noun} {whose}{where}{when}{about}, from the log and the recall index.")
 
 
 def describe_rollback(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:

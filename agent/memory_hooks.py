@@ -42,12 +42,17 @@ class MemoryHooks:
             if self._memory is None:
                 from memory.store import Memory
 
-                self._memory = Memory(self.settings, index_on_log=False)
+                self._memory = Memory(self.settings, index_on_log=False, heal_in_background=self._worker is not None)
             return self._memory
 
     def recall(self, query: str, channel: str) -> list[str]:
-        """Texts of earlier messages in this channel related to the query."""
-        hits = self.memory.recall(query, channel=channel, k=self.settings.memory.recall_k)
+        """Texts of earlier messages in this channel related to the query (none while the index is rebuilt)."""
+        from memory.heal import IndexRebuilding
+
+        try:
+            hits = self.memory.recall(query, channel=channel, k=self.settings.memory.recall_k)
+        except IndexRebuilding:  # the conversation goes on without memory for the minute the rebuild takes
+            return []
         return [f"{hit.author}: {hit.text}" for hit in hits]
 
     def log(self, message: IncomingMessage, reply: Reply) -> None:
@@ -64,8 +69,13 @@ class MemoryHooks:
 
     def _index_in_background(self) -> None:
         """Load the model and open the index now, then index new messages whenever an exchange was logged."""
+        from memory.heal import IndexRebuilding
+
         try:
             self.memory.index.warm()
+            self.memory.ensure_index()  # a lost index is rebuilt from the log now, not at the first search
+        except IndexRebuilding:
+            pass
         except Exception:  # recall reports its own failure when it is used; the bot goes on without it
             log.warning("could not prepare the recall index in the background", exc_info=True)
         while not self._stop.is_set():

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+from config.scrub import scrub_secrets
 from config.settings import Settings
 from config.state import connect
 
@@ -32,6 +33,17 @@ CREATE TABLE IF NOT EXISTS sessions (
 def init_schema(conn: sqlite3.Connection) -> None:
     """Create the sessions table if missing."""
     conn.executescript(SCHEMA)
+
+
+def _without_secrets(value: Any) -> Any:
+    """The state with every string scrubbed of secrets (a key pasted into chat sits in the session's history)."""
+    if isinstance(value, str):
+        return scrub_secrets(value)
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_secrets(v) for v in value]
+    return value
 
 
 class SessionStore:
@@ -77,7 +89,7 @@ class SessionStore:
                 self._db().execute(
                     "INSERT INTO sessions (transport, channel, state, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT "
                     "(transport, channel) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                    (transport, channel, json.dumps(state, default=str), time.time()))
+                    (transport, channel, json.dumps(_without_secrets(state), default=str), time.time()))
         except sqlite3.Error:
             log.warning("cannot store the session of %s:%s", transport, channel, exc_info=True)
 

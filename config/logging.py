@@ -6,8 +6,8 @@ import logging
 import os
 import sys
 
-from config.scrub import redact_secrets
-from config.settings import SECRET_FIELDS, Settings
+from config.scrub import redact_secrets, remember_secrets
+from config.settings import Settings, secret_values
 
 REDACTED = "***"
 
@@ -36,22 +36,11 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def secret_values(settings: Settings) -> list[str]:
-    """All configured secret values, for redaction; unreadable secret files are skipped."""
-    values = []
-    for name in SECRET_FIELDS:
-        try:
-            value = settings.secret(name)
-        except Exception:  # a broken *_file is reported by doctor, not here
-            value = None
-        if value:
-            values.append(value)
-    return values
-
-
 def install_redaction(settings: Settings) -> RedactingFilter:
     """Attach a redacting filter to every handler of the root logger (and future ones via root)."""
-    redactor = RedactingFilter(secret_values(settings))
+    secrets = secret_values(settings)
+    remember_secrets(secrets)  # what is logged is also what is stored: scrub them there too
+    redactor = RedactingFilter(secrets)
     root = logging.getLogger()
     for handler in root.handlers:
         handler.addFilter(redactor)

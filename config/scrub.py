@@ -1,12 +1,16 @@
 """The one scrubber: secrets and personal data → placeholders, before text is logged, embedded or trained on.
 
 Used by dataset conversion, conversation harvesting, memory indexing and log redaction, so a pattern
-added here protects all of them.
+added here protects all of them. Besides secret shapes it removes the secrets selftune itself was given
+(its Discord token, API keys, MCP token) by value: `remember_secrets` is called wherever settings are
+loaded or selftune.db is opened, so a configured key pasted into chat is never stored or logged.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,8 +30,28 @@ PII_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("mention", re.compile(r"<@[!&]?\d+>")),  # Discord mentions carry user ids
 ]
 PATTERNS = SECRET_PATTERNS + PII_PATTERNS
-PLACEHOLDER = {"email": "[EMAIL]", "phone": "[PHONE]", "api_key": "[API_KEY]", "discord_token": "[DISCORD_TOKEN]",
+PLACEHOLDER = {"known_secret": "[SECRET]", "email": "[EMAIL]", "phone": "[PHONE]", "api_key": "[API_KEY]", "discord_token": "[DISCORD_TOKEN]",
                "credential": "[SECRET]", "ip": "[IP]", "mention": "[USER]"}
+
+
+# Shorter configured values are not scrubbed from text: they would also match ordinary words.
+MIN_KNOWN_SECRET = 8
+_known_secrets: tuple[str, ...] = ()  # longest first, so a secret containing another is replaced whole
+_known_lock = threading.Lock()
+
+
+def remember_secrets(values: Iterable[str | None]) -> None:
+    """Add configured secret values to those scrubbed by value in this process (for its whole life)."""
+    global _known_secrets
+    fresh = {v for v in values if v and len(v) >= MIN_KNOWN_SECRET}
+    with _known_lock:
+        if fresh - set(_known_secrets):
+            _known_secrets = tuple(sorted({*_known_secrets, *fresh}, key=len, reverse=True))
+
+
+def known_secrets() -> tuple[str, ...]:
+    """The configured secret values remembered so far (longest first)."""
+    return _known_secrets
 
 
 class Finding(BaseModel):
@@ -54,8 +78,9 @@ def _mask(kind: str, value: str) -> str:
 
 
 def scrub_text(text: str, patterns: list[tuple[str, re.Pattern[str]]] = PATTERNS) -> tuple[str, list[Finding]]:
-    """Replace PII and secrets with placeholders; returns the clean text and what was removed."""
+    """Replace known secrets, PII and secret shapes with placeholders; returns the clean text and what was removed."""
     findings: list[Finding] = []
+    text = _without_known_secrets(text, findings)
     for kind, pattern in patterns:
         def replace(match: re.Match[str], kind: str = kind) -> str:
             if kind == "phone" and not _is_phone(match.group()):
@@ -67,13 +92,33 @@ def scrub_text(text: str, patterns: list[tuple[str, re.Pattern[str]]] = PATTERNS
     return text, findings
 
 
+def _without_known_secrets(text: str, findings: list[Finding] | None = None) -> str:
+    """Every remembered configured secret replaced by [SECRET], wherever it appears in the text."""
+    for secret in _known_secrets:
+        start = text.find(secret)
+        while start >= 0:
+            if findings is not None:
+                findings.append(Finding(kind="known_secret", start=start, end=start + len(secret),
+                                        preview="***"))
+            text = text[:start] + PLACEHOLDER["known_secret"] + text[start + len(secret):]
+            start = text.find(secret, start + len(PLACEHOLDER["known_secret"]))
+    return text
+
+
+def scrub_secrets(text: str) -> str:
+    """Known secrets and secret shapes replaced by placeholders, personal data left (what the log stores)."""
+    return scrub_text(text, SECRET_PATTERNS)[0]
+
+
 def scrub(text: str) -> str:
     """The clean text alone (for harvesting and indexing, where findings are not reported)."""
     return scrub_text(text)[0]
 
 
 def redact_secrets(text: str, replacement: str) -> str:
-    """Secret-shaped strings (tokens, keys, credentials) replaced; personal data left as it is (for logs)."""
+    """Known secrets and secret-shaped strings (tokens, keys, credentials) replaced; personal data left (for logs)."""
+    for secret in _known_secrets:
+        text = text.replace(secret, replacement)
     for _, pattern in SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text

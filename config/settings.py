@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from config.errors import ConfigError
+from config.scrub import remember_secrets
 
 Permission = Literal["read", "train", "admin"]
 SECRET_FIELDS = ("discord_token", "openai_api_key", "judge_api_key", "mcp_token")
@@ -326,6 +327,19 @@ class Settings(BaseSettings):
         return self.home / "holdout"
 
 
+def secret_values(settings: Settings) -> list[str]:
+    """All configured secret values (for redaction and scrubbing); unreadable secret files are skipped."""
+    values = []
+    for name in SECRET_FIELDS:
+        try:
+            value = settings.secret(name)
+        except (ConfigError, ValueError):  # a broken *_file is reported by doctor, not here
+            value = None
+        if value:
+            values.append(value)
+    return values
+
+
 def find_config_file(explicit: Path | None = None) -> Path | None:
     """Locate selftune.toml: --config, SELFTUNE_CONFIG, ./selftune.toml, then the state dir."""
     if explicit is not None:
@@ -380,6 +394,7 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
             source += " (or its SELFTUNE_* environment override)"
         raise ConfigError(_describe_validation_error(exc, source)) from None
     settings.config_file = path
+    remember_secrets(secret_values(settings))  # scrubbed by value from everything stored or logged
     return settings
 
 

@@ -9,8 +9,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from config.errors import SelftuneError
-from config.settings import Settings
+from config.errors import SelftuneError, note_state_dir
+from config.scrub import remember_secrets
+from config.settings import Settings, secret_values
 
 SUBDIRS = ("chroma", "workspace", "artifacts", "models", "holdout", "logs")
 # Bump when a table of selftune.db changes: the first connect under the new version copies the old file to
@@ -33,6 +34,7 @@ def backup_path(settings: Settings) -> Path:
 def ensure_state_dir(settings: Settings) -> Path:
     """Create SELFTUNE_HOME and its sub-folders if missing; return the home path."""
     home = settings.home
+    note_state_dir(home)
     try:
         for name in SUBDIRS:
             (home / name).mkdir(parents=True, exist_ok=True)
@@ -51,6 +53,7 @@ def unusable_home(settings: Settings, exc: OSError) -> StateError:
 def connect(settings: Settings) -> sqlite3.Connection:
     """Open selftune.db in WAL mode with a busy timeout (many readers, one writer at a time)."""
     ensure_state_dir(settings)
+    remember_secrets(secret_values(settings))  # whatever is stored in it is scrubbed of the configured secrets
     conn = None
     try:
         conn = sqlite3.connect(settings.db_path, timeout=30, isolation_level=None, check_same_thread=False)

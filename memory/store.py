@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from config.errors import NotFound, SelftuneError, UsageError
 from config.messages import IncomingMessage, ReplyKind
 from config.settings import Settings
 from config.state import connect
-from memory import consent
+from memory import consent, heal
 from memory import harvest as harvesting
 from memory import log as convlog
 from memory.forget import ForgetResult, apply_retention, forget
@@ -30,11 +31,14 @@ _RETENTION_APPLIED: set[str] = set()  # retention runs once per state dir per pr
 class Memory:
     """Conversation memory of one state directory."""
 
-    def __init__(self, settings: Settings, *, index_on_log: bool = True) -> None:
+    def __init__(self, settings: Settings, *, index_on_log: bool = True, heal_in_background: bool = False) -> None:
         self.settings = settings
         # False: logging writes only SQLite (no model load, no Chroma), and the next recall or
         # `sync()` embeds what is new; SQLite stays the source of truth, so a crash loses nothing.
         self.index_on_log = index_on_log
+        # True (the bot): a short index found by a search is rebuilt on a thread and the search says so;
+        # False (CLI, skills): it is rebuilt before the search goes on.
+        self.heal_in_background = heal_in_background
         self.conn = connect(settings)
         for module in (convlog, consent, harvesting):
             module.init_schema(self.conn)
@@ -80,6 +84,8 @@ class Memory:
         ))
 
     def _index(self, messages: Sequence[LoggedMessage]) -> bool:
+        if heal.current(self.settings.home) is not None:  # the rebuild replaces the index; index these after it
+            return False
         try:
             self.index.add(messages)
         except Exception as exc:  # the log has it; `sync()`/`reindex` will catch up
@@ -96,6 +102,8 @@ class Memory:
     def sync(self, limit: int = 10_000) -> int:
         """Index messages the log has but the index missed (e.g. after a crash); return how many."""
         done = 0
+        if heal.current(self.settings.home) is not None:  # a rebuild is replacing the index; it catches up after
+            return 0
         if convlog.unindexed(self.conn, limit=1) and not self.reembed_if_needed():
             return 0
         while done < limit and (pending := convlog.unindexed(self.conn, limit=min(1000, limit - done))):
@@ -126,16 +134,55 @@ class Memory:
 
         The rebuild runs in a fresh process: Chroma writes its HNSW files from malloc'd memory, and in
         this process that memory may still hold text that was just forgotten (a test caught it on disk).
+        While it runs, `chroma.rebuilding` tells searches (in any process) to say so; a second rebuild waits its turn.
         """
-        self.index.close()
-        ctx = multiprocessing.get_context("spawn")
-        queue = ctx.Queue()
-        worker = ctx.Process(target=_reindex_in_fresh_process, args=(self.settings, queue), daemon=True)
-        worker.start()
+        self._claim_rebuild()
+        return self._rebuild_claimed(progress)
+
+    def _claim_rebuild(self) -> None:
+        """Hold the rebuild marker, or raise IndexRebuilding when another rebuild holds it."""
+        if not heal.claim(self.settings.home, convlog.count_messages(self.conn)):
+            state = heal.current(self.settings.home)
+            raise heal.rebuilding_error(state or heal.RebuildState(pid=0, started=0))
+
+    def _rebuild_claimed(self, progress: Callable[[int, int], None] | None = None) -> int:
+        home = self.settings.home
         try:
-            return _follow_reindex(worker, queue, progress)
+            self.index.close()
+            ctx = multiprocessing.get_context("spawn")
+            queue = ctx.Queue()
+            worker = ctx.Process(target=_reindex_in_fresh_process, args=(self.settings, queue), daemon=True)
+            worker.start()
+            try:
+                return _follow_reindex(worker, queue, _recording(home, progress))
+            finally:
+                worker.join(timeout=30)
         finally:
-            worker.join(timeout=30)
+            heal.release(home)
+
+    def ensure_index(self) -> None:
+        """Rebuild a missing or short recall index from the log (see memory.heal); raise IndexRebuilding while
+        one is under way, or when this Memory heals in the background and has just started one."""
+        state = heal.current(self.settings.home)
+        if state is not None:
+            raise heal.rebuilding_error(state)
+        chunks, indexed = self.index.count(), heal.indexed_count(self.conn)
+        if not heal.is_short(chunks, indexed):
+            return
+        logger.warning("the recall index holds %d chunks but the log has %d indexed messages: rebuilding it "
+                       "from the log%s", chunks, indexed, " in the background" if self.heal_in_background else "")
+        self._claim_rebuild()  # before the thread starts, so the next search already sees it under way
+        if not self.heal_in_background:
+            self._rebuild_claimed()
+            return
+        threading.Thread(target=self._heal_quietly, name="memory-reindex", daemon=True).start()
+        raise heal.rebuilding_error(heal.RebuildState(pid=0, started=0, total=convlog.count_messages(self.conn)))
+
+    def _heal_quietly(self) -> None:
+        try:
+            self._rebuild_claimed()
+        except Exception:  # the next search finds the index still short and tries again
+            logger.warning("rebuilding the recall index failed", exc_info=True)
 
     def _reindex_here(self, progress: Callable[[int, int], None] | None = None) -> int:
         total = convlog.count_messages(self.conn)
@@ -163,6 +210,7 @@ class Memory:
     def recall(self, query: str, channel: str | None = None, k: int = 4, *, user: str | None = None,
                since: datetime | None = None, until: datetime | None = None) -> list[RecallHit]:
         """The k past messages closest in meaning to query, optionally limited to a channel/user/time."""
+        self.ensure_index()  # a lost index is rebuilt from the log, never searched as if memory were empty
         self.sync(limit=2000)  # deferred logs and crash leftovers; one partial-index lookup when there are none
         self.reembed_if_needed()  # an index of another embedder's space is rebuilt before it is queried
         where = build_where(channel=channel, author=user, since=since, until=until)
@@ -195,10 +243,18 @@ class Memory:
         return consent.is_consented(self.conn, channel)
 
     # --- forgetting and harvesting ----------------------------------------------------------------
-    def forget(self, *, user: str | None = None, channel: str | None = None,
-               before: datetime | None = None, ids: list[str] | None = None) -> ForgetResult:
-        """Remove messages matching all given conditions from the log and the index."""
-        return forget(self.conn, self.index, user=user, channel=channel, before=before, ids=ids)
+    def forget(self, *, user: str | None = None, channel: str | None = None, before: datetime | None = None,
+               ids: list[str] | None = None, through_seq: int | None = None) -> ForgetResult:
+        """Remove messages matching all given conditions from the log and the index (ids/through_seq: a fixed set)."""
+        return forget(self.conn, self.index, user=user, channel=channel, before=before, ids=ids,
+                      through_seq=through_seq)
+
+    def matching_ids(self, query: str, *, user: str | None = None, channel: str | None = None,
+                     before: datetime | None = None, max_distance: float = 0.6, k: int = 50) -> list[str]:
+        """Ids of the messages (of user, in channel, before a time) close in meaning to query: what 'forget what
+        I said about X' means (cosine distance under max_distance, at most k)."""
+        hits = self.recall(query, channel=channel, k=k, user=user, until=before)
+        return list(dict.fromkeys(h.message_id for h in hits if h.distance <= max_distance))
 
     def apply_retention(self) -> ForgetResult | None:
         """Forget what is older than settings.memory.retention_days (no-op when unset)."""
@@ -245,6 +301,20 @@ def _reindex_in_fresh_process(settings: Settings, queue: Any) -> None:
         queue.put(("error", str(exc)))
     finally:
         memory.close()
+
+
+def _recording(home: Path, progress: Callable[[int, int], None] | None) -> Callable[[int, int], None]:
+    """A progress callback that also keeps the rebuild marker's count, for the sentence searches get meanwhile."""
+    done = 0
+
+    def step(count: int, total: int) -> None:
+        nonlocal done
+        done += count
+        heal.record_progress(home, done, total)
+        if progress is not None:
+            progress(count, total)
+
+    return step
 
 
 def _follow_reindex(worker: Any, queue: Any, progress: Callable[[int, int], None] | None) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from config.errors import ConfigError, NotFound, SelftuneError, UsageError
-from config.names import check_name, name_problem
+from config.names import check_name, name_problem, normalize_name
 from config.settings import Settings
 
 
@@ -107,7 +107,7 @@ def propose_persona(settings: Settings, name: str, description: str) -> Persona:
     """A new card for `name` whose system prompt and style markers the configured LLM proposes."""
     from skills.providers import ProviderUnavailable, get_provider
 
-    check_name(name, "persona")
+    name = check_name(normalize_name(name), "persona")
     if name in list_personas(settings.workspace_dir):
         raise UsageError(f"A persona called '{name}' already exists; say 'show the {name} persona' or pick another name.")
     try:

@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.text import Text
 from typer.core import TyperGroup
 
-from config.errors import SelftuneError, report_internal_error
+from config.errors import DISK_FULL, SelftuneError, disk_full_text, report_internal_error
 from config.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,10 @@ def _fail(sentence: str, exit_code: int, as_json: bool) -> None:
 def failure_sentence(exc: Exception, ctx: typer.Context) -> str:
     """One sentence for an unexpected exception: state and file problems say what to do, bugs get an id."""
     state = app_state(ctx)._settings
+    full = disk_full_text(exc, state.home if state is not None else None)
+    if full is not None:
+        log.info("%s", full, exc_info=exc)
+        return full
     if isinstance(exc, sqlite3.DatabaseError) and state is not None:
         from config.state import database_problem
 
@@ -98,8 +102,8 @@ def os_error_sentence(exc: OSError) -> str | None:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return (f"selftune is not allowed to use {exc.filename} ({exc.strerror}); choose a path you can write "
                 "to or change its permissions.")
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"There is no space left to write {exc.filename}; free some space or choose another folder."
+    if exc.errno in DISK_FULL:
+        return disk_full_text(exc)
     if exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
         return (f"{exc.filename} cannot be used ({exc.strerror}); check the path: a file stands where a folder "
                 "is expected, or the reverse.")

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from agent.cli.common import console, emit_json, new_typer, settings_of
 from config.errors import UsageError
-from config.names import check_name
+from config.names import check_name, normalize_name
 
 recipes_app = new_typer("List, show and create training recipes (TOML files in the workspace's recipes/).")
 
@@ -68,7 +68,7 @@ def new_cmd(
     from skills.train.spec import read_recipe, recipe_path
 
     settings = settings_of(ctx)
-    check_name(name, "recipe")
+    name = check_name(normalize_name(name), "recipe")
     src = recipe_path(settings, source)
     target = settings.workspace_dir / "recipes" / f"{name}.toml"
     if target.exists():

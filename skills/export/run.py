@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from config.errors import SelftuneError
+from config.errors import SelftuneError, disk_full_text
 from config.settings import Settings
 from skills.export import gguf, merge, ollama
 from skills.train.lookup import AdapterRef, base_model_of, resolve_adapter
@@ -60,6 +60,9 @@ def writable_folder(out: Path) -> Path:
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as exc:
+        full = disk_full_text(exc, out)
+        if full is not None:
+            raise SelftuneError(full) from None
         raise SelftuneError(f"Cannot write the export to {out}: {exc.strerror or exc}; "
                             "check the path and choose a writable folder with --out.") from None
     return out

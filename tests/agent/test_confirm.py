@@ -89,7 +89,8 @@ def test_forget_everything_waits_for_yes_and_never_touches_others(settings: Sett
         asked = router.handle(cli("forget everything"))
 
         assert asked.intent == "forget" and asked.confirm
-        assert asked.text.startswith("This will forget 2 messages of yours, from the log and the recall index.")
+        assert asked.text.startswith("This will forget 2 messages of yours in every channel, from the log and the "
+                                     "recall index.")
         assert _authors(memory) == ["local", "local", "bob"]
         assert router.handle(cli("no")).text == "OK, I did nothing." and _authors(memory) == ["local", "local", "bob"]
 
@@ -299,7 +300,74 @@ def test_forgetting_a_channel_before_a_date_says_how_many_of_which_channel(setti
 
         asked = router.handle(cli("!forget scope=channel channel=pirate-chat before=2026-11-01"))
 
-        assert asked.text.startswith("This will forget 2 messages of #pirate-chat from before 2026-11-01")
+        assert asked.text.startswith("This will forget 2 messages of everyone in #pirate-chat from before 2026-11-01")
         assert router.handle(cli("yes")).ok and _count(settings) == 1
     finally:
         memory.close()
+
+
+def _discord(text: str, user: str = "7", channel: str = "general") -> IncomingMessage:
+    return IncomingMessage(transport="discord", channel=channel, user=user, text=text)
+
+
+def _texts(settings: Settings) -> list[str]:
+    memory = Memory(settings)
+    try:
+        return [r[0] for r in memory.conn.execute("SELECT text FROM messages ORDER BY seq")]
+    finally:
+        memory.close()
+
+
+def _log(settings: Settings, rows: list[tuple[str, str, str]]) -> None:
+    memory = Memory(settings)
+    try:
+        memory.log_many([LoggedMessage(text=t, channel=c, author=a, transport="discord") for t, c, a in rows])
+    finally:
+        memory.close()
+
+
+def test_a_trainers_channel_scoped_forget_removes_only_their_messages_in_that_channel(settings: Settings) -> None:
+    settings = settings.model_copy(update={"auth": AuthConfig(trainers=["discord:7"])})
+    _log(settings, [("mine in ops", "ops", "7"), ("mine again in ops", "ops", "7"), ("mine in general", "general", "7"),
+                    ("bob in ops", "ops", "8")])
+    router = Router(settings)
+
+    asked = router.handle(_discord("!forget channel=ops"))
+
+    assert asked.confirm and asked.text.startswith(
+        "This will forget 2 messages of yours in #ops, from the log and the recall index.")
+    done = router.handle(_discord("yes"))
+    assert done.ok and '"forgotten": 2' in done.text and '"channel": "ops"' in done.text
+    assert _texts(settings) == ["mine in general", "bob in ops"]  # their other channel and bob's untouched
+
+
+def test_a_message_logged_between_question_and_yes_is_kept_and_the_count_matches(settings: Settings) -> None:
+    _log(settings, [("first", "cli", "local"), ("second", "general", "local"), ("bob's", "general", "bob")])
+    router = Router(settings)
+
+    asked = router.handle(cli("forget everything"))
+    assert asked.text.startswith("This will forget 2 messages of yours in every channel")
+    _log(settings, [("written after the question", "general", "local")])
+    done = router.handle(cli("yes"))
+
+    assert done.ok and '"forgotten": 2' in done.text
+    assert _texts(settings) == ["bob's", "written after the question"]
+
+
+def test_wiping_a_channel_forgets_what_the_question_counted_not_what_came_after(settings: Settings) -> None:
+    _log(settings, [(f"m{i}", "general", f"user{i}") for i in range(3)] + [("elsewhere", "ops", "user0")])
+    router = Router(settings)
+
+    asked = router.handle(IncomingMessage(transport="cli", channel="general", user="local", text="wipe the channel"))
+    assert asked.text.startswith("This will forget 3 messages of everyone in #general")
+    _log(settings, [("late", "general", "user1"), ("later", "general", "user2")])
+    done = router.handle(IncomingMessage(transport="cli", channel="general", user="local", text="yes"))
+
+    assert '"forgotten": 3' in done.text and _texts(settings) == ["elsewhere", "late", "later"]
+
+
+def test_a_member_cannot_widen_a_forget_to_other_people(settings: Settings) -> None:
+    settings = settings.model_copy(update={"auth": AuthConfig(trainers=["discord:7"])})
+    _log(settings, [("bob in ops", "ops", "8")])
+    reply = Router(settings).handle(_discord("!forget scope=channel channel=ops"))
+    assert not reply.ok and "Only admins" in reply.text and _texts(settings) == ["bob in ops"]

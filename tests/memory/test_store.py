@@ -86,7 +86,7 @@ def test_reindex_rebuilds_a_deleted_index_from_the_log(memory: Memory, settings,
     shutil.rmtree(settings.chroma_dir)
     fresh = Memory(settings)
     try:
-        assert fresh.recall("launch code word") == []
+        assert len(fresh.recall("launch code word", k=5)) == 3  # the lost index heals before the search
         seen: list[tuple[int, int]] = []
         assert fresh.reindex(progress=lambda n, total: seen.append((n, total))) == 3
         assert seen[-1][1] == 3 and "kiwi" in fresh.recall("kiwi code word", k=1)[0].text

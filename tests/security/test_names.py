@@ -3,6 +3,7 @@ exist where it is looked up."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,36 @@ def test_a_persona_card_whose_name_is_a_path_is_refused(settings: Settings) -> N
     (ws / "personas" / "sly.toml").write_text('name = "../../sly"\nsystem_prompt = "hi"\n')
     with pytest.raises(ConfigError, match="not a valid persona name"):
         load_persona(ws, "sly")
+
+
+CREATE_REFUSED = ["../x", "CON", "con", "nul", "com1", "pi\u202erate", "\u202epirate", "pi\u200brate", "pirate\ufeff",
+                  "pi\u2066rate"]
+
+
+@pytest.mark.parametrize("value", CREATE_REFUSED)
+def test_skills_call_persona_create_refuses_paths_devices_and_invisible_names_in_one_sentence(
+        settings: Settings, value: str) -> None:
+    personas = open_workspace(settings).path / "personas"  # seeded with the packaged personas
+    before = sorted(personas.iterdir())
+    args = {"name": value, "description": "talks like a pirate", "system_prompt": "You are a pirate."}
+    result = runner.invoke(app, ["skills", "call", "persona.create", "--args", json.dumps(args), "--json"])
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 2 and doc["ok"] is False, result.output
+    assert "is not a valid persona name" in doc["error"] and "Something went wrong" not in doc["error"]
+    assert "\n" not in doc["error"] and not any(c in doc["error"] for c in "\u202e\u200b\ufeff\u2066")
+    assert sorted(personas.iterdir()) == before  # nothing written
+
+
+def test_invisible_and_reserved_names_say_why() -> None:
+    with pytest.raises(UsageError, match=r"invisible or right-to-left control characters \(U\+202E\)"):
+        check_name("pi\u202erate", "persona")
+    with pytest.raises(UsageError, match="Windows reserves it for a device"):
+        check_name("aux", "recipe")
+
+
+def test_a_full_width_persona_name_is_created_under_its_normal_form(settings: Settings) -> None:
+    args = {"name": "ｃｏｏｋ", "description": "talks like a chef", "system_prompt": "You are a chef."}
+    result = runner.invoke(app, ["skills", "call", "persona.create", "--args", json.dumps(args), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["persona"] == "cook"
+    assert (settings.workspace_dir / "personas" / "cook.toml").is_file()

@@ -9,8 +9,11 @@ def persona_create(name: str, description: str, system_prompt: str, markers: lis
                    recipe: str = "persona-lora", *, ctx: SkillContext) -> dict[str, Any]:
     """Create persona `name` with this system prompt and style markers; one workspace commit."""
     from config.errors import UsageError
+    from config.names import check_name, normalize_name
     from skills.personas import Persona, StyleChecks, list_personas, save_persona
 
+    name = check_name(normalize_name(name), "persona")  # a sentence, before the card's own validation
+    check_name(recipe, "recipe")
     if name in list_personas(ctx.settings.workspace_dir):
         raise UsageError(f"A persona called '{name}' already exists; say 'show the {name} persona' or pick another name.")
     card = Persona(name=name, description=description, system_prompt=system_prompt, recipe=recipe,
