@@ -16,6 +16,7 @@ async def test_a_plugin_skill_gets_a_slash_command_that_confirms(make_harness, s
     member = h.members[0]
     settings.auth.trainers.append(f"discord:{member.id}")
     assert h.bot.tree.get_command("note") is not None and h.bot.tree.get_command("wordcount") is not None
+    assert h.bot.tree.get_command("improve") is not None  # a built-in skill without a hand-made command gets one too
     interaction = FakeInteraction(member, h.channel)
     await invoke(h.bot, "note", interaction, text="call mum")
     [(text, _)] = interaction.sent
