@@ -33,9 +33,9 @@ def _adapter_on_this_node(spec: dict[str, Any]) -> Path:
 
 
 def _device() -> str:
-    from skills.train.preflight import cuda_available
+    from skills.train.preflight import best_device
 
-    return "cuda" if cuda_available() else "cpu"
+    return best_device()
 
 
 def _scratch(out: Path) -> Path:
