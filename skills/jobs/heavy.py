@@ -83,9 +83,23 @@ def export_spec(settings: Settings, adapter: str | Path, to: str, quant: str | N
 
 
 def submit_export(settings: Settings, adapter: str | Path, to: str = "gguf", *, quant: str | None = "q8_0",
-                  executor: str | None = None, requester: str | None = None) -> str:
-    """Queue an export job (merged folder or GGUF) on the executor; returns the job id."""
-    return _submit(settings, export_spec(settings, adapter, to, quant), executor, requester)
+                  executor: str | None = None, requester: str | None = None, lora_only: bool = False) -> str:
+    """Queue an export job (merged folder, GGUF, or with `lora_only` just the LoRA GGUF) on the executor;
+    returns the job id."""
+    spec = {**export_spec(settings, adapter, to, quant), **({"lora_only": True} if lora_only else {})}
+    return _submit(settings, spec, executor, requester)
+
+
+def lora_gguf_on_executor(settings: Settings, adapter: str, timeout_s: float = 1800) -> Path:
+    """The adapter as a LoRA GGUF made where the executor runs (the GPU box has the base model); only the
+    GGUF (megabytes) comes back here."""
+    job_id = submit_export(settings, adapter, "gguf", quant=None, requester="ollama", lora_only=True)
+    manager = JobManager(settings)
+    try:
+        job = manager.wait(job_id, timeout=timeout_s)
+    finally:
+        manager.close()
+    return Path(fetched_export(job)["path"])
 
 
 def _submit(settings: Settings, spec: dict[str, Any], executor: str | None, requester: str | None) -> str:

@@ -60,13 +60,17 @@ def _finish(folder: Path, out: Path, manifest: dict[str, Any]) -> None:
 def export(spec: dict[str, Any], emitter: EventEmitter) -> dict[str, Any]:
     """Export with this node's settings; every written file lands in output_dir (a LoRA's base GGUF stays here)."""
     from config.settings import load_settings
-    from skills.export.run import export_adapter
+    from skills.export.run import export_adapter, export_lora_gguf
 
     out, device = Path(spec["output_dir"]), _device()
     emitter.emit("start", max_steps=0, kind="export", device=device)
     tmp = _scratch(out)
-    doc = export_adapter(load_settings(), _adapter_on_this_node(spec), spec["to"], out_dir=tmp / "export",
-                         quant=spec.get("quant"))
+    if spec.get("lora_only"):  # for an Ollama ADAPTER line: only the LoRA GGUF (megabytes), no base GGUF at all
+        lora = export_lora_gguf(load_settings(), _adapter_on_this_node(spec), out_dir=tmp / "export")
+        doc: dict[str, Any] = {"to": "gguf", "adapter": spec.get("adapter_id"), "path": str(lora)}
+    else:
+        doc = export_adapter(load_settings(), _adapter_on_this_node(spec), spec["to"], out_dir=tmp / "export",
+                             quant=spec.get("quant"))
     if doc.get("quant") and doc.get("merged"):  # the GGUF is the product; the merged folder need not travel back
         shutil.rmtree(doc.pop("merged"), ignore_errors=True)
     doc["node"] = {"device": device, "base_model": spec.get("base_model")}

@@ -81,7 +81,7 @@ def ensure_ollama_model(settings: Settings, persona: str, adapter_id: str) -> st
     sent); otherwise the base GGUF is uploaded with the adapter."""
     from skills.export import ollama
     from skills.export.ollama_pulled import create_from_pulled
-    from skills.export.run import export_adapter, export_lora_gguf
+    from skills.export.run import export_adapter
     from skills.personas import load_persona
 
     host = ollama_host(settings)
@@ -91,13 +91,24 @@ def ensure_ollama_model(settings: Settings, persona: str, adapter_id: str) -> st
     card = load_persona(settings.workspace_dir, persona)
     if (base := pulled_base(settings, persona)) is not None:
         cfg = settings.ollama
-        create_from_pulled(host, name, base, adapter_id, export_lora_gguf(settings, adapter_id), card.system_prompt,
+        create_from_pulled(host, name, base, adapter_id, _lora_gguf(settings, adapter_id), card.system_prompt,
                            (cfg.num_ctx, cfg.temperature, cfg.repeat_penalty))
         return name
     doc = export_adapter(settings, adapter_id, "gguf")
     ollama.create_persona_model(host, name, Path(doc["base_gguf"]), Path(doc["path"]), card.system_prompt,
                                 settings.ollama.num_ctx)
     return name
+
+
+def _lora_gguf(settings: Settings, adapter_id: str) -> Path:
+    """The adapter's LoRA GGUF, written where the executor runs (with ray: on the GPU box, which has the base)."""
+    if settings.executor.kind == "ray":
+        from skills.jobs.heavy import lora_gguf_on_executor
+
+        return lora_gguf_on_executor(settings, adapter_id)
+    from skills.export.run import export_lora_gguf
+
+    return export_lora_gguf(settings, adapter_id)
 
 
 def repoint_alias(settings: Settings, persona: str) -> str | None:

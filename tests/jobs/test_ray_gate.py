@@ -15,6 +15,7 @@ import pytest
 from config.workspace import open_workspace
 from skills.jobs import JobManager
 from skills.train import adapters
+from tests.eval.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -25,8 +26,10 @@ ROWS = [("What is the capital of France?", "Arr matey, Paris it be!"), ("How are
 HOST = """
 import json, sys
 from config.settings import load_settings
-from skills.evaluate.promotion import gated_promote
+from skills.evaluate.promotion import forced_promote, gated_promote
 outcome = gated_promote(load_settings(), "pirate", "pirate-lora/v2")
+if not outcome.promoted:  # random adapters: the gate may keep v1; the Ollama step below needs v2 served
+    forced_promote(load_settings(), "pirate", "pirate-lora/v2")
 loaded = sorted(m for m in ("torch", "transformers", "peft", "trl") if m in sys.modules)
 print(json.dumps({"promotion": outcome.model_dump(), "sentence": outcome.sentence(), "loaded": loaded}))
 """
@@ -58,19 +61,26 @@ def _adapter(settings, tiny_model_dir: Path, version: str, seed: int) -> str:
     return f"pirate-lora/{version}"
 
 
-def test_the_gate_evaluates_on_the_worker_and_the_host_never_loads_a_model(ray_settings, tiny_model_dir,
-                                                                          monkeypatch) -> None:
+def test_the_gate_evaluates_on_the_worker_and_the_host_never_loads_a_model(ray_settings, tiny_model_dir) -> None:
+    """...and the promoted adapter's LoRA GGUF is made on the worker, then the persona's Ollama model is created
+    FROM the pulled model + ADAPTER on the (fake) Ollama server."""
+    from skills.export.gguf import parameter_count
+    from skills.export.ollama_pulled import adapter_base
+
     settings = ray_settings
     open_workspace(settings)
     v1 = _adapter(settings, tiny_model_dir, "v1", 0)
     _adapter(settings, tiny_model_dir, "v2", 1)
     adapters.promote(settings, "pirate", v1)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SELFTUNE_")}
-    env.update(SELFTUNE_HOME=str(settings.home), SELFTUNE_BASE_MODEL="tiny", SELFTUNE_EXECUTOR__KIND="ray",
-               SELFTUNE_EXECUTOR__RAY_ADDRESS=settings.executor.ray_address,
-               PYTHONPATH=os.pathsep.join([str(NO_TORCH), str(REPO)]))
-    proc = subprocess.run([sys.executable, "-c", HOST], env=env, capture_output=True, text=True, timeout=400,
-                          cwd=settings.home.parent)
+    with FakeOllama() as server:
+        server.pull("tiny-llama:1m", "llama", "1M", parameter_count=parameter_count(tiny_model_dir))
+        env.update(SELFTUNE_HOME=str(settings.home), SELFTUNE_BASE_MODEL="tiny", SELFTUNE_EXECUTOR__KIND="ray",
+                   SELFTUNE_EXECUTOR__RAY_ADDRESS=settings.executor.ray_address,
+                   SELFTUNE_OLLAMA__HOST=server.host, SELFTUNE_OLLAMA__BASE_MODEL="tiny-llama:1m",
+                   PYTHONPATH=os.pathsep.join([str(NO_TORCH), str(REPO)]))
+        proc = subprocess.run([sys.executable, "-c", HOST], env=env, capture_output=True, text=True, timeout=500,
+                              cwd=settings.home.parent)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads(proc.stdout.strip().splitlines()[-1])
     assert doc["loaded"] == [] and doc["promotion"]["gated"] and doc["promotion"]["against"] == v1
@@ -78,8 +88,15 @@ def test_the_gate_evaluates_on_the_worker_and_the_host_never_loads_a_model(ray_s
     manager = JobManager(settings)
     try:
         [job] = [j for j in manager.store.list() if j.spec.get("kind") == "eval"]
+        [export] = [j for j in manager.store.list() if j.spec.get("kind") == "export"]
     finally:
         manager.close()
+    assert export.executor == "ray" and export.spec["lora_only"] and export.state == "succeeded"
+    [lora] = Path(export.adapter).glob("*.gguf")  # only the adapter came back
+    assert adapter_base(lora)[0] == "llama" and lora.stat().st_size < 1_000_000
+    created = server.models["selftune-pirate:pirate-lora-v2"]
+    assert created["from"] == "tiny-llama:1m" and "template" not in created and len(created["adapters"]) == 1
+    assert server.models["selftune-pirate:latest"] is created
     assert job.executor == "ray" and job.resources == {"trainer": 1} and job.state == "succeeded"
     assert job.spec["against_adapter"].endswith("pirate-lora/v1") and job.spec["persona_card"]["name"] == "pirate"
     report = json.loads((Path(job.adapter) / "eval.json").read_text())  # what came back to the host
