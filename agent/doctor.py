@@ -56,9 +56,15 @@ def check_torch(settings: Settings) -> Check:
     from skills.models import torch_summary  # the engine inspects torch; agent/ never imports it
 
     summary = torch_summary()
+    if summary is None and settings.executor.kind == "ray":  # a bot host: the GPU box does the model work
+        return Check(name="torch", level="warn",
+                     detail=f"not installed here; training runs on the Ray worker at {settings.executor.ray_address}",
+                     fix="Commands that still load a model on this machine (evaluation, export, the improver's "
+                     "measurements) need `pip install 'selftune[worker]'` here (docs/two-machines.md).")
     if summary is None:
         return Check(name="torch", ok=False, detail="not installed", fix="Run `make install` (installs torch first).")
-    return Check(name="torch", ok=True, detail=summary)
+    where = " (training runs on the Ray worker)" if settings.executor.kind == "ray" else ""
+    return Check(name="torch", ok=True, detail=summary + where)
 
 
 def check_models(settings: Settings) -> Check:

@@ -206,6 +206,12 @@ class OllamaConfig(Section):
 
     host: str = Field("http://127.0.0.1:11434", description="URL of the Ollama server.")
     num_ctx: int = Field(4096, gt=0, description="Context window of persona models (capped by the GGUF's own).")
+    base_model: str | None = Field(
+        None, description="The model you pulled into Ollama that persona adapters were trained on (e.g. 'qwen3:8b'): "
+        "persona models are created FROM it plus ADAPTER, keeping its own template; a persona card's "
+        "ollama_base_model overrides it. Unset: the base GGUF is uploaded with the adapter instead.")
+    temperature: float = Field(0.7, ge=0, description="PARAMETER temperature of persona models.")
+    repeat_penalty: float = Field(1.1, gt=0, description="PARAMETER repeat_penalty of persona models.")
 
 
 class AgentConfig(Section):

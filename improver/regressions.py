@@ -119,8 +119,11 @@ def affected_personas(ws: Workspace, entry: JournalEntry) -> list[str]:
 def reserve(settings: Settings, persona: str) -> str:
     """Serve what the workspace's pointer now names: local serving follows it; an Ollama model is refreshed."""
     from skills.export.ollama import server_version
+    from skills.providers.persona import repoint_alias
     from skills.train.adapters import served_adapter
 
+    if (sentence := repoint_alias(settings, persona)) is not None:  # a pulled base: re-point selftune-<persona>
+        return f"{persona}: {sentence}"
     current = served_adapter(settings, persona)
     if server_version(settings.ollama.host) is None or current is None:
         return f"{persona}: local serving follows the served pointer ({current.id if current else 'base model'})"

@@ -49,8 +49,11 @@ def torch_summary() -> str | None:
         return None
     import torch
 
-    cuda = torch.cuda.is_available()
-    device = "available: " + torch.cuda.get_device_name(0) if cuda else "not available (CPU training)"
+    from skills.train.preflight import best_device
+
+    device = {"cuda": lambda: "available: " + torch.cuda.get_device_name(0),
+              "mps": lambda: "not available (Apple mps training)",
+              "cpu": lambda: "not available (CPU training)"}[best_device()]()
     return f"torch {torch.__version__}, CUDA {device}"
 
 

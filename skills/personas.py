@@ -33,6 +33,8 @@ class Persona(BaseModel):
     recipe: str = "persona-lora"
     channels: list[str] = Field(default_factory=list)
     style: StyleChecks = Field(default_factory=StyleChecks)
+    ollama_base_model: str | None = Field(None, description="The Ollama model this persona's adapters apply on "
+                                          "(overrides ollama.base_model).")
 
     @field_validator("name", "recipe")
     @classmethod
@@ -136,6 +138,8 @@ def card_toml(persona: Persona) -> str:
     for key in ("name", "description", "system_prompt", "recipe"):
         lines.append(f"{key} = {json.dumps(getattr(persona, key), ensure_ascii=False)}")
     lines.append(f"channels = {json.dumps(persona.channels, ensure_ascii=False)}")
+    if persona.ollama_base_model:
+        lines.append(f"ollama_base_model = {json.dumps(persona.ollama_base_model)}")
     lines += ["", "[style]", f"any_of = {json.dumps(persona.style.any_of, ensure_ascii=False)}",
               f"max_chars = {persona.style.max_chars}"]
     if persona.style.must_be_json:

@@ -47,6 +47,13 @@ def evaluate_against_served(settings: Settings, persona: str, candidate: str, se
     # The embedded judge is the base model itself, a weak referee for its own adapter: there the gate
     # uses per-item held-out loss; a separately configured judge (another provider) decides elsewhere.
     use_judge = settings.judge.provider != "local"
+    if settings.executor.kind == "ray":  # the GPU box loads the weights; this host receives only the report
+        from skills.jobs.heavy import evaluate_on_executor
+
+        if progress:
+            progress({"event": "message", "message": "evaluating as a job on the GPU box (executor ray)"})
+        return evaluate_on_executor(settings, candidate, against=served, persona=persona, use_judge=use_judge,
+                                    data=data)
     return evaluate_adapter(settings, candidate, against=served or "base", persona=persona, use_judge=use_judge,
                             progress=progress, data=data)
 

@@ -58,9 +58,13 @@ def _step(progress: Progress | None, message: str) -> None:
 def evaluate_adapter(
     settings: Settings, adapter: str | Path, *, against: str | None = None, data: Path | None = None,
     persona: str | None = None, limit: int = 32, max_new_tokens: int = 48, use_judge: bool = True,
-    out_dir: Path | None = None, progress: Progress | None = None,
+    out_dir: Path | None = None, progress: Progress | None = None, card: Persona | None = None,
+    holdout: Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate an adapter against its base (or another adapter); write the report and return it."""
+    """Evaluate an adapter against its base (or another adapter); write the report and return it.
+
+    `card` and `holdout` stand in for the workspace's persona card and evaluator-only file on a worker that has
+    neither (the host ships them with the job)."""
     started = time.monotonic()
     ref = resolve_adapter(adapter, settings)
     other = resolve_adapter(against, settings) if against and against != "base" else None
@@ -71,7 +75,7 @@ def evaluate_adapter(
     if not rows:
         raise SelftuneError(f"Every eval row in {eval_file} was in {other.name}'s training data, so the two cannot be "
                             "compared on data neither saw; pass eval data both never trained on with --data PATH.")
-    card = persona_of(settings, ref, persona)
+    card = card or persona_of(settings, ref, persona)
     _step(progress, f"loading {ref.name} on its base model")
     model, tok = load_with_adapters(settings, ref, other)
     against_variant = "against" if other else "base"
@@ -82,7 +86,7 @@ def evaluate_adapter(
     if other is not None:
         doc["eval_data"]["against_overlap"] = against_seen
     doc["heldout"] = _heldout(model, tok, rows, against_variant, progress)
-    private = evaldata.holdout_file(settings.holdout_dir, doc["persona"])
+    private = holdout or evaldata.holdout_file(settings.holdout_dir, doc["persona"])
     if private is not None:  # the evaluator-only set: measured as well, reported on its own
         doc["eval_data"]["holdout"] = evaldata.file_record(private)
         doc["holdout"] = _heldout(model, tok, heldout.read_rows(private, limit), against_variant, progress)

@@ -90,6 +90,23 @@ def _gguf_tensors(weights: dict[str, Any], model_config: dict[str, Any]) -> dict
     return out
 
 
+def parameter_count(model_dir: Path) -> int | None:
+    """The model's parameter count from its safetensors headers (no weights read); None without safetensors."""
+    import struct
+
+    total, files = 0, sorted(model_dir.glob("*.safetensors"))
+    for path in files:
+        with path.open("rb") as fh:
+            header = json.loads(fh.read(struct.unpack("<Q", fh.read(8))[0]))
+        for name, tensor in header.items():
+            if name != "__metadata__":
+                count = 1
+                for dim in tensor["shape"]:
+                    count *= dim
+                total += count
+    return total or None
+
+
 def write_lora_gguf(adapter_dir: Path, base_model_dir: Path, out: Path) -> Path:
     """Write the adapter as a llama.cpp LoRA GGUF (apply it on the base model's GGUF)."""
     import gguf
@@ -101,6 +118,10 @@ def write_lora_gguf(adapter_dir: Path, base_model_dir: Path, out: Path) -> Path:
     writer.add_type(gguf.GGUFType.ADAPTER)
     writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(config.get("lora_alpha", config.get("r", 8))))
+    if (count := parameter_count(base_model_dir)) is not None:  # Ollama's FROM model is checked against it
+        from skills.export.ollama_pulled import BASE_COUNT_KEY
+
+        writer.add_uint64(BASE_COUNT_KEY, count)
     for name, value in tensors.items():
         writer.add_tensor(name, value)
     writer.write_header_to_file()

@@ -58,10 +58,11 @@ def server_version(host: str, timeout: float = 2.0) -> str | None:
         return None
 
 
-def create_model(host: str, name: str, base_gguf: Path, adapter_gguf: Path, system: str | None,
-                 progress: Callable[[dict[str, Any]], None] | None = None, *, template: str = CHATML_TEMPLATE,
-                 parameters: dict[str, Any] = PARAMETERS) -> dict[str, Any]:
-    """Create `name` in the Ollama server at `host`; returns its version and the final status."""
+def create_model(host: str, name: str, base_gguf: Path | None, adapter_gguf: Path | None, system: str | None,
+                 progress: Callable[[dict[str, Any]], None] | None = None, *, template: str | None = CHATML_TEMPLATE,
+                 parameters: dict[str, Any] = PARAMETERS, from_model: str | None = None) -> dict[str, Any]:
+    """Create `name` in the Ollama server at `host` (on a base GGUF file, or `from_model` already in Ollama);
+    returns its version and the final status."""
     import ollama
 
     host = host.rstrip("/")
@@ -70,10 +71,10 @@ def create_model(host: str, name: str, base_gguf: Path, adapter_gguf: Path, syst
         raise SelftuneError(f"Cannot reach Ollama at {host}; start it (`ollama serve`) or set ollama.host.")
     client = ollama.Client(host=host)
     try:
-        files = {base_gguf.name: _upload(client, host, base_gguf)}
-        adapters = {adapter_gguf.name: _upload(client, host, adapter_gguf)}
+        files = {base_gguf.name: _upload(client, host, base_gguf)} if base_gguf is not None else None
+        adapters = {adapter_gguf.name: _upload(client, host, adapter_gguf)} if adapter_gguf is not None else None
         status = ""
-        for update in client.create(model=name, files=files, adapters=adapters, template=template,
+        for update in client.create(model=name, from_=from_model, files=files, adapters=adapters, template=template,
                                     system=system, parameters=parameters, stream=True):
             status = update.status or status
             if progress:

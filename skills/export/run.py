@@ -68,6 +68,33 @@ def writable_folder(out: Path) -> Path:
     return out
 
 
+def export_lora_gguf(settings: Settings, adapter: str | Path, out_dir: Path | None = None) -> Path:
+    """Only the adapter as a LoRA GGUF (megabytes; no base GGUF is made): what an Ollama `ADAPTER` line needs."""
+    from skills.models import resolve_base_model
+
+    ref = resolve_adapter(adapter, settings)
+    if is_full_model(ref):
+        raise SelftuneError(f"{ref.name} is a full fine-tune, not an adapter; export it --to gguf as a whole model.")
+    out = writable_folder(out_dir or settings.artifacts_dir / "exports" / ref.path.name)
+    base_dir = resolve_base_model(base_model_of(ref, settings), settings.models_dir)
+    return gguf.write_lora_gguf(ref.path, base_dir, out / f"{ref.path.name}.gguf")
+
+
+def _export_onto_pulled(settings: Settings, ref: AdapterRef, out: Path, base: str, name: str | None,
+                        progress: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    """--to ollama with a pulled base: FROM it + ADAPTER + SYSTEM + PARAMETERs, and the Modelfile beside it."""
+    from skills.export.ollama_pulled import create_from_pulled, modelfile_from
+
+    lora = export_lora_gguf(settings, ref.path, out)
+    system, cfg = ref.manifest.get("system_prompt"), settings.ollama
+    model = name or f"selftune-{ref.path.name}".lower()
+    created = create_from_pulled(cfg.host, model, base, ref.name, lora, system,
+                                 (cfg.num_ctx, cfg.temperature, cfg.repeat_penalty), progress)
+    (out / "Modelfile").write_text(modelfile_from(base, lora, system, created["parameters"]), encoding="utf-8")
+    return {"to": "ollama", "adapter": ref.name, "path": str(lora), "from": base,
+            "modelfile": str(out / "Modelfile"), "ollama": created}
+
+
 def export_adapter(settings: Settings, adapter: str | Path, to: Target, *, out_dir: Path | None = None,
                    name: str | None = None, progress: Callable[[dict[str, Any]], None] | None = None,
                    quant: str | None = None) -> dict[str, Any]:
@@ -86,8 +113,11 @@ def export_adapter(settings: Settings, adapter: str | Path, to: Target, *, out_d
     if to == "merged":
         return {"to": to, "adapter": ref.name, "path": str(merge.merge_adapter(settings, ref, out / "merged"))}
     from skills.models import resolve_base_model
+    from skills.providers.persona import pulled_base
 
     base_name = base_model_of(ref, settings)
+    if to == "ollama" and (pulled := pulled_base(settings, ref.manifest.get("persona"))) is not None:
+        return _export_onto_pulled(settings, ref, out, pulled, name, progress)
     base_gguf = base_gguf_for(base_name, settings)
     lora = gguf.write_lora_gguf(ref.path, resolve_base_model(base_name, settings.models_dir), out / f"{ref.path.name}.gguf")
     doc: dict[str, Any] = {"to": to, "adapter": ref.name, "path": str(lora), "base_gguf": str(base_gguf)}

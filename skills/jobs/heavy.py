@@ -21,21 +21,56 @@ HEAVY_WORKER = ["-m", "skills.jobs.heavy_worker"]
 
 
 def eval_spec(settings: Settings, adapter: str | Path, *, data: Path | None = None, limit: int = 32,
-              use_judge: bool = False) -> dict[str, Any]:
-    """The job spec: adapter folder and eval data to ship, the base by its worker-side name, the report folder."""
+              use_judge: bool = False, against: str | None = None, persona: str | None = None) -> dict[str, Any]:
+    """The job spec: adapter folder and eval data to ship, the base by its worker-side name, the report folder.
+
+    For the promotion gate also what the worker cannot know: the adapter it is compared `against` (shipped too),
+    the persona card (system prompt, style checks), the evaluator-only holdout and the judge's settings."""
     ref = resolve_adapter(adapter, settings)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return {"kind": "eval", "name": f"eval-{ref.path.name}", "version": stamp, "adapter": str(ref.path),
+    spec = {"kind": "eval", "name": f"eval-{ref.path.name}", "version": stamp, "adapter": str(ref.path),
             "adapter_id": ref.name, "dataset": str(eval_data_of(ref, data)), "limit": limit, "use_judge": use_judge,
             "base_model": base_model_of(ref, settings),
             "output_dir": str(settings.artifacts_dir / "reports" / f"{ref.path.name}-{stamp}")}
+    if use_judge:
+        spec["judge"] = settings.judge.model_dump(mode="json")
+    if against and against != "base":
+        spec["against_adapter"] = str(resolve_adapter(against, settings).path)
+    return {**spec, **_persona_parts(settings, persona or ref.manifest.get("persona"))}
+
+
+def _persona_parts(settings: Settings, persona: str | None) -> dict[str, Any]:
+    """The persona card and its evaluator-only holdout file, as the worker needs them (it has no workspace)."""
+    from skills.evaluate.evaldata import holdout_file
+    from skills.personas import list_personas, load_persona
+
+    if not persona or persona not in list_personas(settings.workspace_dir):
+        return {}
+    parts: dict[str, Any] = {"persona_card": load_persona(settings.workspace_dir, persona).model_dump(mode="json")}
+    if (private := holdout_file(settings.holdout_dir, persona)) is not None:
+        parts["holdout_dataset"] = str(private)
+    return parts
 
 
 def submit_eval(settings: Settings, adapter: str | Path, *, executor: str | None = None, data: Path | None = None,
-                limit: int = 32, requester: str | None = None, use_judge: bool = False) -> str:
+                limit: int = 32, requester: str | None = None, use_judge: bool = False, against: str | None = None,
+                persona: str | None = None) -> str:
     """Queue an evaluation job on the executor (default: settings.executor.kind); returns the job id."""
-    spec = eval_spec(settings, adapter, data=data, limit=limit, use_judge=use_judge)
+    spec = eval_spec(settings, adapter, data=data, limit=limit, use_judge=use_judge, against=against, persona=persona)
     return _submit(settings, spec, executor, requester)
+
+
+def evaluate_on_executor(settings: Settings, adapter: str, *, against: str | None, persona: str | None,
+                         use_judge: bool, data: Path | None = None, timeout_s: float = 3600) -> dict[str, Any]:
+    """Run the evaluation as a job on the executor and wait: the report document (with the gate) comes back."""
+    job_id = submit_eval(settings, adapter, data=data, use_judge=use_judge, against=against, persona=persona,
+                         requester="gate")
+    manager = JobManager(settings)
+    try:
+        job = manager.wait(job_id, timeout=timeout_s)
+    finally:
+        manager.close()
+    return {**fetched_report(job), "job_id": job_id}
 
 
 def export_spec(settings: Settings, adapter: str | Path, to: str, quant: str | None = None) -> dict[str, Any]:
@@ -48,9 +83,23 @@ def export_spec(settings: Settings, adapter: str | Path, to: str, quant: str | N
 
 
 def submit_export(settings: Settings, adapter: str | Path, to: str = "gguf", *, quant: str | None = "q8_0",
-                  executor: str | None = None, requester: str | None = None) -> str:
-    """Queue an export job (merged folder or GGUF) on the executor; returns the job id."""
-    return _submit(settings, export_spec(settings, adapter, to, quant), executor, requester)
+                  executor: str | None = None, requester: str | None = None, lora_only: bool = False) -> str:
+    """Queue an export job (merged folder, GGUF, or with `lora_only` just the LoRA GGUF) on the executor;
+    returns the job id."""
+    spec = {**export_spec(settings, adapter, to, quant), **({"lora_only": True} if lora_only else {})}
+    return _submit(settings, spec, executor, requester)
+
+
+def lora_gguf_on_executor(settings: Settings, adapter: str, timeout_s: float = 1800) -> Path:
+    """The adapter as a LoRA GGUF made where the executor runs (the GPU box has the base model); only the
+    GGUF (megabytes) comes back here."""
+    job_id = submit_export(settings, adapter, "gguf", quant=None, requester="ollama", lora_only=True)
+    manager = JobManager(settings)
+    try:
+        job = manager.wait(job_id, timeout=timeout_s)
+    finally:
+        manager.close()
+    return Path(fetched_export(job)["path"])
 
 
 def _submit(settings: Settings, spec: dict[str, Any], executor: str | None, requester: str | None) -> str:

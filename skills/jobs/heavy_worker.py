@@ -21,21 +21,28 @@ from skills.train.events import EventEmitter, claim_stdout
 log = logging.getLogger("skills.jobs.heavy_worker")
 
 
-def _adapter_on_this_node(spec: dict[str, Any]) -> Path:
-    """The shipped adapter, its manifest pointing at the base model as this node names it."""
-    adapter = Path(spec["adapter"])
+def _adapter_on_this_node(spec: dict[str, Any], field: str = "adapter") -> Path:
+    """The shipped adapter, its manifest pointing at the base model as this node names it, and at the copies of
+    its train/eval split that travelled inside it (data/), so the overlap checks still see them here."""
+    adapter = Path(spec[field])
     manifest_path = adapter / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
     if spec.get("base_model"):
         manifest["base_model"] = spec["base_model"]
+    for key in ("train_dataset", "eval_dataset"):
+        entry = manifest.get(key)
+        if isinstance(entry, dict) and entry.get("path") and not Path(entry["path"]).is_file():
+            shipped = adapter / "data" / Path(entry["path"]).name
+            if shipped.is_file():
+                entry["path"] = str(shipped)
     manifest_path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return adapter
 
 
 def _device() -> str:
-    from skills.train.preflight import cuda_available
+    from skills.train.preflight import best_device
 
-    return "cuda" if cuda_available() else "cpu"
+    return best_device()
 
 
 def _scratch(out: Path) -> Path:
@@ -53,13 +60,17 @@ def _finish(folder: Path, out: Path, manifest: dict[str, Any]) -> None:
 def export(spec: dict[str, Any], emitter: EventEmitter) -> dict[str, Any]:
     """Export with this node's settings; every written file lands in output_dir (a LoRA's base GGUF stays here)."""
     from config.settings import load_settings
-    from skills.export.run import export_adapter
+    from skills.export.run import export_adapter, export_lora_gguf
 
     out, device = Path(spec["output_dir"]), _device()
     emitter.emit("start", max_steps=0, kind="export", device=device)
     tmp = _scratch(out)
-    doc = export_adapter(load_settings(), _adapter_on_this_node(spec), spec["to"], out_dir=tmp / "export",
-                         quant=spec.get("quant"))
+    if spec.get("lora_only"):  # for an Ollama ADAPTER line: only the LoRA GGUF (megabytes), no base GGUF at all
+        lora = export_lora_gguf(load_settings(), _adapter_on_this_node(spec), out_dir=tmp / "export")
+        doc: dict[str, Any] = {"to": "gguf", "adapter": spec.get("adapter_id"), "path": str(lora)}
+    else:
+        doc = export_adapter(load_settings(), _adapter_on_this_node(spec), spec["to"], out_dir=tmp / "export",
+                             quant=spec.get("quant"))
     if doc.get("quant") and doc.get("merged"):  # the GGUF is the product; the merged folder need not travel back
         shutil.rmtree(doc.pop("merged"), ignore_errors=True)
     doc["node"] = {"device": device, "base_model": spec.get("base_model")}
@@ -73,18 +84,29 @@ def evaluate(spec: dict[str, Any], emitter: EventEmitter) -> dict[str, Any]:
     from skills.evaluate.run import evaluate_adapter
 
     settings, device = load_settings(), _device()
+    if spec.get("judge"):  # the host's judge settings decide the gate, not this node's
+        settings = settings.model_copy(update={"judge": type(settings.judge).model_validate(spec["judge"])})
     out = Path(spec["output_dir"])
     emitter.emit("start", max_steps=0, kind="eval", device=device)
     progress = lambda doc: emitter.message(str(doc.get("message", "")))  # noqa: E731 - one-line relay
     tmp = _scratch(out)
-    doc = evaluate_adapter(settings, _adapter_on_this_node(spec), data=Path(spec["dataset"]),
+    against = str(_adapter_on_this_node(spec, "against_adapter")) if spec.get("against_adapter") else None
+    doc = evaluate_adapter(settings, _adapter_on_this_node(spec), data=Path(spec["dataset"]), against=against,
                            limit=int(spec.get("limit", 32)), max_new_tokens=int(spec.get("max_new_tokens", 48)),
-                           use_judge=bool(spec.get("use_judge", False)), out_dir=tmp / "report", progress=progress)
+                           use_judge=bool(spec.get("use_judge", False)), out_dir=tmp / "report", progress=progress,
+                           card=_card(spec), holdout=Path(spec["holdout_dataset"]) if spec.get("holdout_dataset") else None)
     doc["node"] = {"device": device, "base_model": spec.get("base_model")}
     (tmp / "report" / "eval.json").write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
     _finish(tmp / "report", out, {"name": spec.get("name"), "kind": "eval-report", "adapter": spec.get("adapter_id"),
                                   "gate": doc.get("gate"), "node": doc["node"]})
     return {"adapter_dir": str(out), "metrics": {"gate": doc.get("gate"), "heldout": doc.get("heldout")}}
+
+
+def _card(spec: dict[str, Any]) -> Any:
+    """The persona card the host shipped (this node has no workspace of its own), or None."""
+    from skills.personas import Persona
+
+    return Persona.model_validate(spec["persona_card"]) if spec.get("persona_card") else None
 
 
 def spec_kind(argv: list[str]) -> str:

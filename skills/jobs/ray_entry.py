@@ -24,11 +24,13 @@ CHUNK = 48 * 1024  # raw bytes per artifact line (64 KiB of base64)
 def remote_spec(spec: dict[str, Any], key: str, cwd: Path) -> dict[str, Any]:
     """The spec with paths valid on this node."""
     spec = dict(spec)
-    for field in ("dataset", "eval_dataset"):
+    for field in ("dataset", "eval_dataset", "holdout_dataset"):
         if spec.get(field):
             spec[field] = str(cwd / "data" / Path(spec[field]).name)
     if spec.get("adapter"):  # an eval job: the adapter was shipped beside the spec
         spec["adapter"] = str(cwd / "adapter" / Path(spec["adapter"]).name)
+    if spec.get("against_adapter"):  # the promotion gate's served adapter, shipped too
+        spec["against_adapter"] = str(cwd / "against" / Path(spec["against_adapter"]).name)
     name, version = spec.get("name", "adapter"), spec.get("version", "v1")
     spec["output_dir"] = str(cwd / "out" / name / version)
     spec["checkpoint_dir"] = str(Path.home() / ".cache" / "selftune" / "checkpoints" / key)

@@ -113,12 +113,14 @@ class RayExecutor:
         shutil.rmtree(folder, ignore_errors=True)
         (folder / "data").mkdir(parents=True)
         self._shipped_spec(job, folder / "spec.json")
-        for field in ("dataset", "eval_dataset"):
+        for field in ("dataset", "eval_dataset", "holdout_dataset"):
             if job.spec.get(field) and Path(job.spec[field]).is_file():
                 shutil.copy(job.spec[field], folder / "data" / Path(job.spec[field]).name)
-        if job.spec.get("adapter") and Path(job.spec["adapter"]).is_dir():  # an eval job's adapter travels too
-            shutil.copytree(job.spec["adapter"], folder / "adapter" / Path(job.spec["adapter"]).name,
-                            ignore=shutil.ignore_patterns("checkpoint-*"))
+        # an eval job's adapter travels too, and the gate's served adapter it is compared against
+        for field, under in (("adapter", "adapter"), ("against_adapter", "against")):
+            if job.spec.get(field) and Path(job.spec[field]).is_dir():
+                shutil.copytree(job.spec[field], folder / under / Path(job.spec[field]).name,
+                                ignore=shutil.ignore_patterns("checkpoint-*"))
         for arg in job.worker:
             if Path(arg).is_file():
                 shutil.copy(arg, folder / Path(arg).name)

@@ -60,9 +60,27 @@ def ollama_host(settings: Settings) -> str:
     return cfg.base_url if cfg.provider == "ollama" and cfg.base_url else settings.ollama.host
 
 
+def persona_alias(persona: str) -> str:
+    """The name Ollama users run the persona by (`ollama run selftune-pirate`): points at what it serves."""
+    return f"selftune-{persona}:latest".lower()
+
+
+def pulled_base(settings: Settings, persona: str | None) -> str | None:
+    """The Ollama model the persona's adapters apply on: its card's ollama_base_model, else ollama.base_model."""
+    from skills.personas import list_personas, load_persona
+
+    if persona and persona in list_personas(settings.workspace_dir):
+        return load_persona(settings.workspace_dir, persona).ollama_base_model or settings.ollama.base_model
+    return settings.ollama.base_model
+
+
 def ensure_ollama_model(settings: Settings, persona: str, adapter_id: str) -> str:
-    """Create the persona's Ollama model for the adapter unless the server has it; returns its name."""
+    """Create the persona's Ollama model for the adapter unless the server has it; returns its name.
+
+    With a pulled base (ollama.base_model or the card's): FROM it + ADAPTER (only the LoRA GGUF is made and
+    sent); otherwise the base GGUF is uploaded with the adapter."""
     from skills.export import ollama
+    from skills.export.ollama_pulled import create_from_pulled
     from skills.export.run import export_adapter
     from skills.personas import load_persona
 
@@ -70,11 +88,53 @@ def ensure_ollama_model(settings: Settings, persona: str, adapter_id: str) -> st
     name = ollama_model(persona, adapter_id)
     if ollama.has_model(host, name):
         return name
-    doc = export_adapter(settings, adapter_id, "gguf")
     card = load_persona(settings.workspace_dir, persona)
+    if (base := pulled_base(settings, persona)) is not None:
+        cfg = settings.ollama
+        create_from_pulled(host, name, base, adapter_id, _lora_gguf(settings, adapter_id), card.system_prompt,
+                           (cfg.num_ctx, cfg.temperature, cfg.repeat_penalty))
+        return name
+    doc = export_adapter(settings, adapter_id, "gguf")
     ollama.create_persona_model(host, name, Path(doc["base_gguf"]), Path(doc["path"]), card.system_prompt,
                                 settings.ollama.num_ctx)
     return name
+
+
+def _lora_gguf(settings: Settings, adapter_id: str) -> Path:
+    """The adapter's LoRA GGUF, written where the executor runs (with ray: on the GPU box, which has the base)."""
+    if settings.executor.kind == "ray":
+        from skills.jobs.heavy import lora_gguf_on_executor
+
+        return lora_gguf_on_executor(settings, adapter_id)
+    from skills.export.run import export_lora_gguf
+
+    return export_lora_gguf(settings, adapter_id)
+
+
+def repoint_alias(settings: Settings, persona: str) -> str | None:
+    """Point `selftune-<persona>:latest` at what the persona serves now (after a promotion or rollback).
+
+    Only with a pulled base configured; returns one sentence of what happened (None when there is nothing to do)."""
+    from skills.export.ollama import server_version
+    from skills.export.ollama_pulled import copy_model, create_plain
+    from skills.personas import load_persona
+    from skills.train.adapters import served_map
+
+    base = pulled_base(settings, persona)
+    host, alias = ollama_host(settings), persona_alias(persona)
+    if base is None or server_version(host) is None:
+        return None
+    adapter = served_map(settings).get(persona)
+    try:
+        if adapter is None:  # the plain pulled model with the persona's SYSTEM
+            cfg = settings.ollama
+            create_plain(host, alias, base, load_persona(settings.workspace_dir, persona).system_prompt,
+                         (cfg.num_ctx, cfg.temperature, cfg.repeat_penalty))
+        else:
+            copy_model(host, ensure_ollama_model(settings, persona, adapter), alias)
+    except SelftuneError as exc:
+        return f"Ollama model {alias} still serves its previous model: {exc}"
+    return f"Ollama model {alias} now serves {adapter or base}."
 
 
 def llamacpp_lora_id(base_url: str, name: str, timeout: float = 10.0) -> int:

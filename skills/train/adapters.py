@@ -7,6 +7,7 @@ Adapter ids are "<name>/<version>", e.g. "pirate-lora/v3".
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import tomllib
@@ -20,6 +21,8 @@ from config.errors import NotFound, UsageError
 from config.names import check_name, is_adapter_id, shown
 from config.workspace import open_workspace
 from skills.personas import require_persona
+
+log = logging.getLogger(__name__)
 
 SERVED = "adapters/served.toml"
 _PROMOTE = re.compile(r"^(promote|rollback) (?P<persona>\S+): (?P<old>\S+) -> (?P<new>\S+)")
@@ -152,7 +155,19 @@ def promote(settings: Any, persona: str, adapter_id: str) -> str:
     if info.method == "full":  # every provider serves a persona as base + LoRA (hot swap, ADAPTER, /lora-adapters)
         raise UsageError(f"{info.id} is a full fine-tune, and personas are served as LoRA adapters on the base; "
                          f"export it with `selftune export {info.id} --to gguf` and serve that model instead.")
-    return _write_served(settings, persona, info.id, "promote")
+    sha = _write_served(settings, persona, info.id, "promote")
+    _repoint_ollama(settings, persona)
+    return sha
+
+
+def _repoint_ollama(settings: Any, persona: str) -> str | None:
+    """Point the persona's Ollama model (selftune-<persona>) at what it serves now, where a pulled base is set."""
+    from skills.providers.persona import repoint_alias
+
+    sentence = repoint_alias(settings, persona)
+    if sentence:
+        log.info("%s", sentence)
+    return sentence
 
 
 def _history(settings: Any, persona: str) -> list[tuple[str, str, str, str]]:
@@ -188,7 +203,10 @@ def rollback(settings: Any, persona: str, to: str | None = None) -> dict[str, An
     else:
         undo, target = _last_live_promotion(settings, persona)
         sha = _write_served(settings, persona, target, "rollback", f"\n\nundoes {undo}")
-    return {"persona": persona, "from": before, "to": target, "commit": sha}
+    change = {"persona": persona, "from": before, "to": target, "commit": sha}
+    if (sentence := _repoint_ollama(settings, persona)) is not None:
+        change["ollama"] = sentence
+    return change
 
 
 def rollback_target(settings: Any, persona: str, to: str | None = None) -> str | None:

@@ -33,12 +33,29 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def mps_available() -> bool:
+    """Apple Silicon's GPU (Metal Performance Shaders) through torch."""
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def best_device() -> str:
+    """What `device = "auto"` means on this machine: cuda, then mps, then cpu."""
+    if cuda_available():
+        return "cuda"
+    return "mps" if mps_available() else "cpu"
+
+
 def bf16_native(device: str) -> bool:
     """Whether bfloat16 math is native here: a bf16-capable GPU, or a CPU with AVX512-BF16 or AMX."""
     import torch
 
     if device == "cuda":
         return torch.cuda.is_bf16_supported()
+    if device == "mps":
+        return False  # fp32 on Apple GPUs: bf16 support there depends on the macOS version
     # torch's own CPUID probes (private, present since torch 2.3): the vdpbf16ps / AMX instructions make bf16
     # matmuls several times faster than fp32 on CPU; without them bf16 is emulated and slower.
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
@@ -64,16 +81,22 @@ def use_bf16(spec: TrainSpec, device: str) -> bool:
 
 
 def pick_device(spec: TrainSpec) -> str:
-    """'cuda' or 'cpu'; asking for CUDA on a machine without it is an error, not a silent fallback."""
-    has_cuda = cuda_available()
-    if spec.device == "cuda" and not has_cuda:
+    """'cuda', 'mps' or 'cpu' (auto: in that order); a device that is not here is an error, not a silent fallback."""
+    if spec.device == "cpu":
+        return "cpu"
+    if spec.device == "cuda" and not cuda_available():
         raise PreflightError(
             "The spec asks for device 'cuda' but no CUDA GPU is visible here; run it on the GPU machine "
             "(executor ray) or set device = 'auto'."
         )
-    if spec.device == "cpu":
-        return "cpu"
-    return "cuda" if has_cuda else "cpu"
+    if spec.device == "mps" and not mps_available():
+        raise PreflightError("The spec asks for device 'mps' but this machine has no Apple GPU that torch can use; "
+                             "set device = 'auto'.")
+    device = best_device() if spec.device == "auto" else spec.device
+    if device == "mps" and spec.method == "qlora":  # bitsandbytes' 4-bit kernels are CUDA (and CPU) only
+        raise PreflightError("QLoRA's 4-bit weights (bitsandbytes) do not run on Apple's mps; use method 'lora', "
+                             "or device 'cpu'.")
+    return device
 
 
 def pick_backend(spec: TrainSpec, device: str) -> str:

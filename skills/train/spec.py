@@ -81,7 +81,8 @@ class TrainSpec(BaseModel):
     hyper: Hyper = Field(default_factory=Hyper)
     seed: int = Field(42, description="Seed for data order, init and dropout.")
     backend: Literal["auto", "trl", "unsloth"] = Field("auto", description="auto: unsloth on CUDA when installed.")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="auto: CUDA when present, else Apple's mps, else CPU (the manifest's runtime.device says which ran).")
     persona: str | None = Field(None, description="Persona this adapter is trained for.")
     recipe: str | None = Field(None, description="Recipe the spec was built from.")
     parent: str | None = Field(None, description="Adapter id this one continues from (manifest lineage).")

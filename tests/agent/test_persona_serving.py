@@ -166,3 +166,51 @@ def test_a_channel_bound_to_the_persona_answers_with_its_adapter_without_a_switc
         other = router.handle(IncomingMessage(text="hi", user="local", transport="console", channel="galley"))
     assert other.text == "answered by base-model"
     assert [r["temperature"] for r in server.requests] == [0.7, 0.7, 0.7]
+
+
+def test_ollama_persona_model_is_made_from_the_pulled_model_and_rollback_repoints_it(
+        settings: Settings, smollm2_adapter: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from skills.export.ollama_pulled import adapter_base
+
+    v1, v2 = register(settings, smollm2_adapter, "v1"), register(settings, smollm2_adapter, "v2")
+    with FakeOllama() as server:
+        server.pull("smollm2:135m", "llama", "135M", context_length=8192)
+        settings.llm.provider, settings.llm.model, settings.llm.base_url = "ollama", "smollm2:135m", server.host
+        settings.ollama.base_model = "smollm2:135m"
+        for key, value in {"LLM__PROVIDER": "ollama", "LLM__BASE_URL": server.host,
+                           "OLLAMA__BASE_MODEL": "smollm2:135m"}.items():  # what the CLI's own Settings read
+            monkeypatch.setenv(f"SELFTUNE_{key}", value)
+        router = Router(settings, registry=fake_registry(), provider=get_provider(settings))
+        cli("adapters", "promote", "pirate", v1)
+        cli("adapters", "promote", "pirate", v2)
+        assert server.models["selftune-pirate:latest"] is server.models["selftune-pirate:pirate-lora-v2"]
+        chat(router, "talk like the pirate")
+        chat(router, "hello there")
+        cli("rollback", "pirate")
+        rolled = server.models["selftune-pirate:latest"]
+        chats = [body["model"] for _, path, body in server.calls if path == "/api/chat"]
+    created = server.models["selftune-pirate:pirate-lora-v2"]
+    card = load_persona(settings.workspace_dir, "pirate")
+    assert created["from"] == "smollm2:135m" and created["system"] == card.system_prompt
+    assert "template" not in created and "files" not in created and len(created["adapters"]) == 1
+    assert created["parameters"]["num_ctx"] == 4096 and created["parameters"]["repeat_penalty"] == 1.1
+    assert rolled is server.models["selftune-pirate:pirate-lora-v1"]  # the rollback re-pointed the persona's model
+    assert chats[-1] == "selftune-pirate:pirate-lora-v2"
+    lora = settings.artifacts_dir / "exports" / "v2" / "v2.gguf"
+    assert adapter_base(lora) == ("llama", 134_515_008)
+    assert not list(settings.models_dir.glob("gguf/*-f16.gguf"))  # no base GGUF was made or sent
+    assert server.blobs and max(server.blobs.values()) < 2_000_000  # only the adapter (KBs here) travelled
+
+
+def test_export_to_ollama_refuses_an_adapter_of_another_base(settings: Settings, smollm2_adapter: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    v1 = register(settings, smollm2_adapter, "v1")
+    with FakeOllama() as server:
+        server.pull("qwen3:8b", "qwen3", "8.2B", parameter_count=8_190_735_360)
+        monkeypatch.setenv("SELFTUNE_OLLAMA__HOST", server.host)
+        monkeypatch.setenv("SELFTUNE_OLLAMA__BASE_MODEL", "qwen3:8b")
+        result = CliRunner().invoke(app, ["export", v1, "--to", "ollama", "--executor", "local"])
+    assert result.exit_code != 0
+    assert ("Adapter pirate-lora/v1 was trained on a llama model of 135M, but Ollama's qwen3:8b is a qwen3 model "
+            "of 8.2B") in " ".join(result.output.replace("│", " ").split())
+    assert not any(path == "/api/create" for _, path, _ in server.calls)

@@ -2,7 +2,9 @@
 
 Implements what `ollama create` needs, as the real server does: GET /api/version, HEAD/POST
 /api/blobs/:digest (200 if present / 404; POST checks the sha256 and answers 201), POST /api/create
-(streamed NDJSON status lines ending in {"status":"success"}; 400 for unknown blobs), GET /api/tags,
+(streamed NDJSON status lines ending in {"status":"success"}; 400 for unknown blobs or an unknown `from`
+model), POST /api/show (details, model_info and parameters of a pulled model; a created model shows its `from`
+model's; 404 when absent), POST /api/copy (200; 404 for an unknown source), GET /api/tags,
 POST /api/chat (non-streamed reply). Every call is recorded as (method, path, json body or None).
 """
 
@@ -24,6 +26,19 @@ class FakeOllama:
         self.models: dict[str, dict[str, Any]] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def pull(self, name: str, family: str, parameter_size: str, *, parameter_count: int | None = None,
+             context_length: int = 40960, stops: tuple[str, ...] = ("<|im_start|>", "<|im_end|>")) -> None:
+        """Have the model `name` as `ollama pull` leaves it: /api/show answers what the real server says."""
+        info: dict[str, Any] = {"general.architecture": family, f"{family}.context_length": context_length}
+        if parameter_count is not None:
+            info["general.parameter_count"] = parameter_count
+        self.models[name] = {"show": {
+            "modelfile": f"FROM {name}\n", "template": "{{ .Prompt }}",
+            "parameters": "\n".join(f'stop                           "{s}"' for s in stops),
+            "details": {"parent_model": "", "format": "gguf", "family": family, "families": [family],
+                        "parameter_size": parameter_size, "quantization_level": "Q4_K_M"},
+            "model_info": info, "capabilities": ["completion"]}}
 
     @property
     def host(self) -> str:
@@ -82,6 +97,15 @@ class FakeOllama:
                 fake.calls.append(("POST", self.path, body))
                 if self.path == "/api/create":
                     return self._create(body)
+                if self.path == "/api/show":
+                    if body.get("model") not in fake.models:
+                        return self._send(404, {"error": f"model '{body.get('model')}' not found"})
+                    return self._send(200, fake.shown(body["model"]))
+                if self.path == "/api/copy":
+                    if body.get("source") not in fake.models:
+                        return self._send(404, {"error": f"model '{body.get('source')}' not found"})
+                    fake.models[body["destination"]] = fake.models[body["source"]]
+                    return self._send(200)
                 if self.path == "/api/chat":
                     if body.get("model") not in fake.models:
                         return self._send(404, {"error": f"model '{body.get('model')}' not found"})
@@ -94,6 +118,8 @@ class FakeOllama:
                 missing = [d for d in digests if d not in fake.blobs]
                 if missing:
                     return self._send(400, {"error": f"blob {missing[0]} not found"})
+                if body.get("from") and body["from"] not in fake.models:
+                    return self._send(400, {"error": f"model '{body['from']}' not found"})
                 fake.models[body["model"]] = body
                 steps = ["parsing GGUF", "using existing layer", "creating new layer", "writing manifest", "success"]
                 self._send(200, lines=[{"status": s} for s in steps])
@@ -102,6 +128,12 @@ class FakeOllama:
                 pass
 
         return Handler
+
+    def shown(self, name: str) -> dict[str, Any]:
+        """What /api/show answers for a model: its own (pulled) or its `from` model's (created on one)."""
+        model = self.models[name]
+        return model.get("show") or (self.shown(model["from"]) if model.get("from") in self.models else {
+            "details": {"format": "gguf", "family": "", "families": [], "parameter_size": ""}, "model_info": {}})
 
     def __enter__(self) -> FakeOllama:
         self.thread.start()
