@@ -139,7 +139,7 @@ async def test_collect_on_is_admin_only(harness, settings):
     settings.auth.admins.append(f"discord:{h.members[0].id}")
     admin = FakeInteraction(h.members[0], h.channel)
     await invoke(h.bot, "collect", admin, state="on")
-    assert h.seen[0].text == "!collect on" and h.seen[0].user == str(h.members[0].id)
+    assert h.seen[0].text == "/collect enabled=True" and h.seen[0].user == str(h.members[0].id)
     await invoke(h.bot, "collect", admin, state="off")
     assert h.seen[1].text == "!collect off"
 
