@@ -178,10 +178,13 @@ def check_skills(settings: Settings) -> Check:
     registry = load_registry(workspace=settings.workspace_dir)
     skills = registry.all()
     origins = Counter("built-in" if s.origin == "builtin" else s.origin.split(":")[0] for s in skills)
-    extra = [f"{s.name} ({s.origin} {s.version}, {s.permission})" for s in skills if s.origin != "builtin"]
+    by_source: dict[str, list[str]] = {}  # one group per package (or the workspace), its skills' names
+    for s in skills:
+        if s.origin != "builtin":
+            by_source.setdefault(f"{s.origin.removeprefix('entrypoint:')} {s.version}", []).append(s.name)
     detail = f"{len(skills)} skills (" + ", ".join(f"{n} {o}" for o, n in sorted(origins.items())) + ")"
-    if extra:
-        detail += ": " + ", ".join(extra)
+    if by_source:
+        detail += ": " + "; ".join(f"{', '.join(names)} from {source}" for source, names in by_source.items())
     if registry.errors:
         return Check(name="skills", level="fail", detail=f"{detail}; {len(registry.errors)} not loaded",
                      fix="Fix or uninstall: " + "; ".join(registry.errors))
