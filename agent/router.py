@@ -286,9 +286,10 @@ class Router:
         return gate
 
     def _help(self) -> str:
-        installed = sorted(s.name for s in self.registry.all())
-        tools = f"\nInstalled skills: {', '.join(installed)}." if installed else "\nNo skills are installed yet."
-        return prompt("help.md") + "".join(_added_phrasings(self.registry)) + tools
+        count = len(self.registry.all())
+        tools = (f"\n{count} skills are installed (`selftune skills list` names them)." if count
+                 else "\nNo skills are installed yet.")
+        return prompt("help.md") + "".join(_added_phrasings(self.registry)) + tools  # one Discord message
 
     # --- hooks and lookups -------------------------------------------------------------------------
 

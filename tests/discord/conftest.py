@@ -35,6 +35,7 @@ from config.workspace import open_workspace
 from skills import hookspecs
 from skills.jobs import JobManager
 from skills.registry import SkillRegistry, load_registry
+from tests.agent.fake_skills import declared
 from tests.eval.fake_openai import ScriptedOpenAI
 from tests.helpers import stop_unfinished_jobs
 
@@ -109,7 +110,7 @@ class Failing:
             """A job's state and progress."""
             raise self.error
 
-        register(jobs_status, skill_md={"name": "jobs.status", "permission": "read"})
+        register(jobs_status, skill_md={**declared("jobs.status"), "name": "jobs.status", "permission": "read"})
 
 
 def failing_registry(error: BaseException) -> SkillRegistry:

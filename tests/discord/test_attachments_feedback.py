@@ -141,7 +141,7 @@ async def test_collect_on_is_admin_only(harness, settings):
     await invoke(h.bot, "collect", admin, state="on")
     assert h.seen[0].text == "/collect enabled=True" and h.seen[0].user == str(h.members[0].id)
     await invoke(h.bot, "collect", admin, state="off")
-    assert h.seen[1].text == "!collect off"
+    assert h.seen[1].text == "/collect enabled=False"
 
 
 async def test_slash_command_failure_is_one_ephemeral_sentence(harness, settings, caplog):
@@ -165,7 +165,7 @@ async def test_slash_tune_routes_an_explicit_command_and_follows_the_job(harness
     await h.settle_jobs()
     [job] = h.bot.services.jobs.list()
     stored = h.seen[0].text.split("dataset=")[1]
-    assert h.seen[0].text == f"!tune persona=pirate method=qlora dataset={stored}" and stored != str(data)
+    assert h.seen[0].text == f"/tune persona=pirate method=qlora dataset={stored}" and stored != str(data)
     assert interaction.sent[0][0].startswith(f"Job {job.id} (pirate-qlora") and not interaction.sent[0][1]
     assert [t.name for t in h.guild.threads] == [f"pirate · job {job.id}"]
 

@@ -92,7 +92,7 @@ def test_dataset_build_keeps_only_good_persona_answers_and_counts_the_rest(pirat
     assert {k: v for k, v in doc["skipped"].items() if v} == {"help": 1, "question": 1, "command": 1, "error": 1,
                                                              "disliked": 1}
     every_text = " ".join(m["content"] for r in rows for m in r["messages"])
-    assert "tune a pirate" not in every_text and BAD not in every_text and "Installed skills" not in every_text
+    assert "tune a pirate" not in every_text and BAD not in every_text and "skills are installed" not in every_text
     manifest = json.loads(Path(doc["manifest"]).read_text())
     assert manifest["skipped"] == doc["skipped"]
 

@@ -19,7 +19,8 @@ from skills.registry import load_registry
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = {"persona": "pirate", "adapter": "pirate", "job": "12", "dataset": "#chat", "at": "2am", "query": "cats",
-           "text": "hello world", "description": "talks like a pirate", "system_prompt": "be brief"}
+           "text": "hello world", "description": "talks like a pirate", "system_prompt": "be brief",
+           "targets": "skill:train.submit"}
 
 
 def test_every_declared_example_reaches_its_skill_with_its_arguments() -> None:

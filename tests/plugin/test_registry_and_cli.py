@@ -105,5 +105,5 @@ def test_export_writes_installable_skill_folders(settings: Settings, tmp_path: P
 def test_doctor_lists_skill_origins(settings: Settings) -> None:
     doc = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)
     skills = next(c for c in doc["checks"] if c["name"] == "skills")
-    assert "text.word_count (entrypoint:selftune-hello-skill" in skills["detail"]
+    assert "text.word_count from selftune-hello-skill" in skills["detail"]
 
