@@ -230,6 +230,17 @@ class AgentConfig(Section):
         "job on this machine measured it.")
 
 
+class BackupConfig(Section):
+    """Nightly backups of the state dir (`selftune backup`), made while `selftune run` runs."""
+
+    nightly: bool = Field(True, description="Back the state dir up every night while `selftune run` runs.")
+    at: str = Field("01:30", description="Time of day (scheduler.timezone) of the nightly backup, e.g. 01:30 or 3am.")
+    keep: int = Field(7, ge=1, description="Nightly backups kept in backup.dir; older ones are deleted after each "
+                      "new one is written and verified.")
+    dir: Path | None = Field(None, description="Folder of the nightly backups (default <home>/backups); put it on "
+                             "another disk to survive the loss of this one.")
+
+
 class Settings(BaseSettings):
     """All of selftune's configuration. Built once in main() and passed down."""
 
@@ -265,6 +276,7 @@ class Settings(BaseSettings):
     models: ModelsConfig = Field(default_factory=ModelsConfig, description=ModelsConfig.__doc__)
     mcp: McpConfig = Field(default_factory=McpConfig, description=McpConfig.__doc__)
     agent: AgentConfig = Field(default_factory=AgentConfig, description=AgentConfig.__doc__)
+    backup: BackupConfig = Field(default_factory=BackupConfig, description=BackupConfig.__doc__)
 
     # Secrets: environment (SELFTUNE_DISCORD_TOKEN ...) or *_file paths only.
     discord_token: SecretStr | None = Field(None, description="Discord bot token (SELFTUNE_DISCORD_TOKEN only).")
@@ -331,6 +343,10 @@ class Settings(BaseSettings):
     @property
     def holdout_dir(self) -> Path:
         return self.home / "holdout"
+
+    @property
+    def backups_dir(self) -> Path:
+        return (self.backup.dir or self.home / "backups").expanduser()
 
 
 def secret_values(settings: Settings) -> list[str]:

@@ -12,6 +12,7 @@ question and the yes is kept, and the count in the answer is the count in the qu
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
@@ -31,6 +32,23 @@ class ForgetResult(BaseModel):
     user: str | None = None
     channel: str | None = None
     before: datetime | None = None
+
+
+def init_schema(conn: sqlite3.Connection) -> None:
+    """forgotten_messages: ids forgotten whose derived data (dataset rows) is not cleaned yet (ids only, no text)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS forgotten_messages (id TEXT PRIMARY KEY, forgotten_at REAL NOT NULL)")
+
+
+def pending_forgotten(conn: sqlite3.Connection) -> list[str]:
+    """Ids of forgotten messages whose dataset rows may still exist (every forget, retention included, adds them)."""
+    init_schema(conn)
+    return [r[0] for r in conn.execute("SELECT id FROM forgotten_messages ORDER BY forgotten_at, id")]
+
+
+def clear_forgotten(conn: sqlite3.Connection, ids: list[str]) -> None:
+    """Mark these forgotten messages' derived data as cleaned."""
+    with conn:
+        conn.executemany("DELETE FROM forgotten_messages WHERE id = ?", [(i,) for i in ids])
 
 
 def forget_targets(scope: str, *, asker: str, admin: bool, user: str | None, channel: str | None,
@@ -124,7 +142,7 @@ def forget(
     # for a chosen set, where the filter would also reach messages outside it.
     until = _asked_before(conn, through_seq, before)
     index.delete(message_ids=ids, where=None if chosen else build_where(channel=channel, author=user, until=until))
-    feedback = _delete_rows(conn, where_sql, params)
+    feedback = _delete_rows(conn, where_sql, params, ids)
     return ForgetResult(messages=len(ids), feedback=feedback, user=user, channel=channel, before=before)
 
 
@@ -139,9 +157,13 @@ def _asked_before(conn: sqlite3.Connection, through_seq: int | None, before: dat
     return newest if before is None else min(before, newest)
 
 
-def _delete_rows(conn: sqlite3.Connection, where_sql: str, params: list[object]) -> int:
+def _delete_rows(conn: sqlite3.Connection, where_sql: str, params: list[object], ids: list[str]) -> int:
+    init_schema(conn)
     conn.execute("PRAGMA secure_delete = ON")
-    with conn:
+    with conn:  # in the same transaction: a crash never loses which dataset rows are still to be removed
+        now = time.time()
+        conn.executemany("INSERT OR IGNORE INTO forgotten_messages (id, forgotten_at) VALUES (?, ?)",
+                         [(i, now) for i in ids])
         feedback = conn.execute(
             f"DELETE FROM feedback WHERE message_id IN (SELECT id FROM messages WHERE {where_sql})", params
         ).rowcount

@@ -152,20 +152,6 @@ def _first_adapter(settings: Settings, persona: str, outcome: RetrainOutcome) ->
     return True
 
 
-def _unique_rows(sources: list[Path]) -> list[dict[str, Any]]:
-    """The rows of `sources` in order, each distinct row once."""
-    from skills.dataset.io import iter_canonical
-
-    rows, seen = [], set()
-    for source in sources:
-        for row in iter_canonical(source):
-            key = json.dumps(row, sort_keys=True)
-            if key not in seen:
-                seen.add(key)
-                rows.append(row)
-    return rows
-
-
 def harvested_dataset(settings: Settings, persona: str) -> Path:
     """Every row the nightly harvests produced for the persona so far (kept whatever became of each night's
     candidate: the harvest cursor has moved past those conversations, so they are harvested only once)."""
@@ -176,26 +162,32 @@ def _accumulate(settings: Settings, persona: str, new_files: list[Path]) -> None
     """Add tonight's harvest to the persona's harvested rows (a new file renamed over the old: all or nothing)."""
     from skills.dataset.io import write_dataset
     from skills.dataset.manifest import read_manifest
+    from skills.dataset.provenance import unique_rows_with_ids
 
     if not new_files:
         return
     kept = harvested_dataset(settings, persona)
     earlier = read_manifest(kept) if kept.is_file() else None
     sources = ([kept] if kept.is_file() else []) + list(new_files)
-    # Provenance: every harvest file behind the rows, not this file itself.
-    write_dataset(_unique_rows(sources), kept, sources=[*(earlier.sources if earlier else []), *map(str, new_files)])
+    rows, ids = unique_rows_with_ids(sources)
+    # Provenance: every harvest file behind the rows, not this file itself; and each row's message ids.
+    write_dataset(rows, kept, sources=[*(earlier.sources if earlier else []), *map(str, new_files)], row_messages=ids)
 
 
 def _merge_and_validate(settings: Settings, persona: str, outcome: RetrainOutcome) -> Path:
     """The persona's dataset (the owner's `<persona>.jsonl`) plus every row harvested so far, as a new file
     (never in place), validated."""
     from skills.dataset.io import write_dataset
+    from skills.dataset.provenance import clean_forgotten, unique_rows_with_ids
     from skills.dataset.validate import validate_file
     from skills.train.spec import owner_dataset
 
+    clean_forgotten(settings)  # rows of messages forgotten since (retention in the bot too) never train again
+
     sources = [s for s in (owner_dataset(settings, persona), harvested_dataset(settings, persona)) if s.is_file()]
     merged = settings.artifacts_dir / "datasets" / f"{persona}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
-    write_dataset(_unique_rows(sources), merged, sources=[str(s) for s in sources])  # provenance: the merged files
+    rows, ids = unique_rows_with_ids(sources)
+    write_dataset(rows, merged, sources=[str(s) for s in sources], row_messages=ids)  # provenance: files and messages
     report = validate_file(merged)
     if report.invalid:
         raise Stop("failed", f"the merged dataset has {report.invalid} invalid rows (first: line "
@@ -251,7 +243,8 @@ def _write_preferences(settings: Settings, persona: str, kind: str, rows: list[d
 
     path = settings.artifacts_dir / "datasets" / f"{persona}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     clean = [{k: v for k, v in r.items() if k != "message_ids"} for r in rows]
-    write_dataset(clean, path, fmt=kind, sources=[f"feedback:{persona}"])
+    write_dataset(clean, path, fmt=kind, sources=[f"feedback:{persona}"],
+                  row_messages=[list(r["message_ids"]) for r in rows])
     return path
 
 

@@ -29,6 +29,7 @@ COMMAND_MODULES = [  # in the order `selftune --help` lists them: daily use firs
     "agent.cli.adapters_cmd",
     "agent.cli.schedule_cmd",
     "agent.cli.memory_cmd",
+    "agent.cli.backup_cmd",
     "agent.cli.transcribe_cmd",
     "agent.cli.improve_cmd",
     "agent.cli.skills_cmd",

@@ -92,6 +92,7 @@ def forget_cmd(
     """Erase messages from the log AND the recall index for good. Options combine (user AND channel AND date)."""
     from memory.forget import parse_before
     from memory.store import open_memory
+    from skills.dataset.provenance import clean_forgotten
 
     settings = settings_of(ctx)
     if expired and settings.memory.retention_days is None:
@@ -101,12 +102,13 @@ def forget_cmd(
             result = memory.forget(before=datetime.now(UTC) - timedelta(days=settings.memory.retention_days or 0))
         else:
             result = memory.forget(user=user, channel=channel, before=parse_before(before))
+    derived = clean_forgotten(settings)  # the rows built from them (and earlier forgets), and who trained on them
     if as_json:
-        emit_json(result.model_dump(mode="json"))
+        emit_json({**result.model_dump(mode="json"), "datasets": derived.model_dump(mode="json")})
     else:
         console.print(f"Forgot {result.messages} message(s) and {result.feedback} feedback vote(s). They no longer "
-                      "appear anywhere; run `selftune memory reindex` to also purge Chroma's internal log on disk.",
-                      soft_wrap=True)
+                      "appear anywhere; run `selftune memory reindex` to also purge Chroma's internal log on disk. "
+                      f"{derived.sentence()}".strip(), soft_wrap=True)
 
 
 @memory_app.command("reindex")

@@ -24,10 +24,12 @@ def register(app: typer.Typer) -> None:
         from agent.memory_hooks import MemoryHooks, router_with_memory
         from agent.router import Router
         from improver.scheduled import install
+        from skills.backup import install_backup_schedule
 
         settings = settings_of(ctx)
         _reattach_jobs(settings)
         install(settings)  # the regression check follows every nightly retrain
+        install_backup_schedule(settings)  # on unless backup.nightly = false
         if settings.secret("discord_token") and not force_console:
             from agent.discord_bot import BotServices, run_bot
 
@@ -64,5 +66,6 @@ def _reattach_jobs(settings) -> None:  # noqa: ANN001
 
 
 def _print_outcome(outcome: dict) -> None:
-    console.print(f"\n[bold]Scheduled retrain of {outcome.get('persona', '?')}[/]: "
+    what = f"retrain of {outcome['persona']}" if outcome.get("persona") else outcome.get("schedule", "run")
+    console.print(f"\n[bold]Scheduled {what}[/]: "
                   f"{outcome.get('status', 'failed')} — {outcome.get('reason', '')}", highlight=False)

@@ -68,5 +68,5 @@ def _write(path: Path, batch: HarvestBatch, system_prompt: str | None) -> Path:
                       note=f"row {i + 1}; {note}" + ("; persona system prompt" if system_prompt else ""))
                for i, r in enumerate(batch.rows)]
     manifest = write_dataset(({"messages": r["messages"]} for r in batch.rows), path, fmt="messages",
-                             sources=sources)
+                             sources=sources, row_messages=[list(r["message_ids"]) for r in batch.rows])
     return write_manifest(manifest.model_copy(update={"skipped": batch.skipped}), path)

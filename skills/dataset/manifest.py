@@ -51,6 +51,11 @@ class Manifest(BaseModel):
     sources: list[Source] = Field(default_factory=list)
     generator: Generator | None = None
     skipped: dict[str, int] | None = Field(None, description="Harvest: messages left out, by reason.")
+    row_messages: list[list[str]] | None = Field(None, description=(
+        "The logged message ids behind each row, in file order ([] for a row not built from messages): what "
+        "forgetting a message removes rows by."))
+    forgotten: int | None = Field(None, description="Rows removed since the file was written because a message "
+                                  "behind them was forgotten.")
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 

@@ -21,6 +21,7 @@ from config.errors import UsageError
 from config.settings import Settings
 from skills.dataset.io import iter_canonical, write_dataset
 from skills.dataset.manifest import Source, read_manifest
+from skills.dataset.provenance import rows_with_ids
 
 SYNTH_DEFAULT_ROWS = 30  # above train.min_rows with a held-out split, within the 32 built-in seed prompts
 SYNTH_MAX_ROWS = 500  # a chat request never starts a longer generation than this
@@ -165,12 +166,13 @@ def _synthesize(settings: Settings, persona: str, rows: int,
 
 def _combine(settings: Settings, parts: list[Path], persona: str) -> Path:
     """All rows of every part in one file; its manifest keeps each part's sources (message ids included)."""
-    rows = [row for part in parts for row in iter_canonical(part)]
+    with_ids = [pair for part in parts for pair in rows_with_ids(part)]
     sources: list[Source] = []
     for part in parts:
         manifest = read_manifest(part)
         sources.extend(manifest.sources if manifest else [Source(kind="file", path=str(part))])
-    manifest = write_dataset(rows, _out(settings, f"mix-{persona}"), fmt="messages", sources=sources)
+    manifest = write_dataset([row for row, _ in with_ids], _out(settings, f"mix-{persona}"), fmt="messages",
+                             sources=sources, row_messages=[ids for _, ids in with_ids])
     return Path(manifest.path)
 
 

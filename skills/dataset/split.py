@@ -10,6 +10,7 @@ from config.errors import UsageError
 from skills.dataset.dedup import duplicate_groups, normalise, row_text
 from skills.dataset.io import format_of, iter_canonical, write_dataset
 from skills.dataset.manifest import Source, file_sha256
+from skills.dataset.provenance import row_message_ids
 
 
 def split_file(
@@ -29,10 +30,13 @@ def split_file(
     out = Path(out_dir) if out_dir else path.parent
     source = Source(kind="file", path=str(path), sha256=file_sha256(path), note=f"split seed={seed} eval_ratio={eval_ratio}")
     kind = format_of(next(iter_canonical(path, fmt)))
+    ids = row_message_ids(path) or [[] for _ in owners]  # each side keeps its rows' message ids (forgetting)
     written = {}
     for name, want in (("train", False), ("eval", True)):
         rows = (r for r, flag in zip(iter_canonical(path, fmt), in_eval, strict=True) if flag is want)
-        manifest = write_dataset(rows, out / f"{_stem(path)}.{name}.jsonl", fmt=kind, sources=[source])
+        side_ids = [row for row, flag in zip(ids, in_eval, strict=False) if flag is want]
+        manifest = write_dataset(rows, out / f"{_stem(path)}.{name}.jsonl", fmt=kind, sources=[source],
+                                 row_messages=side_ids)
         written[name] = {"path": manifest.path, "rows": manifest.rows, "sha256": manifest.sha256}
     return {"source": str(path), "seed": seed, "eval_ratio": eval_ratio,
             "groups": len(set(owners)), **written}

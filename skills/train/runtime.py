@@ -210,6 +210,8 @@ def write_output(spec: TrainSpec, trainer: Any, tokenizer: Any, metrics: dict[st
 
 def _keep_split(files: Any, tmp: Path, dest: Path) -> dict[str, dict[str, Any] | None]:
     """Copy a split selftune made into <adapter>/data/ and describe train and eval files (path, sha256, rows)."""
+    from skills.dataset.provenance import copy_manifest
+
     if files is None:
         return {"train_dataset": None, "eval_dataset": None}
     train, held_out = files.train, files.eval
@@ -217,6 +219,8 @@ def _keep_split(files: Any, tmp: Path, dest: Path) -> dict[str, dict[str, Any] |
         (tmp / "data").mkdir()
         for source in (train, held_out):
             shutil.copy2(source, tmp / "data" / source.name)
+            # The rows' message ids travel with the copy, so forgetting a message reaches it too.
+            copy_manifest(source, tmp / "data" / source.name, named=dest / "data" / source.name)
         train, held_out = dest / "data" / train.name, dest / "data" / held_out.name
         return {"train_dataset": _file_record(train, tmp / "data" / train.name),
                 "eval_dataset": _file_record(held_out, tmp / "data" / held_out.name), "split": "made before training"}
