@@ -13,14 +13,11 @@ transcripts only; typed text keeps the exact grammar.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Literal, NamedTuple
-
-import jellyfish
-from rapidfuzz import fuzz
 
 from agent.grammar import Grammar
 from agent.intents import Intent, normalize
+from agent.sound_examples import Vocabulary, similarity, sounds_like
 from config.settings import VoiceConfig
 
 Verbs = dict[str, tuple[tuple[str, ...], str]]  # intent -> (spoken forms of its verb, the form the mended text uses)
@@ -30,9 +27,9 @@ _FILLERS = {"and", "then", "so", "um", "uh", "er", "oh", "well", "the", "a", "no
 _MAX_LEAD = 2  # other words skipped before the verb, each costing SKIP_COST
 SKIP_COST = 0.1
 MEND_COST = 0.95  # confidence kept when an object word had to be mended
-SOUND_WEIGHT = 0.6  # how a verb sounds counts more than how Whisper spelled it
 UNGRAMMATICAL_COST = 0.85  # a known persona named after a likely verb, in words the grammar would not take
 NEAR_BEST = 0.1  # only verbs about as likely as the best one are tried (a poor verb that parses is no evidence)
+RIVAL_MARGIN = 0.1  # a second skill this close to the best one: ask which, never run either
 _NOT_OBJECTS = {"the", "a", "an", "to", "of", "on", "my", "and", "in", "or", "it"}  # a mended object never starts so
 
 
@@ -42,19 +39,6 @@ class Guess(NamedTuple):
     intent: Intent
     text: str
     confidence: float
-
-
-@lru_cache(maxsize=4096)
-def _key(words: str) -> str:
-    """Metaphone key of a phrase, spaces dropped ("roll back" and "rollback" sound alike)."""
-    return jellyfish.metaphone(words.replace(" ", "").replace("'", "")) or words
-
-
-def similarity(heard: str, word: str) -> float:
-    """0..1: how alike two phrases are, by sound (weighted) and by spelling."""
-    spelled = fuzz.ratio(heard.replace(" ", ""), word.replace(" ", "")) / 100
-    sound = fuzz.ratio(_key(heard), _key(word)) / 100
-    return SOUND_WEIGHT * sound + (1 - SOUND_WEIGHT) * spelled
 
 
 def _words(text: str) -> list[str]:
@@ -133,6 +117,47 @@ def guess(text: str, personas: list[str], grammar: Grammar) -> Guess | None:
         return Guess(intent.model_copy(update={"source": "fuzzy"}), " ".join([verbs[name][1], *rest]),
                      round(confidence, 3))
     return None
+
+
+class Hearing(NamedTuple):
+    """What to do with a transcript the exact grammar read as chat, and the guesses it rests on (best first:
+    the one to run, or the one or two to ask about)."""
+
+    action: Literal["run", "ask", "chat"]
+    guesses: list[Guess]
+
+
+def guesses(text: str, vocabulary: Vocabulary, grammar: Grammar) -> list[Guess]:
+    """Every skill the transcript may be asking for, best first, one guess per skill: the verb matcher's and,
+    for each skill, the declared example it sounds most like (its filled-in text must reach that same skill
+    through the exact grammar)."""
+    personas = list(vocabulary.personas)
+    found: dict[str, Guess] = {}
+    by_verb = guess(text, personas, grammar)
+    candidates = [by_verb] if by_verb is not None else []
+    for heard in sounds_like(text, list(grammar.skills.values()), vocabulary):
+        intent = grammar.resolve(heard.text, personas)
+        if intent.skill == heard.skill:
+            candidates.append(Guess(intent.model_copy(update={"source": "sound"}), heard.text, heard.score))
+    for candidate in candidates:
+        skill = candidate.intent.skill or candidate.intent.name
+        if skill not in found or candidate.confidence > found[skill].confidence:
+            found[skill] = candidate
+    return sorted(found.values(), key=lambda g: -g.confidence)
+
+
+def hear(text: str, vocabulary: Vocabulary, config: VoiceConfig, grammar: Grammar) -> Hearing:
+    """Run a sure guess, ask about unsure ones (the best and a close second), else chat. A guess runs only when
+    no other skill comes close: a misheard command never runs a different skill without a yes."""
+    ranked = [g for g in guesses(text, vocabulary, grammar) if g.confidence >= config.fuzzy_ask_at]
+    if not ranked:
+        return Hearing("chat", [])
+    best, rivals = ranked[0], ranked[1:2]
+    if rivals and best.confidence - rivals[0].confidence < RIVAL_MARGIN:
+        return Hearing("ask", [best, *rivals])
+    if best.confidence >= config.fuzzy_run_at or grammar.permission(best.intent.skill) == "read":
+        return Hearing("run", [best])
+    return Hearing("ask", [best, *rivals])
 
 
 def decide(found: Guess | None, config: VoiceConfig, grammar: Grammar) -> Literal["run", "ask", "chat"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from agent.intents import Intent, find_data_sources, find_dataset, find_persona
 
 if TYPE_CHECKING:
     from agent.fuzzy_intents import Guess
+    from agent.sound_examples import Vocabulary
 from agent.llm_turn import Gate, LLMTurn, TurnLimits
 from agent.prompts import followups, prompt
 from agent.session import LogHook, RecallHook, Session
@@ -187,21 +189,26 @@ class Router:
         if intent is None:
             return Outcome(Reply(text="OK, dropped it.", intent="chat"), False)
         if spoken and intent.name == "chat":  # Whisper may have misheard a command: a tolerant second try
-            intent, suggestion = self._misheard(message)
-            if suggestion is not None:
-                return Outcome(self.dispatcher.suggest(suggestion, session, message.user), False)
+            intent, suggestions = self._misheard(message)
+            if suggestions:
+                return Outcome(self.dispatcher.suggest(suggestions[0], session, message.user,
+                                                       *suggestions[1:2]), False)
         return self._run_intent(intent, message, session, requester, progress, on_token)
 
-    def _misheard(self, message: IncomingMessage) -> tuple[Intent, Guess | None]:
-        """A transcript's likely command: run when sure, a "Did you mean" guess when unsure, else chat."""
-        from agent.fuzzy_intents import decide, guess  # rapidfuzz and jellyfish come with the voice extra
+    def _misheard(self, message: IncomingMessage) -> tuple[Intent, list[Guess]]:
+        """A transcript's likely command: run when sure, "Did you mean" guesses when unsure, else chat."""
+        from agent.fuzzy_intents import hear  # rapidfuzz and jellyfish come with the voice extra
 
-        grammar = self.dispatcher.grammar
-        found = guess(message.text, self.dispatcher.personas(), grammar)
-        action = decide(found, self.settings.voice, grammar)
-        if found is None or action == "chat":
-            return Intent(), None
-        return (found.intent, None) if action == "run" else (Intent(), found)
+        hearing = hear(message.text, self.vocabulary(), self.settings.voice, self.dispatcher.grammar)
+        if hearing.action == "run":
+            return hearing.guesses[0].intent, []
+        return Intent(), hearing.guesses if hearing.action == "ask" else []
+
+    def vocabulary(self) -> Vocabulary:
+        """The names a spoken command may use: personas, adapter names, the newest job ids."""
+        from agent.sound_examples import Vocabulary
+
+        return Vocabulary(tuple(self.dispatcher.personas()), *_adapters_and_jobs(self.settings))
 
     def _run_intent(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester,
                     progress: Progress | None = None, on_token: TokenSink | None = None) -> Outcome:
@@ -329,6 +336,26 @@ def _after_heard(on_token: TokenSink | None, heard: str | None) -> TokenSink | N
         on_token(piece)
 
     return sink
+
+
+def _adapters_and_jobs(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Adapter names and the ten newest jobs' ids and names (none when they cannot be read: a voice guess goes on without)."""
+    from skills.jobs.store import JobStore
+    from skills.train.adapters import list_adapters
+
+    try:
+        adapters = tuple(dict.fromkeys(a.name for a in list_adapters(settings)))
+    except OSError:
+        adapters = ()
+    try:
+        store = JobStore(settings)
+        try:
+            jobs = tuple(dict.fromkeys(word for j in store.list(limit=10) for word in (j.id, j.name)))
+        finally:
+            store.close()
+    except (OSError, SelftuneError, sqlite3.Error):
+        jobs = ()
+    return adapters, jobs
 
 
 def _dataset_upload(message: IncomingMessage) -> str | None:
