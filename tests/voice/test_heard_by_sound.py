@@ -113,3 +113,52 @@ def test_a_spoken_different_command_never_runs_without_a_yes(personas: Settings,
     assert "roll back the pirate adapter" in asked.text and asked.confirm
     assert installed.handle(IncomingMessage(transport="console", channel="c", text="no")).text == "OK, I did nothing."
     assert scripted_llm.requests == []
+
+
+# --- a voice message that matches nothing -----------------------------------------------------------------
+
+
+def spoken(text: str, channel: str = "nothing") -> IncomingMessage:
+    return IncomingMessage(transport="console", channel=channel, text=text, spoken=True)
+
+
+@pytest.mark.parametrize("text", ["Frobnicate the butler job.", "Show me the butler.",
+                                  "um, the butler job thing"])
+def test_a_command_attempt_that_matches_nothing_gets_i_heard(router: Router, scripted_llm, text: str) -> None:  # noqa: F811
+    reply = router.handle(spoken(text))
+    assert reply.text.startswith(f"I heard \u201c{text}\u201d \u2014 I didn't catch a command; you can say "), reply.text
+    assert "\u201cevaluate the butler adapter\u201d" in reply.text  # drawn from the declared examples
+    assert reply.confirm is None and CALLS == [] and scripted_llm.requests == []  # no chat answer, nothing run
+
+
+@pytest.mark.parametrize("text", ["tell me a joke about pirates", "what do you think of the butler",
+                                  "export controls are complicated", "the train was late today"])
+def test_plain_chat_spoken_gets_a_chat_answer(router: Router, scripted_llm, text: str) -> None:  # noqa: F811
+    reply = router.handle(spoken(text))
+    assert reply.intent == "chat" and reply.text == "(scripted default reply)" and len(scripted_llm.requests) == 1
+
+
+ECHO = "You can call this tool. To call one, answer only with <tool_call>{\"name\": ...}</tool_call>"
+
+
+def test_an_answer_echoing_the_tool_prompt_is_not_sent(router: Router, scripted_llm) -> None:  # noqa: F811
+    """A small model answering a short odd transcript with its own instructions: the "I heard" sentence instead,
+    and nothing of the echo is streamed."""
+    scripted_llm.enqueue(ECHO + " " + "Tools: jobs.status, export.run, eval.run, train.submit. " * 3)
+    streamed: list[str] = []
+    reply = router.handle(spoken("tell me a joke about pirates"), on_token=streamed.append)
+    assert reply.text.startswith("I heard \u201ctell me a joke about pirates\u201d"), reply.text
+    assert "call this tool" not in reply.text and streamed == [] and len(scripted_llm.requests) == 1
+
+
+def test_a_real_answer_to_a_voice_message_still_streams(router: Router, scripted_llm) -> None:  # noqa: F811
+    answer = "Why did the pirate cross the sea? " * 6
+    scripted_llm.enqueue(answer.strip())
+    streamed: list[str] = []
+    reply = router.handle(spoken("tell me a joke about pirates"), on_token=streamed.append)
+    assert reply.text == answer.strip() and "".join(streamed).strip() == answer.strip()
+
+
+def test_typed_text_is_never_held_to_the_voice_rules(router: Router, scripted_llm) -> None:  # noqa: F811
+    reply = router.handle(IncomingMessage(transport="console", channel="typed", text="blah blah the pirate adapter"))
+    assert reply.text == "(scripted default reply)"
