@@ -212,9 +212,12 @@ class Dispatcher:
         return Reply(text=confirm.question(confirm.Check(True, description)), intent=intent.name, args=intent.args,
                      confirm=session.confirm.token)
 
-    def suggest(self, guess: Guess, session: Session, user: str) -> Reply:
-        """Ask "Did you mean …?" about a misheard command; `user`'s yes handles it as if heard right."""
+    def suggest(self, guess: Guess, session: Session, user: str, other: Guess | None = None) -> Reply:
+        """Ask "Did you mean …?" about a misheard command; `user`'s yes handles it as if heard right. A close
+        `other` guess is named too: saying it (heard right this time) runs that one instead."""
         text = f"Did you mean: \u201c{guess.text}\u201d?"
+        if other is not None:
+            text += f" (Or, if you meant \u201c{other.text}\u201d, say that again.)"
         session.confirm = Confirmation(intent=guess.intent, skill=SUGGESTED, args=guess.intent.args, description=text,
                                        user=user, token=secrets.token_hex(4))
         return Reply(text=f"{text} {confirm.ASK}", intent=guess.intent.name, args={**guess.intent.args, "suggested": True},

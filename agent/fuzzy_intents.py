@@ -13,26 +13,29 @@ transcripts only; typed text keeps the exact grammar.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Literal, NamedTuple
-
-import jellyfish
-from rapidfuzz import fuzz
 
 from agent.grammar import Grammar
 from agent.intents import Intent, normalize
+from agent.sound_examples import Vocabulary, fill, similarity, sounds_like, words_of
 from config.settings import VoiceConfig
+from skills.declaration import PLACEHOLDER
 
 Verbs = dict[str, tuple[tuple[str, ...], str]]  # intent -> (spoken forms of its verb, the form the mended text uses)
+COMMAND_OBJECTS = {"adapter", "adapters", "job", "jobs", "persona", "personas", "gguf", "ollama", "lora", "qlora"}
 OBJECTS = ("adapter", "adapters", "persona", "job", "model", "training", "ollama", "gguf")
 # Words a speaker (or Whisper) puts before the verb; dropping them costs no confidence.
 _FILLERS = {"and", "then", "so", "um", "uh", "er", "oh", "well", "the", "a", "now", "ok", "okay", "in", "it"}
 _MAX_LEAD = 2  # other words skipped before the verb, each costing SKIP_COST
 SKIP_COST = 0.1
 MEND_COST = 0.95  # confidence kept when an object word had to be mended
-SOUND_WEIGHT = 0.6  # how a verb sounds counts more than how Whisper spelled it
 UNGRAMMATICAL_COST = 0.85  # a known persona named after a likely verb, in words the grammar would not take
 NEAR_BEST = 0.1  # only verbs about as likely as the best one are tried (a poor verb that parses is no evidence)
+ATTEMPT_AT = 0.45  # a transcript this much like a declared example may be a command attempt (with one more sign)
+# Words chat starts with as often as commands do: not a sign of a command on their own.
+_GENERIC_STARTS = {"how", "what", "what's", "whats", "is", "are", "go", "i", "the", "a", "an", "can", "do", "use",
+                   "set", "make", "take", "write", "count", "tell", "who", "when", "where", "why"}
+RIVAL_MARGIN = 0.1  # a second skill this close to the best one: ask which, never run either
 _NOT_OBJECTS = {"the", "a", "an", "to", "of", "on", "my", "and", "in", "or", "it"}  # a mended object never starts so
 
 
@@ -42,19 +45,6 @@ class Guess(NamedTuple):
     intent: Intent
     text: str
     confidence: float
-
-
-@lru_cache(maxsize=4096)
-def _key(words: str) -> str:
-    """Metaphone key of a phrase, spaces dropped ("roll back" and "rollback" sound alike)."""
-    return jellyfish.metaphone(words.replace(" ", "").replace("'", "")) or words
-
-
-def similarity(heard: str, word: str) -> float:
-    """0..1: how alike two phrases are, by sound (weighted) and by spelling."""
-    spelled = fuzz.ratio(heard.replace(" ", ""), word.replace(" ", "")) / 100
-    sound = fuzz.ratio(_key(heard), _key(word)) / 100
-    return SOUND_WEIGHT * sound + (1 - SOUND_WEIGHT) * spelled
 
 
 def _words(text: str) -> list[str]:
@@ -133,6 +123,94 @@ def guess(text: str, personas: list[str], grammar: Grammar) -> Guess | None:
         return Guess(intent.model_copy(update={"source": "fuzzy"}), " ".join([verbs[name][1], *rest]),
                      round(confidence, 3))
     return None
+
+
+class Hearing(NamedTuple):
+    """What to do with a transcript the exact grammar read as chat, and the guesses it rests on (best first:
+    the one to run, or the one or two to ask about)."""
+
+    action: Literal["run", "ask", "chat"]
+    guesses: list[Guess]
+    nearest: float = 0.0  # the best guess's confidence, asked about or not
+
+
+def guesses(text: str, vocabulary: Vocabulary, grammar: Grammar) -> list[Guess]:
+    """Every skill the transcript may be asking for, best first, one guess per skill: the verb matcher's and,
+    for each skill, the declared example it sounds most like (its filled-in text must reach that same skill
+    through the exact grammar)."""
+    personas = list(vocabulary.personas)
+    found: dict[str, Guess] = {}
+    by_verb = guess(text, personas, grammar)
+    candidates = [by_verb] if by_verb is not None else []
+    for heard in sounds_like(text, list(grammar.skills.values()), vocabulary):
+        intent = grammar.resolve(heard.text, personas)
+        if intent.skill == heard.skill:
+            candidates.append(Guess(intent.model_copy(update={"source": "sound"}), heard.text, heard.score))
+    for candidate in candidates:
+        skill = candidate.intent.skill or candidate.intent.name
+        if skill not in found or candidate.confidence > found[skill].confidence:
+            found[skill] = candidate
+    return sorted(found.values(), key=lambda g: -g.confidence)
+
+
+def hear(text: str, vocabulary: Vocabulary, config: VoiceConfig, grammar: Grammar) -> Hearing:
+    """Run a sure guess, ask about unsure ones (the best and a close second), else chat. A guess runs only when
+    no other skill comes close: a misheard command never runs a different skill without a yes."""
+    found = guesses(text, vocabulary, grammar)
+    nearest = found[0].confidence if found else 0.0
+    ranked = [g for g in found if g.confidence >= config.fuzzy_ask_at]
+    if not ranked:
+        return Hearing("chat", [], nearest)
+    best, rivals = ranked[0], ranked[1:2]
+    if rivals and best.confidence - rivals[0].confidence < RIVAL_MARGIN:
+        return Hearing("ask", [best, *rivals], nearest)
+    if best.confidence >= config.fuzzy_run_at or grammar.permission(best.intent.skill) == "read":
+        return Hearing("run", [best], nearest)
+    return Hearing("ask", [best, *rivals], nearest)
+
+
+def command_verbs(grammar: Grammar) -> set[str]:
+    """Words a spoken command starts with: the declared voice verbs, `!word` commands, the examples' first words."""
+    verbs = {form.split()[0] for forms, _ in grammar.voices().values() for form in forms}
+    verbs |= set(grammar.commands)
+    verbs |= {normalize(e).split()[0] for s in grammar.skills.values() for e in s.declaration.examples if normalize(e)}
+    return verbs - _GENERIC_STARTS
+
+
+def looks_like_command(text: str, vocabulary: Vocabulary, grammar: Grammar, nearest: float) -> bool:
+    """Whether a transcript that matched no command was still meant as one: two of three signs, a command verb
+    first, a command's object (adapter, job, gguf, an adapter or job id; a persona's name after a command verb)
+    and some likeness to a declared example. Chat about trains or pirates shows one at most."""
+    words = [w for w in words_of(text) if w not in _FILLERS] or [""]
+    personas = {p.lower() for p in vocabulary.personas}
+    objects = {*COMMAND_OBJECTS, *(n.lower() for n in (*vocabulary.adapters, *vocabulary.jobs))} - personas
+    verb = words[0] in command_verbs(grammar)
+    named = bool(objects & set(words)) or (verb and bool(personas & set(words)))
+    return sum([verb, named, nearest >= ATTEMPT_AT]) >= 2
+
+
+def sayable_examples(grammar: Grammar, personas: list[str], limit: int = 3) -> list[str]:
+    """A few declared phrasings of spoken commands, read-only first, names filled in, to offer when none was
+    caught (skills declaring `voice` only: what only erases is never suggested)."""
+    name = personas[0] if personas else None
+    spoken = sorted((s for s in grammar.skills.values() if s.declaration.voice is not None),
+                    key=lambda s: s.permission != "read")
+    found = []
+    for skill in spoken:
+        for example in sorted(skill.declaration.examples, key=lambda e: "{" in e):
+            slots = set(PLACEHOLDER.findall(example))
+            if slots <= {"at"} or (name and slots <= {"persona", "adapter", "job", "at"}):
+                found.append(fill(example, {"persona": name or "", "adapter": name or "", "job": name or "",
+                                            "at": "2am"}))
+                break
+    return found[:limit]
+
+
+def not_caught(text: str, grammar: Grammar, personas: list[str]) -> str:
+    """The answer to a voice message meant as a command that matched none: what was heard, what can be said."""
+    examples = ", ".join(f"\u201c{e}\u201d" for e in sayable_examples(grammar, personas))
+    return (f"I heard \u201c{text.strip()}\u201d \u2014 I didn't catch a command; you can say {examples}, "
+            "or type it.")
 
 
 def decide(found: Guess | None, config: VoiceConfig, grammar: Grammar) -> Literal["run", "ask", "chat"]:

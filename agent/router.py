@@ -8,8 +8,10 @@ turn with tools whose trust follows the data in its context (agent.session, agen
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -20,7 +22,7 @@ from agent.dispatch import SUGGESTED, Dispatcher, Outcome, intent_of, skill_cont
 from agent.intents import Intent, find_data_sources, find_dataset, find_persona
 
 if TYPE_CHECKING:
-    from agent.fuzzy_intents import Guess
+    from agent.sound_examples import Vocabulary
 from agent.llm_turn import Gate, LLMTurn, TurnLimits
 from agent.prompts import followups, prompt
 from agent.session import LogHook, RecallHook, Session
@@ -187,21 +189,43 @@ class Router:
         if intent is None:
             return Outcome(Reply(text="OK, dropped it.", intent="chat"), False)
         if spoken and intent.name == "chat":  # Whisper may have misheard a command: a tolerant second try
-            intent, suggestion = self._misheard(message)
-            if suggestion is not None:
-                return Outcome(self.dispatcher.suggest(suggestion, session, message.user), False)
+            return self._spoken_chat(message, session, requester, progress, on_token)
         return self._run_intent(intent, message, session, requester, progress, on_token)
 
-    def _misheard(self, message: IncomingMessage) -> tuple[Intent, Guess | None]:
-        """A transcript's likely command: run when sure, a "Did you mean" guess when unsure, else chat."""
-        from agent.fuzzy_intents import decide, guess  # rapidfuzz and jellyfish come with the voice extra
+    def _spoken_chat(self, message: IncomingMessage, session: Session, requester: Requester,
+                     progress: Progress | None, on_token: TokenSink | None) -> Outcome:
+        """A transcript the grammar read as chat: the command it likely was (run when sure, "Did you mean" when
+        unsure), "I heard … I didn't catch a command" when it was meant as one, else a chat answer that is never an
+        echo of the model's own instructions."""
+        from agent.fuzzy_intents import (  # the voice extra's rapidfuzz, jellyfish
+            hear,
+            looks_like_command,
+            not_caught,
+        )
 
-        grammar = self.dispatcher.grammar
-        found = guess(message.text, self.dispatcher.personas(), grammar)
-        action = decide(found, self.settings.voice, grammar)
-        if found is None or action == "chat":
-            return Intent(), None
-        return (found.intent, None) if action == "run" else (Intent(), found)
+        grammar, vocabulary = self.dispatcher.grammar, self.vocabulary()
+        hearing = hear(message.text, vocabulary, self.settings.voice, grammar)
+        if hearing.action == "run":
+            return self._run_intent(hearing.guesses[0].intent, message, session, requester, progress, on_token)
+        if hearing.action == "ask":
+            return Outcome(self.dispatcher.suggest(hearing.guesses[0], session, message.user, *hearing.guesses[1:2]),
+                           False)
+        missed = Reply(text=not_caught(message.text, grammar, list(vocabulary.personas)), intent="chat",
+                       args={"not_caught": True})
+        if looks_like_command(message.text, vocabulary, grammar, hearing.nearest):
+            return Outcome(missed, False)
+        guard = EchoGuard(on_token)
+        outcome = self._run_intent(Intent(), message, session, requester, progress, guard)
+        if outcome.reply.intent == "chat" and outcome.reply.confirm is None and echoes_prompt(outcome.reply.text):  # a degenerate answer is never sent
+            log.warning("a chat answer to a voice message echoed the prompt; sent the not-caught sentence instead")
+            return Outcome(missed, False)
+        return outcome
+
+    def vocabulary(self) -> Vocabulary:
+        """The names a spoken command may use: personas, adapter names, the newest job ids."""
+        from agent.sound_examples import Vocabulary
+
+        return Vocabulary(tuple(self.dispatcher.personas()), *_adapters_and_jobs(self.settings))
 
     def _run_intent(self, intent: Intent, message: IncomingMessage, session: Session, requester: Requester,
                     progress: Progress | None = None, on_token: TokenSink | None = None) -> Outcome:
@@ -330,6 +354,73 @@ def _after_heard(on_token: TokenSink | None, heard: str | None) -> TokenSink | N
         on_token(piece)
 
     return sink
+
+
+ECHO_CHARS = 24  # this many characters in a row from the model's own instructions: an echo, not an answer
+GUARD_CHARS = 120  # a voice message's chat answer is held back this long before streaming, to catch an echo
+
+
+def echoes_prompt(answer: str) -> bool:
+    """Whether a chat answer repeats the model's instructions (the system prompt, the tool-calling preamble)
+    instead of answering: small local models do that on short, odd input such as a misheard voice message."""
+    from skills.providers.local import TOOLS_PREAMBLE
+
+    said = " ".join(answer.lower().split())
+    if not said.strip(" .!?\"'") or "tool_call" in said:
+        return True
+    for instructions in (prompt("system.md"), TOOLS_PREAMBLE):
+        text = " ".join(instructions.lower().split())
+        match = difflib.SequenceMatcher(None, said, text, autojunk=False).find_longest_match(0, len(said), 0, len(text))
+        if match.size >= ECHO_CHARS:
+            return True
+    return False
+
+
+class EchoGuard:
+    """An `on_token` sink that holds a voice message's answer back until it is clearly not an echo of the prompt
+    (then streams it); held pieces of a short answer are never streamed (the complete reply shows them)."""
+
+    def __init__(self, sink: TokenSink | None) -> None:
+        self.sink, self.held, self.open, self.blocked = sink, [], False, False
+
+    def __call__(self, piece: str) -> None:
+        if self.sink is None or self.blocked:
+            return
+        if self.open:
+            self.sink(piece)
+            return
+        self.held.append(piece)
+        if sum(map(len, self.held)) >= GUARD_CHARS:
+            self.blocked = echoes_prompt("".join(self.held))
+            if not self.blocked:
+                self.flush()
+
+    def flush(self) -> None:
+        """Stream what was held: the answer is known to be one."""
+        self.open = True
+        held, self.held = self.held, []
+        for piece in held if self.sink is not None else []:
+            self.sink(piece)
+
+
+def _adapters_and_jobs(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Adapter names and the ten newest jobs' ids and names (none when they cannot be read: a voice guess goes on without)."""
+    from skills.jobs.store import JobStore
+    from skills.train.adapters import list_adapters
+
+    try:
+        adapters = tuple(dict.fromkeys(a.name for a in list_adapters(settings)))
+    except OSError:
+        adapters = ()
+    try:
+        store = JobStore(settings)
+        try:
+            jobs = tuple(dict.fromkeys(word for j in store.list(limit=10) for word in (j.id, j.name)))
+        finally:
+            store.close()
+    except (OSError, SelftuneError, sqlite3.Error):
+        jobs = ()
+    return adapters, jobs
 
 
 def _dataset_upload(message: IncomingMessage) -> str | None:
