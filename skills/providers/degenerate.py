@@ -49,16 +49,15 @@ def decoding_of(cfg: Any) -> Decoding:
 class GuardedStream:
     """An `on_token` sink that forwards pieces until the answer loops or reaches a stop sequence, then stops.
 
-    Providers check `stopped` after each piece to end the generation (or close the stream); what was shown
-    beyond the cut is corrected by the final text (agent.streaming.StreamedText.rest).
+    Providers check `stopped` after each piece to end the generation (or close the stream). Pieces are shown as
+    they come (servers apply the stop sequences themselves); what was shown beyond the cut is corrected by the
+    final text (agent.streaming.StreamedText.rest).
     """
 
     def __init__(self, sink: TokenSink | None, limit: RepetitionLimit, stops: Iterable[str] = ()) -> None:
         self.sink, self.limit, self.stops = sink, limit, tuple(stops)
         self.text = ""
         self.stopped = False
-        self._held = ""  # text that may be the start of a stop sequence, shown once it is not
-        self._longest_stop = max((len(s) for s in self.stops), default=0)
 
     def __call__(self, piece: str) -> None:
         """Take one more piece; forward it unless the answer ends here."""
@@ -67,26 +66,13 @@ class GuardedStream:
         self.text += piece
         if stop_cut(self.text, self.stops) is not None or repetition_cut(self.text, self.limit) is not None:
             self.stopped = True
-            return
-        self._held += piece
-        shown = len(self._held) - max(self._longest_stop - 1, 0)  # the tail may still turn into a stop sequence
-        if shown > 0:
-            if self.sink is not None:
-                self.sink(self._held[:shown])
-            self._held = self._held[shown:]
-
-    def flush(self) -> None:
-        """Show what was held back for a stop sequence that never came."""
-        if not self.stopped and self._held and self.sink is not None:
-            self.sink(self._held)
-        self._held = ""
+        elif self.sink is not None:
+            self.sink(piece)
 
 
-def trimmed(result: ChatResult, decoding: Decoding | None, sink: object = None) -> ChatResult:
-    """A provider's answer cut at a loop or stop sequence when it guards against them (`sink`: its stream)."""
+def trimmed(result: ChatResult, decoding: Decoding | None) -> ChatResult:
+    """A provider's answer cut at a loop or stop sequence when it guards against them."""
     if decoding is None:
         return result
-    if isinstance(sink, GuardedStream):
-        sink.flush()
     text, looped = decoding.trim(result.text)
     return result.model_copy(update={"text": text.strip(), "degenerate": looped})

@@ -109,7 +109,7 @@ class LocalProvider:
             )
         new_tokens = output[0, inputs["input_ids"].shape[1]:]
         text = tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
-        return trimmed(ChatResult(text=text, model=self.model_name), self.decoding, guard)
+        return trimmed(ChatResult(text=text, model=self.model_name), self.decoding)
 
     def _penalties(self, tokenizer: Any, prompt_len: int, guard: GuardedStream) -> dict[str, Any]:
         """generate() arguments of the configured repetition control, and a stop at a loop or role marker."""

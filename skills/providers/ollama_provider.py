@@ -70,7 +70,7 @@ class OllamaProvider:
             if getattr(sink, "stopped", False):
                 stream.close()  # a looping answer: stop reading, so the server stops writing
                 break
-        return trimmed(ChatResult(text="".join(pieces), model=model), self.decoding, sink)
+        return trimmed(ChatResult(text="".join(pieces), model=model), self.decoding)
 
     def _result(self, response: Any) -> ChatResult:
         message = response.message

@@ -75,7 +75,7 @@ class OpenAIProvider:
                     sink(piece)
                 if getattr(sink, "stopped", False):
                     break  # a looping answer: leaving the block closes the stream, so the server stops writing
-        return trimmed(ChatResult(text="".join(pieces), model=model), self.decoding, sink)
+        return trimmed(ChatResult(text="".join(pieces), model=model), self.decoding)
 
     def _penalties(self) -> dict[str, Any]:
         """The OpenAI API's own repetition control and stop sequences, when this provider has any."""
