@@ -100,11 +100,15 @@ def normalized(text: str) -> str:
     return _norm(text)
 
 
-def near_copy(text: str, other: str, ratio: float = 0.9) -> bool:
-    """Whether `text` is `other` nearly verbatim, or contains it whole (a copied reply with a few words added)."""
+def near_copy(text: str, other: str, ratio: float = 0.9, short: int = 40) -> bool:
+    """Whether `text` is `other` nearly verbatim, or contains it whole (a copied reply with a few words added).
+
+    Texts shorter than `short` characters must be equal: "answer 1" and "answer 2" are different answers."""
     a, b = _norm(text), _norm(other)
     if not a or not b:
         return False
-    if len(b) >= 20 and b in a:
+    if min(len(a), len(b)) < short:
+        return a == b or (len(b) >= 20 and b in a)
+    if b in a:
         return True
     return SequenceMatcher(None, a, b, autojunk=False).ratio() >= ratio
