@@ -129,7 +129,11 @@ class LLMTurn:
 
     def _final(self, text: str, state: TurnState) -> Reply:
         """The turn's final answer, without printed tool calls, and never claiming an action no skill ran."""
-        answer = strip_tool_syntax(text) if state.dropped else text.strip()
+        answer = strip_tool_syntax(text)
+        if answer != text.strip():  # a call printed in a step that offered no tools is text to drop, not an action
+            printed = [skill_name(c.name, self.known) or c.name for c in parse_text_tool_calls(text)]
+            log.warning("dropped tool calls printed in a plain answer: %s", printed)
+            state.dropped.extend(printed or ["a printed tool call"])
         if not answer and state.dropped:
             answer = (f"I didn't run {', '.join(dict.fromkeys(state.dropped))}: no action was offered for this "
                       "message. If you want one, ask for it directly (say “help” for what I can do).")

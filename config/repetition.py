@@ -16,7 +16,8 @@ from difflib import SequenceMatcher
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
 _WORD = re.compile(r"\S+")
-_TOOL_SYNTAX = re.compile(r"<tool_call>.*?(?:</tool_call>|$)|```(?:json|tool_call)?\s*\{.*?\}\s*```", re.DOTALL)
+_TOOL_SYNTAX = re.compile(r'<tool_call>.*?(?:</tool_call>|$)|```(?:json|tool_call)?\s*\{\s*"(?:name|function|tool)"\s*:.*?\}\s*```',
+                          re.DOTALL)
 _BARE_CALL = re.compile(r'^\s*\{\s*"(?:name|function|tool)"\s*:.*\}\s*$', re.DOTALL)
 
 
