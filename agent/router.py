@@ -265,6 +265,8 @@ class Router:
             skill, args, description = turn.state.proposed
             intent = Intent(name=SKILL_INTENTS.get(skill, "chat"), args={"skill": skill, **args}, source="llm")
             return Outcome(self.dispatcher.ask_confirmation(intent, skill, args, description, session, message.user), False)
+        if reply_kind(reply) in ("chat", "degenerate"):  # the persona's words, never a copy of a command reply
+            reply.text = session.without_command_echo(reply.text) or "(the model gave no answer)"
         if adapter_provider is not None:
             reply.args = {**reply.args, "persona": session.persona, "adapter": adapter_provider.adapter_id}
         # A model that read data may repeat it: its answer is data for the turns after this one.

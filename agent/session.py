@@ -11,6 +11,7 @@ a "pirate it is for this channel" reply into every answer after it, and harvest 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -114,6 +115,14 @@ class Session:
         self.history.append(Entry(ASSISTANT, reply_text, ASSISTANT, reply_quotes_data, chat=chat))
         while len(self.history) > self.window:
             self.history.popleft()
+
+    def without_command_echo(self, answer: str) -> str:
+        """The answer without any command reply of this conversation it repeats (a small model copies "Arr, pirate
+        it is for this channel" into its answers); what is left, stripped."""
+        for entry in self.history:
+            if entry.role == ASSISTANT and not entry.chat and len(entry.content.strip()) >= 20:
+                answer = answer.replace(entry.content.strip(), "")
+        return re.sub(r"[ \t]{2,}", " ", answer).strip()
 
     def recalled(self, query: str) -> list[str]:
         """Earlier messages relevant to the query; a failing memory never breaks the conversation."""
