@@ -210,3 +210,21 @@ def test_promote_skill_goes_through_the_gate_or_past_it_when_forced(settings: Se
     again = registry.call("adapters.promote", {"persona": "pirate", "adapter": candidate}, admin)
     assert not again["promoted"] and "already serves" in again["message"]
 
+
+
+def test_a_persona_adapters_answer_is_never_offered_tools(settings: Settings, scripted_llm) -> None:
+    """Even when the message names a job, a persona adapter speaks and never acts (its rows could teach calls)."""
+    from agent.llm_turn import LLMTurn, TurnLimits
+    from skills.context import SkillContext
+    from tests.agent.fake_skills import CALLS, fake_registry
+
+    provider = OpenAIProvider("pirate-lora-v1", base_url=scripted_llm.url + "/v1", timeout_s=5)
+    scripted_llm.enqueue(tool_calls=[("jobs__cancel", {"job_id": "7"})])
+    turn = LLMTurn(provider, fake_registry(), SkillContext(settings=settings), TurnLimits(), offer_tools=False)
+    reply = turn.run([{"role": "user", "content": "cancel job 7"}])
+    assert "tools" not in scripted_llm.requests[0] and CALLS == [] and reply.args["dropped"] == ["jobs.cancel"]
+    scripted_llm.enqueue(tool_calls=[("jobs__cancel", {"job_id": "7"})])
+    offered = LLMTurn(provider, fake_registry(), SkillContext(settings=settings), TurnLimits())
+    offered.run([{"role": "user", "content": "cancel job 7"}])
+    assert "jobs__cancel" in {t["function"]["name"] for t in scripted_llm.requests[1]["tools"]}
+    assert CALLS == [("jobs.cancel", {"job_id": "7"})]  # the assistant's own tool step does run it
