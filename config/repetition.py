@@ -101,15 +101,18 @@ def normalized(text: str) -> str:
     return _norm(text)
 
 
-def near_copy(text: str, other: str, ratio: float = 0.9, short: int = 40) -> bool:
-    """Whether `text` is `other` nearly verbatim, or contains it whole (a copied reply with a few words added).
+def near_copy(text: str, other: str, ratio: float = 0.9, short: int = 6) -> bool:
+    """Whether `text` is `other` nearly verbatim (word for word, `ratio` of the words the same), or contains it
+    whole (a copied reply with a few words added).
 
-    Texts shorter than `short` characters must be equal: "answer 1" and "answer 2" are different answers."""
+    Answers shorter than `short` words must be equal, and the words count, not the letters: "treasure 1 lies
+    under palm 1" and "treasure 10 lies under palm 10" are different answers."""
     a, b = _norm(text), _norm(other)
     if not a or not b:
         return False
-    if min(len(a), len(b)) < short:
-        return a == b or (len(b) >= 20 and b in a)
-    if b in a:
+    a_words, b_words = a.split(), b.split()
+    if len(b_words) >= short and f" {b} " in f" {a} ":
         return True
-    return SequenceMatcher(None, a, b, autojunk=False).ratio() >= ratio
+    if min(len(a_words), len(b_words)) < short:
+        return a == b
+    return SequenceMatcher(None, a_words, b_words, autojunk=False).ratio() >= ratio
