@@ -136,7 +136,8 @@ def _harvest(settings: Settings, persona: Any, outcome: RetrainOutcome) -> list[
         memory.close()
     _accumulate(settings, persona.name, files)  # kept even on a night with too little to train on
     left_out = ", ".join(f"{reason} {count}" for reason, count in outcome.skipped.items() if count)
-    outcome.record("harvest skipped", True, f"left out: {left_out}" if left_out else "no answer left out")
+    if left_out:  # loops, copies and command replies are never learned; the run says how many there were
+        outcome.record("harvest skipped", True, f"left out: {left_out}")
     minimum = settings.scheduler.min_new_conversations
     if new_rows < minimum:
         outcome.record("harvest", False, f"only {new_rows} new conversations, minimum is {minimum}")
