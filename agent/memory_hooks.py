@@ -53,7 +53,14 @@ class MemoryHooks:
             hits = self.memory.recall(query, channel=channel, k=self.settings.memory.recall_k)
         except IndexRebuilding:  # the conversation goes on without memory for the minute the rebuild takes
             return []
-        return [f"{hit.author}: {hit.text}" for hit in hits]
+        return [f"{hit.author}: {hit.text}" for hit in hits if not self._command_exchange(hit.message_id)]
+
+    def _command_exchange(self, message_id: str) -> bool:
+        """Whether a message is a command reply, or a request a command reply answered ("talk like the pirate"):
+        recalled into a chat turn, a small model copies the switch sentence into every answer after it."""
+        kinds = self.memory.conn.execute(
+            "SELECT kind FROM messages WHERE role = 'assistant' AND (id = ? OR reply_to = ?)", (message_id, message_id))
+        return any(kind not in (None, "chat") for (kind,) in kinds)
 
     def log(self, message: IncomingMessage, reply: Reply) -> None:
         """Store the person's message and the assistant's reply with its kind and, for answers, who wrote it

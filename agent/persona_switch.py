@@ -117,9 +117,11 @@ def provider_for(settings: Settings, persona: str | None) -> Any | None:
 
 def _build(settings: Settings, persona: str, info: Any) -> Any:
     if settings.llm.provider == "local":
+        from skills.providers import chat_decoding
+
         return AdapterProvider(info.base_model, settings.models_dir, info.id, Path(info.path),
                                timeout_s=settings.llm.timeout_s, max_new_tokens=settings.llm.max_new_tokens,
-                               allow_download=settings.models.allow_download)
+                               allow_download=settings.models.allow_download, decoding=chat_decoding(settings))
     from skills.providers.persona import remote_persona_provider
 
     return remote_persona_provider(settings, persona, info.id)

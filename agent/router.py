@@ -280,8 +280,9 @@ class Router:
               on_token: TokenSink | None = None) -> Outcome:
         adapter_provider = persona_switch.provider_for(self.settings, session.persona)
         provider = adapter_provider or self.provider
+        # An adapter's answer speaks in the persona's voice; it is never offered tools (agent.llm_turn).
         turn = LLMTurn(provider, self.registry, skill_context(self.settings, requester, chosen_by_model=True), self.limits,
-                       gate=self._gate(message, requester))
+                       gate=self._gate(message, requester), offer_tools=adapter_provider is None)
         # An adapter answers in the voice it was trained with: its persona's system prompt, not the assistant's.
         voice = persona_switch.voice_of(self.settings, session.persona) if adapter_provider is not None else None
         prompt_ = session.prompt_for(message.text, author=message.user, voice=voice)
@@ -294,6 +295,8 @@ class Router:
             skill, args, description = turn.state.proposed
             intent = Intent(name=intent_of(self.registry, skill), args={"skill": skill, **args}, source="llm", skill=skill)
             return Outcome(self.dispatcher.ask_confirmation(intent, skill, args, description, session, message.user), False)
+        if reply_kind(reply) in ("chat", "degenerate"):  # the persona's words, never a copy of a command reply
+            reply.text = session.without_command_echo(reply.text) or "(the model gave no answer)"
         if adapter_provider is not None:
             reply.args = {**reply.args, "persona": session.persona, "adapter": adapter_provider.adapter_id}
         # A model that read data may repeat it: its answer is data for the turns after this one.

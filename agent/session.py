@@ -1,14 +1,17 @@
 """One Session per channel: a window of recent turns, memory recall, the channel's persona, a pending question.
 
 Trust follows the data: the prompt for a model turn says where its text came from. Only the requester's
-own words, our own replies made without data, the base prompt and the channel's persona (the owner's
-config) are trusted; recalled memory, other people's messages and replies that quoted a skill's result
-make the turn untrusted, and then no skill with side effects may run in it.
+own words, our own replies made without data and the base prompt are trusted; a persona card (its text may
+come from anyone who wrote a description), recalled memory, other people's messages and replies that quoted a
+skill's result make the turn untrusted, and then no skill with side effects may run in it.
+A persona's answer (adapter or base model with the card) never sees command exchanges: a small model copies
+a "pirate it is for this channel" reply into every answer after it, and harvest would learn the copy.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -113,6 +116,14 @@ class Session:
         while len(self.history) > self.window:
             self.history.popleft()
 
+    def without_command_echo(self, answer: str) -> str:
+        """The answer without any command reply of this conversation it repeats (a small model copies "Arr, pirate
+        it is for this channel" into its answers); what is left, stripped."""
+        for entry in self.history:
+            if entry.role == ASSISTANT and not entry.chat and len(entry.content.strip()) >= 20:
+                answer = answer.replace(entry.content.strip(), "")
+        return re.sub(r"[ \t]{2,}", " ", answer).strip()
+
     def recalled(self, query: str) -> list[str]:
         """Earlier messages relevant to the query; a failing memory never breaks the conversation."""
         if self.recall is None:
@@ -139,10 +150,12 @@ class Session:
         """The chat messages for a model turn on `text` by `author`, with the sources of untrusted text; `voice`
         replaces the assistant's own system prompt (see system_prompt)."""
         system, recalled = self.system_prompt(text, voice)
-        # An adapter hears the conversation the way its training rows show it (memory.harvest leaves command
+        # A persona hears the conversation the way its training rows show it (memory.harvest leaves command
         # exchanges out of a row's context): a small model copies a "pirate it is for this channel" reply.
-        kept = [e for e in self.history if e.chat or not voice]
-        untrusted = ["recalled memory"] if recalled else []
+        persona = bool(voice or self.persona or self.persona_prompt)
+        kept = [e for e in self.history if e.chat or not persona]
+        untrusted = ["the persona card"] if voice or self.persona_prompt else []
+        untrusted += ["recalled memory"] if recalled else []
         if any(e.role == "user" and e.author != author for e in kept):
             untrusted.append("earlier messages from other people")
         if any(e.quotes_data for e in kept):

@@ -17,6 +17,7 @@ from agent.router import Router
 from agent.toolcalls import tools_schema
 from config.messages import IncomingMessage
 from config.settings import Settings
+from skills.providers import chat_decoding
 from skills.providers.base import ChatResult
 from skills.providers.local import LocalProvider, render_messages
 
@@ -67,7 +68,9 @@ def run(home: Path, runs: int) -> list[str]:
     """The latency lines (printed by bench/agent.py)."""
     settings = Settings(home=home)
     settings.llm.max_new_tokens = ANSWER_TOKENS
-    local = LocalProvider(settings.base_model, settings.models_dir, max_new_tokens=ANSWER_TOKENS)
+    # With the chat answers' repetition control (penalties, no-repeat n-grams, loop guard), as the assistant runs.
+    local = LocalProvider(settings.base_model, settings.models_dir, max_new_tokens=ANSWER_TOKENS,
+                          decoding=chat_decoding(settings))
     model, tokenizer = local.load()  # loaded once, as in the running bot; not counted
     limits = TurnLimits(max_tokens=ANSWER_TOKENS)
     router = Router(settings, provider=local, limits=limits)

@@ -3,6 +3,8 @@ raw provider call (target < 10 %). Fast chat (issue 20 item 4): `selftune chat "
 on vs --no-memory (target < 1.0 s), a recall-using turn in the long-running process vs the raw provider call
 (target < 100 ms added), and the tool schemas put into a plain chat prompt vs an action request. Streamed
 chat on SmolLM2 (bench/_chat_latency.py): first token < 2 s and a 60-token answer < 8 s, model loaded.
+Loops (issue 33): the share of degenerate SmolLM2 answers on 30 fixed prompts, greedy and unpenalised (before)
+vs the chat decoding (after; target 0 loops); `--loop-prompts N` runs the first N (0 skips them).
 Prints side-by-side numbers; run with `python bench/agent.py` (`--runs N` for the CLI timings)."""
 
 from __future__ import annotations
@@ -135,13 +137,65 @@ def local_chat(runs: int, models_dir: Path | None) -> None:
             print(line, flush=True)
 
 
+LOOP_PROMPTS = [
+    "hi", "tell me about storms at sea", "what can you do besides tuning?", "hello, how is your day going?",
+    "write a short poem about the moon", "what is a LoRA adapter?", "give me three tips for sleeping better",
+    "explain photosynthesis simply", "who are you?", "tell me a joke", "what's the weather like on Mars?",
+    "describe a pirate ship", "how do I bake bread?", "what is machine learning?", "list some fruits",
+    "why is the sky blue?", "say something nice", "what is your favourite colour?", "how do tides work?",
+    "summarise the plot of Treasure Island", "thanks!", "what time is it?", "teach me a sailing knot",
+    "how do I learn Python?", "what is the capital of France?", "I'm sorry for the confusion",
+    "tell me about yourself", "can you help me plan a trip?", "what should I cook tonight?", "good night",
+]
+
+
+def loop_share(count: int, models_dir: Path | None, max_tokens: int = 128) -> list[str]:
+    """How many of the first `count` fixed prompts SmolLM2 answers with a loop: before (greedy, unpenalised) and
+    after (Settings.llm's chat decoding and loop guard)."""
+    from agent.session import Session
+    from config.repetition import repetition_cut
+    from skills.providers import chat_decoding
+    from skills.providers.local import LocalProvider
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        if models_dir is not None:
+            home.joinpath("models").symlink_to(models_dir.resolve(), target_is_directory=True)
+        settings = Settings(home=home)
+        ensure_state_dir(settings)
+        before = LocalProvider(settings.base_model, settings.models_dir, timeout_s=300)
+        after = LocalProvider(settings.base_model, settings.models_dir, timeout_s=300, decoding=chat_decoding(settings))
+        prompts = LOOP_PROMPTS[:count]
+        loops = {"before": 0, "after": 0}
+        seconds = {"before": 0.0, "after": 0.0}
+        for prompt in prompts:
+            messages = Session("bench").prompt_for(prompt).messages
+            for label, provider in (("before", before), ("after", after)):
+                start = time.perf_counter()
+                result = provider.chat(messages, max_tokens=max_tokens)
+                seconds[label] += time.perf_counter() - start
+                loops[label] += bool(result.degenerate or repetition_cut(result.text) is not None)
+    n = len(prompts)
+    return [f"SmolLM2 degenerate answers on {n} fixed prompts ({max_tokens} tokens): greedy unpenalised "
+            f"{loops['before']}/{n} ({loops['before'] / n:.0%}, {seconds['before'] / n:.1f} s/answer) | chat decoding "
+            f"{loops['after']}/{n} ({loops['after'] / n:.0%}, {seconds['after'] / n:.1f} s/answer; target 0 loops)"]
+
+
 def main() -> None:
     """Run the comparisons and print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="Fresh processes timed per CLI figure.")
     parser.add_argument("--models-dir", type=Path, default=None, help="A models/ folder with the exported ONNX graph.")
     parser.add_argument("--llm-runs", type=int, default=3, help="Streamed SmolLM2 answers timed (0 skips them).")
+    parser.add_argument("--loop-prompts", type=int, default=len(LOOP_PROMPTS),
+                        help="Fixed prompts answered by SmolLM2 before/after the loop controls (0 skips them).")
+    parser.add_argument("--only-loops", action="store_true", help="Run only the loop comparison.")
     args = parser.parse_args()
+    if args.loop_prompts:
+        for line in loop_share(args.loop_prompts, args.models_dir):
+            print(line, flush=True)
+    if args.only_loops:
+        return
     if args.llm_runs:
         local_chat(args.llm_runs, args.models_dir)
     pm = pluggy.PluginManager("selftune")

@@ -43,8 +43,9 @@ class IncomingMessage(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
-ReplyKind = Literal["chat", "command", "question", "error", "help", "progress"]
-"""What an assistant message is, for the conversation log: only `chat` (a persona's answer) is ever learned from."""
+ReplyKind = Literal["chat", "command", "question", "error", "help", "progress", "degenerate"]
+"""What an assistant message is, for the conversation log: only `chat` (a persona's answer) is ever learned from;
+`degenerate` is a chat answer the loop guard cut (shown, never learned)."""
 
 
 class Reply(BaseModel):

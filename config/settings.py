@@ -46,6 +46,26 @@ class LLMConfig(Section):
     fallback: list[Literal["local", "openai", "ollama"]] = Field(
         default_factory=list, description="Providers tried in order when the main one fails."
     )
+    repetition_penalty: float = Field(
+        1.1, ge=1.0, le=2.0, description="Penalty on tokens already in the context, against loops: transformers' "
+        "`repetition_penalty` (local), Ollama's and llama.cpp's `repeat_penalty` (1.0: off). Chat answers only; "
+        "evaluation generates unpenalised.")
+    no_repeat_ngram_size: int = Field(
+        8, ge=0, description="Local model: never repeat a token n-gram of this size (0: off).")
+    repeat_last_n: int = Field(
+        256, ge=-1, description="Ollama/llama.cpp `repeat_last_n`: how many recent tokens the penalty looks at.")
+    frequency_penalty: float = Field(
+        0.3, ge=-2.0, le=2.0, description="OpenAI-compatible servers: `frequency_penalty` of chat answers.")
+    presence_penalty: float = Field(
+        0.1, ge=-2.0, le=2.0, description="OpenAI-compatible servers: `presence_penalty` of chat answers.")
+    stop: list[str] = Field(
+        default_factory=lambda: ["<|im_start|>", "<|im_end|>", "\nUser:", "\nAssistant:"], max_length=4,
+        description="Stop sequences of chat answers: role markers a small model prints when it starts writing the "
+        "next turn itself (at most 4, the OpenAI API's limit).")
+    loop_repeats: int = Field(
+        3, ge=0, description="A chat answer saying one sentence or `loop_ngram` words this many times is cut at its "
+        "first repeat and marked degenerate (0: no guard).")
+    loop_ngram: int = Field(8, ge=0, description="Words per n-gram for the loop guard (0: sentences only).")
     lora_api: Literal["vllm", "llamacpp"] = Field(
         "vllm", description="How the openai provider reaches a persona's adapter: 'vllm' (model = the adapter's "
         "served name, as in `vllm serve --lora-modules NAME=PATH`) or 'llamacpp' (llama.cpp's per-request `lora` "

@@ -6,7 +6,11 @@ context the chat just before it in the same channel. Everything else is left out
 with net 👎 feedback, answers of another persona, rows logged before kinds were recorded (`unknown`:
 nobody knows what they were, so they are never learned), rows an earlier build already produced, and
 answers written without consent. A left-out answer also leaves the context, with the message it
-answered, so a row never teaches a command exchange as conversation. Text is scrubbed; every row keeps
+answered, so a row never teaches a command exchange as conversation. A chat answer is refused too when it
+would teach a bad habit: it loops (`loop`, or `degenerate` when the chat guard already cut it), copies an
+earlier command reply of the channel (`copied_command`), copies an earlier answer nearly verbatim
+(`copied_reply`), repeats a row kept in this build (`near_duplicate`) or is only a tool call (`tool_call`;
+tool-call syntax is stripped from every assistant turn of a row). Text is scrubbed; every row keeps
 the message ids behind it; a cursor in SQLite remembers how far the last build got. Writing the rows as
 a dataset is the datasets area's job (`skills.dataset.harvest`).
 """
@@ -25,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from config.errors import PermissionDenied
+from config.repetition import near_copy, repetition_cut, strip_tool_syntax
 from config.scrub import scrub
 from memory.consent import consent_history
 from memory.log import LoggedMessage, get_cursor, iter_messages, net_ratings, set_cursor, utc_iso
@@ -33,7 +38,10 @@ SESSION_GAP = timedelta(minutes=30)  # a longer silence starts a new conversatio
 CONTEXT_MESSAGES = 8
 # Why an answer did not become a row; every reason is reported, zero or not, so the counts read the same.
 SKIP_REASONS = ("command", "question", "error", "help", "progress", "disliked", "other_persona", "without_consent",
-                "duplicate", "unknown", "no_prompt")
+                "duplicate", "unknown", "no_prompt", "degenerate", "loop", "copied_command", "copied_reply",
+                "near_duplicate", "tool_call")
+KEPT_IN_CONTEXT = ("duplicate", "no_prompt")  # fine answers that are not new rows stay context for the next ones
+EARLIER_REPLIES = 200  # how many earlier assistant messages an answer is compared with (copies are recent)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS harvested_rows (
     hash TEXT PRIMARY KEY,
@@ -103,7 +111,7 @@ def _turns(context: list[LoggedMessage], target: LoggedMessage,
     """Alternating chat turns (consecutive same-role messages merged), starting with a user turn."""
     turns: list[dict[str, str]] = []
     for msg in [*context, target]:
-        text = scrub(msg.text)
+        text = scrub(strip_tool_syntax(msg.text) if msg.role == "assistant" else msg.text)
         if msg is target and rewrite is not None:
             text = rewrite(text)
         if turns and turns[-1]["role"] == msg.role:
@@ -154,6 +162,30 @@ class _Picker:
     def __init__(self, ratings: dict[str, int], persona: str | None) -> None:
         self.ratings, self.persona = ratings, persona
         self.skipped: Counter[str] = Counter({reason: 0 for reason in SKIP_REASONS})
+        self.commands: list[str] = []  # earlier command replies of the channel (switches, confirmations, errors…)
+        self.answers: list[str] = []  # earlier chat answers of the channel
+        self.kept: list[str] = []  # answers of the rows kept in this build
+
+    def seen(self, msg: LoggedMessage) -> None:
+        """Remember an assistant message, so a later answer that copies it is caught."""
+        bucket = self.answers if msg.kind in ("chat", "degenerate") else self.commands
+        bucket.append(msg.text)
+        del bucket[:-EARLIER_REPLIES]
+
+    def habit(self, text: str) -> str | None:
+        """Why a chat answer would teach a bad habit (loop, copy, near duplicate, bare tool call), else None."""
+        answer = strip_tool_syntax(text)
+        if not answer:
+            return "tool_call"
+        if repetition_cut(answer) is not None:
+            return "loop"
+        if any(near_copy(answer, earlier) for earlier in self.commands):
+            return "copied_command"
+        if any(near_copy(answer, kept) for kept in self.kept):
+            return "near_duplicate"
+        if any(near_copy(answer, earlier) for earlier in self.answers):
+            return "copied_reply"
+        return None
 
     def reason(self, msg: LoggedMessage) -> str | None:
         """Why this assistant message is not a training target, or None when it is one."""
@@ -183,26 +215,33 @@ def _build_rows(conn: sqlite3.Connection, channel: str, since: int, windows: lis
             history = []  # never let unconsented text leak in as context
             continue
         reason = picker.reason(msg) if msg.role == "assistant" else None
+        if reason is None and msg.role == "assistant" and new:
+            reason = _take(_row(history, msg, rewrite, system_prompt, gap), msg, rows, seen, picker, stats)
+        if msg.role == "assistant":
+            picker.seen(msg)
         if reason is not None:
             picker.skipped[reason] += int(new)
+        if reason not in (None, *KEPT_IN_CONTEXT):  # a left-out answer leaves the context with its question
             history = _without_exchange(history, msg)
             continue
-        if msg.role == "assistant" and new:
-            _take(_row(history, msg, rewrite, system_prompt, gap), rows, seen, picker, stats)
         history = [*history[-CONTEXT_MESSAGES:], msg]
     return rows, {**stats, "skipped": dict(picker.skipped)}
 
 
-def _take(row: dict[str, Any] | None, rows: list[dict], seen: set[str], picker: _Picker, stats: dict) -> None:
-    """Keep a new row, or count why not (no user turn before it, or built before)."""
+def _take(row: dict[str, Any] | None, msg: LoggedMessage, rows: list[dict], seen: set[str], picker: _Picker,
+          stats: dict) -> str | None:
+    """Keep a new row, or say why not: no user turn before it, built before, or a bad habit in its answer."""
     if row is None:
-        picker.skipped["no_prompt"] += 1
-    elif row["hash"] in seen:
+        return "no_prompt"
+    if row["hash"] in seen:
         stats["duplicates"] += 1
-        picker.skipped["duplicate"] += 1
-    else:
+        return "duplicate"
+    habit = picker.habit(msg.text)
+    if habit is None:
         seen.add(row["hash"])
         rows.append(row)
+        picker.kept.append(row["messages"][-1]["content"])
+    return habit
 
 
 def _without_exchange(history: list[LoggedMessage], reply: LoggedMessage) -> list[LoggedMessage]:

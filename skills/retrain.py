@@ -45,6 +45,8 @@ class RetrainOutcome(BaseModel):
     candidate: str | None = None
     served: str | None = None
     report: dict[str, Any] | None = None
+    skipped: dict[str, int] = Field(default_factory=dict, description=(
+        "Answers the harvest left out, by reason, over the persona's channels (loops, copies, commands...)."))
     started_at: float = Field(default_factory=time.time)
     finished_at: float | None = None
 
@@ -126,11 +128,16 @@ def _harvest(settings: Settings, persona: Any, outcome: RetrainOutcome) -> list[
                 continue
             result = harvest_channel(memory, channel, persona=persona.name, incremental=True)
             new_rows += result.rows
+            for reason, count in result.skipped.items():
+                outcome.skipped[reason] = outcome.skipped.get(reason, 0) + count
             if result.path is not None:
                 files.append(result.path)
     finally:
         memory.close()
     _accumulate(settings, persona.name, files)  # kept even on a night with too little to train on
+    left_out = ", ".join(f"{reason} {count}" for reason, count in outcome.skipped.items() if count)
+    if left_out:  # loops, copies and command replies are never learned; the run says how many there were
+        outcome.record("harvest skipped", True, f"left out: {left_out}")
     minimum = settings.scheduler.min_new_conversations
     if new_rows < minimum:
         outcome.record("harvest", False, f"only {new_rows} new conversations, minimum is {minimum}")

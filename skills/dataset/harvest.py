@@ -34,7 +34,8 @@ class HarvestResult(BaseModel):
     without_consent: int = Field(description="Messages (either side) written while the channel had no consent.")
     skipped: dict[str, int] = Field(description=(
         "Assistant messages that did not become rows, by reason: command, question, error, help, progress, "
-        "disliked (net 👎), other_persona, without_consent, duplicate, unknown (logged before kinds), no_prompt."))
+        "disliked (net 👎), other_persona, without_consent, duplicate, unknown (logged before kinds), no_prompt, "
+        "degenerate (cut by the chat loop guard), loop, copied_command, copied_reply, near_duplicate, tool_call."))
     since_seq: int
     until_seq: int
 

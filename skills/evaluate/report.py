@@ -155,6 +155,8 @@ def markdown(report: dict[str, Any]) -> str:
     if judge_line(report):
         lines += ["", str(judge_line(report))]
     lines += ["", "## Samples", ""]
+    if report.get("decoding"):
+        lines += [f"Answers decoded {report['decoding']}.", ""]
     for s in report.get("samples", [])[:5]:
         lines += [f"**Prompt:** {s['prompt']}", f"- {report['against']}: {s['against']}", f"- candidate: {s['candidate']}", ""]
     return "\n".join(lines)

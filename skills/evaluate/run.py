@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[dict[str, Any]], None]
 
 
+DECODING = "greedy, no repetition penalty, no loop guard"
+
+
 def eval_data_of(ref: AdapterRef, data: Path | None) -> Path:
     """The eval split: --data, else the manifest's recorded eval_dataset (else the training data, flagged)."""
     return evaldata.eval_and_train_files(ref.path, ref.manifest, data)[0]
@@ -92,6 +95,7 @@ def evaluate_adapter(
         doc["holdout"] = _heldout(model, tok, heldout.read_rows(private, limit), against_variant, progress)
     prompts = [prompt_of(r, card.system_prompt if card else None) for r in rows]
     answers = _answers(model, tok, prompts, against_variant, max_new_tokens, progress)
+    doc["decoding"] = DECODING  # unlike chat answers (Settings.llm), so the two adapters' own habits show
     doc["samples"] = [{"prompt": p[-1]["content"], "against": a, "candidate": c}
                       for p, a, c in zip(prompts, answers["against"], answers["candidate"], strict=True)]
     if card is not None:

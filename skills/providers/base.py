@@ -34,6 +34,7 @@ class ChatResult(BaseModel):
     text: str = ""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     model: str = ""
+    degenerate: bool = False  # the answer looped and was cut at its first repeat (skills.providers.degenerate)
 
 
 @runtime_checkable

@@ -10,6 +10,7 @@ from typing import Any
 
 from config.errors import SelftuneError
 from skills.providers.base import ChatResult, ProviderUnavailable, TokenSink
+from skills.providers.degenerate import Decoding, GuardedStream, trimmed
 
 TOOLS_PREAMBLE = (
     "You can call these tools. To call one, answer only with "
@@ -61,7 +62,8 @@ class LocalProvider:
     name = "local"
 
     def __init__(self, model: str, models_dir: Path, timeout_s: float = 60.0, max_new_tokens: int = 256,
-                 allow_download: bool = False):
+                 allow_download: bool = False, decoding: Decoding | None = None):
+        self.decoding = decoding  # None: greedy and unpenalised, no loop guard (evaluation, judges)
         self.model_name = model
         self.models_dir = models_dir
         self.allow_download = allow_download
@@ -94,9 +96,12 @@ class LocalProvider:
             render_messages(messages, tools), add_generation_prompt=True, tokenize=False
         )
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        sampling: dict[str, Any] = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        guard = self.decoding.guard(on_token if not tools else None) if self.decoding is not None else None
         if on_token is not None and not tools:
-            sampling["streamer"] = token_streamer(tokenizer, on_token)
+            sampling["streamer"] = token_streamer(tokenizer, guard or on_token)
+        if self.decoding is not None:
+            sampling.update(self._penalties(tokenizer, inputs["input_ids"].shape[1], guard))
         with generate_lock, torch.inference_mode():
             output = model.generate(
                 **inputs, max_new_tokens=max_tokens or self.max_new_tokens, max_time=self.timeout_s,
@@ -104,4 +109,32 @@ class LocalProvider:
             )
         new_tokens = output[0, inputs["input_ids"].shape[1]:]
         text = tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
-        return ChatResult(text=text, model=self.model_name)
+        return trimmed(ChatResult(text=text, model=self.model_name), self.decoding)
+
+    def _penalties(self, tokenizer: Any, prompt_len: int, guard: GuardedStream) -> dict[str, Any]:
+        """generate() arguments of the configured repetition control, and a stop at a loop or role marker."""
+        assert self.decoding is not None
+        extra: dict[str, Any] = {"stopping_criteria": loop_stopper(tokenizer, prompt_len, guard)}
+        if self.decoding.repetition_penalty != 1.0:
+            extra["repetition_penalty"] = self.decoding.repetition_penalty
+        if self.decoding.no_repeat_ngram_size > 0:
+            extra["no_repeat_ngram_size"] = self.decoding.no_repeat_ngram_size
+        return extra
+
+
+CHECK_EVERY = 4  # decode the answer so far every few tokens, not every token (it is re-decoded whole)
+
+
+def loop_stopper(tokenizer: Any, prompt_len: int, guard: GuardedStream) -> Any:
+    """A StoppingCriteriaList that ends generate() once the answer loops or reaches a stop sequence."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class LoopStop(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            new = input_ids.shape[1] - prompt_len
+            if not guard.stopped and guard.sink is None and new % CHECK_EVERY == 0:
+                guard(tokenizer.decode(input_ids[0, prompt_len:], skip_special_tokens=True)[len(guard.text):])
+            return torch.full((input_ids.shape[0],), guard.stopped, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([LoopStop()])

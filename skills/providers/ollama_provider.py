@@ -8,6 +8,7 @@ import httpx
 import ollama
 
 from skills.providers.base import ChatResult, ProviderUnavailable, TokenSink, ToolCall, parse_arguments
+from skills.providers.degenerate import Decoding, trimmed
 
 
 class OllamaProvider:
@@ -15,7 +16,9 @@ class OllamaProvider:
 
     name = "ollama"
 
-    def __init__(self, model: str, host: str = "http://127.0.0.1:11434", timeout_s: float = 60.0):
+    def __init__(self, model: str, host: str = "http://127.0.0.1:11434", timeout_s: float = 60.0,
+                 decoding: Decoding | None = None):
+        self.decoding = decoding  # None: greedy and unpenalised, no loop guard (evaluation, judges)
         self.model = model
         self.host = host
         self.client = ollama.Client(host=host, timeout=timeout_s)
@@ -35,6 +38,9 @@ class OllamaProvider:
         options: dict[str, Any] = {"temperature": temperature}
         if max_tokens:
             options["num_predict"] = max_tokens
+        if self.decoding is not None:
+            options.update(repeat_penalty=self.decoding.repetition_penalty, repeat_last_n=self.decoding.repeat_last_n,
+                           stop=list(self.decoding.stop))
         try:
             if on_token is not None and not tools:
                 return self._streamed(messages, options, on_token)
@@ -53,13 +59,18 @@ class OllamaProvider:
         """The answer read line by line, each piece of text handed to `on_token` as it arrives."""
         pieces: list[str] = []
         model = self.model
-        for part in self.client.chat(model=self.model, messages=messages, options=options, stream=True):
+        sink = self.decoding.guard(on_token) if self.decoding is not None else on_token
+        stream = self.client.chat(model=self.model, messages=messages, options=options, stream=True)
+        for part in stream:
             model = part.model or model
             piece = part.message.content if part.message else None
             if piece:
                 pieces.append(piece)
-                on_token(piece)
-        return ChatResult(text="".join(pieces), model=model)
+                sink(piece)
+            if getattr(sink, "stopped", False):
+                stream.close()  # a looping answer: stop reading, so the server stops writing
+                break
+        return trimmed(ChatResult(text="".join(pieces), model=model), self.decoding)
 
     def _result(self, response: Any) -> ChatResult:
         message = response.message
@@ -67,4 +78,5 @@ class OllamaProvider:
         for i, call in enumerate(message.tool_calls or []):
             args, error = parse_arguments(call.function.arguments)
             calls.append(ToolCall(id=f"call_{i}", name=call.function.name, arguments=args, error=error))
-        return ChatResult(text=message.content or "", tool_calls=calls, model=response.model or self.model)
+        return trimmed(ChatResult(text=message.content or "", tool_calls=calls, model=response.model or self.model),
+                       self.decoding)

@@ -153,13 +153,13 @@ def llamacpp_lora_id(base_url: str, name: str, timeout: float = 10.0) -> int:
 
 def remote_persona_provider(settings: Settings, persona: str, adapter_id: str) -> PersonaProvider:
     """The configured remote provider (ollama or openai), pointed at the persona's adapter."""
-    from skills.providers import build_provider
+    from skills.providers import build_provider, chat_decoding
     from skills.providers.openai_compat import OpenAIProvider
 
     cfg = settings.llm
     if cfg.provider == "ollama":
         inner = build_provider(settings, "ollama", model=ollama_model(persona, adapter_id), base_url=cfg.base_url,
-                               timeout_s=cfg.timeout_s, api_key=None)
+                               timeout_s=cfg.timeout_s, api_key=None, decoding=chat_decoding(settings))
 
         def make_model() -> None:
             ensure_ollama_model(settings, persona, adapter_id)
@@ -167,7 +167,8 @@ def remote_persona_provider(settings: Settings, persona: str, adapter_id: str) -
         return PersonaProvider(inner, adapter_id, make_model)
     name = served_name(adapter_id)
     openai = OpenAIProvider(name, base_url=cfg.base_url, api_key=settings.secret("openai_api_key"),
-                            timeout_s=cfg.timeout_s)
+                            timeout_s=cfg.timeout_s, decoding=chat_decoding(settings),
+                            llamacpp=cfg.lora_api == "llamacpp")
     if cfg.lora_api != "llamacpp":
         return PersonaProvider(openai, adapter_id)
 

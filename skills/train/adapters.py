@@ -118,8 +118,11 @@ def served_adapter(settings: Any, persona: str) -> AdapterInfo | None:
 def persona_adapter(settings: Any, persona: str) -> AdapterInfo | None:
     """What a persona name means where an adapter is expected: the adapter it serves, else its newest one."""
     served = served_adapter(settings, persona)
-    if served is not None:
-        return served
+    return served if served is not None else newest_adapter(settings, persona)
+
+
+def newest_adapter(settings: Any, persona: str) -> AdapterInfo | None:
+    """The persona's most recently trained adapter, or None."""
     trained = [a for a in list_adapters(settings) if a.persona == persona]
     return max(trained, key=lambda a: (a.created_at or "", _version_key(Path(a.path)))) if trained else None
 

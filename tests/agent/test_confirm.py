@@ -149,7 +149,7 @@ def test_a_destructive_call_from_the_model_waits_for_yes(three_adapters, scripte
     router = Router(settings, provider=OpenAIProvider("scripted", base_url=scripted_llm.url + "/v1", timeout_s=10))
     scripted_llm.enqueue(tool_calls=[("adapters__delete", {"adapter": "all"})])
 
-    asked = router.handle(cli("could you tidy up the old stuff for me"))
+    asked = router.handle(cli("could you tidy up my old adapters for me"))  # names adapters: their tools are offered
 
     assert asked.confirm and asked.intent == "delete" and "This will delete 2 adapters" in asked.text
     assert len(scripted_llm.requests) == 1 and len(adapter_ids(settings)) == 3  # nothing ran, the model stopped

@@ -58,7 +58,7 @@ def test_recall_finds_a_message_logged_without_indexing(settings: Settings) -> N
     hooks = MemoryHooks(settings)
     try:
         said = IncomingMessage(transport="discord", channel="home", user="ann", text="the spare key is under the blue flowerpot")
-        hooks.log(said, Reply(text="Noted.", intent="chat"))
+        hooks.log(said, Reply(text="Noted.", intent="chat", kind="chat"))  # a chat answer (commands are not recalled)
         assert hooks.memory.index._collection is None  # logging did not even open Chroma
         assert hooks.recall("where is the spare key hidden?", "home")[0] == "ann: the spare key is under the blue flowerpot"
         assert hooks.memory.index.count() == 2  # the next recall indexed both messages of the exchange

@@ -114,10 +114,11 @@ def test_openai_server_gets_the_adapter_name_and_rollback_the_base(settings: Set
     adapter_system, base_system = (r["messages"][0]["content"] for r in server.requests)
     assert adapter_system.startswith(card.system_prompt) and "selftune" not in adapter_system.split("\n\n")[0]
     assert base_system.startswith("You are selftune") and card.system_prompt in base_system
-    # ...and the conversation as its training rows show it: chat turns only, no "talk like the pirate" exchange.
+    # ...and the conversation as its training rows show it: chat turns only, no "talk like the pirate" exchange,
+    # for the base model answering with the persona card too (issue 33: it copied the switch sentence).
     adapter_turns, base_turns = ([m["content"] for m in r["messages"][1:]] for r in server.requests)
     assert adapter_turns == ["hello"]
-    assert "talk like the pirate" in base_turns and "answered by pirate-lora-v1" in base_turns
+    assert "talk like the pirate" not in base_turns and "answered by pirate-lora-v1" in base_turns
 
 
 def test_llamacpp_server_gets_the_adapter_by_its_lora_id(settings: Settings, smollm2_adapter: Path) -> None:

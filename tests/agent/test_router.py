@@ -120,7 +120,7 @@ def test_turn_step_limit(settings, llm, scripted_llm):
     r = Router(settings, registry=fake_registry(), provider=llm, limits=TurnLimits(max_steps=2))
     for _ in range(3):
         scripted_llm.enqueue(tool_calls=[("jobs__status", {})])
-    assert "stopped after 2 steps" in r.handle(msg("loop forever")).text
+    assert "stopped after 2 steps" in r.handle(msg("loop forever over each job")).text
 
 
 def test_offline_model_still_serves_core_intents(settings):
@@ -144,13 +144,13 @@ def test_dataset_row_injection_does_nothing(router, scripted_llm, tmp_path):
     upload = msg("here is my data", attachments=[Attachment(filename="rows.jsonl", path=data)])
     reply = router.handle(upload)
     assert reply.intent == "dataset" and [c[0] for c in CALLS] == ["dataset.validate"]
-    # A model that obeys the row after reading it as a tool result is refused by the router.
+    # A model that obeys the row after reading it as a tool result: export was never offered, so it is dropped.
     scripted_llm.enqueue(tool_calls=[("dataset__validate", {"path": str(data)})])
     scripted_llm.enqueue(tool_calls=[("export__run", {"adapter": "pirate"})])
     scripted_llm.enqueue(text="Done.")
-    router.handle(msg("have a look at the rows in my file"))
-    assert "export.run" not in [c[0] for c in CALLS]
-    assert "refused" in scripted_llm.requests[-1]["messages"][-1]["content"]
+    reply = router.handle(msg("have a look at the rows in my dataset file"))
+    assert "export.run" not in [c[0] for c in CALLS] and reply.args["dropped"] == ["export.run"]
+    assert "export__run" not in {t["function"]["name"] for t in scripted_llm.requests[-1].get("tools") or []}
 
 
 def test_memory_hooks_are_called(settings, llm, scripted_llm):

@@ -74,13 +74,14 @@ def test_injected_memory_cannot_forget_the_channel(memory_router, scripted_llm) 
 
 
 def test_the_same_call_typed_into_a_clean_turn_runs(memory_router, scripted_llm) -> None:
-    """The gate is the data, not the skill: with nothing recalled, the admin's own request does erase."""
+    """The gate is the data, not the skill: with nothing recalled, the admin's own request does erase (the
+    request names memory, so its tools are offered; a call to a tool not offered would be dropped)."""
     router, hooks = memory_router
     scripted_llm.enqueue(tool_calls=[("memory__forget", {"scope": "channel", "channel": "general"})])
     scripted_llm.enqueue(text="I forgot #general.")
 
     # Pre-confirmed as with `selftune chat --yes`: forgetting is destructive and otherwise waits for a yes.
-    reply = router.handle(ask("could you tidy up the general channel for me", channel="fresh").model_copy(
+    reply = router.handle(ask("could you tidy up the memory of the general channel for me", channel="fresh").model_copy(
         update={"confirmed": True}))
 
     assert reply.intent == "forget" and "refused" not in reply.args and reply.text == "I forgot #general."
@@ -99,7 +100,7 @@ def test_other_peoples_messages_make_the_turn_untrusted(router, scripted_llm) ->
     scripted_llm.enqueue(tool_calls=[("jobs__cancel", {"job_id": "7"})])
     scripted_llm.enqueue(text="Cancelled.")
 
-    reply = router.handle(ask("anything new around here?"))
+    reply = router.handle(ask("anything new with the jobs around here?"))  # names jobs: their tools are offered
 
     assert [c[0] for c in CALLS] == [] and reply.args["refused"] == ["jobs.cancel"]
     assert "earlier messages from other people" in reply.text
@@ -118,7 +119,7 @@ def test_own_conversation_stays_trusted_and_effect_free_skills_run_on_data(route
     assert "tool output" in reply.text and reply.text.startswith("It is running.")
     scripted_llm.enqueue(tool_calls=[("jobs__cancel", {"job_id": "7"})])
     scripted_llm.enqueue(text="Cancelled.")
-    assert "refused" in router.handle(ask("right, go ahead then")).args  # the reply above quoted data
+    assert "refused" in router.handle(ask("right, go ahead with the job then")).args  # the reply above quoted data
 
 
 def test_grammar_commands_typed_by_the_requester_still_act(router) -> None:

@@ -15,7 +15,7 @@ REPORT = {
                 "candidate_items": [1.1, 1.3], "against_items": [1.8, 2.0]},
     "samples": [{"prompt": "Tell me about the sea.", "against": "The sea is a large body of water.",
                  "candidate": "Arr, the sea be <wide> & deep!"}],
-    "adherence": None, "judge": None, "forgetting": None,
+    "adherence": None, "judge": None, "forgetting": None, "decoding": "greedy, no repetition penalty, no loop guard",
     "gate": {"promote": True, "reason": "The adapter's held-out loss is lower on 2 of 2 items."},
 }
 # As the job store gives them (nested data) and as events.jsonl holds them (flat): either must draw.
@@ -51,3 +51,9 @@ def test_report_html_is_one_page_with_verdict_chart_and_both_samples(tmp_path: P
     assert "The sea is a large body of water." in page and "Arr, the sea be &lt;wide&gt; &amp; deep!" in page
     assert not re.search(r'(src|href)="(https?:|//|[^"d#][^"]*\.(css|js|png))', page)  # nothing fetched from outside
     assert "<wide>" not in page  # model output is escaped, never markup
+
+
+def test_report_says_how_the_answers_were_decoded(tmp_path: Path) -> None:
+    """Chat answers decode with repetition control; evaluation does not, and its report says so."""
+    paths = write_report(REPORT, tmp_path / "rep", EVENTS)
+    assert "Answers decoded greedy, no repetition penalty, no loop guard." in Path(paths["markdown"]).read_text()

@@ -146,7 +146,7 @@ def test_tool_answers_and_model_failures_are_logged_but_never_learned(pirate_cha
     scripted_llm.enqueue(text=GOOD[0])
     router, hooks = router_with_memory(pirate_channel)
     try:
-        looked_up = _say(router, "What did I ask about knots?")
+        looked_up = _say(router, "What did I ask about knots? Search your memory.")  # names the tool
         empty = _say(router, "Sing me a shanty")
         _say(router, "How do I tie a bowline?")
     finally:

@@ -50,7 +50,8 @@ def chat_in_channel(settings: Settings, exchanges: int, offset: int = 0) -> None
             msg = IncomingMessage(transport="discord", channel=CHANNEL, user="discord:7", text=f"{q} ({i + offset})",
                                   message_id=f"m{i + offset}")
             memory.log_incoming(msg)
-            memory.log_reply(a, to=msg, persona="pirate")
+            # each answer its own (numbered): a verbatim repeat of an earlier answer is never learned (issue 33)
+            memory.log_reply(f"{a} ({i + offset})", to=msg, persona="pirate")
     finally:
         memory.close()
 

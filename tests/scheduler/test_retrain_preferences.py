@@ -57,7 +57,9 @@ def test_six_feedback_pairs_run_a_preference_stage_and_record_it(pirate: Setting
     assert "train-kto" in steps and outcome.candidate and outcome.candidate.startswith("pirate-kto/")
     assert "evaluate" in steps
     recorded = recent_runs(pirate, "pirate")[0]
-    assert [s["step"] for s in recorded["steps"]][:4] == ["overlap", "harvest", "preferences", "train-kto"]
+    # the disliked answers are left out of the harvest (and counted): they train the preference stage instead
+    assert [s["step"] for s in recorded["steps"]][:5] == ["overlap", "harvest skipped", "harvest", "preferences",
+                                                         "train-kto"]
     # The schedule's SFT budget (3 steps at 5e-3) does not reach KTO: it keeps its recipe's epochs and rate.
     hyper = json.loads((pirate.home / "jobs" / outcome.job_id / "spec.json").read_text())["hyper"]
     assert hyper["learning_rate"] == 5e-5 and hyper["max_steps"] != 3 and hyper["batch_size"] == 2
@@ -118,7 +120,8 @@ def test_feedback_on_eval_split_prompts_stays_out_of_the_stacked_preference_stag
     outcome = run_retrain(pirate, "pirate", **FAST)
     steps = outcome.steps
     names = [s.step for s in steps]
-    assert names[:5] == ["overlap", "harvest", "preferences", "dataset", "train"], outcome.model_dump()
+    assert names[:6] == ["overlap", "harvest skipped", "harvest", "preferences", "dataset", "train"], \
+        outcome.model_dump()
     kept = [s for s in steps if s.step == "preferences"][-1]
     assert "ask eval-split prompts and stay out" in kept.detail, outcome.model_dump()
     evaluate = next(s for s in steps if s.step == "evaluate")
