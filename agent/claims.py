@@ -10,31 +10,33 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from skills.declaration import PLACEHOLDER
+from skills.registry import SkillRegistry
+
 
 @dataclass(frozen=True)
 class Action:
-    """One kind of action a reply may claim, and how to really ask for it."""
+    """One kind of action a reply may claim, and the intent that really does it (its skill's declared examples
+    say how to ask)."""
 
     verb: str  # "promoted"
-    ask: str  # what to say instead: "promote pirate-lora/v2"
+    intent: str  # "promote"
     needs_object: bool = False  # a common verb ("started") counts only next to one of our things (job, adapter…)
 
 
 # The first matching pattern names the claimed action; each past participle (or "I'll now …") asserts completion.
 ACTIONS: list[tuple[re.Pattern[str], Action]] = [
-    (re.compile(r"\bpromot(?:ed|ing)\b"), Action("promoted", "promote pirate-lora/v2")),
-    (re.compile(r"\brolled back\b|\breverted\b"), Action("rolled back", "roll back the pirate adapter")),
-    (re.compile(r"\b(?:started|launched|submitted|kicked off|queued)\b"),
-     Action("started", "tune pirate from #pirate-chat", True)),
-    (re.compile(r"\b(?:deleted|removed|erased)\b"), Action("deleted", "delete pirate-lora/v1", True)),
-    (re.compile(r"\bforgot(?:ten)?\b|\bwiped\b"), Action("forgot", "forget what I said about X", True)),
-    (re.compile(r"\bscheduled\b"), Action("scheduled", "schedule a nightly retrain of pirate at 2am")),
-    (re.compile(r"\bexported\b"), Action("exported", "export pirate to ollama")),
-    (re.compile(r"\b(?:cancell?ed|stopped|aborted)\b"), Action("cancelled", "cancel the pirate job", True)),
-    (re.compile(r"\b(?:created|made)\b(?= (?:a |the |your |new )?persona\b)"),
-     Action("created", "create a persona called noir who …", True)),
-    (re.compile(r"\b(?:trained|fine-tuned|finetuned)\b"), Action("trained", "tune pirate from #pirate-chat", True)),
-    (re.compile(r"\b(?:evaluated)\b"), Action("evaluated", "evaluate the pirate adapter", True)),
+    (re.compile(r"\bpromot(?:ed|ing)\b"), Action("promoted", "promote")),
+    (re.compile(r"\brolled back\b|\breverted\b"), Action("rolled back", "rollback")),
+    (re.compile(r"\b(?:started|launched|submitted|kicked off|queued)\b"), Action("started", "tune", True)),
+    (re.compile(r"\b(?:deleted|removed|erased)\b"), Action("deleted", "delete", True)),
+    (re.compile(r"\bforgot(?:ten)?\b|\bwiped\b"), Action("forgot", "forget", True)),
+    (re.compile(r"\bscheduled\b"), Action("scheduled", "schedule")),
+    (re.compile(r"\bexported\b"), Action("exported", "export")),
+    (re.compile(r"\b(?:cancell?ed|stopped|aborted)\b"), Action("cancelled", "cancel", True)),
+    (re.compile(r"\b(?:created|made)\b(?= (?:a |the |your |new )?persona\b)"), Action("created", "persona_create", True)),
+    (re.compile(r"\b(?:trained|fine-tuned|finetuned)\b"), Action("trained", "tune", True)),
+    (re.compile(r"\b(?:evaluated)\b"), Action("evaluated", "eval", True)),
 ]
 # A claim speaks of what was done: "I have …", "was …", "has been …", "successfully", "done:" and the like.
 _ASSERTS = re.compile(
@@ -57,7 +59,10 @@ def claimed_action(text: str) -> Action | None:
     return None
 
 
-def honest_reply(action: Action) -> str:
-    """What the assistant says instead of a claim no skill backs."""
-    return (f"I haven't {action.verb} anything: no action ran for this message. To have it done, ask for it "
-            f"directly, e.g. \u201c{action.ask}\u201d (say \u201chelp\u201d for everything I can do).")
+def honest_reply(action: Action, registry: SkillRegistry) -> str:
+    """What the assistant says instead of a claim no skill backs: how to ask for it, from the skill's own examples."""
+    examples = [e for s in registry.all() if s.declaration.intent == action.intent for e in s.declaration.examples]
+    said = PLACEHOLDER.sub(r"<\1>", examples[0]) if examples else ""
+    how = f" To have it done, ask for it directly, e.g. \u201c{said}\u201d" if said else " To have it done, ask for it directly"
+    return (f"I haven't {action.verb} anything: no action ran for this message.{how} "
+            "(say \u201chelp\u201d for everything I can do).")

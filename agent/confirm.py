@@ -118,6 +118,32 @@ def describe_forget(settings: Settings, args: dict[str, Any], requester: Request
     return Check(True, f"This will forget {count} {noun} {whose}{where}{when}{about}, from the log and the recall index.")
 
 
+def describe_promotion(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
+    """The gate's verdict is the question: evaluate now, then fix what a yes means in `args` (the dict the yes
+    runs with): promote without evaluating again when the gate passed, promote anyway when it did not."""
+    from skills.evaluate.promotion import evaluate_against_served, promotion_target
+    from skills.train.adapters import served_adapter
+
+    persona, adapter = promotion_target(settings, args.get("persona"), args.get("adapter"))
+    args.update(persona=persona, adapter=adapter)
+    current = served_adapter(settings, persona)
+    served = current.id if current else None
+    kept = served or "the base model"
+    if adapter == served:
+        return Check(False)  # the skill says it already serves
+    undo = f"it replaces {kept}; `rollback {persona}` undoes it"
+    if args.get("force"):
+        return Check(True, f"This will serve {adapter} for {persona} without the evaluation gate ({undo}).")
+    verdict = evaluate_against_served(settings, persona, adapter, served)["gate"]
+    if verdict["promote"]:
+        args["passed_against"] = served or "base"
+        return Check(True, f"The evaluation gate passed {adapter} against {kept}: {verdict['reason']} "
+                           f"This will serve it for {persona} ({undo}).")
+    args["force"] = True
+    return Check(True, f"The evaluation gate did not pass {adapter} against {kept}: {verdict['reason']} "
+                       f"Promote it anyway ({undo})?")
+
+
 def describe_rollback(settings: Settings, args: dict[str, Any], requester: Requester) -> Check:
     from skills.train.adapters import rollback_target, served_map
 

@@ -199,6 +199,15 @@ def _forget_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     return _compact({"scope": scope, "query": about.group(1) if about else None})
 
 
+@extractor("promote")
+def _promote_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
+    force = re.search(r"\b(?:anyway|regardless|force|without (?:the )?(?:gate|evaluation))\b", text)
+    adapter_id = re.search(r"\b([a-z0-9][\w-]*/v\d+)\b", text)
+    named = find_persona(re.sub(r"\b[a-z0-9][\w-]*/v\d+\b", " ", text), personas)
+    return _compact({"adapter": adapter_id.group(1) if adapter_id else None,
+                     "persona": named if named != "promote" else None, "force": True if force else None})
+
+
 @extractor("delete")
 def _delete_args(text: str, raw: str, personas: list[str]) -> dict[str, Any]:
     match = re.search(r"\b([a-z0-9][\w-]*/v\d+)\b", text)

@@ -141,7 +141,7 @@ class LLMTurn:
         claim = claimed_action(answer) if not state.executed else None
         if claim is not None:
             log.warning("replaced a reply that claimed an action no skill ran (%s)", claim.verb)
-            return self._reply(honest_reply(claim), state, "error")
+            return self._reply(honest_reply(claim, self.registry), state, "error")
         if not answer:
             return self._reply("(the model gave no answer)", state, "error")
         return self._reply(answer, state, "degenerate" if state.degenerate else "chat")

@@ -86,3 +86,27 @@ def forced_promote(settings: Settings, persona: str, candidate: str) -> Promotio
     return Promotion(persona=persona, candidate=adapters.get_adapter(settings, candidate).id,
                      against=current.id if current else None, promoted=True, gated=False,
                      reason="promoted without the evaluation gate")
+
+
+def promotion_target(settings: Settings, persona: str | None, adapter: str | None) -> tuple[str, str]:
+    """(persona, adapter id): the adapter's own persona when only an id is given, the persona's newest adapter
+    when only a persona is."""
+    from config.errors import SelftuneError, UsageError
+    from skills.personas import require_persona
+    from skills.train.adapters import get_adapter, newest_adapter
+
+    if adapter is not None and "/" in adapter:
+        found = get_adapter(settings, adapter)
+        persona = persona or found.persona
+        adapter = found.id
+    elif adapter is not None:  # "promote pirate": a persona's name where an adapter may stand
+        persona, adapter = persona or adapter, None
+    if persona is None:
+        raise UsageError("Say which persona or adapter to promote, e.g. \u201cpromote pirate-lora/v2\u201d.")
+    require_persona(settings.workspace_dir, persona)
+    if adapter is None:
+        newest = newest_adapter(settings, persona)
+        if newest is None:
+            raise SelftuneError(f"No adapter was trained for {persona} yet; train one first (`tune {persona}`).")
+        adapter = newest.id
+    return persona, adapter

@@ -158,7 +158,7 @@ def test_a_reply_claiming_an_action_no_skill_ran_is_replaced(admin_router, scrip
     router, settings = admin_router
     before = _state(settings)
     scripted_llm.enqueue(text=claim)
-    reply = router.handle(cli("promote the pirate adapter"))
+    reply = router.handle(cli("did you sort out the pirate thing?"))  # chat: no skill runs in this turn
     assert reply.text.startswith("I haven't ") and "anything" in reply.text and claim not in reply.text
     assert reply_kind(reply) != "chat" and _state(settings) == before
 
