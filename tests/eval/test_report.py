@@ -51,3 +51,12 @@ def test_report_html_is_one_page_with_verdict_chart_and_both_samples(tmp_path: P
     assert "The sea is a large body of water." in page and "Arr, the sea be &lt;wide&gt; &amp; deep!" in page
     assert not re.search(r'(src|href)="(https?:|//|[^"d#][^"]*\.(css|js|png))', page)  # nothing fetched from outside
     assert "<wide>" not in page  # model output is escaped, never markup
+
+
+def test_adherence_bars_are_a_share_labelled_as_one() -> None:
+    """Adherence is drawn as the share of answers in style (0.5 = half), and its label says so, not '/100'."""
+    with_style = {**REPORT, "adherence": {"against": {"percent": 50.0}, "candidate": {"percent": 100.0}}}
+    _curves, bars = figure(with_style, []).axes
+    labels = [t.get_text() for t in bars.get_xticklabels()]
+    assert labels == ["held-out loss", "adherence (share)"] and not any("/100" in label for label in labels)
+    assert [p.get_height() for p in bars.patches] == [1.9, 0.5, 1.2, 1.0]
