@@ -124,3 +124,17 @@ def served_adapters(settings: Any, personas: list[str] | None = None) -> dict[st
         doc["adapters"][name], doc["personas"][persona] = str(link), name
     doc["base_gguf"] = doc["base_gguf"] or str(base_gguf_for(settings.base_model, settings))
     return doc
+
+
+def served_models(settings: Any, doc: dict[str, Any]) -> list[Any]:
+    """The names `selftune serve` answers to: 'base', then each served persona with its adapter and card's system
+    prompt. The adapter's served name (pirate-lora-v1) and the configured chat model's name stay accepted as
+    aliases: selftune's own openai provider asks by them."""
+    from skills.export.openai_front import ServedModel
+    from skills.personas import load_persona
+
+    models = [ServedModel(name="base", aliases=[settings.llm.model, Path(doc["base_gguf"]).stem])]
+    for persona, adapter in doc["personas"].items():
+        card = load_persona(settings.workspace_dir, persona)
+        models.append(ServedModel(name=persona, adapter=adapter, system_prompt=card.system_prompt, aliases=[adapter]))
+    return models
