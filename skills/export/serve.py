@@ -98,12 +98,16 @@ def served_adapters(settings: Any, personas: list[str] | None = None) -> dict[st
     Returns {base_gguf, adapters: {served name: gguf path}, personas: {persona: served name}, skipped: [...]}.
     Each LoRA GGUF is linked as artifacts/serve/<served name>.gguf, the name clients find in /lora-adapters.
     """
+    from config.workspace import open_workspace
     from skills.export.run import base_gguf_for, export_adapter
+    from skills.personas import require_persona
     from skills.providers.persona import served_name
     from skills.train.adapters import served_map
 
     served = served_map(settings)
     wanted = personas or sorted(served)
+    for persona in personas or []:  # a misspelled name is an unknown persona, not one that serves nothing
+        require_persona(open_workspace(settings).path, persona)
     missing = [p for p in wanted if p not in served]
     if missing:
         raise NotFound(f"Persona(s) {', '.join(missing)} serve no adapter (serving: {', '.join(sorted(served)) or 'none'}); "
