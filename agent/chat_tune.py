@@ -65,8 +65,7 @@ def preview_text(settings: Settings, args: dict[str, Any], prepared: Any) -> str
         f"Training data for {spec.name} ({', '.join(where)}): {prepared.rows} rows, about "
         f"{count_tokens(list(_rows(prepared.path))):,} tokens; {held} rows held out for evaluation "
         f"(eval_split {spec.hyper.eval_split:g}), {prepared.rows - held} to train on.",
-        f"Estimate: about {estimate.steps} steps, roughly {_duration(estimate.seconds)} on the {executor} executor "
-        f"({estimate.step_s:.1f} s/step, {'measured here' if estimate.source == 'measured' else 'agent.train_step_s'}).",
+        f"Estimate on the {executor} executor: {estimate.sentence()}.",
         "First rows:", *(f"> {_sample(row)}" for row in prepared.samples),
     ]
     return "\n".join(lines)
@@ -82,12 +81,6 @@ def _sample(row: dict[str, Any]) -> str:
     turns = [m for m in row.get("messages", []) if m.get("role") in ("user", "assistant")][-2:]
     text = " → ".join(str(m.get("content", "")).replace("\n", " ") for m in turns)
     return text if len(text) <= 160 else text[:159] + "…"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def _persona(settings: Settings, args: dict[str, Any]) -> Proposal:

@@ -207,18 +207,8 @@ def describe_training(settings: Settings, args: dict[str, Any], requester: Reque
     spec = spec_from_recipe(settings, args.get("recipe"), persona=args.get("persona"), method=args.get("method"),
                             dataset=args.get("dataset"), **({"max_steps": args["max_steps"]} if args.get("max_steps") else {}))
     estimate = estimate_job(settings, spec)
-    how = "measured on this machine" if estimate.source == "measured" else "agent.train_step_s"
-    text = (f"This job trains {spec.name} for about {estimate.steps} steps, roughly {_duration(estimate.seconds)} on "
-            f"this device ({estimate.step_s:.1f} s/step, {how}).")
+    text = f"This job trains {spec.name} for {estimate.sentence()} on this device."
     return Check(estimate.seconds > settings.agent.confirm_jobs_over_s, text)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def may_ask(skill: SkillInfo) -> bool:

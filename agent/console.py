@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -11,13 +13,45 @@ from rich.prompt import Confirm, Prompt
 from agent.router import Router
 from agent.streaming import StreamedText
 from config.messages import Attachment, IncomingMessage, Reply
+from config.settings import Settings
 
 EXIT_WORDS = {"exit", "quit", ":q", "/exit", "/quit"}
+WATCH_POLL_S = 1.0
+
+
+class JobWatcher:
+    """Waits in the background for the jobs started in this terminal and prints how each ended."""
+
+    def __init__(self, settings: Settings, console: Console) -> None:
+        self.settings, self.console = settings, console
+        self.threads: list[threading.Thread] = []
+
+    def watch(self, job_id: str) -> None:
+        """Print one line when `job_id` ends (the REPL keeps taking messages meanwhile)."""
+        thread = threading.Thread(target=self._wait, args=(job_id,), name=f"watch-{job_id}", daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _wait(self, job_id: str) -> None:
+        from skills.jobs import JobManager
+        from skills.jobs.format import ended_text
+
+        manager = JobManager(self.settings)
+        try:
+            job = manager.get(job_id)  # get() also notices a supervisor that died, so a lost job ends too
+            while not job.done:
+                time.sleep(WATCH_POLL_S)
+                job = manager.get(job_id)
+        finally:
+            manager.close()
+        style = "green" if job.state == "succeeded" else "red" if job.state == "failed" else "yellow"
+        self.console.print("\n" + ended_text(job), style=style, markup=False, highlight=False)
 
 
 def run_console(router: Router, console: Console | None = None, channel: str = "console", user: str = "local") -> None:
     """Read lines until EOF or 'exit', answer each through the router."""
     console = console or Console()
+    watcher = JobWatcher(router.settings, console)
     console.print("[bold]selftune[/] — type a message, 'help' for what I can do, '/voice FILE' to send a "
                   "voice message, 'exit' to leave.")
     while True:
@@ -36,7 +70,9 @@ def run_console(router: Router, console: Console | None = None, channel: str = "
             reply = router.press(_message("yes" if yes else "no", channel, user), reply.confirm, yes)
             _show(console, reply)
         if reply.job_id:
-            console.print(f"[dim]job {reply.job_id} started — ask 'status' to follow it.[/]")
+            console.print(f"[dim]job {reply.job_id} started — ask 'how is my job doing?' to follow it; "
+                          "I say here when it ends.[/]")
+            watcher.watch(str(reply.job_id))
 
 
 def _answer(console: Console, router: Router, message: IncomingMessage) -> Reply:

@@ -167,6 +167,7 @@ def _follow(manager: Any, job_id: str, state: DemoState) -> Any:
 
 def step_evaluate(state: DemoState) -> StepResult:
     """Before/after: samples, held-out loss, judge verdict, forgetting check, PNG report."""
+    from skills.evaluate.report import verdict as verdict_words
     from skills.evaluate.run import evaluate_adapter
 
     doc = evaluate_adapter(state.settings, state.values["adapter_id"], data=state.values["eval"], persona=PERSONA,
@@ -179,8 +180,7 @@ def step_evaluate(state: DemoState) -> StepResult:
     if sample:
         state.say(f"[dim]before:[/dim] {sample['against'][:80]!r}")
         state.say(f"[dim]after: [/dim] {sample['candidate'][:80]!r}")
-    verdict = "promote" if doc["gate"].get("promote") else "keep the base"
-    detail = f"held-out loss {base_loss:.3f} → {tuned_loss:.3f}; gate: {verdict}"
+    detail = f"held-out loss {base_loss:.3f} → {tuned_loss:.3f}; gate: {verdict_words(doc)}"
     return StepResult(name="evaluate", detail=detail, artifacts=dict(doc["report"]),
                       data={"base_loss": base_loss, "adapter_loss": tuned_loss, "gate": doc["gate"]})
 

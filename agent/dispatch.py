@@ -9,7 +9,6 @@ confirm, running the skill and describing its result. The LLM turn uses the same
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -119,8 +118,9 @@ def describe_result(intent: str, result: Any) -> str:
             return result[key]
     if intent == "tune" and result.get("job_id"):
         return f"Started training job {result['job_id']}; I'll report progress here."
-    shown = {k: v for k, v in result.items() if not isinstance(v, list | dict)}
-    return "Done: " + (json.dumps(shown, default=str, ensure_ascii=False)[:500] if shown else "ok") + "."
+    from agent.result_text import readable
+
+    return readable(result)
 
 
 def untrusted_refusal(registry: SkillRegistry, skills: list[str], sources: list[str]) -> str:

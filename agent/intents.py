@@ -122,7 +122,8 @@ def find_dataset(text: str) -> str | None:
 
 def find_job(text: str, personas: list[str]) -> str | None:
     """A job reference: 'job 12', a job id, or a persona whose job is meant."""
-    match = re.search(r"\bjob\s*#?\s*([0-9a-f][\w-]*)\b", text) or re.search(r"#(\d+)\b", text)
+    # An id has a digit ("job 12", "job 3fa2c1d0"): "how is my job doing" names no job, "doing" is no id.
+    match = re.search(r"\bjob\s*#?\s*([0-9a-f]*\d[\w-]*)\b", text) or re.search(r"#(\d+)\b", text)
     if match:
         return match.group(1)
     match = re.search(r"\b([0-9a-f]{8,}|\d+)\b", text)

@@ -126,6 +126,14 @@ class TrainConfig(Section):
         "a recipe's hyper.report_to wins.")
 
 
+class EvalConfig(Section):
+    """How much evidence the promotion gate needs."""
+
+    min_rows: int = Field(
+        16, ge=1, description="Fewest held-out rows a promotion verdict may rest on: on fewer, the bootstrap noise "
+        "is itself noisy (4 rows once read as a win within ±0.007), so the gate keeps the current model and says so.")
+
+
 class AuthConfig(Section):
     """Who may do what. Identities are 'transport:user' (e.g. 'discord:1234', 'role:trainers')."""
 
@@ -286,6 +294,7 @@ class Settings(BaseSettings):
     discord: DiscordConfig = Field(default_factory=DiscordConfig, description=DiscordConfig.__doc__)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig, description=ExecutorConfig.__doc__)
     train: TrainConfig = Field(default_factory=TrainConfig, description=TrainConfig.__doc__)
+    eval: EvalConfig = Field(default_factory=EvalConfig, description=EvalConfig.__doc__)
     auth: AuthConfig = Field(default_factory=AuthConfig, description=AuthConfig.__doc__)
     memory: MemoryConfig = Field(default_factory=MemoryConfig, description=MemoryConfig.__doc__)
     voice: VoiceConfig = Field(default_factory=VoiceConfig, description=VoiceConfig.__doc__)

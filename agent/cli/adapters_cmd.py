@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from agent.cli.common import console, emit_json, new_typer, settings_of
+from agent.cli.common import console, emit_json, for_people, new_typer, settings_of
 
 adapters_app = new_typer("Trained adapters: list them, promote one for a persona, roll back.")
 
@@ -28,7 +28,7 @@ def list_cmd(
     table = Table("id", "method", "base", "persona", "served for", "eval loss")
     for a in adapters:
         table.add_row(a.id, a.method, a.base_model, a.persona or "", ", ".join(a.served_for),
-                      str(a.metrics.get("eval_loss", "")))
+                      for_people(a.metrics.get("eval_loss", "")))
     console.print(table)
 
 
@@ -51,7 +51,7 @@ def show_cmd(
     rows = [("id", info.id), ("base model", info.base_model), ("method", info.method),
             ("persona", info.persona or ""), ("served for", ", ".join(info.served_for)), ("trained with", trained),
             ("parent", info.parent or ""), ("created", info.created_at or ""), ("path", info.path),
-            *((f"metric {k}", str(v)) for k, v in info.metrics.items())]
+            *((f"metric {k}", for_people(v)) for k, v in info.metrics.items())]
     table = Table("field", "value", show_header=False)
     for key, value in rows:
         table.add_row(key, value)

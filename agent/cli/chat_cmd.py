@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         channel: str = typer.Option("cli", "--channel", help="Channel name (selects persona and session)."),
         user: str = typer.Option("local", "--user", help="Speak as this identity (e.g. discord:123) with the permission config grants it; "
                                 "without --user you are the local user (auth.local_user_permission)."),
-        as_json: bool = typer.Option(False, "--json", help="Print {reply, intent, args, job_id} as one JSON document."),
+        as_json: bool = typer.Option(False, "--json", help="Print the reply, intent, args and job id as one JSON document."),
         memory: bool = typer.Option(True, "--memory/--no-memory", help="Log the exchange and recall earlier messages."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Confirm in advance: actions with lasting effects (forget, "
                                  "rollback, deletion, long jobs) run without asking; without it they ask, and a later "

@@ -23,6 +23,11 @@ from config.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
+# Words people type for a command that is spelled otherwise here (too far apart for a spelling suggestion).
+COMMAND_SYNONYMS = {"tune": "train", "finetune": "train", "fine-tune": "train", "fit": "train",
+                    "evaluate": "eval", "status": "jobs", "promote": "adapters", "models": "adapters",
+                    "list": "adapters", "start": "run", "setup": "doctor", "check": "doctor"}
+
 # Human output goes to stderr-free stdout via rich; --json output bypasses rich entirely.
 console = Console()
 err_console = Console(stderr=True)
@@ -35,6 +40,17 @@ class SelftuneGroup(TyperGroup):
     error id and their traceback goes only to the log file.
     """
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """An unknown command names the closest one: a near spelling (typer's own), else the usual synonym."""
+        try:
+            return super().resolve_command(ctx, args)
+        except typer.TyperException as exc:  # typer's own click UsageError ("No such command")
+            meant = COMMAND_SYNONYMS.get(args[0].lower()) if args else None
+            message = getattr(exc, "message", None)
+            if isinstance(message, str) and meant in self.commands and "Did you mean" not in message:
+                exc.message = f"{message.rstrip('.')}. Did you mean '{meant}'?"
+            raise
+
     def invoke(self, ctx: typer.Context) -> Any:
         as_json = "--json" in [*ctx._protected_args, *ctx.args]  # the sub-command's args, before they are consumed
         try:
@@ -45,6 +61,13 @@ class SelftuneGroup(TyperGroup):
             _fail(str(exc), exc.exit_code, as_json)
         except Exception as exc:
             _fail(failure_sentence(exc, ctx), 1, as_json)
+
+
+def for_people(value: Any) -> str:
+    """A number as people read it (4 significant digits: loss 1.296, not 1.296480417251587); --json keeps all."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
 
 
 def _fail(sentence: str, exit_code: int, as_json: bool) -> None:

@@ -40,8 +40,9 @@ def register(app: typer.Typer) -> None:
         against: str = typer.Option("base", "--against", help="'base' or another adapter (folder or id) to compare with."),
         data: Optional[Path] = typer.Option(None, "--data", help="Eval split (messages JSONL); default: the adapter's."),  # noqa: UP045
         persona: Optional[str] = typer.Option(None, "--persona", help="Persona whose style rules to check."),  # noqa: UP045
-        judge: bool = typer.Option(True, "--judge/--no-judge", help="Ask the configured [judge] model to compare answers."),
-        limit: int = typer.Option(32, "--limit", min=1, help="Evaluate at most this many items."),
+        judge: bool = typer.Option(True, "--judge/--no-judge", help="Ask the judge model (the judge section of the config) to compare answers."),
+        limit: int = typer.Option(32, "--limit", min=1, help="Evaluate at most this many items; fewer than eval.min_rows "
+                                   "(16 by default) give no promote verdict."),
         executor: Optional[str] = typer.Option(  # noqa: UP045
             None, "--executor", "-e", help="local (this machine) or ray (a job on the GPU box); default: executor.kind."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),

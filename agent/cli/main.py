@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from agent.cli.common import AppState, SelftuneGroup
+from agent.cli.helptext import plain_help
 from skills.registry import dist_version
 
 # Each module exposes register(app). Add a module here when its commands work end to end.
@@ -36,6 +37,7 @@ COMMAND_MODULES = [  # in the order `selftune --help` lists them: daily use firs
     "agent.cli.simulate_cmd",
 ]
 
+plain_help()
 app = typer.Typer(
     name="selftune",
     help="A self-hosted assistant that fine-tunes its own language models. "

@@ -79,8 +79,10 @@ def call_skill(
     result = _registry(ctx).call(name, parsed, SkillContext(settings=settings, requester=requester, confined=False))
     if as_json:
         emit_json(result)
-    else:
-        console.print_json(json.dumps(result, default=str))
+    else:  # JSON only for --json: people read the result's sentence
+        from agent.dispatch import describe_result
+
+        console.print(describe_result(name, result), highlight=False, markup=False)
 
 
 @skills_app.command("export")

@@ -23,10 +23,22 @@ def _as_file(recipe: str | None) -> Path | None:
     return path.resolve()
 
 
+def _help() -> str:
+    """The command's help, naming the packaged recipes and the dataset formats it reads."""
+    from skills.dataset.formats import FORMATS
+    from skills.train.spec import DEFAULT_RECIPES
+
+    recipes = ", ".join(sorted(p.stem for p in DEFAULT_RECIPES.glob("*.toml")))
+    return ("Submit a training job; prints its id (follow it with `selftune jobs logs ID --follow`).\n\n"
+            f"Recipes: {recipes} (and any in the workspace's recipes folder; `selftune recipes list` shows them).\n\n"
+            f"Dataset formats (JSONL or a JSON array, detected from the rows): {', '.join(FORMATS)}; "
+            "`selftune dataset validate FILE` checks one.")
+
+
 def register(app: typer.Typer) -> None:
     """Add the `train` command."""
 
-    @app.command()
+    @app.command(help=_help())
     def train(
         ctx: typer.Context,
         recipe: Optional[str] = typer.Argument(  # noqa: UP045

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
     def transcribe(
         ctx: typer.Context,
         audio: Path = typer.Argument(..., help="Audio file: Ogg Opus voice message, WAV, MP3, M4A or FLAC."),
-        as_json: bool = typer.Option(False, "--json", help="Print {text, language, duration_s, segments}."),
+        as_json: bool = typer.Option(False, "--json", help="Print the text, language, duration and segments as one JSON document."),
     ) -> None:
         """Transcribe an audio file with local Whisper (tiny.en by default; nothing is downloaded)."""
         from skills.voice import persona_names, transcribe_file

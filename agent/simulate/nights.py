@@ -100,6 +100,7 @@ def write_sim_config(owner: Settings, opts: SimOptions, home: Path) -> Path:
         "memory": {"recall_k": 0},
         "scheduler": {"min_new_conversations": size["min_new"], "min_preference_pairs": size["min_pairs"]},
         "train": {"min_rows": size["min_rows"]},
+        "eval": {"min_rows": size["min_rows"]},  # a simulated night's eval split is a few rows
         "improver": {"max_rounds": 1, "round_budget_s": 300.0 if opts.tiny else 600.0},
     })
 

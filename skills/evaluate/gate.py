@@ -117,13 +117,37 @@ def _style_veto(adherence: dict[str, Any] | None, seed: int = 0) -> Verdict | No
     )
 
 
-def decide(report: dict[str, Any], seed: int = 0) -> Verdict:
-    """Gate an evaluation report: never on overlapping data or a drift out of the persona's style; the judge's
-    scores when a judge ran, else held-out losses (the evaluator-only set's when there is one)."""
-    veto = _overlap_veto(report.get("eval_data")) or _style_veto(report.get("adherence"), seed)
+def _measured_rows(report: dict[str, Any]) -> int:
+    """How many rows the deciding measurement rests on: the judged pairs, else the deciding held-out set's."""
+    judge = report.get("judge")
+    if judge and judge.get("scores"):
+        return len(judge["scores"])
+    held = report.get("holdout") or report["heldout"]
+    return len(held["candidate_items"])
+
+
+def _evidence_veto(report: dict[str, Any], min_rows: int) -> Verdict | None:
+    """No verdict on a handful of rows: their bootstrap noise is itself a guess, so a 'win' would be luck."""
+    rows = _measured_rows(report)
+    if rows >= min_rows:
+        return None
+    return Verdict(
+        promote=False, metric="evidence", delta=0.0, noise=0.0,
+        reason=(f"only {rows} held-out rows were measured and a verdict needs at least {min_rows} (eval.min_rows), "
+                f"so the current model stays; evaluate on more rows (--limit {min_rows} or more, with eval data "
+                "that has them)."),
+    )
+
+
+def decide(report: dict[str, Any], seed: int = 0, min_rows: int = 1) -> Verdict:
+    """Gate an evaluation report: never on overlapping data, a drift out of the persona's style, forgotten general
+    ability or fewer than `min_rows` measured rows (callers pass eval.min_rows); then the judge's scores when a
+    judge ran, else held-out losses (the evaluator-only set's when there is one)."""
+    forgetting = report.get("forgetting")
+    veto = (_overlap_veto(report.get("eval_data")) or _style_veto(report.get("adherence"), seed)
+            or _forgetting_veto(forgetting) or _evidence_veto(report, min_rows))
     if veto:
         return veto
-    forgetting = report.get("forgetting")
     judge = report.get("judge")
     if judge and judge.get("scores"):
         return gate_on_judge(judge["scores"], forgetting, seed)

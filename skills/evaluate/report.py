@@ -81,7 +81,7 @@ def _metric_bars(ax: Any, report: dict[str, Any]) -> None:
     held = report["heldout"]
     names.append("held-out loss"), against.append(held["against"]["loss"]), candidate.append(held["candidate"]["loss"])
     if report.get("adherence"):
-        names.append("adherence /100")
+        names.append("adherence (share)")  # a share of answers, 0 to 1, beside losses
         against.append(report["adherence"]["against"]["percent"] / 100)
         candidate.append(report["adherence"]["candidate"]["percent"] / 100)
     if report.get("forgetting"):
@@ -96,8 +96,10 @@ def _metric_bars(ax: Any, report: dict[str, Any]) -> None:
 
 
 def verdict(report: dict[str, Any]) -> str:
-    """The gate's decision in words: 'promote' or 'keep current'."""
-    return "promote" if report["gate"]["promote"] else "keep current"
+    """The gate's decision in words: 'promote', 'keep current', or 'no verdict' when too few rows were measured."""
+    if report["gate"]["promote"]:
+        return "promote"
+    return "no verdict (too few rows)" if report["gate"].get("metric") == "evidence" else "keep current"
 
 
 def metric_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:

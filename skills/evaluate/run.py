@@ -102,7 +102,7 @@ def evaluate_adapter(
         doc["adherence"] = {k: adherence(v, card.style) for k, v in answers.items()}
     doc["judge"] = _judge(settings, prompts, answers, progress) if use_judge else None
     doc["forgetting"] = _forgetting(model, tok, progress, card.system_prompt if card else None)
-    doc["gate"] = gate.decide(doc).model_dump()
+    doc["gate"] = gate.decide(doc, min_rows=settings.eval.min_rows).model_dump()
     doc["seconds"] = round(time.monotonic() - started, 2)
     out = out_dir or settings.artifacts_dir / "reports" / f"{ref.path.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     doc["report"] = report.write_report(doc, out, _job_events(ref, settings))

@@ -98,12 +98,16 @@ def served_adapters(settings: Any, personas: list[str] | None = None) -> dict[st
     Returns {base_gguf, adapters: {served name: gguf path}, personas: {persona: served name}, skipped: [...]}.
     Each LoRA GGUF is linked as artifacts/serve/<served name>.gguf, the name clients find in /lora-adapters.
     """
+    from config.workspace import open_workspace
     from skills.export.run import base_gguf_for, export_adapter
+    from skills.personas import require_persona
     from skills.providers.persona import served_name
     from skills.train.adapters import served_map
 
     served = served_map(settings)
     wanted = personas or sorted(served)
+    for persona in personas or []:  # a misspelled name is an unknown persona, not one that serves nothing
+        require_persona(open_workspace(settings).path, persona)
     missing = [p for p in wanted if p not in served]
     if missing:
         raise NotFound(f"Persona(s) {', '.join(missing)} serve no adapter (serving: {', '.join(sorted(served)) or 'none'}); "
@@ -124,3 +128,17 @@ def served_adapters(settings: Any, personas: list[str] | None = None) -> dict[st
         doc["adapters"][name], doc["personas"][persona] = str(link), name
     doc["base_gguf"] = doc["base_gguf"] or str(base_gguf_for(settings.base_model, settings))
     return doc
+
+
+def served_models(settings: Any, doc: dict[str, Any]) -> list[Any]:
+    """The names `selftune serve` answers to: 'base', then each served persona with its adapter and card's system
+    prompt. The adapter's served name (pirate-lora-v1) and the configured chat model's name stay accepted as
+    aliases: selftune's own openai provider asks by them."""
+    from skills.export.openai_front import ServedModel
+    from skills.personas import load_persona
+
+    models = [ServedModel(name="base", aliases=[settings.llm.model, Path(doc["base_gguf"]).stem])]
+    for persona, adapter in doc["personas"].items():
+        card = load_persona(settings.workspace_dir, persona)
+        models.append(ServedModel(name=persona, adapter=adapter, system_prompt=card.system_prompt, aliases=[adapter]))
+    return models

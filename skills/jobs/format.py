@@ -49,3 +49,27 @@ def describe(job: Job) -> str:
     if job.state == "cancelled":
         return f"{head} was cancelled."
     return f"{head} failed: {job.error}"
+
+
+def adapter_id_of(adapter_dir: str | None) -> str | None:
+    """'pirate-lora/v3' from the adapter folder a job left (artifacts/adapters/pirate-lora/v3)."""
+    if not adapter_dir:
+        return None
+    path = adapter_dir.rstrip("/").split("/")
+    return "/".join(path[-2:]) if len(path) >= 2 else path[-1]
+
+
+def ended_text(job: Job) -> str:
+    """How a job ended, told where it was started: success with the next step to try, or the reason it failed."""
+    head = f"Job {job.id} ({job.name})"
+    if job.state == "succeeded":
+        adapter = adapter_id_of(job.adapter)
+        steps = f" after {job.progress['step']} steps" if job.progress.get("step") else ""
+        if not adapter:
+            return f"{head} succeeded{steps}."
+        return (f"{head} succeeded{steps}; its adapter is {adapter}. Next: say 'evaluate the {adapter} adapter' to "
+                "compare it with the base model.")
+    if job.state == "cancelled":
+        return f"{head} was cancelled."
+    reason = (job.error or "no reason was recorded").rstrip(".")
+    return f"{head} failed: {reason}. `selftune jobs logs {job.id}` shows its log."

@@ -76,6 +76,10 @@ class JobManager:
         """A job by id (or unique prefix, or 'latest'), after checking that an unfinished one is still supervised."""
         return self.check_supervisor(self.store.get(job_id))
 
+    def current(self, requester: str | None = None) -> Job:
+        """"The job": the running one (the requester's first), else the last one the requester started."""
+        return self.check_supervisor(self.store.current(requester))
+
     def list(self, limit: int = 20) -> list[Job]:
         """Newest jobs first (unfinished ones checked for a dead supervisor)."""
         return [self.check_supervisor(job) for job in self.store.list(limit=limit)]

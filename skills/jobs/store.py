@@ -170,15 +170,25 @@ class JobStore:
                 raise NotFound("There are no jobs yet; start one with `selftune train`.")
             return _row_to_job(row)
         rows = self.conn.execute("SELECT * FROM jobs WHERE id LIKE ? LIMIT 2", (job_id + "%",)).fetchall()
-        if not rows and job_id:  # "how's the pirate job?": the persona's newest job
+        if not rows and job_id:  # "how's the pirate job?": the persona's running job, else its newest
             rows = self.conn.execute(
-                "SELECT * FROM jobs WHERE json_extract(spec, '$.persona') = ? ORDER BY created_at DESC, rowid DESC "
-                "LIMIT 1", (job_id,)).fetchall()
+                "SELECT * FROM jobs WHERE json_extract(spec, '$.persona') = ? "
+                "ORDER BY state IN ('queued', 'running') DESC, created_at DESC, rowid DESC LIMIT 1", (job_id,)).fetchall()
         if not rows or not job_id:
             raise NotFound(f"There is no job '{job_id}' (by id or persona); `selftune jobs list` shows the jobs.")
         if len(rows) > 1:
             raise UsageError(f"Job id '{job_id}' is ambiguous; type more of it.")
         return _row_to_job(rows[0])
+
+    def current(self, requester: str | None = None) -> Job:
+        """"The job" as people mean it: a running (or queued) one, theirs first, else the last one they started,
+        else the newest of anyone's."""
+        jobs = self.list(limit=200)
+        mine = [j for j in jobs if requester and j.requester == requester]
+        for candidates in ([j for j in mine if not j.done], [j for j in jobs if not j.done], mine, jobs):
+            if candidates:
+                return candidates[0]
+        raise NotFound("There are no jobs yet; start one with `selftune train`.")
 
     def list(self, *, limit: int = 20, states: frozenset[str] | None = None) -> list[Job]:
         """Newest jobs first, optionally only those in `states`."""

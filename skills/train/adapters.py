@@ -18,7 +18,7 @@ import tomlkit
 from pydantic import BaseModel, ConfigDict
 
 from config.errors import NotFound, UsageError
-from config.names import check_name, is_adapter_id, shown
+from config.names import is_adapter_id, shown
 from config.workspace import open_workspace
 from skills.personas import require_persona
 
@@ -198,7 +198,7 @@ def _last_live_promotion(settings: Any, persona: str) -> tuple[str, str | None]:
 
 def rollback(settings: Any, persona: str, to: str | None = None) -> dict[str, Any]:
     """Serve the adapter the persona served before its last promotion (or `to`); returns what changed."""
-    check_name(persona, "persona")
+    require_persona(open_workspace(settings).path, persona)  # a misspelled persona is unknown, as for promote
     before = served_map(settings).get(persona)
     if to is not None:
         target = get_adapter(settings, to).id
@@ -214,6 +214,7 @@ def rollback(settings: Any, persona: str, to: str | None = None) -> dict[str, An
 
 def rollback_target(settings: Any, persona: str, to: str | None = None) -> str | None:
     """The adapter id a rollback would serve (None: the base model), without changing anything."""
+    require_persona(open_workspace(settings).path, persona)
     return get_adapter(settings, to).id if to is not None else _last_live_promotion(settings, persona)[1]
 
 

@@ -70,7 +70,7 @@ def test_cli_tune_from_a_consented_channel_lists_the_harvested_ids(settings, fak
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["ok"] and doc["job_id"], doc
-    assert "20 rows" in doc["reply"] and "held out for evaluation" in doc["reply"] and "Estimate:" in doc["reply"]
+    assert "20 rows" in doc["reply"] and "held out for evaluation" in doc["reply"] and "Estimate on the" in doc["reply"]
     manifest = read_manifest(job_dataset(settings, doc["job_id"]))
     assert manifest is not None and manifest.rows == 20
     listed = [i for s in manifest.sources if s.kind == "channel" for i in s.message_ids or []]

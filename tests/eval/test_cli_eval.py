@@ -21,7 +21,17 @@ def test_cli_eval_json_prints_one_document(settings, tiny_adapter, eval_data):
     doc = json.loads(result.stdout)
     assert doc["items"] == 4 and "candidate_items" not in doc["heldout"]
     assert set(doc["report"]) == {"json", "markdown", "png"}
-    assert isinstance(doc["gate"]["promote"], bool)
+    # 4 held-out rows are fewer than eval.min_rows (16 by default): no promote verdict, and the report says why.
+    assert doc["gate"]["promote"] is False and doc["gate"]["metric"] == "evidence"
+    assert "only 4 held-out rows" in doc["gate"]["reason"]
+
+
+def test_cli_eval_on_too_few_rows_says_no_verdict_in_one_sentence(settings, tiny_adapter, eval_data):
+    result = CliRunner().invoke(app, ["eval", str(tiny_adapter), "--data", str(eval_data["eval"]), "--no-judge",
+                                      "--limit", "4"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "no verdict (too few rows)" in text and "eval.min_rows" in text and "promote —" not in text
 
 
 def test_cli_eval_missing_adapter_is_one_sentence(settings, tmp_path):

@@ -93,3 +93,17 @@ def test_a_drift_out_of_the_persona_style_is_refused_even_with_a_better_loss():
     assert decide(report).promote
     del report["adherence"]
     assert decide(report).promote
+
+
+def test_four_rows_give_no_promote_verdict_and_say_what_to_do():
+    """A clear loss win on 4 rows is still no evidence: below eval.min_rows the gate keeps the current model."""
+    current = _noisy(2.0, n=4)
+    report = {"heldout": {"candidate_items": [x - 0.5 for x in current], "against_items": current},
+              "judge": None, "forgetting": OK}
+    verdict = decide(report, min_rows=16)
+    assert not verdict.promote and verdict.metric == "evidence"
+    assert verdict.reason.startswith("only 4 held-out rows were measured and a verdict needs at least 16")
+    assert "eval.min_rows" in verdict.reason and "--limit 16" in verdict.reason and "\n" not in verdict.reason
+    assert decide(report, min_rows=4).promote  # the same rows pass once the bar is theirs
+    report["judge"] = {"scores": [1.0] * 20}  # twenty judged pairs are twenty rows of evidence
+    assert decide(report, min_rows=16).promote

@@ -94,8 +94,9 @@ def test_persona_holdout_set_is_measured_as_well(settings, adapters) -> None:
     assert doc["holdout"]["candidate"]["loss"] > 0 and doc["holdout"]["against"]["loss"] > 0
 
 
-def test_the_improvers_holdout_layout_is_the_gates_evaluator_only_set(settings, adapters) -> None:
+def test_the_improvers_holdout_layout_is_the_gates_evaluator_only_set(settings, adapters, monkeypatch) -> None:
     """One evaluator-only set per persona for the improver and the gate: holdout/adapters/<persona>.jsonl."""
+    monkeypatch.setenv("SELFTUNE_EVAL__MIN_ROWS", "4")  # a verdict on the 4 rows measured here
     (settings.holdout_dir / "adapters").mkdir(parents=True, exist_ok=True)
     private = write_jsonl(settings.holdout_dir / "adapters" / "pirate.jsonl", pirate_rows(6, 9))
     result = CliRunner().invoke(app, ["eval", str(adapters["split"]), "--no-judge", "--limit", "4", "--json"])

@@ -57,3 +57,12 @@ def test_report_says_how_the_answers_were_decoded(tmp_path: Path) -> None:
     """Chat answers decode with repetition control; evaluation does not, and its report says so."""
     paths = write_report(REPORT, tmp_path / "rep", EVENTS)
     assert "Answers decoded greedy, no repetition penalty, no loop guard." in Path(paths["markdown"]).read_text()
+
+
+def test_adherence_bars_are_a_share_labelled_as_one() -> None:
+    """Adherence is drawn as the share of answers in style (0.5 = half), and its label says so, not '/100'."""
+    with_style = {**REPORT, "adherence": {"against": {"percent": 50.0}, "candidate": {"percent": 100.0}}}
+    _curves, bars = figure(with_style, []).axes
+    labels = [t.get_text() for t in bars.get_xticklabels()]
+    assert labels == ["held-out loss", "adherence (share)"] and not any("/100" in label for label in labels)
+    assert [p.get_height() for p in bars.patches] == [1.9, 0.5, 1.2, 1.0]

@@ -65,6 +65,9 @@ def pirate(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     # The scheduled run rebuilds its settings from the environment, as in the bot process.
     monkeypatch.setenv("SELFTUNE_SCHEDULER__MIN_NEW_CONVERSATIONS", "3")
     settings.scheduler.min_new_conversations = 3
+    # A night's eval split is a few rows; the gate decides on them here (the default asks for 16).
+    monkeypatch.setenv("SELFTUNE_EVAL__MIN_ROWS", "2")
+    settings.eval.min_rows = 2
     seed_dataset(settings)
     memory = Memory(settings)
     memory.set_consent(CHANNEL, True, changed_by="discord:admin")

@@ -9,14 +9,16 @@ from skills.context import SkillContext
 
 
 def job_status(job_id: str = "latest", *, ctx: SkillContext) -> dict[str, Any]:
-    """A job's state and progress (by id, prefix, 'latest' or persona); returns the summary plus a `message`."""
+    """A job's state and progress (by id, prefix, persona or 'latest': the running job, else the requester's last
+    one); returns the summary plus a `message`."""
     from skills.jobs import JobManager
     from skills.jobs.format import describe
     from skills.personas import list_personas
 
     manager = JobManager(ctx.settings)
     try:
-        job = manager.get(job_id)
+        # No id ("how is my job doing?"): the running job, else the last one this person started.
+        job = manager.current(ctx.requester.user) if job_id == "latest" else manager.get(job_id)
         return {**job.summary(), "message": describe(job)}
     except NotFound:
         # Asking about a persona (or 'latest') before any job ran is a question, not a failure.
