@@ -219,6 +219,7 @@ class Router:
         if outcome.reply.intent == "chat" and outcome.reply.confirm is None and echoes_prompt(outcome.reply.text):  # a degenerate answer is never sent
             log.warning("a chat answer to a voice message echoed the prompt; sent the not-caught sentence instead")
             return Outcome(missed, False)
+        guard.flush()  # a short answer that is no echo: what was held back goes out now
         return outcome
 
     def vocabulary(self) -> Vocabulary:
@@ -381,7 +382,7 @@ def echoes_prompt(answer: str) -> bool:
 
 class EchoGuard:
     """An `on_token` sink that holds a voice message's answer back until it is clearly not an echo of the prompt
-    (then streams it); held pieces of a short answer are never streamed (the complete reply shows them)."""
+    (then streams it); a short answer's pieces go out once the whole answer is known not to be one."""
 
     def __init__(self, sink: TokenSink | None) -> None:
         self.sink, self.held, self.open, self.blocked = sink, [], False, False
@@ -399,7 +400,9 @@ class EchoGuard:
                 self.flush()
 
     def flush(self) -> None:
-        """Stream what was held: the answer is known to be one."""
+        """Stream what was held: the answer is known not to echo the prompt (never after it was found to)."""
+        if self.blocked:
+            return
         self.open = True
         held, self.held = self.held, []
         for piece in held if self.sink is not None else []:

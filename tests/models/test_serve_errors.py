@@ -11,5 +11,5 @@ from config.settings import Settings
 def test_serve_unknown_persona_is_one_sentence(settings: Settings) -> None:
     result = CliRunner().invoke(app, ["serve", "--persona", "ghost", "--port", "9"])
     assert result.exit_code == 1
-    assert "Persona(s) ghost serve no adapter (serving: none)" in result.output
+    assert "There is no persona 'ghost'" in result.output
     assert "Traceback" not in result.output

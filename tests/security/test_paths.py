@@ -111,7 +111,7 @@ def test_model_tool_calls_are_confined_even_for_the_local_user(settings: Setting
     router = Router(settings, registry=load_registry(), provider=provider)
     scripted_llm.enqueue(tool_calls=[("dataset__validate", {"path": "/etc/passwd"})])
     scripted_llm.enqueue(text="I cannot read that file.")
-    reply = router.handle(IncomingMessage(text="please look at the system's users file", user="local",
+    reply = router.handle(IncomingMessage(text="please validate the dataset in the system's users file", user="local",
                                           transport="console", channel="general"))
     assert reply.text == "I cannot read that file."
     observation = scripted_llm.requests[1]["messages"][-1]["content"]

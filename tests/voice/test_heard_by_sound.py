@@ -26,6 +26,7 @@ MISHEARD = {
     "eval.run": ["evil waits the pirate adapter", "The emulator the pirate adapter."],
     "export.run": ["ex port the pirate adapter to a llama", "export the pirate or napp to a llama."],
     "adapters.rollback": ["role back the pirate adapter"],
+    "adapters.promote": ["pro mote the pirate adapter"],
     "train.submit": ["tuna pirate persona adapter"],
     "schedule.add": ["shed jewel a nightly retrain of pirate at 2am"],
     "schedule.list": ["lift schedules"],
@@ -110,7 +111,7 @@ def test_a_spoken_different_command_never_runs_without_a_yes(personas: Settings,
     installed = Router(personas, provider=OpenAIProvider("scripted", base_url=scripted_llm.url + "/v1", timeout_s=5))
     asked = installed.handle(IncomingMessage(transport="console", channel="c", text="The lead the pirate adapter.", spoken=True))
     assert "Did you mean: \u201cevaluate the pirate adapter\u201d?" in asked.text, asked.text
-    assert "roll back the pirate adapter" in asked.text and asked.confirm
+    assert "(Or, if you meant \u201c" in asked.text and asked.confirm  # the runner-up is named, never run
     assert installed.handle(IncomingMessage(transport="console", channel="c", text="no")).text == "OK, I did nothing."
     assert scripted_llm.requests == []
 
