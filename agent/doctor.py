@@ -106,8 +106,18 @@ def check_ray(settings: Settings) -> Check:
     if settings.executor.kind != "ray" or not address:
         return Check(name="ray", ok=True, detail="not configured (jobs run on this machine)")
     ok = _reachable(address.rstrip("/") + "/api/version")
-    return Check(name="ray", ok=ok, detail=f"{address} {'reachable' if ok else 'unreachable'}",
-                 fix=None if ok else "Start the head on the GPU box (see README 'A GPU machine through Ray').")
+    if not ok:
+        return Check(name="ray", ok=False, detail=f"{address} unreachable",
+                     fix="Start the head on the GPU box (see README 'A GPU machine through Ray').")
+    from skills.jobs.ray_exec import trainer_nodes
+
+    workers = trainer_nodes(address)
+    if workers == 0:  # jobs would queue forever: nothing offers the resource they ask for
+        return Check(name="ray", level="warn",
+                     detail=f"{address} reachable, but no worker offers the trainer resource, so model jobs will wait",
+                     fix="""On the GPU box: ray start ... --resources='{"trainer": 1}' (docs/two-machines.md).""")
+    count = "" if workers is None else f"; {workers} trainer worker(s)"
+    return Check(name="ray", detail=f"{address} reachable{count}; model work runs there")
 
 
 def check_llm(settings: Settings) -> Check:

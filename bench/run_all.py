@@ -113,6 +113,16 @@ PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
          "ratio >= 1.0", "position-swapped; night 0 vs itself is 0.5 by construction"),
         ("simulated nights, wall time", rf"wall time {V} s", "s", "—", "measured on shared cores"),
     ],
+    "two_machines": [
+        ("bot host peak RSS, one nightly retrain, Ray vs all-local",
+         rf"host peak RSS: all-local {B} MiB \| ray {V} MiB", "MiB", "< 600",
+         "the run-now process alone; tiny model; all-local, training runs in a separate worker process (not "
+         "counted) and the gate's evaluation in run-now; with Ray the host cannot import torch"),
+        ("bot host CPU time, one nightly retrain, Ray vs all-local", rf"host CPU time: all-local {B} s \| ray {V} s",
+         "s", "—", "user + system seconds of the run-now process"),
+        ("bot host wall time, one nightly retrain, Ray vs all-local", rf"host wall time: all-local {B} s \| ray {V} s",
+         "s", "—", "Ray's includes job submission and fetching back; a Ray head on the same 2 shared cores"),
+    ],
     "export": [
         ("merged q8_0 llama.cpp tok/s vs PEFT fp32", rf"PEFT fp32 {B} tok/s \| llama.cpp q8_0 {V} tok/s", "tok/s",
          "ratio >= 3", "same prompts; llama.cpp runs the merged q8_0 GGUF, PEFT the fp32 adapter"),

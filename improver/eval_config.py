@@ -56,6 +56,10 @@ class EvalConfig(BaseModel):
                                   "are replayed from.")
     replay_days: float = Field(30.0, gt=0, description="Days of consented requests replayed for skill proposals.")
     rephrase_window_s: float = Field(300.0, gt=0, description="Seconds within which a follow-up counts as a rephrase.")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="Where measurements that load a model (recipe short trains, local persona answers, "
+        "adapter losses) run: in this process, or with 'ray' as jobs on the GPU box's trainer resource.")
+    home: Path | None = Field(None, description="The state dir whose settings submit those jobs (executor 'ray').")
     skill_resolver: str = Field(
         "", description="'module:function' of a factory (workspace checkout -> dry-run resolver) that says how the "
         "router understands a request; the agent names its router here, since the improver may not import it.")
@@ -76,6 +80,7 @@ def from_settings(settings: Settings, **overrides: object) -> EvalConfig:
         "judge_base_url": settings.judge.base_url or (settings.ollama.host if settings.judge.provider == "ollama" else None),
         "judge_timeout_s": settings.judge.timeout_s, "state_db": settings.db_path,
         "replay_days": settings.improver.replay_days, "rephrase_window_s": settings.improver.rephrase_window_s,
+        "executor": settings.executor.kind, "home": settings.home,
     }
     path = settings.home / FILE_NAME
     if path.is_file():

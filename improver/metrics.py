@@ -87,9 +87,8 @@ def persona_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -
     served, model = _served_model(cfg, base_dir, name)
     # Locally the served adapter is loaded onto its base; an answer server serves whatever it serves.
     local_adapter = _adapter_dir(cfg, served) if served and cfg.answerer == "local" else None
-    answer = make_answerer(cfg.model_copy(update={"base_model": model}), local_adapter)
-    base_ans = [answer(base_card.system_prompt, prompts, seed) for seed in range(cfg.repeats)]
-    cand_ans = [answer(cand_card.system_prompt, prompts, seed) for seed in range(cfg.repeats)]
+    base_ans, cand_ans = _answers(cfg, model, local_adapter, [base_card.system_prompt, cand_card.system_prompt],
+                                  prompts)
     measured = Measured("format_adherence", adherence_matrix(base_ans, base_card.style.any_of),
                         adherence_matrix(cand_ans, base_card.style.any_of),
                         measured_on=f"{served} on {model}" if served else model,
@@ -99,6 +98,20 @@ def persona_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -
     measured.judge, judged = judge_regression(cfg, prompts, base_ans[0], cand_ans[0])
     measured.regressions.extend(judged)
     return measured
+
+
+def _answers(cfg: EvalConfig, model: str, adapter: Path | None, systems: list[str],
+             prompts: list[str]) -> list[list[list[str]]]:
+    """Per system prompt, per repeat: the answers. The local model answers on the GPU box with executor ray."""
+    from improver.on_worker import measure, on_worker
+
+    seeds = list(range(cfg.repeats))
+    if cfg.answerer == "local" and on_worker(cfg):
+        knobs = {"max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature}
+        return measure(cfg, "answers", {"systems": systems, "prompts": prompts, "seeds": seeds, "cfg": knobs},
+                       base_model=model, adapters=(adapter, None))
+    answer = make_answerer(cfg.model_copy(update={"base_model": model}), adapter)
+    return [[answer(system, prompts, seed) for seed in seeds] for system in systems]
 
 
 def _length_regression(base: list[list[str]], cand: list[list[str]], max_chars: int, cfg: EvalConfig) -> list[str]:
@@ -115,19 +128,32 @@ def _length_regression(base: list[list[str]], cand: list[list[str]], max_chars: 
 def recipe_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -> Measured:
     """Held-out loss after cfg.train_steps steps with each side's hyperparameters (lower is better), on the
     served base model (or the eval base, if one is set) and the held-out rows of the personas using the recipe."""
-    from improver.short_train import heldout_losses
-
     recipes = [_recipe(root, name) for root in (base_dir, cand_dir)]
     served = recipes[0].base_model or cfg.base_model
     model = cfg.measured_base(served)
     train_rows, eval_rows, source = holdout.recipe_rows_for(cfg.holdout_dir, name, _personas_using(base_dir, name))
-    sides = [np.array([heldout_losses(cfg, recipe, train_rows, eval_rows, seed, model) for seed in range(cfg.repeats)])
-             for recipe in recipes]
+    sides = [np.array(side) for side in _recipe_losses(cfg, recipes, train_rows, eval_rows, model)]
     measured = Measured("heldout_loss", sides[0], sides[1], higher_is_better=False, measured_on=model,
                         served_on=served, data=source)
     if not np.all(np.isfinite(sides[1])):
         measured.regressions.append("the candidate's training diverged (non-finite loss)")
     return measured
+
+
+def _recipe_losses(cfg: EvalConfig, recipes: list, train_rows: list[dict], eval_rows: list[dict],
+                   model: str) -> list[list[list[float]]]:
+    """Per recipe, per repeat: held-out losses after the short run; on the GPU box with executor ray."""
+    from improver.on_worker import measure, on_worker
+
+    seeds = list(range(cfg.repeats))
+    if on_worker(cfg):
+        payload = {"recipes": [r.model_dump(mode="json") for r in recipes], "seeds": seeds, "train_rows": train_rows,
+                   "eval_rows": eval_rows, "cfg": {"train_steps": cfg.train_steps,
+                                                   "train_max_length": cfg.train_max_length}}
+        return measure(cfg, "recipe_losses", payload, base_model=model)
+    from improver.short_train import heldout_losses
+
+    return [[heldout_losses(cfg, recipe, train_rows, eval_rows, seed, model) for seed in seeds] for recipe in recipes]
 
 
 # ---- adapter: held-out loss with each side's served adapter --------------------------------------------
@@ -145,9 +171,9 @@ def adapter_metric(cfg: EvalConfig, base_dir: Path, cand_dir: Path, name: str) -
     for persona in changed:
         rows = [r["messages"] for r in holdout.adapter_rows(cfg.holdout_dir, persona)]
         ids = (base_served.get(persona), cand_served.get(persona))
-        base_model = _base_model_of(cfg, ids)
-        base_losses += _adapter_losses(cfg, base_model, ids[0], rows)
-        cand_losses += _adapter_losses(cfg, base_model, ids[1], rows)
+        base_side, cand_side = _adapter_losses(cfg, _base_model_of(cfg, ids), ids, rows)
+        base_losses += base_side
+        cand_losses += cand_side
     return Measured("adapter_heldout_loss", np.array([base_losses]), np.array([cand_losses]), higher_is_better=False)
 
 
@@ -228,15 +254,29 @@ def _base_model_of(cfg: EvalConfig, ids: tuple[str | None, str | None]) -> str:
     return cfg.base_model
 
 
-def _adapter_losses(cfg: EvalConfig, base_model: str, adapter_id: str | None, rows: list) -> list[float]:
+def _adapter_losses(cfg: EvalConfig, base_model: str, ids: tuple[str | None, str | None],
+                    rows: list) -> list[list[float]]:
+    """Per side (an adapter id, or None for the bare base): per-row held-out losses; on the GPU box with ray."""
+    from improver.on_worker import measure, on_worker
+
+    folders = [_adapter_dir(cfg, i) if i else None for i in ids]
+    if on_worker(cfg):
+        sides = [field if folder else None for field, folder in zip(("adapter", "against_adapter"), folders, strict=True)]
+        return measure(cfg, "adapter_losses", {"rows": rows, "sides": sides}, base_model=base_model,
+                       adapters=(folders[0], folders[1]))
+    return [losses_with_adapter(cfg.models_dir, base_model, folder, rows) for folder in folders]
+
+
+def losses_with_adapter(models_dir: Path, base_model: str, adapter: Path | None, rows: list) -> list[float]:
+    """Per-row held-out loss of `base_model` with the adapter folder on it (or bare)."""
     from skills.evaluate.heldout import item_losses
     from skills.models import load_model
 
-    model, tokenizer = load_model(base_model, cfg.models_dir)
-    if adapter_id:
+    model, tokenizer = load_model(base_model, models_dir)
+    if adapter is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(_adapter_dir(cfg, adapter_id))).eval()
+        model = PeftModel.from_pretrained(model, str(adapter)).eval()
     return item_losses(model, tokenizer, rows)
 
 

@@ -114,3 +114,34 @@ def test_doctor_shows_what_each_persona_serves_where(settings, monkeypatch):
     pirate = next(p for p in stopped["personas"] if p["persona"] == "pirate")
     assert pirate["reachable"] is False and pirate["ready"] is False and "ollama serve" in pirate["advice"]
     assert _check(stopped, "persona pirate")["level"] == "warn"
+
+
+class _RayHeadWithoutTrainer(BaseHTTPRequestHandler):
+    """A Ray head's job/state API whose only node offers CPUs, no `trainer` (the GPU box not started with it)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        nodes = [{"node_id": "a1", "state": "ALIVE", "is_head_node": True, "resources_total": {"CPU": 2.0}}]
+        doc = {"ray_version": "2"} if self.path.startswith("/api/version") else {
+            "result": True, "msg": "", "data": {"result": {"total": 1, "result": nodes}}}
+        body = json.dumps(doc).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_ray_head_without_a_trainer_worker_is_a_warning_in_one_sentence(settings, monkeypatch):
+    server = HTTPServer(("127.0.0.1", 0), _RayHeadWithoutTrainer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("SELFTUNE_EXECUTOR__KIND", "ray")
+        monkeypatch.setenv("SELFTUNE_EXECUTOR__RAY_ADDRESS", f"http://127.0.0.1:{server.server_address[1]}")
+        result = runner.invoke(app, ["doctor", "--json"])
+    finally:
+        server.shutdown()
+    ray = _check(json.loads(result.stdout), "ray")
+    assert ray["level"] == "warn" and "no worker offers the trainer resource" in ray["detail"]
+    assert ray["detail"].count(". ") == 0 and '"trainer": 1' in ray["fix"]

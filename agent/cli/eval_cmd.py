@@ -9,7 +9,6 @@ import typer
 
 from agent.cli.common import console, emit_json, err_console, settings_of
 from agent.cli.progress import follow_submitted
-from config.errors import UsageError
 from config.settings import Settings
 
 
@@ -21,12 +20,15 @@ def _print_human(doc: dict[str, Any]) -> None:
     console.print(f"Report: {doc['report']['markdown']} (chart: {doc['report']['png']}; open in a browser: {page})")
 
 
-def _on_executor(settings: Settings, adapter: str, executor: str, *, data: Path | None, limit: int, judge: bool,
-                 quiet: bool) -> dict[str, Any]:
-    """Evaluate as a job on the executor (the GPU box with ray); returns the report fetched back here."""
+def _on_executor(settings: Settings, adapter: str, executor: str, *, against: str, persona: str | None,
+                 data: Path | None, limit: int, judge: bool, quiet: bool) -> dict[str, Any]:
+    """Evaluate as a job on the executor (the GPU box with ray); returns the report fetched back here.
+
+    The adapter compared `against` and the persona card travel with the job."""
     from skills.jobs.heavy import fetched_report, submit_eval
 
-    job_id = submit_eval(settings, adapter, executor=executor, data=data, limit=limit, use_judge=judge)
+    job_id = submit_eval(settings, adapter, executor=executor, data=data, limit=limit, use_judge=judge,
+                         against=against, persona=persona)
     return fetched_report(follow_submitted(settings, job_id, "evaluation", executor, quiet=quiet))
 
 
@@ -54,10 +56,8 @@ def register(app: typer.Typer) -> None:
         settings = settings_of(ctx)
         kind = executor or settings.executor.kind
         if kind != "local":
-            if against != "base" or persona:
-                raise UsageError("--against and --persona work only when evaluating on this machine; "
-                                 "add --executor local.")
-            doc = _on_executor(settings, adapter, kind, data=data, limit=limit, judge=judge, quiet=as_json)
+            doc = _on_executor(settings, adapter, kind, against=against, persona=persona, data=data, limit=limit,
+                               judge=judge, quiet=as_json)
         else:
             with err_console.status("Evaluating…") as status:
                 doc = evaluate_adapter(settings, adapter, against=against, data=data, persona=persona, limit=limit,

@@ -37,9 +37,6 @@ def _on_executor(settings: Settings, adapter: str, to: str, executor: str, *, qu
     """Export as a job on the executor (the GPU box with ray); returns the export fetched back here."""
     from skills.jobs.heavy import fetched_export, submit_export
 
-    if to == "ollama":
-        raise UsageError("Creating an Ollama model runs on this machine; add --executor local, or export "
-                         "--to gguf on the GPU box and import that file into Ollama.")
     job_id = submit_export(settings, adapter, to, quant=quant, executor=executor)
     return fetched_export(follow_submitted(settings, job_id, "export", executor, quiet=quiet), out)
 
@@ -61,19 +58,21 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Export ADAPTER so other tools (Ollama, llama.cpp, any HF loader) can use it."""
-        from skills.export.run import export_adapter
+        from skills.jobs.heavy import export_where_configured
 
         settings = settings_of(ctx)
         kind = executor or settings.executor.kind
         quant_type = quant.value if quant else None
         if quant_type and to != ExportTarget.gguf:
             raise UsageError("--quant applies only to --to gguf; drop it or export --to gguf.")
-        if kind != "local":
+        if kind != "local" and to != ExportTarget.ollama:
             doc = _on_executor(settings, adapter, to.value, kind, quant=quant_type, out=out, quiet=as_json)
         else:
+            # --to ollama with ray: the LoRA GGUF is made on the GPU box, the model FROM the pulled one here
             with err_console.status(f"Exporting to {to.value}…") as status:
-                doc = export_adapter(settings, adapter, to.value, out_dir=out, name=name, quant=quant_type,
-                                     progress=lambda e: status.update(e.get("message", "")))
+                doc = export_where_configured(settings.model_copy(update={"executor": settings.executor.model_copy(
+                    update={"kind": kind})}), adapter, to.value, out_dir=out, name=name, quant=quant_type,
+                    progress=lambda e: status.update(e.get("message", "")))
         if as_json:
             emit_json(doc)
         else:

@@ -80,12 +80,14 @@ def export_lora_gguf(settings: Settings, adapter: str | Path, out_dir: Path | No
     return gguf.write_lora_gguf(ref.path, base_dir, out / f"{ref.path.name}.gguf")
 
 
-def _export_onto_pulled(settings: Settings, ref: AdapterRef, out: Path, base: str, name: str | None,
-                        progress: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
-    """--to ollama with a pulled base: FROM it + ADAPTER + SYSTEM + PARAMETERs, and the Modelfile beside it."""
+def export_onto_pulled(settings: Settings, ref: AdapterRef, out: Path, base: str, name: str | None,
+                       progress: Callable[[dict[str, Any]], None] | None, lora: Path | None = None) -> dict[str, Any]:
+    """--to ollama with a pulled base: FROM it + ADAPTER + SYSTEM + PARAMETERs, and the Modelfile beside it.
+
+    `lora`: the adapter's LoRA GGUF when it was made elsewhere (on the GPU box); else it is written here."""
     from skills.export.ollama_pulled import create_from_pulled, modelfile_from
 
-    lora = export_lora_gguf(settings, ref.path, out)
+    lora = lora or export_lora_gguf(settings, ref.path, out)
     system, cfg = ref.manifest.get("system_prompt"), settings.ollama
     model = name or f"selftune-{ref.path.name}".lower()
     created = create_from_pulled(cfg.host, model, base, ref.name, lora, system,
@@ -117,7 +119,7 @@ def export_adapter(settings: Settings, adapter: str | Path, to: Target, *, out_d
 
     base_name = base_model_of(ref, settings)
     if to == "ollama" and (pulled := pulled_base(settings, ref.manifest.get("persona"))) is not None:
-        return _export_onto_pulled(settings, ref, out, pulled, name, progress)
+        return export_onto_pulled(settings, ref, out, pulled, name, progress)
     base_gguf = base_gguf_for(base_name, settings)
     lora = gguf.write_lora_gguf(ref.path, resolve_base_model(base_name, settings.models_dir), out / f"{ref.path.name}.gguf")
     doc: dict[str, Any] = {"to": to, "adapter": ref.name, "path": str(lora), "base_gguf": str(base_gguf)}

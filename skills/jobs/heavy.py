@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from skills.jobs.store import Job
 from skills.train.lookup import base_model_of, resolve_adapter
 
 HEAVY_WORKER = ["-m", "skills.jobs.heavy_worker"]
+POLL_S = 0.5
+Progress = Callable[[dict[str, Any]], None]
 
 
 def eval_spec(settings: Settings, adapter: str | Path, *, data: Path | None = None, limit: int = 32,
@@ -36,14 +39,18 @@ def eval_spec(settings: Settings, adapter: str | Path, *, data: Path | None = No
         spec["judge"] = settings.judge.model_dump(mode="json")
     if against and against != "base":
         spec["against_adapter"] = str(resolve_adapter(against, settings).path)
-    return {**spec, **_persona_parts(settings, persona or ref.manifest.get("persona"))}
+    return {**spec, **_persona_parts(settings, persona or ref.manifest.get("persona"), named=bool(persona))}
 
 
-def _persona_parts(settings: Settings, persona: str | None) -> dict[str, Any]:
-    """The persona card and its evaluator-only holdout file, as the worker needs them (it has no workspace)."""
+def _persona_parts(settings: Settings, persona: str | None, *, named: bool) -> dict[str, Any]:
+    """The persona card and its evaluator-only holdout file, as the worker needs them (it has no workspace).
+
+    A persona the user `named` must exist (one sentence, before any job); the manifest's may be gone."""
     from skills.evaluate.evaldata import holdout_file
     from skills.personas import list_personas, load_persona
 
+    if named and persona:
+        load_persona(settings.workspace_dir, persona)  # raises "There is no persona ..." when it does not exist
     if not persona or persona not in list_personas(settings.workspace_dir):
         return {}
     parts: dict[str, Any] = {"persona_card": load_persona(settings.workspace_dir, persona).model_dump(mode="json")}
@@ -60,17 +67,52 @@ def submit_eval(settings: Settings, adapter: str | Path, *, executor: str | None
     return _submit(settings, spec, executor, requester)
 
 
-def evaluate_on_executor(settings: Settings, adapter: str, *, against: str | None, persona: str | None,
-                         use_judge: bool, data: Path | None = None, timeout_s: float = 3600) -> dict[str, Any]:
+def evaluate_on_executor(settings: Settings, adapter: str | Path, *, against: str | None, persona: str | None,
+                         use_judge: bool, data: Path | None = None, limit: int = 32, requester: str = "gate",
+                         progress: Progress | None = None, timeout_s: float = 3600) -> dict[str, Any]:
     """Run the evaluation as a job on the executor and wait: the report document (with the gate) comes back."""
-    job_id = submit_eval(settings, adapter, data=data, use_judge=use_judge, against=against, persona=persona,
-                         requester="gate")
+    job_id = submit_eval(settings, adapter, data=data, limit=limit, use_judge=use_judge, against=against,
+                         persona=persona, requester=requester)
+    return {**fetched_report(wait_relaying(settings, job_id, progress, timeout_s)), "job_id": job_id}
+
+
+def evaluate_where_configured(settings: Settings, adapter: str | Path, *, against: str = "base",
+                              data: Path | None = None, persona: str | None = None, limit: int = 32,
+                              use_judge: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+    """`eval.run` (Discord /eval, chat): on this machine, or with executor.kind = "ray" as a job on the GPU box."""
+    if settings.executor.kind == "local":
+        from skills.evaluate.run import evaluate_adapter
+
+        return evaluate_adapter(settings, adapter, against=against, data=data, persona=persona, limit=limit,
+                                use_judge=use_judge, progress=progress)
+    _say(progress, f"evaluating as a job on the GPU box (executor {settings.executor.kind})")
+    return evaluate_on_executor(settings, adapter, against=against, persona=persona, use_judge=use_judge, data=data,
+                                limit=limit, requester="eval", progress=progress)
+
+
+def wait_relaying(settings: Settings, job_id: str, progress: Progress | None = None,
+                  timeout_s: float | None = None) -> Job:
+    """Wait for a heavy job to end, passing its progress messages on (a chat's status line); the finished job."""
     manager = JobManager(settings)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    seen = 0
     try:
-        job = manager.wait(job_id, timeout=timeout_s)
+        while True:
+            job = manager.get(job_id)
+            for event in manager.events(job_id, after=seen) if progress is not None else []:
+                seen = event["seq"]
+                if event.get("event") == "message" and event.get("message"):
+                    _say(progress, str(event["message"]))
+            if job.done or (deadline is not None and time.monotonic() > deadline):
+                return job
+            time.sleep(POLL_S)
     finally:
         manager.close()
-    return {**fetched_report(job), "job_id": job_id}
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress({"event": "message", "message": message})
 
 
 def export_spec(settings: Settings, adapter: str | Path, to: str, quant: str | None = None) -> dict[str, Any]:
@@ -90,16 +132,51 @@ def submit_export(settings: Settings, adapter: str | Path, to: str = "gguf", *, 
     return _submit(settings, spec, executor, requester)
 
 
-def lora_gguf_on_executor(settings: Settings, adapter: str, timeout_s: float = 1800) -> Path:
+def lora_gguf_on_executor(settings: Settings, adapter: str | Path, timeout_s: float = 1800,
+                          progress: Progress | None = None) -> Path:
     """The adapter as a LoRA GGUF made where the executor runs (the GPU box has the base model); only the
     GGUF (megabytes) comes back here."""
     job_id = submit_export(settings, adapter, "gguf", quant=None, requester="ollama", lora_only=True)
-    manager = JobManager(settings)
-    try:
-        job = manager.wait(job_id, timeout=timeout_s)
-    finally:
-        manager.close()
-    return Path(fetched_export(job)["path"])
+    return Path(fetched_export(wait_relaying(settings, job_id, progress, timeout_s))["path"])
+
+
+def export_where_configured(settings: Settings, adapter: str | Path, to: str, *, name: str | None = None,
+                            quant: str | None = None, out_dir: Path | None = None,
+                            progress: Progress | None = None, timeout_s: float = 3600) -> dict[str, Any]:
+    """`export.run` (Discord /export, chat, `export --to ollama`): on this machine, or with executor.kind = "ray"
+    as a job on the GPU box. An Ollama model then is FROM the pulled model + the LoRA GGUF made on the box."""
+    from skills.export.run import export_adapter
+
+    if settings.executor.kind == "local":
+        return export_adapter(settings, adapter, to, out_dir=out_dir, name=name, quant=quant,  # type: ignore[arg-type]
+                              progress=progress)
+    _say(progress, f"exporting as a job on the GPU box (executor {settings.executor.kind})")
+    if to == "ollama":
+        return ollama_on_executor(settings, adapter, name=name, out_dir=out_dir, progress=progress)
+    job_id = submit_export(settings, adapter, to, quant=quant, requester="export")
+    return fetched_export(wait_relaying(settings, job_id, progress, timeout_s), out_dir)
+
+
+def ollama_on_executor(settings: Settings, adapter: str | Path, *, name: str | None = None,
+                       out_dir: Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """An Ollama model FROM the pulled model (ollama.base_model, or the persona card's) + the LoRA GGUF made on
+    the GPU box: only the adapter (megabytes) comes here and goes to Ollama; no base GGUF anywhere."""
+    from skills.export.run import export_onto_pulled, is_full_model
+    from skills.providers.persona import pulled_base
+
+    ref = resolve_adapter(adapter, settings)
+    if is_full_model(ref):
+        raise SelftuneError(f"{ref.name} is a full fine-tune; export it --to gguf and create the Ollama model from "
+                            "that file (`ollama create NAME` with `FROM <file>.gguf`).")
+    base = pulled_base(settings, ref.manifest.get("persona"))
+    if base is None:
+        raise SelftuneError("With the ray executor an Ollama model is made FROM the model you pulled in Ollama; set "
+                            'ollama.base_model (e.g. "qwen3:8b"), or export with --executor local.')
+    lora = lora_gguf_on_executor(settings, ref.path, progress=progress)
+    if out_dir is not None and out_dir.resolve() != lora.parent.resolve():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        lora = Path(shutil.copy2(lora, out_dir / lora.name))
+    return export_onto_pulled(settings, ref, lora.parent, base, name, progress, lora=lora)
 
 
 def _submit(settings: Settings, spec: dict[str, Any], executor: str | None, requester: str | None) -> str:

@@ -30,6 +30,23 @@ PENDING_NOTICE_S = 3.0  # how long a job may sit in PENDING before we tell the u
 POLL_S = 0.5
 
 
+def trainer_nodes(address: str, timeout: float = 3.0) -> int | None:
+    """How many alive nodes of the Ray cluster at `address` advertise the `trainer` resource (Ray's state API,
+    no Ray import); None when the head does not say."""
+    import httpx
+
+    try:
+        resp = httpx.get(f"{address.rstrip('/')}/api/v0/nodes", params={"limit": 100, "detail": "true"},
+                         timeout=timeout)
+        nodes = resp.json()["data"]["result"]["result"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+    if not nodes:  # the head is a node itself: none listed means its state API is not populated yet
+        return None
+    return sum(1 for node in nodes if isinstance(node, dict) and node.get("state") == "ALIVE"
+               and float((node.get("resources_total") or {}).get("trainer", 0)) > 0)
+
+
 class RayUnavailable(SelftuneError):
     """The Ray head at executor.ray_address cannot be reached."""
 

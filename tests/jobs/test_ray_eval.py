@@ -110,8 +110,45 @@ def test_cli_eval_with_the_ray_executor_runs_as_a_job_and_prints_the_fetched_rep
         mgr.close()
     assert job.executor == "ray" and job.resources == {"trainer": 1} and job.ray_job_id
 
-    local_only = CliRunner().invoke(app, ["eval", str(adapter), "--against", str(adapter), "--json"])
-    assert local_only.exit_code == 2 and "--executor local" in json.loads(local_only.stdout)["error"]
+
+def test_eval_against_another_adapter_with_a_persona_runs_on_the_box_from_the_cli_and_the_skill(
+        ray_settings, tmp_path, monkeypatch):
+    """`eval --against --persona` and the eval.run skill (Discord /eval, chat) no longer need this machine:
+    the compared adapter and the persona card travel with the job."""
+    from typer.testing import CliRunner
+
+    from agent.cli.main import app
+    from config.workspace import open_workspace
+
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__KIND", "ray")
+    open_workspace(ray_settings)  # the default personas, pirate among them
+    adapter, other = _adapter_on_hub_base(tmp_path / "pirate-box"), _adapter_on_hub_base(tmp_path / "other-box")
+    manifest = json.loads((other / "manifest.json").read_text())
+    (other / "manifest.json").write_text(json.dumps({**manifest, "name": "other-box"}))
+    data = tmp_path / "eval.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"Say hi {i}"},
+                                                     {"role": "assistant", "content": "Arr, hi matey!"}]}) + "\n"
+                            for i in range(2)))
+    result = CliRunner().invoke(app, ["eval", str(adapter), "--against", str(other), "--persona", "pirate",
+                                      "--data", str(data), "--limit", "2", "--no-judge", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["against"] == "other-box/v1" and doc["persona"] == "pirate" and doc["node"]["base_model"] == BOX_HUB_ID
+    unknown = CliRunner().invoke(app, ["eval", str(adapter), "--persona", "nobody", "--data", str(data), "--json"])
+    assert unknown.exit_code != 0 and "There is no persona 'nobody'" in json.loads(unknown.stdout)["error"]
+
+    args = {"adapter": str(adapter), "against": str(other), "data": str(data), "limit": 2, "judge": False}
+    skill = CliRunner().invoke(app, ["skills", "call", "eval.run", "--args", json.dumps(args), "--json"])
+    assert skill.exit_code == 0, skill.output
+    assert json.loads(skill.stdout)["against"] == "other-box/v1"
+    mgr = JobManager(ray_settings)
+    try:
+        jobs = [j for j in mgr.store.list() if j.spec.get("kind") == "eval"]
+    finally:
+        mgr.close()
+    assert len(jobs) == 2 and all(j.executor == "ray" and j.state == "succeeded" for j in jobs)
+    assert {j.requester for j in jobs} >= {"eval"} and all(j.spec["against_adapter"] == str(other) for j in jobs)
+    assert any(j.spec.get("persona_card", {}).get("name") == "pirate" for j in jobs)
 
 
 def test_cli_export_with_the_ray_executor_brings_back_the_gguf(ray_settings, tmp_path, monkeypatch):
@@ -132,5 +169,45 @@ def test_cli_export_with_the_ray_executor_brings_back_the_gguf(ray_settings, tmp
     doc = json.loads(result.stdout)
     assert doc["path"] == str(out / "pirate-box-q8_0.gguf") and Path(doc["path"]).read_bytes()[:4] == b"GGUF"
     assert doc["quant"] == "q8_0" and doc["job_id"]
-    to_ollama = CliRunner().invoke(app, ["export", str(adapter), "--to", "ollama", "--json"])
-    assert to_ollama.exit_code == 2 and "--executor local" in json.loads(to_ollama.stdout)["error"]
+    no_pulled = CliRunner().invoke(app, ["export", str(adapter), "--to", "ollama", "--json"])
+    assert no_pulled.exit_code != 0 and "ollama.base_model" in json.loads(no_pulled.stdout)["error"]
+
+
+def test_export_to_ollama_with_the_ray_executor_makes_the_lora_on_the_box_and_the_model_from_the_pulled_one(
+        ray_settings, tmp_path, monkeypatch):
+    """`export --to ollama` and the export.run skill (Discord /export): the LoRA GGUF is written on the GPU box,
+    only it comes back, and the Ollama model is FROM the model the user pulled + ADAPTER, no TEMPLATE."""
+    from typer.testing import CliRunner
+
+    from agent.cli.main import app
+    from skills.export.gguf import converter_missing, parameter_count
+    from tests.eval.fake_ollama import FakeOllama
+
+    if converter_missing():
+        pytest.skip(converter_missing())
+    box = tiny_arch("qwen2")
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__KIND", "ray")
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__WORKER_BASE_MODELS", json.dumps({"house-base": str(box)}))
+    adapter = _adapter_on_hub_base(tmp_path / "pirate-box", base_model="house-base")
+    with FakeOllama() as server:
+        server.pull("tiny-qwen:1m", "qwen2", "1M", parameter_count=parameter_count(box))
+        monkeypatch.setenv("SELFTUNE_OLLAMA__HOST", server.host)
+        monkeypatch.setenv("SELFTUNE_OLLAMA__BASE_MODEL", "tiny-qwen:1m")
+        result = CliRunner().invoke(app, ["export", str(adapter), "--to", "ollama", "--name", "pirate-cli", "--json"])
+        assert result.exit_code == 0, result.output
+        args = {"adapter": str(adapter), "to": "ollama", "name": "pirate-skill"}
+        skill = CliRunner().invoke(app, ["skills", "call", "export.run", "--args", json.dumps(args), "--json"])
+        assert skill.exit_code == 0, skill.output
+    doc = json.loads(result.stdout)
+    assert doc["from"] == "tiny-qwen:1m" and Path(doc["path"]).suffix == ".gguf"
+    assert "TEMPLATE" not in Path(doc["modelfile"]).read_text() and "FROM tiny-qwen:1m" in Path(doc["modelfile"]).read_text()
+    for model in ("pirate-cli", "pirate-skill"):
+        created = server.models[f"{model}:latest"] if f"{model}:latest" in server.models else server.models[model]
+        assert created["from"] == "tiny-qwen:1m" and "template" not in created and len(created["adapters"]) == 1
+    mgr = JobManager(ray_settings)
+    try:
+        exports = [j for j in mgr.store.list() if j.spec.get("kind") == "export"]
+    finally:
+        mgr.close()
+    assert len(exports) == 2 and all(j.executor == "ray" and j.spec["lora_only"] for j in exports)
+    assert all([p.name for p in Path(j.adapter).glob("*.gguf")] == ["pirate-box.gguf"] for j in exports)  # no base

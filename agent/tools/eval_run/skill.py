@@ -15,7 +15,7 @@ def run_eval(
     from config.names import check_names
     from skills.dataset.paths import find_dataset
     from skills.evaluate.report import summary
-    from skills.evaluate.run import evaluate_adapter
+    from skills.jobs.heavy import evaluate_where_configured
     from skills.train.lookup import confined_adapter
 
     check_names(persona=persona)
@@ -23,7 +23,7 @@ def run_eval(
     if ctx.confined:  # names mean the registry; a folder must be inside artifacts/adapters
         adapter = str(confined_adapter(adapter, ctx.settings))
         against = against if against == "base" else str(confined_adapter(against, ctx.settings))
-    doc = evaluate_adapter(
+    doc = evaluate_where_configured(  # with executor.kind = "ray": a job on the GPU box, the report comes back
         ctx.settings, adapter, against=against, data=data_path, persona=persona,
         limit=limit, use_judge=judge, progress=ctx.report,
     )

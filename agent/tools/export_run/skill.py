@@ -10,9 +10,10 @@ from skills.context import SkillContext
 def run_export(adapter: str, to: Literal["merged", "gguf", "ollama"] = "ollama", name: str | None = None,
                *, ctx: SkillContext) -> dict[str, Any]:
     """Export an adapter; returns the written paths (and the Ollama model name for 'ollama')."""
-    from skills.export.run import export_adapter
+    from skills.jobs.heavy import export_where_configured
     from skills.train.lookup import confined_adapter
 
     if ctx.confined:  # names mean the registry; a folder must be inside artifacts/adapters
         adapter = str(confined_adapter(adapter, ctx.settings))
-    return export_adapter(ctx.settings, adapter, to, name=name, progress=ctx.report)
+    # with executor.kind = "ray": a job on the GPU box; only the exported files (or the LoRA GGUF) come back
+    return export_where_configured(ctx.settings, adapter, to, name=name, progress=ctx.report)
