@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import re
 import shutil
@@ -30,6 +29,7 @@ from config.errors import NotFound, UsageError
 from config.settings import Settings, load_settings
 from config.state import backup_database, ensure_state_dir
 from config.workspace import AUTHOR, open_workspace
+from skills.dataset.manifest import file_sha256
 from skills.scheduler import ScheduleInfo, parse_time_of_day, schedule_store
 
 MANIFEST = "manifest.json"
@@ -82,15 +82,6 @@ class BackupResult(BaseModel):
     pruned: list[str] = []
 
 
-def sha256_of(path: Path) -> str:
-    """The file's sha256 in hex, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _place(source: Path, target: Path) -> bool:
     """Put a file at target: weights by hard link (True) where the file system allows it, else a copy."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +118,7 @@ def _copy_state(settings: Settings, folder: Path) -> int:
 
 
 def _manifest(settings: Settings, folder: Path) -> Manifest:
-    files = {path.relative_to(folder).as_posix(): BackupFile(sha256=sha256_of(path), size=path.stat().st_size)
+    files = {path.relative_to(folder).as_posix(): BackupFile(sha256=file_sha256(path), size=path.stat().st_size)
              for path in _tree_files(folder)}
     return Manifest(format=FORMAT, created_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), home=str(settings.home),
                     workspace_head=_head_branch(open_workspace(settings).repo), files=files, left_out=LEFT_OUT)
@@ -191,7 +182,7 @@ def verify_backup(folder: Path) -> list[str]:
         path = folder / name
         if not path.is_file():
             problems.append(f"{name} is missing")
-        elif path.stat().st_size != expected.size or sha256_of(path) != expected.sha256:
+        elif path.stat().st_size != expected.size or file_sha256(path) != expected.sha256:
             problems.append(f"{name} is damaged (its checksum differs)")
     return problems
 

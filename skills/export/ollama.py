@@ -22,10 +22,11 @@ CHATML_TEMPLATE = (
 PARAMETERS: dict[str, Any] = {"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.7}
 
 
-def modelfile(base_gguf: Path, adapter_gguf: Path, system: str | None, parameters: dict[str, Any] = PARAMETERS,
-              template: str = CHATML_TEMPLATE) -> str:
-    """The Modelfile text a user can also feed to `ollama create -f` by hand."""
-    lines = [f"FROM {base_gguf}", f"ADAPTER {adapter_gguf}", f'TEMPLATE """{template}"""']
+def modelfile(base: Path | str, adapter_gguf: Path, system: str | None, parameters: dict[str, Any] = PARAMETERS,
+              template: str | None = CHATML_TEMPLATE) -> str:
+    """The Modelfile text a user can also feed to `ollama create -f` by hand: FROM a base GGUF with our TEMPLATE,
+    or (template=None) FROM a model the user pulled, whose own template Ollama keeps."""
+    lines = [f"FROM {base}", f"ADAPTER {adapter_gguf}"] + ([f'TEMPLATE """{template}"""'] if template else [])
     if system:
         lines.append(f'SYSTEM """{system}"""')
     for key, value in parameters.items():

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from config.errors import SelftuneError
+from skills.export.ollama import modelfile
 
 SIZE_TOLERANCE = 0.1  # 8.19B vs 8.03B is one size; 8B vs 7B (13 %) or 4B are not
 BASE_COUNT_KEY = "selftune.base_parameter_count"  # written into our LoRA GGUFs (skills.export.gguf)
@@ -24,13 +25,7 @@ _SCALE = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 
 def modelfile_from(base_model: str, adapter_gguf: Path, system: str | None, parameters: dict[str, Any]) -> str:
     """The Modelfile text (`ollama create NAME -f Modelfile` by hand does the same): no TEMPLATE line."""
-    lines = [f"FROM {base_model}", f"ADAPTER {adapter_gguf}"]
-    if system:
-        lines.append(f'SYSTEM """{system}"""')
-    for key, value in parameters.items():
-        for item in value if isinstance(value, list) else [value]:
-            lines.append(f'PARAMETER {key} "{item}"' if isinstance(item, str) else f"PARAMETER {key} {item}")
-    return "\n".join(lines) + "\n"
+    return modelfile(base_model, adapter_gguf, system, parameters, template=None)
 
 
 def adapter_base(adapter_gguf: Path) -> tuple[str, int | None]:
