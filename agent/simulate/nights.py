@@ -275,10 +275,12 @@ class Simulation:
 
     def _night(self, sim: Settings, room: Chatroom, clock: FakeClock, measurer: Measurer, night: int) -> dict[str, Any]:
         """Day `night` of chat, then the jobs due that night on the fake clock, then the hidden measurement."""
+        from skills.providers.local import seed_sampling
         from skills.train.adapters import served_map
 
         poisoned = night == self.opts.poison_night
         self.progress(f"day {night}: {self.opts.users} users chat" + (" and one floods the channel" if poisoned else ""))
+        seed_sampling(self.opts.seed * 1000 + night)  # answers sample at 0.8: the same seed gives the same week
         chat = room.day(self.opts.users, (TINY if self.opts.tiny else FULL)["per_user"], poisoner=poisoned)
         entry: dict[str, Any] = {"night": night, "poisoned": poisoned, "chat": chat.as_dict(), "fired": [],
                                  "retrain": None, "gate": None, "improver": [], "rollbacks": []}

@@ -70,10 +70,16 @@ def submit_eval(settings: Settings, adapter: str | Path, *, executor: str | None
 def evaluate_on_executor(settings: Settings, adapter: str | Path, *, against: str | None, persona: str | None,
                          use_judge: bool, data: Path | None = None, limit: int = 32, requester: str = "gate",
                          progress: Progress | None = None, timeout_s: float = 3600) -> dict[str, Any]:
-    """Run the evaluation as a job on the executor and wait: the report document (with the gate) comes back."""
+    """Run the evaluation as a job on the executor and wait: the report document comes back, and its gate is
+    decided again here, with this host's eval settings (what gets promoted is the host's policy, not the GPU box's)."""
+    from skills.evaluate import gate
+
     job_id = submit_eval(settings, adapter, data=data, limit=limit, use_judge=use_judge, against=against,
                          persona=persona, requester=requester)
-    return {**fetched_report(wait_relaying(settings, job_id, progress, timeout_s)), "job_id": job_id}
+    report = fetched_report(wait_relaying(settings, job_id, progress, timeout_s))
+    if "gate" in report:
+        report["gate"] = gate.decide(report, min_rows=settings.eval.min_rows).model_dump()
+    return {**report, "job_id": job_id}
 
 
 def evaluate_where_configured(settings: Settings, adapter: str | Path, *, against: str = "base",

@@ -138,3 +138,10 @@ def loop_stopper(tokenizer: Any, prompt_len: int, guard: GuardedStream) -> Any:
             return torch.full((input_ids.shape[0],), guard.stopped, dtype=torch.bool, device=input_ids.device)
 
     return StoppingCriteriaList([LoopStop()])
+
+
+def seed_sampling(seed: int) -> None:
+    """Make the local model's sampled answers repeatable from here on (a simulated day: same seed, same chat)."""
+    import torch
+
+    torch.manual_seed(seed)
