@@ -14,7 +14,7 @@ from typing import Any
 
 from config.errors import SelftuneError
 from improver.eval_config import EvalConfig
-from skills.train.events import EventEmitter, claim_stdout
+from skills.train.events import EventEmitter, run_spec_job
 
 log = logging.getLogger("improver.measure_job")
 
@@ -80,19 +80,7 @@ def run(spec: dict[str, Any], emitter: EventEmitter) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Exit 0 with a `done` event, 1 with an `error` event (one sentence)."""
     argv = sys.argv[1:] if argv is None else argv
-    emitter = EventEmitter(claim_stdout())
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    try:
-        emitter.emit("done", **run(json.loads(Path(argv[0]).read_text(encoding="utf-8")), emitter))
-    except SelftuneError as exc:
-        emitter.emit("error", message=str(exc))
-        return 1
-    except Exception as exc:  # our own bug: one line for the user, the traceback on stderr (the job log)
-        log.exception("measurement failed")
-        emitter.emit("error", message=f"The improver's measurement failed on the worker ({type(exc).__name__}: {exc}).")
-        return 1
-    return 0
-
+    return run_spec_job(argv, run, lambda exc: f"The improver's measurement failed on the worker ({type(exc).__name__}: {exc}).")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,8 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from config.errors import SelftuneError
-from skills.train.events import EventEmitter, claim_stdout
+from skills.train.events import EventEmitter, run_spec_job
 
 log = logging.getLogger("skills.jobs.heavy_worker")
 
@@ -120,20 +119,8 @@ def spec_kind(argv: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Evaluate or export per the spec file; exit 0 with a `done` event, 1 with an `error` event."""
     argv = sys.argv[1:] if argv is None else argv
-    emitter = EventEmitter(claim_stdout())
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    try:
-        spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-        emitter.emit("done", **(export if spec.get("kind") == "export" else evaluate)(spec, emitter))
-    except SelftuneError as exc:
-        emitter.emit("error", message=str(exc))
-        return 1
-    except Exception as exc:  # our own bug: one line for the user, the traceback on stderr (the job log)
-        log.exception("evaluation failed")
-        emitter.emit("error", message=f"The {spec_kind(argv)} job failed on the worker ({type(exc).__name__}: {exc}).")
-        return 1
-    return 0
-
+    return run_spec_job(argv, lambda spec, emitter: (export if spec.get("kind") == "export" else evaluate)(spec, emitter),
+                        lambda exc: f"The {spec_kind(argv)} job failed on the worker ({type(exc).__name__}: {exc}).")
 
 if __name__ == "__main__":
     sys.exit(main())

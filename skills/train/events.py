@@ -7,11 +7,16 @@ so that only events reach whoever parses the stream.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
+
+from config.errors import SelftuneError
 
 EVENT_KINDS = ("start", "progress", "eval", "checkpoint", "message", "done", "error")
 
@@ -67,3 +72,21 @@ def parse_events(text: str) -> list[dict[str, Any]]:
         if isinstance(record, dict) and record.get("event") in EVENT_KINDS:
             events.append(record)
     return events
+
+
+def run_spec_job(argv: list[str], work: Callable[[dict[str, Any], EventEmitter], dict[str, Any]],
+                 failed: Callable[[Exception], str]) -> int:
+    """A worker entry point: read the spec file argv[0], run `work`, emit `done` (exit 0) or an `error` event with
+    one sentence (exit 1): a SelftuneError as it is, our own bug as `failed(exc)` with the traceback on stderr."""
+    emitter = EventEmitter(claim_stdout())
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    try:
+        emitter.emit("done", **work(json.loads(Path(argv[0]).read_text(encoding="utf-8")), emitter))
+    except SelftuneError as exc:
+        emitter.emit("error", message=str(exc))
+        return 1
+    except Exception as exc:  # our own bug: one line for the user, the traceback on stderr (the job log)
+        logging.getLogger(__name__).exception("worker job failed")
+        emitter.emit("error", message=failed(exc))
+        return 1
+    return 0
