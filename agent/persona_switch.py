@@ -96,10 +96,12 @@ def voice_of(settings: Settings, persona: str | None) -> str | None:
 
 def provider_for(settings: Settings, persona: str | None) -> Any | None:
     """The provider answering with the persona's served adapter (local, ollama or openai), or None for the base."""
-    if persona is None:
-        return None
-    adapter_id = served_id(settings, persona)
-    if adapter_id is None:
+    return adapter_provider(settings, persona, served_id(settings, persona) if persona else None)
+
+
+def adapter_provider(settings: Settings, persona: str | None, adapter_id: str | None) -> Any | None:
+    """The provider answering as `persona` with `adapter_id` (a served or a canary adapter), or None for the base."""
+    if persona is None or adapter_id is None:
         return None
     from skills.train.adapters import get_adapter
 

@@ -30,6 +30,7 @@ from agent.session_store import SessionStore
 from config.errors import SelftuneError, report_internal_error
 from config.messages import IncomingMessage, Reply, reply_kind
 from config.settings import Settings
+from skills import canary
 from skills.context import Requester
 from skills.personas import persona_for_channel
 from skills.providers import Provider, ProviderUnavailable, get_provider
@@ -279,7 +280,10 @@ class Router:
 
     def _chat(self, message: IncomingMessage, session: Session, requester: Requester,
               on_token: TokenSink | None = None) -> Outcome:
-        adapter_provider = persona_switch.provider_for(self.settings, session.persona)
+        # The served adapter answers, or a canary candidate for its share of turns (skills.canary).
+        turn_id = message.message_id or f"{message.channel}:{message.user}:{time.time_ns()}"
+        adapter_provider = persona_switch.adapter_provider(
+            self.settings, session.persona, canary.adapter_for_turn(self.settings, session.persona, turn_id))
         provider = adapter_provider or self.provider
         # An adapter's answer speaks in the persona's voice; it is never offered tools (agent.llm_turn).
         turn = LLMTurn(provider, self.registry, skill_context(self.settings, requester, chosen_by_model=True), self.limits,

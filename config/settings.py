@@ -186,6 +186,18 @@ class SchedulerConfig(Section):
         "liked and a disliked answer), else a KTO stage when it has this many new rated answers.")
 
 
+class RetrainConfig(Section):
+    """What a nightly retrain does with a candidate that passed the offline gate."""
+
+    canary_share: float = Field(
+        0.0, ge=0, lt=1, description="Share of the persona's chat turns a gated candidate answers first (an online "
+        "A/B: 👍/👎 on both sides decide at the deadline); 0 promotes it at once.")
+    canary_days: float = Field(2.0, gt=0, description="How long a canary runs before its decision.")
+    canary_min_ratings: int = Field(
+        8, ge=2, description="Fewest rated answers on each side a canary's decision may rest on; fewer: the served "
+        "adapter stays.")
+
+
 class ImproverConfig(Section):
     """The improvement loop's budgets and kill switch."""
 
@@ -299,6 +311,7 @@ class Settings(BaseSettings):
     memory: MemoryConfig = Field(default_factory=MemoryConfig, description=MemoryConfig.__doc__)
     voice: VoiceConfig = Field(default_factory=VoiceConfig, description=VoiceConfig.__doc__)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig, description=SchedulerConfig.__doc__)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig, description=RetrainConfig.__doc__)
     improver: ImproverConfig = Field(default_factory=ImproverConfig, description=ImproverConfig.__doc__)
     datasets: DatasetsConfig = Field(default_factory=DatasetsConfig, description=DatasetsConfig.__doc__)
     ollama: OllamaConfig = Field(default_factory=OllamaConfig, description=OllamaConfig.__doc__)

@@ -269,7 +269,8 @@ def _row(history: list[LoggedMessage], target: LoggedMessage, rewrite: Callable[
     if len(turns) < 2:
         return None
     system = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return {"messages": system + turns, "hash": _row_hash(turns), "message_ids": [m.id for m in context] + [target.id]}
+    return {"messages": system + turns, "hash": _row_hash(turns), "message_ids": [m.id for m in context] + [target.id],
+            "adapter": target.adapter}
 
 
 def _remember(conn: sqlite3.Connection, channel: str, path: Path, rows: list[dict]) -> None:

@@ -22,7 +22,7 @@ from config.settings import Settings, load_settings
 from config.state import connect
 
 log = logging.getLogger(__name__)
-Status = Literal["promoted", "rejected", "skipped", "failed"]
+Status = Literal["promoted", "canary", "rejected", "skipped", "failed"]
 TRAIN_TIMEOUT_S = 6 * 3600
 
 
@@ -397,6 +397,8 @@ def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -
         if not _evaluate(settings, persona_name, candidate, served, outcome, eval_file):
             kept = served or "the base model"
             return _done(settings, outcome.finish("rejected", f"{outcome.steps[-1].detail}; keeping {kept}"))
+        if settings.retrain.canary_share > 0:  # people decide first: the candidate serves a share of turns
+            return _done(settings, _start_canary(settings, persona_name, candidate, served, outcome))
         adapters.promote(settings, persona_name, candidate)
         outcome.served = candidate
         outcome.record("promote", True, f"{persona_name} now serves {candidate}")
@@ -406,6 +408,18 @@ def run_retrain(settings: Settings, persona_name: str, **train_overrides: Any) -
         return _done(settings, outcome.finish(stop.status, stop.reason))
     except SelftuneError as exc:
         return _done(settings, outcome.finish("failed", str(exc)))
+
+
+def _start_canary(settings: Settings, persona: str, candidate: str, served: str | None,
+                  outcome: RetrainOutcome) -> RetrainOutcome:
+    from skills import canary
+
+    started = canary.start(settings, persona, candidate, share=settings.retrain.canary_share,
+                           days=settings.retrain.canary_days)
+    sentence = (f"{candidate} passed the gate and answers {started.share:.0%} of {persona}'s chats beside "
+                f"{served or 'the base model'} until {started.deadline:%Y-%m-%d %H:%M} UTC; 👍/👎 decide then")
+    outcome.record("canary", True, sentence)
+    return outcome.finish("canary", sentence)
 
 
 def _recorded_eval(settings: Settings, adapter_id: str) -> Path | None:

@@ -71,6 +71,33 @@ def promote_cmd(
     console.print(f"{persona} now serves {adapter} (commit {sha[:8]}).")
 
 
+@adapters_app.command("canary")
+def canary_cmd(
+    ctx: typer.Context,
+    persona: str = typer.Argument(..., help="Persona whose chats the candidate shares."),
+    adapter: Optional[str] = typer.Argument(None, help="Candidate adapter id, e.g. pirate-lora/v3 (not with --stop)."),  # noqa: UP045
+    share: float = typer.Option(0.2, "--share", help="Share of the persona's chat turns the candidate answers."),
+    days: float = typer.Option(2.0, "--days", help="How long before 👍/👎 on both sides decide."),
+    stop: bool = typer.Option(False, "--stop", help="End the persona's running canary now; the served adapter stays."),
+) -> None:
+    """Let a candidate answer a share of a persona's chats, then promote it, end it or keep the served one, as
+    people's 👍/👎 on both sides say at the deadline (every step is a workspace commit)."""
+    from skills import canary
+
+    settings = settings_of(ctx)
+    if stop:
+        ended = canary.stop(settings, persona)
+        console.print(f"The canary of {ended.adapter} for {persona} is stopped; {ended.incumbent or 'the base model'} "
+                      "answers every chat again.")
+        return
+    if adapter is None:
+        raise typer.BadParameter("name the candidate adapter, e.g. `selftune adapters canary pirate pirate-lora/v3`.")
+    started = canary.start(settings, persona, adapter, share=share, days=days)
+    console.print(f"{started.adapter} now answers {started.share:.0%} of {persona}'s chat turns beside "
+                  f"{started.incumbent or 'the base model'} until {started.deadline:%Y-%m-%d %H:%M} UTC; "
+                  "👍/👎 on its answers decide then.", highlight=False)
+
+
 def rollback(
     ctx: typer.Context,
     persona: str = typer.Argument(..., help="Persona whose served adapter is restored."),

@@ -66,6 +66,9 @@ def _reattach_jobs(settings) -> None:  # noqa: ANN001
 
 
 def _print_outcome(outcome: dict) -> None:
+    if outcome.get("sentence"):  # a notice that says itself (a canary's decision)
+        console.print(f"\n{outcome['sentence']}", highlight=False)
+        return
     what = f"retrain of {outcome['persona']}" if outcome.get("persona") else outcome.get("schedule", "run")
     console.print(f"\n[bold]Scheduled {what}[/]: "
                   f"{outcome.get('status', 'failed')} — {outcome.get('reason', '')}", highlight=False)

@@ -90,7 +90,9 @@ class Jobs(commands.Cog):
     async def post_retrain(self, outcome: dict[str, Any]) -> list[int]:
         """Say what a scheduled retrain did, and why, where the persona lives; returns the channel ids."""
         persona = outcome.get("persona") or ""
-        text = f"Scheduled retrain of **{persona}**: {outcome.get('status', 'failed')} — {outcome.get('reason', '')}"
+        # A notice that carries its own sentence (a canary's decision) says it as it is.
+        text = outcome.get("sentence") or (f"Scheduled retrain of **{persona}**: {outcome.get('status', 'failed')} — "
+                                           f"{outcome.get('reason', '')}")
         try:
             channels = load_persona(self.services.settings.workspace_dir, persona).channels
         except SelftuneError:

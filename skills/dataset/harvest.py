@@ -65,7 +65,7 @@ def _default_path(settings: Settings, channel: str) -> Path:
 def _write(path: Path, batch: HarvestBatch, system_prompt: str | None) -> Path:
     """Write the rows with the datasets area's writer; provenance = the message ids of every row."""
     note = f"harvest of seq {batch.since_seq + 1}..{batch.until_seq}"
-    sources = [Source(kind="channel", channel=batch.channel, message_ids=r["message_ids"], rows=1,
+    sources = [Source(kind="channel", channel=batch.channel, message_ids=r["message_ids"], rows=1, adapter=r.get("adapter"),
                       note=f"row {i + 1}; {note}" + ("; persona system prompt" if system_prompt else ""))
                for i, r in enumerate(batch.rows)]
     manifest = write_dataset(({"messages": r["messages"]} for r in batch.rows), path, fmt="messages",

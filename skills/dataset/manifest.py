@@ -23,6 +23,7 @@ class Source(BaseModel):
     sha256: str | None = Field(None, description="Content hash of the source file, when known.")
     channel: str | None = Field(None, description="Channel id for harvested conversations.")
     message_ids: list[str] | None = Field(None, description="Message ids the rows were built from.")
+    adapter: str | None = Field(None, description="Adapter that wrote a harvested answer (unset: the base model).")
     rows: int | None = Field(None, description="Rows taken from this source.")
     weight: float | None = Field(None, description="Mixing weight (dataset mix).")
     note: str | None = Field(None, description="Free text (e.g. the operation that produced the rows).")

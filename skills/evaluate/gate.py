@@ -35,6 +35,20 @@ def bootstrap_noise(values: Sequence[float], *, rounds: int = 1000, seed: int = 
     return float(high - low) / 2
 
 
+def bootstrap_difference(a: Sequence[float], b: Sequence[float], *, rounds: int = 1000,
+                         seed: int = 0) -> tuple[float, float]:
+    """(mean(a) - mean(b), half-width of its 95% bootstrap interval), each sample resampled on its own
+    (two independent groups, e.g. the 👍 of two adapters' answers)."""
+    first, second = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(first) < 2 or len(second) < 2:
+        return (float(first.mean() - second.mean()) if len(first) and len(second) else 0.0), float("inf")
+    rng = np.random.default_rng(seed)
+    diffs = (first[rng.integers(0, len(first), size=(rounds, len(first)))].mean(axis=1)
+             - second[rng.integers(0, len(second), size=(rounds, len(second)))].mean(axis=1))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return float(first.mean() - second.mean()), float(high - low) / 2
+
+
 def _moved(rise: float) -> str:
     return f"rose {rise:.0%}" if rise >= 0 else f"fell {-rise:.0%}"
 

@@ -157,3 +157,17 @@ def test_from_served_with_nothing_served_trains_the_first_adapter_at_the_recipes
     nightly = {"epochs": 1, "learning_rate": 1e-4, "from_served": True, "max_length": 256, "max_steps": 40}
     assert _sft_start(settings, None, nightly) == {"max_length": 256, "max_steps": 40}
     assert _sft_start(settings, None, {"epochs": 1}) == {"epochs": 1}  # without from_served: as scheduled
+
+
+def test_a_gated_nightly_candidate_starts_a_canary_instead_of_replacing_the_served_one(pirate: Settings) -> None:
+    """retrain.canary_share: the candidate that passed the offline gate first answers a share of the chats."""
+    from skills import canary
+
+    pirate.retrain.canary_share = 0.25
+    chat_in_channel(pirate, 6)
+    night = run_retrain(pirate, "pirate", **FAST)
+    assert night.status == "canary", night.model_dump()
+    assert "passed the gate and answers 25% of pirate's chats" in night.reason
+    running = canary.active(pirate, "pirate")
+    assert running.adapter == night.candidate and running.incumbent is None and running.share == 0.25
+    assert adapters.served_adapter(pirate, "pirate") is None  # people decide before it replaces the base model
