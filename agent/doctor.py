@@ -108,7 +108,7 @@ def check_ray(settings: Settings) -> Check:
     ok = _reachable(address.rstrip("/") + "/api/version")
     if not ok:
         return Check(name="ray", ok=False, detail=f"{address} unreachable",
-                     fix="Start the head on the GPU box (see README 'A GPU machine through Ray').")
+                     fix="Start the head on the GPU box (see docs/two-machines.md).")
     from skills.jobs.ray_exec import trainer_nodes
 
     workers = trainer_nodes(address)
@@ -147,7 +147,7 @@ def check_discord(settings: Settings) -> Check:
     token = settings.secret("discord_token")
     if not token:
         return Check(name="discord", ok=True, detail="no token: `selftune run` uses the terminal",
-                     fix="Set SELFTUNE_DISCORD_TOKEN to run in Discord (README 'Discord').")
+                     fix="Set SELFTUNE_DISCORD_TOKEN to run in Discord (docs/discord.md).")
     return Check(name="discord", ok=True, detail=f"token configured (***{'' if len(token) < 12 else ''}), guilds {settings.discord.guild_ids or 'none (global sync off)'}")
 
 

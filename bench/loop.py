@@ -1,7 +1,7 @@
 """The self-improvement loop end to end: `selftune simulate`, every night measured on the hidden holdout.
 
 Usage: python bench/loop.py [--smollm2] [--nights 3] [--users 3] [--home DIR] [--json OUT]
-Default: the tiny model, 3 nights (~2-4 min on 2 cores; checks the loop, not quality). The README's curve:
+Default: the tiny model, 3 nights (~2-4 min on 2 cores; checks the loop, not quality). The curve in docs/evaluation.md:
 `python bench/loop.py --smollm2 --nights 7` (about 23 minutes on 2 CPU cores). Prints, side by side from the same
 run, each hidden-holdout metric on night 0 and on the last night, the worst served night's judge win rate vs
 night 0, and what became of the poisoned night. The state dir defaults to bench/results/loop-home (git-ignored);
@@ -57,7 +57,7 @@ def summary_lines(doc: dict) -> list[str]:
 def main() -> None:
     """Run the simulation and print night 0 beside the last night."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smollm2", action="store_true", help="SmolLM2-135M (the README's curve) instead of tiny.")
+    parser.add_argument("--smollm2", action="store_true", help="SmolLM2-135M (the curve in docs/evaluation.md) instead of tiny.")
     parser.add_argument("--nights", type=int, default=3)
     parser.add_argument("--users", type=int, default=3)
     parser.add_argument("--home", type=Path, default=REPO / "bench" / "results" / "loop-home",

@@ -95,7 +95,7 @@ class RayExecutor:
             return JobSubmissionClient(self.address)
         except Exception as exc:
             raise RayUnavailable(f"Cannot reach the Ray head at {self.address} ({exc}); start it on the GPU box "
-                                 "(README: 'A GPU machine through Ray') or check executor.ray_address.") from None
+                                 "(docs/two-machines.md) or check executor.ray_address.") from None
 
     def run(self, job: Job, *, reattach: bool = False) -> Outcome:
         """Submit (or re-attach to) the job's Ray job and follow it to its end."""
@@ -194,7 +194,7 @@ class RayExecutor:
         wanted = ", ".join(f"'{k}'" for k in job.resources)
         reason = (f"Waiting for a trainer worker: no Ray node with a free {wanted} resource is online at "
                   f"{self.address}; on the GPU box run `ray start --address=<head>:6379 "
-                  "--resources='{\"trainer\": 1}'` (README: 'A GPU machine through Ray').")
+                  "--resources='{\"trainer\": 1}'` (docs/two-machines.md).")
         self.store.update(job.id, waiting=reason)
         self.store.note(job.id, reason)
 
