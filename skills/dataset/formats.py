@@ -411,6 +411,9 @@ def _read_kto(row: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- plain text (continued pre-training)
 def _read_text(row: dict[str, Any]) -> dict[str, Any]:
+    if "text" not in row and detect_format(row) not in (None, "text"):
+        raise RowError("is a conversation in a file of plain-text documents ({\"text\"} rows); keep documents and "
+                       "conversations in separate files and train them as separate stages")
     text = row.get("text")
     if not isinstance(text, str):
         raise RowError(f"'text' must be a string, not a JSON {_json_kind(text)}")

@@ -63,23 +63,12 @@ def load_rows(path: Path, kind: Kind) -> list[dict[str, Any]]:
         problem = _row_problem(row, kind)
         if problem:
             raise DatasetInvalid(f"Dataset {path} row {number} {problem}; {kind.upper()} training needs {SHAPES[kind]} rows.")
-    _check_not_mixed(path, rows)
     return [_only_training_keys(row, kind) for row in rows]
 
 
 def is_text_rows(rows: list[dict[str, Any]]) -> bool:
     """True when the rows are plain-text documents ({"text"}), trained on every token (continued pre-training)."""
     return bool(rows) and "text" in rows[0] and "messages" not in rows[0]
-
-
-def _check_not_mixed(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Documents and conversations train differently (all tokens vs the answers), so one file holds one kind."""
-    text = is_text_rows(rows)
-    for number, row in enumerate(rows, 1):
-        if ("text" in row and "messages" not in row) != text:
-            raise DatasetInvalid(f"Dataset {path} row {number} is a {'conversation' if text else 'plain-text document'} "
-                                 f"in a file of {'documents' if text else 'conversations'}; put documents ({{\"text\"}}) "
-                                 "and conversations in separate datasets and train them as separate stages.")
 
 
 def _only_training_keys(row: dict[str, Any], kind: Kind) -> dict[str, Any]:
