@@ -240,3 +240,18 @@ def test_qa_from_a_file_cites_its_name_only(llm: Settings, tmp_path: Path) -> No
     run_synth(llm, "qa", tmp_path / "qa.jsonl", inputs=Inputs(sources=[str(doc)]))
     answer = chat_rows(tmp_path / "qa.jsonl")[0][-1]["content"]
     assert answer.endswith("Source: ships.txt") and "private" not in answer
+
+
+def test_the_skill_reads_confined_files_and_allowed_urls(llm: Settings, site: str, tmp_path: Path) -> None:
+    from skills.context import Requester, SkillContext
+    from skills.registry import load_registry
+
+    allowed = llm.model_copy(update={"datasets": llm.datasets.model_copy(update={"allowed_hosts": ["127.0.0.1"]})})
+    ctx = SkillContext(allowed, Requester(user="discord:1", permission="train"))  # confined, as from Discord
+    outside = tmp_path / "notes.txt"
+    outside.write_text("Private notes.")
+    with pytest.raises(SelftuneError, match="outside selftune's folders"):
+        load_registry().call("dataset.synth", {"task": "qa", "output": "qa.jsonl", "sources": [str(outside)]}, ctx)
+    result = load_registry().call("dataset.synth", {"task": "qa", "output": "qa.jsonl",
+                                                    "sources": [f"{site}/page.html"]}, ctx)
+    assert Path(result["path"]) == allowed.artifacts_dir / "datasets" / "qa.jsonl" and result["rows"] == 1
