@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-SCORE = re.compile(r"score\W{0,3}([1-5])(?![\d.])", re.I)
-OUT_OF_FIVE = re.compile(r"(?<![\d.])([1-5])\s*(?:/|out of)\s*5\b", re.I)
-BARE = re.compile(r"(?<![\d.])([1-5])(?![\d.])")
+# a digit 1-5 that is not part of a larger or decimal number ("10", "4.5"); a sentence's full stop may follow
+SCORE = re.compile(r"score\W{0,3}([1-5])(?!\.?\d)", re.I)
+OUT_OF_FIVE = re.compile(r"(?<!\d)(?<!\d\.)([1-5])\s*(?:/|out of)\s*5\b", re.I)
+BARE = re.compile(r"(?<!\d)(?<!\d\.)([1-5])(?!\.?\d)")
 
 
 def parse_score(text: str) -> int | None:

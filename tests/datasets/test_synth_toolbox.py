@@ -255,3 +255,25 @@ def test_the_skill_reads_confined_files_and_allowed_urls(llm: Settings, site: st
     result = load_registry().call("dataset.synth", {"task": "qa", "output": "qa.jsonl",
                                                     "sources": [f"{site}/page.html"]}, ctx)
     assert Path(result["path"]) == allowed.artifacts_dir / "datasets" / "qa.jsonl" and result["rows"] == 1
+
+
+# ---------------------------------------------------------------- the text format and the rubric's parser
+def test_text_format_is_validated_counted_and_not_converted(settings: Settings, tmp_path: Path) -> None:
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"text": "Ships float."}) + "\n" + json.dumps({"text": "  "}) + "\n")
+    bad = json.loads(CliRunner().invoke(app, ["dataset", "validate", str(docs), "--json"]).stdout)
+    assert (bad["format"], bad["valid"], bad["errors"][0]["line"]) == ("text", 1, 2)
+    assert "'text' is empty" in bad["errors"][0]["message"]
+    docs.write_text(json.dumps({"text": "Ships float."}) + "\n" + json.dumps({"text": "Anchors hold."}) + "\n")
+    stats = CliRunner().invoke(app, ["dataset", "stats", str(docs), "--no-tokens", "--json"])
+    assert json.loads(stats.stdout)["rows"] == 2 and json.loads(stats.stdout)["chars"]["max"] == 13
+    refused = CliRunner().invoke(app, ["dataset", "convert", str(docs), str(tmp_path / "c.jsonl"), "--to", "sharegpt"])
+    assert refused.exit_code == 1 and "no conversation" in refused.output
+
+
+@pytest.mark.parametrize(("reply", "score"), [("Score: 4", 4), ("score - 5.", 5), ("I'd give it 3/5", 3),
+                                               ("2 out of 5", 2), ("**1**", 1), ("Score: 10", None), ("great", None)])
+def test_rubric_scores_are_parsed_robustly(reply: str, score: int | None) -> None:
+    from skills.dataset.rubric import parse_score
+
+    assert parse_score(reply) == score
