@@ -148,7 +148,7 @@ def test_documents_drop_near_duplicates(llm: Settings, tmp_path: Path) -> None:
     assert read_manifest(out).skipped == {"near_duplicates": 2}
 
 
-@pytest.mark.slow  # ~25 s: torch, TRL and a full fine-tune of the tiny model
+# ~6 s once torch and TRL are imported (the first test of a run to import them pays ~20 s more)
 def test_synthetic_documents_train_with_full_fine_tuning(llm: Settings, tmp_path: Path, tiny_model_dir: Path) -> None:
     from tests.train.helpers import make_spec, run_inprocess
 
