@@ -71,7 +71,8 @@ def _read_text(url: str, response: httpx.Response, max_bytes: int) -> str:
                            f"{', '.join(sorted(ALLOWED_TYPES))} pages are read.")
     too_big = FetchRefused(f"{url} is larger than {max_bytes:,} bytes (datasets.fetch_max_bytes); "
                            "save the part you need as a file.")
-    if int(response.headers.get("content-length") or 0) > max_bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
         raise too_big
     body = bytearray()
     for chunk in response.iter_bytes():

@@ -236,7 +236,7 @@ def synthesize(
         for key, item in _pending(items, done):
             if len(rows) >= max_rows or time.monotonic() > deadline:
                 break
-            synth.note = None
+            synth.note = {"item": item} if task in ("topics", "documents") else None  # which topic made the row
             row = getattr(synth, task)(item)
             skipped += row is None
             if row is not None:
@@ -301,6 +301,8 @@ def _finish(out: Path, task: str, rows: list, notes: list, synth: Synthesizer, p
     params: dict[str, Any] = {"max_tokens": synth.max_tokens, **plan}
     if task == "multiturn":
         params["turns"] = options.turns
+    if task in ("topics", "documents"):
+        params["row_items"] = [(note or {}).get("item") for note in notes]
     if options.best_of > 1:
         params.update(best_of=options.best_of, pairs=options.pairs, judge=_model_of(synth.judge),
                       scores=[(note or {}).get("scores") for note in notes])

@@ -120,7 +120,9 @@ def parse_list(text: str, limit: int) -> list[str]:
     """Up to `limit` distinct entries of a model's one-per-line list (numbering, bullets and quotes removed)."""
     out: list[str] = []
     for line in text.splitlines():
-        entry = _LIST_MARK.sub("", line).strip().strip("\"'").rstrip(".").strip()
+        entry = _LIST_MARK.sub("", line).strip().strip("\"'*").rstrip(".").strip()
+        if entry.endswith(":"):
+            continue  # a lead-in such as "Here are three perspectives:"
         if entry and entry.lower() not in (e.lower() for e in out) and len(entry) <= 200:
             out.append(entry)
     return out[:limit]

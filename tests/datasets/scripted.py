@@ -28,7 +28,7 @@ def scripted_text(msgs: list[dict]) -> str:
     if "Q: <question>" in last:
         return f"Q: What is in the text?\nA: {last[-20:]}"
     if "different perspectives" in last:
-        return "1. A complete beginner\n2. A skeptical expert\n- a teacher\n* a child"
+        return "Here are some perspectives:\n1. A complete beginner\n2. A skeptical expert\n- a teacher\n* a child"
     if (found := re.search(r"Topic: (?P<topic>.+)\nPerspective: (?P<who>.+)", last)) is not None:
         return f"Question: What would {found['who']} ask about {found['topic']}?"
     if (found := re.search(r"This is document (?P<n>\d+) on the topic.*Topic: (?P<topic>.+)", last, re.S)) is not None:

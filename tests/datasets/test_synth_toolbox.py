@@ -85,6 +85,7 @@ def test_topics_times_given_perspectives(llm: Settings, tmp_path: Path) -> None:
     assert "What would a child ask about tides?" in questions
     params = read_manifest(out).generator.params
     assert params["perspectives"] == ["a sailor", "a child"] and not params["perspectives_generated"]
+    assert {"topic": "tides", "perspective": "a child"} in params["row_items"] and len(params["row_items"]) == 6
 
 
 def test_topics_generate_perspectives_once_and_resume_with_them(llm: Settings, tmp_path: Path) -> None:
