@@ -239,6 +239,13 @@ class DatasetsConfig(Section):
         "(the state dir's artifacts/datasets, where uploads are stored, is always allowed; the local CLI user may "
         "read any file).",
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (and their subdomains) whose pages `dataset synth qa --source URL` may fetch; empty: no "
+        "URL is fetched.",
+    )
+    fetch_max_bytes: int = Field(2_000_000, gt=0, description="Largest page a synthesis source URL may return.")
+    fetch_timeout_s: float = Field(20.0, gt=0, description="Timeout of fetching one synthesis source URL, in seconds.")
 
 
 class OllamaConfig(Section):

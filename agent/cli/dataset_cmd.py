@@ -166,28 +166,44 @@ def scrub_cmd(
 @dataset_app.command("synth")
 def synth_cmd(
     ctx: typer.Context,
-    task: str = typer.Argument(..., help="persona, qa, multiturn, reasoning or dpo."),
+    task: str = typer.Argument(..., help="persona, dpo, topics, multiturn, reasoning, documents or qa."),
     out: Path = typer.Option(..., "--out", "-o", help="Output .jsonl; re-running resumes an unfinished run."),
-    persona: Optional[str] = typer.Option(None, "--persona", help="Persona card (persona and dpo tasks)."),  # noqa: UP045
-    seeds: Optional[Path] = typer.Option(None, "--seeds", help="File of user questions (default: packaged seeds)."),  # noqa: UP045
-    document: Optional[list[Path]] = typer.Option(None, "--document", help="Text file for the qa task (repeatable)."),  # noqa: UP045
-    rows: int = typer.Option(50, "--rows", help="Stop after this many rows."),
+    persona: Optional[str] = typer.Option(None, "--persona", help="Persona card (needed by persona and dpo; others "  # noqa: UP045
+                                          "answer in its voice when given)."),
+    seeds: Optional[Path] = typer.Option(None, "--seeds", help="Questions, or for multiturn a dataset whose rows are "  # noqa: UP045
+                                         "extended (default: packaged seed prompts)."),
+    source: Optional[list[str]] = typer.Option(None, "--source", help="qa: a text file or an http(s) URL from "  # noqa: UP045
+                                               "datasets.allowed_hosts (repeatable)."),
+    document: Optional[list[Path]] = typer.Option(None, "--document", help="qa: a text file (repeatable; same as --source)."),  # noqa: UP045
+    topic: Optional[list[str]] = typer.Option(None, "--topic", help="topics/documents: a topic, NAME:WEIGHT for "  # noqa: UP045
+                                              "documents (repeatable)."),
+    perspective: Optional[list[str]] = typer.Option(None, "--perspective", help="topics: who asks (repeatable; "  # noqa: UP045
+                                                    "generated when not given)."),
+    perspective_count: int = typer.Option(3, "--perspective-count", help="topics: how many perspectives to generate."),
+    turns: int = typer.Option(2, "--turns", help="multiturn: user/assistant turns added to each row."),
+    best_of: int = typer.Option(1, "--best-of", help="persona: answers per prompt, scored 1-5 by the judge; the best is kept."),
+    pairs: bool = typer.Option(False, "--pairs", help="persona --best-of: keep the best and the worst as a DPO pair."),
+    rows: int = typer.Option(50, "--rows", help="Stop after this many rows (documents: how many to write)."),
     max_seconds: float = typer.Option(600.0, "--max-seconds", help="Stop after this much time."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Generate synthetic data with the configured LLM; the manifest records the model and prompt."""
+    """Generate synthetic data with the configured LLM; the manifest records the model, prompts and scores."""
     from rich.progress import Progress
 
-    from skills.dataset.synth import run_synth
+    from skills.dataset.synth import Inputs, Options, run_synth
 
     settings = settings_of(ctx)
+    inputs = Inputs(seeds=seeds, documents=document, sources=source, topics=topic, perspectives=perspective,
+                    perspective_count=perspective_count)
     with Progress(console=err_console, transient=True) as bar:
         job = bar.add_task(f"synth {task}", total=rows)
-        result = run_synth(settings, task, out, persona=persona, seeds=seeds, documents=document, max_rows=rows,
-                           max_seconds=max_seconds, progress=lambda e: bar.update(job, completed=e["rows"]))
+        result = run_synth(settings, task, out, persona=persona, max_rows=rows, max_seconds=max_seconds,
+                           options=Options(turns=turns, best_of=best_of, pairs=pairs), inputs=inputs,
+                           progress=lambda e: bar.update(job, completed=e["rows"]))
     state = "done" if result["complete"] else "stopped by the budget; run again to continue"
+    dropped = f", {result['near_duplicates']} near duplicates dropped" if result["near_duplicates"] else ""
     _done(result, as_json, f"Wrote {result['rows']} rows to {out} with {result['model']} ({state}; "
-                           f"{result['resumed']} resumed, {result['skipped']} skipped)")
+                           f"{result['resumed']} resumed, {result['skipped']} skipped{dropped})")
 
 
 def _done(result: dict, as_json: bool, text: str) -> None:

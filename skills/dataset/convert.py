@@ -28,9 +28,11 @@ class LossyConversion(SelftuneError):
 
 def from_canonical(row: dict[str, Any], to: str, *, allow_lossy: bool = False) -> dict[str, Any]:
     """One canonical row in format `to`; raises Lossy when information would be lost and that is not allowed."""
+    kind = row_kind(row)
+    if kind == "text":
+        raise Lossy(f"plain-text rows (continued pre-training) hold no conversation to write as {to}")
     if to == "messages":
         return row
-    kind = row_kind(row)
     if kind == "kto":
         raise Lossy("KTO rows (messages + label) can only be written as messages")
     if to == "sharegpt":

@@ -4,6 +4,7 @@ Canonical rows:
 - SFT: {"messages": [{"role", "content", "tool_calls"?, "tool_call_id"?}], "tools"?: [...]}
 - DPO: {"prompt": [messages], "chosen": [messages], "rejected": [messages]} (TRL conversational preference)
 - KTO: {"messages": [...], "label": bool}
+- text: {"text": str} (plain documents for continued pre-training; the loss covers every token)
 Every check raises RowError with one sentence that says what is wrong; callers add the line number.
 """
 
@@ -14,8 +15,8 @@ from typing import Any, Literal
 
 import orjson
 
-Format = Literal["messages", "sharegpt", "alpaca", "dpo", "kto"]
-FORMATS: tuple[str, ...] = ("messages", "sharegpt", "alpaca", "dpo", "kto")
+Format = Literal["messages", "sharegpt", "alpaca", "dpo", "kto", "text"]
+FORMATS: tuple[str, ...] = ("messages", "sharegpt", "alpaca", "dpo", "kto", "text")
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 SHAREGPT_ROLES = {
     "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system",
@@ -45,6 +46,8 @@ def detect_format(row: Any) -> Format | None:
         return "sharegpt"
     if "instruction" in row or ("output" in row and "input" in row):
         return "alpaca"
+    if "text" in row:
+        return "text"
     return None
 
 
@@ -127,10 +130,12 @@ def _plain_chat(msgs: Any) -> bool:
     return prev == "assistant"
 
 
-def row_kind(row: dict[str, Any]) -> Literal["sft", "dpo", "kto"]:
+def row_kind(row: dict[str, Any]) -> Literal["sft", "dpo", "kto", "text"]:
     """Which kind of canonical row this is."""
     if "chosen" in row:
         return "dpo"
+    if "text" in row and "messages" not in row:
+        return "text"
     return "kto" if "label" in row else "sft"
 
 
@@ -404,8 +409,21 @@ def _read_kto(row: dict[str, Any]) -> dict[str, Any]:
     return {"messages": msgs, "label": row["label"]}
 
 
+# ---------------------------------------------------------------- plain text (continued pre-training)
+def _read_text(row: dict[str, Any]) -> dict[str, Any]:
+    if "text" not in row and detect_format(row) not in (None, "text"):
+        raise RowError("is a conversation in a file of plain-text documents ({\"text\"} rows); keep documents and "
+                       "conversations in separate files and train them as separate stages")
+    text = row.get("text")
+    if not isinstance(text, str):
+        raise RowError(f"'text' must be a string, not a JSON {_json_kind(text)}")
+    if not text.strip():
+        raise RowError("'text' is empty")
+    return {"text": text}
+
+
 _READERS = {"messages": _read_messages, "sharegpt": _read_sharegpt, "alpaca": _read_alpaca,
-            "dpo": _read_dpo, "kto": _read_kto}
+            "dpo": _read_dpo, "kto": _read_kto, "text": _read_text}
 
 
 def _json_kind(value: Any) -> str:
@@ -415,4 +433,4 @@ def _json_kind(value: Any) -> str:
 
 def _expected_keys(fmt: str) -> str:
     return {"messages": "'messages'", "sharegpt": "'conversations'", "alpaca": "'instruction' and 'output'",
-            "dpo": "'prompt', 'chosen' and 'rejected'", "kto": "'messages' and 'label'"}[fmt]
+            "dpo": "'prompt', 'chosen' and 'rejected'", "kto": "'messages' and 'label'", "text": "'text'"}[fmt]

@@ -26,7 +26,7 @@ from skills.dataset.manifest import Generator, Manifest, Source, as_source, writ
 from skills.dataset.reader import iter_raw, sniff
 
 MAX_ROW_WARNINGS = 20  # a file of huge rows gets a count, not one warning per row
-FORMAT_HINT = "expected 'messages', 'conversations', 'instruction'/'output', 'prompt'/'chosen'/'rejected' or 'label'"
+FORMAT_HINT = "expected 'messages', 'conversations', 'instruction'/'output', 'prompt'/'chosen'/'rejected', 'label' or 'text'"
 
 
 class DatasetError(SelftuneError):
@@ -133,7 +133,7 @@ def iter_canonical(path: str | Path, fmt: str = "auto") -> Iterator[dict[str, An
 
 
 def format_of(row: dict[str, Any]) -> str:
-    """The canonical format name of a canonical row: messages, dpo or kto."""
+    """The canonical format name of a canonical row: messages, dpo, kto or text."""
     kind = row_kind(row)
     return "messages" if kind == "sft" else kind
 

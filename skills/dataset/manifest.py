@@ -18,8 +18,8 @@ class Source(BaseModel):
     """Where rows came from: a file, a channel (with message ids), a generator or another dataset."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["file", "channel", "generator", "dataset"] = Field(description="What kind of source.")
-    path: str | None = Field(None, description="File or dataset path.")
+    kind: Literal["file", "channel", "generator", "dataset", "url"] = Field(description="What kind of source.")
+    path: str | None = Field(None, description="File or dataset path, or the fetched URL.")
     sha256: str | None = Field(None, description="Content hash of the source file, when known.")
     channel: str | None = Field(None, description="Channel id for harvested conversations.")
     message_ids: list[str] | None = Field(None, description="Message ids the rows were built from.")
@@ -34,7 +34,7 @@ class Generator(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     model: str = Field(description="Model name the provider reported.")
-    task: str = Field(description="Synthesis task (persona, qa, multiturn, reasoning, dpo).")
+    task: str = Field(description="Synthesis task (persona, qa, multiturn, reasoning, dpo, topics, documents).")
     prompt: str = Field(description="The prompt template used.")
     persona: str | None = Field(None, description="Persona card name, when the task uses one.")
     temperature: float = 0.0
@@ -47,7 +47,7 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str = Field(description="The dataset file this manifest describes.")
     sha256: str = Field(description="sha256 of the file's bytes.")
-    format: str = Field(description="Row format: messages, sharegpt, alpaca, dpo or kto.")
+    format: str = Field(description="Row format: messages, sharegpt, alpaca, dpo, kto or text.")
     rows: int = Field(description="Number of rows.")
     sources: list[Source] = Field(default_factory=list)
     generator: Generator | None = None

@@ -35,6 +35,11 @@ def dataset_stats(path: str | Path, *, fmt: str = "auto", tokenizer: Any = None,
     kind = None
     for row in iter_canonical(path, fmt):
         kind = kind or format_of(row)
+        if "text" in row:  # a plain-text document: no turns, its characters and tokens count
+            chars.append(len(row["text"]))
+            texts.append(row["text"])
+            tokens += [len(tokenizer(row["text"])["input_ids"])] if tokenizer is not None else []
+            continue
         msgs = _conversation(row)
         roles.update(m["role"] for m in msgs)
         turns.append(sum(m["role"] in ("user", "assistant") for m in msgs))
@@ -45,7 +50,7 @@ def dataset_stats(path: str | Path, *, fmt: str = "auto", tokenizer: Any = None,
     owners = duplicate_groups(texts, near=near) if texts else []
     exact = len(texts) - len({hash(t) for t in texts})
     return {
-        "path": str(path), "format": kind, "rows": len(turns), "turns": _summary(turns), "chars": _summary(chars),
+        "path": str(path), "format": kind, "rows": len(texts), "turns": _summary(turns), "chars": _summary(chars),
         "tokens": _summary(tokens) if tokenizer is not None else None, "roles": dict(roles),
         "duplicates": {"exact": exact, "near": sum(o != i for i, o in enumerate(owners)) - exact},
     }

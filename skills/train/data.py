@@ -28,6 +28,8 @@ class DatasetInvalid(SelftuneError):
 def _row_problem(row: Any, kind: Kind) -> str | None:
     if not isinstance(row, dict):
         return "is not a JSON object"
+    if kind == "sft" and "text" in row and "messages" not in row:
+        return None  # a plain-text document (continued pre-training); the reader checked it is non-empty text
     if kind == "dpo":
         missing = [k for k in ("prompt", "chosen", "rejected") if k not in row]
         return f"lacks {', '.join(missing)}" if missing else None
@@ -64,10 +66,17 @@ def load_rows(path: Path, kind: Kind) -> list[dict[str, Any]]:
     return [_only_training_keys(row, kind) for row in rows]
 
 
+def is_text_rows(rows: list[dict[str, Any]]) -> bool:
+    """True when the rows are plain-text documents ({"text"}), trained on every token (continued pre-training)."""
+    return bool(rows) and "text" in rows[0] and "messages" not in rows[0]
+
+
 def _only_training_keys(row: dict[str, Any], kind: Kind) -> dict[str, Any]:
     """Drop provenance/metadata columns: TRL would otherwise try to tokenize or collate them."""
     if kind == "dpo":
         return {k: row[k] for k in ("prompt", "chosen", "rejected")}
+    if "text" in row and "messages" not in row:
+        return {"text": row["text"]}
     messages = [{"role": m["role"], "content": m.get("content") or ""} for m in row["messages"]]
     if kind == "kto":  # TRL's unpaired preference shape: the last answer is the rated completion
         return {"prompt": messages[:-1], "completion": messages[-1:], "label": row["label"]}

@@ -15,13 +15,17 @@ from typing import Any
 from datasets import Dataset
 from trl import SFTConfig
 
+from skills.train.data import is_text_rows
 from skills.train.loss import LeanSFTTrainer
 from skills.train.runtime import common_args, lora_config
 from skills.train.spec import TrainSpec
 
 
-def sft_config(spec: TrainSpec, device: str, has_eval: bool) -> SFTConfig:
-    """SFTConfig from the spec: packing (bfd, padding-free) on CUDA or length-grouped batches, assistant-only loss."""
+def sft_config(spec: TrainSpec, device: str, has_eval: bool, documents: bool = False) -> SFTConfig:
+    """SFTConfig from the spec: packing (bfd, padding-free) on CUDA or length-grouped batches, assistant-only loss.
+
+    `documents`: plain-text rows ({"text"}, continued pre-training), where every token is a target.
+    """
     h = spec.hyper
     # Padding-free packing pays off with varlen attention kernels (CUDA). On CPU, SDPA materializes the whole
     # packed row's attention mask per layer (GBs for SmolLM2), so there we batch conversations of similar
@@ -33,7 +37,8 @@ def sft_config(spec: TrainSpec, device: str, has_eval: bool) -> SFTConfig:
         packing_strategy="bfd",
         padding_free=pack,
         train_sampling_strategy="random" if pack else "group_by_length",
-        assistant_only_loss=h.assistant_only_loss,
+        assistant_only_loss=h.assistant_only_loss and not documents,
+        dataset_text_field="text",
         dataset_num_proc=None,
     )
 
@@ -42,10 +47,10 @@ def build_trainer(
     spec: TrainSpec, model: Any, tokenizer: Any, train: list[dict], held_out: list[dict],
     device: str, callbacks: list[Any], peft: bool = True,
 ) -> LeanSFTTrainer:
-    """An SFTTrainer (lean assistant-only loss) over `messages` rows; `peft=False` when adapters exist."""
+    """An SFTTrainer (lean assistant-only loss) over `messages` or `text` rows; `peft=False` when adapters exist."""
     return LeanSFTTrainer(
         model=model,
-        args=sft_config(spec, device, bool(held_out)),
+        args=sft_config(spec, device, bool(held_out), documents=is_text_rows(train)),
         train_dataset=Dataset.from_list(train),
         eval_dataset=Dataset.from_list(held_out) if held_out else None,
         processing_class=tokenizer,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,58 +15,18 @@ from skills.dataset.io import iter_canonical
 from skills.dataset.manifest import read_manifest
 from skills.dataset.synth import SEEDS, load_seeds, run_synth
 from skills.dataset.validate import validate_file
-
-
-class Scripted(BaseHTTPRequestHandler):
-    """Answers /v1/chat/completions: pirate voice when the system prompt says pirate, else plain."""
-
-    calls: list[list[dict]] = []
-    fail_after: int | None = None
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server API
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        msgs = body["messages"]
-        Scripted.calls.append(msgs)
-        if Scripted.fail_after is not None and len(Scripted.calls) > Scripted.fail_after:
-            self.send_response(500)
-            self.end_headers()
-            return
-        pirate = any("pirate" in m["content"] for m in msgs if m["role"] == "system")
-        last = msgs[-1]["content"]
-        text = f"Q: What is in the text?\nA: {last[-20:]}" if "Q: <question>" in last else \
-            (f"Arr matey, {last}" if pirate else f"Plain: {last}")
-        payload = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "scripted-1",
-                              "choices": [{"index": 0, "finish_reason": "stop",
-                                           "message": {"role": "assistant", "content": text}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args) -> None:  # keep test output clean
-        pass
+from tests.datasets.scripted import Scripted, scripted_server, scripted_settings
 
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    Scripted.calls, Scripted.fail_after = [], None
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    with scripted_server() as url:
+        yield url
 
 
 @pytest.fixture
 def llm_settings(settings: Settings, server: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("SELFTUNE_LLM__PROVIDER", "openai")
-    monkeypatch.setenv("SELFTUNE_LLM__BASE_URL", server)
-    monkeypatch.setenv("SELFTUNE_LLM__TIMEOUT_S", "5")
-    return settings.model_copy(update={"llm": settings.llm.model_copy(
-        update={"provider": "openai", "base_url": server, "model": "scripted-1", "timeout_s": 5.0})})
+    return scripted_settings(settings, server, monkeypatch)
 
 
 def test_packaged_seed_prompts() -> None:
@@ -101,7 +59,7 @@ def test_qa_from_documents_and_multiturn(llm_settings: Settings, tmp_path: Path)
     qa = run_synth(llm_settings, "qa", tmp_path / "qa.jsonl", documents=[doc], max_rows=3)
     assert qa["rows"] == 1 and validate_file(tmp_path / "qa.jsonl").ok
     multi = run_synth(llm_settings, "multiturn", tmp_path / "mt.jsonl", max_rows=2)
-    assert multi["rows"] == 2 and len(next(iter_canonical(tmp_path / "mt.jsonl"))["messages"]) == 4
+    assert multi["rows"] == 2 and len(next(iter_canonical(tmp_path / "mt.jsonl"))["messages"]) == 2 + 2 * 2
 
 
 def test_killed_run_resumes_without_duplicates(llm_settings: Settings, tmp_path: Path) -> None:
