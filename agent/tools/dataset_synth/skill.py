@@ -3,11 +3,12 @@
 from typing import Any, Literal
 
 from skills.context import SkillContext
+from skills.paths import ReadPath, WritePath
 
 
 def synth(
-    task: Literal["persona", "qa", "multiturn", "reasoning", "dpo"], output: str, persona: str | None = None,
-    seeds: str | None = None, documents: list[str] | None = None, max_rows: int = 50, max_seconds: float = 600.0,
+    task: Literal["persona", "qa", "multiturn", "reasoning", "dpo"], output: WritePath, persona: str | None = None,
+    seeds: ReadPath | None = None, documents: list[ReadPath] | None = None, max_rows: int = 50, max_seconds: float = 600.0,
     *, ctx: SkillContext,
 ) -> dict[str, Any]:
     """Generate a synthetic dataset (resumable, bounded by rows and time) and write it with a manifest."""
