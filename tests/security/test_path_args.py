@@ -250,3 +250,20 @@ def test_a_workspace_of_skills_reports_the_untyped_one(tmp_path: Path) -> None:
         load_skill_folder(folder, origin="entrypoint:probe", version="0")
     assert "parameter 'path'" in str(refused.value) and "skills.paths" in str(refused.value)
     assert isinstance(refused.value, SelftuneError)
+
+
+@pytest.mark.parametrize("who", ["discord", "model"])
+def test_the_confirmation_question_reads_no_outside_path(who: str, settings: Settings, outside: Path) -> None:
+    """An export over an earlier export asks first; for an outside adapter folder only the local user's own
+    request is looked at: anyone else's is not read to ask (the call is then refused as outside)."""
+    from agent import confirm
+
+    (outside / "mine").mkdir()
+    (outside / "mine" / "adapter_config.json").write_text("{}")
+    (settings.artifacts_dir / "exports" / "mine" / "merged").mkdir(parents=True)
+    export, args = registry().get("export.run"), {"adapter": str(outside / "mine"), "to": "merged"}
+    assert confirm.check(settings, export, args, Requester()).needed  # the local user: it would overwrite
+    requester = Requester(user="discord:7", transport="discord", permission="admin") if who == "discord" else Requester()
+    assert not confirm.check(settings, export, args, requester, chosen_by_model=who == "model").needed
+    with pytest.raises(OutsideFolders, match="^Argument 'adapter'"):
+        registry().call("export.run", args, IDENTITIES[who](settings))
