@@ -20,6 +20,11 @@ LOCAL_TRANSPORTS = {"console", "cli"}
 LOCAL_USER = "local"  # the user of the terminal itself (no --user given)
 
 
+def is_local_user(requester: Requester) -> bool:
+    """The user at the terminal, typing for themselves: the only requester whose paths are not confined."""
+    return requester.transport in LOCAL_TRANSPORTS and requester.user == LOCAL_USER
+
+
 def identities(transport: str, user: str | int, roles: Iterable[str] = ()) -> set[str]:
     """The names config can give a sender: 'discord:123' (also as a bare '--user discord:123'), 'role:trainers'."""
     names = {f"{transport}:{user}", *(f"role:{role}" for role in roles)}

@@ -16,12 +16,13 @@ import logging
 import re
 import string
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NamedTuple
 
+from agent.auth import is_local_user
 from config.errors import SelftuneError
 from config.settings import Settings
 from skills.context import Requester
+from skills.paths import confine_args
 from skills.registry import SkillInfo
 
 log = logging.getLogger(__name__)
@@ -48,18 +49,20 @@ def answer_of(text: str) -> bool | None:
 
 
 def check(settings: Settings, skill: SkillInfo, args: dict[str, Any], requester: Requester, *,
-          where: str = "chat") -> Check:
+          where: str = "chat", chosen_by_model: bool = False) -> Check:
     """What running `skill` with `args` will do, and whether the requester must confirm it first.
 
     `where` is "chat" or "mcp": a `describe` runs only where the skill's `confirm_in` lists it (a training
-    estimate is asked about in chat only).
+    estimate is asked about in chat only). Path arguments are confined as the call will confine them.
     """
     decl = skill.declaration
     describe = describer(decl.describe) if decl.describe and where in decl.confirm_in else None
     try:
         if describe is not None:
+            if chosen_by_model or not is_local_user(requester):  # no outside path is read, not even to ask
+                args = confine_args(args, skill.paths, settings)
             return describe(settings, args, requester)
-    except SelftuneError:  # the skill itself will give the same error, in its own words
+    except SelftuneError:  # the skill itself (the registry, for paths) will give the same error, in its own words
         return Check(False)
     if decl.confirm and skill.effects != "none":
         return Check(True, fill(decl.confirm, args))
@@ -200,10 +203,6 @@ def describe_training(settings: Settings, args: dict[str, Any], requester: Reque
     from skills.train.estimate import estimate_job
     from skills.train.spec import spec_from_recipe
 
-    dataset = args.get("dataset")
-    outside = dataset and not Path(str(dataset)).expanduser().resolve().is_relative_to(settings.home.resolve())
-    if outside and requester.transport not in ("console", "cli"):  # never read a remote caller's outside file here
-        return Check(False)
     spec = spec_from_recipe(settings, args.get("recipe"), persona=args.get("persona"), method=args.get("method"),
                             dataset=args.get("dataset"), **({"max_steps": args["max_steps"]} if args.get("max_steps") else {}))
     estimate = estimate_job(settings, spec)

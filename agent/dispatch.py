@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agent import chat_tune, confirm
-from agent.auth import LOCAL_TRANSPORTS, LOCAL_USER, allows
+from agent.auth import allows, is_local_user
 from agent.intents import Intent
 
 if TYPE_CHECKING:
@@ -148,8 +148,7 @@ def refer_to_last_persona(intent: Intent, skill: SkillInfo, session: Session) ->
 def skill_context(settings: Settings, requester: Requester, *, chosen_by_model: bool) -> SkillContext:
     """The one place confinement is decided: paths stay open only for what the local user typed
     (not `selftune chat --user discord:…`, which speaks as someone else, and never for a model's choice)."""
-    local = requester.transport in LOCAL_TRANSPORTS and requester.user == LOCAL_USER
-    return SkillContext(settings=settings, requester=requester, confined=chosen_by_model or not local)
+    return SkillContext(settings=settings, requester=requester, confined=chosen_by_model or not is_local_user(requester))
 
 
 class Dispatcher:

@@ -312,7 +312,7 @@ class Router:
         def gate(skill: str, args: dict[str, Any]) -> str | None:
             if message.confirmed:
                 return None
-            check = confirm.check(self.settings, self.registry.get(skill), args, requester)
+            check = confirm.check(self.settings, self.registry.get(skill), args, requester, chosen_by_model=True)
             return check.text if check.needed else None
 
         return gate

@@ -38,6 +38,11 @@ def resolved(path: Path, given: str | Path) -> Path:
         raise UsageError(f"'{shown(str(given))}' is not a usable path; give a plain file name.") from None
 
 
+def named(path: str | Path, arg: str | None = None) -> str:
+    """How a refusal names the path: quoted, after the skill argument that held it when there was one."""
+    return f"Argument '{arg}' ('{shown(str(path))}')" if arg else f"'{shown(str(path))}'"
+
+
 def _within(path: Path, roots: list[Path]) -> bool:
     return any(path.is_relative_to(root) for root in roots)
 
@@ -57,27 +62,27 @@ def exists(path: Path) -> bool:
         return False
 
 
-def confine_input(path: str | Path, settings: Settings) -> Path:
+def confine_input(path: str | Path, settings: Settings, *, arg: str | None = None) -> Path:
     """The resolved file a confined caller may read: relative names live in artifacts/datasets/."""
     given = Path(path)
     real = resolved(given if given.is_absolute() else datasets_dir(settings) / given, path)
     if not _within(real, input_roots(settings)):
         raise OutsideFolders(
-            f"'{shown(str(path))}' is outside selftune's folders; put the file under {datasets_dir(settings)} "
+            f"{named(path, arg)} is outside selftune's folders; put the file under {datasets_dir(settings)} "
             "or add its folder to datasets.allowed_dirs."
         )
     return real
 
 
-def confine_output(path: str | Path, settings: Settings, *, folder: bool = False) -> Path:
+def confine_output(path: str | Path, settings: Settings, *, folder: bool = False, arg: str | None = None) -> Path:
     """The resolved place a confined caller may write to (a file, or a folder with folder=True)."""
     given = Path(path)
     root = resolved(datasets_dir(settings), str(datasets_dir(settings)))
     real = resolved(given if given.is_absolute() else root / given, path)
     if not _within(real, [root]):
         raise OutsideFolders(
-            f"'{shown(str(path))}' is outside selftune's folders; write under {datasets_dir(settings)} instead."
+            f"{named(path, arg)} is outside selftune's folders; write under {datasets_dir(settings)} instead."
         )
     if not folder and _is_dir(real):
-        raise UsageError(f"'{shown(str(path))}' is a folder; give the name of a file to write.")
+        raise UsageError(f"{named(path, arg)} is a folder; give the name of a file to write.")
     return real

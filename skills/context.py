@@ -35,8 +35,9 @@ class SkillContext:
     # Long-running skills report progress here: progress({"step": 3, "loss": 1.2, ...}).
     progress: Callable[[dict[str, Any]], None] | None = None
     # Paths and files: confined callers (Discord, MCP, anything the model chose) read only datasets folders and
-    # write only under artifacts/datasets (config/paths.py). Confined unless a transport says the local user
-    # typed this call themselves: forgetting to decide must never open the file system.
+    # write only under artifacts/datasets (config/paths.py); SkillRegistry.call confines every argument typed as a
+    # path (skills/paths.py) before the skill runs. Confined unless a transport says the local user typed this
+    # call themselves: forgetting to decide must never open the file system.
     confined: bool = True
 
     def report(self, event: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from config.errors import NotFound, PermissionDenied, SelftuneError, UsageError
 from skills import hookspecs
 from skills.context import SkillContext
 from skills.declaration import Declaration, merge_overlay, parse_declaration
+from skills.paths import PathArg, confine_args, looks_like_a_path, path_arg
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "selftune.skills"
@@ -59,6 +60,7 @@ class SkillInfo(BaseModel):
     function: Callable[..., Any]
     args_model: type[BaseModel]
     declaration: Declaration = Declaration()  # how requests reach it (skills.declaration)
+    paths: dict[str, PathArg] = {}  # arguments that name files, by their path type (skills.paths)
 
     def openai_tool(self) -> dict[str, Any]:
         """This skill as an OpenAI tools-schema entry."""
@@ -108,6 +110,26 @@ def _args_model(func: Callable[..., Any], name: str) -> type[BaseModel]:
     return create_model(model_name, __config__=ConfigDict(extra="forbid"), **fields)
 
 
+def _path_args(func: Callable[..., Any], name: str) -> dict[str, PathArg]:
+    """The parameters typed as paths (skills.paths); one that names a file without such a type is refused, so
+    the registry confines every path a confined caller can pass."""
+    hints = get_type_hints(func, include_extras=True)
+    marks: dict[str, PathArg] = {}
+    for pname in inspect.signature(func).parameters:
+        if pname == "ctx":
+            continue
+        mark = path_arg(hints[pname])
+        if mark is not None:
+            marks[pname] = mark
+        elif looks_like_a_path(pname, hints[pname]):
+            raise SkillRegistrationError(
+                f"Skill '{name}' parameter '{pname}' looks like a file path but is not typed as one; annotate it "
+                "with a path type from skills.paths (ReadPath, WritePath, WriteFolder, AdapterPath) so confined "
+                "callers cannot pass any path, or NotAPath if it does not name a file."
+            )
+    return {pname: mark for pname, mark in marks.items() if mark.access != "none"}
+
+
 def build_skill(
     function: Callable[..., Any], meta: dict[str, Any], *, origin: str, version: str,
     path: Path | None = None, body: str = "",
@@ -128,11 +150,12 @@ def build_skill(
     except ValueError as exc:
         raise SkillRegistrationError(f"{exc}.") from None
     args_model = _args_model(function, name)
+    paths = _path_args(function, name)
     schema = _described(args_model.model_json_schema(), declaration.args, name)
     return SkillInfo(
         name=name, description=description, permission=permission, effects=effects, parameters=schema, origin=origin,
         version=version, path=path, body=body, long_running=bool(meta.get("long_running", False)),
-        function=function, args_model=args_model, declaration=declaration,
+        function=function, args_model=args_model, declaration=declaration, paths=paths,
     )
 
 
@@ -226,7 +249,8 @@ class SkillRegistry:
             raise UsageError(f"Skill '{name}': argument '{field}' {err['msg'].lower()}.") from None
 
     def call(self, name: str, args: dict[str, Any], ctx: SkillContext) -> Any:
-        """Run a skill after checking the requester's permission and the arguments."""
+        """Run a skill after checking the requester's permission and the arguments; a confined caller's path
+        arguments are confined here, the one place, before the skill runs (skills.paths)."""
         skill = self.get(name)
         if not ctx.requester.allows(skill.permission):
             raise PermissionDenied(
@@ -235,6 +259,8 @@ class SkillRegistry:
             )
         parsed = self.validate_args(name, args)
         kwargs = {k: getattr(parsed, k) for k in type(parsed).model_fields}
+        if ctx.confined and skill.paths:
+            kwargs = confine_args(kwargs, skill.paths, ctx.settings)
         if "ctx" in inspect.signature(skill.function).parameters:
             kwargs["ctx"] = ctx
         return skill.function(**kwargs)

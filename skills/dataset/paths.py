@@ -2,7 +2,9 @@
 
 The local user's own calls (ctx.confined False) read any path: as given, else under artifacts/datasets/.
 Everyone else goes through config/paths.py: reads from the datasets folders only, writes under
-artifacts/datasets/ only, symlinks resolved before the check.
+artifacts/datasets/ only, symlinks resolved before the check. For them the registry has already confined
+every path-typed argument (skills/paths.py) and passes it resolved; the checks here are the same policy
+again, for the path a skill derives itself.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any
 
 from config.errors import NotFound
 from config.names import is_adapter_id, shown
-from config.paths import OutsideFolders, exists, resolved
+from config.paths import OutsideFolders, exists, named, resolved
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def _not_found(adapter: str | Path) -> NotFound:
     )
 
 
-def confined_adapter(adapter: str, settings: Settings) -> Path:
+def confined_adapter(adapter: str, settings: Settings, *, arg: str | None = None) -> Path:
     """The adapter folder a confined caller (Discord, MCP, the model) means: a registry id or persona name,
     or a folder inside artifacts/adapters; never a path elsewhere."""
     root = resolved(settings.artifacts_dir / "adapters", "artifacts/adapters")
@@ -62,7 +62,7 @@ def confined_adapter(adapter: str, settings: Settings) -> Path:
         return found
     real = resolved(root / adapter, adapter)  # an absolute path replaces root when joined
     if not real.is_relative_to(root):
-        raise OutsideFolders(f"'{shown(adapter)}' is outside selftune's folders; name a registered adapter id "
+        raise OutsideFolders(f"{named(adapter, arg)} is outside selftune's folders; name a registered adapter id "
                              "from `selftune adapters list` instead.")
     if not exists(real / "adapter_config.json"):
         raise _not_found(adapter)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pluggy
 
@@ -12,12 +12,16 @@ from config.errors import UsageError
 from config.names import check_name
 from skills import hookspecs
 from skills.context import SkillContext
+from skills.dataset.sources import parse_plan
+from skills.paths import PathArg, ReadPath
 from skills.registry import SkillRegistry, load_registry
 
 CALLS: list[tuple[str, dict[str, Any]]] = []
+# Typed like the real skills' arguments (skills.paths): a confined caller's file is confined, a source is not.
+DatasetFile = Annotated[str, PathArg("read", unless=lambda value: parse_plan(value, here="here") is not None)]
 
 
-def train_submit(persona: str, dataset: str, method: str | None = None, ctx: SkillContext | None = None) -> dict:
+def train_submit(persona: str, dataset: DatasetFile, method: str | None = None, ctx: SkillContext | None = None) -> dict:
     """Submit a training job for a persona on a dataset (routing only: flows that start jobs use the real skill
     behind the fake trainer process, see tests/discord and tests/agent/test_chat_tune.py)."""
     check_name(persona, "persona")  # the real skill's boundary rule: a persona is a name, never a path
@@ -51,7 +55,7 @@ def eval_run(adapter: str) -> dict:
     return {"message": f"Evaluated {adapter}."}
 
 
-def dataset_validate(path: str) -> dict:
+def dataset_validate(path: ReadPath) -> dict:
     """Validate a dataset file."""
     rows = Path(path).read_text(encoding="utf-8").splitlines()
     CALLS.append(("dataset.validate", {"path": path}))

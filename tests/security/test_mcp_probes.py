@@ -32,6 +32,10 @@ async def test_mcp_client_cannot_read_or_write_outside_selftune(settings: Settin
                 "train_submit", {"persona": "../../..", "dataset": "good.jsonl", "max_steps": 1}),
             "train on a file outside": await client.call_tool(
                 "train_submit", {"persona": "pirate", "dataset": str(outside / "secret.jsonl"), "max_steps": 1}),
+            "transcribe /etc/passwd": await client.call_tool("voice_transcribe", {"path": "/etc/passwd"}),
+            "transcribe an outside file": await client.call_tool("voice_transcribe", {"path": str(outside / "victim.txt")}),
+            "transcribe a missing outside file": await client.call_tool(
+                "voice_transcribe", {"path": str(outside / "missing.ogg")}),
         }
         allowed = await client.call_tool("dataset_convert", {"path": "good.jsonl", "output": "copy.jsonl"})
     for probe, result in refused.items():
@@ -39,6 +43,9 @@ async def test_mcp_client_cannot_read_or_write_outside_selftune(settings: Settin
         assert result.is_error, probe
         assert "outside selftune's folders" in text or "not a valid persona name" in text, (probe, text)
         assert PASSWD_FIRST_LINE not in text and "Ahoy" not in text and "Traceback" not in text, probe
+    transcribed = [refused[p].content[0].text for p in ("transcribe an outside file", "transcribe a missing outside file")]
+    assert all(t.startswith("Argument 'path' (") for t in transcribed)  # refused as outside, existing or not
+    assert transcribed[0].split("is outside")[1] == transcribed[1].split("is outside")[1]
     assert not allowed.is_error and Path(payload(allowed)["path"]) == (datasets / "copy.jsonl").resolve()
     assert (outside / "victim.txt").read_text() == VICTIM_TEXT
     assert files_under(settings.home.parent, skip=settings.home) == before

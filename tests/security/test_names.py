@@ -69,6 +69,8 @@ def test_dotdot_persona_is_refused_everywhere_with_nothing_written(settings: Set
     cli = runner.invoke(app, ["train", "--persona", "../../..", "--dataset", str(datasets / "good.jsonl")])
     assert cli.exit_code == 2 and "not a valid persona name" in cli.output and "Traceback" not in cli.output
     registry = load_registry()
+    # An adapter that exists, so that eval.run's refusal is about the persona (the registry finds adapters first).
+    evaluated = fake_adapter(settings, "pirate-lora", "v1")
     for name, args in [("train.submit", {"persona": "../../..", "dataset": "good.jsonl"}),
                        ("train.submit", {"recipe": "../../../x", "dataset": "good.jsonl"}),
                        ("dataset.build", {"source": "channel:general", "persona": "../x"}),
@@ -81,7 +83,8 @@ def test_dotdot_persona_is_refused_everywhere_with_nothing_written(settings: Set
     tune = router.handle(IncomingMessage(text="!tune persona=../../.. dataset=good.jsonl", user="42",
                                          transport="discord", channel="c1"))
     assert tune.intent == "tune" and not tune.ok and "not a valid persona name" in tune.text
-    assert not (settings.artifacts_dir / "adapters").exists()
+    trained = settings.artifacts_dir / "adapters"
+    assert [p.relative_to(trained).as_posix() for p in trained.glob("*/*")] == [evaluated]  # nothing trained
     assert files_under(settings.home.parent, skip=settings.home) == before
 
 

@@ -8,9 +8,10 @@ from memory.store import open_memory
 from skills.context import SkillContext
 from skills.dataset.harvest import harvest_channel
 from skills.dataset.paths import output_path
+from skills.paths import WritePath
 
 
-def dataset_build(source: str, out: str | None = None, persona: str | None = None, full: bool = False, *,
+def dataset_build(source: str, out: WritePath | None = None, persona: str | None = None, full: bool = False, *,
                   ctx: SkillContext) -> dict[str, Any]:
     """Harvest a channel ("channel:ID") into a dataset file; returns its path, row count and manifest."""
     kind, _, channel = source.partition(":")

@@ -3,10 +3,11 @@
 from typing import Any, Literal
 
 from skills.context import SkillContext
+from skills.paths import ReadPath, WritePath
 
 
 def convert(
-    path: str, output: str, to: Literal["messages", "sharegpt", "alpaca"] = "messages",
+    path: ReadPath, output: WritePath, to: Literal["messages", "sharegpt", "alpaca"] = "messages",
     allow_lossy: bool = False, scrub: bool = False, *, ctx: SkillContext,
 ) -> dict[str, Any]:
     """Convert a dataset to messages/sharegpt/alpaca (optionally scrubbing PII) and write it with a manifest."""

@@ -3,9 +3,10 @@
 from typing import Any
 
 from skills.context import SkillContext
+from skills.paths import WeightedReadPath, WritePath
 
 
-def mix(sources: list[str], output: str, rows: int | None = None, seed: int = 0, *, ctx: SkillContext) -> dict[str, Any]:
+def mix(sources: list[WeightedReadPath], output: WritePath, rows: int | None = None, seed: int = 0, *, ctx: SkillContext) -> dict[str, Any]:
     """Mix datasets given as "path:weight" into one shuffled file with a manifest."""
     from skills.dataset.mix import mix_files, parse_weighted
     from skills.dataset.paths import find_dataset, output_path

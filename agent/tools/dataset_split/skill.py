@@ -3,10 +3,11 @@
 from typing import Any
 
 from skills.context import SkillContext
+from skills.paths import ReadPath, WriteFolder
 
 
 def split(
-    path: str, eval_ratio: float = 0.1, seed: int = 0, output_dir: str | None = None, *, ctx: SkillContext,
+    path: ReadPath, eval_ratio: float = 0.1, seed: int = 0, output_dir: WriteFolder | None = None, *, ctx: SkillContext,
 ) -> dict[str, Any]:
     """Split a dataset into train/eval files by seed; duplicates stay on one side."""
     from skills.dataset.paths import find_dataset, output_folder

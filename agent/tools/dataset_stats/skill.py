@@ -3,9 +3,10 @@
 from typing import Any
 
 from skills.context import SkillContext
+from skills.paths import ReadPath
 
 
-def stats(path: str, format: str = "auto", tokens: bool = True, *, ctx: SkillContext) -> dict[str, Any]:
+def stats(path: ReadPath, format: str = "auto", tokens: bool = True, *, ctx: SkillContext) -> dict[str, Any]:
     """Rows, turns, roles, token lengths (chat template of the base model) and duplicates of a dataset."""
     from skills.dataset.paths import find_dataset
     from skills.dataset.stats import dataset_stats, load_tokenizer

@@ -3,12 +3,13 @@
 from typing import Any, Literal
 
 from skills.context import SkillContext
+from skills.paths import ReadPath, ReadPathOrUrl, WritePath
 
 
 def synth(
-    task: Literal["persona", "dpo", "topics", "multiturn", "reasoning", "documents", "qa"], output: str,
-    persona: str | None = None, seeds: str | None = None, documents: list[str] | None = None,
-    sources: list[str] | None = None, topics: list[str] | None = None, perspectives: list[str] | None = None,
+    task: Literal["persona", "dpo", "topics", "multiturn", "reasoning", "documents", "qa"], output: WritePath,
+    persona: str | None = None, seeds: ReadPath | None = None, documents: list[ReadPath] | None = None,
+    sources: list[ReadPathOrUrl] | None = None, topics: list[str] | None = None, perspectives: list[str] | None = None,
     turns: int = 2, best_of: int = 1, pairs: bool = False, max_rows: int = 50, max_seconds: float = 600.0,
     *, ctx: SkillContext,
 ) -> dict[str, Any]:

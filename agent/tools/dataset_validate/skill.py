@@ -3,9 +3,10 @@
 from typing import Any
 
 from skills.context import SkillContext
+from skills.paths import ReadPath
 
 
-def validate(path: str, format: str = "auto", *, ctx: SkillContext) -> dict[str, Any]:
+def validate(path: ReadPath, format: str = "auto", *, ctx: SkillContext) -> dict[str, Any]:
     """Validate a dataset file and return the report (rows, valid, invalid, errors with lines, warnings)."""
     from skills.dataset.paths import find_dataset
     from skills.dataset.validate import validate_file

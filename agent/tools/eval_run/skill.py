@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from skills.context import SkillContext
+from skills.paths import AdapterPath, PathArg, ReadPath
+
+# 'base' is the base model, not a folder; anything else is an adapter, confined like `adapter`.
+Against = Annotated[str, PathArg("adapter", unless=lambda value: value == "base")]
 
 
 def run_eval(
-    adapter: str, against: str = "base", data: str | None = None, persona: str | None = None,
+    adapter: AdapterPath, against: Against = "base", data: ReadPath | None = None, persona: str | None = None,
     judge: bool = True, limit: int = 32, *, ctx: SkillContext,
 ) -> dict[str, Any]:
     """Evaluate an adapter against its base or another adapter; returns metrics, verdict and report paths."""
@@ -16,13 +20,9 @@ def run_eval(
     from skills.dataset.paths import find_dataset
     from skills.evaluate.report import summary
     from skills.jobs.heavy import evaluate_where_configured
-    from skills.train.lookup import confined_adapter
 
     check_names(persona=persona)
     data_path = find_dataset(data, ctx) if data else None
-    if ctx.confined:  # names mean the registry; a folder must be inside artifacts/adapters
-        adapter = str(confined_adapter(adapter, ctx.settings))
-        against = against if against == "base" else str(confined_adapter(against, ctx.settings))
     doc = evaluate_where_configured(  # with executor.kind = "ray": a job on the GPU box, the report comes back
         ctx.settings, adapter, against=against, data=data_path, persona=persona,
         limit=limit, use_judge=judge, progress=ctx.report,

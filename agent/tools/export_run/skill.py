@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from skills.context import SkillContext
+from skills.paths import AdapterPath
 
 
-def run_export(adapter: str, to: Literal["merged", "gguf", "ollama"] = "ollama", name: str | None = None,
+def run_export(adapter: AdapterPath, to: Literal["merged", "gguf", "ollama"] = "ollama", name: str | None = None,
                *, ctx: SkillContext) -> dict[str, Any]:
     """Export an adapter; returns the written paths (and the Ollama model name for 'ollama')."""
     from skills.jobs.heavy import export_where_configured
-    from skills.train.lookup import confined_adapter
 
-    if ctx.confined:  # names mean the registry; a folder must be inside artifacts/adapters
-        adapter = str(confined_adapter(adapter, ctx.settings))
     # with executor.kind = "ray": a job on the GPU box; only the exported files (or the LoRA GGUF) come back
     return export_where_configured(ctx.settings, adapter, to, name=name, progress=ctx.report)

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from skills.context import SkillContext
+from skills.paths import PathArg
+
+
+def _data_source(value: str) -> bool:
+    """'#channel', 'here', 'synthetic:200': a source this skill refuses by name, never a file to confine."""
+    from skills.dataset.sources import parse_plan
+
+    return parse_plan(value, here="here") is not None
+
+
+DatasetFile = Annotated[str, PathArg("read", unless=_data_source)]
 
 
 def submit_training(
     recipe: str | None = None, persona: str | None = None, method: Literal["lora", "qlora", "dpo", "kto", "full"] | None = None,
-    dataset: str | None = None, executor: Literal["local", "ray"] | None = None, max_steps: int | None = None,
+    dataset: DatasetFile | None = None, executor: Literal["local", "ray"] | None = None, max_steps: int | None = None,
     *, ctx: SkillContext,
 ) -> dict[str, Any]:
     """Submit a training job; returns the same document as `selftune train --json` (job id, adapter, state, ...)."""

@@ -3,9 +3,10 @@
 from typing import Any
 
 from skills.context import SkillContext
+from skills.paths import ReadPath
 
 
-def transcribe(path: str, *, ctx: SkillContext) -> dict[str, Any]:
+def transcribe(path: ReadPath, *, ctx: SkillContext) -> dict[str, Any]:
     """Transcribe the audio file at `path` and return {text, language, duration_s, segments}."""
     from pathlib import Path
 
