@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from agent.cli.common import console, emit_json, err_console, new_typer, settings_of
@@ -30,24 +31,30 @@ def register(app: typer.Typer) -> None:
 def validate_cmd(
     path: Path = typer.Argument(..., help="Dataset file (.jsonl or .json array)."),
     fmt: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) on warnings too: contradictions, length "
+                                "outliers, mixed formatting, empty or boilerplate answers."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Check every row; report each bad one with its line and what is wrong. Exit 1 if any row is invalid."""
+    """Check every row and what the guides warn about across rows. Exit 1 if a row is invalid (--strict: or any
+    warning)."""
     from skills.dataset.validate import validate_file
 
     with err_console.status(f"Validating {path}"):
         report = validate_file(path, fmt)
     if as_json:
-        emit_json(report.model_dump())
+        emit_json({**report.model_dump(), "strict": strict, "passed": report.passes(strict)})
     else:
-        _print_report(report)
-    raise typer.Exit(0 if report.ok else 1)
+        _print_report(report, strict)
+    raise typer.Exit(0 if report.passes(strict) else 1)
 
 
-def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+def _print_report(report, strict: bool = False) -> None:  # type: ignore[no-untyped-def]
     """Warnings, one line per bad row (path:line: message) and a summary; no wrapping, so lines stay greppable."""
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    for finding in report.findings:
+        console.print(f"[yellow]warning ({finding.check}, {finding.count}):[/] {escape(finding.message)}",
+                      highlight=False, soft_wrap=True)
     for err in report.errors[:50]:
         console.print(f"[red]error:[/] {err.message}" if err.line == 0 else f"[red]{report.path}:{err.line}:[/] {err.message}",
                       highlight=False, soft_wrap=True)
@@ -56,9 +63,11 @@ def _print_report(report) -> None:  # type: ignore[no-untyped-def]
     if len(report.errors) > 50:
         console.print(f"... and {report.invalid - 50} more (use --json for the full list).")
     detected = f"format {report.format}" if report.format else "format unknown"
-    colour = "green" if report.ok else "red"
-    console.print(f"[{colour}]{report.path}: {report.rows} rows, {report.valid} valid, {report.invalid} invalid[/] "
-                  f"({detected}, {report.layout or '?'})", highlight=False, soft_wrap=True)
+    colour = "green" if report.passes(strict) else "red"
+    warned = f", {len(report.findings)} kinds of warning" if report.findings else ""
+    failed = " (failed: --strict and warnings)" if report.ok and not report.passes(strict) else ""
+    console.print(f"[{colour}]{report.path}: {report.rows} rows, {report.valid} valid, {report.invalid} invalid"
+                  f"{warned}{failed}[/] ({detected}, {report.layout or '?'})", highlight=False, soft_wrap=True)
 
 
 @dataset_app.command("convert")
