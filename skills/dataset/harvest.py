@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from config.settings import Settings
 from memory.harvest import HarvestBatch
 from memory.store import Memory
+from skills.dataset.dedup import unique_indexes
 from skills.dataset.io import write_dataset
 from skills.dataset.manifest import Source, write_manifest
 from skills.personas import load_persona
@@ -36,6 +37,8 @@ class HarvestResult(BaseModel):
         "Assistant messages that did not become rows, by reason: command, question, error, help, progress, "
         "disliked (net 👎), other_persona, without_consent, duplicate, unknown (logged before kinds), no_prompt, "
         "degenerate (cut by the chat loop guard), loop, copied_command, copied_reply, near_duplicate, tool_call."))
+    near_duplicates: int = Field(0, description="Rows dropped because their last exchange repeated an earlier "
+                                 "row's exactly or nearly (also counted in skipped.near_duplicate).")
     since_seq: int
     until_seq: int
 
@@ -46,14 +49,24 @@ def harvest_channel(memory: Memory, channel: str, *, out: Path | None = None, pe
     system_prompt = load_persona(memory.settings.workspace_dir, persona).system_prompt if persona else None
     batch = memory.harvest_rows(channel, system_prompt=system_prompt, rewrite=rewrite, incremental=incremental,
                                 cursor_name=f"harvest:{channel}:{persona or ''}", persona=persona)
+    kept = _without_near_duplicates(batch)
     path = manifest = None
-    if batch.rows:
+    if kept.rows:
         path = out or _default_path(memory.settings, channel)
-        manifest = _write(path, batch, system_prompt)
-    memory.mark_harvested(batch, path)
-    return HarvestResult(channel=channel, path=path, manifest=manifest, rows=len(batch.rows),
-                         duplicates=batch.duplicates, without_consent=batch.without_consent, skipped=batch.skipped,
+        manifest = _write(path, kept, system_prompt)
+    memory.mark_harvested(batch, path)  # every row, dropped ones too: a later build must not offer them again
+    return HarvestResult(channel=channel, path=path, manifest=manifest, rows=len(kept.rows),
+                         duplicates=batch.duplicates, without_consent=batch.without_consent, skipped=kept.skipped,
+                         near_duplicates=len(batch.rows) - len(kept.rows),
                          since_seq=batch.since_seq, until_seq=batch.until_seq)
+
+
+def _without_near_duplicates(batch: HarvestBatch) -> HarvestBatch:
+    """The batch without rows whose last exchange repeats an earlier row's (counted as near_duplicate)."""
+    keep = unique_indexes(batch.rows)
+    removed = len(batch.rows) - len(keep)
+    skipped = {**batch.skipped, "near_duplicate": batch.skipped.get("near_duplicate", 0) + removed}
+    return batch.model_copy(update={"rows": [batch.rows[i] for i in keep], "skipped": skipped})
 
 
 def _default_path(settings: Settings, channel: str) -> Path:
@@ -69,5 +82,6 @@ def _write(path: Path, batch: HarvestBatch, system_prompt: str | None) -> Path:
                       note=f"row {i + 1}; {note}" + ("; persona system prompt" if system_prompt else ""))
                for i, r in enumerate(batch.rows)]
     manifest = write_dataset(({"messages": r["messages"]} for r in batch.rows), path, fmt="messages",
-                             sources=sources, row_messages=[list(r["message_ids"]) for r in batch.rows])
+                             sources=sources, row_messages=[list(r["message_ids"]) for r in batch.rows],
+                             duplicates_removed=batch.skipped.get("near_duplicate", 0))
     return write_manifest(manifest.model_copy(update={"skipped": batch.skipped}), path)

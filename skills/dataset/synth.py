@@ -19,6 +19,7 @@ import orjson
 import yaml
 
 from config.errors import UsageError
+from skills.dataset.dedup import dedup_rows
 from skills.dataset.io import write_dataset
 from skills.dataset.manifest import Generator, Source
 
@@ -179,12 +180,14 @@ def _finish(out: Path, task: str, rows: list, synth: Synthesizer, persona: str |
     template = "\n---\n".join(p for p in (prompt, PROMPTS.get(task, ""), PROMPTS["plain"] if task == "dpo" else "") if p)
     generator = Generator(model=synth.model or "unknown", task=task, prompt=template, persona=persona,
                           temperature=temperature, params={"max_tokens": max_tokens})
+    rows, removed = dedup_rows(rows)  # a model asked similar questions often answers alike
     manifest = write_dataset(rows, out, fmt="dpo" if task == "dpo" else "messages",
-                             sources=[*sources, Source(kind="generator", note=f"synth {task}")], generator=generator)
+                             sources=[*sources, Source(kind="generator", note=f"synth {task}")], generator=generator,
+                             duplicates_removed=removed)
     if counts["complete"]:
         _partial_path(out).unlink(missing_ok=True)
     return {"path": manifest.path, "rows": manifest.rows, "sha256": manifest.sha256, "model": generator.model,
-            "task": task, **counts}
+            "task": task, "duplicates_removed": removed, **counts}
 
 
 def run_synth(
