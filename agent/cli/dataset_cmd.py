@@ -20,6 +20,7 @@ dataset_app = new_typer(
 )
 FORMAT_HELP = "Input format: auto (detect), messages, sharegpt, alpaca, dpo or kto."
 JSON_HELP = "Print one JSON document on stdout."
+MIN_SCORE_HELP = "Score the rows with the configured judge and keep those scoring at least this (1-5)."
 
 
 def register(app: typer.Typer) -> None:
@@ -182,6 +183,7 @@ def synth_cmd(
     document: Optional[list[Path]] = typer.Option(None, "--document", help="Text file for the qa task (repeatable)."),  # noqa: UP045
     rows: int = typer.Option(50, "--rows", help="Stop after this many rows."),
     max_seconds: float = typer.Option(600.0, "--max-seconds", help="Stop after this much time."),
+    min_score: Optional[float] = typer.Option(None, "--min-score", help=MIN_SCORE_HELP),  # noqa: UP045
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Generate synthetic data with the configured LLM; the manifest records the model and prompt."""
@@ -193,10 +195,51 @@ def synth_cmd(
     with Progress(console=err_console, transient=True) as bar:
         job = bar.add_task(f"synth {task}", total=rows)
         result = run_synth(settings, task, out, persona=persona, seeds=seeds, documents=document, max_rows=rows,
-                           max_seconds=max_seconds, progress=lambda e: bar.update(job, completed=e["rows"]))
+                           max_seconds=max_seconds, progress=lambda e: bar.update(job, completed=e["rows"]),
+                           min_score=min_score)
     state = "done" if result["complete"] else "stopped by the budget; run again to continue"
+    scored = f", {result['low_score']} below --min-score {min_score:g}" if min_score is not None else ""
     _done(result, as_json, f"Wrote {result['rows']} rows to {out} with {result['model']} ({state}; "
-                           f"{result['resumed']} resumed, {result['skipped']} skipped)")
+                           f"{result['resumed']} resumed, {result['skipped']} skipped, "
+                           f"{result['duplicates_removed']} duplicates removed{scored})")
+
+
+@dataset_app.command("score")
+def score_cmd(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="Dataset file."),
+    persona: Optional[str] = typer.Option(None, "--persona", help="Also rate how well answers fit this persona."),  # noqa: UP045
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Rate each row 1-5 (helpfulness, correctness, persona fit) with the configured judge plus heuristics;
+    writes <file>.scores.json."""
+    from skills.dataset.score import score_file
+
+    with err_console.status(f"Scoring {path} with the judge"):
+        result = score_file(settings_of(ctx), path, persona=persona)
+    spread = ", ".join(f"{n}: {c}" for n, c in result["histogram"].items())
+    _done(result, as_json, f"Scored {result['rows']} rows of {path} with {result['judge']}: mean {result['mean']} "
+                           f"({spread}); scores in {result['scores_path']}")
+
+
+@dataset_app.command("filter")
+def filter_cmd(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="Dataset file (scored first when it has no up-to-date scores)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output .jsonl (default: <name>.filtered.jsonl)."),  # noqa: UP045
+    keep_top: Optional[float] = typer.Option(None, "--keep-top", help="Keep this share of the best rows (0.25)."),  # noqa: UP045
+    min_score: Optional[float] = typer.Option(None, "--min-score", help="Keep rows scoring at least this (1-5)."),  # noqa: UP045
+    persona: Optional[str] = typer.Option(None, "--persona", help="Persona to rate against when scoring."),  # noqa: UP045
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Keep the best-scored rows (--keep-top SHARE or --min-score N); the manifest records scores and judge."""
+    from skills.dataset.score import filter_file
+
+    target = out or path.with_name(f"{path.stem}.filtered.jsonl")
+    with err_console.status(f"Filtering {path}"):
+        result = filter_file(settings_of(ctx), path, target, keep_top=keep_top, min_score=min_score, persona=persona)
+    _done(result, as_json, f"Kept {result['rows']} of {result['of']} rows ({result['filter']}, judge "
+                           f"{result['judge']}) in {result['path']}")
 
 
 def _done(result: dict, as_json: bool, text: str) -> None:

@@ -22,6 +22,7 @@ from config.errors import UsageError
 from skills.dataset.dedup import dedup_rows
 from skills.dataset.io import write_dataset
 from skills.dataset.manifest import Generator, Source
+from skills.dataset.score import ScoreGate, score_gate
 
 Task = Literal["persona", "qa", "multiturn", "reasoning", "dpo"]
 TASKS = ("persona", "qa", "multiturn", "reasoning", "dpo")
@@ -135,8 +136,10 @@ def synthesize(
     provider: Any, task: str, items: list[str], out: str | Path, *, system_prompt: str = "", persona: str | None = None,
     max_rows: int = 100, max_seconds: float = 600.0, temperature: float = 0.7, max_tokens: int = 256,
     sources: list[Source] | None = None, progress: Callable[[dict[str, Any]], None] | None = None,
+    gate: ScoreGate | None = None,
 ) -> dict[str, Any]:
-    """Generate up to max_rows rows from seed questions (or document chunks for qa) into `out` with a manifest."""
+    """Generate up to max_rows rows from seed questions (or document chunks for qa) into `out` with a manifest;
+    with a `gate`, only rows the judge scores at least its min_score are written."""
     if task not in TASKS:
         raise UsageError(f"Unknown synthesis task '{task}'; use one of {', '.join(TASKS)}.")
     if task in ("persona", "dpo") and not system_prompt:
@@ -162,7 +165,7 @@ def synthesize(
                 progress({"rows": len(rows), "max_rows": max_rows, "skipped": skipped})
     complete = len(rows) >= max_rows or len(done) + made + skipped >= len(set(items))
     return _finish(out, task, rows, synth, persona, temperature, max_tokens, sources or [],
-                   {"resumed": resumed, "generated": made, "skipped": skipped, "complete": complete})
+                   {"resumed": resumed, "generated": made, "skipped": skipped, "complete": complete}, gate)
 
 
 def _pending(items: list[str], done: set[str]) -> Iterator[tuple[str, str]]:
@@ -175,27 +178,31 @@ def _pending(items: list[str], done: set[str]) -> Iterator[tuple[str, str]]:
 
 
 def _finish(out: Path, task: str, rows: list, synth: Synthesizer, persona: str | None, temperature: float,
-            max_tokens: int, sources: list[Source], counts: dict[str, Any]) -> dict[str, Any]:
+            max_tokens: int, sources: list[Source], counts: dict[str, Any],
+            gate: ScoreGate | None = None) -> dict[str, Any]:
     prompt = synth.system_prompt if task in ("persona", "dpo") else ""
     template = "\n---\n".join(p for p in (prompt, PROMPTS.get(task, ""), PROMPTS["plain"] if task == "dpo" else "") if p)
     generator = Generator(model=synth.model or "unknown", task=task, prompt=template, persona=persona,
                           temperature=temperature, params={"max_tokens": max_tokens})
     rows, removed = dedup_rows(rows)  # a model asked similar questions often answers alike
-    manifest = write_dataset(rows, out, fmt="dpo" if task == "dpo" else "messages",
+    kept, scored = gate.keep(rows) if gate else (list(range(len(rows))), {})
+    manifest = write_dataset([rows[i] for i in kept], out, fmt="dpo" if task == "dpo" else "messages",
                              sources=[*sources, Source(kind="generator", note=f"synth {task}")], generator=generator,
-                             duplicates_removed=removed)
+                             duplicates_removed=removed, **scored)
     if counts["complete"]:
         _partial_path(out).unlink(missing_ok=True)
     return {"path": manifest.path, "rows": manifest.rows, "sha256": manifest.sha256, "model": generator.model,
-            "task": task, "duplicates_removed": removed, **counts}
+            "task": task, "duplicates_removed": removed, "low_score": len(rows) - len(kept),
+            "judge": scored.get("judge"), **counts}
 
 
 def run_synth(
     settings: Any, task: str, output: Path, *, persona: str | None = None, seeds: Path | None = None,
     documents: list[Path] | None = None, max_rows: int = 50, max_seconds: float = 600.0,
-    progress: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None, min_score: float | None = None,
 ) -> dict[str, Any]:
-    """synthesize() with the configured provider, a persona card from the workspace and default seeds."""
+    """synthesize() with the configured provider, a persona card from the workspace and default seeds; with
+    `min_score`, the configured judge scores the rows and only those scoring at least that are kept."""
     from config.workspace import open_workspace
     from skills.personas import load_persona
     from skills.providers import get_provider
@@ -210,4 +217,4 @@ def run_synth(
         items, sources = load_seeds(seed_file), [Source(kind="file", path=str(seed_file), note="seed prompts")]
     return synthesize(get_provider(settings), task, items, output, system_prompt=system_prompt, persona=persona,
                       max_rows=max_rows, max_seconds=max_seconds, max_tokens=settings.llm.max_new_tokens,
-                      sources=sources, progress=progress)
+                      sources=sources, progress=progress, gate=score_gate(settings, min_score, persona))
