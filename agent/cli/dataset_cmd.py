@@ -34,6 +34,8 @@ def validate_cmd(
     fmt: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) on warnings too: contradictions, length "
                                 "outliers, mixed formatting, empty or boilerplate answers."),
+    checks: bool = typer.Option(True, "--checks/--no-checks", help="Run the cross-row checks (--no-checks: rows "
+                                "only, faster on files of hundreds of thousands of rows)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Check every row and what the guides warn about across rows. Exit 1 if a row is invalid (--strict: or any
@@ -41,7 +43,7 @@ def validate_cmd(
     from skills.dataset.validate import validate_file
 
     with err_console.status(f"Validating {path}"):
-        report = validate_file(path, fmt)
+        report = validate_file(path, fmt, checks=checks)
     if as_json:
         emit_json({**report.model_dump(), "strict": strict, "passed": report.passes(strict)})
     else:

@@ -20,6 +20,7 @@ from skills.dataset.dedup import duplicate_groups, normalise, row_text
 LINES_SHOWN = 12  # a finding names its first lines; the JSON report keeps them all
 OUTLIER_Z = 3.5  # Iglewicz & Hoaglin's cut for the modified z-score
 MIN_ROWS_FOR_OUTLIERS = 8  # a median and a MAD of fewer rows say little
+NEAR_PROMPT_ROWS = 20_000  # MinHash costs ~0.5 ms a row; bigger files compare prompts after normalising only
 DIFFERENT_ANSWERS = 0.3  # word-set Jaccard below this: the answers say clearly different things
 BOILERPLATE = re.compile(
     r"\bas an? (?:ai|artificial intelligence|large language model|language model|llm)\b"
@@ -73,9 +74,11 @@ def shown_lines(lines: list[int]) -> str:
 
 
 def contradictions(rows: list[Lined]) -> Finding | None:
-    """Rows with the same or nearly the same prompt whose answers share few words."""
+    """Rows with the same or nearly the same prompt whose answers share few words (above NEAR_PROMPT_ROWS rows,
+    the same prompt up to case and punctuation)."""
     taught = [(line, row) for line, row in rows if row.get("label", True) is not False and answers(row)]
-    owners = duplicate_groups([row_text(row, prompt_only=True) for _, row in taught])
+    near = len(taught) <= NEAR_PROMPT_ROWS
+    owners = duplicate_groups([row_text(row, prompt_only=True) for _, row in taught], near=near)
     groups: dict[int, list[int]] = defaultdict(list)
     for i, owner in enumerate(owners):
         groups[owner].append(i)

@@ -49,15 +49,16 @@ class ValidationReport(BaseModel):
         return self.ok and not (strict and (self.warnings or self.findings))
 
 
-def validate_file(path: str | Path, fmt: str = "auto") -> ValidationReport:
-    """Check every row of a dataset file; problems go into the report, nothing is raised."""
+def validate_file(path: str | Path, fmt: str = "auto", *, checks: bool = True) -> ValidationReport:
+    """Check every row of a dataset file; problems go into the report, nothing is raised. `checks`: also run the
+    cross-row checks (contradictions, outliers, formatting, boilerplate; about 0.2 ms a row)."""
     report = ValidationReport(path=str(path), format=None if fmt == "auto" else fmt)
     try:
         reader = DatasetReader(Path(path), fmt)
         report.layout, report.warnings = reader.layout, list(reader.warnings)
         _check_rows(reader, report)
         report.format = reader.format
-        if report.valid:
+        if report.valid and checks:
             report.findings = _quality(Path(path), reader.format or fmt, reader.layout, report)
     except SelftuneError as exc:
         report.errors.append(RowProblem(line=0, message=str(exc)))
