@@ -100,6 +100,14 @@ def exchange_text(row: dict[str, Any]) -> str:
     return "\n".join(f"{m['role']}:{m.get('content') or ''}" for m in tail)
 
 
+def conversation_text(row: dict[str, Any]) -> str:
+    """A row's user and assistant turns, whole: for rows that are each their own conversation (synthetic ones),
+    where two different conversations may well end on the same exchange ("thanks" - "you're welcome")."""
+    turns = [m for key in ("prompt", "messages", "chosen") for m in row.get(key) or []
+             if m.get("role") in ("user", "assistant")]
+    return "\n".join(f"{m['role']}:{m.get('content') or ''}" for m in turns)
+
+
 def unique_indexes(rows: list[dict[str, Any]], *, near: bool = True, threshold: float = 0.8,
                    key: Callable[[dict[str, Any]], str] = exchange_text) -> list[int]:
     """Indexes of the first row of each (near-)duplicate group, in order."""

@@ -19,7 +19,7 @@ import orjson
 import yaml
 
 from config.errors import UsageError
-from skills.dataset.dedup import dedup_rows
+from skills.dataset.dedup import conversation_text, dedup_rows
 from skills.dataset.io import write_dataset
 from skills.dataset.manifest import Generator, Source
 from skills.dataset.score import ScoreGate, score_gate
@@ -184,7 +184,7 @@ def _finish(out: Path, task: str, rows: list, synth: Synthesizer, persona: str |
     template = "\n---\n".join(p for p in (prompt, PROMPTS.get(task, ""), PROMPTS["plain"] if task == "dpo" else "") if p)
     generator = Generator(model=synth.model or "unknown", task=task, prompt=template, persona=persona,
                           temperature=temperature, params={"max_tokens": max_tokens})
-    rows, removed = dedup_rows(rows)  # a model asked similar questions often answers alike
+    rows, removed = dedup_rows(rows, key=conversation_text)  # similar questions often get alike answers
     kept, scored = gate.keep(rows) if gate else (list(range(len(rows))), {})
     manifest = write_dataset([rows[i] for i in kept], out, fmt="dpo" if task == "dpo" else "messages",
                              sources=[*sources, Source(kind="generator", note=f"synth {task}")], generator=generator,

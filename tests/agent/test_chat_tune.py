@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import skills.jobs.manager as job_manager
+from agent.chat_tune import preview_text
 from agent.cli.main import app
 from agent.grammar import resolve
 from agent.intents import find_data_sources, find_since
@@ -19,7 +20,7 @@ from config.settings import LLMConfig, Settings
 from config.workspace import open_workspace
 from memory.store import Memory
 from skills.dataset.manifest import read_manifest
-from skills.dataset.sources import DataPlan, parse_plan
+from skills.dataset.sources import DataPlan, Prepared, parse_plan
 from skills.jobs import JobManager
 from skills.personas import load_persona
 from tests.agent.conftest import ScriptedLLM, scripted_llm  # noqa: F401 - the scripted chat server fixture
@@ -246,6 +247,6 @@ def test_a_small_tune_preview_advises_prompting_and_offers_both(settings):
     assert "With only 14 rows, a persona card (prompting alone) often does as well" in ask.text
     assert "say 'use pirate in this channel'" in ask.text and "reply yes to train anyway" in ask.text
     quiet = settings.model_copy(update={"train": settings.train.model_copy(update={"advise_prompting_below_rows": 10})})
-    again = Router(quiet).handle(IncomingMessage(transport="cli", channel="pirate-chat",
-                                                 text="tune a pirate persona adapter from #pirate-chat"))
-    assert again.confirm and "persona card (prompting alone)" not in again.text
+    path = next((settings.artifacts_dir / "datasets").glob("harvest-pirate-*.jsonl"))  # what the preview showed
+    built = Prepared(path=path, rows=14, harvested=14, synthetic=0)
+    assert "persona card (prompting alone)" not in preview_text(quiet, {"persona": "pirate", "dataset": str(path)}, built)
