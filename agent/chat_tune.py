@@ -58,8 +58,8 @@ def preview_text(settings: Settings, args: dict[str, Any], prepared: Any) -> str
     executor = args.get("executor") or settings.executor.kind
     held = 0 if spec.eval_dataset else prepared.rows - max(1, round(prepared.rows * (1 - spec.hyper.eval_split)))
     where = [f"{prepared.harvested} consented answers harvested"] if prepared.harvested else []
-    short = f" of the {prepared.synthetic_asked} asked; the seed prompts ran out" \
-        if prepared.synthetic < prepared.synthetic_asked else ""
+    why = "duplicates left out" if prepared.duplicates_removed else "the seed prompts ran out"
+    short = f" of the {prepared.synthetic_asked} asked; {why}" if prepared.synthetic < prepared.synthetic_asked else ""
     where += [f"{prepared.synthetic} synthetic rows{short}"] if prepared.synthetic_asked else []
     lines = [
         f"Training data for {spec.name} ({', '.join(where)}): {prepared.rows} rows, about "
@@ -68,7 +68,20 @@ def preview_text(settings: Settings, args: dict[str, Any], prepared: Any) -> str
         f"Estimate on the {executor} executor: {estimate.sentence()}.",
         "First rows:", *(f"> {_sample(row)}" for row in prepared.samples),
     ]
-    return "\n".join(lines)
+    if prepared.duplicates_removed:
+        lines.insert(1, f"{prepared.duplicates_removed} exact or near duplicate rows were left out.")
+    return "\n".join([*lines, *_advice(settings, args, prepared.rows)])
+
+
+def _advice(settings: Settings, args: dict[str, Any], rows: int) -> list[str]:
+    """Below train.advise_prompting_below_rows, the guides' word: a persona card may do better; offer both."""
+    if rows >= settings.train.advise_prompting_below_rows or not args.get("persona"):
+        return []
+    persona = args["persona"]
+    return [f"With only {rows} rows, a persona card (prompting alone) often does as well as fine-tuning or better; "
+            f"the guides suggest tuning from about {settings.train.advise_prompting_below_rows} examples. You can "
+            f"do both: say 'use {persona} in this channel' to answer with the card now, and reply yes to train "
+            "anyway."]
 
 
 def _rows(path: Any) -> Any:

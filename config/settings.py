@@ -121,6 +121,9 @@ class TrainConfig(Section):
     """Bounds on what a training job accepts."""
 
     min_rows: int = Field(8, ge=1, description="Datasets with fewer rows are refused before training starts.")
+    advise_prompting_below_rows: int = Field(
+        50, ge=0, description="A tune preview with fewer rows than this says that a persona card (prompting alone) "
+        "often does as well below ~50 examples, and offers both (0: never).")
     report_to: Literal["none", "tensorboard", "trackio"] = Field(
         "none", description="Where training curves go (local files only): none, tensorboard or trackio; "
         "a recipe's hyper.report_to wins.")

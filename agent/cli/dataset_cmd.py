@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from agent.cli.common import console, emit_json, err_console, new_typer, settings_of
@@ -19,6 +20,7 @@ dataset_app = new_typer(
 )
 FORMAT_HELP = "Input format: auto (detect), messages, sharegpt, alpaca, dpo or kto."
 JSON_HELP = "Print one JSON document on stdout."
+MIN_SCORE_HELP = "Score the rows with the configured judge and keep those scoring at least this (1-5)."
 
 
 def register(app: typer.Typer) -> None:
@@ -30,24 +32,32 @@ def register(app: typer.Typer) -> None:
 def validate_cmd(
     path: Path = typer.Argument(..., help="Dataset file (.jsonl or .json array)."),
     fmt: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) on warnings too: contradictions, length "
+                                "outliers, mixed formatting, empty or boilerplate answers."),
+    checks: bool = typer.Option(True, "--checks/--no-checks", help="Run the cross-row checks (--no-checks: rows "
+                                "only, faster on files of hundreds of thousands of rows)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Check every row; report each bad one with its line and what is wrong. Exit 1 if any row is invalid."""
+    """Check every row and what the guides warn about across rows. Exit 1 if a row is invalid (--strict: or any
+    warning)."""
     from skills.dataset.validate import validate_file
 
     with err_console.status(f"Validating {path}"):
-        report = validate_file(path, fmt)
+        report = validate_file(path, fmt, checks=checks)
     if as_json:
-        emit_json(report.model_dump())
+        emit_json({**report.model_dump(), "strict": strict, "passed": report.passes(strict)})
     else:
-        _print_report(report)
-    raise typer.Exit(0 if report.ok else 1)
+        _print_report(report, strict)
+    raise typer.Exit(0 if report.passes(strict) else 1)
 
 
-def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+def _print_report(report, strict: bool = False) -> None:  # type: ignore[no-untyped-def]
     """Warnings, one line per bad row (path:line: message) and a summary; no wrapping, so lines stay greppable."""
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    for finding in report.findings:
+        console.print(f"[yellow]warning ({finding.check}, {finding.count}):[/] {escape(finding.message)}",
+                      highlight=False, soft_wrap=True)
     for err in report.errors[:50]:
         console.print(f"[red]error:[/] {err.message}" if err.line == 0 else f"[red]{report.path}:{err.line}:[/] {err.message}",
                       highlight=False, soft_wrap=True)
@@ -56,9 +66,11 @@ def _print_report(report) -> None:  # type: ignore[no-untyped-def]
     if len(report.errors) > 50:
         console.print(f"... and {report.invalid - 50} more (use --json for the full list).")
     detected = f"format {report.format}" if report.format else "format unknown"
-    colour = "green" if report.ok else "red"
-    console.print(f"[{colour}]{report.path}: {report.rows} rows, {report.valid} valid, {report.invalid} invalid[/] "
-                  f"({detected}, {report.layout or '?'})", highlight=False, soft_wrap=True)
+    colour = "green" if report.passes(strict) else "red"
+    warned = f", {len(report.findings)} kinds of warning" if report.findings else ""
+    failed = " (failed: --strict and warnings)" if report.ok and not report.passes(strict) else ""
+    console.print(f"[{colour}]{report.path}: {report.rows} rows, {report.valid} valid, {report.invalid} invalid"
+                  f"{warned}{failed}[/] ({detected}, {report.layout or '?'})", highlight=False, soft_wrap=True)
 
 
 @dataset_app.command("convert")
@@ -185,6 +197,7 @@ def synth_cmd(
     pairs: bool = typer.Option(False, "--pairs", help="persona --best-of: keep the best and the worst as a DPO pair."),
     rows: int = typer.Option(50, "--rows", help="Stop after this many rows (documents: how many to write)."),
     max_seconds: float = typer.Option(600.0, "--max-seconds", help="Stop after this much time."),
+    min_score: Optional[float] = typer.Option(None, "--min-score", help=MIN_SCORE_HELP),  # noqa: UP045
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Generate synthetic data with the configured LLM; the manifest records the model, prompts and scores."""
@@ -199,11 +212,50 @@ def synth_cmd(
         job = bar.add_task(f"synth {task}", total=rows)
         result = run_synth(settings, task, out, persona=persona, max_rows=rows, max_seconds=max_seconds,
                            options=Options(turns=turns, best_of=best_of, pairs=pairs), inputs=inputs,
-                           progress=lambda e: bar.update(job, completed=e["rows"]))
+                           progress=lambda e: bar.update(job, completed=e["rows"]), min_score=min_score)
     state = "done" if result["complete"] else "stopped by the budget; run again to continue"
-    dropped = f", {result['near_duplicates']} near duplicates dropped" if result["near_duplicates"] else ""
+    scored = f", {result['low_score']} below --min-score {min_score:g}" if min_score is not None else ""
     _done(result, as_json, f"Wrote {result['rows']} rows to {out} with {result['model']} ({state}; "
-                           f"{result['resumed']} resumed, {result['skipped']} skipped{dropped})")
+                           f"{result['resumed']} resumed, {result['skipped']} skipped, "
+                           f"{result['duplicates_removed']} duplicates removed{scored})")
+
+
+@dataset_app.command("score")
+def score_cmd(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="Dataset file."),
+    persona: Optional[str] = typer.Option(None, "--persona", help="Also rate how well answers fit this persona."),  # noqa: UP045
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Rate each row 1-5 (helpfulness, correctness, persona fit) with the configured judge plus heuristics;
+    writes <file>.scores.json."""
+    from skills.dataset.score import score_file
+
+    with err_console.status(f"Scoring {path} with the judge"):
+        result = score_file(settings_of(ctx), path, persona=persona)
+    spread = ", ".join(f"{n}: {c}" for n, c in result["histogram"].items())
+    _done(result, as_json, f"Scored {result['rows']} rows of {path} with {result['judge']}: mean {result['mean']} "
+                           f"({spread}); scores in {result['scores_path']}")
+
+
+@dataset_app.command("filter")
+def filter_cmd(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="Dataset file (scored first when it has no up-to-date scores)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output .jsonl (default: <name>.filtered.jsonl)."),  # noqa: UP045
+    keep_top: Optional[float] = typer.Option(None, "--keep-top", help="Keep this share of the best rows (0.25)."),  # noqa: UP045
+    min_score: Optional[float] = typer.Option(None, "--min-score", help="Keep rows scoring at least this (1-5)."),  # noqa: UP045
+    persona: Optional[str] = typer.Option(None, "--persona", help="Persona to rate against when scoring."),  # noqa: UP045
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Keep the best-scored rows (--keep-top SHARE or --min-score N); the manifest records scores and judge."""
+    from skills.dataset.score import filter_file
+
+    target = out or path.with_name(f"{path.stem}.filtered.jsonl")
+    with err_console.status(f"Filtering {path}"):
+        result = filter_file(settings_of(ctx), path, target, keep_top=keep_top, min_score=min_score, persona=persona)
+    _done(result, as_json, f"Kept {result['rows']} of {result['of']} rows ({result['filter']}, judge "
+                           f"{result['judge']}) in {result['path']}")
 
 
 def _done(result: dict, as_json: bool, text: str) -> None:

@@ -160,17 +160,22 @@ def build_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output JSONL (default: artifacts/datasets/)."),  # noqa: UP045
     persona: Optional[str] = typer.Option(None, "--persona", "-p", help="Put this persona's system prompt in every row."),  # noqa: UP045
     full: bool = typer.Option(False, "--full", help="Use the whole history, not only what is new since the last build."),
+    min_score: Optional[float] = typer.Option(  # noqa: UP045
+        None, "--min-score", help="Score the rows with the configured judge and keep those scoring at least this (1-5)."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Harvest a consented channel into a messages dataset (scrubbed, deduplicated, message ids in the manifest)."""
     from memory.store import open_memory
     from skills.dataset.harvest import harvest_channel
+    from skills.dataset.score import score_gate
 
     kind, _, channel = source.partition(":")
     if kind != "channel" or not channel:
         raise UsageError(f"--from must look like channel:ID, not '{source}'.")
-    with err_console.status(f"Harvesting {source}"), open_memory(settings_of(ctx)) as memory:
-        result = harvest_channel(memory, channel, out=out, persona=persona, incremental=not full)
+    settings = settings_of(ctx)
+    with err_console.status(f"Harvesting {source}"), open_memory(settings) as memory:
+        result = harvest_channel(memory, channel, out=out, persona=persona, incremental=not full,
+                                 gate=score_gate(settings, min_score, persona))
     left_out = ", ".join(f"{n} {reason}" for reason, n in result.skipped.items() if n) or "none"
     if as_json:
         emit_json(result.model_dump(mode="json"))

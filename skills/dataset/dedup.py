@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -89,9 +89,41 @@ def _near_match(i: int, sig: np.ndarray, sigs: list[np.ndarray], buckets: dict, 
     return found
 
 
-def dedup_rows(rows: Iterable[dict[str, Any]], *, near: bool = True, threshold: float = 0.8) -> tuple[list, int]:
-    """Keep the first of each (near-)duplicate group; returns (kept rows, removed count)."""
+def exchange_text(row: dict[str, Any]) -> str:
+    """A row's last user turn and the answer after it (a DPO row's: with its chosen answer), without the system
+    prompt: what makes two rows the same lesson. Rows of one conversation carry earlier turns as context, and
+    every persona row shares its card's prompt, so whole texts of different lessons would look alike. A document
+    row (`text` format) is its text."""
+    if "text" in row:
+        return str(row["text"])
+    turns = [m for key in ("prompt", "messages", "chosen") for m in row.get(key) or []
+             if m.get("role") in ("user", "assistant")]
+    users = [i for i, m in enumerate(turns) if m["role"] == "user"]
+    tail = turns[users[-1]:] if users else turns
+    return "\n".join(f"{m['role']}:{m.get('content') or ''}" for m in tail)
+
+
+def conversation_text(row: dict[str, Any]) -> str:
+    """A row's user and assistant turns, whole: for rows that are each their own conversation (synthetic ones),
+    where two different conversations may well end on the same exchange ("thanks" - "you're welcome"). A document
+    row (`text` format) is its text."""
+    if "text" in row:
+        return str(row["text"])
+    turns = [m for key in ("prompt", "messages", "chosen") for m in row.get(key) or []
+             if m.get("role") in ("user", "assistant")]
+    return "\n".join(f"{m['role']}:{m.get('content') or ''}" for m in turns)
+
+
+def unique_indexes(rows: list[dict[str, Any]], *, near: bool = True, threshold: float = 0.8,
+                   key: Callable[[dict[str, Any]], str] = exchange_text) -> list[int]:
+    """Indexes of the first row of each (near-)duplicate group, in order."""
+    owners = duplicate_groups((key(r) for r in rows), near=near, threshold=threshold)
+    return [i for i, owner in enumerate(owners) if owner == i]
+
+
+def dedup_rows(rows: Iterable[dict[str, Any]], *, near: bool = True, threshold: float = 0.8,
+               key: Callable[[dict[str, Any]], str] = exchange_text) -> tuple[list, int]:
+    """Keep the first of each (near-)duplicate group (compared by `key`); returns (kept rows, removed count)."""
     rows = list(rows)
-    owners = duplicate_groups((row_text(r) for r in rows), near=near, threshold=threshold)
-    kept = [r for i, r in enumerate(rows) if owners[i] == i]
+    kept = [rows[i] for i in unique_indexes(rows, near=near, threshold=threshold, key=key)]
     return kept, len(rows) - len(kept)

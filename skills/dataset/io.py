@@ -141,18 +141,19 @@ def format_of(row: dict[str, Any]) -> str:
 def write_dataset(
     rows: Iterable[dict[str, Any]], path: str | Path, *, fmt: str = "messages",
     sources: Iterable[Source | dict[str, Any] | str | Path] = (), generator: Generator | dict | None = None,
-    row_messages: list[list[str]] | None = None,
+    row_messages: list[list[str]] | None = None, **recorded: Any,
 ) -> Manifest:
     """Write rows as JSONL atomically (temp + rename) plus `<path>.manifest.json`; returns the manifest.
 
-    `row_messages`: the logged message ids behind each row, when rows were built from conversations."""
+    `row_messages`: the logged message ids behind each row, when rows were built from conversations;
+    `recorded`: other Manifest fields (duplicates_removed, scores, judge, ...)."""
     path = Path(path)
     try:
         sha256, count = _write_rows(rows, path)
         gen = Generator.model_validate(generator) if isinstance(generator, dict) else generator
         kept_ids = row_messages if row_messages is not None and any(row_messages) else None
         manifest = Manifest(path=str(path), sha256=sha256, format=fmt, rows=count,
-                            sources=[as_source(s) for s in sources], generator=gen, row_messages=kept_ids)
+                            sources=[as_source(s) for s in sources], generator=gen, row_messages=kept_ids, **recorded)
         write_manifest(manifest, path)
     except OSError as exc:  # read-only folder, a folder in the way, a name too long: one sentence
         raise DatasetError(f"Cannot write {path}: {exc.strerror or exc}; check the path and choose a writable file name.") from None

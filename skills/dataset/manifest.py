@@ -57,6 +57,12 @@ class Manifest(BaseModel):
         "forgetting a message removes rows by."))
     forgotten: int | None = Field(None, description="Rows removed since the file was written because a message "
                                   "behind them was forgotten.")
+    duplicates_removed: int | None = Field(None, description=(
+        "Rows left out when the file was written because they repeated an earlier row exactly or nearly "
+        "(MinHash, skills.dataset.dedup): harvest, mix, prepare and synth remove them."))
+    scores: list[float] | None = Field(None, description="Quality score (1-5) of each row, in file order.")
+    judge: str | None = Field(None, description="The judge model that gave `scores` (and the rubric's name).")
+    score_filter: str | None = Field(None, description="How rows were kept by score (keep-top 0.25, min-score 4).")
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import UsageError
+from skills.dataset.dedup import unique_indexes
 from skills.dataset.io import format_of, iter_canonical, write_dataset
 from skills.dataset.manifest import Source, file_sha256
 
@@ -48,10 +49,11 @@ def mix_files(
     """Mix datasets by weight into one shuffled canonical JSONL with a manifest listing each share."""
     if len(sources) < 1:
         raise UsageError("Give at least one dataset to mix, e.g. a.jsonl:0.7 b.jsonl:0.3.")
-    loaded = [list(iter_canonical(path)) for path, _ in sources]
+    loaded, removed = _distinct([list(iter_canonical(path)) for path, _ in sources])
     for (path, _), data in zip(sources, loaded, strict=True):
         if not data:
-            raise UsageError(f"{path} has no rows to mix.")
+            raise UsageError(f"{path} has no rows to mix (none left once rows repeating an earlier source's were "
+                             "removed).")
     kinds = {format_of(data[0]) for data in loaded}
     if len(kinds) > 1:
         raise UsageError(f"Cannot mix different kinds of data ({', '.join(sorted(kinds))}); mix SFT with SFT, DPO with DPO.")
@@ -62,7 +64,20 @@ def mix_files(
     manifest = write_dataset(mixed, out, fmt=kinds.pop(), sources=[
         Source(kind="file", path=str(p), sha256=file_sha256(p), weight=w, rows=c, note=f"mix seed={seed}")
         for (p, w), c in zip(sources, counts, strict=True)
-    ])
+    ], duplicates_removed=removed)
     upsampled = [str(p) for (p, _), d, c in zip(sources, loaded, counts, strict=True) if c > len(d)]
     return {"path": manifest.path, "rows": manifest.rows, "sha256": manifest.sha256, "seed": seed,
-            "sources": [s.model_dump(exclude_none=True) for s in manifest.sources], "upsampled": upsampled}
+            "sources": [s.model_dump(exclude_none=True) for s in manifest.sources], "upsampled": upsampled,
+            "duplicates_removed": removed}
+
+
+def _distinct(loaded: list[list[dict[str, Any]]]) -> tuple[list[list[dict[str, Any]]], int]:
+    """Each source without rows that repeat (exactly or nearly) an earlier row of it or of an earlier source.
+
+    Done before sampling, so only upsampling (asked for with --rows) ever repeats a row on purpose."""
+    flat = [(n, row) for n, data in enumerate(loaded) for row in data]
+    keep = unique_indexes([row for _, row in flat])
+    out: list[list[dict[str, Any]]] = [[] for _ in loaded]
+    for i in keep:
+        out[flat[i][0]].append(flat[i][1])
+    return out, len(flat) - len(keep)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from config.errors import UsageError
 from config.settings import Settings
+from skills.dataset.dedup import unique_indexes
 from skills.dataset.io import iter_canonical, write_dataset
 from skills.dataset.manifest import Source, read_manifest
 from skills.dataset.provenance import rows_with_ids
@@ -51,6 +52,7 @@ class Prepared(BaseModel):
     synthetic_asked: int = Field(0, description="Synthetic rows asked for (more than made when the seed prompts ran out).")
     message_ids: list[str] = Field(default_factory=list, description="Harvested rows' message ids (answers and context).")
     samples: list[dict[str, Any]] = Field(default_factory=list, description="Up to three rows, for the preview.")
+    duplicates_removed: int = Field(0, description="Rows left out as exact or near duplicates of an earlier row.")
 
 
 def parse_plan(value: str | None, *, here: str | None = None) -> DataPlan | None:
@@ -101,8 +103,8 @@ def prepare(settings: Settings, plan: DataPlan, persona: str,
     rows = list(iter_canonical(path))
     _check_size(settings, plan, len(rows), harvested)
     return Prepared(path=path, rows=len(rows), harvested=harvested, synthetic=len(rows) - harvested,
-                    synthetic_asked=plan.synthetic,
-                    message_ids=ids, samples=rows[:3])
+                    synthetic_asked=plan.synthetic, message_ids=ids, samples=rows[:3],
+                    duplicates_removed=sum(_removed(p) for p in {*parts, path}))
 
 
 def _harvest(settings: Settings, channel: str, persona: str, since: datetime | None) -> tuple[Path, int, list[str]]:
@@ -165,15 +167,24 @@ def _synthesize(settings: Settings, persona: str, rows: int,
 
 
 def _combine(settings: Settings, parts: list[Path], persona: str) -> Path:
-    """All rows of every part in one file; its manifest keeps each part's sources (message ids included)."""
-    with_ids = [pair for part in parts for pair in rows_with_ids(part)]
+    """All distinct rows of every part in one file; its manifest keeps each part's sources (message ids included)
+    and counts the rows left out as repeats of an earlier part's (a synthetic answer copying a harvested one)."""
+    pairs = [pair for part in parts for pair in rows_with_ids(part)]
+    with_ids = [pairs[i] for i in unique_indexes([row for row, _ in pairs])]
     sources: list[Source] = []
     for part in parts:
         manifest = read_manifest(part)
         sources.extend(manifest.sources if manifest else [Source(kind="file", path=str(part))])
     manifest = write_dataset([row for row, _ in with_ids], _out(settings, f"mix-{persona}"), fmt="messages",
-                             sources=sources, row_messages=[ids for _, ids in with_ids])
+                             sources=sources, row_messages=[ids for _, ids in with_ids],
+                             duplicates_removed=len(pairs) - len(with_ids))
     return Path(manifest.path)
+
+
+def _removed(path: Path) -> int:
+    """The duplicates its manifest says were left out when `path` was written."""
+    manifest = read_manifest(path)
+    return (manifest.duplicates_removed or 0) if manifest else 0
 
 
 def _check_size(settings: Settings, plan: DataPlan, rows: int, harvested: int) -> None:

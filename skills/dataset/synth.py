@@ -29,10 +29,11 @@ import orjson
 import yaml
 
 from config.errors import UsageError
-from skills.dataset.dedup import duplicate_groups, row_text
+from skills.dataset.dedup import conversation_text, unique_indexes
 from skills.dataset.io import write_dataset
-from skills.dataset.manifest import Generator, Source, write_manifest
+from skills.dataset.manifest import Generator, Source
 from skills.dataset.rubric import rubric_score
+from skills.dataset.score import ScoreGate, score_gate
 from skills.dataset.synth_plan import document_chunks, load_seeds, parse_list  # noqa: F401 - re-exported
 
 Task = Literal["persona", "qa", "multiturn", "reasoning", "dpo", "topics", "documents"]
@@ -220,8 +221,10 @@ def synthesize(
     max_rows: int = 100, max_seconds: float = 600.0, temperature: float = 0.7, max_tokens: int = 256,
     sources: list[Source] | None = None, progress: Callable[[dict[str, Any]], None] | None = None,
     options: Options | None = None, judge: Any = None, plan: dict[str, Any] | None = None,
+    gate: ScoreGate | None = None,
 ) -> dict[str, Any]:
-    """Generate up to max_rows rows from the items (seed prompts, rows, topic pairs, chunks) into `out` with a manifest."""
+    """Generate up to max_rows rows from the items (seed prompts, rows, topic pairs, chunks) into `out` with a
+    manifest; with a `gate`, only rows the judge scores at least its min_score are written."""
     options = options or Options()
     _check_task(task, system_prompt, options, judge)
     out = Path(out)
@@ -249,7 +252,7 @@ def synthesize(
                 progress({"rows": len(rows), "max_rows": max_rows, "skipped": skipped})
     complete = len(rows) >= max_rows or len(done) + made + skipped >= len({item_key(i) for i in items})
     return _finish(out, task, rows, notes, synth, persona, temperature, sources or [], plan or {},
-                   {"resumed": resumed, "generated": made, "skipped": skipped, "complete": complete})
+                   {"resumed": resumed, "generated": made, "skipped": skipped, "complete": complete}, gate)
 
 
 def _check_task(task: str, system_prompt: str, options: Options, judge: Any) -> None:
@@ -282,16 +285,14 @@ def _output_format(task: str, options: Options) -> str:
     return "dpo" if task == "dpo" or (task == "persona" and options.pairs) else "messages"
 
 
-def _without_near_duplicates(rows: list[dict[str, Any]], notes: list[Any]) -> tuple[list, list, int]:
-    """Rows (and their notes) with exact and near duplicates dropped, the first of each group kept."""
-    owners = duplicate_groups(row["text"] if "text" in row else row_text(row) for row in rows)
-    keep = [i for i, owner in enumerate(owners) if owner == i]
-    return [rows[i] for i in keep], [notes[i] for i in keep], len(rows) - len(keep)
-
-
 def _finish(out: Path, task: str, rows: list, notes: list, synth: Synthesizer, persona: str | None,
-            temperature: float, sources: list[Source], plan: dict[str, Any], counts: dict[str, Any]) -> dict[str, Any]:
-    rows, notes, removed = _without_near_duplicates(rows, notes)
+            temperature: float, sources: list[Source], plan: dict[str, Any], counts: dict[str, Any],
+            gate: ScoreGate | None = None) -> dict[str, Any]:
+    unique = unique_indexes(rows, key=conversation_text)  # similar questions often get alike answers
+    kept, scored = gate.keep([rows[i] for i in unique]) if gate else (list(range(len(unique))), {})
+    keep = [unique[i] for i in kept]
+    removed, low = len(rows) - len(unique), len(unique) - len(kept)
+    rows, notes = [rows[i] for i in keep], [notes[i] for i in keep]
     options = synth.options
     prompt = synth.system_prompt if task in ("persona", "dpo", "reasoning", "topics", "multiturn") else ""
     parts = {"reasoning": ("reasoning", "reasoned_answer"), "topics": ("topic_question",),
@@ -309,14 +310,13 @@ def _finish(out: Path, task: str, rows: list, notes: list, synth: Synthesizer, p
     generator = Generator(model=synth.model or "unknown", task=task, prompt=template, persona=persona,
                           temperature=temperature, params=params)
     manifest = write_dataset(rows, out, fmt=_output_format(task, options),
-                             sources=[*sources, Source(kind="generator", note=f"synth {task}")], generator=generator)
-    if removed:
-        manifest.skipped = {"near_duplicates": removed}
-        write_manifest(manifest, out)
+                             sources=[*sources, Source(kind="generator", note=f"synth {task}")], generator=generator,
+                             duplicates_removed=removed, **scored)
     if counts["complete"]:
         partial_path(out).unlink(missing_ok=True)
     return {"path": manifest.path, "rows": manifest.rows, "sha256": manifest.sha256, "model": generator.model,
-            "task": task, "format": manifest.format, "near_duplicates": removed, **counts}
+            "task": task, "format": manifest.format, "duplicates_removed": removed, "low_score": low,
+            "judge": scored.get("judge"), **counts}
 
 
 def _model_of(judge: Any) -> str:
@@ -339,9 +339,10 @@ def run_synth(
     settings: Any, task: str, output: Path, *, persona: str | None = None, seeds: Path | None = None,
     documents: list[Path] | None = None, max_rows: int = 50, max_seconds: float = 600.0,
     progress: Callable[[dict[str, Any]], None] | None = None, options: Options | None = None,
-    inputs: Inputs | None = None,
+    inputs: Inputs | None = None, min_score: float | None = None,
 ) -> dict[str, Any]:
-    """synthesize() with the configured provider (and judge for best-of), a persona card and default seeds."""
+    """synthesize() with the configured provider (and judge for best-of), a persona card and default seeds; with
+    `min_score`, the configured judge scores the rows and only those scoring at least that are kept."""
     from config.workspace import open_workspace
     from skills.personas import load_persona
     from skills.providers import get_provider
@@ -356,7 +357,8 @@ def run_synth(
     items, sources, plan = _items(settings, task, Path(output), inputs, synth, max_rows)
     return synthesize(provider, task, items, output, system_prompt=system_prompt, persona=persona,
                       max_rows=max_rows, max_seconds=max_seconds, max_tokens=settings.llm.max_new_tokens,
-                      sources=sources, progress=progress, options=options, judge=judge, plan=plan)
+                      sources=sources, progress=progress, options=options, judge=judge, plan=plan,
+                      gate=score_gate(settings, min_score, persona))
 
 
 def _items(settings: Any, task: str, out: Path, inputs: Inputs, synth: Synthesizer,

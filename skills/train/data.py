@@ -83,6 +83,21 @@ def _only_training_keys(row: dict[str, Any], kind: Kind) -> dict[str, Any]:
     return {"messages": messages}
 
 
+def with_system_prompt(rows: list[dict[str, Any]], prompt: str) -> tuple[list[dict[str, Any]], int]:
+    """Training rows (as load_rows returns them) with `prompt` as the first turn of each row that has no system
+    turn: a persona is served under its card's prompt, so it must learn under it too. Returns (rows, added)."""
+    out, added = [], 0
+    for row in rows:
+        key = "messages" if "messages" in row else "prompt"
+        turns = row[key]
+        if turns and turns[0].get("role") == "system":
+            out.append(row)
+            continue
+        out.append({**row, key: [{"role": "system", "content": prompt}, *turns]})
+        added += 1
+    return out, added
+
+
 @dataclass(frozen=True)
 class DataFiles:
     """The files one job trains and evaluates on; `split` when selftune made them from the dataset."""
@@ -90,6 +105,7 @@ class DataFiles:
     train: Path
     eval: Path | None
     split: bool
+    system_prompt_added: int = 0  # training rows given the persona card's system prompt (they had none)
 
 
 def data_files(spec: Any, folder: Path) -> DataFiles:

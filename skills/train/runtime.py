@@ -208,12 +208,19 @@ def write_output(spec: TrainSpec, trainer: Any, tokenizer: Any, metrics: dict[st
     return dest
 
 
-def _keep_split(files: Any, tmp: Path, dest: Path) -> dict[str, dict[str, Any] | None]:
-    """Copy a split selftune made into <adapter>/data/ and describe train and eval files (path, sha256, rows)."""
-    from skills.dataset.provenance import copy_manifest
-
+def _keep_split(files: Any, tmp: Path, dest: Path) -> dict[str, Any]:
+    """Copy a split selftune made into <adapter>/data/ and describe train and eval files (path, sha256, rows),
+    and how many training rows were given the persona's system prompt (`system_prompt_added`)."""
     if files is None:
         return {"train_dataset": None, "eval_dataset": None}
+    added = {"system_prompt_added": files.system_prompt_added} if getattr(files, "system_prompt_added", 0) else {}
+    return {**_split_record(files, tmp, dest), **added}
+
+
+def _split_record(files: Any, tmp: Path, dest: Path) -> dict[str, Any]:
+    """The train and eval files' records, copying a split selftune made into <adapter>/data/."""
+    from skills.dataset.provenance import copy_manifest
+
     train, held_out = files.train, files.eval
     if files.split:
         (tmp / "data").mkdir()

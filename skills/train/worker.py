@@ -10,6 +10,7 @@ import logging
 import math
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +58,18 @@ def preflight(spec: TrainSpec, emitter: EventEmitter, models_dir: Path) -> tuple
 
 def load_data(spec: TrainSpec) -> tuple[tuple[list[dict], list[dict]], Any]:
     """Validated (train rows, held-out rows) and the files they came from (eval_dataset, else a duplicate-aware split)."""
-    from skills.train.data import data_files, kind_of, load_rows
+    from skills.train.data import data_files, kind_of, load_rows, with_system_prompt
 
     kind = kind_of(spec.method)
     load_rows(spec.dataset, kind)  # the whole file is checked, so a bad row names its line in the user's file
     files = data_files(spec, spec.checkpoints / "split")
     held_out = load_rows(files.eval, kind) if files.eval is not None else []
-    return (load_rows(files.train, kind), held_out), files
+    rows = load_rows(files.train, kind)
+    if spec.persona and spec.system_prompt:  # served under the card's prompt, so trained (and measured) under it
+        rows, added = with_system_prompt(rows, spec.system_prompt)
+        held_out, _ = with_system_prompt(held_out, spec.system_prompt)
+        files = replace(files, system_prompt_added=added)
+    return (rows, held_out), files
 
 
 def build(spec: TrainSpec, device: str, backend: str, model_dir: Path, data: tuple, callbacks: list) -> tuple:

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import skills.jobs.manager as job_manager
+from agent.chat_tune import preview_text
 from agent.cli.main import app
 from agent.grammar import resolve
 from agent.intents import find_data_sources, find_since
@@ -19,7 +20,7 @@ from config.settings import LLMConfig, Settings
 from config.workspace import open_workspace
 from memory.store import Memory
 from skills.dataset.manifest import read_manifest
-from skills.dataset.sources import DataPlan, parse_plan
+from skills.dataset.sources import DataPlan, Prepared, parse_plan
 from skills.jobs import JobManager
 from skills.personas import load_persona
 from tests.agent.conftest import ScriptedLLM, scripted_llm  # noqa: F401 - the scripted chat server fixture
@@ -107,7 +108,8 @@ def test_synthetic_without_a_language_model_is_refused(settings):
 def test_terminal_preview_waits_for_yes_then_trains_the_mix(settings, fake_worker, scripted_llm):  # noqa: F811
     open_workspace(settings)
     log_answers(settings, "pirate-chat", count=6)
-    scripted_llm.default_text = "Arr, that be a fine question, matey."
+    for i in range(10):  # distinct answers: one answer to every question would be left out as near duplicates
+        scripted_llm.enqueue(text=f"Arr, that be fine question number {i}, matey; the {i}th chest be buried deep.")
     online = settings.model_copy(update={"llm": LLMConfig(provider="openai", model="scripted",
                                                           base_url=scripted_llm.url + "/v1", timeout_s=5, fallback=[])})
     router = Router(online)
@@ -234,3 +236,17 @@ def test_train_submit_names_dataset_prepare_for_a_data_source(settings):
     ctx = SkillContext(settings=settings, requester=Requester(user="mcp", transport="mcp", permission="admin"))
     with pytest.raises(UsageError, match=r"^'#pirate-chat' is a data source, not a file; build it with dataset.prepare"):
         registry.call("train.submit", {"persona": "pirate", "dataset": "#pirate-chat"}, ctx)
+
+
+def test_a_small_tune_preview_advises_prompting_and_offers_both(settings):
+    open_workspace(settings)
+    log_answers(settings, "pirate-chat", count=14)
+    ask = Router(settings).handle(IncomingMessage(transport="cli", channel="pirate-chat",
+                                                  text="tune a pirate persona adapter from #pirate-chat"))
+    assert ask.confirm and "14 rows" in ask.text
+    assert "With only 14 rows, a persona card (prompting alone) often does as well" in ask.text
+    assert "say 'use pirate in this channel'" in ask.text and "reply yes to train anyway" in ask.text
+    quiet = settings.model_copy(update={"train": settings.train.model_copy(update={"advise_prompting_below_rows": 10})})
+    path = next((settings.artifacts_dir / "datasets").glob("harvest-pirate-*.jsonl"))  # what the preview showed
+    built = Prepared(path=path, rows=14, harvested=14, synthetic=0)
+    assert "persona card (prompting alone)" not in preview_text(quiet, {"persona": "pirate", "dataset": str(path)}, built)

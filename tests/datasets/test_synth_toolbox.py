@@ -145,8 +145,8 @@ def test_documents_drop_near_duplicates(llm: Settings, tmp_path: Path) -> None:
     out = tmp_path / "docs.jsonl"
     # the same topic twice under two spellings: the scripted model writes the same documents for both
     result = run_synth(llm, "documents", out, max_rows=4, inputs=Inputs(topics=["ships", "Ships:1"]))
-    assert result["near_duplicates"] == 2 and result["rows"] == 2
-    assert read_manifest(out).skipped == {"near_duplicates": 2}
+    assert result["duplicates_removed"] == 2 and result["rows"] == 2
+    assert read_manifest(out).duplicates_removed == 2
 
 
 # ~6 s once torch and TRL are imported (the first test of a run to import them pays ~20 s more)

@@ -11,7 +11,7 @@ def synth(
     persona: str | None = None, seeds: ReadPath | None = None, documents: list[ReadPath] | None = None,
     sources: list[ReadPathOrUrl] | None = None, topics: list[str] | None = None, perspectives: list[str] | None = None,
     turns: int = 2, best_of: int = 1, pairs: bool = False, max_rows: int = 50, max_seconds: float = 600.0,
-    *, ctx: SkillContext,
+    min_score: float | None = None, *, ctx: SkillContext,
 ) -> dict[str, Any]:
     """Generate a synthetic dataset (resumable, bounded by rows and time) and write it with a manifest."""
     from config.names import check_names
@@ -26,4 +26,5 @@ def synth(
     return run_synth(
         ctx.settings, task, output_path(output, ctx), persona=persona, max_rows=max_rows, max_seconds=max_seconds,
         options=Options(turns=turns, best_of=best_of, pairs=pairs), inputs=inputs, progress=ctx.report,
+        min_score=min_score,
     )
