@@ -57,6 +57,21 @@ class ScoreFile(BaseModel):
     rows: list[RowScore]
 
 
+# a digit 1-5 that is not part of a larger or decimal number ("10", "4.5"); a sentence's full stop may follow
+SCORE = re.compile(r"score\W{0,3}([1-5])(?!\.?\d)", re.I)
+OUT_OF_FIVE = re.compile(r"(?<!\d)(?<!\d\.)([1-5])\s*(?:/|out of)\s*5\b", re.I)
+BARE = re.compile(r"(?<!\d)(?<!\d\.)([1-5])(?!\.?\d)")
+
+
+def parse_score(text: str) -> int | None:
+    """The judge's 1-5 score: 'Score: 4', '4/5', '4 out of 5' or a lone digit; None when there is none."""
+    for pattern in (SCORE, OUT_OF_FIVE, BARE):
+        match = pattern.search(text)
+        if match:
+            return int(match.group(1))
+    return None
+
+
 def heuristics(row: dict[str, Any]) -> list[str]:
     """Cheap checks of a row's answers: empty, boilerplate, looping."""
     texts = answers(row)
@@ -75,7 +90,11 @@ def parse_rating(text: str) -> dict[str, int]:
             return {k: int(v) for k, v in data.items() if k in CRITERIA and isinstance(v, int) and 1 <= v <= 5}
         except (ValueError, AttributeError):
             pass
-    return {name.lower(): int(value) for name, value in _RATING.findall(text)}
+    rated = {name.lower(): int(value) for name, value in _RATING.findall(text)}
+    if rated:
+        return rated
+    overall = parse_score(text)  # a judge that gave one score for the whole answer ("Score: 4", "4/5")
+    return {"helpfulness": overall, "correctness": overall} if overall is not None else {}
 
 
 def combine(rating: dict[str, int], penalties: list[str]) -> float:

@@ -32,8 +32,7 @@ from config.errors import UsageError
 from skills.dataset.dedup import conversation_text, unique_indexes
 from skills.dataset.io import write_dataset
 from skills.dataset.manifest import Generator, Source
-from skills.dataset.rubric import rubric_score
-from skills.dataset.score import ScoreGate, score_gate
+from skills.dataset.score import RUBRIC, ScoreGate, Scorer, score_gate
 from skills.dataset.synth_plan import document_chunks, load_seeds, parse_list  # noqa: F401 - re-exported
 
 Task = Literal["persona", "qa", "multiturn", "reasoning", "dpo", "topics", "documents"]
@@ -97,7 +96,8 @@ class Synthesizer:
         answers = list(dict.fromkeys(a for a in (self.answer(seed) for _ in range(self.options.best_of)) if a))
         if not answers:
             return None
-        scores = [rubric_score(self.judge, PROMPTS["rubric"], seed, a, self.system_prompt) for a in answers]
+        scorer = Scorer(self.judge, _model_of(self.judge), self.system_prompt or None)  # the dataset-score rubric
+        scores = [scorer.rate(_chat(seed, a)).score for a in answers]
         self.note = {"scores": scores}
         ranked = sorted(range(len(answers)), key=lambda i: -(scores[i] or 0))  # stable: ties keep the first
         best, worst = ranked[0], ranked[-1]
@@ -298,7 +298,7 @@ def _finish(out: Path, task: str, rows: list, notes: list, synth: Synthesizer, p
     parts = {"reasoning": ("reasoning", "reasoned_answer"), "topics": ("topic_question",),
              "documents": ("document",), "multiturn": ("followup",), "qa": ("qa",), "dpo": ("plain",)}
     template = "\n---\n".join([p for p in (prompt, *(PROMPTS[k] for k in parts.get(task, ()))) if p]
-                              + ([PROMPTS["rubric"]] if options.best_of > 1 else []))
+                              + ([RUBRIC] if options.best_of > 1 else []))
     params: dict[str, Any] = {"max_tokens": synth.max_tokens, **plan}
     if task == "multiturn":
         params["turns"] = options.turns

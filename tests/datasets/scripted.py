@@ -23,7 +23,7 @@ def scripted_text(msgs: list[dict]) -> str:
     """The scripted model's answer to a conversation."""
     system = " ".join(m["content"] for m in msgs if m["role"] == "system")
     last = msgs[-1]["content"]
-    if "You grade one assistant answer" in system:
+    if "You rate one training example" in system:  # the judge's rubric (skills/dataset/prompts/score.md)
         return "Score: 5" if "take 2" in last else "I would say 2 out of 5."
     if "Q: <question>" in last:
         return f"Q: What is in the text?\nA: {last[-20:]}"

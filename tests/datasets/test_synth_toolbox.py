@@ -112,8 +112,8 @@ def test_best_of_two_keeps_the_higher_scored_answer(llm: Settings, tmp_path: Pat
     assert result["rows"] == 3 and all(a.endswith("(take 2)") for a in answers)
     params = read_manifest(out).generator.params
     assert params["scores"] == [[2, 5]] * 3 and params["judge"] == "scripted-judge" and params["best_of"] == 2
-    judged = [c for c in Scripted.calls if "You grade one assistant answer" in c[0]["content"]]
-    assert len(judged) == 6 and all("pirate" in c[0]["content"] for c in judged)  # persona fit is in the rubric
+    judged = [c for c in Scripted.calls if "You rate one training example" in c[0]["content"]]
+    assert len(judged) == 6 and all("pirate" in c[-1]["content"] for c in judged)  # persona fit is rated too
 
 
 def test_best_of_two_as_dpo_pairs(llm: Settings, tmp_path: Path) -> None:
@@ -275,6 +275,6 @@ def test_text_format_is_validated_counted_and_not_converted(settings: Settings, 
 @pytest.mark.parametrize(("reply", "score"), [("Score: 4", 4), ("score - 5.", 5), ("I'd give it 3/5", 3),
                                                ("2 out of 5", 2), ("**1**", 1), ("Score: 10", None), ("great", None)])
 def test_rubric_scores_are_parsed_robustly(reply: str, score: int | None) -> None:
-    from skills.dataset.rubric import parse_score
+    from skills.dataset.score import parse_score
 
     assert parse_score(reply) == score

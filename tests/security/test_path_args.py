@@ -187,7 +187,7 @@ def test_every_path_skill_refuses_etc_passwd_and_a_link_out(identity: str, setti
 def test_the_local_users_own_call_passes_paths_untouched(settings: Settings) -> None:
     only, recorder = recorded(registry().get("dataset.validate"))
     only.call("dataset.validate", {"path": "/etc/passwd"}, skill_context(settings, Requester(), chosen_by_model=False))
-    assert recorder.calls == [{"path": "/etc/passwd", "format": "auto"}]
+    assert recorder.calls == [{"path": "/etc/passwd", "format": "auto", "strict": False}]
 
 
 @pytest.mark.parametrize("identity", ["mcp", "discord"])
