@@ -21,7 +21,9 @@ _WORD = re.compile(r"\w+")
 
 def row_text(row: dict[str, Any], *, prompt_only: bool = False) -> str:
     """All message text of a canonical row, or only its prompt side (user/tool turns; a shared system prompt
-    would make every row look alike)."""
+    would make every row look alike). A document row (`text` format) is its text either way."""
+    if "text" in row:
+        return str(row["text"])
     parts: list[str] = []
     for key in ("prompt", "messages", "chosen", "rejected"):
         for msg in row.get(key) or []:
