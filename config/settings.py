@@ -283,6 +283,11 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(platformdirs.user_data_dir("selftune")),
         description="State directory (SELFTUNE_HOME).",
     )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("selftune")),
+        description="Per-machine cache (SELFTUNE_CACHE_DIR): converted base models and the distilled recall embedder, "
+        "shared by every state dir and filled by `selftune setup`.",
+    )
     base_model: str = Field(
         "smollm2", description="'smollm2' (packaged), 'gemma3-270m' (packaged, extra `gemma`), 'tiny' (tests), an HF "
         "folder, or a Hub id in the local HF cache."
