@@ -124,6 +124,9 @@ class TrainConfig(Section):
     report_to: Literal["none", "tensorboard", "trackio"] = Field(
         "none", description="Where training curves go (local files only): none, tensorboard or trackio; "
         "a recipe's hyper.report_to wins.")
+    step_delay_s: float = Field(
+        0.0, ge=0, le=60, description="Seconds every optimizer step pauses, as on a slower machine: rehearses time "
+        "budgets and estimates (the demo's tests); 0 in real use.")
 
 
 class EvalConfig(Section):
