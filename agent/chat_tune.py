@@ -73,7 +73,7 @@ def preview_text(settings: Settings, args: dict[str, Any], prepared: Any) -> str
     from skills.train.spec import spec_from_recipe
 
     spec = spec_from_recipe(settings, args.get("recipe"), persona=args.get("persona"), method=args.get("method"),
-                            dataset=args["dataset"])
+                            dataset=args["dataset"], **({"max_steps": args["max_steps"]} if args.get("max_steps") else {}))
     estimate = estimate_job(settings, spec)
     executor = args.get("executor") or settings.executor.kind
     held = 0 if spec.eval_dataset else prepared.rows - max(1, round(prepared.rows * (1 - spec.hyper.eval_split)))
