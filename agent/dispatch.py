@@ -175,7 +175,7 @@ class Dispatcher:
         fitted = fit_args(intent.args, skill, message.channel)
         if not self.missing(intent, None):  # a tune from a channel/synthetic data, a new persona: preview first
             proposal = chat_tune.propose(self.settings, self._caller(requester, progress), intent.name, fitted,
-                                         message.channel)
+                                         message.channel, terminal=message.transport in LOCAL_TRANSPORTS)
             if proposal is not None:
                 return self.preview(intent, name, proposal, message, session, requester)
         missing = self.missing(intent, fitted)
