@@ -243,7 +243,10 @@ def step_serve(state: DemoState) -> StepResult:
     from skills.train.lookup import base_model_of, resolve_adapter
 
     ref = resolve_adapter(state.values["adapter_id"], state.settings)
-    gguf = base_gguf_for(base_model_of(ref, state.settings), state.settings)  # packaged, else converted once
+    try:
+        gguf = base_gguf_for(base_model_of(ref, state.settings), state.settings)  # packaged, else converted once
+    except SelftuneError as exc:  # no GGUF converter here: nothing to serve with, not a failure of the demo
+        return StepResult(name="serve", status="skipped", detail=str(exc))
 
     question = "What should I pack for a sea voyage?"
     with LlamaServer(gguf, {ADAPTER_NAME: state.values["lora_gguf"]}) as server:

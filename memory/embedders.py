@@ -1,15 +1,15 @@
 """Embedding with the packaged all-MiniLM-L6-v2 through one of five backends (memory.embedder).
 
 - `model2vec` (default): a static model distilled once from the packaged MiniLM by model2vec (its vocabulary
-  embedded by MiniLM, reduced to 256-d by PCA), cached once per machine under models/ (config.machine_cache): a query is a table lookup
-  and a mean (~0.05 ms vs ~2 ms for `onnx-int8`), and on bench/memory.py's recall set and tests/data/recall it
-  keeps R@5. Its vectors live in another space than MiniLM's, so an index records its space and is re-embedded
+  embedded by MiniLM, reduced to 256-d by PCA), cached once per machine under models/ (config.machine_cache):
+  a query is a table lookup and a mean (~0.05 ms vs ~2 ms for `onnx-int8`), and on bench/memory.py's recall
+  set and tests/data/recall it keeps R@5. Its vectors live in another space than MiniLM's, so an index records its space and is re-embedded
   when the space changes (memory.recall).
 - `onnx-int8`: the graph below with int8 weights (onnxruntime's dynamic quantisation): ~3-4x
   faster per query than fp32 on CPU, vectors within cos ~0.97 of the exact ones; on bench/memory.py's recall
   set it keeps R@5 (also when querying an index the exact backends built).
 - `onnx`: the model exported once to ONNX with torch.onnx (mean pooling and normalisation inside
-  the graph), cached under the state dir's models/, run by onnxruntime: no sentence-transformers pipeline,
+  the graph), cached once per machine under models/, run by onnxruntime: no sentence-transformers pipeline,
   no torch dispatch (~3x faster than sentence-transformers for one short query).
 - `sentence-transformers`: the reference pipeline.
 - `torch`: the same weights in plain transformers, tokenised by `tokenizers`, without that pipeline.
