@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
             None, "--home", help="Run in this state dir instead of the configured one (e.g. a scratch folder)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document with every step's result."),
         train_budget: Optional[float] = typer.Option(  # noqa: UP045 - typer needs Optional on 3.11
-            None, "--train-budget", min=1, help="Seconds of training at most (default 300, with --tiny 120): a slow "
+            None, "--train-budget", min=1, metavar="SECONDS", help="Seconds of training at most (default 300, with --tiny 120): a slow "
             "machine trains fewer steps and the demo goes on with that adapter."),
     ) -> None:
         """Run the whole flow on this machine: a pirate persona adapter, trained, evaluated, exported and served.
