@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from agent.cli.main import app
@@ -18,9 +19,16 @@ from skills.registry import dist_version
 from tests.conftest import MODEL_CACHE
 
 
-def fresh(tmp_path: Path, name: str, cache: Path) -> Settings:
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty machine cache (the environment wins over Settings' arguments, as for users)."""
+    monkeypatch.setenv("SELFTUNE_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def fresh(tmp_path: Path, name: str) -> Settings:
     """A state dir as a new user gets it: nothing under it yet."""
-    settings = Settings(home=tmp_path / name, cache_dir=cache, base_model="tiny")
+    settings = Settings(home=tmp_path / name, base_model="tiny")
     ensure_state_dir(settings)
     return settings
 
@@ -31,9 +39,8 @@ def stamp(path: Path) -> tuple[int, int]:
     return info.st_ino, info.st_mtime_ns
 
 
-def test_a_second_state_dir_reuses_what_the_first_prepared(tmp_path):
-    cache = tmp_path / "cache"
-    first, second = fresh(tmp_path, "first", cache), fresh(tmp_path, "second", cache)
+def test_a_second_state_dir_reuses_what_the_first_prepared(tmp_path, cache):
+    first, second = fresh(tmp_path, "first"), fresh(tmp_path, "second")
     assert first.models_dir.resolve() == second.models_dir.resolve() == machine_models_dir(first)
     assert machine_models_dir(first) == cache / "models" / cache_key()
     assert cache_key().split("-")[0] == dist_version("selftune")  # keyed by the version and a checksum
@@ -43,21 +50,20 @@ def test_a_second_state_dir_reuses_what_the_first_prepared(tmp_path):
     assert stamp(built) == before  # not built again for the second state dir
 
 
-def test_state_dirs_with_models_of_their_own_keep_them(tmp_path):
-    cache = tmp_path / "cache"
+def test_state_dirs_with_models_of_their_own_keep_them(tmp_path, cache):
     own = tmp_path / "own"
     (own / "models" / TINY_DIR).mkdir(parents=True)  # prepared here before the cache existed
-    ensure_state_dir(Settings(home=own, cache_dir=cache))
+    ensure_state_dir(Settings(home=own))
     assert not (own / "models").is_symlink()
     linked = tmp_path / "linked"
     linked.mkdir()
     (linked / "models").symlink_to(tmp_path, target_is_directory=True)  # a link made on purpose stays
-    ensure_state_dir(Settings(home=linked, cache_dir=cache))
+    ensure_state_dir(Settings(home=linked))
     assert (linked / "models").resolve() == tmp_path.resolve()
     empty = tmp_path / "empty"
     (empty / "models").mkdir(parents=True)  # made by an older version and never filled: now the cache
-    ensure_state_dir(Settings(home=empty, cache_dir=cache))
-    assert (empty / "models").resolve() == machine_models_dir(Settings(home=empty, cache_dir=cache)).resolve()
+    ensure_state_dir(Settings(home=empty))
+    assert (empty / "models").resolve() == (cache / "models" / cache_key()).resolve()
 
 
 def _seed_embedder(cache: Path) -> Path | None:
@@ -65,7 +71,7 @@ def _seed_embedder(cache: Path) -> Path | None:
     static = MODEL_CACHE / "embeddings" / space_of("model2vec")
     if not (static / "model.safetensors").is_file():
         return None  # setup distils it for real: slower, same assertions
-    target = machine_models_dir(Settings(cache_dir=cache)) / "embeddings" / static.name
+    target = cache / "models" / cache_key() / "embeddings" / static.name
     shutil.copytree(static, target)
     return target
 
@@ -76,9 +82,7 @@ def setup_json(runner: CliRunner) -> dict:
     return json.loads(result.stdout)
 
 
-def test_setup_fills_the_cache_once_and_a_fresh_state_dir_prepares_nothing(tmp_path, monkeypatch, scripted_llm):
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("SELFTUNE_CACHE_DIR", str(cache))
+def test_setup_fills_the_cache_once_and_a_fresh_state_dir_prepares_nothing(tmp_path, cache, monkeypatch, scripted_llm):
     monkeypatch.setenv("SELFTUNE_HOME", str(tmp_path / "setup-home"))
     monkeypatch.setenv("SELFTUNE_BASE_MODEL", "tiny")
     monkeypatch.setenv("SELFTUNE_JUDGE__MODEL", "tiny")
