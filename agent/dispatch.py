@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agent import chat_tune, confirm
-from agent.auth import allows, is_local_user
+from agent.auth import LOCAL_TRANSPORTS, allows, is_local_user
 from agent.intents import Intent
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ class Dispatcher:
         fitted = fit_args(intent.args, skill, message.channel)
         if not self.missing(intent, None):  # a tune from a channel/synthetic data, a new persona: preview first
             proposal = chat_tune.propose(self.settings, self._caller(requester, progress), intent.name, fitted,
-                                         message.channel)
+                                         message.channel, terminal=message.transport in LOCAL_TRANSPORTS)
             if proposal is not None:
                 return self.preview(intent, name, proposal, message, session, requester)
         missing = self.missing(intent, fitted)

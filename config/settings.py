@@ -127,6 +127,9 @@ class TrainConfig(Section):
     report_to: Literal["none", "tensorboard", "trackio"] = Field(
         "none", description="Where training curves go (local files only): none, tensorboard or trackio; "
         "a recipe's hyper.report_to wins.")
+    step_delay_s: float = Field(
+        0.0, ge=0, le=60, description="Seconds every optimizer step pauses, as on a slower machine: rehearses time "
+        "budgets and estimates (the demo's tests); 0 in real use.")
 
 
 class EvalConfig(Section):
@@ -304,6 +307,11 @@ class Settings(BaseSettings):
     home: Path = Field(
         default_factory=lambda: Path(platformdirs.user_data_dir("selftune")),
         description="State directory (SELFTUNE_HOME).",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("selftune")),
+        description="Per-machine cache (SELFTUNE_CACHE_DIR): converted base models and the distilled recall embedder, "
+        "shared by every state dir and filled by `selftune setup`.",
     )
     base_model: str = Field(
         "smollm2", description="'smollm2' (packaged), 'gemma3-270m' (packaged, extra `gemma`), 'tiny' (tests), an HF "

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 from config.errors import SelftuneError, note_state_dir
+from config.machine_cache import link_models
 from config.scrub import remember_secrets
 from config.settings import Settings, secret_values
 
-SUBDIRS = ("chroma", "workspace", "artifacts", "models", "holdout", "logs")
+SUBDIRS = ("chroma", "workspace", "artifacts", "holdout", "logs")  # models/ links to the machine cache
 # Bump when a table of selftune.db changes: the first connect under the new version copies the old file to
 # selftune.db.bak (SQLite's backup API) before any module migrates its tables.
 SCHEMA_VERSION = 1
@@ -38,6 +39,7 @@ def ensure_state_dir(settings: Settings) -> Path:
     try:
         for name in SUBDIRS:
             (home / name).mkdir(parents=True, exist_ok=True)
+        link_models(settings)
     except OSError as exc:
         raise unusable_home(settings, exc) from None
     return home

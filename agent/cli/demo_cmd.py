@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
         home: Optional[Path] = typer.Option(  # noqa: UP045 - typer needs Optional on 3.11
             None, "--home", help="Run in this state dir instead of the configured one (e.g. a scratch folder)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document with every step's result."),
+        train_budget: Optional[float] = typer.Option(  # noqa: UP045 - typer needs Optional on 3.11
+            None, "--train-budget", min=1, metavar="SECONDS", help="Seconds of training at most (default 300, with --tiny 120): a slow "
+            "machine trains fewer steps and the demo goes on with that adapter."),
     ) -> None:
         """Run the whole flow on this machine: a pirate persona adapter, trained, evaluated, exported and served.
 
@@ -31,7 +34,14 @@ def register(app: typer.Typer) -> None:
             os.environ["SELFTUNE_HOME"] = str(home.expanduser().resolve())  # the job runner inherits it
         settings = settings_of(ctx)
         out = err_console if as_json else console
-        results = run_demo(settings, DemoPlan.for_mode(tiny), out)
+        try:
+            plan = DemoPlan.for_mode(tiny)
+            if train_budget is not None:
+                plan = plan.model_copy(update={"train_budget_s": train_budget})
+            results = run_demo(settings, plan, out)
+        except KeyboardInterrupt:
+            err_console.print("Stopped the demo; nothing it started is still running.", markup=False, highlight=False)
+            raise typer.Exit(130) from None
         failed = [r.name for r in results if r.status == "failed"]
         if as_json:
             emit_json({"home": str(settings.home), "tiny": tiny, "ok": not failed,

@@ -19,6 +19,7 @@ COMMAND_MODULES = [  # in the order `selftune --help` lists them: daily use firs
     "agent.cli.chat_cmd",
     "agent.cli.demo_cmd",
     "agent.cli.doctor_cmd",
+    "agent.cli.setup_cmd",
     "agent.cli.config_cmd",
     "agent.cli.dataset_cmd",
     "agent.cli.train_cmd",

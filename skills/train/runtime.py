@@ -125,8 +125,10 @@ class StopFlag:
 class EventsCallback(TrainerCallback):
     """Turns trainer logs into progress/eval/checkpoint events, and SIGTERM into save-and-stop."""
 
-    def __init__(self, emitter: EventEmitter, stop: StopFlag) -> None:
+    def __init__(self, emitter: EventEmitter, stop: StopFlag, *, budget_s: float | None = None,
+                 step_delay_s: float = 0.0) -> None:
         self.emitter, self.stop = emitter, stop
+        self.budget_s, self.step_delay_s = budget_s, step_delay_s
         self.started_step = 0
         self.t0 = self.t_last = time.monotonic()
         self.tokens_last = 0.0
@@ -137,10 +139,25 @@ class EventsCallback(TrainerCallback):
         self.t0 = self.t_last = time.monotonic()
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        if self.step_delay_s:
+            time.sleep(self.step_delay_s)
         if self.stop.requested:
             control.should_save = True
             control.should_training_stop = True
+        elif self._over_budget(state) and not control.should_training_stop:
+            control.should_training_stop = True  # a normal end: the adapter is written from the steps done
         return control
+
+    def _over_budget(self, state: Any) -> bool:
+        """Past the time budget before the last step; says so once, with the measured step time."""
+        elapsed = time.monotonic() - self.t0
+        if self.budget_s is None or elapsed < self.budget_s or state.global_step >= state.max_steps:
+            return False
+        done = max(state.global_step - self.started_step, 1)
+        self.emitter.message(f"time budget of {self.budget_s:.0f} s reached after step {state.global_step} of "
+                             f"{state.max_steps} ({elapsed / done:.1f} s per step here); the adapter is written "
+                             "from the steps done")
+        return True
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
         logs = logs or {}

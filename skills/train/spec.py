@@ -34,6 +34,9 @@ class Hyper(BaseModel):
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate (2e-4 LoRA, 2e-5 full).")
     epochs: float = Field(1.0, gt=0, description="Passes over the data (ignored when max_steps > 0).")
     max_steps: int = Field(-1, description="Optimizer steps (at least 1); -1 means derive from epochs.")
+    max_seconds: float | None = Field(
+        None, gt=0, description="Time budget of the optimizer steps: once a step ends past it, training stops and the "
+        "adapter is written from the steps done (a slow machine trains fewer steps instead of timing out); None: none.")
     batch_size: int = Field(4, gt=0, description="Sequences (or packed rows) per device step.")
     grad_accum: int = Field(1, gt=0, description="Gradient accumulation steps per optimizer step.")
     max_length: int = Field(1024, gt=8, description="Token length cap (packed row length with packing).")

@@ -98,13 +98,14 @@ def planned_steps(trainer: Any, spec: TrainSpec) -> int:
     return max(1, math.ceil(batches / spec.hyper.grad_accum) * math.ceil(spec.hyper.epochs))
 
 
-def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any) -> dict[str, Any]:
+def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any,
+          step_delay_s: float = 0.0) -> dict[str, Any]:
     """The whole job; returns the `done` event's fields."""
     from skills.train.runtime import EventsCallback, last_checkpoint, ran_with, write_output
 
     device, backend, model_dir = preflight(spec, emitter, models_dir)
     data, files = load_data(spec)
-    callback = EventsCallback(emitter, stop)
+    callback = EventsCallback(emitter, stop, budget_s=spec.hyper.max_seconds, step_delay_s=step_delay_s)
     trainer, tokenizer = build(spec, device, backend, model_dir, data, [callback])
     resume = last_checkpoint(spec)
     resumed_from = int(Path(resume).name.split("-")[-1]) if resume else None
@@ -172,7 +173,8 @@ def run(spec_path: Path, emitter: EventEmitter, stop: Any, models_dir: Path | No
 
     try:
         spec = TrainSpec.load(spec_path)
-        done = train(spec, emitter, models_dir or load_settings().models_dir, stop)
+        settings = load_settings()
+        done = train(spec, emitter, models_dir or settings.models_dir, stop, settings.train.step_delay_s)
     except JobStopped:
         emitter.message("stopped by SIGTERM; the last checkpoint is kept and the job resumes from it")
         return EXIT_TERMINATED

@@ -60,7 +60,7 @@ def test_the_bot_extra_installs_no_weight_library_and_the_worker_extra_does() ->
 
 def selftune(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SELFTUNE_")}
-    env.update(SELFTUNE_HOME=str(home), PYTHONPATH=os.pathsep.join([str(NO_TORCH), str(REPO)]), COLUMNS="200",
+    env.update(SELFTUNE_HOME=str(home), SELFTUNE_CACHE_DIR=os.environ["SELFTUNE_CACHE_DIR"], PYTHONPATH=os.pathsep.join([str(NO_TORCH), str(REPO)]), COLUMNS="200",
                SELFTUNE_EXECUTOR__KIND="ray", SELFTUNE_EXECUTOR__RAY_ADDRESS="http://127.0.0.1:9",
                HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False", RAY_USAGE_STATS_ENABLED="0")
     return subprocess.run([sys.executable, "-m", "agent.cli.main", *args], cwd=home.parent, env=env,

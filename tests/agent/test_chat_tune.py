@@ -250,3 +250,24 @@ def test_a_small_tune_preview_advises_prompting_and_offers_both(settings):
     path = next((settings.artifacts_dir / "datasets").glob("harvest-pirate-*.jsonl"))  # what the preview showed
     built = Prepared(path=path, rows=14, harvested=14, synthetic=0)
     assert "persona card (prompting alone)" not in preview_text(quiet, {"persona": "pirate", "dataset": str(path)}, built)
+
+
+def test_terminal_tune_on_a_file_previews_it_and_waits_for_yes(settings, fake_worker, tmp_path):
+    open_workspace(settings)
+    data = tmp_path / "pirate.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"Where be treasure {i}?"},
+                                                     {"role": "assistant", "content": f"Arr, under palm {i}!"}]}) + "\n"
+                            for i in range(20)), encoding="utf-8")
+    router = Router(settings)
+
+    def say(text: str):  # noqa: ANN202
+        return router.handle(IncomingMessage(transport="cli", channel="cli", text=text))
+
+    assert "Which dataset?" in say("tune a pirate persona adapter").text
+    preview = say(str(data))
+    assert preview.confirm and not preview.job_id, preview.text
+    assert "(the file pirate.jsonl): 20 rows, about" in preview.text and "tokens; " in preview.text
+    assert "held out for evaluation" in preview.text and "Estimate on the local executor" in preview.text
+    assert preview.text.count("\n> ") == 3 and "Reply yes to confirm" in preview.text
+    done = say("yes")
+    assert done.ok and done.job_id and job_dataset(settings, done.job_id) == data

@@ -172,7 +172,8 @@ def test_a_long_job_states_its_estimate_and_asks(settings: Settings, tmp_path: P
     asked = router.handle(cli(f"tune a pirate persona adapter on {data}"))
 
     assert asked.intent == "tune" and asked.confirm and asked.job_id is None
-    assert "This job trains pirate-lora for about" in asked.text and "s/step" in asked.text
+    # A tune from chat shows the data preview, whose estimate line is the long job's sentence.
+    assert "Estimate on the local executor: about" in asked.text and "s/step" in asked.text
     assert router.handle(cli("no")).text == "OK, I did nothing."
     jobs = JobManager(settings)
     try:

@@ -47,7 +47,7 @@ def jobs(settings: Settings):
     manager.close()
 
 
-def test_a_second_chat_process_answers_the_first_ones_question_and_the_job_starts(settings, jobs, tmp_path) -> None:
+def test_later_chat_processes_answer_the_question_and_the_preview_then_the_job_starts(settings, jobs, tmp_path) -> None:
     open_workspace(settings)
     data = tmp_path / "pirate.jsonl"
     row = {"messages": [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "Arr, ahoy!"}]}
@@ -58,10 +58,13 @@ def test_a_second_chat_process_answers_the_first_ones_question_and_the_job_start
     assert jobs.list() == []
 
     second = chat_process(settings, str(data), "--channel", "pirate-chat")
+    assert second["confirm"] and second["job_id"] is None and "8 rows" in second["reply"], second
+    assert second["args"]["persona"] == "pirate" and "steps" in second["reply"]  # the preview states the estimate
+    assert jobs.list() == []
 
-    assert second["ok"] and second["intent"] == "tune" and second["job_id"], second
-    assert second["args"]["persona"] == "pirate" and "steps" in second["reply"]  # the estimate is stated
-    job = jobs.get(second["job_id"])
+    third = chat_process(settings, "yes", "--channel", "pirate-chat")
+    assert third["ok"] and third["job_id"], third
+    job = jobs.get(third["job_id"])
     assert job.spec["persona"] == "pirate" and Path(job.spec["dataset"]) == data.resolve()
     deadline = time.monotonic() + 60
     while jobs.get(job.id).state == "queued" and time.monotonic() < deadline:

@@ -120,3 +120,21 @@ def test_memory_and_eval_rows_read_the_figures_their_targets_name() -> None:
     assert evals["batched torch generation vs one-at-a-time"].met is True
     assert evals["batched torch tokens/s vs one-at-a-time"].ratio == 12.0
     assert evals["llama.cpp server generation vs one-at-a-time torch"].met is False
+
+
+FIRSTRUN_OUT = """2 CPU(s), load average 1.2 at the start
+make install (venv present, empty machine cache; ran make install): 131.0 s, CPU 70.2 s
+first reply, fresh state dir after make install: 9.8 s (exit 11.0 s, CPU 9.1 s) | without the machine cache 81.5 s (CPU 77.0 s)
+"""
+
+
+def test_firstrun_rows_time_install_and_the_first_reply(tmp_path: Path) -> None:
+    benches, out = tmp_path / "bench", tmp_path / "results"
+    benches.mkdir()
+    (benches / "firstrun.py").write_text(f"print({FIRSTRUN_OUT!r})\n", encoding="utf-8")
+    assert run_all.main(["--dir", str(benches), "--out", str(out), "--timeout", "60"]) == 0
+    rows = (out / "summary.md").read_text().splitlines()
+    install = next(line for line in rows if "make install, one-time setup" in line)
+    first = next(line for line in rows if "fresh state dir" in line)
+    before = next(line for line in rows if "without the machine cache" in line)
+    assert "| 131 |" in install and "| 9.8 |" in first and "| < 15 s | ✓ |" in first and "| 81.5 |" in before

@@ -173,7 +173,8 @@ async def test_slash_tune_routes_an_explicit_command_and_follows_the_job(harness
 async def test_cancel_button_needs_train_permission(harness, settings, monkeypatch, tmp_path):
     h = harness
     monkeypatch.setenv("FAKE_TRAINER_STEP_S", "1")  # still running when the button is pressed
-    j9 = h.router.handle(_incoming("!tune persona=pirate dataset=" + str(dataset_file(settings.artifacts_dir / 'datasets')))).job_id
+    tune = _incoming("!tune persona=pirate dataset=" + str(dataset_file(settings.artifacts_dir / 'datasets')))
+    j9 = h.router.handle(tune.model_copy(update={"confirmed": True})).job_id  # yes given in advance, as --yes does
     jobs = h.bot.services.jobs
     press = FakeInteraction(h.members[1], h.channel, custom_id=f"selftune:cancel:{j9}", client=h.bot)
     await CancelButton(j9).callback(press)

@@ -145,7 +145,7 @@ async def test_autocomplete_suggests_job_ids(harness, settings, monkeypatch):
     monkeypatch.setenv("FAKE_TRAINER_STEPS", "1")
     data = dataset_file(settings.artifacts_dir / "datasets")
     reply = h.router.handle(IncomingMessage(transport="cli", channel="local", user="local",
-                                            text=f"!tune persona=pirate dataset={data}"))
+                                            text=f"!tune persona=pirate dataset={data}", confirmed=True))
     [choice] = await suggestions(h, "status", [typing("job", reply.job_id[:3])])
     assert choice["value"] == reply.job_id and "pirate" in choice["name"]
     await h.bot.loop.run_in_executor(None, h.bot.services.jobs.wait, reply.job_id, 30)
