@@ -14,6 +14,8 @@ os.environ["ANONYMIZED_TELEMETRY"] = "False"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 os.environ["MPLBACKEND"] = "Agg"
 
+import contextlib  # noqa: E402
+import shutil  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -28,6 +30,44 @@ DATA = Path(__file__).resolve().parent / "data"
 MODEL_CACHE = Path(os.environ.get("SELFTUNE_TEST_MODEL_CACHE", REPO / ".cache" / "models"))
 # The per-machine cache of state dirs made without the `home` fixture: beside it, never the user's own.
 MACHINE_CACHE = MODEL_CACHE.parent / "machine-cache"
+
+
+def _link_or_copy(source: str, dest: str) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:  # another filesystem
+        shutil.copy2(source, dest)
+
+
+def _start_from_the_installed_models() -> None:
+    """`make install` prepared the packaged models once for this machine (`selftune setup`); the tests' own model
+    cache starts from copies of them (hard links where it can) instead of converting and distilling again. Copies,
+    never links to the folders: tests write their own models beside them, and the user's cache stays the user's."""
+    import platformdirs
+
+    from config.machine_cache import cache_key
+
+    installed = Path(os.environ.get("SELFTUNE_CACHE_DIR") or platformdirs.user_cache_dir("selftune")).expanduser()
+    source = installed / "models" / cache_key()
+    if not source.is_dir() or source.resolve() == MODEL_CACHE.resolve():
+        return
+    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        dest = MODEL_CACHE / item.name
+        if dest.exists() or item.name.startswith("."):
+            continue
+        partial = MODEL_CACHE / f".{item.name}.{os.getpid()}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        if item.is_dir():
+            shutil.copytree(item, partial, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(str(item), str(partial))
+        with contextlib.suppress(OSError):  # another test process got there first
+            os.replace(partial, dest)
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+_start_from_the_installed_models()
 
 
 @pytest.fixture(autouse=True)
