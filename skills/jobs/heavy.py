@@ -231,7 +231,7 @@ def model_work_on_worker(settings: Settings) -> bool:
 
 def fetched_folder(job: Job) -> Path:
     """The folder a succeeded eval/export job brought back to this machine; one sentence when it did not succeed."""
-    kind = {"export": "export", "model": "model", "measure": "measurement"}.get(job.spec.get("kind"), "evaluation")
+    kind = {"export": "export", "model": "model", "measure": "measurement"}.get(str(job.spec.get("kind")), "evaluation")
     if job.state == "succeeded" and job.adapter and Path(job.adapter).is_dir():
         return Path(job.adapter)
     if job.state == "succeeded":
