@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -130,32 +130,12 @@ def _resume(partial: Path) -> tuple[list[dict[str, Any]], set[str]]:
     return [r["row"] for r in records], {r["seed"] for r in records}
 
 
-OnWorker = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-def make_rows(synth: Synthesizer, task: str, pending: list[tuple[str, str]], room: int,
-              max_seconds: float) -> Iterator[tuple[str, dict[str, Any] | None]]:
-    """(seed key, row, or None where the model's answer was unusable) for the pending items, until `room` rows
-    were made or `max_seconds` passed."""
-    deadline, made = time.monotonic() + max_seconds, 0
-    for key, item in pending:
-        if made >= room or time.monotonic() > deadline:
-            return
-        row = getattr(synth, task)(item)
-        made += row is not None
-        yield key, row
-
-
 def synthesize(
     provider: Any, task: str, items: list[str], out: str | Path, *, system_prompt: str = "", persona: str | None = None,
     max_rows: int = 100, max_seconds: float = 600.0, temperature: float = 0.7, max_tokens: int = 256,
     sources: list[Source] | None = None, progress: Callable[[dict[str, Any]], None] | None = None,
-    on_worker: OnWorker | None = None,
 ) -> dict[str, Any]:
-    """Generate up to max_rows rows from seed questions (or document chunks for qa) into `out` with a manifest.
-
-    `on_worker`: the rows are made elsewhere (a job on the GPU box, given the pending items and the knobs; it
-    returns the records and the model's name); this process only keeps them and writes the dataset."""
+    """Generate up to max_rows rows from seed questions (or document chunks for qa) into `out` with a manifest."""
     if task not in TASKS:
         raise UsageError(f"Unknown synthesis task '{task}'; use one of {', '.join(TASKS)}.")
     if task in ("persona", "dpo") and not system_prompt:
@@ -165,17 +145,12 @@ def synthesize(
     synth = Synthesizer(provider, system_prompt=system_prompt, max_tokens=max_tokens, temperature=temperature)
     rows, done = _resume(_partial_path(out))
     resumed, made, skipped = len(rows), 0, 0
-    pending = list(_pending(items, done))
-    if on_worker is None:
-        produced: Iterable[tuple[str, dict[str, Any] | None]] = make_rows(synth, task, pending, max_rows - resumed,
-                                                                           max_seconds)
-    else:
-        result = on_worker({"task": task, "pending": pending, "room": max_rows - resumed, "max_seconds": max_seconds,
-                            "system_prompt": system_prompt, "temperature": temperature, "max_tokens": max_tokens})
-        synth.model = result["model"]
-        produced = [(record["seed"], record["row"]) for record in result["records"]]
+    deadline = time.monotonic() + max_seconds
     with _partial_path(out).open("ab") as log:
-        for key, row in produced:
+        for key, item in _pending(items, done):
+            if len(rows) >= max_rows or time.monotonic() > deadline:
+                break
+            row = getattr(synth, task)(item)
             skipped += row is None
             if row is not None:
                 rows.append(row)
@@ -223,7 +198,6 @@ def run_synth(
     from skills.providers import get_provider
 
     system_prompt = load_persona(open_workspace(settings).path, persona).system_prompt if persona else ""
-    on_worker = _local_model_on_worker(settings)
     if task == "qa":
         if not documents:
             raise UsageError("The 'qa' task needs documents; pass --document FILE (one or more).")
@@ -231,17 +205,19 @@ def run_synth(
     else:
         seed_file = seeds or SEEDS
         items, sources = load_seeds(seed_file), [Source(kind="file", path=str(seed_file), note="seed prompts")]
-    return synthesize(None if on_worker else get_provider(settings), task, items, output,
-                      system_prompt=system_prompt, persona=persona, max_rows=max_rows, max_seconds=max_seconds,
-                      max_tokens=settings.llm.max_new_tokens, sources=sources, progress=progress, on_worker=on_worker)
+    if _local_model_on_worker(settings):  # the GPU box loads the model and writes the rows; they come back here
+        from skills.jobs.heavy import synth_on_executor
+
+        return synth_on_executor(settings, task, items, output, system_prompt=system_prompt, persona=persona,
+                                 max_rows=max_rows, max_seconds=max_seconds, max_tokens=settings.llm.max_new_tokens,
+                                 sources=[s.model_dump(mode="json") for s in sources])
+    return synthesize(get_provider(settings), task, items, output, system_prompt=system_prompt, persona=persona,
+                      max_rows=max_rows, max_seconds=max_seconds, max_tokens=settings.llm.max_new_tokens,
+                      sources=sources, progress=progress)
 
 
-def _local_model_on_worker(settings: Any) -> OnWorker | None:
-    """With the local provider and `executor.kind = "ray"`, the rows are made by a job on the GPU box (the base
-    model loads there, not here); None to make them in this process."""
-    from skills.jobs.heavy import model_work_on_executor, model_work_on_worker
+def _local_model_on_worker(settings: Any) -> bool:
+    """With the local provider and `executor.kind = "ray"` the rows are made by a job on the GPU box."""
+    from skills.jobs.heavy import model_work_on_worker
 
-    if settings.llm.provider != "local" or not model_work_on_worker(settings):
-        return None
-    return lambda payload: model_work_on_executor(settings, "synth", payload, requester="synth",
-                                                  base_model=settings.llm.model or settings.base_model)
+    return settings.llm.provider == "local" and model_work_on_worker(settings)

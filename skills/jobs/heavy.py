@@ -210,6 +210,15 @@ def model_work_on_executor(settings: Settings, task: str, payload: dict[str, Any
     the executor: the local base model (with `adapter` on it, shipped with the job) does it on the GPU box; the
     payload goes there and only the result (JSON) comes back. `base_model`: without an adapter, the model to use
     (default: settings.base_model), named as this host names it (executor.worker_base_models maps it)."""
+    job = _model_job(settings, task, payload, requester=requester, adapter=adapter, base_model=base_model,
+                     progress=progress, timeout_s=timeout_s)
+    return json.loads((fetched_folder(job) / "result.json").read_text(encoding="utf-8"))["result"]
+
+
+def _model_job(settings: Settings, task: str, payload: dict[str, Any], *, requester: str,
+               adapter: str | Path | None, base_model: str | None, progress: Progress | None,
+               timeout_s: float) -> Job:
+    """Run a `model` job and wait; the finished job (its folder: result.json and any files it wrote)."""
     if adapter is not None:
         ref = resolve_adapter(adapter, settings)
         parts: dict[str, Any] = {"adapter": str(ref.path), "adapter_id": ref.name,
@@ -220,8 +229,31 @@ def model_work_on_executor(settings: Settings, task: str, payload: dict[str, Any
     spec = {"kind": "model", "task": task, "name": f"model-{task}", "version": stamp, "payload": payload, **parts,
             "output_dir": str(settings.artifacts_dir / "measurements" / f"{task}-{stamp}")}
     _say(progress, f"{task} as a job on the GPU box (executor {settings.executor.kind})")
-    return result_of_job(settings, spec, worker=HEAVY_WORKER, requester=requester, progress=progress,
-                         timeout_s=timeout_s)
+    job_id = _submit(settings, spec, None, requester, HEAVY_WORKER)
+    return wait_relaying(settings, job_id, progress, timeout_s)
+
+
+def synth_on_executor(settings: Settings, task: str, items: list[Any], output: Path, *, system_prompt: str,
+                      persona: str | None, max_rows: int, max_seconds: float, max_tokens: int,
+                      sources: list[dict[str, Any]], timeout_s: float = 3600) -> dict[str, Any]:
+    """Synthetic data by the local model on the GPU box (`dataset synth` with llm.provider = "local"): the items
+    and the persona's system prompt go there, the dataset and its manifest come back to `output`. Each run starts
+    afresh there (a stopped run is not resumed)."""
+    from skills.dataset.manifest import manifest_path
+
+    payload = {"task": task, "items": items, "file": Path(output).name, "system_prompt": system_prompt,
+               "persona": persona, "max_rows": max_rows, "max_seconds": max_seconds, "max_tokens": max_tokens,
+               "sources": sources}
+    job = _model_job(settings, "synth", payload, requester="synth", adapter=None,
+                     base_model=settings.llm.model or settings.base_model, progress=None, timeout_s=timeout_s)
+    folder = fetched_folder(job)
+    doc = json.loads((folder / "result.json").read_text(encoding="utf-8"))["result"]
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(folder / output.name, output)
+    manifest = json.loads(manifest_path(folder / output.name).read_text(encoding="utf-8"))
+    manifest_path(output).write_text(json.dumps({**manifest, "path": str(output)}, indent=2), encoding="utf-8")
+    return {**doc, "path": str(output), "job_id": job.id}
 
 
 def model_work_on_worker(settings: Settings) -> bool:

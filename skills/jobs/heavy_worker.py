@@ -126,7 +126,7 @@ def _local_provider(spec: dict[str, Any]) -> Any:
                        max_new_tokens=provider.max_new_tokens)
 
 
-def chat_answers(spec: dict[str, Any]) -> list[str]:
+def chat_answers(spec: dict[str, Any], folder: Path) -> list[str]:
     """The local model's answer to each chat (`payload.chats`), as its provider gives it (one by one, greedy)."""
     provider, payload = _local_provider(spec), spec["payload"]
     return [str(provider.chat(chat, max_tokens=int(payload.get("max_tokens", 48)),
@@ -134,7 +134,7 @@ def chat_answers(spec: dict[str, Any]) -> list[str]:
             for chat in payload["chats"]]
 
 
-def forgetting(spec: dict[str, Any]) -> dict[str, Any]:
+def forgetting(spec: dict[str, Any], folder: Path) -> dict[str, Any]:
     """The forgetting check's general-ability set (accuracy, answer loss, per-item correct) for the base or the
     shipped adapter, under `payload.system_prompt`."""
     from skills.evaluate import forgetting as check
@@ -143,18 +143,18 @@ def forgetting(spec: dict[str, Any]) -> dict[str, Any]:
     return check.measure(model, tokenizer, check.general_set(), system_prompt=spec["payload"].get("system_prompt"))
 
 
-def synth(spec: dict[str, Any]) -> dict[str, Any]:
-    """Synthetic rows for `payload.pending` (seed key, item) by the local model; the host writes the dataset."""
-    from skills.dataset.synth import Synthesizer, make_rows
+def synth(spec: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The host's synthesis run by the local model here: the dataset (and its manifest) is written into `folder`,
+    which travels back."""
+    from skills.dataset.manifest import Source
+    from skills.dataset.synth import synthesize
 
     payload = spec["payload"]
-    maker = Synthesizer(_local_provider(spec), system_prompt=payload.get("system_prompt", ""),
-                        max_tokens=int(payload.get("max_tokens", 256)),
-                        temperature=float(payload.get("temperature", 0.7)))
-    records = [{"seed": key, "row": row} for key, row in
-               make_rows(maker, payload["task"], [tuple(p) for p in payload["pending"]], int(payload["room"]),
-                         float(payload["max_seconds"]))]
-    return {"records": records, "model": maker.model}
+    return synthesize(_local_provider(spec), payload["task"], payload["items"], folder / payload["file"],
+                      system_prompt=payload["system_prompt"], persona=payload.get("persona"),
+                      max_rows=int(payload["max_rows"]), max_seconds=float(payload["max_seconds"]),
+                      max_tokens=int(payload["max_tokens"]),
+                      sources=[Source.model_validate(s) for s in payload.get("sources", [])])
 
 
 MODEL_TASKS = {"answers": chat_answers, "forgetting": forgetting, "synth": synth}
@@ -169,9 +169,9 @@ def model_work(spec: dict[str, Any], emitter: EventEmitter) -> dict[str, Any]:
     device = _device()
     emitter.emit("start", max_steps=0, kind="model", device=device)
     emitter.message(f"{spec['task']} on {spec['base_model']} ({device})")
-    result = MODEL_TASKS[spec["task"]](spec)
     out = Path(spec["output_dir"])
     tmp = _scratch(out)
+    result = MODEL_TASKS[spec["task"]](spec, tmp)
     (tmp / "result.json").write_text(json.dumps({"task": spec["task"], "result": result}, default=str),
                                      encoding="utf-8")
     _finish(tmp, out, {"name": spec.get("name"), "kind": "model", "task": spec["task"],
