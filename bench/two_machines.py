@@ -62,7 +62,9 @@ def _seed(home: Path) -> None:
 def _night(home: Path, ollama_host: str, ray_address: str | None) -> dict:
     """One `schedule run-now pirate` in its own process; its outcome and its own figures. With a Ray address the
     process is a bot host: no weight library importable, every model step on the Ray node."""
-    env = host_env(home, ray_address=ray_address, ollama_host=ollama_host, SCHEDULER__MIN_NEW_CONVERSATIONS="3")
+    # eval.min_rows = 2: the gate decides on the night's few eval rows, so the night goes on to promote and serve
+    env = host_env(home, ray_address=ray_address, ollama_host=ollama_host, SCHEDULER__MIN_NEW_CONVERSATIONS="3",
+                   EVAL__MIN_ROWS="2")
     proc = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=900,
                           cwd=home.parent)
     figures = next((json.loads(line[6:]) for line in proc.stderr.splitlines() if line.startswith("BENCH ")), None)
