@@ -7,7 +7,6 @@ rows, prompts, recipes and adapter folders, and gets back numbers and texts only
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from pathlib import Path
@@ -29,8 +28,7 @@ def measure(cfg: EvalConfig, task: str, payload: dict[str, Any], *, base_model: 
     """Run one measurement `task` as a job on the executor and wait; its result (JSON) comes back.
 
     `adapters`: up to two adapter folders shipped with the job (as its adapter and against_adapter)."""
-    from skills.jobs import JobManager
-    from skills.jobs.heavy import fetched_folder, wait_relaying
+    from skills.jobs.heavy import result_of_job
 
     settings = _settings(cfg)
     stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -40,13 +38,8 @@ def measure(cfg: EvalConfig, task: str, payload: dict[str, Any], *, base_model: 
     for field, folder in zip(("adapter", "against_adapter"), adapters, strict=True):
         if folder is not None:
             spec[field] = str(folder)
-    manager = JobManager(settings, worker=MEASURE_WORKER)
-    try:
-        job_id = manager.submit(spec, cfg.executor, requester="improver")
-    finally:
-        manager.close()
-    folder = fetched_folder(wait_relaying(settings, job_id, None, TIMEOUT_S))
-    return json.loads((folder / "result.json").read_text(encoding="utf-8"))["result"]
+    return result_of_job(settings, spec, worker=MEASURE_WORKER, executor=cfg.executor, requester="improver",
+                         timeout_s=TIMEOUT_S)
 
 
 def _settings(cfg: EvalConfig) -> Any:

@@ -69,7 +69,11 @@ class Measurer:
     _forgot: dict[str | None, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from skills.jobs.heavy import model_work_on_worker
+
         self.card = load_persona(self.settings.workspace_dir, self.persona)
+        # executor.kind = "ray": the local model's answers and forgetting checks run as jobs on the GPU box
+        self.on_worker = self.settings.llm.provider == "local" and model_work_on_worker(self.settings)
         self.judge = StyleJudge(self.card) if self.tiny else judge_provider(self.settings)
         self.judge_name = getattr(self.judge, "name", f"{self.settings.judge.provider}:{self.settings.judge.model}")
 
@@ -82,19 +86,33 @@ class Measurer:
         return [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
 
     def _answers(self, provider: Any, served: str | None) -> list[str]:
-        return [str(getattr(provider.chat(self._messages(p, served), max_tokens=self.max_new_tokens, temperature=0.0),
-                            "text", "")).strip() for p in self.prompts]
+        chats = [self._messages(p, served) for p in self.prompts]
+        if self.on_worker:  # the served adapter (or the bare base) answers on the GPU box; the texts come back
+            return self._model_work("answers", served, {"chats": chats, "max_tokens": self.max_new_tokens,
+                                                        "temperature": 0.0})
+        return [str(getattr(provider.chat(chat, max_tokens=self.max_new_tokens, temperature=0.0), "text", "")).strip()
+                for chat in chats]
 
-    def _forgetting(self, provider: Any) -> dict[str, Any]:
+    def _forgetting(self, provider: Any, served: str | None) -> dict[str, Any]:
         """General-ability accuracy and answer loss of `provider`'s model (the adapter active, if it has one)."""
+        if self.on_worker:
+            return self._model_work("forgetting", served, {"system_prompt": self.card.system_prompt})
         with generate_lock:
             model, tokenizer = provider.load()
             if hasattr(provider, "adapter_key"):
                 model.set_adapter(provider.adapter_key)  # the shared host may have switched to another adapter
             return forgetting.measure(model, tokenizer, forgetting.general_set(), system_prompt=self.card.system_prompt)
 
+    def _model_work(self, task: str, served: str | None, payload: dict[str, Any]) -> Any:
+        from skills.jobs.heavy import model_work_on_executor
+
+        return model_work_on_executor(self.settings, task, payload, requester="simulate", adapter=served,
+                                      base_model=self.settings.llm.model or self.settings.base_model)
+
     def _provider(self, served: str | None) -> Any:
-        """What answers the persona now: its served adapter, else the base model."""
+        """What answers the persona now: its served adapter, else the base model (None when the GPU box does)."""
+        if self.on_worker:
+            return None
         adapter = persona_switch.provider_for(self.settings, self.persona) if served else None
         return adapter or get_provider(self.settings, "llm")
 
@@ -104,7 +122,7 @@ class Measurer:
         if not self.prompts:  # night 0: the reference every later night is judged against
             self.prompts = read_hidden_holdout(self.persona)
             self.night0, self.night0_served = self._answers(provider, served), served
-            self.base_forgetting = self._forgetting(get_provider(self.settings, "llm"))
+            self.base_forgetting = self._forgetting(self._provider(None), None)
         if served == self.night0_served:  # the same model as night 0: its answers, a tie by construction
             answers, win = list(self.night0), 0.5
         else:
@@ -112,7 +130,8 @@ class Measurer:
             judged = judge_pairs(self.judge, [self._messages(p) for p in self.prompts], answers, self.night0)
             win = judged["win_rate"]
         if served not in self._forgot:
-            self._forgot[served] = forgetting.compare(self.base_forgetting, self._forgetting(provider))
+            measured = self.base_forgetting if served is None else self._forgetting(provider, served)  # base: known
+            self._forgot[served] = forgetting.compare(self.base_forgetting, measured)
         forgot = self._forgot[served]
         liked = sum(self.rule.likes(a) for a in answers)
         return {"judge_win_rate": round(win, 4), "adherence": adherence(answers, self.card.style)["percent"] / 100,

@@ -102,7 +102,16 @@ def write_sim_config(owner: Settings, opts: SimOptions, home: Path) -> Path:
         "train": {"min_rows": size["min_rows"]},
         "eval": {"min_rows": size["min_rows"]},  # a simulated night's eval split is a few rows
         "improver": {"max_rounds": 1, "round_budget_s": 300.0 if opts.tiny else 600.0},
+        **_owner_executor(owner, opts),
     })
+
+
+def _owner_executor(owner: Settings, opts: SimOptions) -> dict[str, Any]:
+    """The owner's executor, so that with `executor.kind = "ray"` the simulation's training, gates and hidden-
+    holdout measurements run on the GPU box too. Not with --tiny: its warmed-up base is a folder on this host."""
+    if opts.tiny or owner.executor.kind == "local":
+        return {}
+    return {"executor": owner.executor.model_dump(mode="json", exclude_none=True)}
 
 
 @contextmanager

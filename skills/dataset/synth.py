@@ -351,6 +351,9 @@ def run_synth(
     inputs = inputs or Inputs(seeds=seeds, documents=documents)
     system_prompt = load_persona(open_workspace(settings).path, persona).system_prompt if persona else ""
     _check_task(task, system_prompt, options, judge=object())  # refuse bad options before any model is built
+    if _local_model_on_worker(settings):  # the GPU box loads the model and writes the rows; they come back here
+        return _synth_on_worker(settings, task, Path(output), inputs, options, system_prompt, persona, max_rows,
+                                max_seconds, min_score)
     provider = get_provider(settings)
     judge = get_provider(settings, role="judge") if options.best_of > 1 else None
     synth = Synthesizer(provider, system_prompt=system_prompt, max_tokens=settings.llm.max_new_tokens, temperature=0.7)
@@ -361,7 +364,7 @@ def run_synth(
                       gate=score_gate(settings, min_score, persona))
 
 
-def _items(settings: Any, task: str, out: Path, inputs: Inputs, synth: Synthesizer,
+def _items(settings: Any, task: str, out: Path, inputs: Inputs, synth: Synthesizer | None,
            max_rows: int) -> tuple[list[Any], list[Source], dict[str, Any]]:
     """The run's items, the sources the manifest names, and its plan (topics, perspectives, weights)."""
     from skills.dataset import synth_plan as plan_
@@ -412,3 +415,32 @@ def _source_chunks(settings: Any, sources: list[str]) -> tuple[list[dict[str, st
             manifest_sources.append(Source(kind="file", path=str(path), sha256=file_sha256(path)))
         chunks += [{"text": chunk, "source": label} for chunk in text_chunks(text)]
     return chunks, manifest_sources
+
+
+def _local_model_on_worker(settings: Any) -> bool:
+    """With the local provider and `executor.kind = "ray"` the rows are made by a job on the GPU box."""
+    from skills.jobs.heavy import model_work_on_worker
+
+    return settings.llm.provider == "local" and model_work_on_worker(settings)
+
+
+def _synth_on_worker(settings: Any, task: str, output: Path, inputs: Inputs, options: Options, system_prompt: str,
+                     persona: str | None, max_rows: int, max_seconds: float, min_score: float | None) -> dict[str, Any]:
+    """The run's items are gathered here (files and fetched pages are this machine's); the local model on the GPU
+    box writes the rows. What needs a model before the rows (generated perspectives) or a judge beside them
+    (--best-of, --min-score) is refused in one sentence instead of loading weights on this host."""
+    from dataclasses import asdict
+
+    from skills.jobs.heavy import synth_on_executor
+
+    if options.best_of > 1 or min_score is not None:
+        raise UsageError("--best-of and --min-score need a judge beside the local model, which writes the rows on the "
+                         "GPU box here; point [judge] and [llm] at a served model (ollama or openai) to use them.")
+    if task == "topics" and not inputs.perspectives:
+        raise UsageError("With the local model on the GPU box, name the perspectives yourself (--perspective, "
+                         "repeatable); generating them there is not supported yet.")
+    items, sources, plan = _items(settings, task, output, inputs, None, max_rows)
+    return synth_on_executor(settings, task, items, output, system_prompt=system_prompt, persona=persona,
+                             max_rows=max_rows, max_seconds=max_seconds, max_tokens=settings.llm.max_new_tokens,
+                             sources=[s.model_dump(mode="json") for s in sources],
+                             options=asdict(options), plan=plan)

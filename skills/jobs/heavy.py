@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -185,17 +186,85 @@ def ollama_on_executor(settings: Settings, adapter: str | Path, *, name: str | N
     return export_onto_pulled(settings, ref, lora.parent, base, name, progress, lora=lora)
 
 
-def _submit(settings: Settings, spec: dict[str, Any], executor: str | None, requester: str | None) -> str:
-    manager = JobManager(settings, worker=HEAVY_WORKER)
+def _submit(settings: Settings, spec: dict[str, Any], executor: str | None, requester: str | None,
+            worker: list[str] = HEAVY_WORKER) -> str:
+    manager = JobManager(settings, worker=worker)
     try:
         return manager.submit(spec, executor, requester=requester)
     finally:
         manager.close()
 
 
+def result_of_job(settings: Settings, spec: dict[str, Any], *, worker: list[str], executor: str | None = None,
+                  requester: str, progress: Progress | None = None, timeout_s: float = 3600) -> Any:
+    """Submit a spec whose worker writes result.json into the spec's output_dir, wait, and return the result
+    (JSON) that came back: model work whose product is numbers and texts, not files."""
+    job = wait_relaying(settings, _submit(settings, spec, executor, requester, worker), progress, timeout_s)
+    return json.loads((fetched_folder(job) / "result.json").read_text(encoding="utf-8"))["result"]
+
+
+def model_work_on_executor(settings: Settings, task: str, payload: dict[str, Any], *, requester: str,
+                           adapter: str | Path | None = None, base_model: str | None = None,
+                           progress: Progress | None = None, timeout_s: float = 3600) -> Any:
+    """One piece of model work (`skills.jobs.heavy_worker`'s MODEL_TASKS: answers, forgetting, synth) as a job on
+    the executor: the local base model (with `adapter` on it, shipped with the job) does it on the GPU box; the
+    payload goes there and only the result (JSON) comes back. `base_model`: without an adapter, the model to use
+    (default: settings.base_model), named as this host names it (executor.worker_base_models maps it)."""
+    job = _model_job(settings, task, payload, requester=requester, adapter=adapter, base_model=base_model,
+                     progress=progress, timeout_s=timeout_s)
+    return json.loads((fetched_folder(job) / "result.json").read_text(encoding="utf-8"))["result"]
+
+
+def _model_job(settings: Settings, task: str, payload: dict[str, Any], *, requester: str,
+               adapter: str | Path | None, base_model: str | None, progress: Progress | None,
+               timeout_s: float) -> Job:
+    """Run a `model` job and wait; the finished job (its folder: result.json and any files it wrote)."""
+    if adapter is not None:
+        ref = resolve_adapter(adapter, settings)
+        parts: dict[str, Any] = {"adapter": str(ref.path), "adapter_id": ref.name,
+                                 "base_model": base_model_of(ref, settings)}
+    else:
+        parts = {"base_model": base_model or settings.base_model}
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    spec = {"kind": "model", "task": task, "name": f"model-{task}", "version": stamp, "payload": payload, **parts,
+            "output_dir": str(settings.artifacts_dir / "measurements" / f"{task}-{stamp}")}
+    _say(progress, f"{task} as a job on the GPU box (executor {settings.executor.kind})")
+    job_id = _submit(settings, spec, None, requester, HEAVY_WORKER)
+    return wait_relaying(settings, job_id, progress, timeout_s)
+
+
+def synth_on_executor(settings: Settings, task: str, items: list[Any], output: Path, *, system_prompt: str,
+                      persona: str | None, max_rows: int, max_seconds: float, max_tokens: int,
+                      sources: list[dict[str, Any]], options: dict[str, Any] | None = None,
+                      plan: dict[str, Any] | None = None, timeout_s: float = 3600) -> dict[str, Any]:
+    """Synthetic data by the local model on the GPU box (`dataset synth` with llm.provider = "local"): the items
+    and the persona's system prompt go there, the dataset and its manifest come back to `output`. Each run starts
+    afresh there (a stopped run is not resumed)."""
+    from skills.dataset.manifest import manifest_path
+
+    payload = {"task": task, "items": items, "file": Path(output).name, "system_prompt": system_prompt,
+               "persona": persona, "max_rows": max_rows, "max_seconds": max_seconds, "max_tokens": max_tokens,
+               "sources": sources, "options": options or {}, "plan": plan or {}}
+    job = _model_job(settings, "synth", payload, requester="synth", adapter=None,
+                     base_model=settings.llm.model or settings.base_model, progress=None, timeout_s=timeout_s)
+    folder = fetched_folder(job)
+    doc = json.loads((folder / "result.json").read_text(encoding="utf-8"))["result"]
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(folder / output.name, output)
+    manifest = json.loads(manifest_path(folder / output.name).read_text(encoding="utf-8"))
+    manifest_path(output).write_text(json.dumps({**manifest, "path": str(output)}, indent=2), encoding="utf-8")
+    return {**doc, "path": str(output), "job_id": job.id}
+
+
+def model_work_on_worker(settings: Settings) -> bool:
+    """Whether model work goes to the executor (`executor.kind = "ray"`): the one switch for every step."""
+    return settings.executor.kind != "local"
+
+
 def fetched_folder(job: Job) -> Path:
     """The folder a succeeded eval/export job brought back to this machine; one sentence when it did not succeed."""
-    kind = "export" if job.spec.get("kind") == "export" else "evaluation"
+    kind = {"export": "export", "model": "model", "measure": "measurement"}.get(str(job.spec.get("kind")), "evaluation")
     if job.state == "succeeded" and job.adapter and Path(job.adapter).is_dir():
         return Path(job.adapter)
     if job.state == "succeeded":
@@ -210,6 +279,8 @@ def fetched_report(job: Job) -> dict[str, Any]:
     folder = fetched_folder(job)
     doc = json.loads((folder / "eval.json").read_text(encoding="utf-8"))
     doc["report"] = {key: str(folder / Path(path).name) for key, path in (doc.get("report") or {}).items()}
+    if "adapter_path" in doc:  # the worker's copy of the shipped adapter; here it is the host's folder
+        doc["adapter_path"] = job.spec.get("adapter", doc["adapter_path"])
     return doc
 
 

@@ -1,4 +1,5 @@
-"""`python -m skills.jobs.heavy_worker SPEC.json`: evaluate or export an adapter as a job (on the Ray node with
+"""`python -m skills.jobs.heavy_worker SPEC.json`: evaluate or export an adapter, or do one piece of model work
+(MODEL_TASKS: chat answers, the forgetting check, synthetic rows) as a job (on the Ray node with
 the `trainer` resource, or locally), emitting JSON-line events; the report or export folder is the job's result.
 
 The base model is resolved here, on the node that runs the job (its own models/ and Hugging Face cache),
@@ -101,6 +102,87 @@ def evaluate(spec: dict[str, Any], emitter: EventEmitter) -> dict[str, Any]:
     return {"adapter_dir": str(out), "metrics": {"gate": doc.get("gate"), "heldout": doc.get("heldout")}}
 
 
+def _local_provider(spec: dict[str, Any]) -> Any:
+    """The local model as this node has it: the spec's base, with the shipped adapter on it when there is one."""
+    from config.settings import load_settings
+    from skills.providers.local import LocalProvider
+
+    settings = load_settings()
+    payload = spec["payload"]
+    provider = LocalProvider(spec["base_model"], settings.models_dir, timeout_s=float(payload.get("timeout_s", 600)),
+                             max_new_tokens=int(payload.get("max_tokens", 256)))
+    if not spec.get("adapter"):
+        return provider
+    from skills.evaluate.loading import load_with_adapters
+    from skills.train.lookup import resolve_adapter
+
+    loaded = load_with_adapters(settings, resolve_adapter(_adapter_on_this_node(spec), settings))
+
+    class WithAdapter(LocalProvider):
+        def load(self) -> tuple[Any, Any]:
+            return loaded
+
+    return WithAdapter(spec["base_model"], settings.models_dir, timeout_s=provider.timeout_s,
+                       max_new_tokens=provider.max_new_tokens)
+
+
+def chat_answers(spec: dict[str, Any], folder: Path) -> list[str]:
+    """The local model's answer to each chat (`payload.chats`), as its provider gives it (one by one, greedy)."""
+    provider, payload = _local_provider(spec), spec["payload"]
+    return [str(provider.chat(chat, max_tokens=int(payload.get("max_tokens", 48)),
+                              temperature=float(payload.get("temperature", 0.0))).text).strip()
+            for chat in payload["chats"]]
+
+
+def forgetting(spec: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The forgetting check's general-ability set (accuracy, answer loss, per-item correct) for the base or the
+    shipped adapter, under `payload.system_prompt`."""
+    from skills.evaluate import forgetting as check
+
+    model, tokenizer = _local_provider(spec).load()
+    return check.measure(model, tokenizer, check.general_set(), system_prompt=spec["payload"].get("system_prompt"))
+
+
+def synth(spec: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The host's synthesis run by the local model here: the dataset (and its manifest) is written into `folder`,
+    which travels back."""
+    from skills.dataset.manifest import Source
+    from skills.dataset.synth import Options, synthesize
+
+    payload = spec["payload"]
+    return synthesize(_local_provider(spec), payload["task"], payload["items"], folder / payload["file"],
+                      system_prompt=payload["system_prompt"], persona=payload.get("persona"),
+                      max_rows=int(payload["max_rows"]), max_seconds=float(payload["max_seconds"]),
+                      max_tokens=int(payload["max_tokens"]),
+                      sources=[Source.model_validate(s) for s in payload.get("sources", [])],
+                      options=Options(**payload.get("options", {})), plan=payload.get("plan") or {})
+
+
+MODEL_TASKS = {"answers": chat_answers, "forgetting": forgetting, "synth": synth}
+
+
+def model_work(spec: dict[str, Any], emitter: EventEmitter) -> dict[str, Any]:
+    """One MODEL_TASKS task; result.json (its JSON result) is renamed into the output_dir when complete."""
+    from config.errors import SelftuneError
+
+    if spec.get("task") not in MODEL_TASKS:
+        raise SelftuneError(f"Unknown model task '{spec.get('task')}'; this worker knows {', '.join(MODEL_TASKS)}.")
+    device = _device()
+    emitter.emit("start", max_steps=0, kind="model", device=device)
+    emitter.message(f"{spec['task']} on {spec['base_model']} ({device})")
+    out = Path(spec["output_dir"])
+    tmp = _scratch(out)
+    result = MODEL_TASKS[spec["task"]](spec, tmp)
+    (tmp / "result.json").write_text(json.dumps({"task": spec["task"], "result": result}, default=str),
+                                     encoding="utf-8")
+    _finish(tmp, out, {"name": spec.get("name"), "kind": "model", "task": spec["task"],
+                       "node": {"device": device, "base_model": spec.get("base_model")}})
+    return {"adapter_dir": str(out), "metrics": {"task": spec["task"]}}
+
+
+WORK = {"export": export, "eval": evaluate, "model": model_work}
+
+
 def _card(spec: dict[str, Any]) -> Any:
     """The persona card the host shipped (this node has no workspace of its own), or None."""
     from skills.personas import Persona
@@ -109,17 +191,18 @@ def _card(spec: dict[str, Any]) -> Any:
 
 
 def spec_kind(argv: list[str]) -> str:
-    """'export' or 'eval', for messages (read again: the spec may be what failed)."""
+    """'export', 'model' or 'eval', for messages (read again: the spec may be what failed)."""
     try:
-        return "export" if json.loads(Path(argv[0]).read_text(encoding="utf-8")).get("kind") == "export" else "eval"
+        kind = json.loads(Path(argv[0]).read_text(encoding="utf-8")).get("kind")
     except (OSError, ValueError, IndexError):
         return "eval"
+    return kind if kind in WORK else "eval"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Evaluate or export per the spec file; exit 0 with a `done` event, 1 with an `error` event."""
+    """Evaluate, export or do model work per the spec file; exit 0 with a `done` event, 1 with an `error` event."""
     argv = sys.argv[1:] if argv is None else argv
-    return run_spec_job(argv, lambda spec, emitter: (export if spec.get("kind") == "export" else evaluate)(spec, emitter),
+    return run_spec_job(argv, lambda spec, emitter: WORK.get(spec.get("kind", "eval"), evaluate)(spec, emitter),
                         lambda exc: f"The {spec_kind(argv)} job failed on the worker ({type(exc).__name__}: {exc}).")
 
 if __name__ == "__main__":

@@ -53,60 +53,19 @@ def box_hub_cache(cache: Path) -> Path:
     return cache
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory):
-    """A real Ray head on 127.0.0.1 with one `trainer` resource, on free ports; killed (its process group) at the end."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
+    """A real Ray head on 127.0.0.1 with one `trainer` resource, on free ports; stopped (its process group) at the
+    end. The "GPU box" has its own state dir; its models/ is the shared test cache so real workers find the tiny
+    model, and its own HF cache holds BOX_HUB_ID."""
+    from tests.jobs.two_machine_setup import RayHead
 
-    from ray.job_submission import JobSubmissionClient
-
-    venv_bin = Path(sys.executable).parent
-    temp = Path(f"/tmp/st-ray-{os.getpid()}")  # short: Ray's socket paths must stay under ~107 chars
-    dash, gcs, client_port, agent = (_free_port() for _ in range(4))
-    argv = [str(venv_bin / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-            "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--port={gcs}",
-            f"--ray-client-server-port={client_port}", f"--dashboard-agent-listen-port={agent}",
-            "--num-cpus=2", '--resources={"trainer": 1}', "--disable-usage-stats", f"--temp-dir={temp}",
-            "--include-dashboard=true"]
-    # The "GPU box" has its own state dir; its models/ is the shared test cache so real workers find the tiny model.
     box_home = tmp_path_factory.mktemp("gpu-box-home")
     (box_home / "models").symlink_to(MODEL_CACHE, target_is_directory=True)
-    env = {**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
-           "SELFTUNE_HOME": str(box_home), "HF_HUB_CACHE": str(box_hub_cache(box_home / "hub")), "HF_HUB_OFFLINE": "1"}
-    log = (tmp_path_factory.mktemp("ray") / "head.log").open("wb")
-    proc = subprocess.Popen(argv, stdout=log, stderr=log, env=env, start_new_session=True)
-    address = f"http://127.0.0.1:{dash}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                JobSubmissionClient(address).list_jobs()
-                break
-            except Exception:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"Ray head did not start; see {log.name}") from None
-                time.sleep(0.5)
-        yield address
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
+    log = tmp_path_factory.mktemp("ray") / "head.log"
+    with RayHead(box_home, log, env={"HF_HUB_CACHE": str(box_hub_cache(box_home / "hub"))},
+                 start_timeout_s=90) as head:
+        yield head.address
 
 
 @pytest.fixture
