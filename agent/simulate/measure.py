@@ -91,7 +91,8 @@ class Measurer:
             model, tokenizer = provider.load()
             if hasattr(provider, "adapter_key"):
                 model.set_adapter(provider.adapter_key)  # the shared host may have switched to another adapter
-            return forgetting.measure(model, tokenizer, forgetting.general_set(), system_prompt=self.card.system_prompt)
+            items = forgetting.general_set(self.settings.eval.forgetting_items)
+            return forgetting.measure(model, tokenizer, items, system_prompt=self.card.system_prompt)
 
     def _provider(self, served: str | None) -> Any:
         """What answers the persona now: its served adapter, else the base model."""
@@ -112,10 +113,12 @@ class Measurer:
             judged = judge_pairs(self.judge, [self._messages(p) for p in self.prompts], answers, self.night0)
             win = judged["win_rate"]
         if served not in self._forgot:
-            self._forgot[served] = forgetting.compare(self.base_forgetting, self._forgetting(provider))
+            self._forgot[served] = forgetting.compare(self.base_forgetting, self._forgetting(provider),
+                                                      self.settings.eval.max_forgetting)
         forgot = self._forgot[served]
         liked = sum(self.rule.likes(a) for a in answers)
         return {"judge_win_rate": round(win, 4), "adherence": adherence(answers, self.card.style)["percent"] / 100,
                 "thumbs_up_rate": round(liked / len(answers), 4), "forgetting_flagged": bool(forgot["flagged"]),
                 "forgetting_accuracy": forgot["adapter_accuracy"], "forgetting_loss_rise": forgot["loss_rise"],
+                "forgetting_instruction_following": forgot["adapter_instruction_following"],
                 "items": len(answers), "sample": answers[0][:200] if answers else ""}

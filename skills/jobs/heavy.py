@@ -78,7 +78,8 @@ def evaluate_on_executor(settings: Settings, adapter: str | Path, *, against: st
                          persona=persona, requester=requester)
     report = fetched_report(wait_relaying(settings, job_id, progress, timeout_s))
     if "gate" in report:
-        report["gate"] = gate.decide(report, min_rows=settings.eval.min_rows).model_dump()
+        report["gate"] = gate.decide(report, min_rows=settings.eval.min_rows,
+                                     max_forgetting=settings.eval.max_forgetting).model_dump()
     return {**report, "job_id": job_id}
 
 
