@@ -149,7 +149,9 @@ def prepare_home(opts: SimOptions, config: Path) -> Settings:
         _starter_dataset(sim, opts.persona)
     add_retrain(sim, opts.persona, at="02:00", overrides=size["train"])
     add_round_schedule(sim, at="03:00", rounds=1, targets=[f"persona:{opts.persona}"])
-    install(sim)  # the nightly retrain is followed by the regression check, as under `selftune run`
+    # The nightly retrain is followed by the regression check and the served adapter's watch, as under `selftune
+    # run`; the watch's own hourly schedule stays out, since the fake clock fires schedules only at night.
+    install(sim, watch=False)
     return sim
 
 
