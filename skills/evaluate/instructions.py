@@ -71,7 +71,10 @@ def sentences(answer: str) -> list[str]:
 
 
 def _one_sentence(answer: str, _: dict[str, Any]) -> bool:
-    return len(sentences(answer)) == 1
+    # It must end as a sentence does: a cut-off ramble or a looping "THE SEILS THE SEILS" is no sentence
+    # (SmolLM2 trained into one style said that, and counted as one sentence before this rule).
+    found = sentences(answer)
+    return len(found) == 1 and re.search(r"[.!?][\"')\]]*$", found[0]) is not None
 
 
 TEMPLATES = [

@@ -31,6 +31,7 @@ CASES = [
     ({"template": "one_sentence"}, "Coffee is brewed from roasted beans, e.g. arabica, at 93.5 degrees.",
      "Coffee is brewed. It is hot."),
     ({"template": "one_sentence"}, "Trees grow slowly!", "- Trees grow\n- slowly"),
+    ({"template": "one_sentence"}, 'He said "trees grow."', "THE SEILS THE SEILS THE SEILS"),  # a loop ends nowhere
 ]
 
 
