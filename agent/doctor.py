@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import platform
 import shutil
 import sqlite3
@@ -10,12 +11,14 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, model_validator
 
 from config.settings import Settings
 from skills.registry import dist_version
+
+log = logging.getLogger(__name__)
 
 MIN_FREE_GB = 2.0
 
@@ -218,13 +221,28 @@ def persona_checks(settings: Settings) -> tuple[list[Check], list[dict[str, obje
     except Exception as exc:  # a broken card or served.toml: doctor still reports everything else
         return [Check(name="personas", ok=False, detail=f"cannot list what personas serve: {exc}",
                       fix="Fix the workspace file named above, or `selftune rollback` the last change.")], []
-    checks = []
+    in_use = _in_use(settings, [(s.persona, s.adapter) for s in servings if s.adapter])
+    checks, docs = [], []
     for s in servings:
         what = f"adapter {s.adapter} as '{s.model}'" if s.adapter else f"base model '{s.model}'"
         state = "ready" if s.ready else ("not ready" if s.reachable else "unreachable")
+        watch = in_use.get(s.persona)
+        rated = f"; {watch.line()}" if watch else ""
         checks.append(Check(name=f"persona {s.persona}", level="ok" if s.ready else "warn",
-                            detail=f"{what} via {s.provider} at {s.where}: {state}", fix=s.advice))
-    return checks, [s.model_dump() for s in servings]
+                            detail=f"{what} via {s.provider} at {s.where}: {state}{rated}", fix=s.advice))
+        docs.append({**s.model_dump(), "in_use": watch.model_dump() if watch else None})
+    return checks, docs
+
+
+def _in_use(settings: Settings, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """persona -> its served adapter's 👍 record in use (improver.watch), empty when the log cannot be read."""
+    from improver.watch import watches
+
+    try:
+        return {w.persona: w for w in watches(settings, pairs)}
+    except Exception as exc:  # the database check reports a damaged log; the persona lines still show
+        log.warning("served adapters' 👍 rates not read: %s", exc)
+        return {}
 
 
 def run_checks(settings: Settings) -> list[Check]:

@@ -138,6 +138,14 @@ class EvalConfig(Section):
     min_rows: int = Field(
         16, ge=1, description="Fewest held-out rows a promotion verdict may rest on: on fewer, the bootstrap noise "
         "is itself noisy (4 rows once read as a win within ±0.007), so the gate keeps the current model and says so.")
+    max_forgetting: float = Field(
+        0.10, gt=0, lt=1, description="Largest drop the gate lets pass in general accuracy or in instruction "
+        "following (each a share of the base model's own score, e.g. 0.10 = a tenth of it), or rise in the loss of "
+        "the general set's right answers; a drop within its bootstrap noise is never a veto.")
+    forgetting_items: int = Field(
+        300, ge=4, description="Size of the forgetting check's general set: half questions with one right answer, "
+        "half with one instruction checked by code (lowercase, word limit, keyword, bullets, JSON, one sentence); "
+        "the same items every time. Fewer measure faster and noisier.")
 
 
 class AuthConfig(Section):
@@ -220,6 +228,13 @@ class ImproverConfig(Section):
     regression_window_days: float = Field(
         7.0, gt=0, description="After each nightly retrain and improver round, accepted changes of this many days "
         "are re-measured; one that now regresses beyond the noise is reverted.")
+    watch_window: int = Field(
+        40, ge=5, description="Rated answers per window when the served adapter is watched: the 👍 rate of its "
+        "latest this-many rated answers is compared with that of its first this-many; a drop beyond the noise "
+        "serves the adapter it replaced again. Until it has twice this many, nothing is decided.")
+    watch_every_minutes: float = Field(
+        60.0, gt=0, description="How often the bot checks each served adapter's 👍 rate (the check also follows "
+        "every nightly retrain and improver round).")
     rephrase_window_s: float = Field(
         300.0, gt=0, description="A request the same person follows within this many seconds with another one, until "
         "a skill runs, counts as a failed phrasing of that skill (what skill proposals learn from).")

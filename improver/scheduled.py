@@ -1,7 +1,8 @@
 """The improver's scheduled work, persisted in the same APScheduler store as the nightly retrains.
 
 `nightly_retrain` runs a persona's retrain (`skills.retrain`) and then the regression check; `scheduled_round`
-runs improvement rounds and then the regression check. Both return the scheduler's outcome dict with a
+runs improvement rounds and then the regression check; both checks end with the watch of the served adapters'
+👍 rates (improver/watch.py), which also runs on its own schedule, `watch_served`. Both return the scheduler's outcome dict with a
 `notify` list, so the same hook that posts the nightly retrain's result posts each rollback's sentence in
 the affected persona's channel. `install` points the persisted retrain schedules at `nightly_retrain`
 (the engine below cannot name the improver above it, so the improver adopts its schedules).
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 NIGHTLY_FUNC = "improver.scheduled:nightly_retrain"  # textual references: what the job store persists
 ROUND_FUNC = "improver.scheduled:scheduled_round"
 ROUND_ID = "improver:rounds"
+WATCH_FUNC = "improver.scheduled:watch_served"
+WATCH_ID = "improver:watch"
 
 
 def _settings(home: str, config: str | None) -> Settings:
@@ -31,14 +34,34 @@ def _settings(home: str, config: str | None) -> Settings:
 
 
 def _check(settings: Settings, eval_config: Any = None) -> list[dict[str, Any]]:
-    """Run the regression check; its rollbacks as notifications (a crash of the check is logged, never raised)."""
+    """Run the regression check, then the served adapters' watch; their rollbacks as notifications (a crash of
+    either is logged, never raised)."""
     from improver.regressions import find_and_roll_back
 
     try:
-        return [n for r in find_and_roll_back(settings, eval_config) for n in r.notifications()]
+        found = [n for r in find_and_roll_back(settings, eval_config) for n in r.notifications()]
     except Exception:  # the retrain/round outcome must still be reported
         log.exception("the regression check failed")
+        found = []
+    return found + _watch(settings)
+
+
+def _watch(settings: Settings) -> list[dict[str, Any]]:
+    """Roll back each served adapter whose 👍 rate in use fell beyond the noise; the rollbacks as notifications."""
+    from improver.watch import check_served
+
+    try:
+        return [n for r in check_served(settings) for n in r.notifications()]
+    except Exception:
+        log.exception("the served adapters' watch failed")
         return []
+
+
+def watch_served(home: str, config: str | None = None) -> dict[str, Any]:
+    """The scheduled watch of the served adapters' 👍 rates (between nightly retrains)."""
+    rollbacks = _watch(_settings(home, config))
+    return {"status": "done", "reason": f"{len(rollbacks)} served adapter(s) rolled back", "rollbacks": rollbacks,
+            "notify": rollbacks}
 
 
 def nightly_retrain(persona: str, home: str, config: str | None = None, **overrides: Any) -> dict[str, Any]:
@@ -104,8 +127,23 @@ def adopt_retrains(settings: Settings) -> list[str]:
     return adopted
 
 
-def install(settings: Settings) -> list[str]:
-    """What `selftune run` calls before its scheduler starts: adopt the retrain schedules."""
+def add_watch_schedule(settings: Settings) -> ScheduleInfo:
+    """Watch the served adapters' 👍 rates every `improver.watch_every_minutes` (replaces an existing schedule)."""
+    minutes = settings.improver.watch_every_minutes
+    kwargs = {"home": str(settings.home), "config": str(settings.config_file) if settings.config_file else None}
+    with schedule_store(settings) as scheduler:
+        job = scheduler.add_job(WATCH_FUNC, IntervalTrigger(minutes=minutes, timezone=settings.scheduler.timezone),
+                                id=WATCH_ID, name=f"watch the served adapters' 👍 rates every {minutes:g} min",
+                                kwargs=kwargs, replace_existing=True)
+        return ScheduleInfo(id=job.id, name=job.name, persona=None, trigger=str(job.trigger),
+                            next_run=job.next_run_time, paused=job.next_run_time is None)
+
+
+def install(settings: Settings, *, watch: bool = True) -> list[str]:
+    """What `selftune run` calls before its scheduler starts: adopt the retrain schedules and (unless `watch` is
+    false) watch the served adapters' 👍 rates between them."""
+    if watch:
+        add_watch_schedule(settings)
     adopted = adopt_retrains(settings)
     if adopted:
         log.info("regression checks follow %d retrain schedule(s): %s", len(adopted), ", ".join(adopted))

@@ -59,3 +59,13 @@ def preference_rows(conn: sqlite3.Connection, *, persona: str | None = None, kin
 
 def _assistant(msg: LoggedMessage) -> dict[str, str]:
     return {"role": "assistant", "content": scrub(msg.text)}
+
+
+def adapter_ratings(conn: sqlite3.Connection, persona: str, adapter: str) -> list[bool]:
+    """Whether each rated answer `adapter` wrote for `persona` was liked (net 👍) or not (net 👎), oldest first:
+    the adapter's 👍 record in real use."""
+    rows = conn.execute(
+        "SELECT SUM(f.rating) FROM feedback f JOIN messages m ON m.id = f.message_id WHERE m.role = 'assistant'"
+        " AND m.kind = 'chat' AND m.persona = ? AND m.adapter = ? GROUP BY m.id HAVING SUM(f.rating) != 0"
+        " ORDER BY m.seq", (persona, adapter))
+    return [r[0] > 0 for r in rows]

@@ -94,6 +94,8 @@ def settings(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings on the temp state dir, the tiny model as base, created layout. Also exported as env."""
     monkeypatch.setenv("SELFTUNE_HOME", str(home))
     monkeypatch.setenv("SELFTUNE_BASE_MODEL", "tiny")
+    # A small forgetting set (the default is a few hundred items): the tiny model answers nothing right anyway.
+    monkeypatch.setenv("SELFTUNE_EVAL__FORGETTING_ITEMS", "24")
     monkeypatch.chdir(home.parent)
     s = Settings(home=home, base_model="tiny")
     ensure_state_dir(s)

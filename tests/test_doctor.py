@@ -101,6 +101,8 @@ def test_doctor_shows_what_each_persona_serves_where(settings, monkeypatch):
         doc = json.loads(result.stdout)
         human = runner.invoke(app, ["doctor"], terminal_width=120)
     personas = {p["persona"]: p for p in doc["personas"]}
+    in_use = personas["pirate"].pop("in_use")  # its 👍 record in real use (tests/improver/test_watch.py)
+    assert in_use["adapter"] == adapter and in_use["rated"] == 0 and in_use["rate"] is None
     assert personas["pirate"] == {"persona": "pirate", "provider": "ollama", "model": "selftune-pirate:pirate-lora-v1",
                                   "adapter": adapter, "where": server.host, "reachable": True, "ready": True,
                                   "advice": None}

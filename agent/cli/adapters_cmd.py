@@ -38,12 +38,16 @@ def show_cmd(
     adapter: str = typer.Argument(..., help="Adapter id, e.g. pirate-lora/v2 (a bare name: its newest version)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Show one adapter: base, method, lineage, metrics and what trained it (backend, device, dtype)."""
+    """Show one adapter: base, method, lineage, metrics, what trained it (backend, device, dtype) and, for each
+    persona it serves, its 👍 rate in use."""
+    from improver.watch import watches
     from skills.train.adapters import get_adapter
 
-    info = get_adapter(settings_of(ctx), adapter)
+    settings = settings_of(ctx)
+    info = get_adapter(settings, adapter)
+    in_use = watches(settings, [(p, info.id) for p in info.served_for])
     if as_json:
-        emit_json(info.model_dump(mode="json"))
+        emit_json({**info.model_dump(mode="json"), "in_use": [w.model_dump(mode="json") for w in in_use]})
         return
     ran = info.runtime or {}
     trained = (f"{ran.get('backend', '?')} on {ran.get('device', '?')}, {ran.get('dtype', '?')}"
@@ -51,7 +55,8 @@ def show_cmd(
     rows = [("id", info.id), ("base model", info.base_model), ("method", info.method),
             ("persona", info.persona or ""), ("served for", ", ".join(info.served_for)), ("trained with", trained),
             ("parent", info.parent or ""), ("created", info.created_at or ""), ("path", info.path),
-            *((f"metric {k}", for_people(v)) for k, v in info.metrics.items())]
+            *((f"metric {k}", for_people(v)) for k, v in info.metrics.items()),
+            *((f"in use for {w.persona}", w.line()) for w in in_use)]
     table = Table("field", "value", show_header=False)
     for key, value in rows:
         table.add_row(key, value)

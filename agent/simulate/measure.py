@@ -96,12 +96,14 @@ class Measurer:
     def _forgetting(self, provider: Any, served: str | None) -> dict[str, Any]:
         """General-ability accuracy and answer loss of `provider`'s model (the adapter active, if it has one)."""
         if self.on_worker:
-            return self._model_work("forgetting", served, {"system_prompt": self.card.system_prompt})
+            return self._model_work("forgetting", served, {"system_prompt": self.card.system_prompt,
+                                                           "items": self.settings.eval.forgetting_items})
         with generate_lock:
             model, tokenizer = provider.load()
             if hasattr(provider, "adapter_key"):
                 model.set_adapter(provider.adapter_key)  # the shared host may have switched to another adapter
-            return forgetting.measure(model, tokenizer, forgetting.general_set(), system_prompt=self.card.system_prompt)
+            items = forgetting.general_set(self.settings.eval.forgetting_items)
+            return forgetting.measure(model, tokenizer, items, system_prompt=self.card.system_prompt)
 
     def _model_work(self, task: str, served: str | None, payload: dict[str, Any]) -> Any:
         from skills.jobs.heavy import model_work_on_executor
@@ -131,10 +133,11 @@ class Measurer:
             win = judged["win_rate"]
         if served not in self._forgot:
             measured = self.base_forgetting if served is None else self._forgetting(provider, served)  # base: known
-            self._forgot[served] = forgetting.compare(self.base_forgetting, measured)
+            self._forgot[served] = forgetting.compare(self.base_forgetting, measured, self.settings.eval.max_forgetting)
         forgot = self._forgot[served]
         liked = sum(self.rule.likes(a) for a in answers)
         return {"judge_win_rate": round(win, 4), "adherence": adherence(answers, self.card.style)["percent"] / 100,
                 "thumbs_up_rate": round(liked / len(answers), 4), "forgetting_flagged": bool(forgot["flagged"]),
                 "forgetting_accuracy": forgot["adapter_accuracy"], "forgetting_loss_rise": forgot["loss_rise"],
+                "forgetting_instruction_following": forgot["adapter_instruction_following"],
                 "items": len(answers), "sample": answers[0][:200] if answers else ""}

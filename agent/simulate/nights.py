@@ -38,6 +38,7 @@ WARM_UP_TIMEOUT_S = 3600
 # A LoRA cannot teach the random 2-layer tiny model to speak, so --tiny starts from a "warm" tiny base: the
 # tiny model fully fine-tuned on the starter set once (~30 s), cached in models/ like converted base models.
 TINY = {"llm_tokens": 24, "per_user": 4, "min_new": 4, "min_pairs": 4, "min_rows": 4, "judge_prompts": 4,
+        "forgetting_items": 24,  # the tiny model answers nothing right: the check's path, not its size
         "warm": {"max_steps": 120, "learning_rate": 3e-3, "max_length": 128, "batch_size": 4, "grad_accum": 1,
                  "warmup_ratio": 0.0, "eval_steps": 1000, "save_steps": 1000},
         "train": {"max_steps": 3, "learning_rate": 5e-3, "eval_steps": 1000, "save_steps": 1000, "batch_size": 2}}
@@ -48,6 +49,7 @@ TINY = {"llm_tokens": 24, "per_user": 4, "min_new": 4, "min_pairs": 4, "min_rows
 # retrain is the SFT stage on liked and unrated answers (a 👎 answer never becomes a row): a KTO stage over every
 # rated answer costs ~3 s per answer on 2 cores, more than a one-hour week can spend.
 FULL = {"llm_tokens": 64, "per_user": 10, "min_new": 8, "min_pairs": 1_000_000, "min_rows": 8, "judge_prompts": 6,
+        "forgetting_items": 300,
         "train": {"max_length": 256, "batch_size": 2, "eval_steps": 1000, "save_steps": 1000,
                   "epochs": 1, "learning_rate": 1e-4, "from_served": True}}
 
@@ -100,7 +102,8 @@ def write_sim_config(owner: Settings, opts: SimOptions, home: Path) -> Path:
         "memory": {"recall_k": 0},
         "scheduler": {"min_new_conversations": size["min_new"], "min_preference_pairs": size["min_pairs"]},
         "train": {"min_rows": size["min_rows"]},
-        "eval": {"min_rows": size["min_rows"]},  # a simulated night's eval split is a few rows
+        # a simulated night's eval split is a few rows
+        "eval": {"min_rows": size["min_rows"], "forgetting_items": size["forgetting_items"]},
         "improver": {"max_rounds": 1, "round_budget_s": 300.0 if opts.tiny else 600.0},
         **_owner_executor(owner, opts),
     })
@@ -158,7 +161,9 @@ def prepare_home(opts: SimOptions, config: Path) -> Settings:
         _starter_dataset(sim, opts.persona)
     add_retrain(sim, opts.persona, at="02:00", overrides=size["train"])
     add_round_schedule(sim, at="03:00", rounds=1, targets=[f"persona:{opts.persona}"])
-    install(sim)  # the nightly retrain is followed by the regression check, as under `selftune run`
+    # The nightly retrain is followed by the regression check and the served adapter's watch, as under `selftune
+    # run`; the watch's own hourly schedule stays out, since the fake clock fires schedules only at night.
+    install(sim, watch=False)
     return sim
 
 

@@ -9,7 +9,8 @@ from typing import Any
 from rich.table import Table
 
 METRICS = {"judge_win_rate": "judge win rate vs night 0", "adherence": "style adherence",
-           "thumbs_up_rate": "thumbs-up rate (fresh prompts)", "forgetting_accuracy": "general-ability accuracy"}
+           "thumbs_up_rate": "thumbs-up rate (fresh prompts)", "forgetting_accuracy": "general-ability accuracy",
+           "forgetting_instruction_following": "instruction following (general set)"}
 
 
 def poison_outcome(doc: dict[str, Any]) -> dict[str, Any] | None:

@@ -56,11 +56,27 @@ def _moved(rise: float) -> str:
 def _forgetting_veto(forgetting: dict[str, Any] | None) -> Verdict | None:
     if not forgetting or not forgetting.get("flagged"):
         return None
+    if forgetting.get("instruction_flagged"):  # named first: persona training erodes it before facts
+        was, now = forgetting["base_instruction_following"], forgetting["adapter_instruction_following"]
+        return Verdict(
+            promote=False, metric="instruction_following", delta=round(now - was, 4),
+            noise=forgetting["instruction_noise"],
+            reason=(f"candidate forgets how to follow instructions: it followed {now:.0%} of "
+                    f"{forgetting['instruction_items']} checkable instructions vs {was:.0%} for the base model, a drop "
+                    f"of {forgetting['instruction_drop']:.0%} beyond the noise (±{forgetting['instruction_noise']:.0%}, "
+                    f"limit {forgetting['max_drop']:.0%}); its accuracy went from {_share(forgetting['base_accuracy'])} "
+                    f"to {_share(forgetting['adapter_accuracy'])}."),
+        )
     return Verdict(
-        promote=False, metric="forgetting", delta=-max(forgetting["accuracy_drop"], forgetting["loss_rise"]), noise=0.0,
+        promote=False, metric="forgetting", delta=-max(forgetting["accuracy_drop"], forgetting["loss_rise"]),
+        noise=forgetting.get("accuracy_noise") or 0.0,
         reason=(f"candidate forgets general ability: vs the base model, accuracy fell {forgetting['accuracy_drop']:.0%} "
                 f"and answer loss {_moved(forgetting['loss_rise'])} (limit {forgetting['max_drop']:.0%})."),
     )
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
 
 
 def gate_on_judge(scores: list[float], forgetting: dict[str, Any] | None = None, seed: int = 0) -> Verdict:
@@ -153,11 +169,16 @@ def _evidence_veto(report: dict[str, Any], min_rows: int) -> Verdict | None:
     )
 
 
-def decide(report: dict[str, Any], seed: int = 0, min_rows: int = 1) -> Verdict:
+def decide(report: dict[str, Any], seed: int = 0, min_rows: int = 1, max_forgetting: float | None = None) -> Verdict:
     """Gate an evaluation report: never on overlapping data, a drift out of the persona's style, forgotten general
-    ability or fewer than `min_rows` measured rows (callers pass eval.min_rows); then the judge's scores when a
+    ability or instruction following, or fewer than `min_rows` measured rows (callers pass eval.min_rows and
+    eval.max_forgetting, which re-judges a forgetting check measured elsewhere); then the judge's scores when a
     judge ran, else held-out losses (the evaluator-only set's when there is one)."""
     forgetting = report.get("forgetting")
+    if forgetting and max_forgetting is not None:
+        from skills.evaluate.forgetting import judged
+
+        forgetting = report["forgetting"] = judged(forgetting, max_forgetting)
     veto = (_overlap_veto(report.get("eval_data")) or _style_veto(report.get("adherence"), seed)
             or _forgetting_veto(forgetting) or _evidence_veto(report, min_rows))
     if veto:

@@ -84,7 +84,7 @@ def _metric_bars(ax: Any, report: dict[str, Any]) -> None:
         names.append("adherence (share)")  # a share of answers, 0 to 1, beside losses
         against.append(report["adherence"]["against"]["percent"] / 100)
         candidate.append(report["adherence"]["candidate"]["percent"] / 100)
-    if report.get("forgetting"):
+    if report.get("forgetting") and report["forgetting"].get("base_loss") is not None:
         names.append("general loss")
         against.append(report["forgetting"]["base_loss"]), candidate.append(report["forgetting"]["adapter_loss"])
     xs = range(len(names))
@@ -112,9 +112,20 @@ def metric_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(("format adherence", f"{adh['against']['percent']:.1f}%", f"{adh['candidate']['percent']:.1f}%"))
     if report.get("forgetting"):
         fg = report["forgetting"]
-        rows.append(("general accuracy", f"{fg['base_accuracy']:.0%}", f"{fg['adapter_accuracy']:.0%}"))
-        rows.append(("general answer loss", f"{fg['base_loss']:.3f}", f"{fg['adapter_loss']:.3f}"))
+        rows.append(("general accuracy", _pct(fg["base_accuracy"]), _pct(fg["adapter_accuracy"], fg.get("accuracy_noise"))))
+        if fg.get("base_instruction_following") is not None:
+            rows.append(("instruction following", _pct(fg["base_instruction_following"]),
+                         _pct(fg["adapter_instruction_following"], fg.get("instruction_noise"))))
+        if fg.get("base_loss") is not None:
+            rows.append(("general answer loss", f"{fg['base_loss']:.3f}", f"{fg['adapter_loss']:.3f}"))
     return rows
+
+
+def _pct(share: float | None, noise: float | None = None) -> str:
+    """A share as a percentage, with the noise of its difference from the other side when measured."""
+    if share is None:
+        return "n/a"
+    return f"{share:.0%}" + (f" (±{noise:.0%})" if noise else "")
 
 
 def judge_line(report: dict[str, Any]) -> str | None:

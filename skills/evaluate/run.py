@@ -101,7 +101,7 @@ def evaluate_adapter(
     if card is not None:
         doc["adherence"] = {k: adherence(v, card.style) for k, v in answers.items()}
     doc["judge"] = _judge(settings, prompts, answers, progress) if use_judge else None
-    doc["forgetting"] = _forgetting(model, tok, progress, card.system_prompt if card else None)
+    doc["forgetting"] = _forgetting(settings, model, tok, progress, card.system_prompt if card else None)
     doc["gate"] = gate.decide(doc, min_rows=settings.eval.min_rows).model_dump()
     doc["seconds"] = round(time.monotonic() - started, 2)
     out = out_dir or settings.artifacts_dir / "reports" / f"{ref.path.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -134,17 +134,19 @@ def _judge(settings: Settings, prompts: list, answers: dict[str, list[str]], pro
     return judge.judge_pairs(provider, prompts, answers["candidate"], answers["against"])
 
 
-def _forgetting(model: Any, tok: Any, progress: Progress | None, system_prompt: str | None = None) -> dict[str, Any]:
+def _forgetting(settings: Settings, model: Any, tok: Any, progress: Progress | None,
+                system_prompt: str | None = None) -> dict[str, Any]:
     """The candidate's general ability against the base model's, also when it is compared with another adapter:
     measured against the served adapter, each promotion could lose up to the limit again, and a week of them
     compounds (the simulated week's fourth adapter had lost 55% of the base's accuracy, each step within 10%)."""
-    _step(progress, "forgetting check on the general-ability set (candidate vs the base model)")
-    items = forgetting.general_set()
+    items = forgetting.general_set(settings.eval.forgetting_items)
+    _step(progress, f"forgetting check on {len(items)} general items, accuracy and instruction following "
+                    "(candidate vs the base model)")
     with use_variant(model, "candidate"):
         cand = forgetting.measure(model, tok, items, system_prompt=system_prompt)
     with use_variant(model, "base"):
         base = forgetting.measure(model, tok, items, system_prompt=system_prompt)
-    return forgetting.compare(base, cand)
+    return forgetting.compare(base, cand, settings.eval.max_forgetting)
 
 
 __all__ = ["evaluate_adapter", "SelftuneError"]

@@ -35,7 +35,8 @@ def eval_spec(settings: Settings, adapter: str | Path, *, data: Path | None = No
     spec = {"kind": "eval", "name": f"eval-{ref.path.name}", "version": stamp, "adapter": str(ref.path),
             "adapter_id": ref.name, "dataset": str(eval_data_of(ref, data)), "limit": limit, "use_judge": use_judge,
             "base_model": base_model_of(ref, settings),
-            "output_dir": str(settings.artifacts_dir / "reports" / f"{ref.path.name}-{stamp}")}
+            "output_dir": str(settings.artifacts_dir / "reports" / f"{ref.path.name}-{stamp}"),
+            "eval": settings.eval.model_dump(mode="json")}  # the host's evidence rules (set sizes, limits)
     if use_judge:
         spec["judge"] = settings.judge.model_dump(mode="json")
     if against and against != "base":
@@ -79,7 +80,8 @@ def evaluate_on_executor(settings: Settings, adapter: str | Path, *, against: st
                          persona=persona, requester=requester)
     report = fetched_report(wait_relaying(settings, job_id, progress, timeout_s))
     if "gate" in report:
-        report["gate"] = gate.decide(report, min_rows=settings.eval.min_rows).model_dump()
+        report["gate"] = gate.decide(report, min_rows=settings.eval.min_rows,
+                                     max_forgetting=settings.eval.max_forgetting).model_dump()
     return {**report, "job_id": job_id}
 
 

@@ -84,8 +84,10 @@ def evaluate(spec: dict[str, Any], emitter: EventEmitter) -> dict[str, Any]:
     from skills.evaluate.run import evaluate_adapter
 
     settings, device = load_settings(), _device()
-    if spec.get("judge"):  # the host's judge settings decide the gate, not this node's
-        settings = settings.model_copy(update={"judge": type(settings.judge).model_validate(spec["judge"])})
+    for section in ("judge", "eval"):  # the host's judge and evidence rules decide the gate, not this node's
+        if spec.get(section):
+            current = getattr(settings, section)
+            settings = settings.model_copy(update={section: type(current).model_validate(spec[section])})
     out = Path(spec["output_dir"])
     emitter.emit("start", max_steps=0, kind="eval", device=device)
     progress = lambda doc: emitter.message(str(doc.get("message", "")))  # noqa: E731 - one-line relay
@@ -140,7 +142,8 @@ def forgetting(spec: dict[str, Any], folder: Path) -> dict[str, Any]:
     from skills.evaluate import forgetting as check
 
     model, tokenizer = _local_provider(spec).load()
-    return check.measure(model, tokenizer, check.general_set(), system_prompt=spec["payload"].get("system_prompt"))
+    size = int(spec["payload"].get("items") or check.DEFAULT_ITEMS)  # the host's eval.forgetting_items
+    return check.measure(model, tokenizer, check.general_set(size), system_prompt=spec["payload"].get("system_prompt"))
 
 
 def synth(spec: dict[str, Any], folder: Path) -> dict[str, Any]:

@@ -184,16 +184,24 @@ def _history(settings: Any, persona: str) -> list[tuple[str, str, str, str]]:
     return changes
 
 
-def _last_live_promotion(settings: Any, persona: str) -> tuple[str, str | None]:
-    """(sha, adapter served before it) of the newest promotion not yet undone by a rollback."""
+def live_promotion(settings: Any, persona: str) -> tuple[str, str | None, str | None] | None:
+    """(sha, adapter served before, adapter it served) of the newest promotion not yet undone by a rollback."""
     repo = open_workspace(settings).repo
     undone: set[str] = set()
-    for verb, old, _new, sha in _history(settings, persona):
+    for verb, old, new, sha in _history(settings, persona):
         if verb == "rollback":
             undone.update(re.findall(r"undoes ([0-9a-f]{40})", repo.commit(sha).message))
         elif sha not in undone:
-            return sha, None if old == NONE else old
-    raise UsageError(f"Persona '{persona}' has no promotion to roll back; it serves what it always served.")
+            return sha, None if old == NONE else old, None if new == NONE else new
+    return None
+
+
+def _last_live_promotion(settings: Any, persona: str) -> tuple[str, str | None]:
+    """(sha, adapter served before it) of the newest promotion not yet undone by a rollback."""
+    found = live_promotion(settings, persona)
+    if found is None:
+        raise UsageError(f"Persona '{persona}' has no promotion to roll back; it serves what it always served.")
+    return found[0], found[1]
 
 
 def rollback(settings: Any, persona: str, to: str | None = None) -> dict[str, Any]:

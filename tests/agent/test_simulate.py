@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.timeout(900)]
 SLOW = pytest.mark.slow  # the simulated run takes ~1.5 min alone on 2 cores, ~3.5 min when they are shared
 REPO = Path(__file__).resolve().parents[2]
 AUDIT = Path(__file__).with_name("simulate_audit")
-METRICS = ("judge_win_rate", "adherence", "thumbs_up_rate", "forgetting_accuracy")
+METRICS = ("judge_win_rate", "adherence", "thumbs_up_rate", "forgetting_accuracy", "forgetting_instruction_following")
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ def test_trained_adapter_lowers_heldout_loss_and_writes_report(settings, tiny_ad
     assert len(doc["samples"]) == 8 and all({"prompt", "against", "candidate"} <= set(s) for s in doc["samples"])
     assert set(doc["adherence"]) == {"candidate", "against"}  # the manifest names the pirate persona
     assert doc["forgetting"]["max_drop"] == 0.1 and doc["judge"] is None
+    assert doc["forgetting"]["instruction_items"] == doc["forgetting"]["accuracy_items"] == 12  # eval.forgetting_items
+    assert "instruction following" in Path(doc["report"]["markdown"]).read_text()
     assert doc["gate"]["reason"].endswith(".")
     written = json.loads(Path(doc["report"]["json"]).read_text())
     assert written["heldout"]["candidate_items"] == held["candidate_items"]

@@ -29,17 +29,22 @@ def test_a_persona_adapter_is_asked_the_general_questions_under_its_persona_prom
     """As it is served: the pirate is asked 'capital of France?' after its system prompt, both sides alike."""
     from skills.evaluate import forgetting
 
-    seen: dict[str, list] = {}
-    monkeypatch.setattr(forgetting, "generate_batch",
-                        lambda model, tok, prompts, max_new_tokens: seen.setdefault("prompts", prompts) and
-                        [f"Arr, {it['answer']} it be" for it in items])
-    monkeypatch.setattr(forgetting, "item_losses", lambda model, tok, rows: seen.setdefault("rows", rows) and [1.0] * len(rows))
-    items = forgetting.general_set()
+    items = forgetting.general_set(40)
+    by_question = {it["question"]: it for it in items}
+    seen: dict[str, list] = {"prompts": [], "rows": []}
+
+    def generate(model, tok, prompts, max_new_tokens):
+        seen["prompts"] += prompts
+        return [f"Arr, {by_question[p[-1]['content']].get('answer', 'aye')} it be" for p in prompts]
+
+    monkeypatch.setattr(forgetting, "generate_batch", generate)
+    monkeypatch.setattr(forgetting, "item_losses", lambda model, tok, rows: seen["rows"].extend(rows) or [1.0] * len(rows))
     result = forgetting.measure(None, None, items, system_prompt="You are a pirate.")
-    assert result["accuracy"] == 1.0
+    assert result["accuracy"] == 1.0 and result["instruction_following"] is not None and result["loss"] == 1.0
+    assert len(seen["prompts"]) == 40
     assert all(p[0] == {"role": "system", "content": "You are a pirate."} and p[-1]["role"] == "user" for p in seen["prompts"])
-    assert all(r[0]["role"] == "system" and r[-1] == {"role": "assistant", "content": it["answer"]}
-               for r, it in zip(seen["rows"], items, strict=True))
-    seen.clear()
+    # The loss is of the right answers only: the instruction items have none.
+    assert [r[-1] for r in seen["rows"]] == [{"role": "assistant", "content": it["answer"]} for it in items if "answer" in it]
+    seen["prompts"].clear()
     forgetting.measure(None, None, items)
     assert seen["prompts"][0][0]["role"] == "user"
