@@ -76,7 +76,7 @@ def from_settings(settings: Settings, **overrides: object) -> EvalConfig:
         "models_dir": settings.models_dir, "artifacts_dir": settings.artifacts_dir, "base_model": settings.base_model,
         "allow_code_paths": list(settings.improver.allow_code_paths),
         "recipe_base_model": settings.improver.eval_base_model, "judge_provider": settings.judge.provider,
-        "judge_model": settings.judge.model,
+        "judge_model": settings.judge.model or settings.base_model,
         "judge_base_url": settings.judge.base_url or (settings.ollama.host if settings.judge.provider == "ollama" else None),
         "judge_timeout_s": settings.judge.timeout_s, "state_db": settings.db_path,
         "replay_days": settings.improver.replay_days, "rephrase_window_s": settings.improver.rephrase_window_s,

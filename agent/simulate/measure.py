@@ -71,7 +71,7 @@ class Measurer:
     def __post_init__(self) -> None:
         self.card = load_persona(self.settings.workspace_dir, self.persona)
         self.judge = StyleJudge(self.card) if self.tiny else judge_provider(self.settings)
-        self.judge_name = getattr(self.judge, "name", f"{self.settings.judge.provider}:{self.settings.judge.model}")
+        self.judge_name = getattr(self.judge, "name", f"{self.settings.judge.provider}:{self.settings.judge.model or self.settings.base_model}")
 
     def _messages(self, prompt: str, served: str | None = None) -> list[dict[str, Any]]:
         """The prompt as the channel's users are answered: a served adapter hears its persona card's system prompt
