@@ -64,13 +64,12 @@ def _verdict_of(first: float) -> str:
     return "A" if first > 0.5 else "B" if first < 0.5 else "TIE"
 
 
-def score_pair(judge: Any, prompt: list[dict[str, Any]], candidate: str, other: str) -> tuple[float, list[str]]:
-    """Ask twice with the answers swapped; the candidate's score averages both orders (a text judge: 1 won both,
-    0 lost both, 0.5 split or tied)."""
+def score_pair(judge: Any, prompt: list[dict[str, Any]], candidate: str, other: str) -> tuple[float, list[float]]:
+    """Ask twice with the answers swapped: the candidate's score averages both orders (a text judge: 1 won both,
+    0 lost both, 0.5 split or tied), and the judge's preference for the first-shown answer in each order."""
     forward = _ask(judge, prompt, candidate, other)  # candidate shown as A
     backward = _ask(judge, prompt, other, candidate)  # candidate shown as B
-    score = (forward + (1.0 - backward)) / 2
-    return score, [_verdict_of(forward), _verdict_of(backward)]
+    return (forward + (1.0 - backward)) / 2, [forward, backward]
 
 
 def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -85,7 +84,7 @@ def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, f
 
 def judge_pairs(judge: Any, prompts: list[list[dict[str, Any]]], candidate: list[str], other: list[str]) -> dict[str, Any]:
     """Win rate of the candidate over `other` with a 95% interval, per-item scores and order-bias stats."""
-    scores, verdicts = [], []
+    scores, firsts = [], []
     for prompt, cand, oth in zip(prompts, candidate, other, strict=True):
         try:
             score, pair = score_pair(judge, prompt, cand, oth)
@@ -94,16 +93,34 @@ def judge_pairs(judge: Any, prompts: list[list[dict[str, Any]]], candidate: list
         except Exception as exc:  # an HTTP or client failure: one sentence, not a traceback
             raise SelftuneError(f"The judge failed ({type(exc).__name__}: {exc}); check [judge] in selftune.toml.") from None
         scores.append(score)
-        verdicts.append(pair)
+        firsts.append(pair)
     n = len(scores)
     win_rate = sum(scores) / n if n else 0.0
     low, high = wilson_interval(sum(scores), n)
     return {
         "win_rate": round(win_rate, 4), "ci95": [round(low, 4), round(high, 4)], "n": n,
         "wins": sum(s > 0.5 for s in scores), "losses": sum(s < 0.5 for s in scores),
-        "ties": sum(s == 0.5 for s in scores), **position_stats(verdicts),
-        "scores": scores, "verdicts": verdicts,
+        "ties": sum(s == 0.5 for s in scores), "scores": scores,
+        **(_probability_stats(firsts) if hasattr(judge, "first_probability") else _text_stats(firsts)),
     }
+
+
+def _text_stats(firsts: list[list[float]]) -> dict[str, Any]:
+    verdicts = [[_verdict_of(p) for p in pair] for pair in firsts]
+    return {**position_stats(verdicts), "verdicts": verdicts}
+
+
+def _probability_stats(firsts: list[list[float]]) -> dict[str, Any]:
+    """A log-probability judge's constant lean toward one position (its mean P(first)) cancels in the score, which
+    averages both orders; so its verdicts are read against that lean, and what can make it unreliable is orders
+    that still disagree once the lean is taken out. Its raw first-position rate and lean are reported beside."""
+    flat = [p for pair in firsts for p in pair]
+    lean = sum(flat) / len(flat) if flat else 0.5
+    verdicts = [[_verdict_of(p - lean + 0.5) for p in pair] for pair in firsts]
+    raw = [p for p in flat if p != 0.5]
+    return {**position_stats(verdicts), "verdicts": verdicts, "first_probabilities": firsts,
+            "position_lean": round(lean, 4), "raw_first_position_rate": round(sum(p > 0.5 for p in raw) / len(raw), 4)
+            if raw else None}
 
 
 def position_stats(verdicts: list[list[str]]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 HTML_NAME = "report.html"
-ITEM_KEYS = ("candidate_items", "against_items", "scores", "verdicts", "correct")
+ITEM_KEYS = ("candidate_items", "against_items", "scores", "verdicts", "correct", "first_probabilities")
 
 
 def _compact(doc: Any) -> Any:
@@ -130,6 +130,9 @@ def judge_line(report: dict[str, Any]) -> str | None:
     if "order_agreement" in j:
         shown = "no decided verdict" if first is None else f"{first:.0%}"
         line += f"; first-position rate {shown}, the two orders agree on {j['order_agreement']:.0%} of pairs"
+        if j.get("position_lean") is not None:
+            line += (f" (log-probability judge: mean P(first) {j['position_lean']:.2f}, which averaging both orders "
+                     "cancels; rates read against it)")
     if j.get("reliable") is False:
         line += f". UNRELIABLE, left out of the gate: {j.get('unreliable_reason')}"
     return line + "."

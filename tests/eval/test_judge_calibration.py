@@ -74,9 +74,22 @@ class FirstLeaning:
         return 0.75 + (0.25 if first == "good" else -0.25)
 
 
-def test_a_logprob_judge_averages_both_orders():
+def test_a_logprob_judge_averages_both_orders_and_its_lean_is_read_out():
     prompts = [[{"role": "user", "content": "q"}]] * 4
     result = judge_pairs(FirstLeaning(), prompts, ["good"] * 4, ["bad"] * 4)
     # forward P(first)=1.0, backward P(first)=0.5 -> candidate score (1.0 + (1 - 0.5)) / 2 = 0.75 on every pair.
     assert result["scores"] == [0.75] * 4 and result["wins"] == 4
-    assert result["verdicts"] == [["A", "TIE"]] * 4
+    # Raw, it never prefers the second answer; its mean lean (0.75) cancels in the score, and read against it
+    # the two orders agree on every pair: reliable.
+    assert result["raw_first_position_rate"] == 1.0 and result["position_lean"] == 0.75
+    assert result["verdicts"] == [["A", "B"]] * 4 and result["order_agreement"] == 1.0
+    assert calibrate(result, 0.2, 0.4)["reliable"]
+
+
+def test_a_logprob_judge_with_no_signal_beyond_its_lean_is_unreliable():
+    class Lean:  # always P(first) = 0.9 whatever the answers
+        def first_probability(self, messages: list[dict]) -> float:
+            return 0.9
+
+    judged = calibrate(judge_pairs(Lean(), [[{"role": "user", "content": "q"}]] * 4, ["x"] * 4, ["y"] * 4), 0.2, 0.4)
+    assert judged["reliable"] is False and judged["win_rate"] == 0.5
