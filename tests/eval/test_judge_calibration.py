@@ -93,3 +93,18 @@ def test_a_logprob_judge_with_no_signal_beyond_its_lean_is_unreliable():
 
     judged = calibrate(judge_pairs(Lean(), [[{"role": "user", "content": "q"}]] * 4, ["x"] * 4, ["y"] * 4), 0.2, 0.4)
     assert judged["reliable"] is False and judged["win_rate"] == 0.5
+
+
+@pytest.mark.parametrize("method", ["text", "logprob"])
+def test_the_default_judge_is_the_served_base_in_the_evaluations_own_process(settings, tiny_adapter, eval_data,
+                                                                              tmp_path, method):
+    settings.judge = JudgeConfig(method=method)  # local, no model named: the base the evaluation already holds
+    from skills.evaluate.run import evaluate_adapter
+
+    doc = evaluate_adapter(settings, tiny_adapter, data=eval_data["eval"], out_dir=tmp_path / "rep", limit=4,
+                           max_new_tokens=4)
+    judged = doc["judge"]
+    assert judged["judge"] == f"local:tiny (served base, {method})" and judged["n"] == 4
+    assert {"first_position_rate", "order_agreement", "reliable"} <= set(judged)
+    assert ("position_lean" in judged) == (method == "logprob")
+    assert "first-position rate" in (tmp_path / "rep" / "report.md").read_text()
