@@ -20,7 +20,7 @@ from agent.simulate.community import HiddenRule, persona_data
 from config.settings import Settings
 from skills.evaluate import forgetting
 from skills.evaluate.adherence import adherence, check_answer
-from skills.evaluate.judge import judge_pairs, judge_provider
+from skills.evaluate.judge import calibrate, judge_pairs, judge_provider
 from skills.personas import Persona, load_persona
 from skills.providers import get_provider
 from skills.providers.local import generate_lock
@@ -105,12 +105,15 @@ class Measurer:
             self.prompts = read_hidden_holdout(self.persona)
             self.night0, self.night0_served = self._answers(provider, served), served
             self.base_forgetting = self._forgetting(get_provider(self.settings, "llm"))
+        trust: dict[str, Any] = {}
         if served == self.night0_served:  # the same model as night 0: its answers, a tie by construction
             answers, win = list(self.night0), 0.5
         else:
             answers = self._answers(provider, served)
-            judged = judge_pairs(self.judge, [self._messages(p) for p in self.prompts], answers, self.night0)
+            judged = calibrate(judge_pairs(self.judge, [self._messages(p) for p in self.prompts], answers, self.night0),
+                               self.settings.eval.judge_max_position_bias, self.settings.eval.judge_max_disagreement)
             win = judged["win_rate"]
+            trust = {"judge_reliable": judged["reliable"], "judge_first_position_rate": judged["first_position_rate"]}
         if served not in self._forgot:
             self._forgot[served] = forgetting.compare(self.base_forgetting, self._forgetting(provider))
         forgot = self._forgot[served]
@@ -118,4 +121,4 @@ class Measurer:
         return {"judge_win_rate": round(win, 4), "adherence": adherence(answers, self.card.style)["percent"] / 100,
                 "thumbs_up_rate": round(liked / len(answers), 4), "forgetting_flagged": bool(forgot["flagged"]),
                 "forgetting_accuracy": forgot["adapter_accuracy"], "forgetting_loss_rise": forgot["loss_rise"],
-                "items": len(answers), "sample": answers[0][:200] if answers else ""}
+                "items": len(answers), "sample": answers[0][:200] if answers else "", **trust}
