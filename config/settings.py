@@ -92,7 +92,8 @@ class JudgeConfig(Section):
     model: str | None = Field(
         None, description="Judge model name at the provider, or a local base model; unset: the served base model.")
     method: Literal["text", "logprob"] = Field(
-        "text", description="'text': the judge's written verdict (A, B or TIE); 'logprob' (local judges only): "
+        "text", description="'text': the judge's written verdict (A, B or TIE); 'logprob' (local judges and openai "
+        "servers that return top_logprobs, llama.cpp's and vLLM's): "
         "P(\"A\") against P(\"B\") at the verdict's first token, averaged over both orders, which a small model "
         "leans on less (docs/evaluation-judge.md).")
     base_url: str | None = Field(None, description="Server URL for openai/ollama judges.")

@@ -62,3 +62,30 @@ class LogprobJudge:
         probs = torch.softmax(logits, dim=-1)
         a, b = (float(probs[self.letters[x]].sum()) for x in ("A", "B"))
         return 0.5 if a + b == 0 else a / (a + b)
+
+
+def _letter_mass(top: list[Any], letter: str) -> float:
+    """Probability of the listed first tokens that spell `letter` (' A', 'A', …)."""
+    import math
+
+    return sum(math.exp(t.logprob) for t in top if t.token.strip() == letter)
+
+
+class ServedLogprobJudge:
+    """The log-probability judge on an OpenAI-compatible server that returns `top_logprobs` (llama.cpp's server,
+    vLLM, OpenAI): P("A") / (P("A") + P("B")) among the first token's most likely alternatives."""
+
+    name = "logprob"
+
+    def __init__(self, client: Any, model: str, top: int = 20) -> None:
+        self.client, self.model, self.top = client, model, top
+
+    def first_probability(self, messages: Messages) -> float:
+        """How strongly the served model prefers the answer shown first (0.5: neither letter among its top tokens)."""
+        response = self.client.chat.completions.create(model=self.model, messages=messages, max_tokens=1,
+                                                       temperature=0.0, logprobs=True, top_logprobs=self.top)
+        content = response.choices[0].logprobs.content if response.choices[0].logprobs else None
+        if not content:
+            raise ValueError("the judge's server returned no log-probabilities; use judge.method = \"text\" with it")
+        a, b = (_letter_mass(content[0].top_logprobs, x) for x in ("A", "B"))
+        return 0.5 if a + b == 0 else a / (a + b)

@@ -143,8 +143,13 @@ def _judge(settings: Settings, loaded: tuple[Any, Any], prompts: list, answers: 
             result = judge.judge_pairs(referee, prompts, answers["candidate"], answers["against"])
         name = f"local:{settings.base_model} (served base, {cfg.method})"
     else:
-        result = judge.judge_pairs(judge.judge_provider(settings), prompts, answers["candidate"], answers["against"])
-        name = f"{cfg.provider}:{cfg.model or settings.base_model} (text)"
+        referee, method = judge.judge_provider(settings), "text"
+        if cfg.method == "logprob" and cfg.provider == "openai":  # llama.cpp's server and vLLM return top_logprobs
+            from skills.evaluate.local_judge import ServedLogprobJudge
+
+            referee, method = ServedLogprobJudge(referee.client, referee.model), "logprob"
+        result = judge.judge_pairs(referee, prompts, answers["candidate"], answers["against"])
+        name = f"{cfg.provider}:{cfg.model or settings.base_model} ({method})"
     calibrated = judge.calibrate(result, settings.eval.judge_max_position_bias, settings.eval.judge_max_disagreement)
     return {"judge": name, **calibrated}
 

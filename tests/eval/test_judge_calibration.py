@@ -108,3 +108,22 @@ def test_the_default_judge_is_the_served_base_in_the_evaluations_own_process(set
     assert {"first_position_rate", "order_agreement", "reliable"} <= set(judged)
     assert ("position_lean" in judged) == (method == "logprob")
     assert "first-position rate" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_a_served_logprob_judge_reads_the_servers_top_logprobs(settings, tiny_adapter, eval_data, tmp_path):
+    # A llama.cpp-like server whose first token leans to "A" (P 0.6 vs 0.3, plus " A" 0.05) whatever it is shown:
+    # all lean and no signal, so the judge is found unreliable (decides nothing once the lean is taken out).
+    import math
+
+    from skills.evaluate.run import evaluate_adapter
+
+    with ScriptedOpenAI(lambda body: "A") as server:
+        server.top_logprobs = lambda body: {"A": math.log(0.6), " A": math.log(0.05), "B": math.log(0.3),
+                                            "TIE": math.log(0.05)}
+        settings.judge = JudgeConfig(provider="openai", model="llama", base_url=server.url, method="logprob")
+        doc = evaluate_adapter(settings, tiny_adapter, data=eval_data["eval"], out_dir=tmp_path / "rep", limit=4,
+                               max_new_tokens=4)
+    assert all(r["logprobs"] is True and r["max_tokens"] == 1 for r in server.requests) and len(server.requests) == 8
+    judged = doc["judge"]
+    assert judged["judge"] == "openai:llama (logprob)" and judged["position_lean"] == round(0.65 / 0.95, 4)
+    assert judged["win_rate"] == pytest.approx(0.5) and judged["reliable"] is False
