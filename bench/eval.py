@@ -88,7 +88,6 @@ PAIRS = [
 def judge_bias(model_names: list[str], models_dir: Path) -> dict[str, dict[str, dict]]:
     """Per model and judge kind: first-position rate, order agreement, right-answer rate, trust at the defaults."""
     from config.settings import EvalConfig
-    from skills.evaluate.judge import calibrate, judge_pairs
     from skills.evaluate.local_judge import LogprobJudge, TextJudge
     from skills.models import load_model
 
@@ -101,22 +100,43 @@ def judge_bias(model_names: list[str], models_dir: Path) -> dict[str, dict[str, 
         model.eval()
         out[name] = {}
         for kind, judge in (("text", TextJudge(model, tok)), ("logprob", LogprobJudge(model, tok))):
-            start = time.perf_counter()
-            result = judge_pairs(judge, prompts, right, wrong)
-            seconds = time.perf_counter() - start
-            judged = calibrate(result, limits.judge_max_position_bias, limits.judge_max_disagreement)
-            out[name][kind] = {
-                "pairs": len(PAIRS), "right_answer_rate": judged["win_rate"],
-                "right_both_orders": sum(s == 1.0 if kind == "text" else s > 0.5 for s in result["scores"]),
-                "first_position_rate": judged.get("raw_first_position_rate", judged["first_position_rate"]),
-                "first_position_rate_against_lean": judged["first_position_rate"] if kind == "logprob" else None,
-                "order_agreement": judged["order_agreement"], "decided": judged["decided"],
-                "mean_p_first": judged.get("position_lean"), "first_probabilities": judged.get("first_probabilities"),
-                "reliable": judged["reliable"], "unreliable_reason": judged.get("unreliable_reason"),
-                "seconds": round(seconds, 1), "verdicts": result["verdicts"],
-            }
+            out[name][kind] = _bias_of(kind, judge, prompts, right, wrong, limits)
         del model
+        if name == "smollm2":  # the packaged GGUF (Q4_1) as `selftune serve` runs it: llama.cpp's top_logprobs
+            out[name]["logprob llama.cpp"] = _served_bias(prompts, right, wrong, limits)
     return out
+
+
+def _served_bias(prompts: list, right: list[str], wrong: list[str], limits: object) -> dict:
+    """The served log-probability judge on the packaged SmolLM2 GGUF through a llama.cpp server."""
+    from skills.evaluate.local_judge import ServedLogprobJudge
+    from skills.export.run import base_gguf_for
+    from skills.export.serve import LlamaServer
+
+    threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
+    with LlamaServer(base_gguf_for("smollm2"), n_ctx=2048, threads=threads, parallel=1) as server:
+        judge = ServedLogprobJudge(server.client().with_options(timeout=300), "base")
+        return _bias_of("logprob", judge, prompts, right, wrong, limits)
+
+
+def _bias_of(kind: str, judge: object, prompts: list, right: list[str], wrong: list[str], limits: object) -> dict:
+    """One judge's figures on PAIRS (the right answer is the candidate)."""
+    from skills.evaluate.judge import calibrate, judge_pairs
+
+    start = time.perf_counter()
+    result = judge_pairs(judge, prompts, right, wrong)
+    seconds = time.perf_counter() - start
+    judged = calibrate(result, limits.judge_max_position_bias, limits.judge_max_disagreement)  # type: ignore[attr-defined]
+    return {
+        "pairs": len(PAIRS), "right_answer_rate": judged["win_rate"],
+        "right_both_orders": sum(s == 1.0 if kind == "text" else s > 0.5 for s in result["scores"]),
+        "first_position_rate": judged.get("raw_first_position_rate", judged["first_position_rate"]),
+        "first_position_rate_against_lean": judged["first_position_rate"] if kind == "logprob" else None,
+        "order_agreement": judged["order_agreement"], "decided": judged["decided"],
+        "mean_p_first": judged.get("position_lean"), "first_probabilities": judged.get("first_probabilities"),
+        "reliable": judged["reliable"], "unreliable_reason": judged.get("unreliable_reason"),
+        "seconds": round(seconds, 1), "verdicts": result["verdicts"],
+    }
 
 
 def print_bias(results: dict[str, dict[str, dict]]) -> None:
@@ -129,7 +149,7 @@ def print_bias(results: dict[str, dict[str, dict]]) -> None:
             lean = (f", mean P(first) {r['mean_p_first']:.2f} (read against it: first-position rate "
                     f"{r['first_position_rate_against_lean']:.0%})" if r["mean_p_first"] is not None else "")
             trust = "reliable" if r["reliable"] else f"UNRELIABLE ({r['unreliable_reason']})"
-            print(f"{name:>12} {kind:>7}: first-position rate {first}{lean}, orders agree {r['order_agreement']:.0%}, "
+            print(f"{name:>12} {kind:>17}: first-position rate {first}{lean}, orders agree {r['order_agreement']:.0%}, "
                   f"right answer {r['right_answer_rate']:.0%} (both orders {r['right_both_orders']}/{r['pairs']}), "
                   f"decided {r['decided']:.0%}; {trust}; {r['seconds']} s")
 
