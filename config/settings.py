@@ -85,8 +85,17 @@ class ModelsConfig(Section):
 class JudgeConfig(Section):
     """The LLM judge used by evaluation; never the model under test."""
 
-    provider: Literal["local", "openai", "ollama"] = Field("local", description="Judge provider.")
-    model: str = Field("smollm2", description="Judge model name at the provider (or local base model).")
+    provider: Literal["local", "openai", "ollama"] = Field(
+        "local", description="Judge provider: 'local' (a model on this machine; by default the served base, already "
+        "loaded by the evaluation), or a server: 'ollama' (e.g. a bigger model you already run there) or 'openai' "
+        "(any OpenAI-compatible endpoint, llama.cpp's included).")
+    model: str | None = Field(
+        None, description="Judge model name at the provider, or a local base model; unset: the served base model.")
+    method: Literal["text", "logprob"] = Field(
+        "text", description="'text': the judge's written verdict (A, B or TIE); 'logprob' (local judges and openai "
+        "servers that return top_logprobs, llama.cpp's and vLLM's): "
+        "P(\"A\") against P(\"B\") at the verdict's first token, averaged over both orders, which a small model "
+        "leans on less (docs/evaluation-judge.md).")
     base_url: str | None = Field(None, description="Server URL for openai/ollama judges.")
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout of the judge in seconds.")
 
@@ -146,6 +155,14 @@ class EvalConfig(Section):
         300, ge=4, description="Size of the forgetting check's general set: half questions with one right answer, "
         "half with one instruction checked by code (lowercase, word limit, keyword, bullets, JSON, one sentence); "
         "the same items every time. Fewer measure faster and noisier.")
+    judge_max_position_bias: float = Field(
+        0.2, ge=0, le=0.5, description="A judge whose verdicts choose the answer shown first more than 50% plus this "
+        "(or less than 50% minus it) is reported as unreliable and left out of the gate, which then decides on "
+        "held-out loss (SmolLM2 as a text judge chose the first answer in every verdict).")
+    judge_max_disagreement: float = Field(
+        0.4, ge=0, le=1, description="A judge whose two orders (candidate shown first, then second) disagree on more "
+        "than this share of the pairs is reported as unreliable and left out of the gate (a coin flip disagrees on "
+        "half of them).")
 
 
 class AuthConfig(Section):

@@ -52,6 +52,12 @@ class EvalConfig(BaseModel):
     judge_model: str = Field("smollm2", description="Judge model name at its provider.")
     judge_base_url: str | None = Field(None, description="Judge server URL for openai/ollama.")
     judge_timeout_s: float = Field(60.0, gt=0)
+    judge_max_position_bias: float = Field(
+        0.2, ge=0, le=0.5, description="A judge choosing the first-shown answer beyond 50% ± this is left out "
+        "(eval.judge_max_position_bias).")
+    judge_max_disagreement: float = Field(
+        0.4, ge=0, le=1, description="A judge whose two orders disagree on more than this share of pairs is left "
+        "out (eval.judge_max_disagreement).")
     state_db: Path | None = Field(None, description="selftune.db, whose consented conversation log skill proposals "
                                   "are replayed from.")
     replay_days: float = Field(30.0, gt=0, description="Days of consented requests replayed for skill proposals.")
@@ -76,9 +82,11 @@ def from_settings(settings: Settings, **overrides: object) -> EvalConfig:
         "models_dir": settings.models_dir, "artifacts_dir": settings.artifacts_dir, "base_model": settings.base_model,
         "allow_code_paths": list(settings.improver.allow_code_paths),
         "recipe_base_model": settings.improver.eval_base_model, "judge_provider": settings.judge.provider,
-        "judge_model": settings.judge.model,
+        "judge_model": settings.judge.model or settings.base_model,
         "judge_base_url": settings.judge.base_url or (settings.ollama.host if settings.judge.provider == "ollama" else None),
         "judge_timeout_s": settings.judge.timeout_s, "state_db": settings.db_path,
+        "judge_max_position_bias": settings.eval.judge_max_position_bias,
+        "judge_max_disagreement": settings.eval.judge_max_disagreement,
         "replay_days": settings.improver.replay_days, "rephrase_window_s": settings.improver.rephrase_window_s,
         "executor": settings.executor.kind, "home": settings.home,
     }

@@ -2,7 +2,9 @@
 
 Markers say whether answers are in style; the judge says whether they are still good answers. A persona
 proposal whose answers the judge significantly prefers less (the 95% Wilson interval of the candidate's
-win rate lies below 0.5) is a regression, whatever the markers say.
+win rate lies below 0.5) is a regression, whatever the markers say, unless the judge itself is unreliable (its
+first-position rate or the disagreement between its two orders beyond the eval.judge_* limits): then it is reported
+and left out.
 """
 
 from __future__ import annotations
@@ -32,13 +34,18 @@ def judge_of(cfg: EvalConfig) -> Any | None:
 
 def judge_regression(cfg: EvalConfig, prompts: list[str], base: list[str], cand: list[str]) -> tuple[dict | None, list[str]]:
     """(the judge's summary, regressions): candidate vs baseline answers, each pair asked in both orders."""
-    from skills.evaluate.judge import judge_pairs
+    from skills.evaluate.judge import calibrate, judge_pairs
 
     judge = judge_of(cfg)
     if judge is None:
         return None, []
-    result = judge_pairs(judge, [[{"role": "user", "content": p}] for p in prompts], cand, base)
-    summary = {k: result[k] for k in ("win_rate", "ci95", "n", "wins", "losses", "ties")}
+    result = calibrate(judge_pairs(judge, [[{"role": "user", "content": p}] for p in prompts], cand, base),
+                       cfg.judge_max_position_bias, cfg.judge_max_disagreement)
+    keys = ("win_rate", "ci95", "n", "wins", "losses", "ties", "first_position_rate", "order_agreement", "reliable",
+            "unreliable_reason")
+    summary = {k: result[k] for k in keys if k in result}
+    if not result["reliable"]:  # an unreliable judge never rejects a proposal by itself
+        return summary, []
     low, high = result["ci95"]
     if high < 0.5:
         return summary, [f"the judge preferred the baseline's answers (candidate win rate {result['win_rate']:.2f}, "

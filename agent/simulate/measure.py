@@ -20,7 +20,7 @@ from agent.simulate.community import HiddenRule, persona_data
 from config.settings import Settings
 from skills.evaluate import forgetting
 from skills.evaluate.adherence import adherence, check_answer
-from skills.evaluate.judge import judge_pairs, judge_provider
+from skills.evaluate.judge import calibrate, judge_pairs, judge_provider
 from skills.personas import Persona, load_persona
 from skills.providers import get_provider
 from skills.providers.local import generate_lock
@@ -75,7 +75,7 @@ class Measurer:
         # executor.kind = "ray": the local model's answers and forgetting checks run as jobs on the GPU box
         self.on_worker = self.settings.llm.provider == "local" and model_work_on_worker(self.settings)
         self.judge = StyleJudge(self.card) if self.tiny else judge_provider(self.settings)
-        self.judge_name = getattr(self.judge, "name", f"{self.settings.judge.provider}:{self.settings.judge.model}")
+        self.judge_name = getattr(self.judge, "name", f"{self.settings.judge.provider}:{self.settings.judge.model or self.settings.base_model}")
 
     def _messages(self, prompt: str, served: str | None = None) -> list[dict[str, Any]]:
         """The prompt as the channel's users are answered: a served adapter hears its persona card's system prompt
@@ -125,12 +125,15 @@ class Measurer:
             self.prompts = read_hidden_holdout(self.persona)
             self.night0, self.night0_served = self._answers(provider, served), served
             self.base_forgetting = self._forgetting(self._provider(None), None)
+        trust: dict[str, Any] = {}
         if served == self.night0_served:  # the same model as night 0: its answers, a tie by construction
             answers, win = list(self.night0), 0.5
         else:
             answers = self._answers(provider, served)
-            judged = judge_pairs(self.judge, [self._messages(p) for p in self.prompts], answers, self.night0)
+            judged = calibrate(judge_pairs(self.judge, [self._messages(p) for p in self.prompts], answers, self.night0),
+                               self.settings.eval.judge_max_position_bias, self.settings.eval.judge_max_disagreement)
             win = judged["win_rate"]
+            trust = {"judge_reliable": judged["reliable"], "judge_first_position_rate": judged["first_position_rate"]}
         if served not in self._forgot:
             measured = self.base_forgetting if served is None else self._forgetting(provider, served)  # base: known
             self._forgot[served] = forgetting.compare(self.base_forgetting, measured, self.settings.eval.max_forgetting)
@@ -140,4 +143,4 @@ class Measurer:
                 "thumbs_up_rate": round(liked / len(answers), 4), "forgetting_flagged": bool(forgot["flagged"]),
                 "forgetting_accuracy": forgot["adapter_accuracy"], "forgetting_loss_rise": forgot["loss_rise"],
                 "forgetting_instruction_following": forgot["adapter_instruction_following"],
-                "items": len(answers), "sample": answers[0][:200] if answers else ""}
+                "items": len(answers), "sample": answers[0][:200] if answers else "", **trust}

@@ -51,9 +51,16 @@ def table(doc: dict[str, Any]) -> Table:
         improver = ", ".join(f"{i['target']} {i['verdict']}" for i in e.get("improver", []))
         t.add_row(f"{e['night']}{' (poisoned)' if e.get('poisoned') else ''}", e["served"] or "base",
                   retrain.get("status", "") if e["night"] else "", ("promote" if gate.get("promote") else "keep") if gate else "",
-                  improver, f"{h['judge_win_rate']:.2f}", f"{h['adherence']:.2f}", f"{h['thumbs_up_rate']:.2f}",
+                  improver, _win(h), f"{h['adherence']:.2f}", f"{h['thumbs_up_rate']:.2f}",
                   "flagged" if h["forgetting_flagged"] else "ok")
     return t
+
+
+def _win(holdout: dict[str, Any]) -> str:
+    """The judge's win rate, marked when the judge was unreliable on those pairs (its position habit, or orders
+    that disagree): then the figure says nothing about the answers."""
+    mark = " (judge unreliable)" if holdout.get("judge_reliable") is False else ""
+    return f"{holdout['judge_win_rate']:.2f}{mark}"
 
 
 def _plot(doc: dict[str, Any], metric: str, label: str, path: Path) -> None:

@@ -147,10 +147,28 @@ def _style_veto(adherence: dict[str, Any] | None, seed: int = 0) -> Verdict | No
     )
 
 
+def trusted_judge(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The report's judge result when the gate may use it: it ran, scored pairs and was not found unreliable
+    (position bias or disagreement between orders beyond the eval.judge_* limits)."""
+    judge = report.get("judge")
+    if judge and judge.get("scores") and judge.get("reliable", True):
+        return judge
+    return None
+
+
+def _untrusted_note(report: dict[str, Any]) -> str:
+    """A sentence for the verdict when a judge ran but was left out."""
+    judge = report.get("judge")
+    if not judge or judge.get("reliable", True):
+        return ""
+    name = judge.get("judge", "the judge")
+    return f" The judge ({name}) was left out as unreliable: {judge.get('unreliable_reason')}."
+
+
 def _measured_rows(report: dict[str, Any]) -> int:
     """How many rows the deciding measurement rests on: the judged pairs, else the deciding held-out set's."""
-    judge = report.get("judge")
-    if judge and judge.get("scores"):
+    judge = trusted_judge(report)
+    if judge:
         return len(judge["scores"])
     held = report.get("holdout") or report["heldout"]
     return len(held["candidate_items"])
@@ -173,7 +191,8 @@ def decide(report: dict[str, Any], seed: int = 0, min_rows: int = 1, max_forgett
     """Gate an evaluation report: never on overlapping data, a drift out of the persona's style, forgotten general
     ability or instruction following, or fewer than `min_rows` measured rows (callers pass eval.min_rows and
     eval.max_forgetting, which re-judges a forgetting check measured elsewhere); then the judge's scores when a
-    judge ran, else held-out losses (the evaluator-only set's when there is one)."""
+    judge ran and was not found unreliable, else held-out losses (the evaluator-only set's when there is one).
+    An unreliable judge never blocks or passes a candidate: the verdict says it was left out and why."""
     forgetting = report.get("forgetting")
     if forgetting and max_forgetting is not None:
         from skills.evaluate.forgetting import judged
@@ -183,8 +202,8 @@ def decide(report: dict[str, Any], seed: int = 0, min_rows: int = 1, max_forgett
             or _forgetting_veto(forgetting) or _evidence_veto(report, min_rows))
     if veto:
         return veto
-    judge = report.get("judge")
-    if judge and judge.get("scores"):
+    judge = trusted_judge(report)
+    if judge:
         return gate_on_judge(judge["scores"], forgetting, seed)
     # The persona's evaluator-only set decides when it exists: no training, not even a past served adapter's,
     # ever saw it, and its answers are the owner's, not the served model's own harvested words.
@@ -192,4 +211,5 @@ def decide(report: dict[str, Any], seed: int = 0, min_rows: int = 1, max_forgett
     verdict = gate_on_loss(held["candidate_items"], held["against_items"], forgetting, seed)
     if report.get("holdout") and verdict.metric == "heldout_loss":
         verdict.metric, verdict.reason = "holdout_loss", f"evaluator-only set: {verdict.reason}"
+    verdict.reason += _untrusted_note(report)
     return verdict

@@ -44,8 +44,10 @@ def evaluate_against_served(settings: Settings, persona: str, candidate: str, se
     eval split); the document includes the gate's verdict."""
     from skills.evaluate.run import evaluate_adapter
 
-    # The embedded judge is the base model itself, a weak referee for its own adapter: there the gate
-    # uses per-item held-out loss; a separately configured judge (another provider) decides elsewhere.
+    # The embedded judge is the base model itself, a weak referee for its own adapter (measured: SmolLM2 and
+    # Gemma 3 270M tell a right answer from a wrong one no better than a coin, docs/evaluation-judge.md), and asking
+    # it costs minutes per gate on CPU: there the gate uses per-item held-out loss. A separately configured judge
+    # (another provider) is asked, its calibration measured, and it decides only when found reliable.
     use_judge = settings.judge.provider != "local"
     if settings.executor.kind == "ray":  # the GPU box loads the weights; this host receives only the report
         from skills.jobs.heavy import evaluate_on_executor

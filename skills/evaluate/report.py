@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 HTML_NAME = "report.html"
-ITEM_KEYS = ("candidate_items", "against_items", "scores", "verdicts", "correct")
+ITEM_KEYS = ("candidate_items", "against_items", "scores", "verdicts", "correct", "first_probabilities")
 
 
 def _compact(doc: Any) -> Any:
@@ -129,11 +129,24 @@ def _pct(share: float | None, noise: float | None = None) -> str:
 
 
 def judge_line(report: dict[str, Any]) -> str | None:
-    """The judge's win rate with its interval, when a judge ran."""
+    """The judge's win rate with its interval and its own calibration (first-position rate, agreement between
+    the two orders), and whether the gate could trust it, when a judge ran."""
     j = report.get("judge")
     if not j:
         return None
-    return f"Judge win rate: {j['win_rate']:.0%} (95% CI {j['ci95'][0]:.0%}–{j['ci95'][1]:.0%}, n={j['n']})"
+    line = f"Judge win rate: {j['win_rate']:.0%} (95% CI {j['ci95'][0]:.0%}–{j['ci95'][1]:.0%}, n={j['n']})"
+    if j.get("judge"):
+        line = f"{line}, judge {j['judge']}"
+    first = j.get("first_position_rate")
+    if "order_agreement" in j:
+        shown = "no decided verdict" if first is None else f"{first:.0%}"
+        line += f"; first-position rate {shown}, the two orders agree on {j['order_agreement']:.0%} of pairs"
+        if j.get("position_lean") is not None:
+            line += (f" (log-probability judge: mean P(first) {j['position_lean']:.2f}, which averaging both orders "
+                     "cancels; rates read against it)")
+    if j.get("reliable") is False:
+        line += f". UNRELIABLE, left out of the gate: {j.get('unreliable_reason')}"
+    return line + "."
 
 
 def eval_data_line(report: dict[str, Any]) -> str | None:

@@ -100,7 +100,7 @@ def evaluate_adapter(
                       for p, a, c in zip(prompts, answers["against"], answers["candidate"], strict=True)]
     if card is not None:
         doc["adherence"] = {k: adherence(v, card.style) for k, v in answers.items()}
-    doc["judge"] = _judge(settings, prompts, answers, progress) if use_judge else None
+    doc["judge"] = _judge(settings, (model, tok), prompts, answers, progress) if use_judge else None
     doc["forgetting"] = _forgetting(settings, model, tok, progress, card.system_prompt if card else None)
     doc["gate"] = gate.decide(doc, min_rows=settings.eval.min_rows).model_dump()
     doc["seconds"] = round(time.monotonic() - started, 2)
@@ -128,10 +128,30 @@ def _answers(model: Any, tok: Any, prompts: list, against_variant: str, max_new:
     return {"candidate": cand, "against": other}
 
 
-def _judge(settings: Settings, prompts: list, answers: dict[str, list[str]], progress: Progress | None) -> dict[str, Any]:
-    provider = judge.judge_provider(settings)
-    _step(progress, f"judging {len(prompts)} pairs (both orders)")
-    return judge.judge_pairs(provider, prompts, answers["candidate"], answers["against"])
+def _judge(settings: Settings, loaded: tuple[Any, Any], prompts: list, answers: dict[str, list[str]],
+           progress: Progress | None) -> dict[str, Any]:
+    """Both orders of every pair, then the judge's calibration: an unreliable judge is marked so, and the gate
+    leaves it out. The default judge (local, no model named) is the served base this evaluation already holds."""
+    cfg = settings.judge
+    _step(progress, f"judging {len(prompts)} pairs (both orders, {cfg.method} verdicts)")
+    if cfg.provider == "local" and cfg.model in (None, settings.base_model):
+        from skills.evaluate.local_judge import LogprobJudge, TextJudge
+
+        model, tok = loaded
+        with use_variant(model, "base"):
+            referee = (LogprobJudge if cfg.method == "logprob" else TextJudge)(model, tok)
+            result = judge.judge_pairs(referee, prompts, answers["candidate"], answers["against"])
+        name = f"local:{settings.base_model} (served base, {cfg.method})"
+    else:
+        referee, method = judge.judge_provider(settings), "text"
+        if cfg.method == "logprob" and cfg.provider == "openai":  # llama.cpp's server and vLLM return top_logprobs
+            from skills.evaluate.local_judge import ServedLogprobJudge
+
+            referee, method = ServedLogprobJudge(referee.client, referee.model), "logprob"
+        result = judge.judge_pairs(referee, prompts, answers["candidate"], answers["against"])
+        name = f"{cfg.provider}:{cfg.model or settings.base_model} ({method})"
+    calibrated = judge.calibrate(result, settings.eval.judge_max_position_bias, settings.eval.judge_max_disagreement)
+    return {"judge": name, **calibrated}
 
 
 def _forgetting(settings: Settings, model: Any, tok: Any, progress: Progress | None,

@@ -79,6 +79,11 @@ def evaluate_on_executor(settings: Settings, adapter: str | Path, *, against: st
     job_id = submit_eval(settings, adapter, data=data, limit=limit, use_judge=use_judge, against=against,
                          persona=persona, requester=requester)
     report = fetched_report(wait_relaying(settings, job_id, progress, timeout_s))
+    if report.get("judge"):  # the judge's calibration too is judged by this host's limits
+        from skills.evaluate.judge import calibrate
+
+        report["judge"] = calibrate(report["judge"], settings.eval.judge_max_position_bias,
+                                    settings.eval.judge_max_disagreement)
     if "gate" in report:
         report["gate"] = gate.decide(report, min_rows=settings.eval.min_rows,
                                      max_forgetting=settings.eval.max_forgetting).model_dump()

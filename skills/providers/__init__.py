@@ -41,7 +41,7 @@ def get_provider(settings: Settings, role: Literal["llm", "judge"] = "llm") -> P
     """The chat provider for the assistant ('llm', with its fallback chain) or the evaluation judge."""
     if role == "judge":
         cfg = settings.judge
-        return build_provider(settings, cfg.provider, model=cfg.model, base_url=cfg.base_url,
+        return build_provider(settings, cfg.provider, model=cfg.model or settings.base_model, base_url=cfg.base_url,
                               timeout_s=cfg.timeout_s, api_key=settings.secret("judge_api_key"))
     cfg = settings.llm
     decoding = chat_decoding(settings)

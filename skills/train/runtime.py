@@ -96,8 +96,45 @@ def common_args(spec: TrainSpec, device: str, has_eval: bool) -> dict[str, Any]:
         "use_cpu": device == "cpu", "bf16": bf16, "fp16": device == "cuda" and not bf16,
         "gradient_checkpointing": _checkpointing(spec, device), "disable_tqdm": True,
         "dataloader_num_workers": 0, "max_length": h.max_length, "logging_first_step": True,
-        **_reporting(h.report_to),
+        **_reporting(h.report_to), **(_best_kept(h) if stops_early(spec, has_eval) else {}),
     }
+
+
+def stops_early(spec: TrainSpec, has_eval: bool) -> bool:
+    """Early stopping needs an eval split to watch; patience 0 turns it off."""
+    return has_eval and spec.hyper.early_stopping_patience > 0
+
+
+def _best_kept(h: Any) -> dict[str, Any]:
+    """TrainingArguments that keep the checkpoint with the lowest eval loss and load it when training ends: a
+    checkpoint at every evaluation, so the best one exists to go back to."""
+    return {"load_best_model_at_end": True, "metric_for_best_model": "eval_loss", "greater_is_better": False,
+            "save_steps": h.eval_steps}
+
+
+def early_stopping(spec: TrainSpec, has_eval: bool) -> list[Any]:
+    """transformers' EarlyStoppingCallback at the spec's patience, or nothing when the run does not stop early."""
+    from transformers import EarlyStoppingCallback
+
+    patience = spec.hyper.early_stopping_patience
+    return [EarlyStoppingCallback(early_stopping_patience=patience)] if stops_early(spec, has_eval) else []
+
+
+def stopping_record(spec: TrainSpec, state: Any, planned: int, has_eval: bool) -> dict[str, Any]:
+    """For the manifest: which step the adapter is (the best evaluation's, when early stopping kept it) and why
+    training stopped."""
+    if not stops_early(spec, has_eval):
+        why = "no eval split, so no early stopping" if not has_eval else "early stopping is off (patience 0)"
+        return {"adapter_step": state.global_step, "stopped": "planned steps", "reason": f"ran all steps; {why}"}
+    best = state.best_global_step or state.global_step
+    patience = spec.hyper.early_stopping_patience
+    if state.global_step < planned:
+        stopped, reason = "early", (f"eval loss did not improve for {patience} evaluations after step {best} "
+                                    f"(stopped at step {state.global_step} of {planned})")
+    else:
+        stopped, reason = "planned steps", f"ran all {planned} steps; the best eval loss was at step {best}"
+    return {"adapter_step": best, "best_eval_loss": state.best_metric, "stopped": stopped, "reason": reason,
+            "early_stopping_patience": patience, "eval_steps": spec.hyper.eval_steps}
 
 
 def _reporting(target: str | None) -> dict[str, Any]:
@@ -204,8 +241,12 @@ def ran_with(model: Any, backend: str, device: str, spec: TrainSpec) -> dict[str
 
 
 def write_output(spec: TrainSpec, trainer: Any, tokenizer: Any, metrics: dict[str, Any], files: Any = None,
-                 events: list[dict[str, Any]] | None = None, ran: dict[str, Any] | None = None) -> Path:
-    """Save adapter (or full model) + tokenizer + card + manifest + split + events into a temp sibling, then rename."""
+                 events: list[dict[str, Any]] | None = None, ran: dict[str, Any] | None = None,
+                 stopping: dict[str, Any] | None = None) -> Path:
+    """Save adapter (or full model) + tokenizer + card + manifest + split + events into a temp sibling, then rename.
+
+    `stopping` (the manifest's record of which step the adapter is and why training stopped) comes from
+    stopping_record."""
     dest = spec.output_dir
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
@@ -213,7 +254,7 @@ def write_output(spec: TrainSpec, trainer: Any, tokenizer: Any, metrics: dict[st
         trainer.model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         data = _keep_split(files, tmp, dest)
-        manifest = {**build_manifest(spec, metrics, data), "runtime": ran}
+        manifest = {**build_manifest(spec, metrics, data), "runtime": ran, "stopping": stopping}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         (tmp / "README.md").write_text(model_card(spec, manifest), encoding="utf-8")
         # The job's events travel with the adapter, so a report draws the loss curves without the job store.

@@ -45,9 +45,15 @@ class Hyper(BaseModel):
     packing: bool = Field(True, description="Pack sequences padding-free (best-fit decreasing) into rows.")
     assistant_only_loss: bool = Field(True, description="Loss only on assistant tokens (SFT).")
     eval_steps: int = Field(50, gt=0, description="Evaluate the held-out split every N steps.")
-    save_steps: int = Field(50, gt=0, description="Write a resumable checkpoint every N steps.")
+    save_steps: int = Field(
+        50, gt=0, description="Write a resumable checkpoint every N steps (every eval_steps instead while early "
+        "stopping is on, so the best evaluation's checkpoint exists).")
     logging_steps: int = Field(5, gt=0, description="Emit a progress event every N steps.")
     eval_split: float = Field(0.1, ge=0, lt=1, description="Share held out when no eval_dataset is given.")
+    early_stopping_patience: int = Field(
+        3, ge=0, description="With an eval split: stop after this many evaluations (every eval_steps) without a lower "
+        "eval loss, and keep the best checkpoint as the adapter (the manifest's training section says which step and "
+        "why it stopped); 0: train all steps. Runs with no eval split never stop early.")
     beta: float = Field(0.1, gt=0, description="DPO/KTO temperature (strength of the preference).")
     gradient_checkpointing: bool | None = Field(
         None, description="Trade compute for memory; None: chosen by the pre-flight memory estimate."

@@ -101,15 +101,23 @@ def planned_steps(trainer: Any, spec: TrainSpec) -> int:
 def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any,
           step_delay_s: float = 0.0) -> dict[str, Any]:
     """The whole job; returns the `done` event's fields."""
-    from skills.train.runtime import EventsCallback, last_checkpoint, ran_with, write_output
+    from skills.train.runtime import (
+        EventsCallback,
+        early_stopping,
+        last_checkpoint,
+        ran_with,
+        stopping_record,
+        write_output,
+    )
 
     device, backend, model_dir = preflight(spec, emitter, models_dir)
     data, files = load_data(spec)
     callback = EventsCallback(emitter, stop, budget_s=spec.hyper.max_seconds, step_delay_s=step_delay_s)
-    trainer, tokenizer = build(spec, device, backend, model_dir, data, [callback])
+    trainer, tokenizer = build(spec, device, backend, model_dir, data, [callback, *early_stopping(spec, bool(data[1]))])
     resume = last_checkpoint(spec)
     resumed_from = int(Path(resume).name.split("-")[-1]) if resume else None
-    emitter.emit("start", max_steps=planned_steps(trainer, spec), resumed_from=resumed_from,
+    planned = planned_steps(trainer, spec)
+    emitter.emit("start", max_steps=planned, resumed_from=resumed_from,
                  train_rows=len(data[0]), eval_rows=len(data[1]), backend=backend, device=device)
     if stop.requested:
         raise JobStopped
@@ -118,8 +126,13 @@ def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any,
     if stop.requested:
         raise JobStopped
     metrics = final_metrics(trainer, result, base_eval, callback)
+    stopping = stopping_record(spec, trainer.state, planned, bool(data[1]))
+    metrics["adapter_step"] = stopping["adapter_step"]
+    if stopping["stopped"] == "early":
+        emitter.message(f"stopped early: {stopping['reason']}; the adapter is the checkpoint of step "
+                        f"{stopping['adapter_step']}")
     adapter_dir = write_output(spec, trainer, tokenizer, metrics, files, earlier_events(spec) + emitter.history,
-                               ran_with(trainer.model, backend, device, spec))
+                               ran_with(trainer.model, backend, device, spec), stopping)
     shutil.rmtree(spec.checkpoints, ignore_errors=True)  # the finished adapter supersedes them
     return {"adapter_dir": str(adapter_dir), "adapter_id": spec.adapter_id, "metrics": metrics}
 

@@ -19,6 +19,9 @@ class ScriptedOpenAI:
     def __init__(self, reply: Callable[[dict[str, Any]], str], lora_adapters: list[dict[str, Any]] | None = None) -> None:
         self.reply, self.requests, self.lora_adapters = reply, [], lora_adapters or []
         self.piece_delay = 0.0  # seconds between the words of a streamed answer (requests with `stream: true`)
+        # {token: logprob} of the first token's alternatives, for requests that ask for `logprobs` (as llama.cpp's
+        # server answers them); None: no log-probabilities in the answer
+        self.top_logprobs: Callable[[dict[str, Any]], dict[str, float]] | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,10 +41,14 @@ class ScriptedOpenAI:
                 if body.get("stream"):
                     self.stream(body, text)
                     return
+                choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
+                                          "message": {"role": "assistant", "content": text}}
+                if body.get("logprobs") and outer.top_logprobs is not None:
+                    top = [{"token": t, "logprob": lp, "bytes": None} for t, lp in outer.top_logprobs(body).items()]
+                    choice["logprobs"] = {"content": [{"token": text, "logprob": 0.0, "bytes": None,
+                                                       "top_logprobs": top}]}
                 data = json.dumps({
-                    "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
+                    "id": "x", "object": "chat.completion", "created": 0, "model": body["model"], "choices": [choice],
                 }).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -51,7 +51,8 @@ def test_kill_then_resume_then_sigterm(settings, start_worker, tmp_path: Path) -
     from skills.models import load_model
 
     data = write_jsonl(tmp_path / "data.jsonl", sft_rows(48))
-    spec_path = make_spec(tmp_path, data, max_steps=400, save_steps=5, eval_steps=1000)
+    # No evaluation within reach, so no early stopping either (which would checkpoint at its evaluations instead).
+    spec_path = make_spec(tmp_path, data, max_steps=400, save_steps=5, eval_steps=1000, early_stopping_patience=0)
     first = start_worker(spec_path)
     checkpoint, _ = read_until(first, "checkpoint")
     first.kill()
