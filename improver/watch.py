@@ -8,7 +8,6 @@ nightly retrain promoted is covered as well as one the improver served.
 from __future__ import annotations
 
 import logging
-import math
 
 from pydantic import BaseModel
 
@@ -16,7 +15,7 @@ from config.settings import Settings
 from improver import journal
 from improver.journal import JournalEntry
 from improver.regressions import Rollback, reserve
-from skills.evaluate.gate import bootstrap_noise
+from skills.evaluate.gate import bootstrap_difference
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +56,7 @@ def watch_of(ratings: list[bool], persona: str, adapter: str, window: int) -> Wa
     if len(ratings) < 2 * window:
         return found
     first, recent = ratings[:window], ratings[-window:]
-    # Two independent samples: the half-widths of their rates' bootstrap intervals add in quadrature.
-    noise = math.hypot(bootstrap_noise(first), bootstrap_noise(recent))
-    drop = _share(first) - _share(recent)
+    drop, noise = bootstrap_difference([float(f) for f in first], [float(r) for r in recent])  # two independent samples
     return found.model_copy(update={"first_rate": _share(first), "recent_rate": _share(recent),
                                     "noise": round(noise, 4), "fell": drop > noise})
 

@@ -234,16 +234,6 @@ def net_ratings(conn: sqlite3.Connection, channel: str) -> dict[str, int]:
     return {r[0]: r[1] for r in rows}
 
 
-def answer_verdicts(conn: sqlite3.Connection, persona: str, since: float,
-                    until: float | None = None) -> list[tuple[str | None, bool]]:
-    """(adapter that wrote it, liked) for each rated answer of a persona logged in [since, until) (unix seconds):
-    an answer counts as liked when its 👍 outnumber its 👎, disliked when fewer; a tie says nothing."""
-    rows = conn.execute("SELECT m.adapter, SUM(f.rating) FROM feedback f JOIN messages m ON m.id = f.message_id"
-                        " WHERE m.persona = ? AND m.role = 'assistant' AND m.ts >= ? AND m.ts < ?"
-                        " GROUP BY f.message_id", (persona, since, until if until is not None else float("inf")))
-    return [(adapter, net > 0) for adapter, net in rows if net != 0]
-
-
 def get_cursor(conn: sqlite3.Connection, name: str) -> int:
     """The last seq a named incremental consumer (e.g. a harvest) has seen; 0 if never run."""
     row = conn.execute("SELECT seq FROM memory_cursors WHERE name = ?", (name,)).fetchone()

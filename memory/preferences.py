@@ -61,11 +61,18 @@ def _assistant(msg: LoggedMessage) -> dict[str, str]:
     return {"role": "assistant", "content": scrub(msg.text)}
 
 
-def adapter_ratings(conn: sqlite3.Connection, persona: str, adapter: str) -> list[bool]:
-    """Whether each rated answer `adapter` wrote for `persona` was liked (net 👍) or not (net 👎), oldest first:
-    the adapter's 👍 record in real use."""
+def rated_answers(conn: sqlite3.Connection, persona: str, since: float = 0.0,
+                  until: float = float("inf")) -> list[tuple[str | None, bool]]:
+    """(adapter that wrote it, liked) for each rated chat answer of `persona` logged in [since, until) (unix
+    seconds), oldest first: liked when its 👍 outnumber its 👎 (net rating); a tie says nothing and is left out."""
     rows = conn.execute(
-        "SELECT SUM(f.rating) FROM feedback f JOIN messages m ON m.id = f.message_id WHERE m.role = 'assistant'"
-        " AND m.kind = 'chat' AND m.persona = ? AND m.adapter = ? GROUP BY m.id HAVING SUM(f.rating) != 0"
-        " ORDER BY m.seq", (persona, adapter))
-    return [r[0] > 0 for r in rows]
+        "SELECT m.adapter, SUM(f.rating) FROM feedback f JOIN messages m ON m.id = f.message_id WHERE m.role = "
+        "'assistant' AND m.kind = 'chat' AND m.persona = ? AND m.ts >= ? AND m.ts < ? GROUP BY m.id"
+        " HAVING SUM(f.rating) != 0 ORDER BY m.seq", (persona, since, until))
+    return [(adapter, net > 0) for adapter, net in rows]
+
+
+def adapter_ratings(conn: sqlite3.Connection, persona: str, adapter: str) -> list[bool]:
+    """Whether each rated answer `adapter` wrote for `persona` was liked or not, oldest first: the adapter's 👍
+    record in real use."""
+    return [liked for writer, liked in rated_answers(conn, persona) if writer == adapter]

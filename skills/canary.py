@@ -25,7 +25,8 @@ from config.errors import UsageError
 from config.settings import Settings, load_settings
 from config.state import connect
 from config.workspace import open_workspace
-from memory.log import answer_verdicts, init_schema
+from memory.log import init_schema
+from memory.preferences import rated_answers
 from skills.evaluate.gate import bootstrap_difference
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ def compare(settings: Settings, canary: Canary) -> Comparison:
     """The 👍 share of each side's rated answers logged while the canary ran, and the difference's noise."""
     with contextlib.closing(connect(settings)) as conn:
         init_schema(conn)  # a canary nobody chatted with yet may meet a log that was never opened
-        verdicts = answer_verdicts(conn, canary.persona, canary.started.timestamp(), canary.deadline.timestamp())
+        verdicts = rated_answers(conn, canary.persona, canary.started.timestamp(), canary.deadline.timestamp())
     mine = [float(liked) for adapter, liked in verdicts if adapter == canary.adapter]
     theirs = [float(liked) for adapter, liked in verdicts if adapter == canary.incumbent]
     difference, noise = bootstrap_difference(mine, theirs)
