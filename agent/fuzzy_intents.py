@@ -13,13 +13,16 @@ transcripts only; typed text keeps the exact grammar.
 from __future__ import annotations
 
 import re
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from agent.grammar import Grammar
 from agent.intents import Intent, normalize
 from agent.sound_examples import Vocabulary, fill, similarity, sounds_like, words_of
 from config.settings import VoiceConfig
 from skills.declaration import PLACEHOLDER
+
+if TYPE_CHECKING:
+    from skills.voice import SecondGuess
 
 Verbs = dict[str, tuple[tuple[str, ...], str]]  # intent -> (spoken forms of its verb, the form the mended text uses)
 COMMAND_OBJECTS = {"adapter", "adapters", "job", "jobs", "persona", "personas", "gguf", "ollama", "lora", "qlora"}
@@ -167,6 +170,31 @@ def hear(text: str, vocabulary: Vocabulary, config: VoiceConfig, grammar: Gramma
     if best.confidence >= config.fuzzy_run_at or grammar.permission(best.intent.skill) == "read":
         return Hearing("run", [best], nearest)
     return Hearing("ask", [best, *rivals], nearest)
+
+
+def command_confidence(text: str, vocabulary: Vocabulary, config: VoiceConfig, grammar: Grammar) -> float:
+    """How surely a transcript is a command, 0..1: 1 when the exact grammar reads one, else its best guess's."""
+    if grammar.resolve(text, list(vocabulary.personas)).name != "chat":
+        return 1.0
+    return hear(text, vocabulary, config, grammar).nearest
+
+
+def command_hotwords(grammar: Grammar, vocabulary: Vocabulary) -> str:
+    """The command vocabulary Whisper is biased toward when it hears a clip again: the verbs the skills declare for
+    voice, the objects they act on and the persona names (kept short: a long list gets hallucinated into speech)."""
+    verbs = [form for forms, _ in grammar.voices().values() for form in forms]
+    spoken = {w.replace("'", ""): w for w in reversed([*verbs, "adapter", "job", *vocabulary.personas])}
+    return ", ".join(reversed(spoken.values()))  # one of "what's"/"whats": they sound the same
+
+
+def second_guess(config: VoiceConfig, grammar: Grammar, vocabulary: Vocabulary) -> SecondGuess:
+    """How skills.voice hears an unsure command attempt again: scored with command_confidence, biased toward
+    command_hotwords; a transcript as sure as fuzzy_run_at, or less like a command than ATTEMPT_AT, is kept."""
+    from skills.voice import SecondGuess
+
+    return SecondGuess(confidence=lambda text: command_confidence(text, vocabulary, config, grammar),
+                       hotwords=command_hotwords(grammar, vocabulary), sure_at=config.fuzzy_run_at,
+                       attempt_at=ATTEMPT_AT)
 
 
 def command_verbs(grammar: Grammar) -> set[str]:

@@ -23,6 +23,7 @@ from agent.intents import Intent, find_data_sources, find_dataset, find_persona
 
 if TYPE_CHECKING:
     from agent.sound_examples import Vocabulary
+    from skills.voice import SecondGuess
 from agent.llm_turn import Gate, LLMTurn, TurnLimits
 from agent.prompts import followups, prompt
 from agent.session import LogHook, RecallHook, Session
@@ -162,8 +163,18 @@ class Router:
         audio = next((a for a in message.attachments if is_audio_file(a.filename, a.content_type)), None)
         if audio is None or message.text.strip():
             return message, None
-        heard = transcribe_file(audio.path, self.settings, persona_names(self.settings), self.heard_command).text
+        heard = transcribe_file(audio.path, self.settings, persona_names(self.settings), self.heard_command,
+                                self.second_guess()).text
         return message.model_copy(update={"text": heard}), heard
+
+    def second_guess(self) -> SecondGuess | None:
+        """How a spoken command attempt the matcher is unsure of is heard again (voice.second_decode): with the
+        command vocabulary as hotwords, the surer command of the two transcripts kept."""
+        from agent.fuzzy_intents import second_guess
+
+        if not self.settings.voice.second_decode:
+            return None
+        return second_guess(self.settings.voice, self.dispatcher.grammar, self.vocabulary())
 
     def heard_command(self, transcript: str) -> bool:
         """Whether a voice transcript is a clear command: the exact grammar reads one (else Whisper hears the clip
