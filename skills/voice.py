@@ -56,9 +56,10 @@ class Transcript(BaseModel):
     language: str
     duration_s: float
     segments: list[Segment]
-    alternatives: list[str] = Field(default_factory=list, description="Every transcript weighed as a command, in "
-                                    "the order heard (plain first, then with the command vocabulary as hotwords).")
-    confidence: float | None = Field(None, description="How surely `text` is a command (0..1), when it was weighed.")
+    # How the text was chosen, for the Router and the bench; left out of the `--json` contract (exclude).
+    alternatives: list[str] = Field(default_factory=list, exclude=True, description="Every transcript weighed as a "
+                                    "command, in the order heard (plain first, then with the command vocabulary).")
+    confidence: float | None = Field(None, exclude=True, description="How surely `text` is a command (0..1).")
 
 
 class SecondGuess(NamedTuple):
