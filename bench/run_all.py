@@ -109,6 +109,7 @@ PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
               ("spoken command WER, held-out voices", "WER", "", "—", ""),
               ("spoken command RTF, held-out voices", "median RTF", "×realtime", "<= 0.3",
                "model loaded, 2 CTranslate2 threads, wall time on shared cores; up to 3 decodes per unclear clip"))],
+        ("transcribe RTF, 10 s clip", rf"10s: audio .* RTF {V}", "×realtime", "< 0.2", ""),
     ],
     "loop": [
         ("hidden-holdout 👍 rate, last night vs night 0", rf"thumbs_up_rate: night 0 {B} \| night \d+ {V}", "",

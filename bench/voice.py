@@ -15,8 +15,9 @@ reads no command; once more with the command vocabulary as hotwords when the mat
 same way: exact grammar, else the tolerant matcher (run / "Did you mean" / chat). Per model it reports intent
 accuracy on commands (run straight to the right skill), the "Did you mean" rate, the wrong-action rate (a clip
 that ran a skill other than the one said, or ran one when chat was said: target 0), WER against the spoken text
-and the real-time factor on 2 cores (wall and CPU time, model loaded). The default should be the most accurate
-model within RTF 0.3. base.en and small.en are not packaged on PyPI (and only 2 of small's parts are published),
+and the real-time factor with 2 CTranslate2 threads (wall and CPU time, model loaded), then the first model's RTF on
+~3, 10 and 30 s clips. The default should be the most accurate model within RTF 0.3 on 2 cores, judged on CPU time
+(which a shared machine does not inflate). base.en and small.en are not packaged on PyPI (and only 2 of small's parts are published),
 so they are reported as unavailable; Whisper base (multilingual, the voice-base extra) is compared when installed.
 Usage: python bench/voice.py [--quick] [--models tiny.en base] [--split held-out|tuning] [--json OUT] [-v]
 """
@@ -237,9 +238,30 @@ def available(models: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def default_by_rule(results: list[dict[str, Any]]) -> str | None:
-    """The most accurate model whose median RTF is within TARGET_RTF (two-decode configurations only)."""
-    fit = [r for r in results if "(" not in r["model"] and r["rtf_median"] <= TARGET_RTF]
+    """The most accurate model within TARGET_RTF (two-decode configurations only). Judged on CPU time, which other
+    work on a shared machine does not inflate: CPU seconds per audio second <= 0.3 keeps wall RTF <= 0.3 on 2 cores."""
+    fit = [r for r in results if "(" not in r["model"] and r["cpu_rtf_median"] <= TARGET_RTF]
     return max(fit, key=lambda r: (r["intent_accuracy"], -r["wrong_action_rate"]))["model"] if fit else None
+
+
+SENTENCE = "Train a pirate persona adapter. "  # the long-clip RTF clips
+TARGETS = {"3s": 1, "10s": 5, "30s": 14}  # sentence repeats per clip (~2.2 s each)
+
+
+def bench_rtf(folder: Path, settings: Settings, model: str) -> list[dict[str, Any]]:
+    """Real-time factor of one model on ~3, 10 and 30 s Ogg Opus clips (median of 3), as `selftune transcribe`."""
+    settings = settings.model_copy(update={"voice": settings.voice.model_copy(update={"model": model})})
+    rows = []
+    for name, n in TARGETS.items():
+        clip = to_ogg_opus(speak(SENTENCE * n, folder / f"rtf-{name}.wav"), folder / f"rtf-{name}.ogg")
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            result = transcribe_file(clip, settings, list(PERSONAS))
+            times.append(time.perf_counter() - start)
+        rows.append({"clip": name, "audio_s": result.duration_s, "transcribe_s": round(statistics.median(times), 3),
+                     "rtf": round(statistics.median(times) / result.duration_s, 3)})
+    return rows
 
 
 def main() -> dict[str, Any]:
@@ -263,6 +285,7 @@ def main() -> dict[str, Any]:
         results = [bench_model(m, clips, settings, True, args.verbose) for m in models]
         if models:  # the default model hearing each clip once: what the second decode adds
             results.append(bench_model(models[0], clips, settings, False, args.verbose))
+        rtf_rows = bench_rtf(Path(tmp), settings, models[0]) if models else []
     voices = sorted({c["voice"] for c in clips})
     print(f"{args.split} voices: {len(voices)} speakers ({', '.join(ACCENTS_HELD_OUT if args.split == 'held-out' else ACCENTS_TUNING)}"
           f" x {len({v.split('+')[1] for v in voices})} variants), {len(clips)} clips, {args.cpu_threads} CTranslate2 threads")
@@ -273,14 +296,19 @@ def main() -> dict[str, Any]:
               f"chat kept {r['chat_kept']}  WER {r['wer']:.2f}  median RTF {r['rtf_median']:.3f} "
               f"(CPU time {r['cpu_rtf_median']:.3f})")
         print("    by condition: " + ", ".join(f"{c} {v}" for c, v in r["by_condition"].items()))
+    for row in rtf_rows:
+        print(f"{row['clip']:>4}: audio {row['audio_s']:5.1f} s  transcribe {row['transcribe_s']:.2f} s  RTF {row['rtf']:.3f}")
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall RTF grows with it; "
+          "CPU-time RTF does not)")
     for model, why in missing.items():
         print(f"{model}: unavailable ({why})")
     chosen = default_by_rule(results)
-    print(f"default by the rule (most accurate within RTF {TARGET_RTF}): {chosen or 'none'}; configured: "
+    print(f"default by the rule (most accurate within CPU-time RTF {TARGET_RTF}): {chosen or 'none'}; configured: "
           f"{Settings().voice.model}")
     report = {"benchmark": "voice", "split": args.split, "quick": args.quick, "voices": voices,
               "target_intent_accuracy": TARGET_ACCURACY, "target_rtf": TARGET_RTF, "models": results,
-              "unavailable": missing, "default_by_rule": chosen}
+              "unavailable": missing, "default_by_rule": chosen,
+              "rtf": rtf_rows, "load_average": os.getloadavg()[0]}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return report

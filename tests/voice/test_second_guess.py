@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from agent.fuzzy_intents import ATTEMPT_AT, command_confidence, command_hotwords, second_guess
 from agent.grammar import default_grammar
 from agent.router import Router
@@ -71,6 +73,7 @@ def counting(second: SecondGuess, calls: list[str]) -> SecondGuess:
 
 
 @needs_espeak
+@pytest.mark.slow  # two clips, ~15 s on 2 idle cores
 def test_chat_is_decoded_once_and_a_sure_command_too(settings: Settings, tmp_path: Path) -> None:
     second = second_guess(settings.voice, default_grammar(), VOCABULARY)
     for text in ("tell me a story about the sea", "roll back the pirate adapter"):
