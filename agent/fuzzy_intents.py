@@ -35,6 +35,7 @@ MEND_COST = 0.95  # confidence kept when an object word had to be mended
 UNGRAMMATICAL_COST = 0.85  # a known persona named after a likely verb, in words the grammar would not take
 NEAR_BEST = 0.1  # only verbs about as likely as the best one are tried (a poor verb that parses is no evidence)
 ATTEMPT_AT = 0.45  # a transcript this much like a declared example may be a command attempt (with one more sign)
+RETRY_AT = 0.3  # a transcript this much like a command is heard again primed with the command phrasings
 # Words chat starts with as often as commands do: not a sign of a command on their own.
 _GENERIC_STARTS = {"how", "what", "what's", "whats", "is", "are", "go", "i", "the", "a", "an", "can", "do", "use",
                    "set", "make", "take", "write", "count", "tell", "who", "when", "where", "why"}
@@ -179,22 +180,31 @@ def command_confidence(text: str, vocabulary: Vocabulary, config: VoiceConfig, g
     return hear(text, vocabulary, config, grammar).nearest
 
 
-def command_hotwords(grammar: Grammar, vocabulary: Vocabulary) -> str:
-    """The command vocabulary Whisper is biased toward when it hears a clip again: the verbs the skills declare for
-    voice, the objects they act on and the persona names (kept short: a long list gets hallucinated into speech)."""
-    verbs = [form for forms, _ in grammar.voices().values() for form in forms]
-    spoken = {w.replace("'", ""): w for w in reversed([*verbs, "adapter", "job", *vocabulary.personas])}
-    return ", ".join(reversed(spoken.values()))  # one of "what's"/"whats": they sound the same
+def command_prompt(grammar: Grammar, vocabulary: Vocabulary) -> str:
+    """The command vocabulary Whisper is primed with when it hears a clip again: one declared phrasing per skill
+    spoken by voice, a persona's name filled in ("Evaluate the pirate adapter. Roll back the pirate adapter. …").
+    Whole phrasings: tiny.en took a list of words as words to hallucinate, sentences as speech to expect."""
+    name = vocabulary.personas[0] if vocabulary.personas else None
+    said = []
+    for skill in (s for s in grammar.skills.values() if s.declaration.voice is not None):
+        for example in skill.declaration.examples:
+            slots = set(PLACEHOLDER.findall(example))
+            if slots <= {"at"} or (name and slots <= {"persona", "adapter", "job", "at"}):
+                filled = fill(example, {"persona": name or "", "adapter": name or "", "job": name or "", "at": "2am"})
+                said.append(filled[:1].upper() + filled[1:] + ".")
+                break
+    return " ".join(said)
 
 
 def second_guess(config: VoiceConfig, grammar: Grammar, vocabulary: Vocabulary) -> SecondGuess:
-    """How skills.voice hears an unsure command attempt again: scored with command_confidence, biased toward
-    command_hotwords; a transcript as sure as fuzzy_run_at, or less like a command than ATTEMPT_AT, is kept."""
+    """How skills.voice hears an unsure command attempt again: scored with command_confidence, primed with
+    command_prompt. A transcript as sure as fuzzy_run_at, or less like a command than RETRY_AT, is kept as heard;
+    a primed one replacing a plain one that was not worth asking about (fuzzy_ask_at) is asked about, never run."""
     from skills.voice import SecondGuess
 
     return SecondGuess(confidence=lambda text: command_confidence(text, vocabulary, config, grammar),
-                       hotwords=command_hotwords(grammar, vocabulary), sure_at=config.fuzzy_run_at,
-                       attempt_at=ATTEMPT_AT)
+                       prompt=command_prompt(grammar, vocabulary), sure_at=config.fuzzy_run_at, retry_at=RETRY_AT,
+                       trusted_at=config.fuzzy_ask_at)
 
 
 def command_verbs(grammar: Grammar) -> set[str]:

@@ -11,7 +11,7 @@ nothing, white noise, babble (three other voices talking), reverb, a 300-3400 Hz
 Ogg Opus at 16 kbit/s, or 8 kHz resampling (rotating, so each speaker hears several).
 
 Each clip is heard as the Router hears a voice message (short window first; the 30 s window when the grammar
-reads no command; once more with the command vocabulary as hotwords when the matcher is unsure) and routed the
+reads no command; once more primed with the declared command phrasings when the matcher is unsure) and routed the
 same way: exact grammar, else the tolerant matcher (run / "Did you mean" / chat). Per model it reports intent
 accuracy on commands (run straight to the right skill), the "Did you mean" rate, the wrong-action rate (a clip
 that ran a skill other than the one said, or ran one when chat was said: target 0), WER against the spoken text
@@ -168,22 +168,23 @@ def wer(reference: str, heard: str) -> float:
     return Levenshtein.distance(ref, words(heard)) / max(1, len(ref))
 
 
-def route(text: str, settings: Settings) -> tuple[str, str]:
-    """(skill reached or "chat", how: exact|run|ask|chat) for a transcript, as the Router routes a voice message."""
+def route(text: str, settings: Settings, ask_first: bool = False) -> tuple[str, str]:
+    """(skill reached or "chat", how: exact|run|ask|chat) for a transcript, as the Router routes a voice message
+    (`ask_first`: the words came from a primed decode the plain one did not back, so a command is asked about)."""
     grammar = default_grammar()
     exact = grammar.resolve(text, list(PERSONAS))
     if exact.name != "chat":
-        return exact.skill or exact.name, "exact"
+        return exact.skill or exact.name, "ask" if ask_first and exact.skill else "exact"
     hearing = hear(text, Vocabulary(PERSONAS), settings.voice, grammar)
     if hearing.action == "chat":
         return "chat", "chat"
-    return hearing.guesses[0].intent.skill or hearing.guesses[0].intent.name, hearing.action
+    return hearing.guesses[0].intent.skill or hearing.guesses[0].intent.name, "ask" if ask_first else hearing.action
 
 
 def bench_model(model: str, clips: list[dict[str, Any]], settings: Settings, second: bool,
                 verbose: bool) -> dict[str, Any]:
     """Accuracy, "Did you mean" and wrong-action rates, WER and RTF of one model on the clips."""
-    voice = settings.voice.model_copy(update={"model": model, "second_decode": second})
+    voice = settings.voice.model_copy(update={"model": model, "second_decode": second, "language": "en"})
     settings = settings.model_copy(update={"voice": voice})
     grammar = default_grammar()
     get_model(settings)  # load once, outside the timings
@@ -194,7 +195,7 @@ def bench_model(model: str, clips: list[dict[str, Any]], settings: Settings, sec
         heard = transcribe_file(clip["path"], settings, list(PERSONAS),
                                 accept=lambda text: grammar.resolve(text, list(PERSONAS)).name != "chat", second=guess)
         seconds, cpu_s = time.perf_counter() - start, time.process_time() - cpu
-        skill, how = route(heard.text, settings)
+        skill, how = route(heard.text, settings, heard.ask_first)
         rows.append({**{k: v for k, v in clip.items() if k != "path"}, "heard": heard.text, "reached": skill,
                      "how": how, "alternatives": heard.alternatives,
                      "wer": wer(clip["text"], heard.text), "rtf": seconds / heard.duration_s,

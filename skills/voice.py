@@ -30,7 +30,7 @@ AUDIO_SUFFIXES = {".ogg", ".oga", ".opus", ".wav", ".mp3", ".m4a", ".mp4", ".fla
 # A short natural sentence primes tiny.en best: a long word list made it hallucinate "LoRA" into
 # unrelated speech in our espeak tests, while this spelled "adapter"/"persona"/persona names right.
 PROMPT_TEMPLATE = "Tune a LoRA or QLoRA adapter for the {names} persona."
-BIAS_MARGIN = 0.05  # the vocabulary-biased transcript must be this much surer to replace the plain one
+BIAS_MARGIN = 0.05  # the primed transcript must be this much surer to replace the plain one
 # Hotwords are a second, separate bias: the command verbs tiny.en otherwise mishears ("tune" as "do",
 # "cancel" as "can't solve"). Kept to the verbs: a long list made tiny.en hallucinate them into other speech.
 HOTWORDS = "tune, train, cancel, status, evaluate, export, roll back, schedule, forget"
@@ -60,16 +60,19 @@ class Transcript(BaseModel):
     alternatives: list[str] = Field(default_factory=list, exclude=True, description="Every transcript weighed as a "
                                     "command, in the order heard (plain first, then with the command vocabulary).")
     confidence: float | None = Field(None, exclude=True, description="How surely `text` is a command (0..1).")
+    ask_first: bool = Field(False, exclude=True, description="`text` came from the primed decode while the plain one "
+                            "was no likely command: a command in it is asked about (\"Did you mean\"), never run.")
 
 
 class SecondGuess(NamedTuple):
-    """How to hear a clip again when the plain transcript is no sure command: Whisper decodes once more with the
-    command vocabulary as hotwords, and the likelier command of the two transcripts is kept."""
+    """How to hear a clip again when the plain transcript is no sure command: Whisper decodes once more primed with
+    the declared command phrasings, and the likelier command of the two transcripts is kept."""
 
     confidence: Callable[[str], float]  # how surely a transcript is a command, 0..1 (1: the exact grammar reads one)
-    hotwords: str  # the command vocabulary: declared voice verbs, object words, persona names
+    prompt: str  # the command vocabulary: one declared phrasing per spoken skill, persona names filled in
     sure_at: float  # a plain transcript at least this sure is kept without a second decode
-    attempt_at: float  # below this the plain transcript was not a command attempt: no second decode, it stays
+    retry_at: float  # below this the plain transcript is no command attempt: no second decode, it stays
+    trusted_at: float  # a primed transcript only runs when the plain one was this sure; else it is asked about
 
 
 def is_audio_file(filename: str, content_type: str | None = None) -> bool:
@@ -236,8 +239,8 @@ def transcribe_file(path: Path, settings: Settings, names: list[str] | None = No
     With `accept` (is this transcript a clear command?), a clip shorter than voice.window_s is first decoded in
     that short window, several times cheaper than Whisper's 30 s but less accurate; a transcript `accept`
     rejects is decoded again in the full window, so only clear commands take the cheap path. With `second`, a
-    full-window transcript that is a command attempt but no sure one is decoded once more with the command
-    vocabulary as hotwords, and the likelier command of the two is kept (`alternatives` lists both).
+    full-window transcript that is a command attempt but no sure one is decoded once more primed with the declared
+    command phrasings, and the likelier command of the two is kept (`alternatives` lists both).
     """
     config = settings.voice
     audio = load_audio(Path(path), config.max_seconds)
@@ -254,20 +257,21 @@ def transcribe_file(path: Path, settings: Settings, names: list[str] | None = No
 
 def _hear_again(audio: Any, settings: Settings, names: list[str] | None, plain: Transcript,
                 second: SecondGuess) -> Transcript:
-    """The plain transcript, or the one heard with the command vocabulary as hotwords when that is a surer command
-    (at most one extra decode, and only for a transcript that was a command attempt but no sure one)."""
+    """The plain transcript, or the one heard primed with the command phrasings when that is a surer command (at most
+    one extra decode, and only for a transcript that was a command attempt but no sure one)."""
     sure = second.confidence(plain.text)
-    if sure >= second.sure_at or sure < second.attempt_at:
+    if sure >= second.sure_at or sure < second.retry_at:
         return plain.model_copy(update={"alternatives": [plain.text], "confidence": sure})
-    biased = _decode(audio, settings, names, hotwords_=second.hotwords)
-    found = [(plain, sure)] + ([(biased, second.confidence(biased.text))] if biased.text else [])
+    primed = _decode(audio, settings, names, prompt=second.prompt)
+    found = [(plain, sure)] + ([(primed, second.confidence(primed.text))] if primed.text else [])
     best, confidence = choose_heard(found)
-    return best.model_copy(update={"alternatives": [t.text for t, _ in found], "confidence": confidence})
+    return best.model_copy(update={"alternatives": [t.text for t, _ in found], "confidence": confidence,
+                                   "ask_first": best is not plain and sure < second.trusted_at})
 
 
 def choose_heard(found: list[tuple[Transcript, float]]) -> tuple[Transcript, float]:
-    """The likeliest command among transcripts heard in order (plain first): a later one, heard with a bias toward
-    the command words, replaces an earlier one only when it is surer by BIAS_MARGIN (a bias can put its words
+    """The likeliest command among transcripts heard in order (plain first): a later one, heard primed with the
+    command phrasings, replaces an earlier one only when it is surer by BIAS_MARGIN (a prompt can put its words
     into speech that did not have them, so a tie keeps what was heard without it)."""
     best = found[0]
     for candidate in found[1:]:
@@ -277,14 +281,15 @@ def choose_heard(found: list[tuple[Transcript, float]]) -> tuple[Transcript, flo
 
 
 def _decode(audio: Any, settings: Settings, names: list[str] | None, without_timestamps: bool = False,
-            hotwords_: str | None = None) -> Transcript:
-    """One Whisper pass over decoded audio (the segments are read here, inside any short_window block); `hotwords_`
-    replaces the configured verb hotwords."""
+            prompt: str | None = None) -> Transcript:
+    """One Whisper pass over decoded audio (the segments are read here, inside any short_window block); a `prompt`
+    replaces both the persona prompt and the verb hotwords (primed with whole phrasings, the hotwords add nothing)."""
     config = settings.voice
     segments, info = get_model(settings).transcribe(
-        audio, language="en" if config.model.endswith(".en") else None, beam_size=1, best_of=1,
-        temperature=0.0, vad_filter=True, initial_prompt=initial_prompt(names),
-        condition_on_previous_text=False, hotwords=hotwords_ or hotwords(config), without_timestamps=without_timestamps,
+        audio, language=config.language or ("en" if config.model.endswith(".en") else None), beam_size=1, best_of=1,
+        temperature=0.0, vad_filter=True, initial_prompt=prompt or initial_prompt(names),
+        condition_on_previous_text=False, hotwords=None if prompt else hotwords(config),
+        without_timestamps=without_timestamps,
     )
     parts = [Segment(start=round(s.start, 2), end=round(s.end, 2), text=s.text.strip()) for s in segments]
     text = " ".join(p.text for p in parts if p.text).strip()

@@ -1,20 +1,26 @@
-"""A spoken command the matcher is unsure of is heard a second time, with the command vocabulary as hotwords, and
-the surer command of the two transcripts is kept (skills.voice.SecondGuess, agent.fuzzy_intents.second_guess)."""
+"""A spoken command the matcher is unsure of is heard a second time, primed with the declared command phrasings, and
+the surer command of the two transcripts is kept (skills.voice.SecondGuess, agent.fuzzy_intents.second_guess); a
+command only the primed decode heard is asked about, never run."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from agent.fuzzy_intents import ATTEMPT_AT, command_confidence, command_hotwords, second_guess
+from agent.fuzzy_intents import RETRY_AT, command_confidence, command_prompt, second_guess
 from agent.grammar import default_grammar
 from agent.router import Router
 from agent.sound_examples import Vocabulary
+from config.messages import IncomingMessage
 from config.settings import Settings
 from skills.voice import SecondGuess, Transcript, choose_heard, transcribe_file
+from tests.agent.conftest import scripted_llm  # noqa: F401 - the scripted chat server fixture
+from tests.agent.fake_skills import CALLS
 from tests.agent.test_intents import PERSONAS
 from tests.voice.audio import needs_espeak, speak
+from tests.voice.test_misheard import personas, router, voice_note  # noqa: F401 - the persona cards, the router
 
 VOCABULARY = Vocabulary(tuple(PERSONAS))
 
@@ -50,18 +56,18 @@ def test_the_plain_transcript_stays_unless_the_biased_one_is_surer() -> None:
 def test_the_confidence_is_one_for_the_exact_grammar_and_low_for_chat() -> None:
     config, grammar = Settings().voice, default_grammar()
     assert command_confidence("cancel the pirate job", VOCABULARY, config, grammar) == 1.0
-    assert command_confidence("tell me a story about the sea", VOCABULARY, config, grammar) < ATTEMPT_AT
-    assert ATTEMPT_AT <= command_confidence("can sell the pirate job", VOCABULARY, config, grammar) < 1.0
+    assert command_confidence("tell me a story about the sea", VOCABULARY, config, grammar) < RETRY_AT
+    assert RETRY_AT <= command_confidence("can sell the pirate job", VOCABULARY, config, grammar) < 1.0
 
 
-def test_hotwords_are_the_declared_voice_verbs_and_the_persona_names() -> None:
+def test_the_prompt_is_one_declared_phrasing_per_spoken_skill() -> None:
     grammar = default_grammar()
-    words = command_hotwords(grammar, VOCABULARY).split(", ")
-    for forms, _ in grammar.voices().values():
-        assert set(forms) & set(words) or {f.replace("'", "") for f in forms} & {w.replace("'", "") for w in words}
-    assert {"tune", "cancel", "evaluate", "export", "roll back", "schedule", *PERSONAS} <= set(words)
-    assert "forget" not in words and "delete" not in words  # what only erases is never a bias
-    assert len(words) == len({w.replace("'", "") for w in words})
+    prompt = command_prompt(grammar, VOCABULARY)
+    assert "Evaluate the pirate adapter." in prompt and "Roll back the pirate adapter." in prompt
+    assert "Schedule a nightly retrain of pirate at 2am." in prompt
+    assert prompt.count(".") == len(grammar.voices())  # one sentence per skill spoken by voice
+    assert "forget" not in prompt.lower() and "delete" not in prompt.lower()  # what only erases is never primed
+    assert "{" not in command_prompt(grammar, Vocabulary())  # no persona yet: only phrasings without a name
 
 
 def counting(second: SecondGuess, calls: list[str]) -> SecondGuess:
@@ -81,7 +87,7 @@ def test_chat_is_decoded_once_and_a_sure_command_too(settings: Settings, tmp_pat
         result = transcribe_file(speak(text, tmp_path / "clip.wav"), settings, list(PERSONAS),
                                  second=counting(second, calls))
         assert result.alternatives == [result.text] and calls == [result.text]  # one full-window decode
-        assert result.confidence == 1.0 if "roll" in text else result.confidence < ATTEMPT_AT
+        assert result.confidence == 1.0 if "roll" in text else result.confidence < RETRY_AT
 
 
 @needs_espeak
@@ -89,7 +95,7 @@ def test_an_unsure_command_is_heard_again_and_the_surer_kept(settings: Settings,
     """Any transcript short of a sure command is heard again (sure_at above 1): two decodes, the surer kept."""
     clip = speak("evaluate the pirate adapter", tmp_path / "eval.wav", 185, "en-gb-x-rp+f3")
     calls: list[str] = []
-    second = second_guess(settings.voice, default_grammar(), VOCABULARY)._replace(sure_at=1.01, attempt_at=0.0)
+    second = second_guess(settings.voice, default_grammar(), VOCABULARY)._replace(sure_at=1.01, retry_at=0.0)
     result = transcribe_file(clip, settings, list(PERSONAS), second=counting(second, calls))
     assert len(result.alternatives) == 2 and calls == result.alternatives
     scores = [second.confidence(t) for t in result.alternatives]
@@ -97,7 +103,39 @@ def test_an_unsure_command_is_heard_again_and_the_surer_kept(settings: Settings,
 
 
 def test_the_router_hears_again_only_when_asked_to(settings: Settings) -> None:
-    router = Router(settings)
-    assert router.second_guess() is not None and "tune" in router.second_guess().hotwords
+    plain = Router(settings)
+    assert plain.second_guess() is not None and "Show me the progress." in plain.second_guess().prompt
     settings.voice.second_decode = False
-    assert router.second_guess() is None
+    assert plain.second_guess() is None
+
+
+@needs_espeak
+def test_a_command_only_the_primed_decode_heard_is_asked_about(router: Router, tmp_path: Path) -> None:  # noqa: F811
+    """A clip of a tuning-half voice that tiny.en hears as "In my unit my motor adapter" (no command) and, primed,
+    as "Evaluate the pirate adapter.": the words may be the prompt's, so the Router asks instead of running."""
+    clip = tmp_path / "eval.wav"
+    subprocess.run(["espeak-ng", "-v", "en+linda", "-s", "165", "-p", "30", "-w", str(clip),
+                    "evaluate the pirate adapter"], check=True, timeout=30)
+    heard = transcribe_file(clip, router.settings, list(PERSONAS), router.heard_command, router.second_guess())
+    if not heard.ask_first:
+        pytest.skip(f"this machine's tiny.en heard {heard.alternatives}: not the case this test needs")
+    reply = router.handle(voice_note(clip))
+    assert reply.kind == "question" and reply.args.get("suggested") and "Did you mean" in reply.text
+    assert "evaluate" in reply.text.lower() and CALLS == []  # nothing ran without a yes
+    assert router.handle(voice_note(clip, "yes").model_copy(update={"attachments": []})).intent == "eval"
+    assert [name for name, _ in CALLS] == ["eval.run"]
+
+
+@pytest.mark.parametrize("text", ["evaluate the pirate adapter", "evil waits the pirate adapter"])
+def test_words_from_the_primed_decode_never_run_without_a_yes(router: Router, text: str) -> None:  # noqa: F811
+    """The Router's decision for a transcript marked ask_first (recogniser-free: the transcript is written here),
+    whether the exact grammar or the tolerant matcher reads it."""
+    message = IncomingMessage(transport="console", channel="primed", text=text, spoken=True)
+    session = router.session(message.channel, message.transport)
+    reply, _ = router._handle(message, session, spoken=True, ask_first=True)
+    assert reply.kind == "question" and "Did you mean" in reply.text and CALLS == []
+    assert router.handle(message.model_copy(update={"text": "yes"})).intent == "eval"
+    assert [name for name, _ in CALLS] == ["eval.run"]
+    CALLS.clear()
+    reply, _ = router._handle(message, session, spoken=True, ask_first=False)  # unmarked: it runs (or asks when unsure)
+    assert (CALLS and CALLS[0][0] == "eval.run") or reply.kind == "question"
