@@ -180,6 +180,19 @@ def command_confidence(text: str, vocabulary: Vocabulary, config: VoiceConfig, g
     return hear(text, vocabulary, config, grammar).nearest
 
 
+def command_of(text: str, vocabulary: Vocabulary, config: VoiceConfig,
+               grammar: Grammar) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """The command a transcript most likely states, as (skill, arguments): the exact grammar's, else the tolerant
+    matcher's best guess worth asking about; None for chat."""
+    intent = grammar.resolve(text, list(vocabulary.personas))
+    if intent.name == "chat":
+        found = hear(text, vocabulary, config, grammar).guesses
+        if not found:
+            return None
+        intent = found[0].intent
+    return intent.skill or intent.name, tuple(sorted((k, str(v).lower()) for k, v in intent.args.items()))
+
+
 def command_prompt(grammar: Grammar, vocabulary: Vocabulary) -> str:
     """The command vocabulary Whisper is primed with when it hears a clip again: one declared phrasing per skill
     spoken by voice, a persona's name filled in ("Evaluate the pirate adapter. Roll back the pirate adapter. …").
@@ -203,6 +216,7 @@ def second_guess(config: VoiceConfig, grammar: Grammar, vocabulary: Vocabulary) 
     from skills.voice import SecondGuess
 
     return SecondGuess(confidence=lambda text: command_confidence(text, vocabulary, config, grammar),
+                       command=lambda text: command_of(text, vocabulary, config, grammar),
                        prompt=command_prompt(grammar, vocabulary), sure_at=config.fuzzy_run_at, retry_at=RETRY_AT,
                        trusted_at=config.fuzzy_ask_at)
 

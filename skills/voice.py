@@ -69,6 +69,7 @@ class SecondGuess(NamedTuple):
     the declared command phrasings, and the likelier command of the two transcripts is kept."""
 
     confidence: Callable[[str], float]  # how surely a transcript is a command, 0..1 (1: the exact grammar reads one)
+    command: Callable[[str], Any]  # the command a transcript most likely states (skill and arguments), or None
     prompt: str  # the command vocabulary: one declared phrasing per spoken skill, persona names filled in
     sure_at: float  # a plain transcript at least this sure is kept without a second decode
     retry_at: float  # below this the plain transcript is no command attempt: no second decode, it stays
@@ -258,15 +259,22 @@ def transcribe_file(path: Path, settings: Settings, names: list[str] | None = No
 def _hear_again(audio: Any, settings: Settings, names: list[str] | None, plain: Transcript,
                 second: SecondGuess) -> Transcript:
     """The plain transcript, or the one heard primed with the command phrasings when that is a surer command (at most
-    one extra decode, and only for a transcript that was a command attempt but no sure one)."""
+    one extra decode, and only for a transcript that was a command attempt but no sure one). A prompt can put its
+    own words into the speech: when the plain transcript was worth asking about, the primed one replaces it only if
+    it states the same command (skill and arguments: "Evaluate the butler." never replaces a guess about the pirate);
+    when it was not, a command only the primed one states is asked about first."""
     sure = second.confidence(plain.text)
     if sure >= second.sure_at or sure < second.retry_at:
         return plain.model_copy(update={"alternatives": [plain.text], "confidence": sure})
     primed = _decode(audio, settings, names, prompt=second.prompt)
-    found = [(plain, sure)] + ([(primed, second.confidence(primed.text))] if primed.text else [])
+    if not primed.text:
+        return plain.model_copy(update={"alternatives": [plain.text], "confidence": sure})
+    trusted = sure >= second.trusted_at  # the plain transcript was worth asking about on its own
+    agrees = second.command(primed.text) == second.command(plain.text)
+    found = [(plain, sure)] + ([(primed, second.confidence(primed.text))] if agrees or not trusted else [])
     best, confidence = choose_heard(found)
-    return best.model_copy(update={"alternatives": [t.text for t, _ in found], "confidence": confidence,
-                                   "ask_first": best is not plain and sure < second.trusted_at})
+    return best.model_copy(update={"alternatives": [plain.text, primed.text], "confidence": confidence,
+                                   "ask_first": best is not plain and not trusted})
 
 
 def choose_heard(found: list[tuple[Transcript, float]]) -> tuple[Transcript, float]:

@@ -92,14 +92,26 @@ def test_chat_is_decoded_once_and_a_sure_command_too(settings: Settings, tmp_pat
 
 @needs_espeak
 def test_an_unsure_command_is_heard_again_and_the_surer_kept(settings: Settings, tmp_path: Path) -> None:
-    """Any transcript short of a sure command is heard again (sure_at above 1): two decodes, the surer kept."""
+    """Any transcript short of a sure command is heard again (sure_at above 1): two decodes; the primed one is kept
+    only when surer and, if the plain one was worth asking about, stating the same command."""
     clip = speak("evaluate the pirate adapter", tmp_path / "eval.wav", 185, "en-gb-x-rp+f3")
-    calls: list[str] = []
     second = second_guess(settings.voice, default_grammar(), VOCABULARY)._replace(sure_at=1.01, retry_at=0.0)
-    result = transcribe_file(clip, settings, list(PERSONAS), second=counting(second, calls))
-    assert len(result.alternatives) == 2 and calls == result.alternatives
-    scores = [second.confidence(t) for t in result.alternatives]
-    assert result.confidence == max(scores) and result.text == result.alternatives[scores.index(max(scores))]
+    result = transcribe_file(clip, settings, list(PERSONAS), second=second)
+    plain, primed = result.alternatives
+    assert result.text in (plain, primed) and result.confidence == second.confidence(result.text)
+    if result.text != plain:
+        assert second.confidence(primed) >= second.confidence(plain) + 0.05
+        assert second.command(primed) == second.command(plain) or second.confidence(plain) < second.trusted_at
+
+
+def test_a_primed_transcript_naming_another_argument_never_replaces_a_guess() -> None:
+    """The case tiny.en produced: plain "The emulator the pirate adapter" (a guess worth asking about), primed
+    "Evaluate the butler." (the prompt's words): the guess about the pirate stays."""
+    second = second_guess(Settings().voice, default_grammar(), VOCABULARY)
+    plain, primed = "The emulator the pirate adapter", "Evaluate the butler."
+    assert second.confidence(plain) >= second.trusted_at and second.confidence(primed) == 1.0
+    assert second.command(primed) != second.command(plain)
+    assert second.command(plain) == second.command("evaluate the pirate adapter")
 
 
 def test_the_router_hears_again_only_when_asked_to(settings: Settings) -> None:
