@@ -4,7 +4,6 @@ command only the primed decode heard is asked about, never run."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from tests.agent.conftest import scripted_llm  # noqa: F401 - the scripted chat 
 from tests.agent.fake_skills import CALLS
 from tests.agent.test_intents import PERSONAS
 from tests.voice.audio import needs_espeak, speak
-from tests.voice.test_misheard import personas, router, voice_note  # noqa: F401 - the persona cards, the router
+from tests.voice.test_misheard import personas, router  # noqa: F401 - the persona cards, the router
 
 VOCABULARY = Vocabulary(tuple(PERSONAS))
 
@@ -79,7 +78,6 @@ def counting(second: SecondGuess, calls: list[str]) -> SecondGuess:
 
 
 @needs_espeak
-@pytest.mark.slow  # two clips, ~15 s on 2 idle cores
 def test_chat_is_decoded_once_and_a_sure_command_too(settings: Settings, tmp_path: Path) -> None:
     second = second_guess(settings.voice, default_grammar(), VOCABULARY)
     for text in ("tell me a story about the sea", "roll back the pirate adapter"):
@@ -119,23 +117,6 @@ def test_the_router_hears_again_only_when_asked_to(settings: Settings) -> None:
     assert plain.second_guess() is not None and "Show me the progress." in plain.second_guess().prompt
     settings.voice.second_decode = False
     assert plain.second_guess() is None
-
-
-@needs_espeak
-def test_a_command_only_the_primed_decode_heard_is_asked_about(router: Router, tmp_path: Path) -> None:  # noqa: F811
-    """A clip of a tuning-half voice that tiny.en hears as "In my unit my motor adapter" (no command) and, primed,
-    as "Evaluate the pirate adapter.": the words may be the prompt's, so the Router asks instead of running."""
-    clip = tmp_path / "eval.wav"
-    subprocess.run(["espeak-ng", "-v", "en+linda", "-s", "165", "-p", "30", "-w", str(clip),
-                    "evaluate the pirate adapter"], check=True, timeout=30)
-    heard = transcribe_file(clip, router.settings, list(PERSONAS), router.heard_command, router.second_guess())
-    if not heard.ask_first:
-        pytest.skip(f"this machine's tiny.en heard {heard.alternatives}: not the case this test needs")
-    reply = router.handle(voice_note(clip))
-    assert reply.kind == "question" and reply.args.get("suggested") and "Did you mean" in reply.text
-    assert "evaluate" in reply.text.lower() and CALLS == []  # nothing ran without a yes
-    assert router.handle(voice_note(clip, "yes").model_copy(update={"attachments": []})).intent == "eval"
-    assert [name for name, _ in CALLS] == ["eval.run"]
 
 
 @pytest.mark.parametrize("text", ["evaluate the pirate adapter", "evil waits the pirate adapter"])
