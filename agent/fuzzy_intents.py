@@ -13,13 +13,16 @@ transcripts only; typed text keeps the exact grammar.
 from __future__ import annotations
 
 import re
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from agent.grammar import Grammar
 from agent.intents import Intent, normalize
 from agent.sound_examples import Vocabulary, fill, similarity, sounds_like, words_of
 from config.settings import VoiceConfig
 from skills.declaration import PLACEHOLDER
+
+if TYPE_CHECKING:
+    from skills.voice import SecondGuess
 
 Verbs = dict[str, tuple[tuple[str, ...], str]]  # intent -> (spoken forms of its verb, the form the mended text uses)
 COMMAND_OBJECTS = {"adapter", "adapters", "job", "jobs", "persona", "personas", "gguf", "ollama", "lora", "qlora"}
@@ -32,6 +35,7 @@ MEND_COST = 0.95  # confidence kept when an object word had to be mended
 UNGRAMMATICAL_COST = 0.85  # a known persona named after a likely verb, in words the grammar would not take
 NEAR_BEST = 0.1  # only verbs about as likely as the best one are tried (a poor verb that parses is no evidence)
 ATTEMPT_AT = 0.45  # a transcript this much like a declared example may be a command attempt (with one more sign)
+RETRY_AT = 0.3  # a transcript this much like a command is heard again primed with the command phrasings
 # Words chat starts with as often as commands do: not a sign of a command on their own.
 _GENERIC_STARTS = {"how", "what", "what's", "whats", "is", "are", "go", "i", "the", "a", "an", "can", "do", "use",
                    "set", "make", "take", "write", "count", "tell", "who", "when", "where", "why"}
@@ -167,6 +171,54 @@ def hear(text: str, vocabulary: Vocabulary, config: VoiceConfig, grammar: Gramma
     if best.confidence >= config.fuzzy_run_at or grammar.permission(best.intent.skill) == "read":
         return Hearing("run", [best], nearest)
     return Hearing("ask", [best, *rivals], nearest)
+
+
+def command_confidence(text: str, vocabulary: Vocabulary, config: VoiceConfig, grammar: Grammar) -> float:
+    """How surely a transcript is a command, 0..1: 1 when the exact grammar reads one, else its best guess's."""
+    if grammar.resolve(text, list(vocabulary.personas)).name != "chat":
+        return 1.0
+    return hear(text, vocabulary, config, grammar).nearest
+
+
+def command_of(text: str, vocabulary: Vocabulary, config: VoiceConfig,
+               grammar: Grammar) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """The command a transcript most likely states, as (skill, arguments): the exact grammar's, else the tolerant
+    matcher's best guess worth asking about; None for chat."""
+    intent = grammar.resolve(text, list(vocabulary.personas))
+    if intent.name == "chat":
+        found = hear(text, vocabulary, config, grammar).guesses
+        if not found:
+            return None
+        intent = found[0].intent
+    return intent.skill or intent.name, tuple(sorted((k, str(v).lower()) for k, v in intent.args.items()))
+
+
+def command_prompt(grammar: Grammar, vocabulary: Vocabulary) -> str:
+    """The command vocabulary Whisper is primed with when it hears a clip again: one declared phrasing per skill
+    spoken by voice, a persona's name filled in ("Evaluate the pirate adapter. Roll back the pirate adapter. …").
+    Whole phrasings: tiny.en took a list of words as words to hallucinate, sentences as speech to expect."""
+    name = vocabulary.personas[0] if vocabulary.personas else None
+    said = []
+    for skill in (s for s in grammar.skills.values() if s.declaration.voice is not None):
+        for example in skill.declaration.examples:
+            slots = set(PLACEHOLDER.findall(example))
+            if slots <= {"at"} or (name and slots <= {"persona", "adapter", "job", "at"}):
+                filled = fill(example, {"persona": name or "", "adapter": name or "", "job": name or "", "at": "2am"})
+                said.append(filled[:1].upper() + filled[1:] + ".")
+                break
+    return " ".join(said)
+
+
+def second_guess(config: VoiceConfig, grammar: Grammar, vocabulary: Vocabulary) -> SecondGuess:
+    """How skills.voice hears an unsure command attempt again: scored with command_confidence, primed with
+    command_prompt. A transcript as sure as fuzzy_run_at, or less like a command than RETRY_AT, is kept as heard;
+    a primed one replacing a plain one that was not worth asking about (fuzzy_ask_at) is asked about, never run."""
+    from skills.voice import SecondGuess
+
+    return SecondGuess(confidence=lambda text: command_confidence(text, vocabulary, config, grammar),
+                       command=lambda text: command_of(text, vocabulary, config, grammar),
+                       prompt=command_prompt(grammar, vocabulary), sure_at=config.fuzzy_run_at, retry_at=RETRY_AT,
+                       trusted_at=config.fuzzy_ask_at)
 
 
 def command_verbs(grammar: Grammar) -> set[str]:

@@ -23,6 +23,7 @@ from agent.intents import Intent, find_data_sources, find_dataset, find_persona
 
 if TYPE_CHECKING:
     from agent.sound_examples import Vocabulary
+    from skills.voice import SecondGuess
 from agent.llm_turn import Gate, LLMTurn, TurnLimits
 from agent.prompts import followups, prompt
 from agent.session import LogHook, RecallHook, Session
@@ -104,10 +105,10 @@ class Router:
         session = self.session(message.channel, message.transport)
         heard = None
         try:
-            message, heard = self._transcribe_voice(message)
+            message, heard, ask_first = self._transcribe_voice(message)
             reply, quotes_data = self._settle(message, session) or self._handle(
                 message, session, progress, spoken=bool(heard) or message.spoken,
-                on_token=_after_heard(on_token, heard))
+                on_token=_after_heard(on_token, heard), ask_first=ask_first)
         except SelftuneError as exc:  # its sentence may quote data (a file's line, a job's message)
             reply, quotes_data = Reply(text=str(exc), intent="error", ok=False), True
         except Exception as exc:
@@ -156,15 +157,26 @@ class Router:
             return self._run_intent(pending.intent, message, session, requester_for(self.settings, message))
         return self.dispatcher.confirmed(pending, requester_for(self.settings, message))
 
-    def _transcribe_voice(self, message: IncomingMessage) -> tuple[IncomingMessage, str | None]:
-        """A message that is only a voice note becomes its transcript (local Whisper)."""
+    def _transcribe_voice(self, message: IncomingMessage) -> tuple[IncomingMessage, str | None, bool]:
+        """A message that is only a voice note becomes its transcript (local Whisper); and whether a command in it
+        is to be asked about first (the words came from a decode primed with the commands)."""
         from skills.voice import is_audio_file, persona_names, transcribe_file
 
         audio = next((a for a in message.attachments if is_audio_file(a.filename, a.content_type)), None)
         if audio is None or message.text.strip():
-            return message, None
-        heard = transcribe_file(audio.path, self.settings, persona_names(self.settings), self.heard_command).text
-        return message.model_copy(update={"text": heard}), heard
+            return message, None, False
+        heard = transcribe_file(audio.path, self.settings, persona_names(self.settings), self.heard_command,
+                                self.second_guess())
+        return message.model_copy(update={"text": heard.text}), heard.text, heard.ask_first
+
+    def second_guess(self) -> SecondGuess | None:
+        """How a spoken command attempt the matcher is unsure of is heard again (voice.second_decode): primed with
+        the declared command phrasings, the surer command of the two transcripts kept."""
+        from agent.fuzzy_intents import second_guess
+
+        if not self.settings.voice.second_decode:
+            return None
+        return second_guess(self.settings.voice, self.dispatcher.grammar, self.vocabulary())
 
     def heard_command(self, transcript: str) -> bool:
         """Whether a voice transcript is a clear command: the exact grammar reads one (else Whisper hears the clip
@@ -178,7 +190,7 @@ class Router:
         return await asyncio.to_thread(self.handle, message, progress, on_token)
 
     def _handle(self, message: IncomingMessage, session: Session, progress: Progress | None = None, *,
-                spoken: bool = False, on_token: TokenSink | None = None) -> Outcome:
+                spoken: bool = False, on_token: TokenSink | None = None, ask_first: bool = False) -> Outcome:
         """The reply, and whether its text quotes data (so later turns treat it as untrusted)."""
         requester = requester_for(self.settings, message)
         if message.transport not in LOCAL_TRANSPORTS:
@@ -190,11 +202,16 @@ class Router:
         if intent is None:
             return Outcome(Reply(text="OK, dropped it.", intent="chat"), False)
         if spoken and intent.name == "chat":  # Whisper may have misheard a command: a tolerant second try
-            return self._spoken_chat(message, session, requester, progress, on_token)
+            return self._spoken_chat(message, session, requester, progress, on_token, ask_first)
+        if ask_first and intent.skill:  # words a primed decode may have put there: a yes first
+            from agent.fuzzy_intents import Guess
+
+            return Outcome(self.dispatcher.suggest(Guess(intent, message.text.strip(), 1.0), session, message.user),
+                           False)
         return self._run_intent(intent, message, session, requester, progress, on_token)
 
     def _spoken_chat(self, message: IncomingMessage, session: Session, requester: Requester,
-                     progress: Progress | None, on_token: TokenSink | None) -> Outcome:
+                     progress: Progress | None, on_token: TokenSink | None, ask_first: bool = False) -> Outcome:
         """A transcript the grammar read as chat: the command it likely was (run when sure, "Did you mean" when
         unsure), "I heard … I didn't catch a command" when it was meant as one, else a chat answer that is never an
         echo of the model's own instructions."""
@@ -206,9 +223,9 @@ class Router:
 
         grammar, vocabulary = self.dispatcher.grammar, self.vocabulary()
         hearing = hear(message.text, vocabulary, self.settings.voice, grammar)
-        if hearing.action == "run":
+        if hearing.action == "run" and not ask_first:
             return self._run_intent(hearing.guesses[0].intent, message, session, requester, progress, on_token)
-        if hearing.action == "ask":
+        if hearing.action in ("ask", "run"):
             return Outcome(self.dispatcher.suggest(hearing.guesses[0], session, message.user, *hearing.guesses[1:2]),
                            False)
         missed = Reply(text=not_caught(message.text, grammar, list(vocabulary.personas)), intent="chat",

@@ -194,7 +194,12 @@ class VoiceConfig(Section):
     device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="Device Whisper runs on.")
     compute_type: str = Field("int8", description="CTranslate2 compute type, e.g. int8 or float16.")
     max_seconds: float = Field(300.0, gt=0, description="Longest voice message transcribed, in seconds.")
+    language: str | None = Field(None, description="Language to transcribe in, e.g. 'en'; unset: English for the "
+                                 "'.en' models, detected for multilingual ones (which may then write another script).")
     hotwords: bool = Field(True, description="Bias decoding toward the command verbs and persona names (faster-whisper hotwords).")
+    second_decode: bool = Field(True, description="A spoken command attempt the matcher is unsure of is heard once "
+                                "more with the command vocabulary (declared voice verbs, persona names) as hotwords; "
+                                "the surer command of the two transcripts is kept.")
     window_s: float = Field(10.0, ge=1, le=30, description="A voice message shorter than this is first heard in a "
                             "window this long instead of Whisper's 30 s (several times cheaper, less accurate); a "
                             "transcript that is not a clear command is heard again in the full window. 30 = off.")

@@ -16,9 +16,9 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from config.errors import SelftuneError
 from config.settings import Settings, VoiceConfig
@@ -30,6 +30,7 @@ AUDIO_SUFFIXES = {".ogg", ".oga", ".opus", ".wav", ".mp3", ".m4a", ".mp4", ".fla
 # A short natural sentence primes tiny.en best: a long word list made it hallucinate "LoRA" into
 # unrelated speech in our espeak tests, while this spelled "adapter"/"persona"/persona names right.
 PROMPT_TEMPLATE = "Tune a LoRA or QLoRA adapter for the {names} persona."
+BIAS_MARGIN = 0.05  # the primed transcript must be this much surer to replace the plain one
 # Hotwords are a second, separate bias: the command verbs tiny.en otherwise mishears ("tune" as "do",
 # "cancel" as "can't solve"). Kept to the verbs: a long list made tiny.en hallucinate them into other speech.
 HOTWORDS = "tune, train, cancel, status, evaluate, export, roll back, schedule, forget"
@@ -55,6 +56,24 @@ class Transcript(BaseModel):
     language: str
     duration_s: float
     segments: list[Segment]
+    # How the text was chosen, for the Router and the bench; left out of the `--json` contract (exclude).
+    alternatives: list[str] = Field(default_factory=list, exclude=True, description="Every transcript weighed as a "
+                                    "command, in the order heard (plain first, then with the command vocabulary).")
+    confidence: float | None = Field(None, exclude=True, description="How surely `text` is a command (0..1).")
+    ask_first: bool = Field(False, exclude=True, description="`text` came from the primed decode while the plain one "
+                            "was no likely command: a command in it is asked about (\"Did you mean\"), never run.")
+
+
+class SecondGuess(NamedTuple):
+    """How to hear a clip again when the plain transcript is no sure command: Whisper decodes once more primed with
+    the declared command phrasings, and the likelier command of the two transcripts is kept."""
+
+    confidence: Callable[[str], float]  # how surely a transcript is a command, 0..1 (1: the exact grammar reads one)
+    command: Callable[[str], Any]  # the command a transcript most likely states (skill and arguments), or None
+    prompt: str  # the command vocabulary: one declared phrasing per spoken skill, persona names filled in
+    sure_at: float  # a plain transcript at least this sure is kept without a second decode
+    retry_at: float  # below this the plain transcript is no command attempt: no second decode, it stays
+    trusted_at: float  # a primed transcript only runs when the plain one was this sure; else it is asked about
 
 
 def is_audio_file(filename: str, content_type: str | None = None) -> bool:
@@ -215,12 +234,14 @@ def hotwords(config: VoiceConfig) -> str | None:
 
 
 def transcribe_file(path: Path, settings: Settings, names: list[str] | None = None,
-                    accept: Callable[[str], bool] | None = None) -> Transcript:
+                    accept: Callable[[str], bool] | None = None, second: SecondGuess | None = None) -> Transcript:
     """Transcribe one audio file: greedy decoding, VAD to skip silence, vocabulary-primed.
 
     With `accept` (is this transcript a clear command?), a clip shorter than voice.window_s is first decoded in
     that short window, several times cheaper than Whisper's 30 s but less accurate; a transcript `accept`
-    rejects is decoded again in the full window, so only clear commands take the cheap path.
+    rejects is decoded again in the full window, so only clear commands take the cheap path. With `second`, a
+    full-window transcript that is a command attempt but no sure one is decoded once more primed with the declared
+    command phrasings, and the likelier command of the two is kept (`alternatives` lists both).
     """
     config = settings.voice
     audio = load_audio(Path(path), config.max_seconds)
@@ -232,16 +253,51 @@ def transcribe_file(path: Path, settings: Settings, names: list[str] | None = No
     heard = _decode(audio, settings, names)
     if not heard.text:
         raise VoiceError(f"I heard nothing in {Path(path).name}: it is silent or too quiet; try again closer to the microphone.")
-    return heard
+    return _hear_again(audio, settings, names, heard, second) if second is not None else heard
 
 
-def _decode(audio: Any, settings: Settings, names: list[str] | None, without_timestamps: bool = False) -> Transcript:
-    """One Whisper pass over decoded audio (the segments are read here, inside any short_window block)."""
+def _hear_again(audio: Any, settings: Settings, names: list[str] | None, plain: Transcript,
+                second: SecondGuess) -> Transcript:
+    """The plain transcript, or the one heard primed with the command phrasings when that is a surer command (at most
+    one extra decode, and only for a transcript that was a command attempt but no sure one). A prompt can put its
+    own words into the speech: when the plain transcript was worth asking about, the primed one replaces it only if
+    it states the same command (skill and arguments: "Evaluate the butler." never replaces a guess about the pirate);
+    when it was not, a command only the primed one states is asked about first."""
+    sure = second.confidence(plain.text)
+    if sure >= second.sure_at or sure < second.retry_at:
+        return plain.model_copy(update={"alternatives": [plain.text], "confidence": sure})
+    primed = _decode(audio, settings, names, prompt=second.prompt)
+    if not primed.text:
+        return plain.model_copy(update={"alternatives": [plain.text], "confidence": sure})
+    trusted = sure >= second.trusted_at  # the plain transcript was worth asking about on its own
+    agrees = second.command(primed.text) == second.command(plain.text)
+    found = [(plain, sure)] + ([(primed, second.confidence(primed.text))] if agrees or not trusted else [])
+    best, confidence = choose_heard(found)
+    return best.model_copy(update={"alternatives": [plain.text, primed.text], "confidence": confidence,
+                                   "ask_first": best is not plain and not trusted})
+
+
+def choose_heard(found: list[tuple[Transcript, float]]) -> tuple[Transcript, float]:
+    """The likeliest command among transcripts heard in order (plain first): a later one, heard primed with the
+    command phrasings, replaces an earlier one only when it is surer by BIAS_MARGIN (a prompt can put its words
+    into speech that did not have them, so a tie keeps what was heard without it)."""
+    best = found[0]
+    for candidate in found[1:]:
+        if candidate[1] >= best[1] + BIAS_MARGIN:
+            best = candidate
+    return best
+
+
+def _decode(audio: Any, settings: Settings, names: list[str] | None, without_timestamps: bool = False,
+            prompt: str | None = None) -> Transcript:
+    """One Whisper pass over decoded audio (the segments are read here, inside any short_window block); a `prompt`
+    replaces both the persona prompt and the verb hotwords (primed with whole phrasings, the hotwords add nothing)."""
     config = settings.voice
     segments, info = get_model(settings).transcribe(
-        audio, language="en" if config.model.endswith(".en") else None, beam_size=1, best_of=1,
-        temperature=0.0, vad_filter=True, initial_prompt=initial_prompt(names),
-        condition_on_previous_text=False, hotwords=hotwords(config), without_timestamps=without_timestamps,
+        audio, language=config.language or ("en" if config.model.endswith(".en") else None), beam_size=1, best_of=1,
+        temperature=0.0, vad_filter=True, initial_prompt=prompt or initial_prompt(names),
+        condition_on_previous_text=False, hotwords=None if prompt else hotwords(config),
+        without_timestamps=without_timestamps,
     )
     parts = [Segment(start=round(s.start, 2), end=round(s.end, 2), text=s.text.strip()) for s in segments]
     text = " ".join(p.text for p in parts if p.text).strip()
@@ -249,9 +305,9 @@ def _decode(audio: Any, settings: Settings, names: list[str] | None, without_tim
 
 
 async def transcribe_async(path: Path, settings: Settings, names: list[str] | None = None,
-                           accept: Callable[[str], bool] | None = None) -> Transcript:
+                           accept: Callable[[str], bool] | None = None, second: SecondGuess | None = None) -> Transcript:
     """transcribe_file off the event loop."""
-    return await asyncio.to_thread(transcribe_file, path, settings, names, accept)
+    return await asyncio.to_thread(transcribe_file, path, settings, names, accept, second)
 
 
 def persona_names(settings: Settings) -> list[str]:

@@ -51,8 +51,11 @@ class BotServices:
 
     def transcribe(self, path: Path) -> Transcript:
         """Transcribe a voice note locally (Whisper primed with the persona names, as the Router does; a clear
-        command is heard in the short window)."""
-        return transcribe_file(path, self.settings, persona_names(self.settings), self.router.heard_command)
+        command is heard in the short window, an unsure one again with the command vocabulary)."""
+        heard = transcribe_file(path, self.settings, persona_names(self.settings), self.router.heard_command,
+                                self.router.second_guess())
+        # The routed text carries no "ask first" mark from here: a primed transcript not to be trusted is not used.
+        return heard.model_copy(update={"text": heard.alternatives[0]}) if heard.ask_first else heard
 
     def promote(self, persona: str, adapter_id: str, *, gated: bool = True) -> Promotion:
         """Serve `adapter_id` for `persona` if it passes the evaluation gate (or, `gated=False`, regardless)."""

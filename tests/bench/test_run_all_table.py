@@ -63,18 +63,31 @@ def test_streamed_chat_rows(tmp_path: Path) -> None:
     assert "| 8.4 |" in answer and "| < 8 s | ✗ |" in answer
 
 
-VOICE_OUT = """tiny.en: 42 clips  intent accuracy 93% (exact grammar alone 69%)  WER 0.38  median RTF 0.138 (mean 0.260, CPU time 0.061)  voice→intent 0.26 s
-tiny.en (30 s window only): 42 clips  intent accuracy 93% (exact grammar alone 67%)  WER 0.32  median RTF 0.417 (mean 0.436, CPU time 0.188)  voice→intent 0.90 s
+VOICE_OUT = """held-out voices: 47 speakers (en-gb-scotland, en-gb-x-gbclan, en-029, en-us-nyc x 30 variants), 48 clips
+tiny.en: 48 held-out clips  intent accuracy 63% (35 commands)  did-you-mean rate 4% (right suggestion 6%)  wrong-action rate 0% (0)  chat kept 13/13  WER 0.66  median RTF 0.212 (CPU time 0.444)
+    by condition: clean 4/5, white noise 3/5
+base: 48 held-out clips  intent accuracy 71% (35 commands)  did-you-mean rate 6% (right suggestion 6%)  wrong-action rate 2% (1)  chat kept 12/13  WER 0.52  median RTF 0.514 (CPU time 1.02)
+tiny.en (one decode): 48 held-out clips  intent accuracy 60% (35 commands)  did-you-mean rate 6% (right suggestion 9%)  wrong-action rate 0% (0)  chat kept 13/13  WER 0.66  median RTF 0.171 (CPU time 0.365)
+small.en: unavailable (not packaged on PyPI)
 """
 
 
-def test_spoken_command_rtf_row_compares_with_the_full_window(tmp_path: Path) -> None:
+def test_voice_rows_are_the_held_out_figures_per_model(tmp_path: Path) -> None:
     benches, out = tmp_path / "bench", tmp_path / "results"
     benches.mkdir()
-    (benches / "voice.py").write_text(f"print({VOICE_OUT!r})\n", encoding="utf-8")
+    (benches / "voice.py").write_text("import sys\nassert '--quick' in sys.argv\n"
+                                      f"print({VOICE_OUT!r})\n", encoding="utf-8")
     assert run_all.main(["--dir", str(benches), "--out", str(out), "--timeout", "60"]) == 0
-    row = next(line for line in (out / "summary.md").read_text().splitlines() if "spoken command RTF" in line)
-    assert "| 0.138 | 0.417 |" in row and "| <= 0.2 | ✓ |" in row
+    rows = {line.split(" | ")[1]: line for line in (out / "summary.md").read_text().splitlines() if " | " in line}
+    assert "| 63 |" in rows["spoken command → intent, held-out voices (tiny.en)"] and "| >= 90 % | ✗ |" in \
+        rows["spoken command → intent, held-out voices (tiny.en)"]
+    assert "| 63 | 60 | 1.05 |" in rows["spoken command → intent, second decode vs one (tiny.en)"]
+    assert "| <= 0 % | ✓ |" in rows["wrong-action rate, held-out voices (tiny.en)"]
+    assert "| <= 0 % | ✗ |" in rows["wrong-action rate, held-out voices (base)"]
+    assert "| 0.212 |" in rows["spoken command RTF, held-out voices (tiny.en)"] and "| <= 0.3 | ✓ |" in \
+        rows["spoken command RTF, held-out voices (tiny.en)"]
+    assert "| 0.52 |" in rows["spoken command WER, held-out voices (base)"]
+    assert "| 6 |" in rows['"Did you mean" rate, held-out voices (base)']
 
 
 PRECISION_OUT = """sft ckpt=off precision: baseline fp32 | ours bf16

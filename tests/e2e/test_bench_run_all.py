@@ -21,7 +21,8 @@ def test_runs_every_script_and_writes_one_table(tmp_path: Path) -> None:
     benches.mkdir()
     script(benches, "agent", 'print("command intent: skill direct 2.00 ms | via router 3.00 ms | overhead 1.00 ms")\n')
     script(benches, "voice", "import argparse, json, pathlib\np = argparse.ArgumentParser()\n"
-           'p.add_argument("--json", type=pathlib.Path)\na = p.parse_args()\n'
+           'p.add_argument("--json", type=pathlib.Path)\np.add_argument("--quick", action="store_true")\n'
+           'a = p.parse_args()\nassert a.quick, "make bench runs the voice bench bounded"\n'
            'a.json.write_text(json.dumps({"rows": [{"clip": "a", "rtf": 0.1}]}))\nprint("a: RTF 0.100")\n')
     script(benches, "slow", "import time\ntime.sleep(30)\n")
     script(benches, "broken", "raise SystemExit('no GPU here')\n")

@@ -21,12 +21,15 @@ def speak(text: str, out: Path, words_per_minute: int = 150, voice: str | None =
     return out
 
 
-def to_ogg_opus(wav: Path, out: Path) -> Path:
-    """Re-encode as Discord sends voice messages: Ogg container, Opus codec, 48 kHz mono."""
+def to_ogg_opus(wav: Path, out: Path, bit_rate: int | None = None) -> Path:
+    """Re-encode as Discord sends voice messages: Ogg container, Opus codec, 48 kHz mono (at `bit_rate` bit/s
+    when given, else libopus's default)."""
     import av
 
     with av.open(str(wav)) as src, av.open(str(out), "w", format="ogg") as dst:
         stream = dst.add_stream("libopus", rate=48_000, layout="mono")
+        if bit_rate:
+            stream.bit_rate = bit_rate
         resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=48_000)
         for frame in src.decode(audio=0):
             for resampled in resampler.resample(frame):
