@@ -58,6 +58,11 @@ async def press(bot: discord.Client, member: discord.Member, message: discord.Me
     return str(answer["data"]["content"])
 
 
+def labels(message: discord.Message) -> list[str]:
+    """The labels of the buttons Discord shows under `message`."""
+    return [b["label"] for row in SENT_COMPONENTS.get(message.id, []) for b in row["components"]]
+
+
 async def confirm_preview(h: Any, label: str = "Confirm", member: discord.Member | None = None) -> tuple[str, str]:
     """The training preview the bot posts (Confirm/Cancel buttons, nothing started yet), then `label` pressed on
     it; returns (the preview, the answer to the press)."""
@@ -65,11 +70,12 @@ async def confirm_preview(h: Any, label: str = "Confirm", member: discord.Member
 
     def preview_arrived() -> list[discord.Message]:
         got.extend(h.sent())
-        return [m for m in got if m.id in SENT_COMPONENTS]
+        return [m for m in got if "Confirm" in labels(m)]
 
     [preview] = await wait_for(preview_arrived)
     assert "held out for evaluation" in preview.content and "Estimate on the " in preview.content
-    assert not h.bot.services.jobs.list() and not h.bot.job_tasks, "nothing may start before the yes"
+    unfinished = [job for job in h.bot.services.jobs.list() if not job.done]
+    assert not unfinished and not h.bot.job_tasks, "nothing may start before the yes"
     return preview.content, await press(h.bot, member or h.members[0], preview, label)
 
 
