@@ -232,3 +232,13 @@ async def test_tune_with_an_uploaded_file_previews_then_trains(harness, settings
     await wait_for(lambda: h.bot.job_tasks)
     await h.settle_jobs()
     assert h.sent()[-1].content.startswith("✅")
+
+
+async def test_tune_on_a_path_outside_selftunes_folders_is_refused_without_a_preview(harness, settings, tmp_path):
+    h = harness
+    settings.auth.trainers.append(f"discord:{h.members[0].id}")
+    outside = dataset_file(tmp_path / "elsewhere")  # a real dataset, but not in a folder Discord users may name
+    await dpytest.message(f"{h.mention()} tune pirate on {outside}", channel=h.channel, member=h.members[0])
+    [reply] = await wait_for(lambda: h.sent())
+    assert "is outside selftune's folders" in reply.content and "\n" not in reply.content
+    assert reply.id not in SENT_COMPONENTS and not h.bot.services.jobs.list()
