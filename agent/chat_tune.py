@@ -26,28 +26,26 @@ class Proposal(NamedTuple):
     text: str
 
 
-def propose(settings: Settings, run: RunSkill, intent: str, args: dict[str, Any], channel: str, *,
-            terminal: bool = False) -> Proposal | None:
-    """The preview for a tune from a data plan (or, in the terminal, a file) or a new persona; None when the intent
-    runs as usual."""
+def propose(settings: Settings, run: RunSkill, intent: str, args: dict[str, Any], channel: str) -> Proposal | None:
+    """The preview for a tune (from a data plan or a file, on every transport) or a new persona; None when the
+    intent runs as usual."""
     if intent == "tune":
-        return _tune(settings, run, args, channel, terminal)
+        return _tune(settings, run, args, channel)
     if intent == "persona_create" and "system_prompt" not in args:
         return _persona(settings, args)
     return None
 
 
-def _tune(settings: Settings, run: RunSkill, args: dict[str, Any], channel: str, terminal: bool) -> Proposal | None:
+def _tune(settings: Settings, run: RunSkill, args: dict[str, Any], channel: str) -> Proposal | None:
     from config.names import name_problem
     from skills.dataset.sources import Prepared, parse_plan
 
     if not args.get("dataset") or not args.get("persona"):
         return None
     if parse_plan(str(args["dataset"]), here=channel) is None:
-        # The terminal previews a file too; Discord's file tunes do not yet (issue 34 item 2). A bad persona name is
-        # left to train.submit, which refuses it in one sentence.
-        valid = name_problem(args["persona"], "persona") is None
-        return _tune_file(settings, run, args) if terminal and valid else None
+        # A file (a path, a Discord upload) is previewed the same way. A bad persona name is left to train.submit,
+        # which refuses it in one sentence.
+        return _tune_file(settings, run, args) if name_problem(args["persona"], "persona") is None else None
     result = run("dataset.prepare", {"persona": args["persona"], "source": args["dataset"], "channel": channel})
     if result is None:  # no dataset.prepare skill here: the dataset goes to train.submit as given
         return None

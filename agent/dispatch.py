@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agent import chat_tune, confirm
-from agent.auth import LOCAL_TRANSPORTS, allows, is_local_user
+from agent.auth import allows, is_local_user
 from agent.intents import Intent
 
 if TYPE_CHECKING:
@@ -172,9 +172,9 @@ class Dispatcher:
             return Outcome(Reply(text=str(exc), intent=intent.name, args=intent.args, ok=False), False)
         refer_to_last_persona(intent, skill, session)
         fitted = fit_args(intent.args, skill, message.channel)
-        if not self.missing(intent, None):  # a tune from a channel/synthetic data, a new persona: preview first
+        if not self.missing(intent, None):  # a tune (any data source), a new persona: preview first
             proposal = chat_tune.propose(self.settings, self._caller(requester, progress), intent.name, fitted,
-                                         message.channel, terminal=message.transport in LOCAL_TRANSPORTS)
+                                         message.channel)
             if proposal is not None:
                 return self.preview(intent, name, proposal, message, session, requester)
         missing = self.missing(intent, fitted)

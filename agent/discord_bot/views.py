@@ -151,9 +151,12 @@ class ConfirmButton(Answered, DynamicButton, template=rf"{PREFIX}:confirm:(?P<to
         return cls(match["token"], match["answer"])
 
     async def press(self, interaction: discord.Interaction[Any], services: BotServices) -> str:
-        """Settle the pending confirmation in the router (which checks it is the presser's and still open)."""
+        """Settle the pending confirmation in the router (which checks it is the presser's and still open); a job
+        the yes started is followed in its own thread, as after a typed yes."""
         incoming = sender(interaction.user, interaction.channel_id, "yes" if self.yes else "no")
         reply = await asyncio.to_thread(services.router.press, incoming, self.token, self.yes)
+        if reply.job_id and interaction.channel is not None:
+            interaction.client.follower.follow(reply, interaction.channel, None)  # type: ignore[attr-defined]
         return reply.text
 
 

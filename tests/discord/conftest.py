@@ -152,9 +152,10 @@ class FakeFollowup:
         self.interaction = interaction
 
     async def send(self, content: str, *, ephemeral: bool = False, files: Any = None, wait: bool = False,
-                   **_: Any) -> discord.Message:
+                   view: discord.ui.View | None = None, **_: Any) -> discord.Message:
         self.interaction.sent.append((content, ephemeral))
-        return await self.interaction.channel.send(content, files=files or [])
+        buttons = {"view": view} if view is not None else {}  # kept in SENT_COMPONENTS, so tests can press them
+        return await self.interaction.channel.send(content, files=files or [], **buttons)
 
 
 class FakeInteraction:

@@ -13,6 +13,7 @@ import pytest
 from agent.discord_bot.views import CancelButton
 from config.messages import IncomingMessage
 from tests.discord.conftest import FakeInteraction, dataset_file, invoke, write
+from tests.discord.test_buttons_and_permissions import confirm_preview, wait_for
 from tests.voice.audio import needs_espeak, speak, to_ogg_opus
 
 
@@ -162,11 +163,14 @@ async def test_slash_tune_routes_an_explicit_command_and_follows_the_job(harness
     data = dataset_file(settings.artifacts_dir / 'datasets')
     interaction = FakeInteraction(h.members[0], h.channel)
     await invoke(h.bot, "tune", interaction, persona="pirate", method="qlora", dataset=Upload(data))
+    preview, answer = await confirm_preview(h)
+    await wait_for(lambda: h.bot.job_tasks)
     await h.settle_jobs()
     [job] = h.bot.services.jobs.list()
     stored = h.seen[0].text.split("dataset=")[1]
     assert h.seen[0].text == f"/tune persona=pirate method=qlora dataset={stored}" and stored != str(data)
-    assert interaction.sent[0][0].startswith(f"Job {job.id} (pirate-qlora") and not interaction.sent[0][1]
+    assert interaction.sent == [(preview, False)] and "Training data for pirate-qlora (the file pirate.jsonl)" in preview
+    assert answer.startswith(f"Job {job.id} (pirate-qlora") and job.spec["dataset"] == stored
     assert [t.name for t in h.guild.threads] == [f"pirate · job {job.id}"]
 
 

@@ -46,6 +46,39 @@ def button_press(bot: discord.Client, member: discord.Member, channel: discord.T
     }
 
 
+async def press(bot: discord.Client, member: discord.Member, message: discord.Message, label: str) -> str:
+    """`member` presses the button labelled `label` under `message` through Discord's gateway (dpytest); returns
+    the bot's answer to the press (ephemeral, as Discord shows it only to the presser)."""
+    [button] = [b for row in SENT_COMPONENTS[message.id] for b in row["components"] if b["label"] == label]
+    discord_side = InteractionCallbacks()
+    async_context.set(discord_side)
+    bot._connection.parse_interaction_create(button_press(bot, member, message.channel, message.id, button["custom_id"]))
+    [answer] = await wait_for(lambda: discord_side.answers)
+    assert answer["data"]["flags"] == 64
+    return str(answer["data"]["content"])
+
+
+def labels(message: discord.Message) -> list[str]:
+    """The labels of the buttons Discord shows under `message`."""
+    return [b["label"] for row in SENT_COMPONENTS.get(message.id, []) for b in row["components"]]
+
+
+async def confirm_preview(h: Any, label: str = "Confirm", member: discord.Member | None = None) -> tuple[str, str]:
+    """The training preview the bot posts (Confirm/Cancel buttons, nothing started yet), then `label` pressed on
+    it; returns (the preview, the answer to the press)."""
+    got: list[discord.Message] = []
+
+    def preview_arrived() -> list[discord.Message]:
+        got.extend(h.sent())
+        return [m for m in got if "Confirm" in labels(m)]
+
+    [preview] = await wait_for(preview_arrived)
+    assert "held out for evaluation" in preview.content and "Estimate on the " in preview.content
+    unfinished = [job for job in h.bot.services.jobs.list() if not job.done]
+    assert not unfinished and not h.bot.job_tasks, "nothing may start before the yes"
+    return preview.content, await press(h.bot, member or h.members[0], preview, label)
+
+
 async def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
     """Poll (bounded) until predicate() is truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -61,6 +94,7 @@ async def test_cancel_button_works_after_the_bot_is_recreated(make_harness, sett
     monkeypatch.setenv("FAKE_TRAINER_STEP_S", "1")  # still running when the button is pressed
     await dpytest.message(f"!tune persona=pirate dataset={dataset_file(settings.artifacts_dir / 'datasets')}", channel=h.channel,
                           member=h.members[0])
+    await confirm_preview(h)
     progress = await wait_for(lambda: [m for m in h.sent() if m.channel != h.channel])
     [job] = h.bot.services.jobs.list()
     [[button]] = [row["components"] for row in SENT_COMPONENTS[progress[0].id]]

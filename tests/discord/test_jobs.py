@@ -8,6 +8,7 @@ from discord.ext.test import backend
 from agent.discord_bot.progress import JobView, as_event, format_eta, progress_bar
 from agent.discord_bot.views import BUTTONS, PromoteButton
 from tests.discord.conftest import dataset_file
+from tests.discord.test_buttons_and_permissions import confirm_preview, wait_for
 
 
 def only_job(h) -> str:
@@ -22,12 +23,15 @@ async def test_tune_opens_thread_edits_progress_and_posts_report(harness, settin
     monkeypatch.setenv("FAKE_TRAINER_STEP_S", "0.12")  # ~1.7 s of training, edits every 1 s at most
     await dpytest.message(f"{h.mention()} tune a pirate persona adapter on {dataset_file(settings.artifacts_dir / 'datasets')}",
                           channel=h.channel, member=h.members[0])
+    preview, answer = await confirm_preview(h)
+    assert "Training data for pirate-lora (the file pirate.jsonl): 8 rows" in preview
+    await wait_for(lambda: h.bot.job_tasks)
     await h.settle_jobs()
     sent = h.sent()
     job_id = only_job(h)
-    assert sent[0].content.startswith(f"Job {job_id} (pirate-lora") and sent[0].channel == h.channel
-    progress, final = sent[1], sent[2]
-    [thread] = h.guild.threads  # opened on the user's message, named after the job
+    assert answer.startswith(f"Job {job_id} (pirate-lora")  # to the presser, who sees the thread open
+    progress, final = sent
+    [thread] = h.guild.threads  # opened in the channel the preview was in, named after the job
     assert thread.name == f"pirate · job {job_id}" and thread.parent == h.channel
     assert progress.channel.id == final.channel.id == thread.id
     assert f"job {job_id}" in progress.content and "step 0" in progress.content
@@ -39,7 +43,6 @@ async def test_tune_opens_thread_edits_progress_and_posts_report(harness, settin
     assert "✅" in final.content and "eval loss 1.1000" in final.content and "Ahoy, matey!" in final.content
     [png] = final.attachments
     assert png.filename.endswith(".png")
-    assert len(sent) == 3
 
 
 async def test_failed_job_ends_with_its_reason(harness, settings, monkeypatch, tmp_path):
@@ -48,6 +51,8 @@ async def test_failed_job_ends_with_its_reason(harness, settings, monkeypatch, t
     monkeypatch.setenv("FAKE_TRAINER_FAIL", "CUDA out of memory")
     await dpytest.message(f"!tune persona=pirate dataset={dataset_file(settings.artifacts_dir / 'datasets')}", channel=h.channel,
                           member=h.members[0])
+    await confirm_preview(h)
+    await wait_for(lambda: h.bot.job_tasks)
     await h.settle_jobs()
     final = h.sent()[-1]
     assert final.content.startswith("❌") and "CUDA out of memory" in final.content and not final.attachments
@@ -69,8 +74,10 @@ async def test_trainer_role_grants_training(harness, settings, monkeypatch, tmp_
     monkeypatch.setenv("FAKE_TRAINER_STEPS", "1")
     await dpytest.message(f"!tune persona=pirate dataset={dataset_file(settings.artifacts_dir / 'datasets')}", channel=h.channel,
                           member=h.members[1])
+    _, answer = await confirm_preview(h, member=h.members[1])
+    await wait_for(lambda: h.bot.job_tasks)
     await h.settle_jobs()
-    assert h.sent()[0].content.startswith(f"Job {only_job(h)}")
+    assert answer.startswith(f"Job {only_job(h)}")
     assert h.seen[0].roles == ["trainers"]
 
 

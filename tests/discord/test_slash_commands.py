@@ -20,7 +20,7 @@ from skills.train import adapters
 from tests.agent.test_confirm import fake_adapter
 from tests.discord.conftest import FakeInteraction, FakeResponse, dataset_file, invoke, write
 from tests.discord.test_attachments_feedback import GOOD, Upload
-from tests.discord.test_buttons_and_permissions import InteractionCallbacks
+from tests.discord.test_buttons_and_permissions import InteractionCallbacks, confirm_preview, wait_for
 
 
 class Recorded:
@@ -96,11 +96,12 @@ async def test_tune_with_an_attachment_is_acknowledged_before_the_download(harne
     interaction.response = RecordingResponse(interaction, recorded)
     await invoke(h.bot, "tune", interaction, persona="pirate",
                  dataset=SlowUpload(dataset_file(settings.artifacts_dir / "datasets"), recorded))
-    await h.settle_jobs()
     assert recorded.events == ["defer thinking=True", "download"]  # Discord heard back before the slow part
-    assert h.bot.services.jobs.list(), interaction.sent
+    _, answer = await confirm_preview(h)
+    await wait_for(lambda: h.bot.job_tasks)
+    await h.settle_jobs()
     [job] = h.bot.services.jobs.list()
-    assert interaction.sent[0][0].startswith(f"Job {job.id}")
+    assert answer.startswith(f"Job {job.id}")
 
 
 async def test_a_refusal_is_not_acknowledged_publicly_first(harness):

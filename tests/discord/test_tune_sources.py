@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import discord.ext.test as dpytest
@@ -15,8 +16,9 @@ import pytest
 from config.messages import IncomingMessage
 from memory.store import Memory
 from skills.personas import load_persona
-from tests.discord.conftest import SENT_COMPONENTS, FakeInteraction, invoke
-from tests.discord.test_buttons_and_permissions import wait_for
+from tests.discord.conftest import SENT_COMPONENTS, FakeInteraction, dataset_file, invoke
+from tests.discord.test_attachments_feedback import Upload
+from tests.discord.test_buttons_and_permissions import confirm_preview, wait_for
 from tests.eval.fake_openai import ScriptedOpenAI
 
 CARD = {"system_prompt": "You are Noir, a hard-boiled 1940s detective. Short, smoky sentences.",
@@ -159,3 +161,84 @@ async def test_slash_tune_with_a_source_previews_then_trains(harness, settings, 
     await wait_for(lambda: h.bot.job_tasks)
     await h.settle_jobs()
     assert only_job(h).spec["persona"] == "pirate" and h.sent()[-1].content.startswith("✅")
+
+
+# --- a file: a slash command's attachment, a path in chat, an upload with the message -------------------
+
+
+async def test_slash_tune_with_an_attached_dataset_waits_for_confirm(harness, settings, monkeypatch):
+    h = harness
+    settings.auth.trainers.append(f"discord:{h.members[0].id}")
+    monkeypatch.setenv("FAKE_TRAINER_STEPS", "2")
+    interaction = FakeInteraction(h.members[0], h.channel)
+    upload = Upload(dataset_file(settings.home / "mine", rows=20))
+    await invoke(h.bot, "tune", interaction, persona="pirate", dataset=upload)
+    preview, answer = await confirm_preview(h)
+    assert "Training data for pirate-lora (the file pirate.jsonl): 20 rows, about " in preview
+    assert "2 rows held out for evaluation (eval_split 0.1), 18 to train on." in preview
+    assert "Estimate on the local executor: about " in preview and " s/step, " in preview
+    assert preview.count("\n> Hi → Ahoy!") == 3
+    [job] = h.bot.services.jobs.list()
+    assert answer.startswith(f"Job {job.id} (pirate-lora") and job.spec["persona"] == "pirate"
+    await wait_for(lambda: h.bot.job_tasks)
+    await h.settle_jobs()
+    assert h.bot.services.jobs.get(job.id).state == "succeeded" and h.sent()[-1].content.startswith("✅")
+
+
+async def test_slash_tune_with_an_attached_dataset_cancelled_starts_nothing(harness, settings):
+    h = harness
+    settings.auth.trainers.append(f"discord:{h.members[0].id}")
+    interaction = FakeInteraction(h.members[0], h.channel)
+    await invoke(h.bot, "tune", interaction, persona="pirate", dataset=Upload(dataset_file(settings.home / "mine")))
+    preview, answer = await confirm_preview(h, "Cancel")
+    assert "Training data for pirate-lora (the file pirate.jsonl): 8 rows" in preview
+    assert answer == "OK, I did nothing." and not h.bot.services.jobs.list() and not h.bot.job_tasks
+    await dpytest.message("yes", channel=h.channel, member=h.members[0])  # the question is closed
+    assert not h.bot.services.jobs.list() and list(h.guild.threads) == []
+
+
+async def test_tune_on_a_path_in_chat_previews_with_a_measured_estimate_the_second_time(harness, settings, monkeypatch):
+    h = harness
+    settings.auth.trainers.append(f"discord:{h.members[0].id}")
+    monkeypatch.setenv("FAKE_TRAINER_STEPS", "3")
+    data = dataset_file(settings.artifacts_dir / "datasets")
+    await dpytest.message(f"{h.mention()} tune pirate on {data}", channel=h.channel, member=h.members[0])
+    preview, answer = await confirm_preview(h)
+    assert "Training data for pirate-lora (the file pirate.jsonl): 8 rows" in preview
+    assert "a guess from agent.train_step_s" in preview  # nothing measured on this device yet
+    [job] = h.bot.services.jobs.list()
+    assert answer.startswith(f"Job {job.id}") and job.spec["dataset"] == str(data)
+    await wait_for(lambda: h.bot.job_tasks)
+    await h.settle_jobs()
+    assert h.bot.services.jobs.get(job.id).state == "succeeded"
+
+    await dpytest.message(f"{h.mention()} tune pirate on {data}", channel=h.channel, member=h.members[0])
+    again, answer = await confirm_preview(h, "Cancel")
+    assert "measured here on 1 earlier job like it" in again and answer == "OK, I did nothing."
+    assert len(h.bot.services.jobs.list()) == 1
+
+
+async def test_tune_with_an_uploaded_file_previews_then_trains(harness, settings, monkeypatch):
+    h = harness
+    settings.auth.trainers.append(f"discord:{h.members[0].id}")
+    monkeypatch.setenv("FAKE_TRAINER_STEPS", "2")
+    await dpytest.message(f"{h.mention()} tune pirate", channel=h.channel, member=h.members[0],
+                          attachments=[str(dataset_file(settings.home / "mine"))])
+    preview, answer = await confirm_preview(h)
+    assert "Training data for pirate-lora (the file pirate.jsonl): 8 rows" in preview
+    [job] = h.bot.services.jobs.list()
+    assert answer.startswith(f"Job {job.id}")
+    assert Path(job.spec["dataset"]).is_relative_to(settings.artifacts_dir / "datasets")  # the stored upload
+    await wait_for(lambda: h.bot.job_tasks)
+    await h.settle_jobs()
+    assert h.sent()[-1].content.startswith("✅")
+
+
+async def test_tune_on_a_path_outside_selftunes_folders_is_refused_without_a_preview(harness, settings, tmp_path):
+    h = harness
+    settings.auth.trainers.append(f"discord:{h.members[0].id}")
+    outside = dataset_file(tmp_path / "elsewhere")  # a real dataset, but not in a folder Discord users may name
+    await dpytest.message(f"{h.mention()} tune pirate on {outside}", channel=h.channel, member=h.members[0])
+    [reply] = await wait_for(lambda: h.sent())
+    assert "is outside selftune's folders" in reply.content and "\n" not in reply.content
+    assert reply.id not in SENT_COMPONENTS and not h.bot.services.jobs.list()

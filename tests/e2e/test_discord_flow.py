@@ -1,5 +1,5 @@
 """The headline flow in Discord (dpytest), real Router, real jobs, the tiny model:
-tune → follow-up answered → job thread with progress → report PNG → promote → export → talk like the pirate
+tune → follow-up answered → preview → Confirm → job thread with progress → report PNG → promote → export → talk like the pirate
 (answered with the new adapter) → roll it back (the previous one is served again)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from agent.router import Router
 from config.settings import Settings
 from skills.train.adapters import served_map
 from tests.discord.conftest import FakeInteraction, chat_model, make_harness  # noqa: F401 - the dpytest harness fixtures
+from tests.discord.test_buttons_and_permissions import confirm_preview, wait_for
 from tests.eval.conftest import pirate_rows, write_jsonl
 
 TINY_RECIPE = """description = "tiny persona LoRA for the end-to-end test"
@@ -67,10 +68,12 @@ async def test_pirate_flow_in_discord(make_harness, flow_settings: Settings, tmp
 
     [question] = await say(h, "tune a pirate persona adapter")
     assert question.content.lower().count("dataset") >= 1 and "?" in question.content
-    sent = await say(h, f"use {data}")
-    assert "job" in sent[0].content.lower()
+    await dpytest.message(f"{h.mention()} use {data}", channel=h.channel, member=h.members[0])
+    preview, started = await confirm_preview(h)  # rows, held-out rows, the estimate; nothing runs before Confirm
+    assert "Training data for pirate-lora (the file pirate.jsonl)" in preview and "job" in started.lower()
+    await wait_for(lambda: h.bot.job_tasks)
     await h.settle_jobs(timeout=180)
-    in_thread = sent[1:] + h.sent()
+    in_thread = h.sent()
     [thread] = h.guild.threads
     assert thread.name.startswith("pirate")
     assert any("step" in (t or "") for _, t in h.edits) or any("step" in m.content for m in in_thread)
