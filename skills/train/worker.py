@@ -90,6 +90,17 @@ def build(spec: TrainSpec, device: str, backend: str, model_dir: Path, data: tup
     return trainer, tokenizer
 
 
+def _check_rows_fit(spec: TrainSpec, data: tuple, trainer: Any) -> None:
+    """One sentence instead of an IndexError deep in transformers when the trainer dropped every row of a split:
+    rows whose answer starts past max_length tokens (a long system prompt, a long question) teach nothing."""
+    for name, given, kept in (("training", data[0], trainer.train_dataset), ("held-out", data[1], trainer.eval_dataset)):
+        if given and kept is not None and len(kept) == 0:
+            raise SelftuneError(
+                f"None of the {len(given)} {name} rows has its answer within max_length ({spec.hyper.max_length} "
+                "tokens) once the system prompt and question are in; raise the recipe's hyper.max_length or shorten "
+                "the rows.")
+
+
 def planned_steps(trainer: Any, spec: TrainSpec) -> int:
     """Optimizer steps the run will take (max_steps, or epochs over the packed dataloader)."""
     if spec.hyper.max_steps > 0:
@@ -114,6 +125,7 @@ def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any,
     data, files = load_data(spec)
     callback = EventsCallback(emitter, stop, budget_s=spec.hyper.max_seconds, step_delay_s=step_delay_s)
     trainer, tokenizer = build(spec, device, backend, model_dir, data, [callback, *early_stopping(spec, bool(data[1]))])
+    _check_rows_fit(spec, data, trainer)
     resume = last_checkpoint(spec)
     resumed_from = int(Path(resume).name.split("-")[-1]) if resume else None
     planned = planned_steps(trainer, spec)

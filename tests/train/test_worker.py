@@ -141,3 +141,17 @@ def test_manifest_records_what_trained_it_and_adapters_show_displays_it(trained,
     assert json.loads(shown.stdout)["runtime"]["backend"] == "trl+peft"
     human = CliRunner().invoke(app, ["adapters", "show", "test-lora"])
     assert human.exit_code == 0 and f"trl+peft on cpu, {dtype}" in human.stdout
+
+
+def test_rows_whose_answers_start_past_max_length_fail_in_one_sentence(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """A long persona prompt in a small max_length leaves no answer token to learn: a clear sentence, not an
+    IndexError from deep inside transformers."""
+    from skills.train.spec import TrainSpec
+
+    data = write_jsonl(tmp_path / "data.jsonl", sft_rows(24))
+    spec_path = make_spec(tmp_path, data, max_steps=2, max_length=16)
+    spec = TrainSpec.model_validate_json(spec_path.read_text())
+    spec.model_copy(update={"persona": "pirate", "system_prompt": "You are a pirate. " * 20}).save(spec_path)
+    rc, events = run_inprocess(spec_path, tiny_model_dir.parent)
+    assert rc != 0 and events[-1]["event"] == "error", events
+    assert "has its answer within max_length (16 tokens)" in events[-1]["message"], events[-1]
