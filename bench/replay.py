@@ -6,7 +6,7 @@ greedy answers to general prompts, generated in the worker and cached). Reports,
 held-out loss (lower: the voice was learnt) and the forgetting check (skills/evaluate/forgetting.py, under the
 persona's system prompt, base vs adapter: accuracy and the loss of the correct answers).
 
-    .venv/bin/python bench/replay.py [--model smollm2|tiny] [--steps 30] [--share 0.25] [--json OUT]
+    .venv/bin/python bench/replay.py [--model smollm2|tiny] [--steps 12] [--share 0.25] [--json OUT]
 
 The replay answers are generated inside the timed run (a fresh models folder links the prepared base model), so
 the share-0.25 run's time includes answering the prompts once.
@@ -108,7 +108,7 @@ def train(settings: Any, data: Path, share: float, steps: int, lr: float) -> tup
     name = f"pirate-replay-{int(share * 100)}"
     spec = spec_from_recipe(settings, "persona-lora", persona="pirate", dataset=data, name=name, max_steps=steps,
                             learning_rate=lr, eval_split=0.2, max_length=256, eval_steps=1000, save_steps=1000,
-                            logging_steps=10, replay_general_share=share)
+                            logging_steps=2, replay_general_share=share)
     spec = spec.model_copy(update={"system_prompt": _system_prompt(settings, "pirate")})
     buf = io.StringIO()
     t0 = time.perf_counter()
@@ -143,7 +143,7 @@ def forgetting_of(settings: Any, adapters: list[Path], card: str) -> tuple[dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2", help="smollm2 (packaged) or tiny")
-    parser.add_argument("--steps", type=int, default=30, help="optimizer steps per tune (batch 4)")
+    parser.add_argument("--steps", type=int, default=12, help="optimizer steps per tune (batch 4)")
     parser.add_argument("--share", type=float, default=0.25, help="replay share of the second tune")
     parser.add_argument("--lr", type=float, default=1e-3, help="LoRA learning rate (a short, strong tune)")
     parser.add_argument("--json", type=Path, help="Write the raw measurements here.")

@@ -117,3 +117,23 @@ def test_a_persona_tune_trains_on_its_replay_rows_and_records_them(tmp_path: Pat
     rc, events = run_inprocess(again.save(tmp_path / "spec2.json"), models)
     assert rc == 0, events
     assert not any("answers" in e.get("message", "") for e in events if e["event"] == "message")
+
+
+def test_the_cli_sets_the_share_per_tune_and_refuses_a_bad_one(settings: Settings, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_recipes import _stop, cli, flat, rows_file
+
+    monkeypatch.setenv("SELFTUNE_TRAIN__REPLAY_GENERAL_SHARE", "0.3")  # the setting is every tune's default
+    data = str(rows_file(tmp_path))
+    for extra, expected in (([], 0.3), (["--set", "replay_general_share=0.25"], 0.25)):
+        result = cli("train", "persona-lora", "--persona", "pirate", "--dataset", data, "--max-steps", "1", *extra,
+                     "--json")
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.stdout)
+        try:
+            spec = json.loads((settings.home / "jobs" / doc["job_id"] / "spec.json").read_text())
+            assert spec["replay_general_share"] == expected
+        finally:
+            _stop(settings, doc["job_id"])
+    bad = cli("train", "persona-lora", "--persona", "pirate", "--dataset", data, "--set", "replay_general_share=0.95")
+    assert bad.exit_code == 2 and "replay_general_share" in flat(bad.output) and "Traceback" not in flat(bad.output)
