@@ -73,7 +73,8 @@ def cache_key(base_model: str, prompts_sha: str) -> str:
     return f"{slug}-{digest}"
 
 
-def replay_rows(spec: Any, model_dir: Path, models_dir: Path, wanted: int, emit: Any = None) -> tuple[list[dict], str, Path]:
+def replay_rows(spec: Any, model_dir: Path, models_dir: Path, wanted: int, emit: Any = None,
+                device: str = "cpu") -> tuple[list[dict], str, Path]:
     """The first `wanted` replay rows for the spec's base model (answering and caching any not cached yet)."""
     from skills.dataset.general_prompts import general_prompts, prompt_set_sha256
 
@@ -84,13 +85,15 @@ def replay_rows(spec: Any, model_dir: Path, models_dir: Path, wanted: int, emit:
     if len(rows) < len(prompts):
         if emit is not None:
             emit(f"replay: the base model answers {len(prompts) - len(rows)} general prompts (cached for later tunes)")
-        rows = rows + answer(model_dir, prompts[len(rows):])
+        rows = rows + answer(model_dir, prompts[len(rows):], device)
         _write(path, rows, spec.base_model)
     return rows[:wanted], key, path
 
 
-def answer(model_dir: Path, prompts: list[str]) -> list[dict[str, Any]]:
-    """The base model's greedy answers as canonical message rows (no system turn)."""
+def answer(model_dir: Path, prompts: list[str], device: str = "cpu") -> list[dict[str, Any]]:
+    """The base model's greedy answers as canonical message rows (no system turn), on the training device
+    (bf16 on CUDA; on CPU fp32 weights, which generate_batch copies to bf16 where the CPU computes it natively)."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from skills.evaluate.generate import generate_batch
@@ -98,7 +101,8 @@ def answer(model_dir: Path, prompts: list[str]) -> list[dict[str, Any]]:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
     model.eval()
     out: list[dict[str, Any]] = []
     for start in range(0, len(prompts), BATCH):
@@ -134,7 +138,7 @@ def _write(path: Path, rows: list[dict[str, Any]], base_model: str) -> None:
 
 
 def add_replay(spec: Any, rows: list[dict[str, Any]], model_dir: Path, models_dir: Path,
-               emit: Any = None) -> tuple[list[dict[str, Any]], Replay | None]:
+               emit: Any = None, device: str = "cpu") -> tuple[list[dict[str, Any]], Replay | None]:
     """The training rows with replay mixed in at the spec's share (unchanged when replay does not apply)."""
     from skills.dataset.general_prompts import general_prompts
 
@@ -143,6 +147,6 @@ def add_replay(spec: Any, rows: list[dict[str, Any]], model_dir: Path, models_di
     wanted = replay_count(len(rows), spec.replay_general_share, len(general_prompts()))
     if wanted == 0:
         return rows, None
-    extra, key, path = replay_rows(spec, model_dir, models_dir, wanted, emit)
+    extra, key, path = replay_rows(spec, model_dir, models_dir, wanted, emit, device)
     reached = len(extra) / (len(rows) + len(extra))
     return mix(rows, extra, spec.seed), Replay(len(extra), reached, spec.replay_general_share, key, path)

@@ -73,12 +73,12 @@ def load_data(spec: TrainSpec) -> tuple[tuple[list[dict], list[dict]], Any]:
 
 
 def with_replay(spec: TrainSpec, data: tuple, files: Any, model_dir: Path, models_dir: Path,
-                emitter: EventEmitter) -> tuple[tuple, Any]:
+                emitter: EventEmitter, device: str = "cpu") -> tuple[tuple, Any]:
     """Training rows with the base model's general replay mixed in at the spec's share (held-out rows untouched)."""
     from skills.train.replay import add_replay
 
     train_rows, held_out = data
-    mixed, replay = add_replay(spec, train_rows, model_dir, models_dir, emitter.message)
+    mixed, replay = add_replay(spec, train_rows, model_dir, models_dir, emitter.message, device)
     if replay is None:
         return data, files
     emitter.message(f"replay: {replay.rows} general rows mixed in ({replay.share:.0%} of {len(mixed)} training rows)")
@@ -118,7 +118,7 @@ def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any,
 
     device, backend, model_dir = preflight(spec, emitter, models_dir)
     data, files = load_data(spec)
-    data, files = with_replay(spec, data, files, model_dir, models_dir, emitter)
+    data, files = with_replay(spec, data, files, model_dir, models_dir, emitter, device)
     callback = EventsCallback(emitter, stop, budget_s=spec.hyper.max_seconds, step_delay_s=step_delay_s)
     trainer, tokenizer = build(spec, device, backend, model_dir, data, [callback])
     resume = last_checkpoint(spec)
