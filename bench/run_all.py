@@ -140,6 +140,14 @@ PATTERNS: dict[str, list[tuple[str, str, str, str, str]]] = {
         ("first reply without the machine cache (before)", rf"without the machine cache {V} s", "s", "—",
          "bench/firstrun.py --baseline: a new state dir prepares the models itself"),
     ],
+    "replay": [
+        ("forgetting accuracy, persona LoRA with general replay vs without",
+         rf"replay share [0-9.]+ vs 0: forgetting accuracy {V} vs {B}", "", "ratio >= 1.0",
+         "SmolLM2 pirate LoRA, same rows, split and steps; a quarter of the training rows are the base's own "
+         "answers to general prompts; forgetting check under the persona's prompt (32 items)"),
+        ("persona held-out loss with general replay vs without", rf"persona held-out loss {V} vs {B}", "", "—",
+         "same held-out pirate rows; lower is better (replay spends some steps off-persona)"),
+    ],
     "export": [
         ("merged q8_0 llama.cpp tok/s vs PEFT fp32", rf"PEFT fp32 {B} tok/s \| llama.cpp q8_0 {V} tok/s", "tok/s",
          "ratio >= 3", "same prompts; llama.cpp runs the merged q8_0 GGUF, PEFT the fp32 adapter"),

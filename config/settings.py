@@ -133,6 +133,11 @@ class TrainConfig(Section):
     advise_prompting_below_rows: int = Field(
         50, ge=0, description="A tune preview with fewer rows than this says that a persona card (prompting alone) "
         "often does as well below ~50 examples, and offers both (0: never).")
+    replay_general_share: float = Field(
+        0.0, ge=0, le=0.9, description="Share of a persona tune's final training rows that are general replay: the "
+        "base model's own greedy answers to packaged general prompts (never the forgetting check's), generated once "
+        "per base model in the training worker and cached under models/replay/; a guard against forgetting "
+        "general ability. Training split only, never the held-out one; recorded in the adapter manifest. 0: off.")
     report_to: Literal["none", "tensorboard", "trackio"] = Field(
         "none", description="Where training curves go (local files only): none, tensorboard or trackio; "
         "a recipe's hyper.report_to wins.")

@@ -53,6 +53,7 @@ def answer_batch(model: Any, tokenizer: Any, prompts: list[Messages], *, max_new
         tokenizer.padding_side = side
     copied = _bf16_copy(model) if fast and bf16_native("cpu") and next(model.parameters()).device.type == "cpu" else None
     runner = model if copied is None else copied
+    enc = enc.to(next(runner.parameters()).device)  # a model on the GPU (replay answers in the training worker)
     with torch.inference_mode():
         out = runner.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                               pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)

@@ -106,6 +106,7 @@ class DataFiles:
     eval: Path | None
     split: bool
     system_prompt_added: int = 0  # training rows given the persona card's system prompt (they had none)
+    replay: dict[str, Any] | None = None  # general replay rows mixed into training (skills.train.replay)
 
 
 def data_files(spec: Any, folder: Path) -> DataFiles:

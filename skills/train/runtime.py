@@ -272,7 +272,8 @@ def _keep_split(files: Any, tmp: Path, dest: Path) -> dict[str, Any]:
     if files is None:
         return {"train_dataset": None, "eval_dataset": None}
     added = {"system_prompt_added": files.system_prompt_added} if getattr(files, "system_prompt_added", 0) else {}
-    return {**_split_record(files, tmp, dest), **added}
+    replay = {"replay": files.replay} if getattr(files, "replay", None) else {}
+    return {**_split_record(files, tmp, dest), **added, **replay}
 
 
 def _split_record(files: Any, tmp: Path, dest: Path) -> dict[str, Any]:

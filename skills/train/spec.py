@@ -99,6 +99,9 @@ class TrainSpec(BaseModel):
         None, description="Adapter folder whose weights this job continues training (a DPO/KTO stage after SFT).")
     job_id: str | None = Field(None, description="Job that trains it (set by the job manager; recorded in the manifest).")
     system_prompt: str | None = Field(None, description="The persona's system prompt at submit (export writes it).")
+    replay_general_share: float = Field(
+        0.0, ge=0, le=0.9, description="Share of the final training rows that are the base model's own answers to "
+        "general prompts (persona SFT only; default: the train.replay_general_share setting).")
 
     @field_validator("name", "version", "persona", "recipe")
     @classmethod
@@ -242,7 +245,8 @@ def _default_dataset(settings: Any, persona: str | None) -> Path:
 
 
 # TrainSpec fields a user may set by hand; the rest (dataset sha, output folder) are derived at submit.
-_SETTABLE = {"name", "base_model", "method", "seed", "backend", "device", "eval_dataset", "parent"}
+_SETTABLE = {"name", "base_model", "method", "seed", "backend", "device", "eval_dataset", "parent",
+             "replay_general_share"}
 
 
 def _split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -291,7 +295,7 @@ def spec_from_recipe(
         "name": name, "version": version, "method": method, "dataset": data_path,
         "dataset_sha256": sha256_file(data_path), "output_dir": root / name / version,
         "base_model": base.base_model or settings.base_model, "hyper": hyper,
-        "persona": persona, "recipe": recipe,
+        "persona": persona, "recipe": recipe, "replay_general_share": settings.train.replay_general_share,
     }
     fields.update(spec_over)
     try:

@@ -72,6 +72,19 @@ def load_data(spec: TrainSpec) -> tuple[tuple[list[dict], list[dict]], Any]:
     return (rows, held_out), files
 
 
+def with_replay(spec: TrainSpec, data: tuple, files: Any, model_dir: Path, models_dir: Path,
+                emitter: EventEmitter, device: str = "cpu") -> tuple[tuple, Any]:
+    """Training rows with the base model's general replay mixed in at the spec's share (held-out rows untouched)."""
+    from skills.train.replay import add_replay
+
+    train_rows, held_out = data
+    mixed, replay = add_replay(spec, train_rows, model_dir, models_dir, emitter.message, device)
+    if replay is None:
+        return data, files
+    emitter.message(f"replay: {replay.rows} general rows mixed in ({replay.share:.0%} of {len(mixed)} training rows)")
+    return (mixed, held_out), replace(files, replay=replay.record())
+
+
 def build(spec: TrainSpec, device: str, backend: str, model_dir: Path, data: tuple, callbacks: list) -> tuple:
     """(trainer, tokenizer) for the spec's method and backend."""
     from skills.train import dpo, kto, runtime, sft
@@ -123,6 +136,7 @@ def train(spec: TrainSpec, emitter: EventEmitter, models_dir: Path, stop: Any,
 
     device, backend, model_dir = preflight(spec, emitter, models_dir)
     data, files = load_data(spec)
+    data, files = with_replay(spec, data, files, model_dir, models_dir, emitter, device)
     callback = EventsCallback(emitter, stop, budget_s=spec.hyper.max_seconds, step_delay_s=step_delay_s)
     trainer, tokenizer = build(spec, device, backend, model_dir, data, [callback, *early_stopping(spec, bool(data[1]))])
     _check_rows_fit(spec, data, trainer)

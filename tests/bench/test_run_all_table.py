@@ -151,3 +151,20 @@ def test_firstrun_rows_time_install_and_the_first_reply(tmp_path: Path) -> None:
     first = next(line for line in rows if "fresh state dir" in line)
     before = next(line for line in rows if "without the machine cache" in line)
     assert "| 131 |" in install and "| 9.8 |" in first and "| < 15 s | ✓ |" in first and "| 81.5 |" in before
+
+
+REPLAY_OUT = """model smollm2, 12 steps x batch 4, lr 0.001, 40 pirate rows; load average 6.1 before, 4.2 after, on 2 cores
+replay share 0.25 vs 0: forgetting accuracy 0.344 vs 0.219 | persona held-out loss 2.989 vs 2.881 (total 382 s)
+"""
+
+
+def test_replay_rows_compare_with_the_tune_without_replay(tmp_path: Path) -> None:
+    benches, out = tmp_path / "bench", tmp_path / "results"
+    benches.mkdir()
+    (benches / "replay.py").write_text(f"print({REPLAY_OUT!r})\n", encoding="utf-8")
+    assert run_all.main(["--dir", str(benches), "--out", str(out), "--timeout", "60"]) == 0
+    rows = (out / "summary.md").read_text().splitlines()
+    accuracy = next(line for line in rows if "forgetting accuracy" in line)
+    loss = next(line for line in rows if "persona held-out loss" in line)
+    assert "| 0.344 | 0.219 |" in accuracy and "| ratio >= 1.0 | ✓ |" in accuracy
+    assert "| 2.99 | 2.88 | 1.04 |" in loss
