@@ -48,7 +48,8 @@ def _base_model_item(name: str, models_dir: Path) -> tuple[str, Callable[[], obj
 def base_models(settings: Settings) -> list[str]:
     """The base models this machine loads itself, in a stable order, each once."""
     names = [] if settings.executor.kind == "ray" else [settings.base_model]  # a Ray worker prepares its own
-    names += [cfg.model for cfg in (settings.llm, settings.judge) if cfg.provider == "local"]
+    # an unset model is the base model (the judge's default: the served base)
+    names += [cfg.model or settings.base_model for cfg in (settings.llm, settings.judge) if cfg.provider == "local"]
     return list(dict.fromkeys(names))
 
 

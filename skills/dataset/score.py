@@ -150,7 +150,8 @@ def judge_scorer(settings: Settings, persona: str | None = None) -> Scorer:
     from skills.providers import get_provider
 
     prompt = load_persona(settings.workspace_dir, persona).system_prompt if persona else None
-    return Scorer(get_provider(settings, role="judge"), f"{settings.judge.provider}:{settings.judge.model}", prompt)
+    judge = f"{settings.judge.provider}:{settings.judge.model or settings.base_model}"  # unset: the served base
+    return Scorer(get_provider(settings, role="judge"), judge, prompt)
 
 
 class ScoreGate:

@@ -114,3 +114,12 @@ def test_one_time_work_says_what_it_is_doing(capfd):
         pass
     err = capfd.readouterr().err
     assert "Preparing the recall embedder (once per machine, ~45 s" in err and "Prepared the recall embedder in" in err
+
+
+def test_setup_prepares_the_base_for_a_judge_left_at_its_default(tmp_path):
+    """A newcomer's settings: the judge's model unset means the served base (`make install` once crashed on it)."""
+    from agent.machine_setup import base_models
+    from config.settings import Settings
+
+    fresh = Settings(home=tmp_path / "home")
+    assert fresh.judge.model is None and base_models(fresh) == [fresh.base_model]
