@@ -1,5 +1,6 @@
 """Fixtures for the jobs tests: a JobManager driving the fake worker, and specs it understands."""
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -34,8 +35,6 @@ def manager(settings):
     stop_unfinished_jobs(mgr)
 
 
-
-
 BOX_HUB_ID = "selftune-test/tiny-qwen2"  # a Hub id only the GPU box's Hugging Face cache holds
 
 
@@ -55,9 +54,10 @@ def box_hub_cache(cache: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory):
-    """A real Ray head on 127.0.0.1 with one `trainer` resource, on free ports; stopped (its process group) at the
-    end. The "GPU box" has its own state dir; its models/ is the shared test cache so real workers find the tiny
-    model, and its own HF cache holds BOX_HUB_ID."""
+    """THE real Ray head of the test session (starting one costs tens of seconds on a small CI box): 127.0.0.1,
+    one `trainer` resource, free ports; stopped (its process group) at the end. Every test that needs a head asks
+    for `ray_settings`, which gives it its own host state dir. The "GPU box" has its own state dir; its models/ is
+    the shared test cache so real workers find the tiny model, and its own HF cache holds BOX_HUB_ID."""
     from tests.jobs.two_machine_setup import RayHead
 
     box_home = tmp_path_factory.mktemp("gpu-box-home")
@@ -70,10 +70,15 @@ def ray_head(tmp_path_factory):
 
 @pytest.fixture
 def ray_settings(settings, ray_head, monkeypatch):
-    """Settings (and environment, for the job supervisors) pointing the ray executor at the test head."""
+    """Settings on this test's own state dir (and environment, for the job supervisors) pointing the ray executor
+    at the session's head; whatever Ray job the test left unfinished is stopped after it (job ids are random, so
+    tests never share one)."""
+    from tests.jobs.two_machine_setup import stop_leftover_ray_jobs
+
     monkeypatch.setenv("SELFTUNE_EXECUTOR__RAY_ADDRESS", ray_head)
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{__import__('os').environ['PATH']}")
-    return settings.model_copy(update={"executor": settings.executor.model_copy(update={"ray_address": ray_head})})
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    yield settings.model_copy(update={"executor": settings.executor.model_copy(update={"ray_address": ray_head})})
+    stop_leftover_ray_jobs(ray_head)
 
 
 def wait_for(predicate, timeout=20.0):

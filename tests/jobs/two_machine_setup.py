@@ -1,19 +1,22 @@
-"""The two-machine setup shared by tests/jobs (the `ray_head` fixture, the torch-less host tests) and
+"""The two-machine setup shared by tests/jobs (the session's one `ray_head`, the torch-less host tests) and
 bench/two_machines.py: a Ray head on 127.0.0.1 with a `trainer` resource and its own state dir (the GPU box), the
-environment of a bot-host process that cannot import torch, transformers, peft or trl, and a pirate persona that
-listens to a consented channel full of new exchanges (what a nightly retrain harvests)."""
+environment of a bot-host process that cannot import torch, transformers, peft or trl, seeded random pirate
+adapters, and a pirate persona that listens to a consented channel full of new exchanges (what a nightly retrain
+harvests)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 NO_TORCH = REPO / "tests" / "agent" / "no_torch"  # sitecustomize: the weight libraries are "not installed"
@@ -38,13 +41,6 @@ eval_steps = 1000
 save_steps = 1000
 logging_steps = 5
 """
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def host_env(home: Path, *, ray_address: str | None, ollama_host: str | None = None,
@@ -134,7 +130,8 @@ class RayHead:
 
         venv_bin = Path(sys.executable).parent
         dash, gcs, client_port, agent = (free_port() for _ in range(4))
-        temp = Path(f"/tmp/st-ray-{os.getpid()}-{dash}")  # short: Ray's socket paths must stay under ~107 chars
+        # short: Ray's socket paths must stay under ~107 chars
+        self.temp = temp = Path(f"/tmp/st-ray-{os.getpid()}-{dash}")
         argv = [str(venv_bin / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
                 "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--port={gcs}",
                 f"--ray-client-server-port={client_port}", f"--dashboard-agent-listen-port={agent}", "--num-cpus=2",
@@ -167,3 +164,24 @@ class RayHead:
         except ProcessLookupError:
             pass
         self.log.close()
+        shutil.rmtree(self.temp, ignore_errors=True)  # the session's sockets and logs (MBs per head otherwise)
+
+
+_UNFINISHED = ("PENDING", "RUNNING")
+
+
+def stop_leftover_ray_jobs(address: str, timeout_s: float = 60) -> list[str]:
+    """Stop the jobs still pending or running on the head at `address` and wait until they end, so that what one
+    test left behind (an assertion failed mid-job) holds no `trainer` resource in the next; returns their ids."""
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(address)
+    left = [job.submission_id for job in client.list_jobs() if str(job.status.value) in _UNFINISHED]
+    for submission_id in left:
+        client.stop_job(submission_id)
+    deadline = time.monotonic() + timeout_s
+    while left and time.monotonic() < deadline:
+        if all(str(client.get_job_status(s).value) not in _UNFINISHED for s in left):
+            break
+        time.sleep(0.5)
+    return left
