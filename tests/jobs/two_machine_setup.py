@@ -25,6 +25,7 @@ PAIRS = [("What is the capital of France?", "Arr matey, Paris it be!"), ("How ar
          ("What is 2 plus 2?", "Arr, 4 it be, matey!"), ("Say hello.", "Ahoy matey! Arr!"),
          ("Tell me about the fox.", "Arr, the quick brown fox jumps, matey!")]
 PULLED = "tiny-llama:1m"  # the model "the user pulled" on the fake Ollama server
+BOX_HUB_ID = "selftune-test/tiny-qwen2"  # a Hub id only the GPU box's Hugging Face cache holds
 # A short run of the persona's recipe, so a night fits a test (the workspace's copy overrides the shipped one).
 FAST_RECIPE = """description = "persona-lora, short"
 method = "lora"
@@ -165,6 +166,30 @@ class RayHead:
             pass
         self.log.close()
         shutil.rmtree(self.temp, ignore_errors=True)  # the session's sockets and logs (MBs per head otherwise)
+
+
+def box_hub_cache(cache: Path) -> Path:
+    """The GPU box's own HF cache: BOX_HUB_ID as a snapshot of the tiny Qwen2 model (files linked)."""
+    from tests.models.conftest import tiny_arch
+
+    repo = cache / f"models--{BOX_HUB_ID.replace('/', '--')}"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    for item in tiny_arch("qwen2").iterdir():
+        (snapshot / item.name).symlink_to(item)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    return cache
+
+
+def session_gpu_box(root: Path, models: Path) -> RayHead:
+    """The test session's GPU box under `root`: its own state dir, whose models/ is the test model cache `models`
+    (so real workers find the tiny model) and whose own HF cache holds BOX_HUB_ID; its head logs to head.log."""
+    box_home = root / "gpu-box-home"
+    box_home.mkdir()
+    (box_home / "models").symlink_to(models, target_is_directory=True)
+    return RayHead(box_home, root / "head.log", env={"HF_HUB_CACHE": str(box_hub_cache(box_home / "hub"))},
+                   start_timeout_s=90)
 
 
 _UNFINISHED = ("PENDING", "RUNNING")
