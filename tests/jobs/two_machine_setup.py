@@ -6,6 +6,7 @@ harvests)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -156,14 +157,16 @@ class RayHead:
 
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # the head's raylet, GCS and workers are in its group
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        # The head's raylet, GCS, dashboard and workers are in its process group. A throwaway head gets a few
+        # seconds' grace (a head that had run jobs used to sit out a 10 s wait here), then the group is killed.
+        # Job entrypoints run in sessions of their own: stop the jobs first (`ray_settings` does after each test).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=3)
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        self.proc.wait(timeout=10)
         self.log.close()
         shutil.rmtree(self.temp, ignore_errors=True)  # the session's sockets and logs (MBs per head otherwise)
 
