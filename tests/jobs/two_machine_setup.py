@@ -195,21 +195,20 @@ def session_gpu_box(root: Path, models: Path) -> RayHead:
                    start_timeout_s=90)
 
 
-_UNFINISHED = ("PENDING", "RUNNING")
-
-
 def stop_leftover_ray_jobs(address: str, timeout_s: float = 60) -> list[str]:
-    """Stop the jobs still pending or running on the head at `address` and wait until they end, so that what one
-    test left behind (an assertion failed mid-job) holds no `trainer` resource in the next; returns their ids."""
+    """Stop the jobs still pending or running on the head at `address`, so that what one test left behind (an
+    assertion failed mid-job) holds no `trainer` resource in the next; waits for the running ones to end (a job
+    pending on a resource nobody offers may stay PENDING after its stop). Returns the ids it stopped."""
     from ray.job_submission import JobSubmissionClient
 
     client = JobSubmissionClient(address)
-    left = [job.submission_id for job in client.list_jobs() if str(job.status.value) in _UNFINISHED]
+    status = {job.submission_id: str(job.status.value) for job in client.list_jobs()}
+    left = [sid for sid, state in status.items() if state in ("PENDING", "RUNNING")]
     for submission_id in left:
         client.stop_job(submission_id)
+    running = [sid for sid in left if status[sid] == "RUNNING"]
     deadline = time.monotonic() + timeout_s
-    while left and time.monotonic() < deadline:
-        if all(str(client.get_job_status(s).value) not in _UNFINISHED for s in left):
-            break
+    while running and time.monotonic() < deadline:
+        running = [sid for sid in running if str(client.get_job_status(sid).value) == "RUNNING"]
         time.sleep(0.5)
     return left
