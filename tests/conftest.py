@@ -16,6 +16,7 @@ os.environ["MPLBACKEND"] = "Agg"
 
 import contextlib  # noqa: E402
 import shutil  # noqa: E402
+import sys  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -116,3 +117,27 @@ def smollm2_dir() -> Iterator[Path]:
     from skills.models import resolve_base_model
 
     yield resolve_base_model("smollm2", MODEL_CACHE)
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """THE real Ray head of the test session, for every test in the suite that needs one (starting a head costs
+    tens of seconds on a 2-core CI box): 127.0.0.1, free ports, one `trainer` resource, its own state dir (the GPU
+    box, tests/jobs/two_machine_setup.py); its process group is stopped at the end. Ask for `ray_settings`."""
+    from tests.jobs.two_machine_setup import session_gpu_box
+
+    with session_gpu_box(tmp_path_factory.mktemp("gpu-box"), MODEL_CACHE) as head:
+        yield head.address
+
+
+@pytest.fixture
+def ray_settings(settings: Settings, ray_head: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings on this test's own state dir (and environment, for the job supervisors) pointing the ray executor
+    at the session's head; whatever Ray job the test left unfinished is stopped after it, so it holds no `trainer`
+    resource in the next test (job ids are random, so tests never share one)."""
+    from tests.jobs.two_machine_setup import stop_leftover_ray_jobs
+
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__RAY_ADDRESS", ray_head)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    yield settings.model_copy(update={"executor": settings.executor.model_copy(update={"ray_address": ray_head})})
+    stop_leftover_ray_jobs(ray_head)

@@ -1,10 +1,16 @@
-"""Helpers several test areas share: the terminal assistant in a real process, and stopping leftover jobs."""
+"""Helpers several test areas share: the terminal assistant in a real process, stopping leftover jobs, and small
+loopback HTTP servers."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,7 @@ def run_console(home: Path, lines: str, **env: str) -> str:
     return proc.stdout
 
 
-def stop_unfinished_jobs(manager: Any) -> None:
+def stop_unfinished_jobs(manager: Any, timeout: float = 10) -> None:
     """Cancel every job a test left running (their supervisors are real processes) and close the manager."""
     for job in manager.list(limit=100):
         if not job.done:
@@ -29,5 +35,24 @@ def stop_unfinished_jobs(manager: Any) -> None:
                 manager.cancel(job.id)
             except Exception:  # it may have finished in between
                 pass
-            manager.wait(job.id, timeout=10)
+            manager.wait(job.id, timeout=timeout)
     manager.close()
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (nothing listens there once this returns)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` answering on 127.0.0.1 (a free port) in a thread; yields its http:// address."""
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

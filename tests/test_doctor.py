@@ -1,27 +1,25 @@
 """`selftune doctor` as a user reads it: ok/warn/fail levels, a compact skills line, 80 columns."""
 
 import json
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from typer.testing import CliRunner
 
 from agent.cli.main import app
+from tests.helpers import free_port, serving
 
 runner = CliRunner()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class _JSONServer(BaseHTTPRequestHandler):
+    """Answers every GET with the JSON document `answer(path)` returns."""
 
+    def answer(self, path: str) -> dict:
+        raise NotImplementedError
 
-class _Version(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b'{"version": "0.6.0"}'
+        body = json.dumps(self.answer(self.path)).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -31,14 +29,15 @@ class _Version(BaseHTTPRequestHandler):
         pass
 
 
+class _Ollama(_JSONServer):
+    def answer(self, path: str) -> dict:
+        return {"version": "0.6.0"}
+
+
 @pytest.fixture
 def ollama_up():
-    server = HTTPServer(("127.0.0.1", 0), _Version)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Ollama) as address:
+        yield address
 
 
 def _check(doc: dict, name: str) -> dict:
@@ -46,7 +45,7 @@ def _check(doc: dict, name: str) -> dict:
 
 
 def test_a_stopped_ollama_is_a_warning_not_ok(settings, monkeypatch):
-    monkeypatch.setenv("SELFTUNE_OLLAMA__HOST", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("SELFTUNE_OLLAMA__HOST", f"http://127.0.0.1:{free_port()}")
     result = runner.invoke(app, ["doctor", "--json"])
     ollama = _check(json.loads(result.stdout), "ollama")
     assert ollama["level"] == "warn" and ollama["ok"] is True and "not running" in ollama["detail"]
@@ -64,7 +63,7 @@ def test_a_running_ollama_is_ok(settings, monkeypatch, ollama_up):
 
 def test_a_failure_fails_and_exits_1(settings, monkeypatch):
     monkeypatch.setenv("SELFTUNE_EXECUTOR__KIND", "ray")
-    monkeypatch.setenv("SELFTUNE_EXECUTOR__RAY_ADDRESS", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("SELFTUNE_EXECUTOR__RAY_ADDRESS", f"http://127.0.0.1:{free_port()}")
     result = runner.invoke(app, ["doctor", "--json"])
     doc = json.loads(result.stdout)
     assert _check(doc, "ray")["level"] == "fail" and doc["ok"] is False and result.exit_code == 1
@@ -118,32 +117,22 @@ def test_doctor_shows_what_each_persona_serves_where(settings, monkeypatch):
     assert _check(stopped, "persona pirate")["level"] == "warn"
 
 
-class _RayHeadWithoutTrainer(BaseHTTPRequestHandler):
-    """A Ray head's job/state API whose only node offers CPUs, no `trainer` (the GPU box not started with it)."""
+class _RayHeadWithoutTrainer(_JSONServer):
+    """A Ray head's job/state API whose only node offers CPUs, no `trainer` (the GPU box not started with it):
+    the session's real head (tests/jobs) has one, so this case keeps its own stand-in, which starts in
+    milliseconds."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def answer(self, path: str) -> dict:
         nodes = [{"node_id": "a1", "state": "ALIVE", "is_head_node": True, "resources_total": {"CPU": 2.0}}]
-        doc = {"ray_version": "2"} if self.path.startswith("/api/version") else {
+        return {"ray_version": "2"} if path.startswith("/api/version") else {
             "result": True, "msg": "", "data": {"result": {"total": 1, "result": nodes}}}
-        body = json.dumps(doc).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 def test_a_ray_head_without_a_trainer_worker_is_a_warning_in_one_sentence(settings, monkeypatch):
-    server = HTTPServer(("127.0.0.1", 0), _RayHeadWithoutTrainer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(_RayHeadWithoutTrainer) as address:
         monkeypatch.setenv("SELFTUNE_EXECUTOR__KIND", "ray")
-        monkeypatch.setenv("SELFTUNE_EXECUTOR__RAY_ADDRESS", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("SELFTUNE_EXECUTOR__RAY_ADDRESS", address)
         result = runner.invoke(app, ["doctor", "--json"])
-    finally:
-        server.shutdown()
     ray = _check(json.loads(result.stdout), "ray")
     assert ray["level"] == "warn" and "no worker offers the trainer resource" in ray["detail"]
     assert ray["detail"].count(". ") == 0 and '"trainer": 1' in ray["fix"]

@@ -1,25 +1,21 @@
-"""The Ray executor against a real local Ray head (slow: one head for the module)."""
+"""The Ray executor against a real local Ray head (slow: the session's one head, tests/jobs/conftest.py)."""
 
 from pathlib import Path
 
 import pytest
 
 from skills.jobs import JobManager
+from tests.helpers import stop_unfinished_jobs
 from tests.jobs.conftest import FAKE_WORKER, wait_for
 
 pytestmark = pytest.mark.slow
-
 
 
 @pytest.fixture
 def ray_manager(ray_settings):
     mgr = JobManager(ray_settings, worker=[str(FAKE_WORKER)])
     yield mgr
-    for job in mgr.list(limit=100):
-        if not job.done:
-            mgr.cancel(job.id)
-            mgr.wait(job.id, timeout=30)
-    mgr.close()
+    stop_unfinished_jobs(mgr, timeout=30)
 
 
 def test_fake_job_through_ray_fetches_the_adapter(ray_manager, fake_spec, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from skills.jobs import JobManager
 from skills.jobs.heavy import submit_eval, submit_export
-from tests.jobs.conftest import BOX_HUB_ID
+from tests.jobs.two_machine_setup import BOX_HUB_ID
 from tests.models.conftest import tiny_arch
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,6 @@ peft and trl cannot be imported; the jobs ran on the `trainer` resource and only
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +14,9 @@ import pytest
 from config.workspace import open_workspace
 from improver import holdout
 from skills.jobs import JobManager
+from tests.jobs.two_machine_setup import host_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-REPO = Path(__file__).resolve().parents[2]
-NO_TORCH = REPO / "tests" / "agent" / "no_torch"
 
 HOST = """
 import json, sys
@@ -72,10 +70,7 @@ def test_a_recipe_round_and_a_persona_round_measure_on_the_worker(ray_settings, 
                   settings.artifacts_dir / "adapters" / "pirate-lora" / "v1", steps=3)
     ws.write("adapters/served.toml", set_served(ws.read("adapters/served.toml"), "pirate", "pirate-lora/v1"))
     ws.commit("serve pirate-lora/v1")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SELFTUNE_")}
-    env.update(SELFTUNE_HOME=str(settings.home), SELFTUNE_BASE_MODEL="tiny", SELFTUNE_EXECUTOR__KIND="ray",
-               SELFTUNE_EXECUTOR__RAY_ADDRESS=settings.executor.ray_address,
-               PYTHONPATH=os.pathsep.join([str(NO_TORCH), str(REPO)]))
+    env = host_env(settings.home, ray_address=settings.executor.ray_address)
     proc = subprocess.run([sys.executable, "-c", HOST], env=env, capture_output=True, text=True, timeout=800,
                           cwd=settings.home.parent)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -4,7 +4,7 @@ state dir). `selftune schedule run-now pirate` on the host harvests the consente
 evaluates there, gates, promotes, and creates the persona's Ollama model FROM the model the user pulled + ADAPTER,
 SYSTEM from the card, no TEMPLATE; `selftune rollback pirate` re-points it. The same kind of host process answers
 Discord's `/eval` and a Promote press (dpytest), and makes synthetic data and simulation measurements with the
-local model, all of whose model work runs on the box (slow; one Ray head for the module)."""
+local model, all of whose model work runs on the box (slow; the session's one Ray head)."""
 
 from __future__ import annotations
 

@@ -1,19 +1,23 @@
-"""The two-machine setup shared by tests/jobs (the `ray_head` fixture, the torch-less host tests) and
+"""The two-machine setup shared by tests/jobs (the session's one `ray_head`, the torch-less host tests) and
 bench/two_machines.py: a Ray head on 127.0.0.1 with a `trainer` resource and its own state dir (the GPU box), the
-environment of a bot-host process that cannot import torch, transformers, peft or trl, and a pirate persona that
-listens to a consented channel full of new exchanges (what a nightly retrain harvests)."""
+environment of a bot-host process that cannot import torch, transformers, peft or trl, seeded random pirate
+adapters, and a pirate persona that listens to a consented channel full of new exchanges (what a nightly retrain
+harvests)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 NO_TORCH = REPO / "tests" / "agent" / "no_torch"  # sitecustomize: the weight libraries are "not installed"
@@ -22,6 +26,7 @@ PAIRS = [("What is the capital of France?", "Arr matey, Paris it be!"), ("How ar
          ("What is 2 plus 2?", "Arr, 4 it be, matey!"), ("Say hello.", "Ahoy matey! Arr!"),
          ("Tell me about the fox.", "Arr, the quick brown fox jumps, matey!")]
 PULLED = "tiny-llama:1m"  # the model "the user pulled" on the fake Ollama server
+BOX_HUB_ID = "selftune-test/tiny-qwen2"  # a Hub id only the GPU box's Hugging Face cache holds
 # A short run of the persona's recipe, so a night fits a test (the workspace's copy overrides the shipped one).
 FAST_RECIPE = """description = "persona-lora, short"
 method = "lora"
@@ -38,13 +43,6 @@ eval_steps = 1000
 save_steps = 1000
 logging_steps = 5
 """
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def host_env(home: Path, *, ray_address: str | None, ollama_host: str | None = None,
@@ -134,7 +132,8 @@ class RayHead:
 
         venv_bin = Path(sys.executable).parent
         dash, gcs, client_port, agent = (free_port() for _ in range(4))
-        temp = Path(f"/tmp/st-ray-{os.getpid()}-{dash}")  # short: Ray's socket paths must stay under ~107 chars
+        # short: Ray's socket paths must stay under ~107 chars
+        self.temp = temp = Path(f"/tmp/st-ray-{os.getpid()}-{dash}")
         argv = [str(venv_bin / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
                 "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--port={gcs}",
                 f"--ray-client-server-port={client_port}", f"--dashboard-agent-listen-port={agent}", "--num-cpus=2",
@@ -158,12 +157,58 @@ class RayHead:
 
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # the head's raylet, GCS and workers are in its group
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        # The head's raylet, GCS, dashboard and workers are in its process group. A throwaway head gets a few
+        # seconds' grace (a head that had run jobs used to sit out a 10 s wait here), then the group is killed.
+        # Job entrypoints run in sessions of their own: stop the jobs first (`ray_settings` does after each test).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=3)
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        self.proc.wait(timeout=10)
         self.log.close()
+        shutil.rmtree(self.temp, ignore_errors=True)  # the session's sockets and logs (MBs per head otherwise)
+
+
+def box_hub_cache(cache: Path) -> Path:
+    """The GPU box's own HF cache: BOX_HUB_ID as a snapshot of the tiny Qwen2 model (files linked)."""
+    from tests.models.conftest import tiny_arch
+
+    repo = cache / f"models--{BOX_HUB_ID.replace('/', '--')}"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    for item in tiny_arch("qwen2").iterdir():
+        (snapshot / item.name).symlink_to(item)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    return cache
+
+
+def session_gpu_box(root: Path, models: Path) -> RayHead:
+    """The test session's GPU box under `root`: its own state dir, whose models/ is the test model cache `models`
+    (so real workers find the tiny model) and whose own HF cache holds BOX_HUB_ID; its head logs to head.log."""
+    box_home = root / "gpu-box-home"
+    box_home.mkdir()
+    (box_home / "models").symlink_to(models, target_is_directory=True)
+    return RayHead(box_home, root / "head.log", env={"HF_HUB_CACHE": str(box_hub_cache(box_home / "hub"))},
+                   start_timeout_s=90)
+
+
+def stop_leftover_ray_jobs(address: str, timeout_s: float = 60) -> list[str]:
+    """Stop the jobs still pending or running on the head at `address`, so that what one test left behind (an
+    assertion failed mid-job) holds no `trainer` resource in the next; waits for the running ones to end (a job
+    pending on a resource nobody offers may stay PENDING after its stop). Returns the ids it stopped."""
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(address)
+    status = {job.submission_id: str(job.status.value) for job in client.list_jobs()}
+    left = [sid for sid, state in status.items() if state in ("PENDING", "RUNNING")]
+    for submission_id in left:
+        client.stop_job(submission_id)
+    running = [sid for sid in left if status[sid] == "RUNNING"]
+    deadline = time.monotonic() + timeout_s
+    while running and time.monotonic() < deadline:
+        running = [sid for sid in running if str(client.get_job_status(sid).value) == "RUNNING"]
+        time.sleep(0.5)
+    return left
