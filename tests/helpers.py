@@ -56,3 +56,25 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def notices_until(settings: Any, status: str, timeout_s: float) -> list[dict]:
+    """Run the bot's scheduler (as `selftune run` does) until a notice with `status` arrives; every notice so far.
+    Fails the test when none arrives within `timeout_s`."""
+    from skills.scheduler import SchedulerService
+
+    notices: list[dict] = []
+    arrived = threading.Event()
+
+    def notify(outcome: dict) -> None:
+        notices.append(outcome)
+        if outcome.get("status") == status:
+            arrived.set()
+
+    service = SchedulerService(settings, notify=notify, background=True)
+    service.start()
+    try:
+        assert arrived.wait(timeout_s), f"no '{status}' notice within {timeout_s} s; notices: {notices}"
+    finally:
+        service.shutdown()
+    return notices

@@ -5,7 +5,6 @@ served one; the decision is a persisted schedule that fires by itself, a workspa
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,10 +19,11 @@ from config.settings import Settings
 from config.workspace import open_workspace
 from skills import canary
 from skills.providers import get_provider
-from skills.scheduler import SchedulerService, schedule_store
+from skills.scheduler import schedule_store
 from skills.train.adapters import promote, served_map
 from tests.agent.fake_skills import fake_registry
 from tests.eval.fake_openai import ScriptedOpenAI
+from tests.helpers import notices_until
 
 CHATS = 40
 
@@ -117,14 +117,7 @@ def test_the_persisted_decision_fires_by_itself(settings: Settings, pirate, monk
     monkeypatch.setattr(canary, "_now", lambda: started.deadline + timedelta(seconds=1))  # two days later
     with schedule_store(settings) as store:  # what the store would do two days later: the job is due now
         store.modify_job(canary.decision_id("pirate"), next_run_time=time_now(settings))
-    notices: list[dict] = []
-    arrived = threading.Event()
-    service = SchedulerService(settings, notify=lambda n: (notices.append(n), arrived.set()), background=True)
-    service.start()
-    try:
-        assert arrived.wait(timeout=30), "the canary decision never fired"
-    finally:
-        service.shutdown()
+    notices = [n for n in notices_until(settings, "canary promoted", 30) if n.get("status") == "canary promoted"]
     assert notices[0]["status"] == "canary promoted" and notices[0]["sentence"].startswith(f"{v2} now serves pirate")
     assert served_map(settings)["pirate"] == v2
 

@@ -26,6 +26,7 @@ from improver.scheduled import NIGHTLY_FUNC, ROUND_ID, install
 from skills.scheduler import SchedulerService, add_retrain, make_scheduler
 from skills.train.adapters import SERVED, served_map, set_served
 from tests.eval.conftest import train_adapter
+from tests.helpers import notices_until
 from tests.improver import conftest as fake
 from tests.improver.conftest import scripted_overrides
 from tests.improver.test_adapter_proposals import off_target_rows
@@ -54,20 +55,7 @@ def test_scheduled_check_reverts_a_change_that_regressed(settings: Settings, eva
     assert install(settings) == ["retrain:pirate"]
     fake.PENALIZED.append("start every answer")  # the world changed: the accepted prompt now hurts
 
-    notices: list[dict] = []
-    rolled = threading.Event()
-
-    def notify(outcome: dict) -> None:
-        notices.append(outcome)
-        if outcome.get("status") == "rolled back":
-            rolled.set()
-
-    service = SchedulerService(settings, notify=notify, background=True)
-    service.start()
-    try:
-        assert rolled.wait(WAIT_S), f"no rollback within {WAIT_S} s; notices: {notices}"
-    finally:
-        service.shutdown()
+    notices = notices_until(settings, "rolled back", WAIT_S)
     assert ws.repo.head.commit.tree.hexsha == tree_before and STRONG not in ws.read("personas/pirate.toml")
     last = journal.entries(settings)[-1]
     assert last.verdict == "rolled_back" and "regression detected" in last.reason

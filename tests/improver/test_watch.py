@@ -4,7 +4,6 @@ rolled back by the scheduled check, which the real APScheduler fires; `adapters 
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 from typer.testing import CliRunner
@@ -17,8 +16,8 @@ from improver import journal
 from improver.scheduled import WATCH_ID, install
 from improver.watch import served_watches, watch_of
 from memory.log import LoggedMessage, add_feedback, init_schema, insert_messages, new_id
-from skills.scheduler import SchedulerService
 from skills.train import adapters
+from tests.helpers import notices_until
 from tests.train.test_adapters import fake_adapter
 
 WAIT_S = 60
@@ -75,20 +74,7 @@ def test_a_nightly_promoted_adapter_whose_thumbs_up_rate_falls_is_rolled_back_by
     monkeypatch.setenv("SELFTUNE_IMPROVER__WATCH_EVERY_MINUTES", "0.02")
     fast = Settings(home=settings.home, base_model="tiny")
     install(fast)
-    notices: list[dict] = []
-    rolled = threading.Event()
-
-    def notify(outcome: dict) -> None:
-        notices.append(outcome)
-        if outcome.get("status") == "rolled back":
-            rolled.set()
-
-    service = SchedulerService(fast, notify=notify, background=True)
-    service.start()
-    try:
-        assert rolled.wait(WAIT_S), f"no rollback within {WAIT_S} s; notices: {notices}"
-    finally:
-        service.shutdown()
+    notices = notices_until(fast, "rolled back", WAIT_S)
     assert adapters.served_map(settings)["pirate"] == v1
     [notice] = [n for n in notices if n.get("status") == "rolled back"]
     assert notice["schedule"] == WATCH_ID and notice["persona"] == "pirate"
