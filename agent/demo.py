@@ -46,7 +46,7 @@ class DemoPlan(BaseModel):
     def for_mode(cls, tiny: bool) -> DemoPlan:
         """The tiny plan (CI: random 2-layer model, seconds) or the default plan (SmolLM2 on CPU, minutes)."""
         if tiny:
-            return cls(tiny=True, rows=14, synth_tokens=16, max_steps=40, learning_rate=1e-2, max_length=96,
+            return cls(tiny=True, rows=14, synth_tokens=16, max_steps=40, learning_rate=1e-2, max_length=256,
                        eval_limit=4, train_budget_s=120.0, train_grace_s=240.0, improver_prompts=4)
         return cls()
 
