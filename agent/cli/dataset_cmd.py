@@ -228,7 +228,7 @@ def score_cmd(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Rate each row 1-5 (helpfulness, correctness, persona fit) with the configured judge plus heuristics;
-    writes <file>.scores.json."""
+    writes <file>.scores.json (for a file outside the datasets folder: under its scores/)."""
     from skills.dataset.score import score_file
 
     with err_console.status(f"Scoring {path} with the judge"):

@@ -188,9 +188,16 @@ def select(scores: list[float], *, keep_top: float | None = None, min_score: flo
     return sorted(sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:count])
 
 
-def scores_path(path: Path) -> Path:
-    """The sidecar holding a dataset's scores."""
-    return path.with_name(path.name + SCORES_SUFFIX)
+def scores_path(settings: Settings, path: Path) -> Path:
+    """The sidecar holding a dataset's scores: beside it in selftune's datasets folder, else in that folder's
+    scores/ (a file read from elsewhere, e.g. datasets.allowed_dirs, never gets a file written beside it)."""
+    from skills.dataset.paths import datasets_dir
+
+    home = datasets_dir(settings).resolve()
+    resolved = path.resolve()
+    if resolved.is_relative_to(home):
+        return resolved.with_name(resolved.name + SCORES_SUFFIX)
+    return home / "scores" / f"{resolved.stem}-{file_sha256(resolved)[:12]}{SCORES_SUFFIX}"
 
 
 def score_file(settings: Settings, path: Path, *, persona: str | None = None,
@@ -204,22 +211,24 @@ def score_file(settings: Settings, path: Path, *, persona: str | None = None,
     scorer = judge_scorer(settings, persona)
     scored = ScoreFile(dataset=str(path), dataset_sha256=file_sha256(path), judge=scorer.name, persona=persona,
                        rows=scorer.rate_all(rows, progress))
-    scores_path(path).write_text(scored.model_dump_json(indent=1), encoding="utf-8")
-    return _summary(scored, path)
+    sidecar = scores_path(settings, path)
+    sidecar.parent.mkdir(parents=True, exist_ok=True)
+    sidecar.write_text(scored.model_dump_json(indent=1), encoding="utf-8")
+    return _summary(scored, path, sidecar)
 
 
-def _summary(scored: ScoreFile, path: Path) -> dict[str, Any]:
+def _summary(scored: ScoreFile, path: Path, sidecar: Path) -> dict[str, Any]:
     values = [r.score for r in scored.rows]
     histogram = {str(n): sum(round(v) == n for v in values) for n in range(1, 6)}
-    return {"path": str(path), "scores_path": str(scores_path(path)), "rows": len(values), "judge": scored.judge,
+    return {"path": str(path), "scores_path": str(sidecar), "rows": len(values), "judge": scored.judge,
             "mean": round(statistics.fmean(values), 2), "histogram": histogram,
             "unjudged": sum(not r.judged for r in scored.rows), "scores": values}
 
 
-def read_scores(path: Path) -> ScoreFile | None:
+def read_scores(settings: Settings, path: Path) -> ScoreFile | None:
     """The sidecar scores of this exact version of `path`, else None."""
     try:
-        scored = ScoreFile.model_validate_json(scores_path(path).read_text(encoding="utf-8"))
+        scored = ScoreFile.model_validate_json(scores_path(settings, path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return scored if scored.dataset_sha256 == file_sha256(path) else None
@@ -232,10 +241,10 @@ def filter_file(settings: Settings, path: Path, out: Path, *, keep_top: float | 
     from skills.dataset.provenance import rows_with_ids
 
     select([], keep_top=keep_top, min_score=min_score)  # refuse bad options before calling any judge
-    scored = read_scores(path)
+    scored = read_scores(settings, path)
     if scored is None:
         score_file(settings, path, persona=persona, progress=progress)
-        scored = read_scores(path)
+        scored = read_scores(settings, path)
         assert scored is not None
     pairs = list(rows_with_ids(path))
     values = [r.score for r in scored.rows]

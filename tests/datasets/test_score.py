@@ -115,3 +115,30 @@ def test_rating_parsing_and_selection() -> None:
     assert select([1, 3, 3, 2], min_score=2) == [1, 2, 3]
     refused = CliRunner().invoke(app, ["dataset", "filter", "x.jsonl", "--keep-top", "0.5", "--min-score", "3"])
     assert refused.exit_code != 0 and "exactly one of --keep-top" in refused.output
+
+
+def test_a_discord_caller_scoring_a_file_in_an_allowed_folder_writes_nothing_beside_it(
+        judged: Settings, scripted_llm: ScriptedLLM, tmp_path: Path) -> None:  # noqa: F811
+    """datasets.allowed_dirs lets callers read a folder, not write into it: the scores and the filtered rows land
+    in selftune's datasets folder."""
+    from agent.dispatch import skill_context
+    from skills.context import Requester
+    from skills.dataset.paths import datasets_dir
+    from skills.registry import load_registry
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    path = shared / "rows.jsonl"
+    write_dataset([chat(f"Question {i}?", f"Answer {i}.") for i in range(4)], path)
+    judged.datasets.allowed_dirs = [shared]
+    for score in (5, 1, 4, 2):
+        scripted_llm.enqueue(text=rating(score))
+    ctx = skill_context(judged, Requester(user="discord:7", transport="discord", channel="c", permission="admin"),
+                        chosen_by_model=False)
+    registry = load_registry()
+    scored = registry.call("dataset.score", {"path": str(path)}, ctx)
+    kept = registry.call("dataset.filter", {"path": str(path), "keep_top": 0.5}, ctx)
+    assert sorted(p.name for p in shared.iterdir()) == ["rows.jsonl", "rows.jsonl.manifest.json"]
+    home = datasets_dir(judged).resolve()
+    assert Path(scored["scores_path"]).resolve().is_relative_to(home)
+    assert Path(kept["path"]).resolve().is_relative_to(home) and kept["rows"] == 2

@@ -17,6 +17,8 @@ def filter_rows(path: ReadPath, keep_top: float | None = None, min_score: float 
 
     check_names(persona=persona)
     source = find_dataset(path, ctx)
-    target = output_path(output, ctx) if output else source.with_name(f"{Path(source).stem}.filtered.jsonl")
+    default = f"{Path(source).stem}.filtered.jsonl"  # beside the source for the owner; a confined caller's goes
+    # where it may write (the source may sit in a read-only allowed folder)
+    target = output_path(output or default, ctx) if output or ctx.confined else source.with_name(default)
     return filter_file(ctx.settings, source, target, keep_top=keep_top, min_score=min_score, persona=persona,
                        progress=ctx.report)

@@ -7,7 +7,7 @@ from skills.paths import ReadPath
 
 
 def score(path: ReadPath, persona: str | None = None, *, ctx: SkillContext) -> dict[str, Any]:
-    """Rate each row of a dataset 1-5 and write `<path>.scores.json`; returns the summary and every score."""
+    """Rate each row of a dataset 1-5 and write its scores sidecar (skills.dataset.score.scores_path); returns the summary and every score."""
     from config.names import check_names
     from skills.dataset.paths import find_dataset
     from skills.dataset.score import score_file
