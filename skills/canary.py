@@ -236,11 +236,12 @@ def stop(settings: Settings, persona: str) -> Canary:
     if canary is None:
         raise UsageError(f"{persona} has no canary running; start one with `selftune adapters canary {persona} ADAPTER`.")
     _write(settings, persona, None, f"canary {persona}: stopped {canary.adapter} by hand")
-    with contextlib.suppress(Exception):  # a decision job that already ran (or never persisted) is nothing to undo
-        from skills.scheduler import schedule_store
+    from apscheduler.jobstores.base import JobLookupError
 
-        with schedule_store(settings) as scheduler:
-            scheduler.remove_job(decision_id(persona))
+    from skills.scheduler import schedule_store
+
+    with schedule_store(settings) as scheduler, contextlib.suppress(JobLookupError):  # it ran already: nothing to undo
+        scheduler.remove_job(decision_id(persona))
     return canary
 
 

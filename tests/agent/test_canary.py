@@ -145,3 +145,16 @@ def test_harvest_keeps_the_adapter_that_wrote_each_row(settings: Settings, pirat
     wrote = {row["id"]: row["adapter"] for row in hooks.memory.conn.execute("SELECT id, adapter FROM messages")}
     assert sources and all(s.adapter == wrote[s.message_ids[-1]] for s in sources)  # each row's answer, its writer
     assert {s.adapter for s in sources} == {v1, v2}
+
+
+def test_a_stopped_canary_serves_no_more_turns_and_its_decision_is_unscheduled(settings: Settings, pirate) -> None:
+    router, _hooks, v1, v2 = pirate
+    canary.start(settings, "pirate", v2, share=0.5, days=2)
+    result = CliRunner().invoke(app, ["adapters", "canary", "pirate", "--stop"])
+    assert result.exit_code == 0 and f"{v1} answers every chat again" in " ".join(result.output.split())
+    assert canary.active(settings, "pirate") is None
+    with schedule_store(settings) as store:
+        assert store.get_job(canary.decision_id("pirate")) is None
+    texts = {router.handle(IncomingMessage(text=f"ahoy {i}", user="s", transport="discord", channel="deck",
+                                           message_id=f"after{i}")).text for i in range(6)}
+    assert texts == {"answered by pirate-lora-v1"}
