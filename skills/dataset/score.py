@@ -146,9 +146,13 @@ class Scorer:
 
 def judge_scorer(settings: Settings, persona: str | None = None) -> Scorer:
     """A Scorer over the configured judge, with the persona card's prompt when a persona is named."""
+    from skills.jobs.heavy import model_work_on_worker
     from skills.personas import load_persona
     from skills.providers import get_provider
 
+    if settings.judge.provider == "local" and model_work_on_worker(settings):  # the bot host loads no weights
+        raise UsageError("Scoring rows needs a judge this machine can ask, and model work runs on the GPU box here; "
+                         "point [judge] at a served model (provider ollama or openai).")
     prompt = load_persona(settings.workspace_dir, persona).system_prompt if persona else None
     judge = f"{settings.judge.provider}:{settings.judge.model or settings.base_model}"  # unset: the served base
     return Scorer(get_provider(settings, role="judge"), judge, prompt)

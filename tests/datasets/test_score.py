@@ -142,3 +142,16 @@ def test_a_discord_caller_scoring_a_file_in_an_allowed_folder_writes_nothing_bes
     home = datasets_dir(judged).resolve()
     assert Path(scored["scores_path"]).resolve().is_relative_to(home)
     assert Path(kept["path"]).resolve().is_relative_to(home) and kept["rows"] == 2
+
+
+def test_a_local_judge_is_refused_when_model_work_runs_on_the_gpu_box(settings: Settings, tmp_path: Path) -> None:
+    """With executor.kind = "ray" the bot host loads no weights: scoring with a local judge says so in one sentence."""
+    path = tmp_path / "rows.jsonl"
+    write_dataset([chat("Question?", "Answer.")], path)
+    ray = settings.model_copy(update={"judge": JudgeConfig(provider="local"),
+                                      "executor": settings.executor.model_copy(update={"kind": "ray"})})
+    from config.errors import UsageError
+    from skills.dataset.score import score_file
+
+    with pytest.raises(UsageError, match=r"^Scoring rows needs a judge this machine can ask"):
+        score_file(ray, path)
